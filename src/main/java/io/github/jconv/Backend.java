@@ -1,0 +1,33 @@
+package io.github.jconv;
+
+import java.util.List;
+
+/**
+ * Something that runs convolutions: the CPU, a CUDA device, cuDNN. Tensors are described by a checked
+ * {@link ConvGeometry}; arrays are NCHW float32 and the weight is in PyTorch's layout.
+ */
+public interface Backend {
+    /** The name users select it by ({@code cpu}, {@code cuda}, ...). */
+    String name();
+
+    /** Null when the backend can run here, otherwise the one-line reason it cannot. */
+    String unavailableReason();
+
+    /** The concrete algorithms it has (never {@link Algorithm#AUTO}). */
+    List<Algorithm> algorithms();
+
+    /** Null when {@code algorithm} can compute {@code geometry}, otherwise the reason it cannot. */
+    String cannotImplement(Algorithm algorithm, ConvGeometry geometry);
+
+    /** The algorithm {@code auto} means for this problem (one that can implement it). */
+    Algorithm choose(ConvGeometry geometry);
+
+    /**
+     * Computes the operation: {@code output} (overwritten) = op(input, weight) + bias.
+     *
+     * @param bias    null for none
+     * @param threads worker threads; 0 for all cores
+     */
+    void run(Algorithm algorithm, ConvGeometry geometry, float[] input, float[] weight, float[] bias, float[] output,
+             int threads);
+}

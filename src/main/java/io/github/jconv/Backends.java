@@ -1,0 +1,87 @@
+package io.github.jconv;
+
+import io.github.jconv.cpu.CpuBackend;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** The backends jconv knows, by name; {@code auto} is the best one that is available. */
+public final class Backends {
+    /** Every backend name, in order of preference for {@code auto}. */
+    public static final List<String> NAMES = List.of("cuda", "cpu", "cuda-emu", "cudnn");
+
+    private static final Map<String, Backend> BACKENDS;
+
+    static {
+        Map<String, Backend> m = new LinkedHashMap<>();
+        m.put("cuda", new UnavailableBackend("cuda", "the CUDA backend is not part of this build of jconv"));
+        m.put("cpu", CpuBackend.INSTANCE);
+        m.put("cuda-emu", new UnavailableBackend("cuda-emu", "the CUDA emulation backend is not part of this build of jconv"));
+        m.put("cudnn", new UnavailableBackend("cudnn", "the cuDNN backend is not part of this build of jconv"));
+        BACKENDS = Collections.unmodifiableMap(m);
+    }
+
+    private Backends() {
+    }
+
+    /** All backends, available or not. */
+    public static List<Backend> all() {
+        return new ArrayList<>(BACKENDS.values());
+    }
+
+    /**
+     * The backend of that name, ready to run: {@code auto} gives the best available one (the CUDA backend when
+     * a device is usable, else the CPU). An unknown name is an {@link InvalidConvolutionException}; a known
+     * one that cannot run here a {@link BackendUnavailableException} with the reason.
+     */
+    public static Backend get(String name) {
+        String n = name.trim().toLowerCase(Locale.ROOT);
+        if (n.equals("auto")) {
+            for (String candidate : List.of("cuda", "cpu")) {
+                Backend b = BACKENDS.get(candidate);
+                if (b.unavailableReason() == null) {
+                    return b;
+                }
+            }
+        }
+        Backend b = BACKENDS.get(n);
+        if (b == null) {
+            throw new InvalidConvolutionException("unknown backend '" + name + "'; known: auto, " + String.join(", ", NAMES));
+        }
+        String why = b.unavailableReason();
+        if (why != null) {
+            throw new BackendUnavailableException("backend '" + b.name() + "' not available: " + why);
+        }
+        return b;
+    }
+
+    /** A backend that is known by name but cannot run in this build or on this machine. */
+    private static final class UnavailableBackend implements Backend {
+        private final String name;
+        private final String reason;
+
+        UnavailableBackend(String name, String reason) {
+            this.name = name;
+            this.reason = reason;
+        }
+
+        @Override public String name() { return name; }
+        @Override public String unavailableReason() { return reason; }
+        @Override public List<Algorithm> algorithms() { return List.of(); }
+        @Override public String cannotImplement(Algorithm a, ConvGeometry g) { return reason; }
+
+        @Override
+        public Algorithm choose(ConvGeometry g) {
+            throw new BackendUnavailableException("backend '" + name + "' not available: " + reason);
+        }
+
+        @Override
+        public void run(Algorithm a, ConvGeometry g, float[] in, float[] w, float[] b, float[] out, int threads) {
+            throw new BackendUnavailableException("backend '" + name + "' not available: " + reason);
+        }
+    }
+}

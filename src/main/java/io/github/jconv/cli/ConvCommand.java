@@ -1,0 +1,107 @@
+package io.github.jconv.cli;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvOptions;
+import io.github.jconv.ConvSpec;
+import io.github.jconv.Jconv;
+import io.github.jconv.Padding;
+import io.github.jconv.Tensor;
+import io.github.jconv.io.Npy;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code conv2d} and {@code conv-transpose2d}: read .npy inputs, compute, write the .npy output. */
+abstract class ConvCommand implements Callable<Integer> {
+    @Option(names = "--input", required = true, paramLabel = "X.npy", description = "Input, N x C x H x W.")
+    Path input;
+
+    @Option(names = "--weight", required = true, paramLabel = "W.npy", description = "Weight in PyTorch's layout.")
+    Path weight;
+
+    @Option(names = "--bias", paramLabel = "B.npy", description = "Optional bias, one value per output channel.")
+    Path bias;
+
+    @Option(names = "--output", required = true, paramLabel = "Y.npy", description = "Output file (float32); written only on success.")
+    Path output;
+
+    @Option(names = "--stride", defaultValue = "1", paramLabel = "S|SH,SW", description = "Stride (default: ${DEFAULT-VALUE}).")
+    String stride;
+
+    @Option(names = "--padding", defaultValue = "0", paramLabel = "P|PH,PW|T,B,L,R|same|same-lower|valid",
+            description = "Padding (default: ${DEFAULT-VALUE}). same = ONNX SAME_UPPER (conv2d only).")
+    String padding;
+
+    @Option(names = "--dilation", defaultValue = "1", paramLabel = "D|DH,DW", description = "Dilation (default: ${DEFAULT-VALUE}).")
+    String dilation;
+
+    @Option(names = "--groups", defaultValue = "1", paramLabel = "G", description = "Groups (default: ${DEFAULT-VALUE}).")
+    int groups;
+
+    @Option(names = "--backend", defaultValue = "auto", paramLabel = "auto|cpu|cuda|cuda-emu|cudnn",
+            description = "Backend (default: ${DEFAULT-VALUE}).")
+    String backend;
+
+    @Option(names = "--algorithm", defaultValue = "auto", paramLabel = "NAME",
+            description = "auto, reference, direct, im2col, kernel-matrix or depthwise (default: ${DEFAULT-VALUE}).")
+    String algorithm;
+
+    @Option(names = "--threads", defaultValue = "0", paramLabel = "T", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Mixin
+    Options.Debug debug;
+
+    abstract ConvGeometry.Op op();
+
+    ConvSpec.Builder spec() {
+        int[] st = Options.pair("--stride", stride);
+        int[] di = Options.pair("--dilation", dilation);
+        return ConvSpec.builder().stride(st[0], st[1]).dilation(di[0], di[1]).padding(Padding.parse(padding)).groups(groups);
+    }
+
+    @Override
+    public Integer call() {
+        ConvSpec sp = spec().build();
+        ConvOptions opts = ConvOptions.defaults().withBackend(backend).withAlgorithm(Algorithm.parse(algorithm))
+                .withThreads(threads);
+        Tensor x = Npy.read(input);
+        Tensor w = Npy.read(weight);
+        Tensor b = bias == null ? null : Npy.read(bias);
+        Tensor y = op() == ConvGeometry.Op.CONV2D ? Jconv.conv2d(x, w, b, sp, opts) : Jconv.convTranspose2d(x, w, b, sp, opts);
+        Npy.write(output, y);
+        return 0;
+    }
+
+    @Command(name = "conv2d", mixinStandardHelpOptions = true,
+            description = "y = conv2d(x, w, b) as torch.nn.functional.conv2d.")
+    static final class Conv2d extends ConvCommand {
+        @Override
+        ConvGeometry.Op op() {
+            return ConvGeometry.Op.CONV2D;
+        }
+    }
+
+    @Command(name = "conv-transpose2d", mixinStandardHelpOptions = true,
+            description = "y = conv_transpose2d(x, w, b) as torch.nn.functional.conv_transpose2d (weight C_in x C_out/G x R x S).")
+    static final class ConvTranspose2d extends ConvCommand {
+        @Option(names = "--output-padding", defaultValue = "0", paramLabel = "OP|OPH,OPW",
+                description = "Extra rows/columns at the end of the output (default: ${DEFAULT-VALUE}).")
+        String outputPadding;
+
+        @Override
+        ConvGeometry.Op op() {
+            return ConvGeometry.Op.CONV_TRANSPOSE2D;
+        }
+
+        @Override
+        ConvSpec.Builder spec() {
+            int[] op = Options.pair("--output-padding", outputPadding);
+            return super.spec().outputPadding(op[0], op[1]);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package io.github.jconv.cli;
+
+import io.github.jconv.BackendUnavailableException;
+import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.io.NpyException;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+import java.io.PrintWriter;
+import java.util.Arrays;
+
+/**
+ * The {@code jconv} command line. Bad input of any kind is one line on stderr and exit code 2 (a stack
+ * trace only with {@code --debug}); an internal failure is exit code 1; nothing is written on failure.
+ */
+@Command(name = "jconv", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
+        description = "2D convolution with PyTorch's semantics on the CPU or a GPU, reading and writing .npy files.",
+        subcommands = {ConvCommand.Conv2d.class, ConvCommand.ConvTranspose2d.class, BenchCommand.class,
+                InfoCommand.class, VerifyCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Runnable {
+    /** Exit code for bad input (arguments, files, shapes) and unavailable backends. */
+    public static final int EXIT_USAGE = 2;
+    /** Exit code for a failure inside jconv, and for a verify run that found an error. */
+    public static final int EXIT_FAILURE = 1;
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing command (conv2d, conv-transpose2d, bench, info, verify)");
+    }
+
+    public static void main(String[] args) {
+        int code = run(args, new PrintWriter(System.out, true), new PrintWriter(System.err, true));
+        System.exit(code);
+    }
+
+    /** Runs the CLI and returns its exit code (for tests and embedding). */
+    public static int run(String[] args, PrintWriter out, PrintWriter err) {
+        boolean debug = Arrays.asList(args).contains("--debug");
+        CommandLine cl = new CommandLine(new Main());
+        cl.setOut(out);
+        cl.setErr(err);
+        cl.setParameterExceptionHandler((ex, a) -> {
+            CommandLine c = ex.getCommandLine();
+            String help = c == cl ? "jconv --help" : "jconv " + c.getCommandName() + " --help";
+            err.println("jconv: error: " + oneLine(ex.getMessage()) + " (see '" + help + "')");
+            if (debug) {
+                ex.printStackTrace(err);
+            }
+            err.flush();
+            return EXIT_USAGE;
+        });
+        cl.setExecutionExceptionHandler((ex, c, parsed) -> {
+            boolean usage = ex instanceof InvalidConvolutionException || ex instanceof NpyException
+                    || ex instanceof BackendUnavailableException || ex instanceof IllegalArgumentException;
+            err.println("jconv: " + (usage ? "error: " : "internal error: ") + oneLine(describe(ex)));
+            if (debug) {
+                ex.printStackTrace(err);
+            }
+            err.flush();
+            return usage ? EXIT_USAGE : EXIT_FAILURE;
+        });
+        int code = cl.execute(args);
+        out.flush();
+        err.flush();
+        return code;
+    }
+
+    private static String describe(Throwable t) {
+        if (t instanceof OutOfMemoryError) {
+            return "out of Java heap memory (raise it with JAVA_OPTS=-Xmx...)";
+        }
+        String m = t.getMessage();
+        return m == null ? t.getClass().getSimpleName() : m;
+    }
+
+    private static String oneLine(String s) {
+        int nl = s.indexOf('\n');
+        return (nl < 0 ? s : s.substring(0, nl)).trim();
+    }
+
+    /** The version from the jar manifest (or "dev" when run from classes). */
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            return new String[] {"jconv " + version()};
+        }
+
+        static String version() {
+            String v = Main.class.getPackage().getImplementationVersion();
+            return v == null ? "dev" : v;
+        }
+    }
+}

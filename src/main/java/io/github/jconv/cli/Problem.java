@@ -1,0 +1,99 @@
+package io.github.jconv.cli;
+
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvSpec;
+import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.Tensor;
+
+import java.util.List;
+import java.util.Random;
+
+/**
+ * A benchmark/verification problem from the CLI's shape string {@code N,C,H,W,K,R,S,stride,pad,dilation,groups}:
+ * PyTorch's {@code Conv2d(C, K, (R, S), ...)} (or {@code ConvTranspose2d(C, K, ...)}) applied to an N x C x H x W input.
+ */
+final class Problem {
+    /** The default suite: ResNet-50-like 3x3 and 1x1 layers, the strided 7x7 stem, dilated, grouped, depthwise. */
+    static final List<String> DEFAULT_SUITE = List.of(
+            "1,3,224,224,64,7,7,2,3,1,1",
+            "1,64,56,56,64,3,3,1,1,1,1",
+            "1,64,56,56,256,1,1,1,0,1,1",
+            "1,128,56,56,128,3,3,2,1,1,1",
+            "1,256,14,14,256,3,3,1,1,1,1",
+            "1,128,28,28,128,3,3,1,2,2,1",
+            "1,256,28,28,256,3,3,1,1,1,32",
+            "1,128,56,56,128,3,3,1,1,1,128");
+
+    final String label;
+    final ConvGeometry geometry;
+
+    private Problem(String label, ConvGeometry geometry) {
+        this.label = label;
+        this.geometry = geometry;
+    }
+
+    static Problem parse(String text, ConvGeometry.Op op) {
+        String[] parts = text.split(",");
+        if (parts.length != 11) {
+            throw new InvalidConvolutionException("--shape: expected 11 integers N,C,H,W,K,R,S,stride,pad,dilation,groups, got '"
+                    + text + "'");
+        }
+        int[] v = new int[11];
+        for (int i = 0; i < 11; i++) {
+            try {
+                v[i] = Integer.parseInt(parts[i].trim());
+            } catch (NumberFormatException e) {
+                throw new InvalidConvolutionException("--shape: '" + parts[i].trim() + "' in '" + text + "' is not an integer");
+            }
+        }
+        int n = v[0], c = v[1], h = v[2], w = v[3], k = v[4], r = v[5], s = v[6], groups = v[10];
+        ConvSpec spec = ConvSpec.builder().stride(v[7]).padding(v[8]).dilation(v[9]).groups(groups).build();
+        if (k % groups != 0) {
+            throw new InvalidConvolutionException("--shape '" + text + "': groups=" + groups + " must divide K=" + k);
+        }
+        int[] x = {n, c, h, w};
+        ConvGeometry g = op == ConvGeometry.Op.CONV2D
+                ? ConvGeometry.conv2d(x, new int[] {k, c / groups, r, s}, new int[] {k}, spec)
+                : ConvGeometry.convTranspose2d(x, new int[] {c, k / groups, r, s}, new int[] {k}, spec);
+        return new Problem(text, g);
+    }
+
+    /** Gaussian input, weight and bias (fixed seed) of the right sizes: {input, weight, bias}. */
+    float[][] randomData(long seed) {
+        Random rnd = new Random(seed);
+        ConvGeometry g = geometry;
+        float[] x = gaussian(rnd, Tensor.elementCount(g.inputShape()), 1.0);
+        float[] w = gaussian(rnd, Tensor.elementCount(g.weightShape()), 1.0 / Math.sqrt((double) g.gemmK()));
+        float[] b = gaussian(rnd, g.biasLength(), 0.1);
+        return new float[][] {x, w, b};
+    }
+
+    private static float[] gaussian(Random rnd, long n, double scale) {
+        float[] a = new float[(int) n];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) (rnd.nextGaussian() * scale);
+        }
+        return a;
+    }
+
+    /** max |y - ref| / max |ref| (absolute when ref is all zeros). */
+    static double maxRelError(float[] y, double[] ref) {
+        return maxAbsError(y, ref) / Math.max(maxAbs(ref), Double.MIN_NORMAL);
+    }
+
+    static double maxAbsError(float[] y, double[] ref) {
+        double e = 0;
+        for (int i = 0; i < y.length; i++) {
+            e = Math.max(e, Math.abs(y[i] - ref[i]));
+        }
+        return e;
+    }
+
+    static double maxAbs(double[] a) {
+        double m = 0;
+        for (double v : a) {
+            m = Math.max(m, Math.abs(v));
+        }
+        return m;
+    }
+}

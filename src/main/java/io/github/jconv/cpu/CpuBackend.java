@@ -1,0 +1,74 @@
+package io.github.jconv.cpu;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.Backend;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.InvalidConvolutionException;
+
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+
+/** The pure-Java backend: always available, multi-threaded. */
+public final class CpuBackend implements Backend {
+    public static final CpuBackend INSTANCE = new CpuBackend();
+
+    private final Map<Algorithm, CpuConvolution> algorithms = new EnumMap<>(Algorithm.class);
+
+    private CpuBackend() {
+        algorithms.put(Algorithm.REFERENCE, new ReferenceConv());
+        algorithms.put(Algorithm.DIRECT, new DirectConv());
+        algorithms.put(Algorithm.IM2COL, new Im2colConv());
+        algorithms.put(Algorithm.KERNEL_MATRIX, new KernelMatrixConv());
+        algorithms.put(Algorithm.DEPTHWISE, new DepthwiseConv());
+    }
+
+    @Override
+    public String name() {
+        return "cpu";
+    }
+
+    @Override
+    public String unavailableReason() {
+        return null;
+    }
+
+    @Override
+    public List<Algorithm> algorithms() {
+        return List.copyOf(algorithms.keySet());
+    }
+
+    @Override
+    public String cannotImplement(Algorithm algorithm, ConvGeometry g) {
+        CpuConvolution impl = algorithms.get(algorithm);
+        if (impl == null) {
+            return "the cpu backend has no algorithm '" + algorithm + "'";
+        }
+        return impl.cannotImplement(g);
+    }
+
+    /** Depthwise layers go to the depthwise kernel, everything else to im2col + GEMM (direct if im2col cannot). */
+    @Override
+    public Algorithm choose(ConvGeometry g) {
+        if (g.groups > 1 && g.isDepthwise()) {
+            return Algorithm.DEPTHWISE;
+        }
+        return cannotImplement(Algorithm.IM2COL, g) == null ? Algorithm.IM2COL : Algorithm.DIRECT;
+    }
+
+    @Override
+    public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
+                    int threads) {
+        String why = cannotImplement(algorithm, g);
+        if (why != null) {
+            throw new InvalidConvolutionException("algorithm '" + algorithm + "' cannot run this " + g.op + ": " + why);
+        }
+        CpuConvolution impl = algorithms.get(algorithm);
+        Parallel par = Parallel.of(threads);
+        if (g.transposed()) {
+            impl.transposed(g, input, weight, bias, output, par);
+        } else {
+            impl.forward(g, input, weight, bias, output, par);
+        }
+    }
+}

@@ -1,0 +1,96 @@
+package io.github.jconv.cpu;
+
+import io.github.jconv.ConvGeometry;
+
+/**
+ * Direct (sliding-window) convolution in float32. Forward: one task per output plane (n, k); for every
+ * tap (c, r, s) the weight is a scalar and the innermost loop runs along an output row,
+ * y[p][q] += w * x[ih][q*sW + off], which the JIT vectorises when sW == 1. Transposed: one task per
+ * output plane (n, c) of conv_transpose2d, scattering y[n][k][p][q] * w into it the same way. No
+ * workspace.
+ */
+final class DirectConv implements CpuConvolution {
+    @Override
+    public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+        int cg = g.cPerGroup(), kg = g.kPerGroup();
+        int pq = g.p * g.q, hw = g.h * g.w;
+        par.forEach(g.n * g.k, plane -> {
+            int n = plane / g.k, k = plane % g.k;
+            int yBase = plane * pq;
+            CpuConvolution.fillBias(y, yBase, 1, pq, bias, k);
+            int xGroup = (n * g.c + (k / kg) * cg) * hw;
+            for (int ci = 0; ci < cg; ci++) {
+                int xPlane = xGroup + ci * hw;
+                for (int r = 0; r < g.r; r++) {
+                    int rowOff = r * g.dilationH - g.padTop;
+                    int p0 = Ranges.first(rowOff, g.strideH), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
+                    for (int s = 0; s < g.s; s++) {
+                        float wv = w[((k * cg + ci) * g.r + r) * g.s + s];
+                        int colOff = s * g.dilationW - g.padLeft;
+                        int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                        for (int p = p0; p < p1; p++) {
+                            int yRow = yBase + p * g.q;
+                            int xRow = xPlane + (p * g.strideH + rowOff) * g.w + colOff;
+                            axpy(y, yRow, x, xRow, g.strideW, q0, q1, wv);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    @Override
+    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+        int cg = g.cPerGroup(), kg = g.kPerGroup();
+        int pq = g.p * g.q, hw = g.h * g.w;
+        par.forEach(g.n * g.c, plane -> {
+            int n = plane / g.c, c = plane % g.c;
+            int xBase = plane * hw;
+            CpuConvolution.fillBias(x, xBase, 1, hw, bias, c);
+            int k0 = (c / cg) * kg, ci = c % cg;
+            for (int kk = 0; kk < kg; kk++) {
+                int k = k0 + kk;
+                int yPlane = (n * g.k + k) * pq;
+                for (int r = 0; r < g.r; r++) {
+                    int rowOff = r * g.dilationH - g.padTop;
+                    int p0 = Ranges.first(rowOff, g.strideH), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
+                    for (int s = 0; s < g.s; s++) {
+                        float wv = w[((k * cg + ci) * g.r + r) * g.s + s];
+                        int colOff = s * g.dilationW - g.padLeft;
+                        int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                        for (int p = p0; p < p1; p++) {
+                            int xRow = xBase + (p * g.strideH + rowOff) * g.w + colOff;
+                            scatter(x, xRow, g.strideW, y, yPlane + p * g.q, q0, q1, wv);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** out[outRow + q] += a * in[inRow + q * stride] for q in [q0, q1). */
+    static void axpy(float[] out, int outRow, float[] in, int inRow, int stride, int q0, int q1, float a) {
+        if (stride == 1) {
+            for (int q = q0; q < q1; q++) {
+                out[outRow + q] += a * in[inRow + q];
+            }
+        } else {
+            for (int q = q0; q < q1; q++) {
+                out[outRow + q] += a * in[inRow + q * stride];
+            }
+        }
+    }
+
+    /** out[outRow + q * stride] += a * in[inRow + q] for q in [q0, q1). */
+    static void scatter(float[] out, int outRow, int stride, float[] in, int inRow, int q0, int q1, float a) {
+        if (stride == 1) {
+            for (int q = q0; q < q1; q++) {
+                out[outRow + q] += a * in[inRow + q];
+            }
+        } else {
+            for (int q = q0; q < q1; q++) {
+                out[outRow + q * stride] += a * in[inRow + q];
+            }
+        }
+    }
+}

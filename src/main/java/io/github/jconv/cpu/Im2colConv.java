@@ -1,0 +1,132 @@
+package io.github.jconv.cpu;
+
+import io.github.jconv.ConvGeometry;
+
+/**
+ * im2col + SGEMM. Forward, per sample n and group g: unfold the group's input into
+ * col[(c, r, s)][(p, q)] (C/G*R*S x P*Q, zeros where the window is in the padding), then
+ * y_g[K/G x P*Q] = w_g[K/G x C/G*R*S] * col + bias. Transposed (conv_transpose2d), per (n, g):
+ * col = w_g^T * y_g, then fold col back (col2im), adding each entry into the output pixel it came from.
+ * A 1x1 stride-1 unpadded kernel skips the unfold: the input itself is the matrix.
+ *
+ * <p>Threads: with at least two (n, g) pairs per thread, each pair is one task with its own
+ * thread-confined col buffer and a serial GEMM; otherwise the pairs run one after another with a
+ * parallel unfold/fold and a parallel GEMM.
+ */
+final class Im2colConv implements CpuConvolution {
+    @Override
+    public String cannotImplement(ConvGeometry g) {
+        long colElements = (long) g.cPerGroup() * g.r * g.s * g.p * g.q;
+        if (colElements > ConvGeometry.MAX_ELEMENTS) {
+            return "im2col's column buffer would hold " + colElements + " floats, more than a Java array holds; use direct";
+        }
+        return null;
+    }
+
+    @Override
+    public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+        int cg = g.cPerGroup(), kg = g.kPerGroup();
+        int hw = g.h * g.w, pq = g.p * g.q, crs = cg * g.r * g.s;
+        eachSampleGroup(g, par, (n, grp, inner) -> {
+            int xOff = (n * g.c + grp * cg) * hw;
+            int yOff = (n * g.k + grp * kg) * pq;
+            CpuConvolution.fillBias(y, yOff, kg, pq, bias, grp * kg);
+            float[] col;
+            int colOff;
+            if (g.isPointwise()) {
+                col = x;
+                colOff = xOff;
+            } else {
+                col = Workspace.get(Workspace.COL, (long) crs * pq);
+                colOff = 0;
+                unfold(g, x, xOff, col, inner);
+            }
+            Sgemm.multiply(kg, pq, crs, w, grp * kg * crs, crs, 1, col, colOff, pq, 1, y, yOff, pq, true, inner);
+        });
+    }
+
+    @Override
+    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+        int cg = g.cPerGroup(), kg = g.kPerGroup();
+        int hw = g.h * g.w, pq = g.p * g.q, crs = cg * g.r * g.s;
+        eachSampleGroup(g, par, (n, grp, inner) -> {
+            int xOff = (n * g.c + grp * cg) * hw;
+            int yOff = (n * g.k + grp * kg) * pq;
+            CpuConvolution.fillBias(x, xOff, cg, hw, bias, grp * cg);
+            // w_g^T: element (i, l) = w[(grp*kg + l) * crs + i]
+            if (g.isPointwise()) {
+                Sgemm.multiply(cg, pq, kg, w, grp * kg * crs, 1, crs, y, yOff, pq, 1, x, xOff, pq, true, inner);
+                return;
+            }
+            float[] col = Workspace.get(Workspace.COL, (long) crs * pq);
+            Sgemm.multiply(crs, pq, kg, w, grp * kg * crs, 1, crs, y, yOff, pq, 1, col, 0, pq, false, inner);
+            fold(g, col, x, xOff, inner);
+        });
+    }
+
+    /** col[((c*R + r)*S + s) * PQ + p*Q + q] = x[c][p*sH - padTop + r*dH][q*sW - padLeft + s*dW], 0 outside. */
+    static void unfold(ConvGeometry g, float[] x, int xOff, float[] col, Parallel par) {
+        int rs = g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
+        par.forEach(g.cPerGroup() * rs, row -> {
+            int c = row / rs, r = (row % rs) / g.s, s = row % g.s;
+            int rowOff = r * g.dilationH - g.padTop, colOff = s * g.dilationW - g.padLeft;
+            int q0 = Ranges.first(colOff, g.strideW), q1 = Math.max(q0, Ranges.end(colOff, g.strideW, g.w, g.q));
+            int base = row * pq;
+            for (int p = 0; p < g.p; p++) {
+                int dst = base + p * g.q;
+                int ih = p * g.strideH + rowOff;
+                if (ih < 0 || ih >= g.h) {
+                    java.util.Arrays.fill(col, dst, dst + g.q, 0f);
+                    continue;
+                }
+                java.util.Arrays.fill(col, dst, dst + q0, 0f);
+                int src = xOff + c * hw + ih * g.w + colOff;
+                if (g.strideW == 1) {
+                    System.arraycopy(x, src + q0, col, dst + q0, q1 - q0);
+                } else {
+                    for (int q = q0; q < q1; q++) {
+                        col[dst + q] = x[src + q * g.strideW];
+                    }
+                }
+                java.util.Arrays.fill(col, dst + q1, dst + g.q, 0f);
+            }
+        });
+    }
+
+    /** The adjoint of {@link #unfold}: x[c][ih][iw] += col[(c, r, s)][(p, q)] for every in-bounds tap. */
+    static void fold(ConvGeometry g, float[] col, float[] x, int xOff, Parallel par) {
+        int rs = g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
+        par.forEach(g.cPerGroup(), c -> {
+            for (int r = 0; r < g.r; r++) {
+                int rowOff = r * g.dilationH - g.padTop;
+                int p0 = Ranges.first(rowOff, g.strideH), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
+                for (int s = 0; s < g.s; s++) {
+                    int colOff = s * g.dilationW - g.padLeft;
+                    int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                    int base = (c * rs + r * g.s + s) * pq;
+                    for (int p = p0; p < p1; p++) {
+                        int xRow = xOff + c * hw + (p * g.strideH + rowOff) * g.w + colOff;
+                        DirectConv.scatter(x, xRow, g.strideW, col, base + p * g.q, q0, q1, 1f);
+                    }
+                }
+            }
+        });
+    }
+
+    /** The body for one (sample, group) pair; {@code inner} is the parallelism it may use itself. */
+    interface SampleGroupTask {
+        void run(int n, int group, Parallel inner);
+    }
+
+    /** Runs {@code task} for every (n, g): as parallel tasks when there are enough, else in turn with inner parallelism. */
+    static void eachSampleGroup(ConvGeometry g, Parallel par, SampleGroupTask task) {
+        int pairs = g.n * g.groups;
+        if (par.threads() > 1 && pairs >= 2 * par.threads()) {
+            par.forEach(pairs, i -> task.run(i / g.groups, i % g.groups, Parallel.SERIAL));
+        } else {
+            for (int i = 0; i < pairs; i++) {
+                task.run(i / g.groups, i % g.groups, par);
+            }
+        }
+    }
+}

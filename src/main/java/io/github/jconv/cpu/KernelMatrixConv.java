@@ -1,0 +1,87 @@
+package io.github.jconv.cpu;
+
+import io.github.jconv.ConvGeometry;
+
+/**
+ * The convolution as one dense matrix per group. Wm maps a group's input image (C/G*H*W values) to its
+ * output image (K/G*P*Q values): conv = Wm x and conv_transpose2d = Wm^T y, each one GEMM over the whole
+ * batch. Jconv stores Wm transposed, WmT[(c, h, w)][(k, p, q)] = w[k][c][r][s] where (h, w) is the input
+ * pixel that tap (r, s) of output (p, q) reads. Wm is mostly zeros, so this form is for small problems
+ * and as an independent check; it is refused above {@link #MAX_MATRIX_ELEMENTS}.
+ */
+final class KernelMatrixConv implements CpuConvolution {
+    /** 32 Mi floats (128 MiB). */
+    static final long MAX_MATRIX_ELEMENTS = 1L << 25;
+
+    @Override
+    public String cannotImplement(ConvGeometry g) {
+        long rows = (long) g.cPerGroup() * g.h * g.w, cols = (long) g.kPerGroup() * g.p * g.q;
+        if (rows * cols > MAX_MATRIX_ELEMENTS) {
+            return "kernel-matrix needs a " + rows + " x " + cols + " matrix (" + (rows * cols * 4 >> 20)
+                    + " MiB), above its limit of " + MAX_MATRIX_ELEMENTS + " elements (" + (MAX_MATRIX_ELEMENTS * 4 >> 20)
+                    + " MiB); use im2col or direct";
+        }
+        return null;
+    }
+
+    @Override
+    public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+        int chw = g.c * g.h * g.w, kpq = g.k * g.p * g.q;
+        int inSize = g.cPerGroup() * g.h * g.w, outSize = g.kPerGroup() * g.p * g.q;
+        for (int n = 0; n < g.n; n++) {
+            CpuConvolution.fillBias(y, n * kpq, g.k, g.p * g.q, bias, 0);
+        }
+        for (int grp = 0; grp < g.groups; grp++) {
+            float[] wmT = build(g, w, grp, par);
+            // y_g[n][o] += sum_i x_g[n][i] * WmT[i][o]
+            Sgemm.multiply(g.n, outSize, inSize, x, grp * inSize, chw, 1, wmT, 0, outSize, 1, y, grp * outSize, kpq,
+                    true, par);
+        }
+    }
+
+    @Override
+    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+        int chw = g.c * g.h * g.w, kpq = g.k * g.p * g.q;
+        int inSize = g.cPerGroup() * g.h * g.w, outSize = g.kPerGroup() * g.p * g.q;
+        for (int n = 0; n < g.n; n++) {
+            CpuConvolution.fillBias(x, n * chw, g.c, g.h * g.w, bias, 0);
+        }
+        for (int grp = 0; grp < g.groups; grp++) {
+            float[] wmT = build(g, w, grp, par);
+            // x_g[n][i] += sum_o y_g[n][o] * Wm[o][i], with Wm[o][i] = WmT[i][o]
+            Sgemm.multiply(g.n, inSize, outSize, y, grp * outSize, kpq, 1, wmT, 0, 1, outSize, x, grp * inSize, chw,
+                    true, par);
+        }
+    }
+
+    /** WmT of group {@code grp}: (C/G*H*W) x (K/G*P*Q), row-major, in the thread's matrix workspace. */
+    static float[] build(ConvGeometry g, float[] w, int grp, Parallel par) {
+        int cg = g.cPerGroup(), kg = g.kPerGroup();
+        int outSize = kg * g.p * g.q;
+        float[] wmT = Workspace.get(Workspace.MATRIX, (long) cg * g.h * g.w * outSize);
+        par.forEach(cg, c -> {
+            int rowsBase = c * g.h * g.w;
+            java.util.Arrays.fill(wmT, rowsBase * outSize, (rowsBase + g.h * g.w) * outSize, 0f);
+            for (int kk = 0; kk < kg; kk++) {
+                int k = grp * kg + kk;
+                for (int r = 0; r < g.r; r++) {
+                    int rowOff = r * g.dilationH - g.padTop;
+                    int p0 = Ranges.first(rowOff, g.strideH), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
+                    for (int s = 0; s < g.s; s++) {
+                        float wv = w[((k * cg + c) * g.r + r) * g.s + s];
+                        int colOff = s * g.dilationW - g.padLeft;
+                        int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                        for (int p = p0; p < p1; p++) {
+                            int ih = p * g.strideH + rowOff;
+                            for (int q = q0; q < q1; q++) {
+                                int iw = q * g.strideW + colOff;
+                                wmT[(rowsBase + ih * g.w + iw) * outSize + (kk * g.p + p) * g.q + q] = wv;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+        return wmT;
+    }
+}

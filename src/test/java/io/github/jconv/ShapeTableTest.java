@@ -1,0 +1,99 @@
+package io.github.jconv;
+
+import io.github.jconv.cpu.CpuBackend;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+/** Every CPU algorithm (and auto), both operations, 1 and 3 threads, on a table of awkward shapes. */
+class ShapeTableTest {
+    /** A layer: PyTorch's Conv2d(C, K, (R, S), spec) (or ConvTranspose2d(C, K, ...)) on N x C x H x W. */
+    record Layer(String name, int n, int c, int h, int w, int k, int r, int s, ConvSpec spec, boolean bias) {
+        ConvGeometry geometry(ConvGeometry.Op op) {
+            int g = spec.groups();
+            int[] b = bias ? new int[] {k} : null;
+            return op == ConvGeometry.Op.CONV2D
+                    ? ConvGeometry.conv2d(new int[] {n, c, h, w}, new int[] {k, c / g, r, s}, b, spec)
+                    : ConvGeometry.convTranspose2d(new int[] {n, c, h, w}, new int[] {c, k / g, r, s}, b, spec);
+        }
+
+        @Override
+        public String toString() {
+            return name;
+        }
+    }
+
+    private static ConvSpec.Builder spec() {
+        return ConvSpec.builder();
+    }
+
+    static final List<Layer> LAYERS = List.of(
+            new Layer("1x1", 2, 8, 5, 7, 6, 1, 1, spec().build(), true),
+            new Layer("1x1 strided padded", 1, 3, 6, 6, 4, 1, 1, spec().stride(2).padding(1).build(), true),
+            new Layer("kernel equals input", 1, 3, 5, 5, 4, 5, 5, spec().build(), true),
+            new Layer("stride larger than kernel", 2, 3, 11, 11, 4, 2, 2, spec().stride(3).build(), true),
+            new Layer("padding >= kernel", 1, 3, 6, 5, 2, 3, 3, spec().padding(3).build(), true),
+            new Layer("non-square everything", 3, 7, 9, 13, 5, 3, 2,
+                    spec().stride(2, 1).padding(1, 0).dilation(1, 2).build(), true),
+            new Layer("asymmetric padding", 2, 3, 8, 6, 4, 3, 3, spec().padding(Padding.of(0, 2, 1, 3)).build(), true),
+            new Layer("dilation with groups", 2, 6, 10, 10, 9, 3, 3, spec().padding(2).dilation(2).groups(3).build(), true),
+            new Layer("depthwise", 2, 8, 9, 9, 8, 3, 3, spec().padding(1).groups(8).build(), true),
+            new Layer("depthwise multiplier strided", 1, 4, 7, 7, 12, 3, 3, spec().stride(2).padding(1).groups(4).build(), true),
+            new Layer("depthwise non-square dilated", 1, 5, 9, 8, 5, 3, 2,
+                    spec().stride(1, 2).padding(Padding.of(1, 0, 2, 1)).dilation(2, 1).groups(5).build(), false),
+            new Layer("C=1 batch 5", 5, 1, 8, 8, 3, 3, 3, spec().padding(1).build(), true),
+            new Layer("C=33", 1, 33, 6, 6, 8, 3, 3, spec().padding(1).build(), true),
+            new Layer("same stride 2", 1, 3, 9, 8, 4, 3, 3, spec().stride(2).padding(Padding.same()).build(), true),
+            new Layer("same-lower dilated", 2, 3, 7, 7, 2, 2, 2, spec().dilation(2).padding(Padding.sameLower()).build(), true),
+            new Layer("valid", 1, 3, 7, 7, 2, 3, 3, spec().padding(Padding.valid()).build(), true),
+            new Layer("prime batch 7", 7, 3, 5, 5, 4, 3, 3, spec().padding(1).build(), true),
+            new Layer("groups 2 no bias", 2, 4, 6, 6, 6, 3, 3, spec().padding(1).groups(2).build(), false),
+            new Layer("large kernel strided", 1, 2, 12, 10, 3, 7, 5, spec().stride(2).padding(3).build(), true),
+            new Layer("transposed output padding", 2, 4, 5, 6, 3, 3, 3, spec().stride(3, 2).padding(1).outputPadding(2, 1).build(), true));
+
+    static Stream<Arguments> cases() {
+        List<Arguments> out = new ArrayList<>();
+        for (Layer l : LAYERS) {
+            for (ConvGeometry.Op op : ConvGeometry.Op.values()) {
+                boolean same = !l.spec().padding().isExplicit() && l.spec().padding().mode() != Padding.Mode.VALID;
+                boolean outPad = l.spec().outputPaddingH() != 0 || l.spec().outputPaddingW() != 0;
+                if (op == ConvGeometry.Op.CONV_TRANSPOSE2D ? same : outPad) {
+                    continue; // same padding is conv2d only; output padding is conv_transpose2d only
+                }
+                for (Algorithm a : Algorithm.values()) {
+                    if (a == Algorithm.REFERENCE) {
+                        continue;
+                    }
+                    for (int threads : new int[] {1, 3}) {
+                        out.add(Arguments.of(l, op, a, threads));
+                    }
+                }
+            }
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2} threads={3}")
+    @MethodSource("cases")
+    void matchesFloat64Reference(Layer layer, ConvGeometry.Op op, Algorithm algorithm, int threads) {
+        ConvGeometry g = layer.geometry(op);
+        String why = algorithm == Algorithm.AUTO ? null : CpuBackend.INSTANCE.cannotImplement(algorithm, g);
+        if (algorithm == Algorithm.DEPTHWISE && !g.isDepthwise()) {
+            assertNotNull(why, "depthwise must refuse a non-depthwise layer");
+            return;
+        }
+        assertNull(why, "every algorithm but depthwise takes every layer of this table");
+        float[][] d = TestSupport.data(g, layer.name().hashCode());
+        float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+        java.util.Arrays.fill(y, Float.NaN); // outputs must be fully overwritten
+        Jconv.run(g, d[0], d[1], d[2], y, ConvOptions.defaults().withBackend("cpu").withAlgorithm(algorithm).withThreads(threads));
+        TestSupport.assertMatchesReference(algorithm + "/" + threads + "t", g, d[0], d[1], d[2], y);
+    }
+}

@@ -1,0 +1,78 @@
+package io.github.jconv;
+
+import io.github.jconv.cpu.Parallel;
+import io.github.jconv.cpu.ReferenceConv;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+/** Random data, the float64 oracle and the error bound shared by the algorithm tests. */
+public final class TestSupport {
+    /** float32 unit roundoff times two (machine epsilon, 2^-23). */
+    public static final double EPS = Math.ulp(1.0f);
+
+    private TestSupport() {
+    }
+
+    public static float[] gaussian(Random rnd, long n) {
+        float[] a = new float[Math.toIntExact(n)];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = (float) rnd.nextGaussian();
+        }
+        return a;
+    }
+
+    /** {input, weight, bias-or-null} for {@code g}, Gaussian. */
+    public static float[][] data(ConvGeometry g, long seed) {
+        Random rnd = new Random(seed);
+        return new float[][] {gaussian(rnd, Tensor.elementCount(g.inputShape())),
+                gaussian(rnd, Tensor.elementCount(g.weightShape())), g.hasBias ? gaussian(rnd, g.biasLength()) : null};
+    }
+
+    private static float[] abs(float[] a) {
+        if (a == null) {
+            return null;
+        }
+        float[] b = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            b[i] = Math.abs(a[i]);
+        }
+        return b;
+    }
+
+    /** Products summed per output element: forward C/G*R*S (+ bias), transposed K/G*R*S (+ bias). */
+    public static int terms(ConvGeometry g) {
+        return (g.transposed() ? g.kPerGroup() : g.cPerGroup()) * g.r * g.s + 1;
+    }
+
+    /**
+     * Checks {@code y} (computed by {@code what}) against the float64 reference element by element:
+     * |y - ref| <= (4 sqrt(terms) + 1) * eps * sum|x||w| (+|b|) — the float32 accumulation error grows with
+     * sqrt(C*R*S) times the magnitude of what is summed; elements that sum nothing must be exact.
+     */
+    public static void assertMatchesReference(String what, ConvGeometry g, float[] input, float[] w, float[] b, float[] y) {
+        double[] ref = ReferenceConv.compute(g, input, w, b, Parallel.SERIAL);
+        double[] mag = ReferenceConv.compute(g, abs(input), abs(w), abs(b), Parallel.SERIAL);
+        double factor = (4 * Math.sqrt(terms(g)) + 1) * EPS;
+        for (int i = 0; i < ref.length; i++) {
+            double err = Math.abs(y[i] - ref[i]);
+            if (!(err <= factor * mag[i])) {
+                fail(what + " on " + g + ": element " + i + " is " + y[i] + ", reference " + ref[i] + " (error " + err
+                        + " > bound " + factor * mag[i] + ")");
+            }
+        }
+    }
+
+    /** The shared golden cases directory (../shared/golden), set by the build as jconv.golden.dir. */
+    public static Path goldenDir() {
+        String d = System.getProperty("jconv.golden.dir", "../shared/golden");
+        Path p = Path.of(d);
+        if (!Files.isDirectory(p)) {
+            fail("golden cases not found at " + p.toAbsolutePath() + " (../shared/golden beside the checkout)");
+        }
+        return p;
+    }
+}

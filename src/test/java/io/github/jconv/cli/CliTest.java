@@ -1,0 +1,210 @@
+package io.github.jconv.cli;
+
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvSpec;
+import io.github.jconv.GoldenCase;
+import io.github.jconv.Jconv;
+import io.github.jconv.Tensor;
+import io.github.jconv.io.Npy;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The CLI in-process: results, every bad input (exit 2, one line, no output file), bench, info, verify. */
+class CliTest {
+    record Result(int code, String out, String err) {
+    }
+
+    static Result cli(String... args) {
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        int code = Main.run(args, new PrintWriter(out), new PrintWriter(err));
+        return new Result(code, out.toString(), err.toString());
+    }
+
+    static Path write(Path dir, String name, Tensor t) {
+        Path p = dir.resolve(name);
+        Npy.write(p, t);
+        return p;
+    }
+
+    static Tensor random(long seed, int... shape) {
+        Random rnd = new Random(seed);
+        float[] d = new float[(int) Tensor.elementCount(shape)];
+        for (int i = 0; i < d.length; i++) {
+            d[i] = (float) rnd.nextGaussian();
+        }
+        return Tensor.of(d, shape);
+    }
+
+    static List<GoldenCase> golden() {
+        return GoldenCase.all();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("golden")
+    void goldenCasesThroughTheCli(GoldenCase c, @TempDir Path dir) {
+        ConvSpec s = c.spec();
+        List<String> args = new ArrayList<>(List.of(c.op() == ConvGeometry.Op.CONV2D ? "conv2d" : "conv-transpose2d",
+                "--input", c.dir().resolve("x.npy").toString(), "--weight", c.dir().resolve("w.npy").toString(),
+                "--output", dir.resolve("y.npy").toString(),
+                "--stride", s.strideH() + "," + s.strideW(), "--padding", s.padding().toString(),
+                "--dilation", s.dilationH() + "," + s.dilationW(), "--groups", Integer.toString(s.groups())));
+        if (c.bias()) {
+            args.addAll(List.of("--bias", c.dir().resolve("b.npy").toString()));
+        }
+        if (c.op() == ConvGeometry.Op.CONV_TRANSPOSE2D) {
+            args.addAll(List.of("--output-padding", s.outputPaddingH() + "," + s.outputPaddingW()));
+        }
+        Result r = cli(args.toArray(new String[0]));
+        assertEquals(0, r.code(), r.err());
+        Tensor y = Npy.read(dir.resolve("y.npy"));
+        Tensor ref = c.y();
+        assertArrayEquals(ref.shape(), y.shape());
+        assertTrue(GoldenCase.error(y.data(), ref.data()) <= 1e-4, c.toString());
+    }
+
+    @Test
+    void conv2dWritesWhatTheApiComputes(@TempDir Path dir) {
+        Tensor x = random(1, 2, 3, 9, 7), w = random(2, 4, 3, 3, 2), b = random(3, 4);
+        Result r = cli("conv2d", "--input", write(dir, "x.npy", x).toString(), "--weight", write(dir, "w.npy", w).toString(),
+                "--bias", write(dir, "b.npy", b).toString(), "--output", dir.resolve("y.npy").toString(),
+                "--stride", "2,1", "--padding", "0,1,2,0", "--dilation", "1,2", "--algorithm", "direct", "--threads", "1");
+        assertEquals(0, r.code(), r.err());
+        assertEquals("", r.err());
+        Tensor want = Jconv.conv2d(x, w, b, ConvSpec.builder().stride(2, 1).padding(io.github.jconv.Padding.of(0, 1, 2, 0))
+                .dilation(1, 2).build());
+        Tensor got = Npy.read(dir.resolve("y.npy"));
+        assertArrayEquals(want.shape(), got.shape());
+        assertArrayEquals(want.data(), got.data(), 1e-5f);
+    }
+
+    /** One bad input: exit 2, exactly one line on stderr naming it, no stack trace, the output file untouched. */
+    private static void bad(Path dir, String fragment, String... args) throws Exception {
+        Path out = dir.resolve("out.npy");
+        Files.write(out, "previous".getBytes(StandardCharsets.US_ASCII));
+        List<String> all = new ArrayList<>(List.of(args));
+        for (int i = 0; i < all.size(); i++) {
+            all.set(i, all.get(i).replace("OUT", out.toString()).replace("DIR", dir.toString()));
+        }
+        Result r = cli(all.toArray(new String[0]));
+        assertEquals(2, r.code(), () -> "exit code for " + all + ": " + r.err());
+        String err = r.err().strip();
+        assertFalse(err.contains("\n"), () -> "one line expected: " + err);
+        assertTrue(err.startsWith("jconv: error: "), err);
+        assertTrue(err.contains(fragment), () -> "'" + err + "' lacks '" + fragment + "'");
+        assertFalse(err.contains("Exception") || err.contains("\tat "), err);
+        assertEquals("previous", Files.readString(out), "output file must not be touched on failure");
+        try (var files = Files.list(dir)) {
+            assertTrue(files.noneMatch(f -> f.getFileName().toString().endsWith(".part")), "no partial file");
+        }
+    }
+
+    @Test
+    void everyBadInputIsOneLineAndExitCode2(@TempDir Path dir) throws Exception {
+        String x = write(dir, "x.npy", random(1, 1, 3, 6, 6)).toString();
+        String w = write(dir, "w.npy", random(2, 4, 3, 3, 3)).toString();
+        String w4 = write(dir, "w4.npy", random(2, 2, 4, 3, 3)).toString();
+        String wBig = write(dir, "wbig.npy", random(2, 2, 3, 9, 9)).toString();
+        String wt = write(dir, "wt.npy", random(2, 3, 2, 3, 3)).toString();
+        Files.write(dir.resolve("text.npy"), "not numpy".getBytes(StandardCharsets.US_ASCII));
+        Files.write(dir.resolve("int.npy"), intNpy());
+        bad(dir, "input has C=3 channels but the weight expects 4", "conv2d", "--input", x, "--weight", w4, "--output", "OUT");
+        bad(dir, "groups=2 must divide the input channels C=3", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--groups", "2");
+        bad(dir, "kernel height 9", "conv2d", "--input", x, "--weight", wBig, "--output", "OUT", "--padding", "1");
+        bad(dir, "stride must be >= 1, got 0", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--stride", "0");
+        bad(dir, "dilation must be >= 1, got 0", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--dilation", "1,0");
+        bad(dir, "padding top must be >= 0, got -1", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--padding", "-1");
+        bad(dir, "output_padding (2, 2) must be smaller than max(stride, dilation) = (2, 2)", "conv-transpose2d",
+                "--input", x, "--weight", wt, "--output", "OUT", "--stride", "2", "--output-padding", "2");
+        bad(dir, "unknown backend 'tpu'", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--backend", "tpu");
+        bad(dir, "unknown algorithm 'fft'", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--algorithm", "fft");
+        bad(dir, "file not found: " + dir.resolve("missing.npy"), "conv2d", "--input", "DIR/missing.npy", "--weight", w, "--output", "OUT");
+        bad(dir, "is not a .npy file", "conv2d", "--input", "DIR/text.npy", "--weight", w, "--output", "OUT");
+        bad(dir, "has dtype '<i4'", "conv2d", "--input", "DIR/int.npy", "--weight", w, "--output", "OUT");
+        bad(dir, "backend 'cuda' not available: ", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--backend", "cuda");
+        bad(dir, "backend 'cudnn' not available: ", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--backend", "cudnn");
+        bad(dir, "--stride: expected an integer or two", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--stride", "a,b");
+        bad(dir, "Unknown options: '--strid'", "conv2d", "--input", x, "--weight", w, "--output", "OUT", "--strid", "2");
+        bad(dir, "Missing required option: '--weight", "conv2d", "--input", x, "--output", "OUT");
+        bad(dir, "depthwise needs groups == input channels", "conv2d", "--input", x, "--weight", w, "--output", "OUT",
+                "--algorithm", "depthwise");
+        bad(dir, "--shape: expected 11 integers", "bench", "--shape", "1,2,3");
+        bad(dir, "Unmatched argument at index 0: 'frobnicate'", "frobnicate");
+    }
+
+    private static byte[] intNpy() {
+        String header = "{'descr': '<i4', 'fortran_order': False, 'shape': (1, 1, 1, 2), }";
+        header = header + " ".repeat((64 - (10 + header.length() + 1) % 64) % 64) + "\n";
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(10 + header.length() + 8).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        b.put(new byte[] {(byte) 0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0}).putShort((short) header.length());
+        b.put(header.getBytes(StandardCharsets.ISO_8859_1)).putInt(1).putInt(2);
+        return b.array();
+    }
+
+    @Test
+    void debugShowsTheStackTrace(@TempDir Path dir) {
+        Result r = cli("conv2d", "--input", dir.resolve("nope.npy").toString(), "--weight", "w", "--output",
+                dir.resolve("o.npy").toString(), "--debug");
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("\tat io.github.jconv"), r.err());
+    }
+
+    @Test
+    void benchPrintsATableAndWritesJson(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("bench.json");
+        Result r = cli("bench", "--shape", "1,4,10,10,8,3,3,1,1,1,1", "--shape", "2,4,9,9,4,3,3,2,1,1,4", "--runs", "2",
+                "--warmup", "1", "--threads", "1", "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("median_ms"), r.out());
+        String j = Files.readString(json);
+        for (String field : new String[] {"\"shape\": \"1,4,10,10,8,3,3,1,1,1,1\"", "\"op\": \"conv2d\"", "\"backend\": \"cpu\"",
+                "\"algorithm\": \"im2col\"", "\"algorithm\": \"depthwise\"", "\"threads\": 1", "\"median_ms\"", "\"gflops\"",
+                "\"max_rel_error\""}) {
+            assertTrue(j.contains(field), field + " missing in " + j);
+        }
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"max_rel_error\": ([0-9.eE-]+)").matcher(j);
+        int rows = 0;
+        while (m.find()) {
+            assertTrue(Double.parseDouble(m.group(1)) < 1e-5, j);
+            rows++;
+        }
+        assertEquals(3 + 4, rows, "3 algorithms for the dense layer, 4 for the depthwise one");
+        Result t = cli("bench", "--op", "conv-transpose2d", "--shape", "1,4,6,6,3,3,3,2,1,1,1", "--runs", "1", "--algorithm", "auto");
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.out().contains("conv_transpose2d") && t.out().contains("auto:im2col"), t.out());
+    }
+
+    @Test
+    void infoNamesEveryBackend() {
+        Result r = cli("info");
+        assertEquals(0, r.code(), r.err());
+        for (String s : new String[] {"jconv ", "java: ", "cpu cores: ", "cpu simd: ", "cpu: available; algorithms: reference, direct, im2col, kernel-matrix, depthwise",
+                "cuda: not available: ", "cuda-emu: not available: ", "cudnn: not available: ", "auto: cpu"}) {
+            assertTrue(r.out().contains(s), s + " missing in " + r.out());
+        }
+    }
+
+    @Test
+    void verifyChecksEveryAlgorithm() {
+        Result r = cli("verify", "--threads", "2");
+        assertEquals(0, r.code(), r.out() + r.err());
+        assertTrue(r.out().contains("verify: all within"), r.out());
+        assertTrue(r.out().contains("conv_transpose2d") && r.out().contains("kernel-matrix"), r.out());
+        assertTrue(r.out().contains("cudnn: not available"), r.out());
+    }
+}
