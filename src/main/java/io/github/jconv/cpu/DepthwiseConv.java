@@ -12,7 +12,9 @@ final class DepthwiseConv implements CpuConvolution {
     @Override
     public String cannotImplement(ConvGeometry g) {
         if (!g.isDepthwise()) {
-            return "depthwise needs groups == input channels (C/groups = 1), got C=" + g.c + " groups=" + g.groups;
+            return g.transposed()
+                    ? "depthwise needs groups == output channels (one channel per group), got C_out=" + g.c + " groups=" + g.groups
+                    : "depthwise needs groups == input channels (one channel per group), got C=" + g.c + " groups=" + g.groups;
         }
         return null;
     }
