@@ -55,6 +55,11 @@ class ShapeTableTest {
             new Layer("valid", 1, 3, 7, 7, 2, 3, 3, spec().padding(Padding.valid()).build(), true),
             new Layer("prime batch 7", 7, 3, 5, 5, 4, 3, 3, spec().padding(1).build(), true),
             new Layer("groups 2 no bias", 2, 4, 6, 6, 6, 3, 3, spec().padding(1).groups(2).build(), false),
+            new Layer("wide rows, 9 output channels", 2, 3, 9, 40, 9, 3, 3, spec().padding(1).build(), true),
+            new Layer("rows of exactly 32", 1, 5, 6, 34, 16, 3, 3, spec().build(), true),
+            new Layer("depthwise wide dilated", 1, 4, 11, 35, 8, 3, 3,
+                    spec().padding(Padding.of(1, 0, 2, 1)).dilation(1, 2).groups(4).build(), true),
+            new Layer("grouped wide strided rows", 2, 16, 13, 21, 16, 3, 1, spec().stride(2, 1).padding(1, 0).groups(2).build(), false),
             new Layer("large kernel strided", 1, 2, 12, 10, 3, 7, 5, spec().stride(2).padding(3).build(), true),
             new Layer("transposed output padding", 2, 4, 5, 6, 3, 3, 3, spec().stride(3, 2).padding(1).outputPadding(2, 1).build(), true));
 

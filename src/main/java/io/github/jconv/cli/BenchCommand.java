@@ -45,8 +45,12 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads;
 
-    @Option(names = "--warmup", defaultValue = "2", description = "Untimed runs per row (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--warmup", defaultValue = "3", description = "Untimed runs per row, at least (default: ${DEFAULT-VALUE}).")
     int warmup;
+
+    @Option(names = "--warmup-ms", defaultValue = "1000",
+            description = "Warm-up runs go on until this much time has passed too, so the JIT has compiled the kernels (default: ${DEFAULT-VALUE}).")
+    long warmupMs;
 
     @Option(names = "--runs", defaultValue = "5", description = "Timed runs per row (default: ${DEFAULT-VALUE}).")
     int runs;
@@ -71,8 +75,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        if (runs < 1 || warmup < 0 || threads < 0) {
-            throw new io.github.jconv.InvalidConvolutionException("--runs must be >= 1, --warmup and --threads >= 0");
+        if (runs < 1 || warmup < 0 || warmupMs < 0 || threads < 0) {
+            throw new io.github.jconv.InvalidConvolutionException("--runs must be >= 1, --warmup, --warmup-ms and --threads >= 0");
         }
         ConvGeometry.Op operation = parseOp(op);
         List<Problem> problems = new ArrayList<>();
@@ -93,8 +97,8 @@ final class BenchCommand implements Callable<Integer> {
         }
         int threadCount = Parallel.of(threads).threads();
         PrintWriter out = spec.commandLine().getOut();
-        out.printf("jconv bench: backend %s, %d thread(s), %d warm-up + %d timed runs per row%n", be.name(), threadCount,
-                warmup, runs);
+        out.printf("jconv bench: backend %s, %d thread(s), per row >= %d warm-up runs and >= %d ms, then %d timed runs%n",
+                be.name(), threadCount, warmup, warmupMs, runs);
         out.printf("%-34s %-16s %-8s %-14s %7s %11s %9s %13s%n", "shape", "op", "backend", "algorithm", "threads",
                 "median_ms", "GFLOP/s", "max_rel_err");
         List<Map<String, Object>> results = new ArrayList<>();
@@ -118,14 +122,15 @@ final class BenchCommand implements Callable<Integer> {
                 if (a == Algorithm.AUTO) {
                     chosen = be.choose(g);
                 }
+                long warmStart = System.nanoTime();
+                for (int i = 0; i < warmup || System.nanoTime() - warmStart < warmupMs * 1_000_000L; i++) {
+                    be.run(chosen, g, data[0], data[1], data[2], y, threadCount);
+                }
                 double[] ms = new double[runs];
-                for (int i = 0; i < warmup + runs; i++) {
+                for (int i = 0; i < runs; i++) {
                     long t0 = System.nanoTime();
                     be.run(chosen, g, data[0], data[1], data[2], y, threadCount);
-                    long t1 = System.nanoTime();
-                    if (i >= warmup) {
-                        ms[i - warmup] = (t1 - t0) / 1e6;
-                    }
+                    ms[i] = (System.nanoTime() - t0) / 1e6;
                 }
                 double median = median(ms);
                 double gflops = g.flops() / (median * 1e6);

@@ -47,11 +47,18 @@ public final class CpuBackend implements Backend {
         return impl.cannotImplement(g);
     }
 
-    /** Depthwise layers go to the depthwise kernel, everything else to im2col + GEMM (direct if im2col cannot). */
+    /**
+     * Depthwise layers go to the depthwise kernel; other grouped layers with stride 1 along W (transposed: stride 1)
+     * to the register-blocked direct kernel when the Vector API is on (im2col's GEMMs are too small there); the rest to
+     * im2col + GEMM (direct if im2col cannot). Chosen from the bench figures in the README.
+     */
     @Override
     public Algorithm choose(ConvGeometry g) {
         if (g.groups > 1 && g.isDepthwise()) {
             return Algorithm.DEPTHWISE;
+        }
+        if (g.groups > 1 && Sgemm.VECTOR && (g.transposed() ? StrideOneTransposed.applies(g) : g.strideW == 1)) {
+            return Algorithm.DIRECT;
         }
         return cannotImplement(Algorithm.IM2COL, g) == null ? Algorithm.IM2COL : Algorithm.DIRECT;
     }

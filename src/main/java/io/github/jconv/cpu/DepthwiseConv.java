@@ -21,6 +21,10 @@ final class DepthwiseConv implements CpuConvolution {
 
     @Override
     public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+        if (Sgemm.VECTOR && g.strideW == 1) {
+            VectorDirect.forward(g, x, w, bias, y, par); // one channel per block: V outputs per FMA
+            return;
+        }
         int mult = g.kPerGroup();
         int hw = g.h * g.w, rs = g.r * g.s;
         par.forEach(g.n * g.k, plane -> {
@@ -47,6 +51,10 @@ final class DepthwiseConv implements CpuConvolution {
 
     @Override
     public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+        if (Sgemm.VECTOR && StrideOneTransposed.applies(g)) {
+            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, w), bias, x, par);
+            return;
+        }
         int mult = g.kPerGroup();
         int pq = g.p * g.q, rs = g.r * g.s;
         par.forEach(g.n * g.c, plane -> {

@@ -7,11 +7,16 @@ import io.github.jconv.ConvGeometry;
  * tap (c, r, s) the weight is a scalar and the innermost loop runs along an output row,
  * y[p][q] += w * x[ih][q*sW + off], which the JIT vectorises when sW == 1. Transposed: one task per
  * output plane (n, c) of conv_transpose2d, scattering y[n][k][p][q] * w into it the same way. No
- * workspace.
+ * workspace. With the Vector API and stride 1 along W the forward pass is {@link VectorDirect}'s
+ * register-blocked kernel instead.
  */
 final class DirectConv implements CpuConvolution {
     @Override
     public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+        if (Sgemm.VECTOR && g.strideW == 1) {
+            VectorDirect.forward(g, x, w, bias, y, par);
+            return;
+        }
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int pq = g.p * g.q, hw = g.h * g.w;
         par.forEach(g.n * g.k, plane -> {
@@ -41,6 +46,10 @@ final class DirectConv implements CpuConvolution {
 
     @Override
     public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+        if (Sgemm.VECTOR && StrideOneTransposed.applies(g)) {
+            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, w), bias, x, par);
+            return;
+        }
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int pq = g.p * g.q, hw = g.h * g.w;
         par.forEach(g.n * g.c, plane -> {

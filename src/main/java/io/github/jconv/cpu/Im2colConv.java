@@ -7,7 +7,8 @@ import io.github.jconv.ConvGeometry;
  * col[(c, r, s)][(p, q)] (C/G*R*S x P*Q, zeros where the window is in the padding), then
  * y_g[K/G x P*Q] = w_g[K/G x C/G*R*S] * col + bias. Transposed (conv_transpose2d), per (n, g):
  * col = w_g^T * y_g, then fold col back (col2im), adding each entry into the output pixel it came from.
- * A 1x1 stride-1 unpadded kernel skips the unfold: the input itself is the matrix.
+ * The unfolded input is written straight into the GEMM's packed layout. A 1x1 stride-1 unpadded
+ * transposed convolution skips the fold: the GEMM writes the output itself.
  *
  * <p>Threads: with at least two (n, g) pairs per thread, each pair is one task with its own
  * thread-confined col buffer and a serial GEMM; otherwise the pairs run one after another with a
@@ -27,21 +28,16 @@ final class Im2colConv implements CpuConvolution {
     public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int hw = g.h * g.w, pq = g.p * g.q, crs = cg * g.r * g.s;
+        // A = w_g (K/G x C/G*R*S), packed once per call for all samples
+        float[] wPacked = packWeights(g, w, kg, crs, crs, 1, par);
+        int groupStride = (int) Sgemm.packedASize(kg, crs);
         eachSampleGroup(g, par, (n, grp, inner) -> {
             int xOff = (n * g.c + grp * cg) * hw;
             int yOff = (n * g.k + grp * kg) * pq;
             CpuConvolution.fillBias(y, yOff, kg, pq, bias, grp * kg);
-            float[] col;
-            int colOff;
-            if (g.isPointwise()) {
-                col = x;
-                colOff = xOff;
-            } else {
-                col = Workspace.get(Workspace.COL, (long) crs * pq);
-                colOff = 0;
-                unfold(g, x, xOff, col, inner);
-            }
-            Sgemm.multiply(kg, pq, crs, w, grp * kg * crs, crs, 1, col, colOff, pq, 1, y, yOff, pq, true, inner);
+            float[] col = Workspace.get(Workspace.COL, Sgemm.packedBSize(crs, pq));
+            unfold(g, x, xOff, col, inner);
+            Sgemm.multiplyPacked(kg, pq, crs, wPacked, grp * groupStride, col, y, yOff, pq, true, inner);
         });
     }
 
@@ -49,51 +45,73 @@ final class Im2colConv implements CpuConvolution {
     public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int hw = g.h * g.w, pq = g.p * g.q, crs = cg * g.r * g.s;
+        // A = w_g^T (C/G*R*S x K/G): element (i, l) = w[(grp*kg + l) * crs + i]
+        float[] wPacked = packWeights(g, w, crs, kg, 1, crs, par);
+        int groupStride = (int) Sgemm.packedASize(crs, kg);
         eachSampleGroup(g, par, (n, grp, inner) -> {
             int xOff = (n * g.c + grp * cg) * hw;
             int yOff = (n * g.k + grp * kg) * pq;
             CpuConvolution.fillBias(x, xOff, cg, hw, bias, grp * cg);
-            // w_g^T: element (i, l) = w[(grp*kg + l) * crs + i]
+            float[] yPacked = Workspace.get(Workspace.PACK_B, Sgemm.packedBSize(kg, pq));
+            inner.forEach(kg, l -> Sgemm.packBRow(l, kg, pq, y, yOff + l * pq, yPacked));
             if (g.isPointwise()) {
-                Sgemm.multiply(cg, pq, kg, w, grp * kg * crs, 1, crs, y, yOff, pq, 1, x, xOff, pq, true, inner);
+                Sgemm.multiplyPacked(cg, pq, kg, wPacked, grp * groupStride, yPacked, x, xOff, pq, true, inner);
                 return;
             }
             float[] col = Workspace.get(Workspace.COL, (long) crs * pq);
-            Sgemm.multiply(crs, pq, kg, w, grp * kg * crs, 1, crs, y, yOff, pq, 1, col, 0, pq, false, inner);
+            Sgemm.multiplyPacked(crs, pq, kg, wPacked, grp * groupStride, yPacked, col, 0, pq, false, inner);
             fold(g, col, x, xOff, inner);
         });
     }
 
-    /** col[((c*R + r)*S + s) * PQ + p*Q + q] = x[c][p*sH - padTop + r*dH][q*sW - padLeft + s*dW], 0 outside. */
+    /**
+     * Packs every group's m x k weight matrix (element (i, l) at w[grp*m*k... + i*rowStride + l*colStride]) into
+     * the calling thread's weight workspace, one group after another. The workers only read it, and the caller
+     * waits for them, so the buffer is not reused while they run.
+     */
+    private static float[] packWeights(ConvGeometry g, float[] w, int m, int k, int rowStride, int colStride, Parallel par) {
+        int groupSize = (int) Sgemm.packedASize(m, k);
+        float[] packed = Workspace.get(Workspace.WEIGHTS, (long) groupSize * g.groups);
+        int perGroup = g.kPerGroup() * g.cPerGroup() * g.r * g.s;
+        par.forEach(g.groups, grp -> Sgemm.packA(m, k, w, grp * perGroup, rowStride, colStride, packed, grp * groupSize));
+        return packed;
+    }
+
+    /**
+     * Unfolds the group's input into B = col[(c, r, s)][(p, q)] (C/G*R*S x P*Q, zeros where the window is in
+     * the padding): each row is built in a thread-confined line buffer and stored with {@link Sgemm#packBRow}
+     * in the GEMM's packed layout.
+     */
     static void unfold(ConvGeometry g, float[] x, int xOff, float[] col, Parallel par) {
-        int rs = g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
-        par.forEach(g.cPerGroup() * rs, row -> {
+        int rs = g.r * g.s, pq = g.p * g.q, hw = g.h * g.w, crs = g.cPerGroup() * rs;
+        par.forEach(crs, row -> {
+            float[] line = Workspace.get(Workspace.ROW, pq);
             int c = row / rs, r = (row % rs) / g.s, s = row % g.s;
             int rowOff = r * g.dilationH - g.padTop, colOff = s * g.dilationW - g.padLeft;
             int q0 = Ranges.first(colOff, g.strideW), q1 = Math.max(q0, Ranges.end(colOff, g.strideW, g.w, g.q));
-            int base = row * pq;
             for (int p = 0; p < g.p; p++) {
-                int dst = base + p * g.q;
+                int dst = p * g.q;
                 int ih = p * g.strideH + rowOff;
                 if (ih < 0 || ih >= g.h) {
-                    java.util.Arrays.fill(col, dst, dst + g.q, 0f);
+                    java.util.Arrays.fill(line, dst, dst + g.q, 0f);
                     continue;
                 }
-                java.util.Arrays.fill(col, dst, dst + q0, 0f);
+                java.util.Arrays.fill(line, dst, dst + q0, 0f);
                 int src = xOff + c * hw + ih * g.w + colOff;
                 if (g.strideW == 1) {
-                    System.arraycopy(x, src + q0, col, dst + q0, q1 - q0);
+                    System.arraycopy(x, src + q0, line, dst + q0, q1 - q0);
                 } else {
                     for (int q = q0; q < q1; q++) {
-                        col[dst + q] = x[src + q * g.strideW];
+                        line[dst + q] = x[src + q * g.strideW];
                     }
                 }
-                java.util.Arrays.fill(col, dst + q1, dst + g.q, 0f);
+                java.util.Arrays.fill(line, dst + q1, dst + g.q, 0f);
             }
+            Sgemm.packBRow(row, crs, pq, line, 0, col);
         });
     }
 
-    /** The adjoint of {@link #unfold}: x[c][ih][iw] += col[(c, r, s)][(p, q)] for every in-bounds tap. */
+    /** The adjoint of the unfold: x[c][ih][iw] += col[(c, r, s)][(p, q)] for every in-bounds tap (col row-major). */
     static void fold(ConvGeometry g, float[] col, float[] x, int xOff, Parallel par) {
         int rs = g.r * g.s, pq = g.p * g.q, hw = g.h * g.w;
         par.forEach(g.cPerGroup(), c -> {

@@ -10,9 +10,16 @@ package io.github.jconv.cpu;
  * <p>The work is split into tiles of C (rows x columns); each tile walks k in blocks, packs the B block
  * (k-block x tile columns) contiguously into a thread-confined buffer, and for every row of the tile adds
  * four rank-1 updates per pass along the row: {@code c[j] += a0*b0[j] + a1*b1[j] + a2*b2[j] + a3*b3[j]},
- * a loop the JIT vectorises. The micro-kernel is the place for the Vector API work.
+ * a loop the JIT vectorises. This scalar path runs when the Vector API module is absent; otherwise
+ * {@link VectorSgemm} (packed panels, register-tiled micro-kernel) does the work.
  */
 public final class Sgemm {
+    /**
+     * True when jdk.incubator.vector is in the boot layer (java --add-modules jdk.incubator.vector) and
+     * not switched off with -Djconv.vector=false.
+     */
+    public static final boolean VECTOR = ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
+            && !"false".equals(System.getProperty("jconv.vector"));
     static final int TILE_M = 64;
     static final int TILE_N = 256;
     static final int BLOCK_K = 256;
@@ -28,6 +35,82 @@ public final class Sgemm {
         if (m <= 0 || n <= 0) {
             return;
         }
+        if (VECTOR) {
+            VectorSgemm.multiply(m, n, k, a, aOff, aRowStride, aColStride, b, bOff, bRowStride, bColStride, c, cOff, ldc,
+                    accumulate, par);
+        } else {
+            scalar(m, n, k, a, aOff, aRowStride, aColStride, b, bOff, bRowStride, bColStride, c, cOff, ldc, accumulate, par);
+        }
+    }
+
+    /** Floats needed to hold a k x n matrix B in the layout {@link #packBRow} writes and {@link #multiplyPackedB} reads. */
+    public static long packedBSize(int k, int n) {
+        return VECTOR ? VectorSgemm.packedBSize(k, n) : (long) k * n;
+    }
+
+    /**
+     * Stores row {@code l} of a k x n matrix B (given contiguously at src[srcOff ..]) into {@code packed}:
+     * the GEMM's panel layout with the Vector API, plain row-major without.
+     */
+    public static void packBRow(int l, int k, int n, float[] src, int srcOff, float[] packed) {
+        if (VECTOR) {
+            VectorSgemm.packBRow(l, k, n, src, srcOff, packed);
+        } else {
+            System.arraycopy(src, srcOff, packed, l * n, n);
+        }
+    }
+
+    /** Floats needed to hold an m x k matrix A in the layout {@link #packA} writes. */
+    public static long packedASize(int m, int k) {
+        return VECTOR ? VectorSgemm.packedASize(m, k) : (long) m * k;
+    }
+
+    /**
+     * Stores A(i, l) = a[aOff + i*aRowStride + l*aColStride] (m x k) at packed[packedOff ..] in the layout
+     * {@link #multiplyPacked} reads: the GEMM's panel layout with the Vector API, plain row-major without.
+     * Pack once, multiply many times (the convolution packs its weights once per call).
+     */
+    public static void packA(int m, int k, float[] a, int aOff, int aRowStride, int aColStride, float[] packed, int packedOff) {
+        if (VECTOR) {
+            VectorSgemm.packA(m, k, a, aOff, aRowStride, aColStride, packed, packedOff);
+            return;
+        }
+        for (int i = 0; i < m; i++) {
+            for (int l = 0; l < k; l++) {
+                packed[packedOff + i * k + l] = a[aOff + i * aRowStride + l * aColStride];
+            }
+        }
+    }
+
+    /**
+     * C[m x n] (+)= A * B with A packed by {@link #packA} (at packedA[aOff ..]) and B by {@link #packBRow}.
+     * Threads split the columns.
+     */
+    public static void multiplyPacked(int m, int n, int k, float[] packedA, int aOff, float[] packedB,
+                                      float[] c, int cOff, int ldc, boolean accumulate, Parallel par) {
+        if (m <= 0 || n <= 0) {
+            return;
+        }
+        if (!VECTOR) {
+            scalar(m, n, k, packedA, aOff, k, 1, packedB, 0, n, 1, c, cOff, ldc, accumulate, par);
+            return;
+        }
+        if (!accumulate) {
+            for (int i = 0; i < m; i++) {
+                java.util.Arrays.fill(c, cOff + i * ldc, cOff + i * ldc + n, 0f);
+            }
+        }
+        int panels = VectorSgemm.ceilDiv(n, VectorSgemm.NR);
+        int chunks = Math.min(panels, par.threads() == 1 ? 1 : 4 * par.threads());
+        par.forEach(chunks, t -> VectorSgemm.multiplyPacked(m, n, k, packedA, aOff, packedB, c, cOff, ldc,
+                (int) ((long) panels * t / chunks), (int) ((long) panels * (t + 1) / chunks)));
+    }
+
+    /** The portable path (no Vector API); public for tests that compare both. */
+    static void scalar(int m, int n, int k,
+                       float[] a, int aOff, int aRowStride, int aColStride,
+                       float[] b, int bOff, int bRowStride, int bColStride,
+                       float[] c, int cOff, int ldc, boolean accumulate, Parallel par) {
         int tm = TILE_M, tn = TILE_N;
         int minTiles = par.threads() == 1 ? 1 : 2 * par.threads();
         while (ceilDiv(m, tm) * ceilDiv(n, tn) < minTiles && (tn > 64 || tm > 8)) {

@@ -9,11 +9,15 @@ final class Workspace {
     static final int COL = 0;
     static final int PACK = 1;
     static final int MATRIX = 2;
+    static final int PACK_B = 3;
+    static final int WEIGHTS = 4;
+    static final int ROW = 5;
+    static final int SCRATCH = 6;
 
     /** 16 Mi floats (64 MiB) per slot and thread at most stay cached. */
     static final int CACHE_LIMIT = 1 << 24;
 
-    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[3][]);
+    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[7][]);
 
     private Workspace() {
     }
