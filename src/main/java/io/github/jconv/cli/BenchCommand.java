@@ -99,6 +99,10 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         out.printf("jconv bench: backend %s, %d thread(s), per row >= %d warm-up runs and >= %d ms, then %d timed runs%n",
                 be.name(), threadCount, warmup, warmupMs, runs);
+        double peak = be.name().equals("cpu") ? io.github.jconv.cpu.CpuInfo.measuredPeakGflops(threadCount) : Double.NaN;
+        if (!Double.isNaN(peak)) {
+            out.printf("machine float32 FMA peak, measured now on %d thread(s): %.0f GFLOP/s%n", threadCount, peak);
+        }
         out.printf("%-34s %-16s %-8s %-14s %7s %11s %9s %13s%n", "shape", "op", "backend", "algorithm", "threads",
                 "median_ms", "GFLOP/s", "max_rel_err");
         List<Map<String, Object>> results = new ArrayList<>();
@@ -156,7 +160,12 @@ final class BenchCommand implements Callable<Integer> {
                     skipped);
         }
         if (json != null) {
-            AtomicFile.write(json, Json.write(Map.of("results", results)).getBytes(StandardCharsets.UTF_8));
+            Map<String, Object> doc = new LinkedHashMap<>();
+            doc.put("results", results);
+            if (!Double.isNaN(peak)) {
+                doc.put("peak_gflops", peak);
+            }
+            AtomicFile.write(json, Json.write(doc).getBytes(StandardCharsets.UTF_8));
         }
         return 0;
     }

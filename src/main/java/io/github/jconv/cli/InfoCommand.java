@@ -31,8 +31,7 @@ final class InfoCommand implements Callable<Integer> {
         out.println("os: " + System.getProperty("os.name") + " " + System.getProperty("os.arch"));
         out.println("cpu cores: " + Runtime.getRuntime().availableProcessors());
         out.println("cpu simd: " + simd());
-        out.println("vector api: " + (ModuleLayer.boot().findModule("jdk.incubator.vector").isPresent()
-                ? "module jdk.incubator.vector present" : "not enabled (scalar loops, JIT auto-vectorisation)"));
+        out.println("cpu kernels: " + io.github.jconv.cpu.CpuInfo.simdPath());
         out.println("backends:");
         for (Backend b : Backends.all()) {
             String why = b.unavailableReason();

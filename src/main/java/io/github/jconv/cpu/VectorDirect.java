@@ -93,7 +93,11 @@ final class VectorDirect {
                 java.util.Arrays.fill(y, yRow + j * yChannel, yRow + j * yChannel + g.q, bias == null ? 0f : bias[k0 + j]);
             }
             int row0 = p * g.strideH * wpad;
-            for (int q = 0; q < qFull; q += V) {
+            int q = 0;
+            for (; q + 2 * V <= qFull; q += 2 * V) {
+                block8x2(taps, xp, row0 + q, wp, wOff, y, yRow + q, yChannel);
+            }
+            for (; q < qFull; q += V) {
                 block8(taps, xp, row0 + q, wp, wOff, y, yRow + q, yChannel);
             }
             if (qFull < g.q) {
@@ -181,6 +185,63 @@ final class VectorDirect {
             }
         }
         return taps;
+    }
+
+    /** KB channels x 2V columns: as {@link #block8} with two vectors per channel (16 independent FMA chains). */
+    private static void block8x2(int[] taps, float[] xp, int row0, float[] wp, int wOff, float[] out, int outOff,
+                                 int outChannel) {
+        FloatVector a0 = FloatVector.fromArray(S, out, outOff), b0 = FloatVector.fromArray(S, out, outOff + V);
+        FloatVector a1 = FloatVector.fromArray(S, out, outOff + outChannel), b1 = FloatVector.fromArray(S, out, outOff + outChannel + V);
+        FloatVector a2 = FloatVector.fromArray(S, out, outOff + 2 * outChannel), b2 = FloatVector.fromArray(S, out, outOff + 2 * outChannel + V);
+        FloatVector a3 = FloatVector.fromArray(S, out, outOff + 3 * outChannel), b3 = FloatVector.fromArray(S, out, outOff + 3 * outChannel + V);
+        FloatVector a4 = FloatVector.fromArray(S, out, outOff + 4 * outChannel), b4 = FloatVector.fromArray(S, out, outOff + 4 * outChannel + V);
+        FloatVector a5 = FloatVector.fromArray(S, out, outOff + 5 * outChannel), b5 = FloatVector.fromArray(S, out, outOff + 5 * outChannel + V);
+        FloatVector a6 = FloatVector.fromArray(S, out, outOff + 6 * outChannel), b6 = FloatVector.fromArray(S, out, outOff + 6 * outChannel + V);
+        FloatVector a7 = FloatVector.fromArray(S, out, outOff + 7 * outChannel), b7 = FloatVector.fromArray(S, out, outOff + 7 * outChannel + V);
+        for (int i = 0, t = wOff; i < taps.length; i++, t += KB) {
+            int x0 = row0 + taps[i];
+            FloatVector xv = FloatVector.fromArray(S, xp, x0), xw = FloatVector.fromArray(S, xp, x0 + V);
+            FloatVector w0 = FloatVector.broadcast(S, wp[t]);
+            a0 = xv.fma(w0, a0);
+            b0 = xw.fma(w0, b0);
+            FloatVector w1 = FloatVector.broadcast(S, wp[t + 1]);
+            a1 = xv.fma(w1, a1);
+            b1 = xw.fma(w1, b1);
+            FloatVector w2 = FloatVector.broadcast(S, wp[t + 2]);
+            a2 = xv.fma(w2, a2);
+            b2 = xw.fma(w2, b2);
+            FloatVector w3 = FloatVector.broadcast(S, wp[t + 3]);
+            a3 = xv.fma(w3, a3);
+            b3 = xw.fma(w3, b3);
+            FloatVector w4 = FloatVector.broadcast(S, wp[t + 4]);
+            a4 = xv.fma(w4, a4);
+            b4 = xw.fma(w4, b4);
+            FloatVector w5 = FloatVector.broadcast(S, wp[t + 5]);
+            a5 = xv.fma(w5, a5);
+            b5 = xw.fma(w5, b5);
+            FloatVector w6 = FloatVector.broadcast(S, wp[t + 6]);
+            a6 = xv.fma(w6, a6);
+            b6 = xw.fma(w6, b6);
+            FloatVector w7 = FloatVector.broadcast(S, wp[t + 7]);
+            a7 = xv.fma(w7, a7);
+            b7 = xw.fma(w7, b7);
+        }
+        a0.intoArray(out, outOff);
+        b0.intoArray(out, outOff + V);
+        a1.intoArray(out, outOff + outChannel);
+        b1.intoArray(out, outOff + outChannel + V);
+        a2.intoArray(out, outOff + 2 * outChannel);
+        b2.intoArray(out, outOff + 2 * outChannel + V);
+        a3.intoArray(out, outOff + 3 * outChannel);
+        b3.intoArray(out, outOff + 3 * outChannel + V);
+        a4.intoArray(out, outOff + 4 * outChannel);
+        b4.intoArray(out, outOff + 4 * outChannel + V);
+        a5.intoArray(out, outOff + 5 * outChannel);
+        b5.intoArray(out, outOff + 5 * outChannel + V);
+        a6.intoArray(out, outOff + 6 * outChannel);
+        b6.intoArray(out, outOff + 6 * outChannel + V);
+        a7.intoArray(out, outOff + 7 * outChannel);
+        b7.intoArray(out, outOff + 7 * outChannel + V);
     }
 
     /** KB channels: out[j][0..V) += sum over taps (c, r, s) of wp[tap][j] * xp[c][p*sH + r*dH][q + s*dW ..]. */

@@ -193,7 +193,7 @@ class CliTest {
     void infoNamesEveryBackend() {
         Result r = cli("info");
         assertEquals(0, r.code(), r.err());
-        for (String s : new String[] {"jconv ", "java: ", "cpu cores: ", "cpu simd: ", "cpu: available; algorithms: reference, direct, im2col, kernel-matrix, depthwise",
+        for (String s : new String[] {"jconv ", "java: ", "cpu cores: ", "cpu simd: ", "cpu kernels: Vector API, ", "cpu: available; algorithms: reference, direct, im2col, kernel-matrix, depthwise",
                 "cuda: not available: ", "cuda-emu: not available: ", "cudnn: not available: ", "auto: cpu"}) {
             assertTrue(r.out().contains(s), s + " missing in " + r.out());
         }
