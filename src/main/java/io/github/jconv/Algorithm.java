@@ -13,6 +13,8 @@ public enum Algorithm {
     DIRECT("direct"),
     /** Unfold (im2col) per sample and group, then SGEMM; transposed: SGEMM then fold (col2im). */
     IM2COL("im2col"),
+    /** A tiled GEMM over the output pixels without an im2col buffer (the CUDA backends). */
+    IMPLICIT_GEMM("implicit-gemm"),
     /** The convolution as one dense matrix: conv = Wm x, transposed conv = Wm^T y. Refused above a size limit. */
     KERNEL_MATRIX("kernel-matrix"),
     /** One input channel per group (groups == C), any channel multiplier. */

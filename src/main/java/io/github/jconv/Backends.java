@@ -1,6 +1,9 @@
 package io.github.jconv;
 
 import io.github.jconv.cpu.CpuBackend;
+import io.github.jconv.cuda.CudaBackend;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import java.util.ArrayList;
 import java.util.Collections;
@@ -11,6 +14,9 @@ import java.util.Map;
 
 /** The backends jconv knows, by name; {@code auto} is the best one that is available. */
 public final class Backends {
+    private static final Logger LOG = LoggerFactory.getLogger(Backends.class);
+    private static volatile boolean fallbackLogged;
+
     /** Every backend name, in order of preference for {@code auto}. */
     public static final List<String> NAMES = List.of("cuda", "cpu", "cuda-emu", "cudnn");
 
@@ -18,10 +24,10 @@ public final class Backends {
 
     static {
         Map<String, Backend> m = new LinkedHashMap<>();
-        m.put("cuda", new UnavailableBackend("cuda", "the CUDA backend is not part of this build of jconv"));
+        m.put("cuda", CudaBackend.CUDA);
         m.put("cpu", CpuBackend.INSTANCE);
-        m.put("cuda-emu", new UnavailableBackend("cuda-emu", "the CUDA emulation backend is not part of this build of jconv"));
-        m.put("cudnn", new UnavailableBackend("cudnn", "the cuDNN backend is not part of this build of jconv"));
+        m.put("cuda-emu", CudaBackend.EMU);
+        m.put("cudnn", new UnavailableBackend("cudnn", "the cuDNN cross-check backend is not implemented yet"));
         BACKENDS = Collections.unmodifiableMap(m);
     }
 
@@ -41,12 +47,16 @@ public final class Backends {
     public static Backend get(String name) {
         String n = name.trim().toLowerCase(Locale.ROOT);
         if (n.equals("auto")) {
-            for (String candidate : List.of("cuda", "cpu")) {
-                Backend b = BACKENDS.get(candidate);
-                if (b.unavailableReason() == null) {
-                    return b;
-                }
+            Backend cuda = BACKENDS.get("cuda");
+            String why = cuda.unavailableReason();
+            if (why == null) {
+                return cuda;
             }
+            if (!fallbackLogged) {
+                fallbackLogged = true;
+                LOG.info("cuda backend not available ({}); using the CPU", why);
+            }
+            return BACKENDS.get("cpu");
         }
         Backend b = BACKENDS.get(n);
         if (b == null) {

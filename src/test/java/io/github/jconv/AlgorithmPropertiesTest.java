@@ -1,6 +1,5 @@
 package io.github.jconv;
 
-import io.github.jconv.cpu.CpuBackend;
 import net.jqwik.api.ForAll;
 import net.jqwik.api.Property;
 import net.jqwik.api.constraints.IntRange;
@@ -9,6 +8,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 
 /** Random valid convolutions: every algorithm agrees with the float64 reference; conv_transpose2d is conv2d's adjoint. */
 class AlgorithmPropertiesTest {
@@ -69,13 +69,19 @@ class AlgorithmPropertiesTest {
         ConvGeometry g = geometry(transposed, n, groups, cPerGroup, kPerGroup, h, w, r, s, strideH, strideW, dilH, dilW,
                 padMode, pt, pb, pl, pr, bias);
         float[][] d = TestSupport.data(g, seed);
-        for (Algorithm a : CpuBackend.INSTANCE.algorithms()) {
-            if (CpuBackend.INSTANCE.cannotImplement(a, g) != null) {
+        for (Backend backend : ShapeTableTest.BACKENDS) {
+            if (backend.unavailableReason() != null) {
                 continue;
             }
-            float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
-            CpuBackend.INSTANCE.run(a, g, d[0], d[1], d[2], y, threads);
-            TestSupport.assertMatchesReference(a.label(), g, d[0], d[1], d[2], y);
+            for (Algorithm a : backend.algorithms()) {
+                if (backend.cannotImplement(a, g) != null) {
+                    assertFalse(ShapeTableTest.mustTake(a, g), backend.name() + "/" + a + " refused " + g);
+                    continue;
+                }
+                float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+                backend.run(a, g, d[0], d[1], d[2], y, threads);
+                TestSupport.assertMatchesReference(backend.name() + "/" + a.label(), g, d[0], d[1], d[2], y);
+            }
         }
     }
 
@@ -109,14 +115,22 @@ class AlgorithmPropertiesTest {
         float[] x = TestSupport.gaussian(rnd, Tensor.elementCount(fwd.inputShape()));
         float[] wt = TestSupport.gaussian(rnd, Tensor.elementCount(fwd.weightShape()));
         float[] y = TestSupport.gaussian(rnd, Tensor.elementCount(fwd.outputShape()));
-        for (Algorithm a : CpuBackend.INSTANCE.algorithms()) {
-            if (CpuBackend.INSTANCE.cannotImplement(a, fwd) != null) {
-                continue;
+        for (Backend backend : ShapeTableTest.BACKENDS) {
+            for (Algorithm a : backend.algorithms()) {
+                if (backend.cannotImplement(a, fwd) != null || backend.cannotImplement(a, bwd) != null) {
+                    continue;
+                }
+                adjoint(backend, a, fwd, bwd, x, wt, y);
             }
+        }
+    }
+
+    private static void adjoint(Backend backend, Algorithm a, ConvGeometry fwd, ConvGeometry bwd, float[] x, float[] wt, float[] y) {
+        {
             float[] ax = new float[y.length];
             float[] aty = new float[x.length];
-            CpuBackend.INSTANCE.run(a, fwd, x, wt, null, ax, 2);
-            CpuBackend.INSTANCE.run(a, bwd, y, wt, null, aty, 2);
+            backend.run(a, fwd, x, wt, null, ax, 2);
+            backend.run(a, bwd, y, wt, null, aty, 2);
             double lhs = 0, rhs = 0, scale = 0;
             for (int i = 0; i < y.length; i++) {
                 lhs += (double) ax[i] * y[i];
@@ -126,7 +140,7 @@ class AlgorithmPropertiesTest {
                 rhs += (double) x[i] * aty[i];
                 scale += Math.abs((double) x[i] * aty[i]);
             }
-            assertEquals(lhs, rhs, 1e-5 * (scale + 1), a + " on " + fwd);
+            assertEquals(lhs, rhs, 1e-5 * (scale + 1), backend.name() + "/" + a + " on " + fwd);
         }
     }
 }

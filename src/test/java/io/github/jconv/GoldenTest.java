@@ -1,6 +1,5 @@
 package io.github.jconv;
 
-import io.github.jconv.cpu.CpuBackend;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -28,18 +27,26 @@ class GoldenTest {
     void matchesPyTorch(GoldenCase c) {
         Tensor x = c.x(), w = c.w(), b = c.b(), ref = c.y();
         int checked = 0;
-        for (Algorithm a : Algorithm.values()) {
-            ConvGeometry g = ConvGeometry.of(c.op(), x.shape(), w.shape(), b == null ? null : b.shape(), c.spec());
-            if (a != Algorithm.AUTO && CpuBackend.INSTANCE.cannotImplement(a, g) != null) {
+        ConvGeometry g = ConvGeometry.of(c.op(), x.shape(), w.shape(), b == null ? null : b.shape(), c.spec());
+        for (Backend backend : ShapeTableTest.BACKENDS) {
+            if (backend.unavailableReason() != null) {
                 continue;
             }
-            ConvOptions o = ConvOptions.defaults().withAlgorithm(a);
-            Tensor y = c.op() == ConvGeometry.Op.CONV2D ? Jconv.conv2d(x, w, b, c.spec(), o) : Jconv.convTranspose2d(x, w, b, c.spec(), o);
-            assertArrayEquals(ref.shape(), y.shape(), a.label());
-            double err = GoldenCase.error(y.data(), ref.data());
-            assertTrue(err <= 1e-4, a + ": error " + err + " on " + c);
-            checked++;
+            List<Algorithm> algorithms = new java.util.ArrayList<>(backend.algorithms());
+            algorithms.add(Algorithm.AUTO);
+            for (Algorithm a : algorithms) {
+                if (a != Algorithm.AUTO && backend.cannotImplement(a, g) != null) {
+                    continue;
+                }
+                ConvOptions o = ConvOptions.defaults().withBackend(backend.name()).withAlgorithm(a);
+                Tensor y = c.op() == ConvGeometry.Op.CONV2D ? Jconv.conv2d(x, w, b, c.spec(), o)
+                        : Jconv.convTranspose2d(x, w, b, c.spec(), o);
+                assertArrayEquals(ref.shape(), y.shape(), a.label());
+                double err = GoldenCase.error(y.data(), ref.data());
+                assertTrue(err <= 1e-4, backend.name() + "/" + a + ": error " + err + " on " + c);
+                checked++;
+            }
         }
-        assertTrue(checked >= 4, "at least auto, reference, direct, im2col ran");
+        assertTrue(checked >= 7, "the CPU's auto, reference, direct, im2col and cuda-emu's auto, direct, im2col ran");
     }
 }

@@ -34,10 +34,22 @@ class SeedExampleTest {
             }
         }
         for (Algorithm a : Algorithm.values()) {
+            if (a == Algorithm.IMPLICIT_GEMM) {
+                continue; // a CUDA algorithm: covered with cuda-emu below
+            }
             Tensor y = Jconv.conv2d(x, w, null, ConvSpec.defaults(), ConvOptions.defaults().withAlgorithm(a));
             assertArrayEquals(new int[] {1, 1, 2, 2}, y.shape());
             for (int i = 0; i < 4; i++) {
                 assertEquals(expected[i], y.data()[i], tolerance[i], a.label() + " element " + i);
+            }
+        }
+        for (Algorithm a : io.github.jconv.cuda.CudaBackend.EMU.algorithms()) {
+            if (a == Algorithm.DEPTHWISE) {
+                continue; // C = 1, groups = 1 is depthwise too, but covered above
+            }
+            Tensor y = Jconv.conv2d(x, w, null, ConvSpec.defaults(), ConvOptions.defaults().withBackend("cuda-emu").withAlgorithm(a));
+            for (int i = 0; i < 4; i++) {
+                assertEquals(expected[i], y.data()[i], tolerance[i], "cuda-emu/" + a.label() + " element " + i);
             }
         }
     }

@@ -1,6 +1,8 @@
 package io.github.jconv;
 
 import io.github.jconv.cpu.CpuBackend;
+import io.github.jconv.cuda.CudaBackend;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -12,7 +14,11 @@ import java.util.stream.Stream;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
-/** Every CPU algorithm (and auto), both operations, 1 and 3 threads, on a table of awkward shapes. */
+/**
+ * Every algorithm (and auto) of every backend, both operations, on a table of awkward shapes, against the
+ * float64 reference: the CPU with 1 and 3 threads, the CUDA kernels under emulation (cuda-emu) and, where a
+ * GPU is present, on it (cuda; skipped otherwise).
+ */
 class ShapeTableTest {
     /** A layer: PyTorch's Conv2d(C, K, (R, S), spec) (or ConvTranspose2d(C, K, ...)) on N x C x H x W. */
     record Layer(String name, int n, int c, int h, int w, int k, int r, int s, ConvSpec spec, boolean bias) {
@@ -63,21 +69,26 @@ class ShapeTableTest {
             new Layer("large kernel strided", 1, 2, 12, 10, 3, 7, 5, spec().stride(2).padding(3).build(), true),
             new Layer("transposed output padding", 2, 4, 5, 6, 3, 3, 3, spec().stride(3, 2).padding(1).outputPadding(2, 1).build(), true));
 
+    /** Every backend that runs our own kernels; one that is not available here is reported as skipped. */
+    static final List<Backend> BACKENDS = List.of(CpuBackend.INSTANCE, CudaBackend.EMU, CudaBackend.CUDA);
+
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
-        for (Layer l : LAYERS) {
-            for (ConvGeometry.Op op : ConvGeometry.Op.values()) {
-                boolean same = !l.spec().padding().isExplicit() && l.spec().padding().mode() != Padding.Mode.VALID;
-                boolean outPad = l.spec().outputPaddingH() != 0 || l.spec().outputPaddingW() != 0;
-                if (op == ConvGeometry.Op.CONV_TRANSPOSE2D ? same : outPad) {
-                    continue; // same padding is conv2d only; output padding is conv_transpose2d only
-                }
-                for (Algorithm a : Algorithm.values()) {
-                    if (a == Algorithm.REFERENCE) {
-                        continue;
+        for (Backend backend : BACKENDS) {
+            for (Layer l : LAYERS) {
+                for (ConvGeometry.Op op : ConvGeometry.Op.values()) {
+                    boolean same = !l.spec().padding().isExplicit() && l.spec().padding().mode() != Padding.Mode.VALID;
+                    boolean outPad = l.spec().outputPaddingH() != 0 || l.spec().outputPaddingW() != 0;
+                    if (op == ConvGeometry.Op.CONV_TRANSPOSE2D ? same : outPad) {
+                        continue; // same padding is conv2d only; output padding is conv_transpose2d only
                     }
-                    for (int threads : new int[] {1, 3}) {
-                        out.add(Arguments.of(l, op, a, threads));
+                    List<Algorithm> algorithms = new ArrayList<>(backend.algorithms());
+                    algorithms.remove(Algorithm.REFERENCE);
+                    algorithms.add(Algorithm.AUTO);
+                    for (Algorithm a : algorithms) {
+                        for (int threads : backend == CpuBackend.INSTANCE ? new int[] {1, 3} : new int[] {0}) {
+                            out.add(Arguments.of(backend.name(), l, op, a, threads));
+                        }
                     }
                 }
             }
@@ -85,20 +96,32 @@ class ShapeTableTest {
         return out.stream();
     }
 
-    @ParameterizedTest(name = "{0} {1} {2} threads={3}")
+    /** Whether algorithm a must take geometry g on a backend (the exceptions are documented refusals). */
+    static boolean mustTake(Algorithm a, ConvGeometry g) {
+        switch (a) {
+            case DEPTHWISE: return g.isDepthwise();
+            case IMPLICIT_GEMM: return !g.transposed();
+            default: return true;
+        }
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2} {3} threads={4}")
     @MethodSource("cases")
-    void matchesFloat64Reference(Layer layer, ConvGeometry.Op op, Algorithm algorithm, int threads) {
+    void matchesFloat64Reference(String backendName, Layer layer, ConvGeometry.Op op, Algorithm algorithm, int threads) {
+        Backend backend = BACKENDS.stream().filter(b -> b.name().equals(backendName)).findFirst().orElseThrow();
+        Assumptions.assumeTrue(backend.unavailableReason() == null, () -> backendName + ": " + backend.unavailableReason());
         ConvGeometry g = layer.geometry(op);
-        String why = algorithm == Algorithm.AUTO ? null : CpuBackend.INSTANCE.cannotImplement(algorithm, g);
-        if (algorithm == Algorithm.DEPTHWISE && !g.isDepthwise()) {
-            assertNotNull(why, "depthwise must refuse a non-depthwise layer");
+        String why = algorithm == Algorithm.AUTO ? null : backend.cannotImplement(algorithm, g);
+        if (!mustTake(algorithm, g)) {
+            assertNotNull(why, algorithm + " must refuse " + g);
             return;
         }
-        assertNull(why, "every algorithm but depthwise takes every layer of this table");
+        assertNull(why, "every algorithm takes every layer of this table but the documented refusals");
         float[][] d = TestSupport.data(g, layer.name().hashCode());
         float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
         java.util.Arrays.fill(y, Float.NaN); // outputs must be fully overwritten
-        Jconv.run(g, d[0], d[1], d[2], y, ConvOptions.defaults().withBackend("cpu").withAlgorithm(algorithm).withThreads(threads));
-        TestSupport.assertMatchesReference(algorithm + "/" + threads + "t", g, d[0], d[1], d[2], y);
+        Jconv.run(g, d[0], d[1], d[2], y, ConvOptions.defaults().withBackend(backendName).withAlgorithm(algorithm)
+                .withThreads(threads));
+        TestSupport.assertMatchesReference(backendName + "/" + algorithm + "/" + threads + "t", g, d[0], d[1], d[2], y);
     }
 }

@@ -194,7 +194,8 @@ class CliTest {
         Result r = cli("info");
         assertEquals(0, r.code(), r.err());
         for (String s : new String[] {"jconv ", "java: ", "cpu cores: ", "cpu simd: ", "cpu kernels: Vector API, ", "cpu: available; algorithms: reference, direct, im2col, kernel-matrix, depthwise",
-                "cuda: not available: ", "cuda-emu: not available: ", "cudnn: not available: ", "auto: cpu"}) {
+                "cuda: not available: ", "cuda-emu: available; algorithms: direct, im2col, implicit-gemm, depthwise",
+                "cudnn: not available: ", "auto: cpu"}) {
             assertTrue(r.out().contains(s), s + " missing in " + r.out());
         }
     }

@@ -1,0 +1,57 @@
+// im2col.cu: the unfold and fold kernels of the im2col + GEMM algorithm, and the bias fill.
+// Layouts: x N x C x H x W, y N x K x P x Q; col for one (sample, group) is C/G*R*S x P*Q row-major:
+// col[(c*R + r)*S + s][p*Q + q] = x[sample][group*C/G + c][p*sH - padTop + r*dH][q*sW - padLeft + s*dW]
+// (0 in the padding).
+// jconv_im2col: one thread per col element (64-bit grid-stride).
+// jconv_col2im: conv_transpose2d's fold, gather form: one thread per x element of the (sample, group);
+//   x = bias + the sum of the col entries (c, r, s; p, q) that map onto it (whole, in-range p and q only).
+// jconv_fill_bias: one thread per y element, y[n][k][p][q] = bias[k] (or 0), before a GEMM accumulates.
+#include "jconv_common.cuh"
+
+extern "C" __global__ void jconv_im2col(ConvParams a, const float* __restrict__ x, float* __restrict__ col) {
+    const int cg = a.c / a.groups;
+    const i64 pq = (i64)a.p * a.q;
+    const i64 total = (i64)cg * a.r * a.s * pq;
+    const float* xg = x + ((i64)a.sample * a.c + (i64)a.group * cg) * a.h * a.w;
+    JCONV_FOR_EACH(i, total) {
+        const i64 row = i / pq, j = i % pq;
+        const int s = (int)(row % a.s), r = (int)((row / a.s) % a.r), c = (int)(row / ((i64)a.r * a.s));
+        const int p = (int)(j / a.q), q = (int)(j % a.q);
+        const int ih = p * a.strideH - a.padTop + r * a.dilationH;
+        const int iw = q * a.strideW - a.padLeft + s * a.dilationW;
+        col[i] = (ih >= 0 && ih < a.h && iw >= 0 && iw < a.w) ? xg[((i64)c * a.h + ih) * a.w + iw] : 0.0f;
+    }
+}
+JCONV_KERNEL_REGISTER(jconv_im2col)
+
+extern "C" __global__ void jconv_col2im(ConvParams a, const float* __restrict__ col, const float* __restrict__ bias,
+                                        float* __restrict__ x) {
+    const int cg = a.c / a.groups;
+    const i64 pq = (i64)a.p * a.q;
+    const i64 total = (i64)cg * a.h * a.w;
+    float* xg = x + ((i64)a.sample * a.c + (i64)a.group * cg) * a.h * a.w;
+    JCONV_FOR_EACH(i, total) {
+        const int iw = (int)(i % a.w), ih = (int)((i / a.w) % a.h), c = (int)(i / ((i64)a.h * a.w));
+        float acc = a.hasBias ? bias[a.group * cg + c] : 0.0f;
+        for (int r = 0; r < a.r; r++) {
+            const int ph = ih + a.padTop - r * a.dilationH;
+            if (ph < 0 || ph % a.strideH != 0 || ph / a.strideH >= a.p) continue;
+            for (int s = 0; s < a.s; s++) {
+                const int qw = iw + a.padLeft - s * a.dilationW;
+                if (qw < 0 || qw % a.strideW != 0 || qw / a.strideW >= a.q) continue;
+                acc += col[(((i64)c * a.r + r) * a.s + s) * pq + (i64)(ph / a.strideH) * a.q + qw / a.strideW];
+            }
+        }
+        xg[i] = acc;
+    }
+}
+JCONV_KERNEL_REGISTER(jconv_col2im)
+
+extern "C" __global__ void jconv_fill_bias(ConvParams a, const float* __restrict__ bias, float* __restrict__ y) {
+    const i64 plane = (i64)a.p * a.q;
+    const i64 total = (i64)a.n * a.k * plane;
+    JCONV_FOR_EACH(i, total) {
+        y[i] = a.hasBias ? bias[(i / plane) % a.k] : 0.0f;
+    }
+}
+JCONV_KERNEL_REGISTER(jconv_fill_bias)

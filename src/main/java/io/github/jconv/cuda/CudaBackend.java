@@ -1,0 +1,111 @@
+package io.github.jconv.cuda;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.Backend;
+import io.github.jconv.BackendUnavailableException;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.InvalidConvolutionException;
+
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * jconv's own CUDA kernels behind {@link DeviceApi}: {@link #CUDA} on a GPU through JCuda, {@link #EMU}
+ * ({@code cuda-emu}) on the CPU emulation of the same kernel sources. Every call uploads its operands,
+ * runs the launcher(s) and downloads the result; device memory comes from an arena that fails on a leak.
+ */
+public final class CudaBackend implements Backend {
+    public static final CudaBackend CUDA = new CudaBackend("cuda", JCudaDevice::unavailableReason, JCudaDevice::get);
+    public static final CudaBackend EMU = new CudaBackend("cuda-emu", EmuDevice::unavailableReason, () -> EmuDevice.INSTANCE);
+
+    private static final List<Algorithm> ALGORITHMS =
+            List.of(Algorithm.DIRECT, Algorithm.IM2COL, Algorithm.IMPLICIT_GEMM, Algorithm.DEPTHWISE);
+    private static final Launcher DIRECT = new DirectLauncher();
+    private static final Launcher TRANSPOSED = new TransposedLauncher();
+    private static final Launcher IM2COL = new Im2colLauncher();
+    private static final Launcher IMPLICIT_GEMM = new ImplicitGemmLauncher();
+    private static final Launcher DEPTHWISE = new DepthwiseLauncher();
+
+    private final String name;
+    private final Supplier<String> unavailable;
+    private final Supplier<DeviceApi> device;
+
+    private CudaBackend(String name, Supplier<String> unavailable, Supplier<DeviceApi> device) {
+        this.name = name;
+        this.unavailable = unavailable;
+        this.device = device;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public String unavailableReason() {
+        return unavailable.get();
+    }
+
+    /** What runs the kernels (device name or the emulator); only when available. */
+    public String describeDevice() {
+        return device.get().describe();
+    }
+
+    @Override
+    public List<Algorithm> algorithms() {
+        return ALGORITHMS;
+    }
+
+    private static Launcher launcher(Algorithm a, ConvGeometry g) {
+        switch (a) {
+            case DIRECT: return g.transposed() ? TRANSPOSED : DIRECT;
+            case IM2COL: return IM2COL;
+            case IMPLICIT_GEMM: return IMPLICIT_GEMM;
+            case DEPTHWISE: return DEPTHWISE;
+            default: return null;
+        }
+    }
+
+    @Override
+    public String cannotImplement(Algorithm algorithm, ConvGeometry g) {
+        String why = unavailableReason();
+        if (why != null) {
+            return why;
+        }
+        Launcher l = launcher(algorithm, g);
+        return l == null ? "the " + name + " backend has no algorithm '" + algorithm + "'" : l.cannotImplement(g);
+    }
+
+    /** Depthwise layers to depthwise.cu, other forward layers to implicit GEMM, other transposed ones to im2col. */
+    @Override
+    public Algorithm choose(ConvGeometry g) {
+        if (g.groups > 1 && g.isDepthwise()) {
+            return Algorithm.DEPTHWISE;
+        }
+        return g.transposed() ? Algorithm.IM2COL : Algorithm.IMPLICIT_GEMM;
+    }
+
+    @Override
+    public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
+                    int threads) {
+        String missing = unavailableReason();
+        if (missing != null) {
+            throw new BackendUnavailableException("backend '" + name + "' not available: " + missing);
+        }
+        String why = cannotImplement(algorithm, g);
+        if (why != null) {
+            throw new InvalidConvolutionException("algorithm '" + algorithm + "' cannot run this " + g.op + " on backend '"
+                    + name + "': " + why);
+        }
+        Launcher l = launcher(algorithm, g);
+        try (DeviceArena arena = new DeviceArena(device.get())) {
+            try (DeviceBuffer in = arena.upload(input);
+                 DeviceBuffer w = arena.upload(weight);
+                 DeviceBuffer b = bias == null ? null : arena.upload(bias);
+                 DeviceBuffer out = arena.allocate(output.length)) {
+                l.run(arena, g, in, w, b, out);
+                out.download(output);
+            }
+        }
+    }
+}

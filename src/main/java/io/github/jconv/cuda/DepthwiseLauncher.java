@@ -1,0 +1,23 @@
+package io.github.jconv.cuda;
+
+import io.github.jconv.ConvGeometry;
+
+/** cuda-kernels/depthwise.cu: groups == C, any channel multiplier; both operations. */
+final class DepthwiseLauncher extends Launcher {
+    @Override
+    String cannotImplement(ConvGeometry g) {
+        return g.isDepthwise() ? null : "depthwise needs groups == channels (one channel per group), got C=" + g.c
+                + " groups=" + g.groups;
+    }
+
+    @Override
+    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer out) {
+        if (g.transposed()) {
+            launch(arena, "jconv_depthwise_transposed", grid1d((long) g.n * g.c * g.h * g.w), BLOCK_1D, params(g), out, in, w,
+                    bias, out);
+        } else {
+            launch(arena, "jconv_depthwise_fwd", grid1d((long) g.n * g.k * g.p * g.q), BLOCK_1D, params(g), out, in, w, bias,
+                    out);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+package io.github.jconv.cuda;
+
+import io.github.jconv.ConvGeometry;
+
+/** cuda-kernels/direct.cu: forward convolution, one thread per output element. */
+final class DirectLauncher extends Launcher {
+    @Override
+    String cannotImplement(ConvGeometry g) {
+        return g.transposed() ? "direct.cu is forward only (conv_transpose2d runs transposed.cu)" : null;
+    }
+
+    @Override
+    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer y) {
+        launch(arena, "jconv_direct_fwd", grid1d((long) g.n * g.k * g.p * g.q), BLOCK_1D, params(g), y, x, w, bias, y);
+    }
+}

@@ -1,0 +1,60 @@
+package io.github.jconv.cuda;
+
+import io.github.jconv.ConvGeometry;
+
+/**
+ * The host side of one kernel file: it says whether it can take a problem (and why not), sizes grid and
+ * block, and launches. Buffers follow the operation: {@code in} is its input, {@code out} its output
+ * (for conv_transpose2d: in = y, out = x in {@link ConvGeometry}'s names).
+ */
+abstract class Launcher {
+    /** Threads per block of the one-dimensional (grid-stride) kernels. */
+    static final int BLOCK = 256;
+    /** At most this many blocks in a grid-stride launch (enough to fill an H100: 132 SMs x 2048 threads). */
+    static final int MAX_BLOCKS = 4096;
+
+    /** Null when this launcher can compute {@code g}, otherwise why not. */
+    abstract String cannotImplement(ConvGeometry g);
+
+    /** out = op(in, w) + bias (bias may be null). */
+    abstract void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer out);
+
+    /** The kernel's ConvParams struct (cuda-kernels/jconv_common.cuh), fields in order. */
+    static int[] params(ConvGeometry g, int sample, int group) {
+        return new int[] {g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.p, g.q, g.padTop, g.padLeft, g.strideH, g.strideW,
+                g.dilationH, g.dilationW, g.groups, g.hasBias ? 1 : 0, sample, group};
+    }
+
+    static int[] params(ConvGeometry g) {
+        return params(g, 0, 0);
+    }
+
+    /** Grid for a grid-stride loop over {@code total} elements. */
+    static int[] grid1d(long total) {
+        return new int[] {(int) Math.max(1, Math.min(MAX_BLOCKS, (total + BLOCK - 1) / BLOCK)), 1, 1};
+    }
+
+    static final int[] BLOCK_1D = {BLOCK, 1, 1};
+    static final int[] BLOCK_16X16 = {16, 16, 1};
+
+    /** Launches {@code kernel} with device pointers to the given buffers (null means: not read, pass {@code out}). */
+    static void launch(DeviceArena arena, String kernel, int[] grid, int[] block, int[] params, DeviceBuffer out,
+                       DeviceBuffer... buffers) {
+        long[] handles = new long[buffers.length];
+        long[] offsets = new long[buffers.length];
+        for (int i = 0; i < buffers.length; i++) {
+            handles[i] = (buffers[i] == null ? out : buffers[i]).handle();
+        }
+        arena.device().launch(kernel, grid, block, params, handles, offsets);
+    }
+
+    /** Launches with explicit byte offsets into the buffers. */
+    static void launch(DeviceArena arena, String kernel, int[] grid, int[] block, int[] params, DeviceBuffer[] buffers,
+                       long[] byteOffsets) {
+        long[] handles = new long[buffers.length];
+        for (int i = 0; i < buffers.length; i++) {
+            handles[i] = buffers[i].handle();
+        }
+        arena.device().launch(kernel, grid, block, params, handles, byteOffsets);
+    }
+}

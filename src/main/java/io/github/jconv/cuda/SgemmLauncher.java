@@ -1,0 +1,19 @@
+package io.github.jconv.cuda;
+
+/** cuda-kernels/sgemm.cu: C[m x n] (+)= A * B with strided A and B, 64 x 64 tiles of 16 x 16 threads. */
+final class SgemmLauncher {
+    private SgemmLauncher() {
+    }
+
+    /**
+     * A(i, l) = a[aOff + i*aRow + l*aCol], B(l, j) = b[bOff + l*bRow + j*bCol], C row-major from cOff with
+     * leading dimension ldc; offsets in floats.
+     */
+    static void run(DeviceArena arena, int m, int n, int k, DeviceBuffer a, long aOff, int aRow, int aCol, DeviceBuffer b,
+                    long bOff, int bRow, int bCol, DeviceBuffer c, long cOff, int ldc, boolean accumulate) {
+        int[] params = {m, n, k, aRow, aCol, bRow, bCol, ldc, accumulate ? 1 : 0};
+        int[] grid = {(n + 63) / 64, (m + 63) / 64, 1};
+        Launcher.launch(arena, "jconv_sgemm", grid, Launcher.BLOCK_16X16, params, new DeviceBuffer[] {a, b, c},
+                new long[] {4 * aOff, 4 * bOff, 4 * cOff});
+    }
+}

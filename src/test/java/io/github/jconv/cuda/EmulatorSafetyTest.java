@@ -1,0 +1,79 @@
+package io.github.jconv.cuda;
+
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvSpec;
+import org.junit.jupiter.api.Test;
+
+import java.util.Arrays;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** What the emulator promises beyond correct results: out-of-bounds writes and leaks are caught. */
+class EmulatorSafetyTest {
+    @Test
+    void emulatorIsBuiltAndLoaded() {
+        assertNull(EmuDevice.unavailableReason(), "scripts/build-emu.sh runs in every build");
+    }
+
+    @Test
+    void aKernelWritingPastItsBufferFailsWithItsName() {
+        // jconv_fill_bias told that y holds 12 floats while its buffer holds 10: it writes 8 bytes past the end
+        // (inside the guard zone, as a real overrun by a few elements would).
+        ConvGeometry big = ConvGeometry.conv2d(new int[] {1, 1, 3, 4}, new int[] {1, 1, 1, 1}, null, ConvSpec.defaults());
+        try (DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE); DeviceBuffer small = arena.allocate(10)) {
+            DeviceException e = assertThrows(DeviceException.class, () -> Launcher.launch(arena, "jconv_fill_bias",
+                    Launcher.grid1d(12), Launcher.BLOCK_1D, Launcher.params(big), small, null, small));
+            assertTrue(e.getMessage().contains("kernel jconv_fill_bias wrote past the end of an allocation of 40 bytes"),
+                    e.getMessage());
+        }
+    }
+
+    @Test
+    void aKernelWithinItsBufferPasses() {
+        ConvGeometry g = ConvGeometry.conv2d(new int[] {1, 1, 3, 3}, new int[] {2, 1, 1, 1}, new int[] {2}, ConvSpec.defaults());
+        float[] out = new float[18];
+        try (DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE);
+             DeviceBuffer bias = arena.upload(new float[] {1.5f, -2f});
+             DeviceBuffer y = arena.allocate(18)) {
+            Launcher.launch(arena, "jconv_fill_bias", Launcher.grid1d(18), Launcher.BLOCK_1D, Launcher.params(g), y, bias, y);
+            y.download(out);
+        }
+        float[] want = new float[18];
+        Arrays.fill(want, 0, 9, 1.5f);
+        Arrays.fill(want, 9, 18, -2f);
+        assertArrayEquals(want, out);
+    }
+
+    @Test
+    void closingAnArenaWithOpenBuffersIsALeak() {
+        DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE);
+        arena.allocate(100);
+        DeviceException e = assertThrows(DeviceException.class, arena::close);
+        assertEquals("device memory leak: 1 buffer(s), 400 bytes still open when the arena closed", e.getMessage());
+        assertEquals(0, arena.liveBytes(), "what leaked was freed");
+    }
+
+    @Test
+    void newDeviceMemoryReadsAsNaNSoUnwrittenOutputShows() {
+        float[] out = new float[3];
+        try (DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE); DeviceBuffer b = arena.allocate(3)) {
+            b.download(out);
+        }
+        assertTrue(Float.isNaN(out[0]) && Float.isNaN(out[2]));
+    }
+
+    @Test
+    void withoutAGpuTheCudaBackendSaysWhy() {
+        String why = JCudaDevice.unavailableReason();
+        if (why == null) {
+            return; // a GPU machine: the shape table ran on it
+        }
+        assertTrue(!why.contains("\n") && !why.isBlank(), why);
+        assertTrue(CudaBackend.CUDA.cannotImplement(io.github.jconv.Algorithm.DIRECT,
+                ConvGeometry.conv2d(new int[] {1, 1, 3, 3}, new int[] {1, 1, 1, 1}, null, ConvSpec.defaults())).equals(why));
+    }
+}
