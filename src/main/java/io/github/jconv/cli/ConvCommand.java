@@ -1,6 +1,7 @@
 package io.github.jconv.cli;
 
 import io.github.jconv.Algorithm;
+import io.github.jconv.Backends;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvOptions;
 import io.github.jconv.ConvSpec;
@@ -47,7 +48,7 @@ abstract class ConvCommand implements Callable<Integer> {
     String backend;
 
     @Option(names = "--algorithm", defaultValue = "auto", paramLabel = "NAME",
-            description = "auto, reference, direct, im2col, kernel-matrix or depthwise (default: ${DEFAULT-VALUE}).")
+            description = "auto, reference, direct, im2col, implicit-gemm, kernel-matrix or depthwise (default: ${DEFAULT-VALUE}).")
     String algorithm;
 
     @Option(names = "--threads", defaultValue = "0", paramLabel = "T", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
@@ -69,6 +70,7 @@ abstract class ConvCommand implements Callable<Integer> {
         ConvSpec sp = spec().build();
         ConvOptions opts = ConvOptions.defaults().withBackend(backend).withAlgorithm(Algorithm.parse(algorithm))
                 .withThreads(threads);
+        Backends.get(backend); // an unknown or unavailable backend fails before any file is read
         Tensor x = Npy.read(input);
         Tensor w = Npy.read(weight);
         Tensor b = bias == null ? null : Npy.read(bias);
