@@ -19,6 +19,11 @@ public interface Backend {
     /** Null when {@code algorithm} can compute {@code geometry}, otherwise the reason it cannot. */
     String cannotImplement(Algorithm algorithm, ConvGeometry geometry);
 
+    /** Scratch memory (bytes) the algorithm allocates for {@code geometry} beyond inputs and output; 0 if none. */
+    default long workspaceBytes(Algorithm algorithm, ConvGeometry geometry) {
+        return 0;
+    }
+
     /** The algorithm {@code auto} means for this problem (one that can implement it). */
     Algorithm choose(ConvGeometry geometry);
 

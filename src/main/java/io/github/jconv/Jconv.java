@@ -58,24 +58,24 @@ public final class Jconv {
         }
         requireLength("output", output, Tensor.elementCount(g.outputShape()));
         Backend backend = Backends.get(options.backend());
-        Algorithm algorithm = resolve(backend, options.algorithm(), g);
+        Algorithm algorithm = options.algorithm();
+        if (algorithm == Algorithm.AUTO) {
+            algorithm = Autotuner.global().choose(backend, g, input, weight, bias, options.threads(), options.tune());
+            LOG.debug("auto chose {} on {} for {}", algorithm, backend.name(), g);
+        } else {
+            requireImplementable(backend, algorithm, g);
+        }
         backend.run(algorithm, g, input, weight, bias, output, options.threads());
         return algorithm;
     }
 
-    /** The algorithm {@code requested} means on {@code backend} for {@code g}; fails with the reason if it cannot. */
-    public static Algorithm resolve(Backend backend, Algorithm requested, ConvGeometry g) {
-        if (requested == Algorithm.AUTO) {
-            Algorithm chosen = backend.choose(g);
-            LOG.debug("auto chose {} on {} for {}", chosen, backend.name(), g);
-            return chosen;
-        }
+    /** Fails with the reason when {@code requested} cannot compute {@code g} on {@code backend}. */
+    static void requireImplementable(Backend backend, Algorithm requested, ConvGeometry g) {
         String why = backend.cannotImplement(requested, g);
         if (why != null) {
             throw new InvalidConvolutionException("algorithm '" + requested + "' cannot run this " + g.op + " on backend '"
                     + backend.name() + "': " + why);
         }
-        return requested;
     }
 
     private static void requireLength(String what, float[] a, long expected) {

@@ -1,9 +1,13 @@
 package io.github.jconv.cli;
 
+import com.fasterxml.jackson.jr.ob.JSON;
 import io.github.jconv.Algorithm;
+import io.github.jconv.Autotuner;
 import io.github.jconv.Backend;
 import io.github.jconv.Backends;
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.cpu.CpuInfo;
 import io.github.jconv.cpu.Parallel;
 import io.github.jconv.cpu.ReferenceConv;
 import io.github.jconv.io.AtomicFile;
@@ -11,6 +15,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -22,18 +27,27 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
- * {@code bench}: for each shape and algorithm, warm-up runs then timed runs; prints median ms, GFLOP/s
- * and the max relative error against the float64 reference.
+ * {@code bench}: for each layer and algorithm, warm-up then timed runs; median and min-max ms, GFLOP/s, share
+ * of the FMA peak measured in the same run, ratio to the best peer (PyTorch, timed on the same data and
+ * thread count when a python3 with torch is present) and the max relative error against the float64
+ * reference, for jconv and the peers alike.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Time every algorithm on a set of layers: median ms, GFLOP/s, error against the float64 reference.")
+        description = "Time every algorithm and the peers on a set of layers: ms, GFLOP/s, % of peak, ratio, error.")
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--shape", paramLabel = "N,C,H,W,K,R,S,stride,pad,dilation,groups",
-            description = "A layer (repeatable). Default: a mixed suite of ResNet-50-like, dilated, grouped and depthwise layers.")
+            description = "A layer (repeatable): Conv2d(C, K, (R, S), ...) on N x C x H x W.")
     List<String> shapes = new ArrayList<>();
 
+    @Option(names = "--suite", paramLabel = "NAME",
+            description = "default (mixed), resnet50 (every ResNet-50 conv layer, batch 8), mobilenet, dilated, transpose.")
+    String suite;
+
+    @Option(names = "--batch", paramLabel = "N", description = "Replace every layer's batch size.")
+    Integer batch;
+
     @Option(names = "--op", defaultValue = "conv2d", paramLabel = "conv2d|conv-transpose2d",
-            description = "Operation (default: ${DEFAULT-VALUE}); for conv-transpose2d a shape is ConvTranspose2d(C, K, ...) on N x C x H x W.")
+            description = "Operation (default: ${DEFAULT-VALUE}; the transpose suite is conv-transpose2d).")
     String op;
 
     @Option(names = "--backend", defaultValue = "auto", description = "Backend (default: ${DEFAULT-VALUE}: the best available).")
@@ -49,7 +63,7 @@ final class BenchCommand implements Callable<Integer> {
     int warmup;
 
     @Option(names = "--warmup-ms", defaultValue = "1000",
-            description = "Warm-up runs go on until this much time has passed too, so the JIT has compiled the kernels (default: ${DEFAULT-VALUE}).")
+            description = "Warm-up goes on until this much time has passed too, so the JIT has compiled the kernels (default: ${DEFAULT-VALUE}).")
     long warmupMs;
 
     @Option(names = "--runs", defaultValue = "5", description = "Timed runs per row (default: ${DEFAULT-VALUE}).")
@@ -58,30 +72,70 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--json", paramLabel = "FILE", description = "Also write the results as JSON.")
     Path json;
 
+    @Option(names = "--report", paramLabel = "DIR", description = "Write an HTML report with PNG charts into DIR.")
+    Path report;
+
+    @Option(names = "--no-peers", description = "Do not run PyTorch.")
+    boolean noPeers;
+
+    @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
+    boolean noTune;
+
     @Mixin
     Options.Debug debug;
 
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
+    /** One line of the table / JSON. Null pctPeak or ratio: not known. */
+    record Row(String shape, String op, String backend, String algorithm, int threads, double medianMs, double minMs,
+               double maxMs, double gflops, Double pctPeak, Double ratio, double maxRelError) {
+        Map<String, Object> toMap() {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("shape", shape);
+            m.put("op", op);
+            m.put("backend", backend);
+            m.put("algorithm", algorithm);
+            m.put("threads", threads);
+            m.put("median_ms", medianMs);
+            m.put("min_ms", minMs);
+            m.put("max_ms", maxMs);
+            m.put("gflops", gflops);
+            m.put("pct_peak", pctPeak);
+            m.put("ratio_to_best_peer", ratio);
+            m.put("max_rel_error", maxRelError);
+            return m;
+        }
+
+        boolean isPeer() {
+            return backend.startsWith("pytorch");
+        }
+    }
+
     static ConvGeometry.Op parseOp(String op) {
         switch (op) {
             case "conv2d": return ConvGeometry.Op.CONV2D;
             case "conv-transpose2d": case "conv_transpose2d": return ConvGeometry.Op.CONV_TRANSPOSE2D;
             default:
-                throw new io.github.jconv.InvalidConvolutionException("--op: expected conv2d or conv-transpose2d, got '" + op + "'");
+                throw new InvalidConvolutionException("--op: expected conv2d or conv-transpose2d, got '" + op + "'");
         }
     }
 
     @Override
-    public Integer call() {
-        if (runs < 1 || warmup < 0 || warmupMs < 0 || threads < 0) {
-            throw new io.github.jconv.InvalidConvolutionException("--runs must be >= 1, --warmup, --warmup-ms and --threads >= 0");
+    public Integer call() throws IOException {
+        if (runs < 1 || warmup < 0 || warmupMs < 0 || threads < 0 || (batch != null && batch < 1)) {
+            throw new InvalidConvolutionException("--runs and --batch must be >= 1, --warmup, --warmup-ms and --threads >= 0");
         }
-        ConvGeometry.Op operation = parseOp(op);
+        if (json != null && !java.nio.file.Files.isDirectory(json.toAbsolutePath().getParent())) {
+            throw new InvalidConvolutionException("--json: directory " + json.toAbsolutePath().getParent() + " does not exist");
+        }
+        if (suite != null && !shapes.isEmpty()) {
+            throw new InvalidConvolutionException("give --suite or --shape, not both");
+        }
+        ConvGeometry.Op operation = "transpose".equals(suite) ? ConvGeometry.Op.CONV_TRANSPOSE2D : parseOp(op);
         List<Problem> problems = new ArrayList<>();
-        for (String s : shapes.isEmpty() ? Problem.DEFAULT_SUITE : shapes) {
-            problems.add(Problem.parse(s, operation));
+        for (String s : shapes.isEmpty() ? Problem.suite(suite == null ? "default" : suite) : shapes) {
+            problems.add(Problem.parse(batch == null ? s : Problem.withBatch(s, batch), operation));
         }
         Backend be = Backends.get(backend);
         List<Algorithm> algs = new ArrayList<>();
@@ -97,35 +151,45 @@ final class BenchCommand implements Callable<Integer> {
         }
         int threadCount = Parallel.of(threads).threads();
         PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        double peak = be.name().equals("cpu") ? CpuInfo.measuredPeakGflops(threadCount) : Double.NaN;
+        PyTorchPeer torch = noPeers ? null : PyTorchPeer.find();
+        Map<String, Object> peers = new LinkedHashMap<>();
+        peers.put("pytorch", noPeers ? "off (--no-peers)" : torch.unavailableReason() == null ? "ran" : "absent: " + torch.unavailableReason());
+        peers.put("onnxruntime", "absent: the ONNX Runtime peer is not implemented yet");
+
         out.printf("jconv bench: backend %s, %d thread(s), per row >= %d warm-up runs and >= %d ms, then %d timed runs%n",
                 be.name(), threadCount, warmup, warmupMs, runs);
-        double peak = be.name().equals("cpu") ? io.github.jconv.cpu.CpuInfo.measuredPeakGflops(threadCount) : Double.NaN;
-        if (!Double.isNaN(peak)) {
-            out.printf("machine float32 FMA peak, measured now on %d thread(s): %.0f GFLOP/s%n", threadCount, peak);
-        }
-        out.printf("%-34s %-16s %-8s %-14s %7s %11s %9s %13s%n", "shape", "op", "backend", "algorithm", "threads",
-                "median_ms", "GFLOP/s", "max_rel_err");
-        List<Map<String, Object>> results = new ArrayList<>();
+        out.println(Double.isNaN(peak) ? "machine FMA peak: not measured (GPU backend, or no Vector API)"
+                : String.format("machine float32 FMA peak, measured now on %d thread(s): %.0f GFLOP/s", threadCount, peak));
+        peers.forEach((name, state) -> out.println("peer " + name + ": " + state));
+        out.flush();
+
+        Progress progress = new Progress(err, problems.size() * algs.size() + (torch != null && torch.unavailableReason() == null ? 1 : 0));
+        List<Row> rows = new ArrayList<>();
+        List<float[][]> allData = new ArrayList<>();
+        List<double[]> refs = new ArrayList<>();
         int skipped = 0;
         for (Problem pr : problems) {
             ConvGeometry g = pr.geometry;
             float[][] data = pr.randomData(42);
             double[] ref = ReferenceConv.compute(g, data[0], data[1], data[2], Parallel.of(threads));
+            allData.add(data);
+            refs.add(ref);
             float[] y = new float[ref.length];
             for (Algorithm a : algs) {
-                Algorithm chosen = a;
+                progress.step(pr.label + " " + a);
                 String why = a == Algorithm.AUTO ? null : be.cannotImplement(a, g);
                 if (why != null) {
                     if (algorithms.isEmpty()) {
                         skipped++;
                     } else {
-                        out.printf("%-34s %-16s %-8s %-14s skipped: %s%n", pr.label, g.op, be.name(), a, why);
+                        out.printf("%-34s %-16s %-10s %-14s skipped: %s%n", pr.label, g.op, be.name(), a, why);
                     }
                     continue;
                 }
-                if (a == Algorithm.AUTO) {
-                    chosen = be.choose(g);
-                }
+                Algorithm chosen = a == Algorithm.AUTO
+                        ? Autotuner.global().choose(be, g, data[0], data[1], data[2], threadCount, !noTune) : a;
                 long warmStart = System.nanoTime();
                 for (int i = 0; i < warmup || System.nanoTime() - warmStart < warmupMs * 1_000_000L; i++) {
                     be.run(chosen, g, data[0], data[1], data[2], y, threadCount);
@@ -136,44 +200,120 @@ final class BenchCommand implements Callable<Integer> {
                     be.run(chosen, g, data[0], data[1], data[2], y, threadCount);
                     ms[i] = (System.nanoTime() - t0) / 1e6;
                 }
-                double median = median(ms);
-                double gflops = g.flops() / (median * 1e6);
-                double err = Problem.maxRelError(y, ref);
                 String label = a == Algorithm.AUTO ? "auto:" + chosen : chosen.label();
-                out.printf("%-34s %-16s %-8s %-14s %7d %11.3f %9.2f %13.3e%n", pr.label, g.op, be.name(), label,
-                        threadCount, median, gflops, err);
-                Map<String, Object> row = new LinkedHashMap<>();
-                row.put("shape", pr.label);
-                row.put("op", g.op.label());
-                row.put("backend", be.name());
-                row.put("algorithm", label);
-                row.put("threads", threadCount);
-                row.put("median_ms", median);
-                row.put("gflops", gflops);
-                row.put("max_rel_error", err);
-                results.add(row);
+                rows.add(row(pr, be.name(), label, threadCount, ms, Problem.maxRelError(y, ref), peak));
             }
-            out.flush();
+        }
+        if (torch != null && torch.unavailableReason() == null) {
+            progress.step("pytorch");
+            try {
+                List<PyTorchPeer.Result> results = torch.run(problems, allData, threadCount, runs, warmup);
+                for (int i = 0; i < problems.size(); i++) {
+                    PyTorchPeer.Result r = results.get(i);
+                    Problem pr = problems.get(i);
+                    rows.add(new Row(pr.label, pr.geometry.op.label(), torch.label(),
+                            pr.geometry.transposed() ? "F.conv_transpose2d" : "F.conv2d", threadCount, r.medianMs(), r.minMs(),
+                            r.maxMs(), pr.geometry.flops() / (r.medianMs() * 1e6), pct(pr.geometry.flops() / (r.medianMs() * 1e6), peak),
+                            null, Problem.maxRelError(r.y(), refs.get(i))));
+                }
+            } catch (IOException | RuntimeException e) {
+                peers.put("pytorch", "failed: " + e.getMessage());
+                out.println("peer pytorch: failed: " + e.getMessage());
+            }
+        }
+        progress.done();
+        rows = withRatios(rows);
+        out.printf("%-34s %-16s %-12s %-20s %3s %10s %19s %9s %7s %6s %11s%n", "shape", "op", "backend", "algorithm", "thr",
+                "median_ms", "min-max ms", "GFLOP/s", "%peak", "ratio", "max_rel_err");
+        for (Row r : rows) {
+            out.printf("%-34s %-16s %-12s %-20s %3d %10.3f %19s %9.2f %7s %6s %11.3e%n", r.shape(), r.op(), r.backend(),
+                    r.algorithm(), r.threads(), r.medianMs(), String.format("%.3f-%.3f", r.minMs(), r.maxMs()), r.gflops(),
+                    r.pctPeak() == null ? "n/a" : String.format("%.1f%%", r.pctPeak()),
+                    r.ratio() == null ? "n/a" : String.format("%.2f", r.ratio()), r.maxRelError());
         }
         if (skipped > 0) {
             out.printf("(%d layer/algorithm pairs not shown: the algorithm cannot take the layer; name it with --algorithm to see why)%n",
                     skipped);
         }
+        out.flush();
+        Map<String, Object> doc = new LinkedHashMap<>();
+        List<Map<String, Object>> list = new ArrayList<>();
+        rows.forEach(r -> list.add(r.toMap()));
+        doc.put("results", list);
+        doc.put("peak_gflops", Double.isNaN(peak) ? null : peak);
+        doc.put("peers", peers);
         if (json != null) {
-            Map<String, Object> doc = new LinkedHashMap<>();
-            doc.put("results", results);
-            if (!Double.isNaN(peak)) {
-                doc.put("peak_gflops", peak);
-            }
-            AtomicFile.write(json, Json.write(doc).getBytes(StandardCharsets.UTF_8));
+            AtomicFile.write(json, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT, JSON.Feature.WRITE_NULL_PROPERTIES).asString(doc).getBytes(StandardCharsets.UTF_8));
+        }
+        if (report != null) {
+            Report.write(report, rows, Double.isNaN(peak) ? null : peak, peers, be.name(), threadCount);
+            out.println("report: " + report.resolve("index.html"));
         }
         return 0;
     }
 
-    static double median(double[] values) {
-        double[] v = values.clone();
-        Arrays.sort(v);
-        int n = v.length;
-        return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    private static Double pct(double gflops, double peak) {
+        return Double.isNaN(peak) ? null : 100 * gflops / peak;
+    }
+
+    private static Row row(Problem pr, String backend, String algorithm, int threads, double[] ms, double err, double peak) {
+        double[] sorted = ms.clone();
+        Arrays.sort(sorted);
+        double median = median(sorted);
+        double gflops = pr.geometry.flops() / (median * 1e6);
+        return new Row(pr.label, pr.geometry.op.label(), backend, algorithm, threads, median, sorted[0],
+                sorted[sorted.length - 1], gflops, pct(gflops, peak), null, err);
+    }
+
+    /** Each jconv row's GFLOP/s over the best peer's on the same layer (null without a peer row). */
+    private static List<Row> withRatios(List<Row> rows) {
+        Map<String, Double> bestPeer = new LinkedHashMap<>();
+        for (Row r : rows) {
+            if (r.isPeer()) {
+                bestPeer.merge(r.shape(), r.gflops(), Math::max);
+            }
+        }
+        List<Row> out = new ArrayList<>();
+        for (Row r : rows) {
+            Double peer = bestPeer.get(r.shape());
+            out.add(r.isPeer() || peer == null ? r : new Row(r.shape(), r.op(), r.backend(), r.algorithm(), r.threads(),
+                    r.medianMs(), r.minMs(), r.maxMs(), r.gflops(), r.pctPeak(), r.gflops() / peer, r.maxRelError()));
+        }
+        return out;
+    }
+
+    static double median(double[] sorted) {
+        int n = sorted.length;
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+    }
+
+    /** A progress bar on stderr when it is a terminal; nothing otherwise (the table is the log). */
+    static final class Progress {
+        private final PrintWriter err;
+        private final int total;
+        private final boolean tty = System.console() != null;
+        private int done;
+
+        Progress(PrintWriter err, int total) {
+            this.err = err;
+            this.total = Math.max(1, total);
+        }
+
+        void step(String what) {
+            if (!tty) {
+                return;
+            }
+            int width = 30, filled = width * done / total;
+            err.printf("\r[%s%s] %d/%d %-50.50s", "#".repeat(filled), " ".repeat(width - filled), done, total, what);
+            err.flush();
+            done++;
+        }
+
+        void done() {
+            if (tty) {
+                err.printf("\r%-100s\r", "");
+                err.flush();
+            }
+        }
     }
 }

@@ -54,6 +54,9 @@ abstract class ConvCommand implements Callable<Integer> {
     @Option(names = "--threads", defaultValue = "0", paramLabel = "T", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads;
 
+    @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
+    boolean noTune;
+
     @Mixin
     Options.Debug debug;
 
@@ -69,7 +72,7 @@ abstract class ConvCommand implements Callable<Integer> {
     public Integer call() {
         ConvSpec sp = spec().build();
         ConvOptions opts = ConvOptions.defaults().withBackend(backend).withAlgorithm(Algorithm.parse(algorithm))
-                .withThreads(threads);
+                .withThreads(threads).withTuning(!noTune);
         Backends.get(backend); // an unknown or unavailable backend fails before any file is read
         Tensor x = Npy.read(input);
         Tensor w = Npy.read(weight);

@@ -16,7 +16,7 @@ import java.util.Arrays;
 @Command(name = "jconv", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "2D convolution with PyTorch's semantics on the CPU or a GPU, reading and writing .npy files.",
         subcommands = {ConvCommand.Conv2d.class, ConvCommand.ConvTranspose2d.class, BenchCommand.class,
-                InfoCommand.class, VerifyCommand.class, CommandLine.HelpCommand.class})
+                InfoCommand.class, VerifyCommand.class, ExplainCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit code for bad input (arguments, files, shapes) and unavailable backends. */
     public static final int EXIT_USAGE = 2;

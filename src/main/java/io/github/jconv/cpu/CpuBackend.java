@@ -47,6 +47,21 @@ public final class CpuBackend implements Backend {
         return impl.cannotImplement(g);
     }
 
+    /** Per call, on the calling thread's (or each worker's) reused buffers. */
+    @Override
+    public long workspaceBytes(Algorithm algorithm, ConvGeometry g) {
+        long col = (long) g.cPerGroup() * g.r * g.s * g.p * g.q;
+        long weights = (long) g.k * g.cPerGroup() * g.r * g.s;
+        long padded = (long) g.cPerGroup() * (g.h + g.padTop + g.padBottom) * (g.w + g.padLeft + g.padRight);
+        switch (algorithm) {
+            case REFERENCE: return 8L * (g.transposed() ? (long) g.n * g.c * g.h * g.w : (long) g.n * g.k * g.p * g.q);
+            case IM2COL: return 4L * (col + weights);
+            case KERNEL_MATRIX: return 4L * g.cPerGroup() * g.h * g.w * g.kPerGroup() * g.p * g.q;
+            case DIRECT: case DEPTHWISE: return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
+            default: return 0;
+        }
+    }
+
     /**
      * Depthwise layers go to the depthwise kernel; other grouped layers with stride 1 along W (transposed: stride 1)
      * to the register-blocked direct kernel when the Vector API is on (im2col's GEMMs are too small there); the rest to

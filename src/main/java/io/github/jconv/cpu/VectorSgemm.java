@@ -11,7 +11,7 @@ import jdk.incubator.vector.VectorSpecies;
  *       zero-padded at the edges. Block kb of packed A starts at kb*KC*mPad and holds its panels one
  *       after another, A(i, l) at panel[l*MR + i]; packed B likewise with B(l, j) at panel[l*NR + j].</li>
  *   <li>For every k-block, every NR panel of B (16 KiB, kept in L1) meets every MR panel of A (streamed
- *       from L2) in the micro-kernel, which holds an MR x NR tile of C in 28 vector registers and does one
+ *       from L2) in the micro-kernel, which holds an MR x NR tile of C in 24 vector registers and does one
  *       broadcast-FMA per row and vector for each l.</li>
  *   <li>The convolution (im2col) writes its unfolded input straight into packed B ({@link #packBRow}),
  *       so B is never packed twice; the general {@link #multiply} packs per tile.</li>
@@ -22,10 +22,15 @@ final class VectorSgemm {
     /** A {@code static final} species: a non-constant one was measured 23x slower. */
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int V = S.length();
-    static final int MR = 14;
+    /**
+     * Rows of the register tile. 14 was measured a little faster, but its kernel is too large for C1's tier 3
+     * ("out of virtual registers"), and then HotSpot can stay on slow tier-2 code for the whole run; at 12 the
+     * kernel takes the normal C1-then-C2 path.
+     */
+    static final int MR = 12;
     static final int NR = 2 * V;
     static final int KC = 128;
-    static final int MC = 8 * MR;
+    static final int MC = 9 * MR;
     static final int NC = 32 * NR;
     /**
      * Floats between consecutive B panels beyond the panel itself. Panels of exactly KC*NR floats are 16 KiB
@@ -183,9 +188,9 @@ final class VectorSgemm {
         });
     }
 
-    /** C[14 x 2V] += Ap panel * Bp panel over kc; full tile stored at c[cOff + i*ldc + j]. */
+    /** C[12 x 2V] += Ap panel * Bp panel over kc; full tile stored at c[cOff + i*ldc + j]. */
     static void kernel(int kc, float[] ap, int aOff, float[] bp, int bOff, float[] c, int cOff, int ldc) {
-        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c10 = FloatVector.zero(S), c11 = FloatVector.zero(S), c20 = FloatVector.zero(S), c21 = FloatVector.zero(S), c30 = FloatVector.zero(S), c31 = FloatVector.zero(S), c40 = FloatVector.zero(S), c41 = FloatVector.zero(S), c50 = FloatVector.zero(S), c51 = FloatVector.zero(S), c60 = FloatVector.zero(S), c61 = FloatVector.zero(S), c70 = FloatVector.zero(S), c71 = FloatVector.zero(S), c80 = FloatVector.zero(S), c81 = FloatVector.zero(S), c90 = FloatVector.zero(S), c91 = FloatVector.zero(S), c100 = FloatVector.zero(S), c101 = FloatVector.zero(S), c110 = FloatVector.zero(S), c111 = FloatVector.zero(S), c120 = FloatVector.zero(S), c121 = FloatVector.zero(S), c130 = FloatVector.zero(S), c131 = FloatVector.zero(S);
+        FloatVector c00 = FloatVector.zero(S), c01 = FloatVector.zero(S), c10 = FloatVector.zero(S), c11 = FloatVector.zero(S), c20 = FloatVector.zero(S), c21 = FloatVector.zero(S), c30 = FloatVector.zero(S), c31 = FloatVector.zero(S), c40 = FloatVector.zero(S), c41 = FloatVector.zero(S), c50 = FloatVector.zero(S), c51 = FloatVector.zero(S), c60 = FloatVector.zero(S), c61 = FloatVector.zero(S), c70 = FloatVector.zero(S), c71 = FloatVector.zero(S), c80 = FloatVector.zero(S), c81 = FloatVector.zero(S), c90 = FloatVector.zero(S), c91 = FloatVector.zero(S), c100 = FloatVector.zero(S), c101 = FloatVector.zero(S), c110 = FloatVector.zero(S), c111 = FloatVector.zero(S);
         for (int l = 0; l < kc; l++) {
             int b = bOff + l * NR, a = aOff + l * MR;
             FloatVector b0 = FloatVector.fromArray(S, bp, b + 0 * V);
@@ -226,12 +231,6 @@ final class VectorSgemm {
             FloatVector a11 = FloatVector.broadcast(S, ap[a + 11]);
             c110 = a11.fma(b0, c110);
             c111 = a11.fma(b1, c111);
-            FloatVector a12 = FloatVector.broadcast(S, ap[a + 12]);
-            c120 = a12.fma(b0, c120);
-            c121 = a12.fma(b1, c121);
-            FloatVector a13 = FloatVector.broadcast(S, ap[a + 13]);
-            c130 = a13.fma(b0, c130);
-            c131 = a13.fma(b1, c131);
         }
         c00.add(FloatVector.fromArray(S, c, cOff + 0 * ldc + 0 * V)).intoArray(c, cOff + 0 * ldc + 0 * V);
         c01.add(FloatVector.fromArray(S, c, cOff + 0 * ldc + 1 * V)).intoArray(c, cOff + 0 * ldc + 1 * V);
@@ -257,9 +256,5 @@ final class VectorSgemm {
         c101.add(FloatVector.fromArray(S, c, cOff + 10 * ldc + 1 * V)).intoArray(c, cOff + 10 * ldc + 1 * V);
         c110.add(FloatVector.fromArray(S, c, cOff + 11 * ldc + 0 * V)).intoArray(c, cOff + 11 * ldc + 0 * V);
         c111.add(FloatVector.fromArray(S, c, cOff + 11 * ldc + 1 * V)).intoArray(c, cOff + 11 * ldc + 1 * V);
-        c120.add(FloatVector.fromArray(S, c, cOff + 12 * ldc + 0 * V)).intoArray(c, cOff + 12 * ldc + 0 * V);
-        c121.add(FloatVector.fromArray(S, c, cOff + 12 * ldc + 1 * V)).intoArray(c, cOff + 12 * ldc + 1 * V);
-        c130.add(FloatVector.fromArray(S, c, cOff + 13 * ldc + 0 * V)).intoArray(c, cOff + 13 * ldc + 0 * V);
-        c131.add(FloatVector.fromArray(S, c, cOff + 13 * ldc + 1 * V)).intoArray(c, cOff + 13 * ldc + 1 * V);
     }
 }

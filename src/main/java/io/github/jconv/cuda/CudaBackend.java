@@ -76,6 +76,12 @@ public final class CudaBackend implements Backend {
         return l == null ? "the " + name + " backend has no algorithm '" + algorithm + "'" : l.cannotImplement(g);
     }
 
+    /** Device memory beyond inputs and output: im2col's column buffer. */
+    @Override
+    public long workspaceBytes(Algorithm algorithm, ConvGeometry g) {
+        return algorithm == Algorithm.IM2COL ? 4L * g.cPerGroup() * g.r * g.s * g.p * g.q : 0;
+    }
+
     /** Depthwise layers to depthwise.cu, other forward layers to implicit GEMM, other transposed ones to im2col. */
     @Override
     public Algorithm choose(ConvGeometry g) {

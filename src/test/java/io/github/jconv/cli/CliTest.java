@@ -18,6 +18,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -165,28 +166,59 @@ class CliTest {
     }
 
     @Test
+    @SuppressWarnings("unchecked")
     void benchPrintsATableAndWritesJson(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("bench.json");
         Result r = cli("bench", "--shape", "1,4,10,10,8,3,3,1,1,1,1", "--shape", "2,4,9,9,4,3,3,2,1,1,4", "--runs", "2",
-                "--warmup", "1", "--threads", "1", "--json", json.toString());
+                "--warmup", "1", "--warmup-ms", "0", "--threads", "1", "--no-peers", "--json", json.toString());
         assertEquals(0, r.code(), r.err());
-        assertTrue(r.out().contains("median_ms"), r.out());
-        String j = Files.readString(json);
-        for (String field : new String[] {"\"shape\": \"1,4,10,10,8,3,3,1,1,1,1\"", "\"op\": \"conv2d\"", "\"backend\": \"cpu\"",
-                "\"algorithm\": \"im2col\"", "\"algorithm\": \"depthwise\"", "\"threads\": 1", "\"median_ms\"", "\"gflops\"",
-                "\"max_rel_error\""}) {
-            assertTrue(j.contains(field), field + " missing in " + j);
+        assertTrue(r.out().contains("median_ms") && r.out().contains("peer pytorch: off (--no-peers)"), r.out());
+        Map<String, Object> doc = com.fasterxml.jackson.jr.ob.JSON.std.mapFrom(Files.readString(json));
+        List<Map<String, Object>> rows = (List<Map<String, Object>>) doc.get("results");
+        assertEquals(3 + 4, rows.size(), "3 algorithms for the dense layer, 4 for the depthwise one");
+        for (Map<String, Object> row : rows) {
+            for (String field : new String[] {"shape", "op", "backend", "algorithm", "threads", "median_ms", "min_ms", "max_ms",
+                    "gflops", "pct_peak", "ratio_to_best_peer", "max_rel_error"}) {
+                assertTrue(row.containsKey(field), field + " missing in " + row);
+            }
+            assertEquals("cpu", row.get("backend"));
+            assertEquals(1, ((Number) row.get("threads")).intValue());
+            assertTrue(((Number) row.get("max_rel_error")).doubleValue() < 1e-5, row.toString());
+            double min = ((Number) row.get("min_ms")).doubleValue(), med = ((Number) row.get("median_ms")).doubleValue();
+            assertTrue(min <= med && med <= ((Number) row.get("max_ms")).doubleValue(), row.toString());
         }
-        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"max_rel_error\": ([0-9.eE-]+)").matcher(j);
-        int rows = 0;
-        while (m.find()) {
-            assertTrue(Double.parseDouble(m.group(1)) < 1e-5, j);
-            rows++;
-        }
-        assertEquals(3 + 4, rows, "3 algorithms for the dense layer, 4 for the depthwise one");
-        Result t = cli("bench", "--op", "conv-transpose2d", "--shape", "1,4,6,6,3,3,3,2,1,1,1", "--runs", "1", "--algorithm", "auto");
+        assertTrue(rows.stream().anyMatch(x -> x.get("algorithm").equals("depthwise")));
+        assertTrue(((Map<String, Object>) doc.get("peers")).containsKey("pytorch"));
+        Result t = cli("bench", "--op", "conv-transpose2d", "--shape", "1,4,6,6,3,3,3,2,1,1,1", "--runs", "1", "--warmup-ms", "0",
+                "--algorithm", "auto", "--no-peers");
         assertEquals(0, t.code(), t.err());
         assertTrue(t.out().contains("conv_transpose2d") && t.out().contains("auto:im2col"), t.out());
+    }
+
+    @Test
+    void benchWritesAReportWithCharts(@TempDir Path dir) throws Exception {
+        Path report = dir.resolve("report");
+        Result r = cli("bench", "--suite", "dilated", "--batch", "1", "--algorithm", "direct", "--runs", "1", "--warmup-ms", "0",
+                "--no-peers", "--report", report.toString());
+        assertEquals(0, r.code(), r.err());
+        String html = Files.readString(report.resolve("index.html"));
+        assertTrue(html.contains("<img src=\"gflops.png\"") && html.contains("1,256,33,33,256,3,3,1,8,8,1"), html);
+        for (String png : new String[] {"gflops.png", "error.png", "peak.png"}) {
+            byte[] b = Files.readAllBytes(report.resolve(png));
+            assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png);
+        }
+    }
+
+    @Test
+    void explainSaysWhatEachAlgorithmCanDo() {
+        Result r = cli("explain", "--shape", "2,8,16,16,8,3,3,1,1,1,8", "--backend", "cpu");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("output [2, 8, 16, 16]"), r.out());
+        assertTrue(r.out().contains("depthwise      can "), r.out());
+        assertTrue(r.out().contains("auto: depthwise (heuristic: below"), r.out());
+        Result bad = cli("explain", "--shape", "2,8,16,16,8,3,3,1,1,1,3");
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("groups=3 must divide"), bad.err());
     }
 
     @Test

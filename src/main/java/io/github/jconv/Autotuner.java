@@ -1,0 +1,269 @@
+package io.github.jconv;
+
+import com.fasterxml.jackson.jr.ob.JSON;
+import io.github.jconv.cpu.CpuInfo;
+import io.github.jconv.cpu.Parallel;
+import io.github.jconv.cpu.ReferenceConv;
+import io.github.jconv.cuda.CudaBackend;
+import io.github.jconv.io.AtomicFile;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * What {@code auto} means: per (operation, shape, backend, device, library versions, thread count) it times
+ * every algorithm that can take the problem once, on the caller's data, keeps the fastest whose result is
+ * within {@link #TOLERANCE} of the float64 reference (a wrong fast answer is never chosen), and remembers
+ * the choice in memory and in a JSON file shared by all processes of the user.
+ *
+ * <p>The file: {@code -Djconv.tune.cache=PATH}, else {@code $JCONV_TUNE_CACHE}, else
+ * {@code $XDG_CACHE_HOME/jconv/autotune.json}, else {@code ~/.cache/jconv/autotune.json}. Writers hold a lock
+ * file and merge what other processes wrote; the file is replaced atomically. A file that is not valid JSON
+ * or has another format version is ignored with a warning and rewritten on the next save.
+ *
+ * <p>Tuning is skipped (the backend's heuristic decides) when the caller turns it off, and for problems under
+ * {@link #minFlops()} FLOPs, where timing would cost more than any choice can save.
+ */
+public final class Autotuner {
+    /** The cache file's format version. */
+    public static final int FORMAT = 1;
+    /** An algorithm must match the float64 reference to max|y - ref| / max|ref| <= this to be chosen. */
+    public static final double TOLERANCE = 1e-4;
+    private static final int TIMED_RUNS = 3;
+    private static final Logger LOG = LoggerFactory.getLogger(Autotuner.class);
+    private static final Autotuner GLOBAL = new Autotuner(defaultCacheFile());
+
+    private final Path file;
+    private final Map<String, Map<String, Object>> memory = new ConcurrentHashMap<>();
+    private volatile boolean loaded;
+    private final java.util.concurrent.atomic.AtomicInteger tunings = new java.util.concurrent.atomic.AtomicInteger();
+
+    private Autotuner(Path file) {
+        this.file = file;
+    }
+
+    /** The process-wide tuner with the default cache file. */
+    public static Autotuner global() {
+        return GLOBAL;
+    }
+
+    /** A tuner with its own cache file (null: memory only). */
+    public static Autotuner withCacheFile(Path file) {
+        return new Autotuner(file);
+    }
+
+    public Path cacheFile() {
+        return file;
+    }
+
+    /** Problems below this many FLOPs are not tuned ({@code -Djconv.tune.minFlops}, default 2e7). */
+    public static long minFlops() {
+        return Long.getLong("jconv.tune.minFlops", 20_000_000L);
+    }
+
+    static Path defaultCacheFile() {
+        String p = System.getProperty("jconv.tune.cache");
+        if (p == null || p.isBlank()) {
+            p = System.getenv("JCONV_TUNE_CACHE");
+        }
+        if (p != null && !p.isBlank()) {
+            return Path.of(p);
+        }
+        String xdg = System.getenv("XDG_CACHE_HOME");
+        Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
+        return base.resolve("jconv").resolve("autotune.json");
+    }
+
+    /** The cache key: everything that can change which algorithm is fastest. */
+    public static String key(Backend backend, ConvGeometry g, int threads) {
+        String device = backend instanceof CudaBackend ? ((CudaBackend) backend).describeDevice() : cpuDevice();
+        return g.op.label() + " in=" + Arrays.toString(g.inputShape()) + " w=" + Arrays.toString(g.weightShape()) + " out="
+                + Arrays.toString(g.outputShape()) + " pad=" + g.padTop + "," + g.padBottom + "," + g.padLeft + "," + g.padRight
+                + " stride=" + g.strideH + "," + g.strideW + " dil=" + g.dilationH + "," + g.dilationW + " groups=" + g.groups
+                + (g.hasBias ? " bias" : "") + " | " + backend.name() + " | " + device + " | threads="
+                + Parallel.of(threads).threads() + " | jconv " + version() + ", java " + System.getProperty("java.version");
+    }
+
+    private static String cpuDevice() {
+        String model = "unknown cpu";
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name")) {
+                    model = line.substring(line.indexOf(':') + 1).trim();
+                    break;
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            model = System.getProperty("os.arch");
+        }
+        return model + ", " + Runtime.getRuntime().availableProcessors() + " cores, " + CpuInfo.simdPath();
+    }
+
+    static String version() {
+        String v = Autotuner.class.getPackage().getImplementationVersion();
+        return v == null ? "dev" : v;
+    }
+
+    /**
+     * The algorithm {@code auto} runs for this problem: the cached choice, or a fresh tuning (then cached),
+     * or the backend's heuristic when tuning is off or the problem is small.
+     */
+    public Algorithm choose(Backend backend, ConvGeometry g, float[] input, float[] weight, float[] bias, int threads,
+                            boolean tune) {
+        if (!tune || g.flops() < minFlops()) {
+            return backend.choose(g);
+        }
+        String key = key(backend, g, threads);
+        Map<String, Object> entry = cached(key);
+        if (entry != null) {
+            Algorithm a = Algorithm.parse(String.valueOf(entry.get("algorithm")));
+            if (backend.cannotImplement(a, g) == null) {
+                return a;
+            }
+        }
+        entry = tune(backend, g, input, weight, bias, threads);
+        memory.put(key, entry);
+        save(key, entry);
+        return Algorithm.parse(String.valueOf(entry.get("algorithm")));
+    }
+
+    /** The cached entry for this problem, or null: {algorithm, median_ms {alg: ms}, max_rel_error {alg: e}, tuned_at}. */
+    public Map<String, Object> cached(Backend backend, ConvGeometry g, int threads) {
+        return cached(key(backend, g, threads));
+    }
+
+    private Map<String, Object> cached(String key) {
+        load();
+        return memory.get(key);
+    }
+
+    /** How many problems this tuner has timed (cache hits do not count). */
+    public int tunings() {
+        return tunings.get();
+    }
+
+    private Map<String, Object> tune(Backend backend, ConvGeometry g, float[] input, float[] weight, float[] bias, int threads) {
+        tunings.incrementAndGet();
+        long t0 = System.nanoTime();
+        double[] ref = ReferenceConv.compute(g, input, weight, bias, Parallel.of(threads));
+        double refMax = 0;
+        for (double v : ref) {
+            refMax = Math.max(refMax, Math.abs(v));
+        }
+        float[] out = new float[ref.length];
+        Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>();
+        Algorithm best = null;
+        double bestMs = Double.MAX_VALUE;
+        for (Algorithm a : backend.algorithms()) {
+            if (a == Algorithm.REFERENCE || backend.cannotImplement(a, g) != null) {
+                continue;
+            }
+            double[] ms = new double[TIMED_RUNS];
+            backend.run(a, g, input, weight, bias, out, threads); // warm-up
+            for (int i = 0; i < TIMED_RUNS; i++) {
+                long s = System.nanoTime();
+                backend.run(a, g, input, weight, bias, out, threads);
+                ms[i] = (System.nanoTime() - s) / 1e6;
+            }
+            Arrays.sort(ms);
+            double err = 0;
+            for (int i = 0; i < out.length; i++) {
+                err = Math.max(err, Math.abs(out[i] - ref[i]));
+            }
+            err /= Math.max(refMax, Double.MIN_NORMAL);
+            times.put(a.label(), ms[TIMED_RUNS / 2]);
+            errors.put(a.label(), err);
+            if (err <= TOLERANCE && ms[TIMED_RUNS / 2] < bestMs) {
+                best = a;
+                bestMs = ms[TIMED_RUNS / 2];
+            }
+        }
+        if (best == null) {
+            best = backend.choose(g);
+            LOG.warn("autotuning found no algorithm within {} of the reference for {}; using {}", TOLERANCE, g, best);
+        }
+        LOG.info("autotuned {} on {} in {} ms: {}", g, backend.name(), Math.round((System.nanoTime() - t0) / 1e6), best);
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("algorithm", best.label());
+        entry.put("median_ms", times);
+        entry.put("max_rel_error", errors);
+        entry.put("tuned_at", Instant.now().toString());
+        return entry;
+    }
+
+    // ------------------------------------------------------------ the file
+
+    private void load() {
+        if (loaded || file == null) {
+            loaded = true;
+            return;
+        }
+        synchronized (this) {
+            if (!loaded) {
+                memory.putAll(readFile());
+                loaded = true;
+            }
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private Map<String, Map<String, Object>> readFile() {
+        Map<String, Map<String, Object>> entries = new LinkedHashMap<>();
+        if (file == null || !Files.isRegularFile(file)) {
+            return entries;
+        }
+        try {
+            Map<String, Object> doc = JSON.std.mapFrom(Files.readString(file, StandardCharsets.UTF_8));
+            Object format = doc == null ? null : doc.get("format");
+            if (!(format instanceof Number) || ((Number) format).intValue() != FORMAT) {
+                LOG.warn("ignoring the autotuning cache {}: format {} is not {}", file, format, FORMAT);
+                return entries;
+            }
+            Object e = doc.get("entries");
+            if (e instanceof Map) {
+                for (Map.Entry<String, Object> kv : ((Map<String, Object>) e).entrySet()) {
+                    if (kv.getValue() instanceof Map && ((Map<String, Object>) kv.getValue()).get("algorithm") instanceof String) {
+                        entries.put(kv.getKey(), (Map<String, Object>) kv.getValue());
+                    }
+                }
+            }
+        } catch (IOException | RuntimeException ex) {
+            LOG.warn("ignoring the corrupt autotuning cache {}: {}", file, ex.getMessage() == null ? ex : ex.getMessage().split("\n")[0]);
+        }
+        return entries;
+    }
+
+    private void save(String key, Map<String, Object> entry) {
+        if (file == null) {
+            return;
+        }
+        try {
+            Files.createDirectories(file.toAbsolutePath().getParent());
+            Path lockFile = file.resolveSibling(file.getFileName() + ".lock");
+            try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                 FileLock lock = ch.lock()) {
+                Map<String, Map<String, Object>> entries = readFile(); // what other processes wrote meanwhile
+                entries.put(key, entry);
+                Map<String, Object> doc = new LinkedHashMap<>();
+                doc.put("format", FORMAT);
+                doc.put("entries", entries);
+                AtomicFile.write(file, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT).asString(doc).getBytes(StandardCharsets.UTF_8));
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("could not save the autotuning cache {}: {}", file, e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package io.github.jconv.cli;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.Autotuner;
+import io.github.jconv.Backend;
+import io.github.jconv.Backends;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.cpu.Parallel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+import java.io.PrintWriter;
+import java.util.Arrays;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code explain}: what jconv would do with a layer: its output shape and FLOPs, every algorithm of the
+ * backend with can / cannot (and why) and its workspace, the autotuning cache's timings if any, and the
+ * choice {@code auto} makes.
+ */
+@Command(name = "explain", mixinStandardHelpOptions = true,
+        description = "Output shape, FLOPs, every algorithm (can/cannot and why, workspace), cached timings and auto's choice.")
+final class ExplainCommand implements Callable<Integer> {
+    @Option(names = "--shape", required = true, paramLabel = "N,C,H,W,K,R,S,stride,pad,dilation,groups",
+            description = "The layer: Conv2d(C, K, (R, S), ...) (or ConvTranspose2d with --op) on N x C x H x W.")
+    String shape;
+
+    @Option(names = "--op", defaultValue = "conv2d", paramLabel = "conv2d|conv-transpose2d", description = "Operation (default: ${DEFAULT-VALUE}).")
+    String op;
+
+    @Option(names = "--backend", defaultValue = "auto", description = "Backend (default: ${DEFAULT-VALUE}).")
+    String backend;
+
+    @Option(names = "--threads", defaultValue = "0", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
+    int threads;
+
+    @Mixin
+    Options.Debug debug;
+
+    @picocli.CommandLine.Spec
+    picocli.CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        Problem pr = Problem.parse(shape, BenchCommand.parseOp(op));
+        ConvGeometry g = pr.geometry;
+        Backend be = Backends.get(backend);
+        int t = Parallel.of(threads).threads();
+        PrintWriter out = spec.commandLine().getOut();
+        out.println(g.op + " " + shape);
+        out.println("  input  " + Arrays.toString(g.inputShape()) + ", weight " + Arrays.toString(g.weightShape()) + ", output "
+                + Arrays.toString(g.outputShape()));
+        out.println("  padding (top, bottom, left, right) " + g.padTop + ", " + g.padBottom + ", " + g.padLeft + ", " + g.padRight
+                + "; GEMM per group M=" + g.gemmM() + " N=" + g.gemmN() + " K=" + g.gemmK());
+        out.printf("  %.3f GFLOP (2 per multiply-add)%n", g.flops() / 1e9);
+        out.println("backend " + be.name() + ", " + t + " thread(s):");
+        Map<String, Object> cached = Autotuner.global().cached(be, g, threads);
+        Map<?, ?> times = cached == null ? Map.of() : (Map<?, ?>) cached.get("median_ms");
+        for (Algorithm a : be.algorithms()) {
+            String why = be.cannotImplement(a, g);
+            Object ms = times.get(a.label());
+            out.printf("  %-14s %-6s workspace %10s%s%s%n", a, why == null ? "can" : "cannot",
+                    why == null ? bytes(be.workspaceBytes(a, g)) : "-",
+                    ms == null ? "" : String.format(", tuned %.3f ms", ((Number) ms).doubleValue()),
+                    why == null ? "" : ": " + why);
+        }
+        String choice;
+        if (cached != null) {
+            choice = cached.get("algorithm") + " (autotuning cache " + Autotuner.global().cacheFile() + ", tuned " + cached.get("tuned_at") + ")";
+        } else if (g.flops() < Autotuner.minFlops()) {
+            choice = be.choose(g) + " (heuristic: below " + Autotuner.minFlops() + " FLOPs nothing is tuned)";
+        } else {
+            choice = be.choose(g) + " (heuristic until the first run tunes it; then cached in " + Autotuner.global().cacheFile() + ")";
+        }
+        out.println("auto: " + choice);
+        return 0;
+    }
+
+    static String bytes(long b) {
+        return b < 1024 ? b + " B" : b < 1 << 20 ? String.format("%.1f KiB", b / 1024.0) : String.format("%.1f MiB", b / 1048576.0);
+    }
+}

@@ -1,0 +1,118 @@
+package io.github.jconv.cli;
+
+import com.fasterxml.jackson.jr.ob.JSON;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.Tensor;
+import io.github.jconv.io.Npy;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+/**
+ * PyTorch's CPU convolution as a peer in `jconv bench`: a python3 with torch and numpy (Debian's
+ * python3-torch) runs the torch_bench.py shipped in the jar on the very data jconv times, in a subprocess
+ * with the same thread count. Optional: when there is no such python the bench says so and goes on.
+ */
+final class PyTorchPeer {
+    /** One layer's timing and output. */
+    record Result(double medianMs, double minMs, double maxMs, float[] y) {
+    }
+
+    private final String python;
+    private final String unavailable;
+    private String version = "?";
+
+    private PyTorchPeer(String python, String unavailable) {
+        this.python = python;
+        this.unavailable = unavailable;
+    }
+
+    static PyTorchPeer find() {
+        String why = "no python3 with torch and numpy here (apt-get install python3-torch)";
+        for (String candidate : new String[] {"/usr/bin/python3", "python3"}) {
+            try {
+                Process p = new ProcessBuilder(candidate, "-c", "import torch, numpy").redirectErrorStream(true).start();
+                p.getInputStream().readAllBytes();
+                if (p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0) {
+                    return new PyTorchPeer(candidate, null);
+                }
+            } catch (IOException e) {
+                // not installed: try the next
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        return new PyTorchPeer(null, why);
+    }
+
+    String unavailableReason() {
+        return unavailable;
+    }
+
+    String label() {
+        return "pytorch-" + version;
+    }
+
+    /** Times every problem (data[i] = {x, w, b}) in one subprocess; results in the same order. */
+    List<Result> run(List<Problem> problems, List<float[][]> data, int threads, int runs, int warmup) throws IOException {
+        Path dir = Files.createTempDirectory("jconv-pytorch");
+        try {
+            Path script = dir.resolve("torch_bench.py");
+            try (InputStream in = PyTorchPeer.class.getResourceAsStream("torch_bench.py")) {
+                Files.copy(in, script);
+            }
+            List<String> cmd = new ArrayList<>(List.of(python, script.toString(), "--threads", Integer.toString(threads),
+                    "--runs", Integer.toString(runs), "--warmup", Integer.toString(warmup), "--op",
+                    problems.get(0).geometry.op.label()));
+            for (int i = 0; i < problems.size(); i++) {
+                ConvGeometry g = problems.get(i).geometry;
+                Path d = Files.createDirectory(dir.resolve("layer" + i));
+                Npy.write(d.resolve("x.npy"), Tensor.of(data.get(i)[0], g.inputShape()));
+                Npy.write(d.resolve("w.npy"), Tensor.of(data.get(i)[1], g.weightShape()));
+                Npy.write(d.resolve("b.npy"), Tensor.of(data.get(i)[2], g.biasLength()));
+                String params = "{\"stride\": [" + g.strideH + ", " + g.strideW + "], \"padding\": [" + g.padTop + ", "
+                        + g.padLeft + "], \"dilation\": [" + g.dilationH + ", " + g.dilationW + "], \"groups\": " + g.groups + "}";
+                Files.writeString(d.resolve("params.json"), params);
+                cmd.add(d.toString());
+            }
+            Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            int code;
+            try {
+                code = p.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                p.destroyForcibly();
+                throw new IOException("interrupted");
+            }
+            if (code != 0) {
+                throw new IOException("torch_bench.py exited with " + code);
+            }
+            Map<String, Object> doc = JSON.std.mapFrom(out.substring(out.indexOf('{')));
+            version = String.valueOf(doc.get("torch"));
+            List<Result> results = new ArrayList<>();
+            int i = 0;
+            for (Object o : (List<?>) doc.get("results")) {
+                Map<?, ?> r = (Map<?, ?>) o;
+                float[] y = Npy.read(dir.resolve("layer" + i++).resolve("y.npy")).data();
+                results.add(new Result(((Number) r.get("median_ms")).doubleValue(), ((Number) r.get("min_ms")).doubleValue(),
+                        ((Number) r.get("max_ms")).doubleValue(), y));
+            }
+            return results;
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+    }
+}
