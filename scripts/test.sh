@@ -37,6 +37,16 @@ else
   echo "dockerfilelint could not be installed: lint skipped"
 fi
 
+echo "== bench peers: ONNX Runtime (Maven profile peers) and PyTorch when python3-torch is installed"
+JCONV_PEERS=1 scripts/jconv bench --shape 1,8,16,16,8,3,3,2,1,1,1 --algorithm im2col --runs 2 --warmup-ms 0 \
+  --json target/peers-bench.json | tee target/peers-bench.txt
+grep -q "peer onnxruntime: ran" target/peers-bench.txt
+grep -A1 '"backend" : "onnxruntime' target/peers-bench.json >/dev/null
+
+echo "== JMH kernel benchmarks build and run (one short iteration)"
+scripts/jmh.sh KernelBenchmarks.sgemm -p gemm=64x3136x576 -p layer=8x64x56x56x64x3x3x1x1x1x1 -p algorithm=im2col \
+  -f 1 -wi 1 -i 1 -w 1 -r 1 | tail -3
+
 echo "== CLI smoke test (scripts/jconv)"
 scripts/jconv info
 scripts/jconv bench --shape 1,8,16,16,8,3,3,1,1,1,1 --runs 2 --warmup 1

@@ -89,7 +89,7 @@ final class BenchCommand implements Callable<Integer> {
 
     /** One line of the table / JSON. Null pctPeak or ratio: not known. */
     record Row(String shape, String op, String backend, String algorithm, int threads, double medianMs, double minMs,
-               double maxMs, double gflops, Double pctPeak, Double ratio, double maxRelError) {
+               double maxMs, double gflops, Double pctPeak, Double ratio, double maxRelError, boolean isPeer) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("shape", shape);
@@ -105,10 +105,6 @@ final class BenchCommand implements Callable<Integer> {
             m.put("ratio_to_best_peer", ratio);
             m.put("max_rel_error", maxRelError);
             return m;
-        }
-
-        boolean isPeer() {
-            return backend.startsWith("pytorch");
         }
     }
 
@@ -153,10 +149,24 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         double peak = be.name().equals("cpu") ? CpuInfo.measuredPeakGflops(threadCount) : Double.NaN;
-        PyTorchPeer torch = noPeers ? null : PyTorchPeer.find();
         Map<String, Object> peers = new LinkedHashMap<>();
-        peers.put("pytorch", noPeers ? "off (--no-peers)" : torch.unavailableReason() == null ? "ran" : "absent: " + torch.unavailableReason());
-        peers.put("onnxruntime", "absent: the ONNX Runtime peer is not implemented yet");
+        List<Peer> active = new ArrayList<>();
+        if (noPeers) {
+            peers.put("pytorch", "off (--no-peers)");
+            peers.put("onnxruntime", "off (--no-peers)");
+        } else {
+            PyTorchPeer torch = PyTorchPeer.find();
+            peers.put("pytorch", torch.unavailableReason() == null ? "ran" : "absent: " + torch.unavailableReason());
+            if (torch.unavailableReason() == null) {
+                active.add(torch);
+            }
+            try {
+                active.add((Peer) Class.forName("io.github.jconv.peers.OnnxRuntimePeer").getConstructor().newInstance());
+                peers.put("onnxruntime", "ran");
+            } catch (ReflectiveOperationException | LinkageError e) {
+                peers.put("onnxruntime", "absent: jconv was built without the Maven profile 'peers' (JCONV_PEERS=1 scripts/jconv ...)");
+            }
+        }
 
         out.printf("jconv bench: backend %s, %d thread(s), per row >= %d warm-up runs and >= %d ms, then %d timed runs%n",
                 be.name(), threadCount, warmup, warmupMs, runs);
@@ -165,7 +175,7 @@ final class BenchCommand implements Callable<Integer> {
         peers.forEach((name, state) -> out.println("peer " + name + ": " + state));
         out.flush();
 
-        Progress progress = new Progress(err, problems.size() * algs.size() + (torch != null && torch.unavailableReason() == null ? 1 : 0));
+        Progress progress = new Progress(err, problems.size() * algs.size() + active.size());
         List<Row> rows = new ArrayList<>();
         List<float[][]> allData = new ArrayList<>();
         List<double[]> refs = new ArrayList<>();
@@ -204,29 +214,30 @@ final class BenchCommand implements Callable<Integer> {
                 rows.add(row(pr, be.name(), label, threadCount, ms, Problem.maxRelError(y, ref), peak));
             }
         }
-        if (torch != null && torch.unavailableReason() == null) {
-            progress.step("pytorch");
+        for (Peer peer : active) {
+            progress.step(peer.label());
+            String name = peer instanceof PyTorchPeer ? "pytorch" : "onnxruntime";
             try {
-                List<PyTorchPeer.Result> results = torch.run(problems, allData, threadCount, runs, warmup);
+                List<Peer.Result> results = peer.run(problems, allData, threadCount, runs, Math.max(warmup, 3));
                 for (int i = 0; i < problems.size(); i++) {
-                    PyTorchPeer.Result r = results.get(i);
+                    Peer.Result r = results.get(i);
                     Problem pr = problems.get(i);
-                    rows.add(new Row(pr.label, pr.geometry.op.label(), torch.label(),
-                            pr.geometry.transposed() ? "F.conv_transpose2d" : "F.conv2d", threadCount, r.medianMs(), r.minMs(),
-                            r.maxMs(), pr.geometry.flops() / (r.medianMs() * 1e6), pct(pr.geometry.flops() / (r.medianMs() * 1e6), peak),
-                            null, Problem.maxRelError(r.y(), refs.get(i))));
+                    double gf = pr.geometry.flops() / (r.medianMs() * 1e6);
+                    rows.add(new Row(pr.label, pr.geometry.op.label(), peer.label(), peer.operation(pr.geometry.transposed()),
+                            threadCount, r.medianMs(), r.minMs(), r.maxMs(), gf, pct(gf, peak), null,
+                            Problem.maxRelError(r.y(), refs.get(i)), true));
                 }
             } catch (IOException | RuntimeException e) {
-                peers.put("pytorch", "failed: " + e.getMessage());
-                out.println("peer pytorch: failed: " + e.getMessage());
+                peers.put(name, "failed: " + e.getMessage());
+                out.println("peer " + name + ": failed: " + e.getMessage());
             }
         }
         progress.done();
         rows = withRatios(rows);
-        out.printf("%-34s %-16s %-12s %-20s %3s %10s %19s %9s %7s %6s %11s%n", "shape", "op", "backend", "algorithm", "thr",
+        out.printf("%-34s %-16s %-18s %-20s %3s %10s %19s %9s %7s %6s %11s%n", "shape", "op", "backend", "algorithm", "thr",
                 "median_ms", "min-max ms", "GFLOP/s", "%peak", "ratio", "max_rel_err");
         for (Row r : rows) {
-            out.printf("%-34s %-16s %-12s %-20s %3d %10.3f %19s %9.2f %7s %6s %11.3e%n", r.shape(), r.op(), r.backend(),
+            out.printf("%-34s %-16s %-18s %-20s %3d %10.3f %19s %9.2f %7s %6s %11.3e%n", r.shape(), r.op(), r.backend(),
                     r.algorithm(), r.threads(), r.medianMs(), String.format("%.3f-%.3f", r.minMs(), r.maxMs()), r.gflops(),
                     r.pctPeak() == null ? "n/a" : String.format("%.1f%%", r.pctPeak()),
                     r.ratio() == null ? "n/a" : String.format("%.2f", r.ratio()), r.maxRelError());
@@ -262,7 +273,7 @@ final class BenchCommand implements Callable<Integer> {
         double median = median(sorted);
         double gflops = pr.geometry.flops() / (median * 1e6);
         return new Row(pr.label, pr.geometry.op.label(), backend, algorithm, threads, median, sorted[0],
-                sorted[sorted.length - 1], gflops, pct(gflops, peak), null, err);
+                sorted[sorted.length - 1], gflops, pct(gflops, peak), null, err, false);
     }
 
     /** Each jconv row's GFLOP/s over the best peer's on the same layer (null without a peer row). */
@@ -277,7 +288,7 @@ final class BenchCommand implements Callable<Integer> {
         for (Row r : rows) {
             Double peer = bestPeer.get(r.shape());
             out.add(r.isPeer() || peer == null ? r : new Row(r.shape(), r.op(), r.backend(), r.algorithm(), r.threads(),
-                    r.medianMs(), r.minMs(), r.maxMs(), r.gflops(), r.pctPeak(), r.gflops() / peer, r.maxRelError()));
+                    r.medianMs(), r.minMs(), r.maxMs(), r.gflops(), r.pctPeak(), r.gflops() / peer, r.maxRelError(), false));
         }
         return out;
     }

@@ -12,7 +12,7 @@ import java.util.Random;
  * A benchmark/verification problem from the CLI's shape string {@code N,C,H,W,K,R,S,stride,pad,dilation,groups}:
  * PyTorch's {@code Conv2d(C, K, (R, S), ...)} (or {@code ConvTranspose2d(C, K, ...)}) applied to an N x C x H x W input.
  */
-final class Problem {
+public final class Problem {
     /** The default suite: ResNet-50-like 3x3 and 1x1 layers, the strided 7x7 stem, dilated, grouped, depthwise. */
     static final List<String> DEFAULT_SUITE = List.of(
             "1,3,224,224,64,7,7,2,3,1,1",
@@ -70,6 +70,11 @@ final class Problem {
 
     final String label;
     final ConvGeometry geometry;
+
+    /** The checked geometry (for peers outside this package). */
+    public ConvGeometry geometry() {
+        return geometry;
+    }
 
     private Problem(String label, ConvGeometry geometry) {
         this.label = label;

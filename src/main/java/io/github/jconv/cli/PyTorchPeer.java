@@ -22,11 +22,7 @@ import java.util.stream.Stream;
  * python3-torch) runs the torch_bench.py shipped in the jar on the very data jconv times, in a subprocess
  * with the same thread count. Optional: when there is no such python the bench says so and goes on.
  */
-final class PyTorchPeer {
-    /** One layer's timing and output. */
-    record Result(double medianMs, double minMs, double maxMs, float[] y) {
-    }
-
+final class PyTorchPeer implements Peer {
     private final String python;
     private final String unavailable;
     private String version = "?";
@@ -59,12 +55,19 @@ final class PyTorchPeer {
         return unavailable;
     }
 
-    String label() {
+    @Override
+    public String label() {
         return "pytorch-" + version;
     }
 
-    /** Times every problem (data[i] = {x, w, b}) in one subprocess; results in the same order. */
-    List<Result> run(List<Problem> problems, List<float[][]> data, int threads, int runs, int warmup) throws IOException {
+    @Override
+    public String operation(boolean transposed) {
+        return transposed ? "F.conv_transpose2d" : "F.conv2d";
+    }
+
+    /** Times every problem in one subprocess. */
+    @Override
+    public List<Result> run(List<Problem> problems, List<float[][]> data, int threads, int runs, int warmup) throws IOException {
         Path dir = Files.createTempDirectory("jconv-pytorch");
         try {
             Path script = dir.resolve("torch_bench.py");

@@ -1,0 +1,20 @@
+package io.github.jconv.cli;
+
+import java.io.IOException;
+import java.util.List;
+
+/** Another library's convolution, timed by `jconv bench` on the same layers, data and thread count. */
+public interface Peer {
+    /** One layer's timing and output (for the error against jconv's float64 reference). */
+    record Result(double medianMs, double minMs, double maxMs, float[] y) {
+    }
+
+    /** The name shown in the backend column, with the version. */
+    String label();
+
+    /** The function timed, for the algorithm column. */
+    String operation(boolean transposed);
+
+    /** Times every problem ({@code data.get(i)} = {x, w, bias}); results in the same order. */
+    List<Result> run(List<Problem> problems, List<float[][]> data, int threads, int runs, int warmup) throws IOException;
+}
