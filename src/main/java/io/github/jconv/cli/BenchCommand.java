@@ -122,6 +122,9 @@ final class BenchCommand implements Callable<Integer> {
         if (runs < 1 || warmup < 0 || warmupMs < 0 || threads < 0 || (batch != null && batch < 1)) {
             throw new InvalidConvolutionException("--runs and --batch must be >= 1, --warmup, --warmup-ms and --threads >= 0");
         }
+        if (report != null) {
+            java.nio.file.Files.createDirectories(report); // up front: a bad report path fails before the long run
+        }
         if (json != null && !java.nio.file.Files.isDirectory(json.toAbsolutePath().getParent())) {
             throw new InvalidConvolutionException("--json: directory " + json.toAbsolutePath().getParent() + " does not exist");
         }
