@@ -18,7 +18,9 @@ public enum Algorithm {
     /** The convolution as one dense matrix: conv = Wm x, transposed conv = Wm^T y. Refused above a size limit. */
     KERNEL_MATRIX("kernel-matrix"),
     /** One input channel per group (groups == C), any channel multiplier. */
-    DEPTHWISE("depthwise");
+    DEPTHWISE("depthwise"),
+    /** The vendor library decides (the cudnn backend: cuDNN's own algorithm choice, FMA math). */
+    VENDOR("vendor");
 
     private final String label;
 

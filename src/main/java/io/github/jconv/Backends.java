@@ -2,6 +2,7 @@ package io.github.jconv;
 
 import io.github.jconv.cpu.CpuBackend;
 import io.github.jconv.cuda.CudaBackend;
+import io.github.jconv.cuda.CudnnBackend;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,7 +28,7 @@ public final class Backends {
         m.put("cuda", CudaBackend.CUDA);
         m.put("cpu", CpuBackend.INSTANCE);
         m.put("cuda-emu", CudaBackend.EMU);
-        m.put("cudnn", new UnavailableBackend("cudnn", "the cuDNN cross-check backend is not implemented yet"));
+        m.put("cudnn", CudnnBackend.INSTANCE);
         BACKENDS = Collections.unmodifiableMap(m);
     }
 
@@ -67,31 +68,5 @@ public final class Backends {
             throw new BackendUnavailableException("backend '" + b.name() + "' not available: " + why);
         }
         return b;
-    }
-
-    /** A backend that is known by name but cannot run in this build or on this machine. */
-    private static final class UnavailableBackend implements Backend {
-        private final String name;
-        private final String reason;
-
-        UnavailableBackend(String name, String reason) {
-            this.name = name;
-            this.reason = reason;
-        }
-
-        @Override public String name() { return name; }
-        @Override public String unavailableReason() { return reason; }
-        @Override public List<Algorithm> algorithms() { return List.of(); }
-        @Override public String cannotImplement(Algorithm a, ConvGeometry g) { return reason; }
-
-        @Override
-        public Algorithm choose(ConvGeometry g) {
-            throw new BackendUnavailableException("backend '" + name + "' not available: " + reason);
-        }
-
-        @Override
-        public void run(Algorithm a, ConvGeometry g, float[] in, float[] w, float[] b, float[] out, int threads) {
-            throw new BackendUnavailableException("backend '" + name + "' not available: " + reason);
-        }
     }
 }

@@ -33,10 +33,9 @@ class SeedExampleTest {
                 tolerance[p * 2 + q] = (float) (0.5e-4 * (1 + sum) + 1e-6);
             }
         }
-        for (Algorithm a : Algorithm.values()) {
-            if (a == Algorithm.IMPLICIT_GEMM) {
-                continue; // a CUDA algorithm: covered with cuda-emu below
-            }
+        java.util.List<Algorithm> cpu = new java.util.ArrayList<>(io.github.jconv.cpu.CpuBackend.INSTANCE.algorithms());
+        cpu.add(Algorithm.AUTO);
+        for (Algorithm a : cpu) {
             Tensor y = Jconv.conv2d(x, w, null, ConvSpec.defaults(), ConvOptions.defaults().withAlgorithm(a));
             assertArrayEquals(new int[] {1, 1, 2, 2}, y.shape());
             for (int i = 0; i < 4; i++) {

@@ -2,6 +2,7 @@ package io.github.jconv;
 
 import io.github.jconv.cpu.CpuBackend;
 import io.github.jconv.cuda.CudaBackend;
+import io.github.jconv.cuda.CudnnBackend;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
@@ -70,7 +71,7 @@ class ShapeTableTest {
             new Layer("transposed output padding", 2, 4, 5, 6, 3, 3, 3, spec().stride(3, 2).padding(1).outputPadding(2, 1).build(), true));
 
     /** Every backend that runs our own kernels; one that is not available here is reported as skipped. */
-    static final List<Backend> BACKENDS = List.of(CpuBackend.INSTANCE, CudaBackend.EMU, CudaBackend.CUDA);
+    static final List<Backend> BACKENDS = List.of(CpuBackend.INSTANCE, CudaBackend.EMU, CudaBackend.CUDA, CudnnBackend.INSTANCE);
 
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
@@ -105,6 +106,7 @@ class ShapeTableTest {
             case DEPTHWISE: return g.isDepthwise();
             case IMPLICIT_GEMM: return !g.transposed();
             case KERNEL_MATRIX: return null;
+            case VENDOR: return g.padTop == g.padBottom && g.padLeft == g.padRight ? null : Boolean.FALSE;
             default: return true;
         }
     }

@@ -42,6 +42,7 @@ final class Report {
             layers.add("L" + (i + 1));
         }
 
+        Map<String, java.awt.Color> colors = new LinkedHashMap<>();
         CategoryChart gflops = chart("GFLOP/s per layer (" + backend + ", " + threads + " threads)", "GFLOP/s");
         CategoryChart error = chart("max |y - ref| / max |ref| against the float64 reference", "relative error (log)");
         error.getStyler().setYAxisLogarithmic(true);
@@ -53,8 +54,9 @@ final class Report {
                 g.add(r == null ? 0.0 : r.gflops());
                 e.add(r == null ? null : Math.max(r.maxRelError(), 1e-12)); // no marker where the algorithm cannot run
             }
-            gflops.addSeries(s.getKey(), layers, g);
-            error.addSeries(s.getKey(), layers, e);
+            java.awt.Color c = color(colors, s.getKey());
+            gflops.addSeries(s.getKey(), layers, g).setFillColor(c);
+            error.addSeries(s.getKey(), layers, e).setMarkerColor(c);
         }
         save(gflops, dir.resolve("gflops"));
         save(error, dir.resolve("error"));
@@ -76,10 +78,10 @@ final class Report {
                 }
                 best.add(b);
             }
-            pct.addSeries("jconv (best algorithm)", layers, best);
+            pct.addSeries("jconv (best algorithm)", layers, best).setFillColor(color(colors, "jconv (best algorithm)"));
             peerPct.forEach((name, values) -> {
                 if (values.size() == layers.size()) {
-                    pct.addSeries(name, layers, values);
+                    pct.addSeries(name, layers, values).setFillColor(color(colors, name));
                 }
             });
             save(pct, dir.resolve("peak"));
@@ -119,6 +121,15 @@ final class Report {
         }
         html.append("</table></body></html>\n");
         AtomicFile.write(dir.resolve("index.html"), html.toString().getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static final java.awt.Color[] PALETTE = {new java.awt.Color(0x4C72B0), new java.awt.Color(0xDD8452),
+            new java.awt.Color(0x55A868), new java.awt.Color(0xC44E52), new java.awt.Color(0x8172B3),
+            new java.awt.Color(0x937860), new java.awt.Color(0xDA8BC3), new java.awt.Color(0x8C8C8C)};
+
+    /** The same series gets the same color in every chart. */
+    private static java.awt.Color color(Map<String, java.awt.Color> colors, String series) {
+        return colors.computeIfAbsent(series, k -> PALETTE[colors.size() % PALETTE.length]);
     }
 
     private static CategoryChart chart(String title, String yTitle) {

@@ -153,7 +153,12 @@ public final class JCudaDevice implements DeviceApi {
         }
     }
 
-    private CUdeviceptr pointer(long handle) {
+    /** Makes the device's context current on this thread (for calls into other CUDA libraries). */
+    void makeCurrent() {
+        JCudaDriver.cuCtxSetCurrent(context);
+    }
+
+    CUdeviceptr pointer(long handle) {
         CUdeviceptr p = pointers.get(handle);
         if (p == null) {
             throw new DeviceException("unknown device buffer " + handle);

@@ -1,0 +1,175 @@
+package io.github.jconv.cuda;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.Backend;
+import io.github.jconv.BackendUnavailableException;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.InvalidConvolutionException;
+import jcuda.CudaException;
+import jcuda.Pointer;
+import jcuda.jcudnn.JCudnn;
+import jcuda.jcudnn.cudnnConvolutionBwdDataAlgoPerf;
+import jcuda.jcudnn.cudnnConvolutionDescriptor;
+import jcuda.jcudnn.cudnnConvolutionFwdAlgoPerf;
+import jcuda.jcudnn.cudnnFilterDescriptor;
+import jcuda.jcudnn.cudnnHandle;
+import jcuda.jcudnn.cudnnTensorDescriptor;
+
+import java.util.List;
+
+import static jcuda.jcudnn.cudnnConvolutionMode.CUDNN_CROSS_CORRELATION;
+import static jcuda.jcudnn.cudnnDataType.CUDNN_DATA_FLOAT;
+import static jcuda.jcudnn.cudnnMathType.CUDNN_FMA_MATH;
+import static jcuda.jcudnn.cudnnTensorFormat.CUDNN_TENSOR_NCHW;
+
+/**
+ * The cross-check: cuDNN (through JCudnn; cuDNN 9 via jcudnn-natives 12.6.0) on the same device as the
+ * cuda backend. Legacy convolution API with the group count, CUDNN_FMA_MATH so the comparison is strict
+ * float32 (cuDNN may use TF32 otherwise), cuDNN's own algorithm choice (Get_v7) and a workspace of the size
+ * it asks for. conv_transpose2d is cuDNN's backward-data pass. Symmetric padding only.
+ */
+public final class CudnnBackend implements Backend {
+    public static final CudnnBackend INSTANCE = new CudnnBackend();
+
+    private volatile String unavailable;
+    private volatile boolean probed;
+    private cudnnHandle handle;
+
+    private CudnnBackend() {
+    }
+
+    @Override
+    public String name() {
+        return "cudnn";
+    }
+
+    @Override
+    public synchronized String unavailableReason() {
+        if (!probed) {
+            String cuda = JCudaDevice.unavailableReason();
+            if (cuda != null) {
+                unavailable = "needs a usable GPU first: " + cuda;
+            } else {
+                try {
+                    JCudnn.setExceptionsEnabled(true);
+                    JCudaDevice.get().makeCurrent();
+                    cudnnHandle h = new cudnnHandle();
+                    JCudnn.cudnnCreate(h);
+                    handle = h;
+                } catch (UnsatisfiedLinkError e) {
+                    unavailable = "cuDNN did not load (libcudnn.so.9 on the library path?): " + JCudaDevice.firstLine(e.getMessage());
+                } catch (CudaException | LinkageError e) {
+                    unavailable = "cuDNN did not start: " + JCudaDevice.firstLine(String.valueOf(e.getMessage()));
+                }
+            }
+            probed = true;
+        }
+        return unavailable;
+    }
+
+    @Override
+    public List<Algorithm> algorithms() {
+        return List.of(Algorithm.VENDOR);
+    }
+
+    @Override
+    public String cannotImplement(Algorithm algorithm, ConvGeometry g) {
+        String why = unavailableReason();
+        if (why != null) {
+            return why;
+        }
+        if (algorithm != Algorithm.VENDOR) {
+            return "the cudnn backend has only the algorithm 'vendor' (cuDNN chooses)";
+        }
+        if (g.padTop != g.padBottom || g.padLeft != g.padRight) {
+            return "cuDNN takes symmetric padding only";
+        }
+        if (g.transposed() && (ConvGeometry.convOutputSize(g.h, 2 * g.padTop, g.r, g.strideH, g.dilationH) != g.p
+                || ConvGeometry.convOutputSize(g.w, 2 * g.padLeft, g.s, g.strideW, g.dilationW) != g.q)) {
+            return "output padding of at least the stride is not expressible as cuDNN's backward-data pass";
+        }
+        return null;
+    }
+
+    @Override
+    public Algorithm choose(ConvGeometry g) {
+        return Algorithm.VENDOR;
+    }
+
+    @Override
+    public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
+                    int threads) {
+        String missing = unavailableReason();
+        if (missing != null) {
+            throw new BackendUnavailableException("backend 'cudnn' not available: " + missing);
+        }
+        String why = cannotImplement(algorithm, g);
+        if (why != null) {
+            throw new InvalidConvolutionException("algorithm '" + algorithm + "' cannot run this " + g.op + " on backend 'cudnn': " + why);
+        }
+        JCudaDevice device = JCudaDevice.get();
+        synchronized (device) {
+            device.makeCurrent();
+            cudnnTensorDescriptor xDesc = tensor(g.n, g.c, g.h, g.w), yDesc = tensor(g.n, g.k, g.p, g.q);
+            cudnnTensorDescriptor bDesc = tensor(1, g.transposed() ? g.c : g.k, 1, 1);
+            cudnnFilterDescriptor wDesc = new cudnnFilterDescriptor();
+            cudnnConvolutionDescriptor conv = new cudnnConvolutionDescriptor();
+            try (DeviceArena arena = new DeviceArena(device);
+                 DeviceBuffer in = arena.upload(input);
+                 DeviceBuffer w = arena.upload(weight);
+                 DeviceBuffer b = bias == null ? null : arena.upload(bias);
+                 DeviceBuffer out = arena.allocate(output.length)) {
+                JCudnn.cudnnCreateFilterDescriptor(wDesc);
+                JCudnn.cudnnSetFilter4dDescriptor(wDesc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g.k, g.cPerGroup(), g.r, g.s);
+                JCudnn.cudnnCreateConvolutionDescriptor(conv);
+                JCudnn.cudnnSetConvolution2dDescriptor(conv, g.padTop, g.padLeft, g.strideH, g.strideW, g.dilationH, g.dilationW,
+                        CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
+                JCudnn.cudnnSetConvolutionGroupCount(conv, g.groups);
+                JCudnn.cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH);
+                Pointer one = Pointer.to(new float[] {1f}), zero = Pointer.to(new float[] {0f});
+                Pointer pin = device.pointer(in.handle()), pw = device.pointer(w.handle()), pout = device.pointer(out.handle());
+                long[] wsBytes = {0};
+                int[] count = {0};
+                if (!g.transposed()) {
+                    cudnnConvolutionFwdAlgoPerf[] perf = {new cudnnConvolutionFwdAlgoPerf()};
+                    JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, xDesc, wDesc, conv, yDesc, 1, count, perf);
+                    JCudnn.cudnnGetConvolutionForwardWorkspaceSize(handle, xDesc, wDesc, conv, yDesc, perf[0].algo, wsBytes);
+                    try (DeviceBuffer ws = arena.allocate((wsBytes[0] + 3) / 4)) {
+                        JCudnn.cudnnConvolutionForward(handle, one, xDesc, pin, wDesc, pw, conv, perf[0].algo,
+                                device.pointer(ws.handle()), wsBytes[0], zero, yDesc, pout);
+                    }
+                    if (b != null) {
+                        JCudnn.cudnnAddTensor(handle, one, bDesc, device.pointer(b.handle()), one, yDesc, pout);
+                    }
+                } else {
+                    cudnnConvolutionBwdDataAlgoPerf[] perf = {new cudnnConvolutionBwdDataAlgoPerf()};
+                    JCudnn.cudnnGetConvolutionBackwardDataAlgorithm_v7(handle, wDesc, yDesc, conv, xDesc, 1, count, perf);
+                    JCudnn.cudnnGetConvolutionBackwardDataWorkspaceSize(handle, wDesc, yDesc, conv, xDesc, perf[0].algo, wsBytes);
+                    try (DeviceBuffer ws = arena.allocate((wsBytes[0] + 3) / 4)) {
+                        JCudnn.cudnnConvolutionBackwardData(handle, one, wDesc, pw, yDesc, pin, conv, perf[0].algo,
+                                device.pointer(ws.handle()), wsBytes[0], zero, xDesc, pout);
+                    }
+                    if (b != null) {
+                        JCudnn.cudnnAddTensor(handle, one, bDesc, device.pointer(b.handle()), one, xDesc, pout);
+                    }
+                }
+                out.download(output);
+            } catch (CudaException e) {
+                throw new DeviceException("cuDNN failed on " + g + ": " + JCudaDevice.firstLine(e.getMessage()), e);
+            } finally {
+                JCudnn.cudnnDestroyTensorDescriptor(xDesc);
+                JCudnn.cudnnDestroyTensorDescriptor(yDesc);
+                JCudnn.cudnnDestroyTensorDescriptor(bDesc);
+                JCudnn.cudnnDestroyFilterDescriptor(wDesc);
+                JCudnn.cudnnDestroyConvolutionDescriptor(conv);
+            }
+        }
+    }
+
+    private static cudnnTensorDescriptor tensor(int n, int c, int h, int w) {
+        cudnnTensorDescriptor d = new cudnnTensorDescriptor();
+        JCudnn.cudnnCreateTensorDescriptor(d);
+        JCudnn.cudnnSetTensor4dDescriptor(d, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, n, c, h, w);
+        return d;
+    }
+}
