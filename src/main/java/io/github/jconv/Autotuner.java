@@ -159,10 +159,6 @@ public final class Autotuner {
         tunings.incrementAndGet();
         long t0 = System.nanoTime();
         double[] ref = ReferenceConv.compute(g, input, weight, bias, Parallel.of(threads));
-        double refMax = 0;
-        for (double v : ref) {
-            refMax = Math.max(refMax, Math.abs(v));
-        }
         float[] out = new float[ref.length];
         Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>();
         Algorithm best = null;
@@ -179,11 +175,7 @@ public final class Autotuner {
                 ms[i] = (System.nanoTime() - s) / 1e6;
             }
             Arrays.sort(ms);
-            double err = 0;
-            for (int i = 0; i < out.length; i++) {
-                err = Math.max(err, Math.abs(out[i] - ref[i]));
-            }
-            err /= Math.max(refMax, Double.MIN_NORMAL);
+            double err = ReferenceConv.maxRelError(out, ref);
             times.put(a.label(), ms[TIMED_RUNS / 2]);
             errors.put(a.label(), err);
             if (err <= TOLERANCE && ms[TIMED_RUNS / 2] < bestMs) {

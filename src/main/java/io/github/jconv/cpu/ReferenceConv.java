@@ -25,6 +25,16 @@ public final class ReferenceConv implements CpuConvolution {
         }
     }
 
+    /** max |y - ref| / max |ref| (the absolute error when ref is all zeros): how bench, verify and tuning judge a result. */
+    public static double maxRelError(float[] y, double[] ref) {
+        double err = 0, scale = 0;
+        for (int i = 0; i < ref.length; i++) {
+            err = Math.max(err, Math.abs(y[i] - ref[i]));
+            scale = Math.max(scale, Math.abs(ref[i]));
+        }
+        return err / Math.max(scale, Double.MIN_NORMAL);
+    }
+
     /** The op of {@code g} (forward or transposed) in float64: input is the op's input, result its output. */
     public static double[] compute(ConvGeometry g, float[] input, float[] w, float[] bias, Parallel par) {
         return g.transposed() ? transposedDouble(g, input, w, bias, par) : forwardDouble(g, input, w, bias, par);
