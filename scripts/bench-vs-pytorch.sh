@@ -35,6 +35,8 @@ best, torch = {}, {}
 for r in doc["results"]:
     if r["backend"].startswith("pytorch"):
         torch[r["shape"]] = r
+    elif r["backend"].startswith("onnxruntime"):
+        continue
     elif r["shape"] not in best or r["gflops"] > best[r["shape"]]["gflops"]:
         best[r["shape"]] = r
 if not torch:

@@ -38,7 +38,7 @@ else
 fi
 
 echo "== bench peers: ONNX Runtime (Maven profile peers) and PyTorch when python3-torch is installed"
-JCONV_PEERS=1 scripts/jconv bench --shape 1,8,16,16,8,3,3,2,1,1,1 --algorithm im2col --runs 2 --warmup-ms 0 \
+scripts/jconv bench --shape 1,8,16,16,8,3,3,2,1,1,1 --algorithm im2col --runs 2 --warmup-ms 0 \
   --json target/peers-bench.json | tee target/peers-bench.txt
 grep -q "peer onnxruntime: ran" target/peers-bench.txt
 grep -A1 '"backend" : "onnxruntime' target/peers-bench.json >/dev/null

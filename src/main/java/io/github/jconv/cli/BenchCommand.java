@@ -167,7 +167,7 @@ final class BenchCommand implements Callable<Integer> {
                 active.add((Peer) Class.forName("io.github.jconv.peers.OnnxRuntimePeer").getConstructor().newInstance());
                 peers.put("onnxruntime", "ran");
             } catch (ReflectiveOperationException | LinkageError e) {
-                peers.put("onnxruntime", "absent: jconv was built without the Maven profile 'peers' (JCONV_PEERS=1 scripts/jconv ...)");
+                peers.put("onnxruntime", "absent: jconv was built without the Maven profile 'peers' (scripts/jconv builds with it unless JCONV_PEERS=0)");
             }
         }
 

@@ -31,9 +31,10 @@ def main():
     results = []
     for d in a.dirs:
         p = json.load(open(os.path.join(d, "params.json")))
-        x = torch.from_numpy(np.load(os.path.join(d, "x.npy")))
-        w = torch.from_numpy(np.load(os.path.join(d, "w.npy")))
-        b = torch.from_numpy(np.load(os.path.join(d, "b.npy")))
+        # clone(): tensors in PyTorch's own (64-byte aligned) memory, as PyTorch users have them
+        x = torch.from_numpy(np.load(os.path.join(d, "x.npy"))).clone()
+        w = torch.from_numpy(np.load(os.path.join(d, "w.npy"))).clone()
+        b = torch.from_numpy(np.load(os.path.join(d, "b.npy"))).clone()
         if a.op == "conv2d":
             fn = lambda: F.conv2d(x, w, b, p["stride"], p["padding"], p["dilation"], p["groups"])
         else:
