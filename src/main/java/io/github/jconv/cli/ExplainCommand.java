@@ -33,6 +33,9 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--backend", defaultValue = "auto", description = "Backend (default: ${DEFAULT-VALUE}).")
     String backend;
 
+    @Option(names = "--bias", description = "The layer has a bias (part of the autotuning key, as in conv2d --bias).")
+    boolean bias;
+
     @Option(names = "--threads", defaultValue = "0", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
     int threads;
 
@@ -44,7 +47,7 @@ final class ExplainCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        Problem pr = Problem.parse(shape, BenchCommand.parseOp(op));
+        Problem pr = Problem.parse(shape, BenchCommand.parseOp(op), bias);
         ConvGeometry g = pr.geometry;
         Backend be = Backends.get(backend);
         int t = Parallel.of(threads).threads();

@@ -83,6 +83,11 @@ public final class Problem {
     }
 
     static Problem parse(String text, ConvGeometry.Op op) {
+        return parse(text, op, true);
+    }
+
+    /** The layer with or without a bias (the bench always times one; explain matches what a call passes). */
+    static Problem parse(String text, ConvGeometry.Op op, boolean bias) {
         String[] parts = text.split(",");
         if (parts.length != 11) {
             throw new InvalidConvolutionException("--shape: expected 11 integers N,C,H,W,K,R,S,stride,pad,dilation,groups, got '"
@@ -103,8 +108,8 @@ public final class Problem {
         }
         int[] x = {n, c, h, w};
         ConvGeometry g = op == ConvGeometry.Op.CONV2D
-                ? ConvGeometry.conv2d(x, new int[] {k, c / groups, r, s}, new int[] {k}, spec)
-                : ConvGeometry.convTranspose2d(x, new int[] {c, k / groups, r, s}, new int[] {k}, spec);
+                ? ConvGeometry.conv2d(x, new int[] {k, c / groups, r, s}, bias ? new int[] {k} : null, spec)
+                : ConvGeometry.convTranspose2d(x, new int[] {c, k / groups, r, s}, bias ? new int[] {k} : null, spec);
         return new Problem(text, g);
     }
 
