@@ -106,7 +106,7 @@ public final class Sgemm {
                 (int) ((long) panels * t / chunks), (int) ((long) panels * (t + 1) / chunks)));
     }
 
-    /** The portable path (no Vector API); public for tests that compare both. */
+    /** The portable path (no Vector API); package-private so tests can compare both paths. */
     static void scalar(int m, int n, int k,
                        float[] a, int aOff, int aRowStride, int aColStride,
                        float[] b, int bOff, int bRowStride, int bColStride,

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Prepares .gpu/ (git-ignored) for a lent GPU machine that has no Java or Maven (../shared/GPU.md): a
+# jlink'ed Java runtime, the jar (kernels fatbin and emulator inside) and the runtime jars, plus
+# .gpu/run.sh, which runs the CLI there. Run the whole check on the device in one call with carry [".gpu"]:
+#   bash .gpu/run.sh check "$OUT"      # info, verify (every backend incl. cuda and cudnn), bench cuda and cpu
+# The bundle must stay under the device tool's 64 MiB carry limit; this script checks.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+JCONV_PEERS=0 mvn -B -ntp -q -DskipTests package
+rm -rf .gpu && mkdir -p .gpu/lib
+jlink --add-modules java.base,java.logging,java.management,java.naming,java.xml,jdk.unsupported,jdk.incubator.vector \
+  --strip-debug --no-header-files --no-man-pages --compress=2 --output .gpu/jre
+cp target/jconv.jar .gpu/lib/
+for jar in target/lib/*.jar; do
+  case "$(basename "$jar")" in
+    xchart-*|VectorGraphics2D-*|graphics2d-*|pdfbox-*|fontbox-*|animated-gif-lib-*|commons-logging-*|onnxruntime-*) ;; # report/peers only
+    *) cp "$jar" .gpu/lib/ ;;
+  esac
+done
+cat > .gpu/run.sh <<'RUN'
+#!/usr/bin/env bash
+# On the GPU machine: .gpu/run.sh check OUT_DIR | .gpu/run.sh <jconv CLI arguments>
+set -uo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# cuDNN 9 from the PyTorch wheels, if that is where it lives (GPU.md)
+site="$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null || true)"
+cudnn="$(find ${site:+"$site"} /usr /opt -name 'libcudnn.so.9' 2>/dev/null | head -1)"
+[ -n "$cudnn" ] && export LD_LIBRARY_PATH="$(dirname "$cudnn")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+jconv() { "$here/jre/bin/java" --add-modules jdk.incubator.vector -Dlogback.configurationFile=jconv-cli-logback.xml \
+  -Djconv.tune.cache="${OUT:-/tmp}/autotune.json" -cp "$here/lib/*" io.github.jconv.cli.Main "$@"; }
+if [ "${1:-}" = check ]; then
+  OUT="${2:-/tmp/jconv-gpu}"; mkdir -p "$OUT"
+  nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+  jconv info 2>&1 | tee "$OUT/info.txt"
+  jconv verify 2>&1 | tee "$OUT/verify.txt"; echo "verify exit $?" | tee -a "$OUT/verify.txt"
+  jconv bench --backend cuda --no-peers --json "$OUT/bench-cuda.json" 2>&1 | tee "$OUT/bench-cuda.txt"
+  jconv bench --backend cudnn --no-peers --json "$OUT/bench-cudnn.json" 2>&1 | tee "$OUT/bench-cudnn.txt"
+  jconv bench --backend cpu --no-peers --threads 16 --json "$OUT/bench-cpu.json" 2>&1 | tee "$OUT/bench-cpu.txt"
+else
+  jconv "$@"
+fi
+RUN
+chmod +x .gpu/run.sh
+size=$(du -sm .gpu | cut -f1)
+echo "gpu-bundle: .gpu is ${size} MiB"
+[ "$size" -lt 64 ] || { echo "gpu-bundle: over the 64 MiB carry limit" >&2; exit 1; }
