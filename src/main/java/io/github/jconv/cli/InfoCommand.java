@@ -38,6 +38,10 @@ final class InfoCommand implements Callable<Integer> {
             if (why == null) {
                 out.println("  " + b.name() + ": available; algorithms: "
                         + b.algorithms().stream().map(Algorithm::label).collect(Collectors.joining(", ")));
+                if (b instanceof io.github.jconv.cuda.CudaBackend) {
+                    io.github.jconv.cuda.CudaBackend cb = (io.github.jconv.cuda.CudaBackend) b;
+                    out.println("    device: " + cb.describeDevice() + "; im2col GEMM: " + cb.gemm());
+                }
             } else {
                 out.println("  " + b.name() + ": not available: " + why);
             }

@@ -51,6 +51,15 @@ public final class CudaBackend implements Backend {
         return device.get().describe();
     }
 
+    /** Which GEMM im2col uses here: cuBLAS, or our sgemm.cu and why not cuBLAS. */
+    public String gemm() {
+        if (this == EMU) {
+            return "own sgemm.cu kernel (emulated)";
+        }
+        String why = CublasGemm.unavailableReason();
+        return why == null ? "cuBLAS" : "own sgemm.cu kernel (" + why + ")";
+    }
+
     @Override
     public List<Algorithm> algorithms() {
         return ALGORITHMS;

@@ -1,6 +1,9 @@
 package io.github.jconv.cuda;
 
-/** cuda-kernels/sgemm.cu: C[m x n] (+)= A * B with strided A and B, 64 x 64 tiles of 16 x 16 threads. */
+/**
+ * cuda-kernels/sgemm.cu: C[m x n] (+)= A * B with strided A and B, 64 x 64 tiles of 16 x 16 threads. On a
+ * GPU where cuBLAS loads, {@link CublasGemm} takes the product instead.
+ */
 final class SgemmLauncher {
     private SgemmLauncher() {
     }
@@ -11,6 +14,9 @@ final class SgemmLauncher {
      */
     static void run(DeviceArena arena, int m, int n, int k, DeviceBuffer a, long aOff, int aRow, int aCol, DeviceBuffer b,
                     long bOff, int bRow, int bCol, DeviceBuffer c, long cOff, int ldc, boolean accumulate) {
+        if (CublasGemm.run(arena, m, n, k, a, aOff, aRow, aCol, b, bOff, bRow, bCol, c, cOff, ldc, accumulate)) {
+            return;
+        }
         int[] params = {m, n, k, aRow, aCol, bRow, bCol, ldc, accumulate ? 1 : 0};
         int[] grid = {(n + 63) / 64, (m + 63) / 64, 1};
         Launcher.launch(arena, "jconv_sgemm", grid, Launcher.BLOCK_16X16, params, new DeviceBuffer[] {a, b, c},
