@@ -131,4 +131,40 @@ class ShapeTableTest {
                 .withThreads(threads));
         TestSupport.assertMatchesReference(backendName + "/" + algorithm + "/" + threads + "t", g, d[0], d[1], d[2], y);
     }
+
+    /**
+     * CUTLASS's check: inputs, weights and bias are small integers in [-8, 8], so every product and partial
+     * sum is exact in float32 and every algorithm must reproduce the float64 reference bit for bit.
+     */
+    @ParameterizedTest(name = "{0} {1} {2} {3} threads={4}")
+    @MethodSource("cases")
+    void exactOnSmallIntegers(String backendName, Layer layer, ConvGeometry.Op op, Algorithm algorithm, int threads) {
+        Backend backend = BACKENDS.stream().filter(b -> b.name().equals(backendName)).findFirst().orElseThrow();
+        Assumptions.assumeTrue(backend.unavailableReason() == null, () -> backendName + ": " + backend.unavailableReason());
+        ConvGeometry g = layer.geometry(op);
+        if (algorithm != Algorithm.AUTO && backend.cannotImplement(algorithm, g) != null) {
+            return; // refusals are checked by matchesFloat64Reference
+        }
+        java.util.Random rnd = new java.util.Random(layer.name().hashCode() * 31L + op.ordinal());
+        float[] x = integers(rnd, Tensor.elementCount(g.inputShape()));
+        float[] w = integers(rnd, Tensor.elementCount(g.weightShape()));
+        float[] b = g.hasBias ? integers(rnd, g.biasLength()) : null;
+        float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+        Jconv.run(g, x, w, b, y, ConvOptions.defaults().withBackend(backendName).withAlgorithm(algorithm).withThreads(threads));
+        double[] ref = io.github.jconv.cpu.ReferenceConv.compute(g, x, w, b, io.github.jconv.cpu.Parallel.SERIAL);
+        for (int i = 0; i < ref.length; i++) {
+            if (y[i] != (float) ref[i]) {
+                org.junit.jupiter.api.Assertions.fail(backendName + "/" + algorithm + " on " + g + ": element " + i + " is "
+                        + y[i] + ", exact result " + ref[i]);
+            }
+        }
+    }
+
+    private static float[] integers(java.util.Random rnd, long n) {
+        float[] a = new float[Math.toIntExact(n)];
+        for (int i = 0; i < a.length; i++) {
+            a[i] = rnd.nextInt(17) - 8;
+        }
+        return a;
+    }
 }
