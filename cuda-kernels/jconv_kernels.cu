@@ -6,3 +6,4 @@
 #include "im2col.cu"
 #include "sgemm.cu"
 #include "implicit_gemm.cu"
+#include "fma_probe.cu"

@@ -151,12 +151,22 @@ final class BenchCommand implements Callable<Integer> {
         int threadCount = Parallel.of(threads).threads();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
-        double peak = be.name().equals("cpu") ? CpuInfo.measuredPeakGflops(threadCount) : Double.NaN;
+        double peak = be.name().equals("cpu") ? CpuInfo.measuredPeakGflops(threadCount)
+                : be instanceof io.github.jconv.cuda.CudaBackend ? ((io.github.jconv.cuda.CudaBackend) be).measuredPeakGflops()
+                : Double.NaN;
         Map<String, Object> peers = new LinkedHashMap<>();
         List<Peer> active = new ArrayList<>();
         if (noPeers) {
-            peers.put("pytorch", "off (--no-peers)");
-            peers.put("onnxruntime", "off (--no-peers)");
+            peers.put("peers", "off (--no-peers)");
+        } else if (be == io.github.jconv.cuda.CudaBackend.CUDA) {
+            String why = io.github.jconv.cuda.CudnnBackend.INSTANCE.unavailableReason();
+            peers.put("cudnn", why == null ? "ran (FMA math and default math)" : "absent: " + why);
+            if (why == null) {
+                active.add(new CudnnPeer(true));
+                active.add(new CudnnPeer(false));
+            }
+        } else if (!be.name().equals("cpu")) {
+            peers.put("peers", "none for backend " + be.name());
         } else {
             PyTorchPeer torch = PyTorchPeer.find();
             peers.put("pytorch", torch.unavailableReason() == null ? "ran" : "absent: " + torch.unavailableReason());
@@ -173,8 +183,9 @@ final class BenchCommand implements Callable<Integer> {
 
         out.printf("jconv bench: backend %s, %d thread(s), per row >= %d warm-up runs and >= %d ms, then %d timed runs%n",
                 be.name(), threadCount, warmup, warmupMs, runs);
-        out.println(Double.isNaN(peak) ? "machine FMA peak: not measured (GPU backend, or no Vector API)"
-                : String.format("machine float32 FMA peak, measured now on %d thread(s): %.0f GFLOP/s", threadCount, peak));
+        out.println(Double.isNaN(peak) ? "FMA peak: not measured (emulator, or no Vector API)"
+                : be.name().equals("cpu") ? String.format("machine float32 FMA peak, measured now on %d thread(s): %.0f GFLOP/s", threadCount, peak)
+                : String.format("GPU float32 FMA rate, measured now (fma_probe.cu): %.0f GFLOP/s", peak));
         peers.forEach((name, state) -> out.println("peer " + name + ": " + state));
         out.flush();
 
@@ -219,12 +230,15 @@ final class BenchCommand implements Callable<Integer> {
         }
         for (Peer peer : active) {
             progress.step(peer.label());
-            String name = peer instanceof PyTorchPeer ? "pytorch" : "onnxruntime";
+            String name = peer instanceof PyTorchPeer ? "pytorch" : peer instanceof CudnnPeer ? "cudnn" : "onnxruntime";
             try {
                 List<Peer.Result> results = peer.run(problems, allData, threadCount, runs, Math.max(warmup, 3));
                 for (int i = 0; i < problems.size(); i++) {
                     Peer.Result r = results.get(i);
                     Problem pr = problems.get(i);
+                    if (r == null) {
+                        continue; // this peer cannot take the layer
+                    }
                     double gf = pr.geometry.flops() / (r.medianMs() * 1e6);
                     rows.add(new Row(pr.label, pr.geometry.op.label(), peer.label(), peer.operation(pr.geometry.transposed()),
                             threadCount, r.medianMs(), r.minMs(), r.maxMs(), gf, pct(gf, peak), null,

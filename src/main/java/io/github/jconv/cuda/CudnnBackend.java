@@ -19,6 +19,7 @@ import java.util.List;
 
 import static jcuda.jcudnn.cudnnConvolutionMode.CUDNN_CROSS_CORRELATION;
 import static jcuda.jcudnn.cudnnDataType.CUDNN_DATA_FLOAT;
+import static jcuda.jcudnn.cudnnMathType.CUDNN_DEFAULT_MATH;
 import static jcuda.jcudnn.cudnnMathType.CUDNN_FMA_MATH;
 import static jcuda.jcudnn.cudnnTensorFormat.CUDNN_TENSOR_NCHW;
 
@@ -96,9 +97,16 @@ public final class CudnnBackend implements Backend {
         return Algorithm.VENDOR;
     }
 
+    /** Runs with CUDNN_FMA_MATH (strict float32), as every backend call does. */
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     int threads) {
+        run(algorithm, g, input, weight, bias, output, true);
+    }
+
+    /** As {@link #run}, with cuDNN's default math instead when {@code fmaMath} is false (it may use TF32). */
+    public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
+                    boolean fmaMath) {
         String missing = unavailableReason();
         if (missing != null) {
             throw new BackendUnavailableException("backend 'cudnn' not available: " + missing);
@@ -125,7 +133,7 @@ public final class CudnnBackend implements Backend {
                 JCudnn.cudnnSetConvolution2dDescriptor(conv, g.padTop, g.padLeft, g.strideH, g.strideW, g.dilationH, g.dilationW,
                         CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT);
                 JCudnn.cudnnSetConvolutionGroupCount(conv, g.groups);
-                JCudnn.cudnnSetConvolutionMathType(conv, CUDNN_FMA_MATH);
+                JCudnn.cudnnSetConvolutionMathType(conv, fmaMath ? CUDNN_FMA_MATH : CUDNN_DEFAULT_MATH);
                 Pointer one = Pointer.to(new float[] {1f}), zero = Pointer.to(new float[] {0f});
                 Pointer pin = device.pointer(in.handle()), pw = device.pointer(w.handle()), pout = device.pointer(out.handle());
                 long[] wsBytes = {0};

@@ -76,4 +76,19 @@ class EmulatorSafetyTest {
         assertTrue(CudaBackend.CUDA.cannotImplement(io.github.jconv.Algorithm.DIRECT,
                 ConvGeometry.conv2d(new int[] {1, 1, 3, 3}, new int[] {1, 1, 1, 1}, null, ConvSpec.defaults())).equals(why));
     }
+
+    @Test
+    void theFmaProbeKernelRuns() {
+        float[] out = new float[2 * 32];
+        try (DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE);
+             DeviceBuffer seed = arena.upload(new float[] {1f});
+             DeviceBuffer y = arena.allocate(out.length)) {
+            Launcher.launch(arena, "jconv_fma_probe", new int[] {2, 1, 1}, new int[] {32, 1, 1},
+                    new int[] {0, 0, 10, 0, 0, 0, 0, 0, 0}, y, seed, y);
+            y.download(out);
+        }
+        for (float v : out) {
+            assertTrue(v > 7f && v < 8.1f, "8 chains of 10 steps from ~1: " + v);
+        }
+    }
 }
