@@ -19,6 +19,27 @@ public interface Backend {
     /** Null when {@code algorithm} can compute {@code geometry}, otherwise the reason it cannot. */
     String cannotImplement(Algorithm algorithm, ConvGeometry geometry);
 
+    /** Throws {@link BackendUnavailableException} with the reason when the backend cannot run here. */
+    default void requireAvailable() {
+        String why = unavailableReason();
+        if (why != null) {
+            throw new BackendUnavailableException("backend '" + name() + "' not available: " + why);
+        }
+    }
+
+    /**
+     * {@link #requireAvailable()}, then an {@link InvalidConvolutionException} naming the algorithm, the operation,
+     * the backend and the reason when {@code algorithm} cannot compute {@code geometry}.
+     */
+    default void requireImplementable(Algorithm algorithm, ConvGeometry geometry) {
+        requireAvailable();
+        String why = cannotImplement(algorithm, geometry);
+        if (why != null) {
+            throw new InvalidConvolutionException("algorithm '" + algorithm + "' cannot run this " + geometry.op
+                    + " on backend '" + name() + "': " + why);
+        }
+    }
+
     /** Scratch memory (bytes) the algorithm allocates for {@code geometry} beyond inputs and output; 0 if none. */
     default long workspaceBytes(Algorithm algorithm, ConvGeometry geometry) {
         return 0;

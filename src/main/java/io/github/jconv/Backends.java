@@ -18,9 +18,6 @@ public final class Backends {
     private static final Logger LOG = LoggerFactory.getLogger(Backends.class);
     private static volatile boolean fallbackLogged;
 
-    /** Every backend name, in order of preference for {@code auto}. */
-    public static final List<String> NAMES = List.of("cuda", "cpu", "cuda-emu", "cudnn");
-
     private static final Map<String, Backend> BACKENDS;
 
     static {
@@ -61,12 +58,9 @@ public final class Backends {
         }
         Backend b = BACKENDS.get(n);
         if (b == null) {
-            throw new InvalidConvolutionException("unknown backend '" + name + "'; known: auto, " + String.join(", ", NAMES));
+            throw new InvalidConvolutionException("unknown backend '" + name + "'; known: auto, " + String.join(", ", BACKENDS.keySet()));
         }
-        String why = b.unavailableReason();
-        if (why != null) {
-            throw new BackendUnavailableException("backend '" + b.name() + "' not available: " + why);
-        }
+        b.requireAvailable();
         return b;
     }
 }

@@ -63,19 +63,10 @@ public final class Jconv {
             algorithm = Autotuner.global().choose(backend, g, input, weight, bias, options.threads(), options.tune());
             LOG.debug("auto chose {} on {} for {}", algorithm, backend.name(), g);
         } else {
-            requireImplementable(backend, algorithm, g);
+            backend.requireImplementable(algorithm, g);
         }
         backend.run(algorithm, g, input, weight, bias, output, options.threads());
         return algorithm;
-    }
-
-    /** Fails with the reason when {@code requested} cannot compute {@code g} on {@code backend}. */
-    static void requireImplementable(Backend backend, Algorithm requested, ConvGeometry g) {
-        String why = backend.cannotImplement(requested, g);
-        if (why != null) {
-            throw new InvalidConvolutionException("algorithm '" + requested + "' cannot run this " + g.op + " on backend '"
-                    + backend.name() + "': " + why);
-        }
     }
 
     private static void requireLength(String what, float[] a, long expected) {

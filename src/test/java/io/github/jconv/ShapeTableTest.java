@@ -111,11 +111,17 @@ class ShapeTableTest {
         }
     }
 
+    /** The backend of that name; the test is reported as skipped when it cannot run here (no GPU). */
+    private static Backend availableBackend(String name) {
+        Backend backend = BACKENDS.stream().filter(b -> b.name().equals(name)).findFirst().orElseThrow();
+        Assumptions.assumeTrue(backend.unavailableReason() == null, () -> name + ": " + backend.unavailableReason());
+        return backend;
+    }
+
     @ParameterizedTest(name = "{0} {1} {2} {3} threads={4}")
     @MethodSource("cases")
     void matchesFloat64Reference(String backendName, Layer layer, ConvGeometry.Op op, Algorithm algorithm, int threads) {
-        Backend backend = BACKENDS.stream().filter(b -> b.name().equals(backendName)).findFirst().orElseThrow();
-        Assumptions.assumeTrue(backend.unavailableReason() == null, () -> backendName + ": " + backend.unavailableReason());
+        Backend backend = availableBackend(backendName);
         ConvGeometry g = layer.geometry(op);
         String why = algorithm == Algorithm.AUTO ? null : backend.cannotImplement(algorithm, g);
         Boolean must = algorithm == Algorithm.AUTO ? Boolean.TRUE : mustTake(algorithm, g);
@@ -139,8 +145,7 @@ class ShapeTableTest {
     @ParameterizedTest(name = "{0} {1} {2} {3} threads={4}")
     @MethodSource("cases")
     void exactOnSmallIntegers(String backendName, Layer layer, ConvGeometry.Op op, Algorithm algorithm, int threads) {
-        Backend backend = BACKENDS.stream().filter(b -> b.name().equals(backendName)).findFirst().orElseThrow();
-        Assumptions.assumeTrue(backend.unavailableReason() == null, () -> backendName + ": " + backend.unavailableReason());
+        Backend backend = availableBackend(backendName);
         ConvGeometry g = layer.geometry(op);
         if (algorithm != Algorithm.AUTO && backend.cannotImplement(algorithm, g) != null) {
             return; // refusals are checked by matchesFloat64Reference

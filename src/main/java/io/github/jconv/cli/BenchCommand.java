@@ -225,7 +225,7 @@ final class BenchCommand implements Callable<Integer> {
                     ms[i] = (System.nanoTime() - t0) / 1e6;
                 }
                 String label = a == Algorithm.AUTO ? "auto:" + chosen : chosen.label();
-                rows.add(row(pr, be.name(), label, threadCount, ms, Problem.maxRelError(y, ref), peak));
+                rows.add(row(pr, be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak));
             }
         }
         for (Peer peer : active) {
@@ -242,7 +242,7 @@ final class BenchCommand implements Callable<Integer> {
                     double gf = pr.geometry.flops() / (r.medianMs() * 1e6);
                     rows.add(new Row(pr.label, pr.geometry.op.label(), peer.label(), peer.operation(pr.geometry.transposed()),
                             threadCount, r.medianMs(), r.minMs(), r.maxMs(), gf, pct(gf, peak), null,
-                            Problem.maxRelError(r.y(), refs.get(i)), true));
+                            ReferenceConv.maxRelError(r.y(), refs.get(i)), true));
                 }
             } catch (IOException | RuntimeException e) {
                 peers.put(name, "failed: " + e.getMessage());

@@ -4,7 +4,6 @@ import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvSpec;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.Tensor;
-import io.github.jconv.cpu.ReferenceConv;
 
 import java.util.List;
 import java.util.Random;
@@ -129,18 +128,5 @@ public final class Problem {
             a[i] = (float) (rnd.nextGaussian() * scale);
         }
         return a;
-    }
-
-    /** See {@link ReferenceConv#maxRelError}. */
-    static double maxRelError(float[] y, double[] ref) {
-        return ReferenceConv.maxRelError(y, ref);
-    }
-
-    static double maxAbsError(float[] y, double[] ref) {
-        double e = 0;
-        for (int i = 0; i < y.length; i++) {
-            e = Math.max(e, Math.abs(y[i] - ref[i]));
-        }
-        return e;
     }
 }

@@ -86,12 +86,12 @@ final class VerifyCommand implements Callable<Integer> {
                         }
                         float[] y = new float[ref.length];
                         b.run(a, g, data[0], data[1], data[2], y, threads);
-                        double rel = Problem.maxRelError(y, ref);
+                        double rel = ReferenceConv.maxRelError(y, ref);
                         boolean ok = rel <= TOLERANCE;
                         String vsCudnn = viaCudnn == null ? String.format("%12s %12s", "n/a", "n/a")
-                                : String.format("%12.3e %12.3e", Problem.maxAbsError(y, viaCudnn), Problem.maxRelError(y, viaCudnn));
+                                : String.format("%12.3e %12.3e", ReferenceConv.maxAbsError(y, viaCudnn), ReferenceConv.maxRelError(y, viaCudnn));
                         out.printf("%-28s %-16s %-8s %-14s %12.3e %12.3e %s  %s%n", s, op, b.name(), a,
-                                Problem.maxAbsError(y, ref), rel, vsCudnn, ok ? "ok" : "FAIL");
+                                ReferenceConv.maxAbsError(y, ref), rel, vsCudnn, ok ? "ok" : "FAIL");
                         failures += ok ? 0 : 1;
                     }
                 }

@@ -3,7 +3,6 @@ package io.github.jconv.cpu;
 import io.github.jconv.Algorithm;
 import io.github.jconv.Backend;
 import io.github.jconv.ConvGeometry;
-import io.github.jconv.InvalidConvolutionException;
 
 import java.util.EnumMap;
 import java.util.List;
@@ -81,10 +80,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     int threads) {
-        String why = cannotImplement(algorithm, g);
-        if (why != null) {
-            throw new InvalidConvolutionException("algorithm '" + algorithm + "' cannot run this " + g.op + ": " + why);
-        }
+        requireImplementable(algorithm, g);
         CpuConvolution impl = algorithms.get(algorithm);
         Parallel par = Parallel.of(threads);
         if (g.transposed()) {

@@ -22,22 +22,12 @@ final class CublasGemm {
     /** Null when cuBLAS is usable on the cuda backend's device, otherwise why not. */
     static synchronized String unavailableReason() {
         if (!probed) {
-            String cuda = JCudaDevice.unavailableReason();
-            if (cuda != null) {
-                unavailable = "needs a usable GPU first: " + cuda;
-            } else {
-                try {
-                    JCublas2.setExceptionsEnabled(true);
-                    JCudaDevice.get().makeCurrent();
-                    cublasHandle h = new cublasHandle();
-                    JCublas2.cublasCreate(h);
-                    handle = h;
-                } catch (UnsatisfiedLinkError e) {
-                    unavailable = "cuBLAS did not load (libcublas.so.12 needs CUDA 12): " + JCudaDevice.firstLine(e.getMessage());
-                } catch (CudaException | LinkageError e) {
-                    unavailable = "cuBLAS did not start: " + JCudaDevice.firstLine(String.valueOf(e.getMessage()));
-                }
-            }
+            unavailable = JCudaDevice.startLibrary("cuBLAS", "libcublas.so.12 needs CUDA 12", () -> {
+                JCublas2.setExceptionsEnabled(true);
+                cublasHandle h = new cublasHandle();
+                JCublas2.cublasCreate(h);
+                handle = h;
+            });
             probed = true;
         }
         return unavailable;

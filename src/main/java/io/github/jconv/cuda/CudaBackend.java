@@ -2,9 +2,7 @@ package io.github.jconv.cuda;
 
 import io.github.jconv.Algorithm;
 import io.github.jconv.Backend;
-import io.github.jconv.BackendUnavailableException;
 import io.github.jconv.ConvGeometry;
-import io.github.jconv.InvalidConvolutionException;
 
 import java.util.List;
 import java.util.function.Supplier;
@@ -129,15 +127,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     int threads) {
-        String missing = unavailableReason();
-        if (missing != null) {
-            throw new BackendUnavailableException("backend '" + name + "' not available: " + missing);
-        }
-        String why = cannotImplement(algorithm, g);
-        if (why != null) {
-            throw new InvalidConvolutionException("algorithm '" + algorithm + "' cannot run this " + g.op + " on backend '"
-                    + name + "': " + why);
-        }
+        requireImplementable(algorithm, g);
         Launcher l = launcher(algorithm, g);
         try (DeviceArena arena = new DeviceArena(device.get())) {
             try (DeviceBuffer in = arena.upload(input);

@@ -2,9 +2,7 @@ package io.github.jconv.cuda;
 
 import io.github.jconv.Algorithm;
 import io.github.jconv.Backend;
-import io.github.jconv.BackendUnavailableException;
 import io.github.jconv.ConvGeometry;
-import io.github.jconv.InvalidConvolutionException;
 import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.jcudnn.JCudnn;
@@ -47,22 +45,12 @@ public final class CudnnBackend implements Backend {
     @Override
     public synchronized String unavailableReason() {
         if (!probed) {
-            String cuda = JCudaDevice.unavailableReason();
-            if (cuda != null) {
-                unavailable = "needs a usable GPU first: " + cuda;
-            } else {
-                try {
-                    JCudnn.setExceptionsEnabled(true);
-                    JCudaDevice.get().makeCurrent();
-                    cudnnHandle h = new cudnnHandle();
-                    JCudnn.cudnnCreate(h);
-                    handle = h;
-                } catch (UnsatisfiedLinkError e) {
-                    unavailable = "cuDNN did not load (libcudnn.so.9 on the library path?): " + JCudaDevice.firstLine(e.getMessage());
-                } catch (CudaException | LinkageError e) {
-                    unavailable = "cuDNN did not start: " + JCudaDevice.firstLine(String.valueOf(e.getMessage()));
-                }
-            }
+            unavailable = JCudaDevice.startLibrary("cuDNN", "libcudnn.so.9 on the library path?", () -> {
+                JCudnn.setExceptionsEnabled(true);
+                cudnnHandle h = new cudnnHandle();
+                JCudnn.cudnnCreate(h);
+                handle = h;
+            });
             probed = true;
         }
         return unavailable;
@@ -107,14 +95,7 @@ public final class CudnnBackend implements Backend {
     /** As {@link #run}, with cuDNN's default math instead when {@code fmaMath} is false (it may use TF32). */
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     boolean fmaMath) {
-        String missing = unavailableReason();
-        if (missing != null) {
-            throw new BackendUnavailableException("backend 'cudnn' not available: " + missing);
-        }
-        String why = cannotImplement(algorithm, g);
-        if (why != null) {
-            throw new InvalidConvolutionException("algorithm '" + algorithm + "' cannot run this " + g.op + " on backend 'cudnn': " + why);
-        }
+        requireImplementable(algorithm, g);
         JCudaDevice device = JCudaDevice.get();
         synchronized (device) {
             device.makeCurrent();

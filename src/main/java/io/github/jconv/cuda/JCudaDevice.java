@@ -104,6 +104,26 @@ public final class JCudaDevice implements DeviceApi {
         }
     }
 
+    /**
+     * Starts a CUDA library (cuDNN, cuBLAS) on this device: null when {@code start} succeeded, otherwise why not,
+     * in one line; {@code loadHint} says what a load failure usually means.
+     */
+    static String startLibrary(String library, String loadHint, Runnable start) {
+        String cuda = unavailableReason();
+        if (cuda != null) {
+            return "needs a usable GPU first: " + cuda;
+        }
+        try {
+            get().makeCurrent();
+            start.run();
+            return null;
+        } catch (UnsatisfiedLinkError e) {
+            return library + " did not load (" + loadHint + "): " + firstLine(e.getMessage());
+        } catch (CudaException | LinkageError e) {
+            return library + " did not start: " + firstLine(String.valueOf(e.getMessage()));
+        }
+    }
+
     static String firstLine(String s) {
         if (s == null) {
             return "";
