@@ -10,24 +10,10 @@ extern "C" __global__ void jconv_depthwise_fwd(ConvParams a, const float* __rest
     const int mult = a.k / a.c;
     const i64 total = (i64)a.n * a.k * a.p * a.q;
     JCONV_FOR_EACH(i, total) {
-        const int q = (int)(i % a.q);
-        i64 t = i / a.q;
-        const int p = (int)(t % a.p);
-        t /= a.p;
-        const int k = (int)(t % a.k);
-        const int n = (int)(t / a.k);
-        const float* xc = x + ((i64)n * a.c + k / mult) * a.h * a.w;
-        const float* wk = w + (i64)k * a.r * a.s;
+        int n, k, p, q;
+        unflatten4(i, a.k, a.p, a.q, n, k, p, q);
         float acc = a.hasBias ? bias[k] : 0.0f;
-        for (int r = 0; r < a.r; r++) {
-            const int ih = p * a.strideH - a.padTop + r * a.dilationH;
-            if (ih < 0 || ih >= a.h) continue;
-            for (int s = 0; s < a.s; s++) {
-                const int iw = q * a.strideW - a.padLeft + s * a.dilationW;
-                if (iw < 0 || iw >= a.w) continue;
-                acc += xc[(i64)ih * a.w + iw] * wk[r * a.s + s];
-            }
-        }
+        window_add(a, x + ((i64)n * a.c + k / mult) * a.h * a.w, w + (i64)k * a.r * a.s, p, q, acc);
         y[i] = acc;
     }
 }
@@ -38,26 +24,11 @@ extern "C" __global__ void jconv_depthwise_transposed(ConvParams a, const float*
     const int mult = a.k / a.c;
     const i64 total = (i64)a.n * a.c * a.h * a.w;
     JCONV_FOR_EACH(i, total) {
-        const int iw = (int)(i % a.w);
-        i64 t = i / a.w;
-        const int ih = (int)(t % a.h);
-        t /= a.h;
-        const int c = (int)(t % a.c);
-        const int n = (int)(t / a.c);
+        int n, c, ih, iw;
+        unflatten4(i, a.c, a.h, a.w, n, c, ih, iw);
         float acc = a.hasBias ? bias[c] : 0.0f;
-        for (int m = 0; m < mult; m++) {
-            const int k = c * mult + m;
-            const float* yk = y + ((i64)n * a.k + k) * a.p * a.q;
-            const float* wk = w + (i64)k * a.r * a.s;
-            for (int r = 0; r < a.r; r++) {
-                const int ph = ih + a.padTop - r * a.dilationH;
-                if (ph < 0 || ph % a.strideH != 0 || ph / a.strideH >= a.p) continue;
-                for (int s = 0; s < a.s; s++) {
-                    const int qw = iw + a.padLeft - s * a.dilationW;
-                    if (qw < 0 || qw % a.strideW != 0 || qw / a.strideW >= a.q) continue;
-                    acc += yk[(i64)(ph / a.strideH) * a.q + qw / a.strideW] * wk[r * a.s + s];
-                }
-            }
+        for (int k = c * mult; k < (c + 1) * mult; k++) {
+            gather_add(a, y + ((i64)n * a.k + k) * a.p * a.q, w + (i64)k * a.r * a.s, ih, iw, acc);
         }
         x[i] = acc;
     }

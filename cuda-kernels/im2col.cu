@@ -34,12 +34,12 @@ extern "C" __global__ void jconv_col2im(ConvParams a, const float* __restrict__ 
         const int iw = (int)(i % a.w), ih = (int)((i / a.w) % a.h), c = (int)(i / ((i64)a.h * a.w));
         float acc = a.hasBias ? bias[a.group * cg + c] : 0.0f;
         for (int r = 0; r < a.r; r++) {
-            const int ph = ih + a.padTop - r * a.dilationH;
-            if (ph < 0 || ph % a.strideH != 0 || ph / a.strideH >= a.p) continue;
+            const int p = source(ih, a.padTop, r, a.dilationH, a.strideH, a.p);
+            if (p < 0) continue;
             for (int s = 0; s < a.s; s++) {
-                const int qw = iw + a.padLeft - s * a.dilationW;
-                if (qw < 0 || qw % a.strideW != 0 || qw / a.strideW >= a.q) continue;
-                acc += col[(((i64)c * a.r + r) * a.s + s) * pq + (i64)(ph / a.strideH) * a.q + qw / a.strideW];
+                const int q = source(iw, a.padLeft, s, a.dilationW, a.strideW, a.q);
+                if (q < 0) continue;
+                acc += col[(((i64)c * a.r + r) * a.s + s) * pq + (i64)p * a.q + q];
             }
         }
         xg[i] = acc;

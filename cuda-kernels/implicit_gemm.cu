@@ -42,13 +42,7 @@ extern "C" __global__ void jconv_implicit_gemm_fwd(ConvParams a, const float* __
             Bs[kb][colb] = (lb < kc && j < kg) ? w[((i64)grp * kg + j) * kc + lb] : 0.0f;
         }
         __syncthreads();
-        for (int kk = 0; kk < IG_DEPTH; kk++) {
-            float av[4], bv[4];
-            for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16 * i];
-            for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16 * j];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
-        }
+        tile_fma<IG_DEPTH, IG_TILE>(As, Bs, tx, ty, acc);
         __syncthreads();
     }
     for (int i = 0; i < 4; i++) {

@@ -44,6 +44,65 @@ typedef long long i64;
 #define JCONV_FOR_EACH(i, total) \
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (total); i += (i64)gridDim.x * blockDim.x)
 
+// Splits i, a row-major index over (d0, d1, d2, d3), into its coordinates (d0 is implied).
+__device__ __forceinline__ void unflatten4(i64 i, int d1, int d2, int d3, int& c0, int& c1, int& c2, int& c3) {
+    c3 = (int)(i % d3);
+    i64 t = i / d3;
+    c2 = (int)(t % d2);
+    t /= d2;
+    c1 = (int)(t % d1);
+    c0 = (int)(t / d1);
+}
+
+// Forward convolution, one input plane: acc += xc[ih][iw] * wc[r][s] over the taps (r, s) of output (p, q)
+// that lie inside the H x W plane xc (wc is one R x S kernel).
+__device__ __forceinline__ void window_add(const ConvParams& a, const float* xc, const float* wc, int p, int q, float& acc) {
+    for (int r = 0; r < a.r; r++) {
+        const int ih = p * a.strideH - a.padTop + r * a.dilationH;
+        if (ih < 0 || ih >= a.h) continue;
+        for (int s = 0; s < a.s; s++) {
+            const int iw = q * a.strideW - a.padLeft + s * a.dilationW;
+            if (iw < 0 || iw >= a.w) continue;
+            acc += xc[(i64)ih * a.w + iw] * wc[r * a.s + s];
+        }
+    }
+}
+
+// conv_transpose2d's gather on one axis: the forward output position that tap `tap` of input position `in`
+// came from, (in + pad - tap * dilation) / stride, or -1 when that is not whole or not in [0, size).
+__device__ __forceinline__ int source(int in, int pad, int tap, int dilation, int stride, int size) {
+    const int v = in + pad - tap * dilation;
+    return (v < 0 || v % stride != 0 || v / stride >= size) ? -1 : v / stride;
+}
+
+// conv_transpose2d, one plane of y (P x Q) and one kernel wk (R x S): acc += y[p][q] * wk[r][s] over the taps
+// whose source position (p, q) of output (ih, iw) exists.
+__device__ __forceinline__ void gather_add(const ConvParams& a, const float* yk, const float* wk, int ih, int iw, float& acc) {
+    for (int r = 0; r < a.r; r++) {
+        const int p = source(ih, a.padTop, r, a.dilationH, a.strideH, a.p);
+        if (p < 0) continue;
+        for (int s = 0; s < a.s; s++) {
+            const int q = source(iw, a.padLeft, s, a.dilationW, a.strideW, a.q);
+            if (q < 0) continue;
+            acc += yk[(i64)p * a.q + q] * wk[r * a.s + s];
+        }
+    }
+}
+
+// The register tile of the 16 x 16-thread GEMM kernels: acc[i][j] += A[kk][ty + 16i] * B[kk][tx + 16j] over the
+// DEPTH staged rows of the shared-memory slices As and Bs (TILE = 64 columns each).
+template <int DEPTH, int TILE>
+__device__ __forceinline__ void tile_fma(const float (&As)[DEPTH][TILE], const float (&Bs)[DEPTH][TILE], int tx, int ty,
+                                         float (&acc)[4][4]) {
+    for (int kk = 0; kk < DEPTH; kk++) {
+        float av[4], bv[4];
+        for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16 * i];
+        for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16 * j];
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
+    }
+}
+
 #ifdef JCONV_EMU
 #define JCONV_KERNEL_REGISTER(fn) static jconv_emu::Registrar jconv_register_##fn(#fn, jconv_emu::launcher_for(&fn));
 #else

@@ -29,13 +29,7 @@ extern "C" __global__ void jconv_sgemm(GemmParams g, const float* __restrict__ a
             Bs[kb][colb] = (bl < g.k && gj < g.n) ? b[(i64)bl * g.bRow + (i64)gj * g.bCol] : 0.0f;
         }
         __syncthreads();
-        for (int kk = 0; kk < SG_DEPTH; kk++) {
-            float av[4], bv[4];
-            for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16 * i];
-            for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16 * j];
-            for (int i = 0; i < 4; i++)
-                for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
-        }
+        tile_fma<SG_DEPTH, SG_TILE>(As, Bs, tx, ty, acc);
         __syncthreads();
     }
     for (int i = 0; i < 4; i++) {

@@ -11,28 +11,12 @@ extern "C" __global__ void jconv_transposed_gather(ConvParams a, const float* __
     const int cg = a.c / a.groups, kg = a.k / a.groups;
     const i64 total = (i64)a.n * a.c * a.h * a.w;
     JCONV_FOR_EACH(i, total) {
-        const int iw = (int)(i % a.w);
-        i64 t = i / a.w;
-        const int ih = (int)(t % a.h);
-        t /= a.h;
-        const int c = (int)(t % a.c);
-        const int n = (int)(t / a.c);
+        int n, c, ih, iw;
+        unflatten4(i, a.c, a.h, a.w, n, c, ih, iw);
         const int k0 = (c / cg) * kg, ci = c % cg;
         float acc = a.hasBias ? bias[c] : 0.0f;
-        for (int kk = 0; kk < kg; kk++) {
-            const int k = k0 + kk;
-            const float* yk = y + ((i64)n * a.k + k) * a.p * a.q;
-            const float* wk = w + ((i64)k * cg + ci) * a.r * a.s;
-            for (int r = 0; r < a.r; r++) {
-                const int ph = ih + a.padTop - r * a.dilationH;
-                if (ph < 0 || ph % a.strideH != 0 || ph / a.strideH >= a.p) continue;
-                const int p = ph / a.strideH;
-                for (int s = 0; s < a.s; s++) {
-                    const int qw = iw + a.padLeft - s * a.dilationW;
-                    if (qw < 0 || qw % a.strideW != 0 || qw / a.strideW >= a.q) continue;
-                    acc += yk[(i64)p * a.q + qw / a.strideW] * wk[r * a.s + s];
-                }
-            }
+        for (int k = k0; k < k0 + kg; k++) {
+            gather_add(a, y + ((i64)n * a.k + k) * a.p * a.q, w + ((i64)k * cg + ci) * a.r * a.s, ih, iw, acc);
         }
         x[i] = acc;
     }
