@@ -89,12 +89,17 @@ public final class Autotuner {
 
     /** The cache key: everything that can change which algorithm is fastest. */
     public static String key(Backend backend, ConvGeometry g, int threads) {
-        String device = backend instanceof CudaBackend ? ((CudaBackend) backend).describeDevice() : cpuDevice();
+        String device = backend instanceof CudaBackend ? ((CudaBackend) backend).describeDevice() : CpuDevice.DESCRIPTION;
         return g.op.label() + " in=" + Arrays.toString(g.inputShape()) + " w=" + Arrays.toString(g.weightShape()) + " out="
                 + Arrays.toString(g.outputShape()) + " pad=" + g.padTop + "," + g.padBottom + "," + g.padLeft + "," + g.padRight
                 + " stride=" + g.strideH + "," + g.strideW + " dil=" + g.dilationH + "," + g.dilationW + " groups=" + g.groups
                 + (g.hasBias ? " bias" : "") + " | " + backend.name() + " | " + device + " | threads="
                 + Parallel.of(threads).threads() + " | jconv " + version() + ", java " + System.getProperty("java.version");
+    }
+
+    /** The CPU's part of the key, read once (not on every call of {@code auto}). */
+    private static final class CpuDevice {
+        static final String DESCRIPTION = cpuDevice();
     }
 
     private static String cpuDevice() {
