@@ -210,6 +210,11 @@ JNIEXPORT void JNICALL Java_io_github_jconv_cuda_EmuNative_copyToHost(JNIEnv* en
     env->SetFloatArrayRegion(dst, offset, count, reinterpret_cast<const jfloat*>(src));
 }
 
+JNIEXPORT void JNICALL Java_io_github_jconv_cuda_EmuNative_copy(JNIEnv*, jclass, jlong dst, jlong src, jlong bytes) {
+    std::lock_guard<std::mutex> g(lock());
+    std::memcpy(reinterpret_cast<void*>(dst), reinterpret_cast<const void*>(src), static_cast<std::size_t>(bytes));
+}
+
 JNIEXPORT void JNICALL Java_io_github_jconv_cuda_EmuNative_launch(JNIEnv* env, jclass, jstring jname, jintArray jgrid,
                                                                   jintArray jblock, jintArray jparams, jlongArray jpointers) {
     std::lock_guard<std::mutex> g(lock());

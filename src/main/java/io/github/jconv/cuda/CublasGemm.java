@@ -39,19 +39,21 @@ final class CublasGemm {
      */
     static boolean run(DeviceArena arena, int m, int n, int k, DeviceBuffer a, long aOff, int aRow, int aCol,
                        DeviceBuffer b, long bOff, int bRow, int bCol, DeviceBuffer c, long cOff, int ldc, boolean accumulate) {
-        if (!(arena.device() instanceof JCudaDevice) || unavailableReason() != null || (aCol != 1 && aRow != 1)
+        if (!(arena.stream() instanceof JCudaDevice.JCudaStream) || unavailableReason() != null || (aCol != 1 && aRow != 1)
                 || (bCol != 1 && bRow != 1)) {
             return false;
         }
-        JCudaDevice device = (JCudaDevice) arena.device();
+        JCudaDevice.JCudaStream stream = (JCudaDevice.JCudaStream) arena.stream();
+        JCudaDevice device = (JCudaDevice) stream.device();
         // B^T (n x k, column-major): B row-major (bCol == 1) is B^T column-major with ld bRow; else op T, ld bCol.
         int opB = bCol == 1 ? cublasOperation.CUBLAS_OP_N : cublasOperation.CUBLAS_OP_T;
         int ldb = Math.max(1, bCol == 1 ? bRow : bCol);
         int opA = aCol == 1 ? cublasOperation.CUBLAS_OP_N : cublasOperation.CUBLAS_OP_T;
         int lda = Math.max(1, aCol == 1 ? aRow : aCol);
-        synchronized (device) {
+        synchronized (CublasGemm.class) { // one handle: its stream is set for each call, which only queues work
             device.makeCurrent();
             try {
+                JCublas2.cublasSetStream(handle, stream.cudaStream());
                 JCublas2.cublasSgemm(handle, opB, opA, n, m, k, Pointer.to(new float[] {1f}),
                         device.pointer(b.handle()).withByteOffset(4 * bOff), ldb,
                         device.pointer(a.handle()).withByteOffset(4 * aOff), lda, Pointer.to(new float[] {accumulate ? 1f : 0f}),

@@ -9,8 +9,10 @@ import java.util.function.Supplier;
 
 /**
  * jconv's own CUDA kernels behind {@link DeviceApi}: {@link #CUDA} on a GPU through JCuda, {@link #EMU}
- * ({@code cuda-emu}) on the CPU emulation of the same kernel sources. Every call uploads its operands,
- * runs the launcher(s) and downloads the result; device memory comes from an arena that fails on a leak.
+ * ({@code cuda-emu}) on the CPU emulation of the same kernel sources. Every call takes a stream of its own
+ * (so calls from many threads overlap on the device), uploads its operands through the stream's pinned
+ * staging, queues the launcher(s) and downloads the result; device memory comes from an arena that fails on
+ * a leak.
  */
 public final class CudaBackend implements Backend {
     public static final CudaBackend CUDA = new CudaBackend("cuda", JCudaDevice::unavailableReason, JCudaDevice::get);
@@ -66,6 +68,7 @@ public final class CudaBackend implements Backend {
                 long t0 = System.nanoTime();
                 Launcher.launch(arena, "jconv_fma_probe", new int[] {blocks, 1, 1}, new int[] {threads, 1, 1},
                         new int[] {0, 0, steps, 0, 0, 0, 0, 0, 0}, out, seed, out);
+                arena.stream().synchronize();
                 double s = (System.nanoTime() - t0) / 1e9;
                 if (i > 0) { // the first launch pays for loading the module
                     best = Math.max(best, 2.0 * 8 * steps * blocks * threads / s / 1e9);

@@ -97,7 +97,7 @@ public final class CudnnBackend implements Backend {
                     boolean fmaMath) {
         requireImplementable(algorithm, g);
         JCudaDevice device = JCudaDevice.get();
-        synchronized (device) {
+        synchronized (this) { // one cuDNN handle, set to this call's stream
             device.makeCurrent();
             cudnnTensorDescriptor xDesc = tensor(g.n, g.c, g.h, g.w), yDesc = tensor(g.n, g.k, g.p, g.q);
             cudnnTensorDescriptor bDesc = tensor(1, g.transposed() ? g.c : g.k, 1, 1);
@@ -108,6 +108,7 @@ public final class CudnnBackend implements Backend {
                  DeviceBuffer w = arena.upload(weight);
                  DeviceBuffer b = bias == null ? null : arena.upload(bias);
                  DeviceBuffer out = arena.allocate(output.length)) {
+                JCudnn.cudnnSetStream(handle, ((JCudaDevice.JCudaStream) arena.stream()).cudaStream());
                 JCudnn.cudnnCreateFilterDescriptor(wDesc);
                 JCudnn.cudnnSetFilter4dDescriptor(wDesc, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, g.k, g.cPerGroup(), g.r, g.s);
                 JCudnn.cudnnCreateConvolutionDescriptor(conv);

@@ -1,40 +1,55 @@
 package io.github.jconv.cuda;
 
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Where device buffers come from: it counts live bytes and buffers, and {@link #close()} fails on a leak
- * (after freeing what was left, so the device does not keep it). Like Arrow's allocators.
+ * Where device buffers come from: one caller's {@link DeviceStream} plus a count of live bytes and buffers;
+ * {@link #close()} fails on a leak (after freeing what was left, so the device does not keep it). Like
+ * Arrow's allocators. Buffers are allocated, filled and freed in the stream's order.
  */
 public final class DeviceArena implements AutoCloseable {
-    private final DeviceApi device;
+    private final DeviceStream stream;
+    private final boolean ownsStream;
     private final AtomicLong liveBytes = new AtomicLong();
     private final AtomicLong liveBuffers = new AtomicLong();
-    private final java.util.Set<DeviceBuffer> open = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final Set<DeviceBuffer> open = ConcurrentHashMap.newKeySet();
 
+    /** An arena on a stream of its own, closed with the arena. */
     public DeviceArena(DeviceApi device) {
-        this.device = device;
+        this(device.openStream(), true);
     }
 
-    public DeviceApi device() {
-        return device;
+    /** An arena on {@code stream}, which the caller closes after the arena. */
+    public DeviceArena(DeviceStream stream) {
+        this(stream, false);
+    }
+
+    private DeviceArena(DeviceStream stream, boolean ownsStream) {
+        this.stream = stream;
+        this.ownsStream = ownsStream;
+    }
+
+    public DeviceStream stream() {
+        return stream;
     }
 
     /** A buffer of {@code floats} floats, contents undefined. */
     public DeviceBuffer allocate(long floats) {
         long bytes = 4L * floats;
-        DeviceBuffer b = new DeviceBuffer(this, device.allocate(bytes), floats);
+        DeviceBuffer b = new DeviceBuffer(this, stream.allocate(bytes), floats);
         liveBytes.addAndGet(bytes);
         liveBuffers.incrementAndGet();
         open.add(b);
         return b;
     }
 
-    /** A buffer holding a copy of {@code data}. */
+    /** A buffer holding a copy of {@code data} (copied to staging now, so {@code data} may change afterwards). */
     public DeviceBuffer upload(float[] data) {
         DeviceBuffer b = allocate(data.length);
         try {
-            device.copyToDevice(b.handle(), 0, data, 0, data.length);
+            stream.copyToDevice(b.handle(), 0, data, 0, data.length);
         } catch (RuntimeException e) {
             b.close();
             throw e;
@@ -44,7 +59,7 @@ public final class DeviceArena implements AutoCloseable {
 
     void released(DeviceBuffer b) {
         if (open.remove(b)) {
-            device.free(b.handle());
+            stream.free(b.handle());
             liveBytes.addAndGet(-4L * b.floats());
             liveBuffers.decrementAndGet();
         }
@@ -54,16 +69,22 @@ public final class DeviceArena implements AutoCloseable {
         return liveBytes.get();
     }
 
-    /** Frees anything still open and throws if there was any: a leak. */
+    /** Frees anything still open and throws if there was any: a leak. Closes the stream if the arena opened it. */
     @Override
     public void close() {
         long bytes = liveBytes.get(), buffers = liveBuffers.get();
-        if (buffers == 0) {
-            return;
+        try {
+            if (buffers != 0) {
+                for (DeviceBuffer b : open) {
+                    released(b);
+                }
+                throw new DeviceException("device memory leak: " + buffers + " buffer(s), " + bytes
+                        + " bytes still open when the arena closed");
+            }
+        } finally {
+            if (ownsStream) {
+                stream.close();
+            }
         }
-        for (DeviceBuffer b : open) {
-            released(b);
-        }
-        throw new DeviceException("device memory leak: " + buffers + " buffer(s), " + bytes + " bytes still open when the arena closed");
     }
 }

@@ -20,9 +20,13 @@ public final class DeviceBuffer implements AutoCloseable {
         return floats;
     }
 
-    /** Copies the whole buffer into {@code dst} (which must hold {@link #floats()} floats). */
+    /**
+     * Copies the whole buffer into {@code dst} (which must hold {@link #floats()} floats) after the work queued
+     * before it: it waits for the stream, and throws the error of any queued work that failed.
+     */
     public void download(float[] dst) {
-        arena.device().copyToHost(dst, 0, handle, 0, Math.toIntExact(floats));
+        arena.stream().copyToHost(dst, 0, handle, 0, Math.toIntExact(floats));
+        arena.stream().synchronize();
     }
 
     @Override

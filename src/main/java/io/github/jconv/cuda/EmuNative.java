@@ -52,6 +52,9 @@ final class EmuNative {
 
     static native void copyToHost(float[] dst, int offset, long src, int count);
 
+    /** memcpy between two emulated device addresses (a stream's queued staging copy). */
+    static native void copy(long dst, long src, long bytes);
+
     static native void launch(String name, int[] grid, int[] block, int[] params, long[] pointers);
 
     static native String[] kernels();

@@ -4,23 +4,32 @@ import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
+import jcuda.runtime.cudaStream_t;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A real GPU through the JCuda driver API: the primary context of device 0, jconv's fatbin (built by
  * scripts/build-kernels.sh, in the jar) loaded once, functions looked up once. Every CUresult error becomes
- * a {@link DeviceException} naming the call, the CUresult and the sizes involved. Calls are serialised and
- * synchronous (the context is made current on the calling thread first), which is safe for any number of
- * Java threads.
+ * a {@link DeviceException} naming the call, the CUresult and the sizes involved. Each caller works on its own
+ * {@link JCudaStream} (a CUstream with pinned staging, asynchronous copies and stream-ordered allocation),
+ * so calls from many Java threads run concurrently on the GPU; the context is made current on the calling
+ * thread before each driver call. Idle streams are kept for reuse, with their staging buffers.
  */
 public final class JCudaDevice implements DeviceApi {
     static final String FATBIN = "/io/github/jconv/cuda/jconv_kernels.fatbin";
@@ -35,6 +44,8 @@ public final class JCudaDevice implements DeviceApi {
     private final Map<String, CUfunction> functions = new ConcurrentHashMap<>();
     private final Map<Long, CUdeviceptr> pointers = new ConcurrentHashMap<>();
     private final AtomicLong nextHandle = new AtomicLong(1);
+    private final Queue<JCudaStream> idle = new ConcurrentLinkedQueue<>();
+    private final boolean memoryPools;
 
     private JCudaDevice(byte[] fatbin) {
         CUdevice device = new CUdevice();
@@ -42,6 +53,9 @@ public final class JCudaDevice implements DeviceApi {
         JCudaDriver.cuDevicePrimaryCtxRetain(context, device);
         JCudaDriver.cuCtxSetCurrent(context);
         JCudaDriver.cuModuleLoadData(module, fatbin);
+        int[] pools = {0};
+        JCudaDriver.cuDeviceGetAttribute(pools, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MEMORY_POOLS_SUPPORTED, device);
+        memoryPools = pools[0] != 0;
         byte[] name = new byte[256];
         JCudaDriver.cuDeviceGetName(name, name.length, device);
         long[] mem = {0};
@@ -142,37 +156,6 @@ public final class JCudaDevice implements DeviceApi {
         return description;
     }
 
-    @Override
-    public synchronized long allocate(long bytes) {
-        JCudaDriver.cuCtxSetCurrent(context);
-        CUdeviceptr p = new CUdeviceptr();
-        try {
-            JCudaDriver.cuMemAlloc(p, Math.max(bytes, 1));
-        } catch (CudaException e) {
-            long[] free = {0}, total = {0};
-            JCudaDriver.cuMemGetInfo(free, total);
-            throw new DeviceException("device out of memory: cuMemAlloc of " + bytes + " bytes failed ("
-                    + firstLine(e.getMessage()) + "; " + free[0] + " of " + total[0] + " bytes free)", e);
-        }
-        long handle = nextHandle.getAndIncrement();
-        pointers.put(handle, p);
-        return handle;
-    }
-
-    @Override
-    public synchronized void free(long handle) {
-        CUdeviceptr p = pointers.remove(handle);
-        if (p == null) {
-            throw new DeviceException("free of an unknown device buffer " + handle);
-        }
-        JCudaDriver.cuCtxSetCurrent(context);
-        try {
-            JCudaDriver.cuMemFree(p);
-        } catch (CudaException e) {
-            throw error("cuMemFree", e);
-        }
-    }
-
     /** Makes the device's context current on this thread (for calls into other CUDA libraries). */
     void makeCurrent() {
         JCudaDriver.cuCtxSetCurrent(context);
@@ -186,32 +169,8 @@ public final class JCudaDevice implements DeviceApi {
         return p;
     }
 
-    @Override
-    public synchronized void copyToDevice(long handle, long byteOffset, float[] src, int srcOffset, int count) {
-        JCudaDriver.cuCtxSetCurrent(context);
-        try {
-            JCudaDriver.cuMemcpyHtoD(pointer(handle).withByteOffset(byteOffset), Pointer.to(src).withByteOffset(4L * srcOffset),
-                    4L * count);
-        } catch (CudaException e) {
-            throw error("cuMemcpyHtoD of " + 4L * count + " bytes", e);
-        }
-    }
-
-    @Override
-    public synchronized void copyToHost(float[] dst, int dstOffset, long handle, long byteOffset, int count) {
-        JCudaDriver.cuCtxSetCurrent(context);
-        try {
-            JCudaDriver.cuMemcpyDtoH(Pointer.to(dst).withByteOffset(4L * dstOffset), pointer(handle).withByteOffset(byteOffset),
-                    4L * count);
-        } catch (CudaException e) {
-            throw error("cuMemcpyDtoH of " + 4L * count + " bytes", e);
-        }
-    }
-
-    @Override
-    public synchronized void launch(String name, int[] grid, int[] block, int[] params, long[] handles, long[] offsets) {
-        JCudaDriver.cuCtxSetCurrent(context);
-        CUfunction f = functions.computeIfAbsent(name, n -> {
+    private CUfunction function(String name) {
+        return functions.computeIfAbsent(name, n -> {
             CUfunction fn = new CUfunction();
             try {
                 JCudaDriver.cuModuleGetFunction(fn, module, n);
@@ -220,18 +179,162 @@ public final class JCudaDevice implements DeviceApi {
             }
             return fn;
         });
-        Pointer[] args = new Pointer[handles.length + 1];
-        args[0] = Pointer.to(params);
-        for (int i = 0; i < handles.length; i++) {
-            args[i + 1] = Pointer.to(pointer(handles[i]).withByteOffset(offsets[i]));
+    }
+
+    @Override
+    public DeviceStream openStream() {
+        JCudaStream s = idle.poll();
+        return s != null ? s : new JCudaStream();
+    }
+
+    /**
+     * A non-blocking CUstream with its own pinned staging buffer (cuMemHostAlloc). Memory is allocated and
+     * freed in stream order (cuMemAllocAsync/cuMemFreeAsync) where the device has memory pools, otherwise with
+     * cuMemAlloc and a cuMemFree after the stream is idle.
+     */
+    final class JCudaStream extends DeviceStream {
+        private final CUstream stream = new CUstream();
+        private final Pointer staging = new Pointer();
+        private FloatBuffer stagingFloats;
+
+        JCudaStream() {
+            super(DEFAULT_MAX_STAGING);
+            makeCurrent();
+            try {
+                JCudaDriver.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+            } catch (CudaException e) {
+                throw error("cuStreamCreate", e);
+            }
         }
-        try {
-            JCudaDriver.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, null,
-                    Pointer.to(args), null);
-            JCudaDriver.cuCtxSynchronize();
-        } catch (CudaException e) {
-            throw error("kernel " + name + " (grid " + grid[0] + "x" + grid[1] + "x" + grid[2] + ", block " + block[0] + "x"
-                    + block[1] + "x" + block[2] + ")", e);
+
+        /** The CUstream, for cuBLAS and cuDNN calls on this stream. */
+        cudaStream_t cudaStream() {
+            return new cudaStream_t(stream);
+        }
+
+        @Override
+        DeviceApi device() {
+            return JCudaDevice.this;
+        }
+
+        @Override
+        long allocate(long bytes) {
+            makeCurrent();
+            CUdeviceptr p = new CUdeviceptr();
+            try {
+                if (memoryPools) {
+                    JCudaDriver.cuMemAllocAsync(p, Math.max(bytes, 1), stream);
+                } else {
+                    JCudaDriver.cuMemAlloc(p, Math.max(bytes, 1));
+                }
+            } catch (CudaException e) {
+                long[] free = {0}, total = {0};
+                JCudaDriver.cuMemGetInfo(free, total);
+                throw new DeviceException("device out of memory: allocating " + bytes + " bytes failed ("
+                        + firstLine(e.getMessage()) + "; " + free[0] + " of " + total[0] + " bytes free)", e);
+            }
+            long handle = nextHandle.getAndIncrement();
+            pointers.put(handle, p);
+            return handle;
+        }
+
+        @Override
+        void free(long handle) {
+            CUdeviceptr p = pointers.remove(handle);
+            if (p == null) {
+                throw new DeviceException("free of an unknown device buffer " + handle);
+            }
+            makeCurrent();
+            try {
+                if (memoryPools) {
+                    JCudaDriver.cuMemFreeAsync(p, stream);
+                } else {
+                    JCudaDriver.cuStreamSynchronize(stream);
+                    JCudaDriver.cuMemFree(p);
+                }
+            } catch (CudaException e) {
+                throw error("freeing a device buffer", e);
+            }
+        }
+
+        @Override
+        void launch(String name, int[] grid, int[] block, int[] params, long[] handles, long[] offsets) {
+            makeCurrent();
+            CUfunction f = function(name);
+            Pointer[] args = new Pointer[handles.length + 1];
+            args[0] = Pointer.to(params);
+            for (int i = 0; i < handles.length; i++) {
+                args[i + 1] = Pointer.to(pointer(handles[i]).withByteOffset(offsets[i]));
+            }
+            try {
+                JCudaDriver.cuLaunchKernel(f, grid[0], grid[1], grid[2], block[0], block[1], block[2], 0, stream,
+                        Pointer.to(args), null);
+            } catch (CudaException e) {
+                throw error("kernel " + name + " (grid " + grid[0] + "x" + grid[1] + "x" + grid[2] + ", block " + block[0]
+                        + "x" + block[1] + "x" + block[2] + ")", e);
+            }
+        }
+
+        @Override
+        protected void resizeStaging(long bytes) {
+            makeCurrent();
+            try {
+                if (stagingFloats != null) {
+                    JCudaDriver.cuMemFreeHost(staging);
+                    stagingFloats = null;
+                }
+                JCudaDriver.cuMemHostAlloc(staging, bytes, 0);
+            } catch (CudaException e) {
+                throw error("cuMemHostAlloc of " + bytes + " bytes of pinned staging", e);
+            }
+            stagingFloats = staging.getByteBuffer(0, bytes).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        }
+
+        @Override
+        protected void stage(long stagingOffset, float[] src, int srcOffset, int count) {
+            stagingFloats.put((int) (stagingOffset / 4), src, srcOffset, count);
+        }
+
+        @Override
+        protected void unstage(float[] dst, int dstOffset, long stagingOffset, int count) {
+            stagingFloats.get((int) (stagingOffset / 4), dst, dstOffset, count);
+        }
+
+        @Override
+        protected void queueToDevice(long handle, long byteOffset, long stagingOffset, long bytes) {
+            makeCurrent();
+            try {
+                JCudaDriver.cuMemcpyHtoDAsync(pointer(handle).withByteOffset(byteOffset), staging.withByteOffset(stagingOffset),
+                        bytes, stream);
+            } catch (CudaException e) {
+                throw error("cuMemcpyHtoDAsync of " + bytes + " bytes", e);
+            }
+        }
+
+        @Override
+        protected void queueToHost(long stagingOffset, long handle, long byteOffset, long bytes) {
+            makeCurrent();
+            try {
+                JCudaDriver.cuMemcpyDtoHAsync(staging.withByteOffset(stagingOffset), pointer(handle).withByteOffset(byteOffset),
+                        bytes, stream);
+            } catch (CudaException e) {
+                throw error("cuMemcpyDtoHAsync of " + bytes + " bytes", e);
+            }
+        }
+
+        @Override
+        protected void waitIdle() {
+            makeCurrent();
+            try {
+                JCudaDriver.cuStreamSynchronize(stream);
+            } catch (CudaException e) {
+                throw error("the stream's queued work (a kernel or a copy)", e);
+            }
+        }
+
+        @Override
+        protected void release() {
+            idle.add(this);
         }
     }
 }

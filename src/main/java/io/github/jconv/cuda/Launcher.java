@@ -45,7 +45,7 @@ abstract class Launcher {
         for (int i = 0; i < buffers.length; i++) {
             handles[i] = (buffers[i] == null ? out : buffers[i]).handle();
         }
-        arena.device().launch(kernel, grid, block, params, handles, offsets);
+        arena.stream().launch(kernel, grid, block, params, handles, offsets);
     }
 
     /** Launches with explicit byte offsets into the buffers. */
@@ -55,6 +55,6 @@ abstract class Launcher {
         for (int i = 0; i < buffers.length; i++) {
             handles[i] = buffers[i].handle();
         }
-        arena.device().launch(kernel, grid, block, params, handles, byteOffsets);
+        arena.stream().launch(kernel, grid, block, params, handles, byteOffsets);
     }
 }

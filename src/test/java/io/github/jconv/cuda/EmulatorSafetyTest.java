@@ -25,8 +25,10 @@ class EmulatorSafetyTest {
         // (inside the guard zone, as a real overrun by a few elements would).
         ConvGeometry big = ConvGeometry.conv2d(new int[] {1, 1, 3, 4}, new int[] {1, 1, 1, 1}, null, ConvSpec.defaults());
         try (DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE); DeviceBuffer small = arena.allocate(10)) {
-            DeviceException e = assertThrows(DeviceException.class, () -> Launcher.launch(arena, "jconv_fill_bias",
-                    Launcher.grid1d(12), Launcher.BLOCK_1D, Launcher.params(big), small, null, small));
+            Launcher.launch(arena, "jconv_fill_bias", Launcher.grid1d(12), Launcher.BLOCK_1D, Launcher.params(big), small,
+                    null, small);
+            DeviceException e = assertThrows(DeviceException.class, () -> arena.stream().synchronize(),
+                    "a launch only queues the kernel: its fault is reported when the stream is synchronised");
             assertTrue(e.getMessage().contains("kernel jconv_fill_bias wrote past the end of an allocation of 40 bytes"),
                     e.getMessage());
         }
