@@ -24,7 +24,7 @@ public final class CpuInfo {
     private static final class VectorKernels {
         static String describe() {
             return "Vector API, " + VectorSgemm.V + " float lanes (" + VectorSgemm.S.vectorBitSize() + "-bit); GEMM micro-kernel "
-                    + VectorSgemm.MR + "x" + VectorSgemm.NR + ", direct kernel " + VectorDirect.KB + " channels x "
+                    + VectorSgemm.MR + "x" + VectorSgemm.NR + ", direct kernel " + VectorDirect.TK + " channels x " + VectorDirect.TV + " vectors of "
                     + VectorDirect.V + " columns";
         }
     }

@@ -8,19 +8,39 @@ import jdk.incubator.vector.VectorSpecies;
  * Direct convolution on the Vector API for layers with stride 1 along W (loaded only when the module is
  * present; {@link DirectConv} and {@link DepthwiseConv} call it).
  *
- * <p>A task takes one sample n, one group and a run of blocks of up to {@link #KB} output channels. It
- * first copies the group's input into a zero-padded, thread-confined buffer (C/G x (H+pt+pb) x
- * (W+pl+pr)), so every tap of every output lies inside it and the loops have no bounds tests. Then, for
- * each output row p and each V consecutive outputs q, it holds KB vectors of outputs in registers and for
- * every tap (c, r, s) loads V padded inputs once and does KB broadcast-FMAs with the tap's weights (packed
- * so a block's KB weights of one tap are adjacent). The row's last, partial vector is computed in full
- * into a scratch tile and only its real lanes are added (masked stores are not vectorised on Java 17).
+ * <p>A task takes one sample n, one group and a run of blocks of {@link #TK} output channels. It first
+ * copies the group's input into a zero-padded, thread-confined buffer (C/G x (H+pt+pb) x (W+pl+pr), plus
+ * slack), so every tap of every output lies inside it and the loops have no bounds tests. A block's outputs
+ * are computed into a scratch plane per channel (bias first), then copied into y row by row:
+ * <ul>
+ *   <li>With stride 1 along H too, output (p, q) reads padded input (p + r*dH, q + s*dW), i.e. flat index
+ *       p*Wp + q plus the tap's offset: the whole output plane is one run of Wp-wide rows, computed as
+ *       consecutive vectors across row ends (the Wp - Q columns per row that wrap into the next row are
+ *       computed and dropped: 3% of the work at 56x56). No row-end tails, so nearly every vector goes
+ *       through the widest tile.</li>
+ *   <li>With a larger stride along H, each output row is one run of ceil(Q/V) vectors.</li>
+ * </ul>
+ * The register tile is {@link #TK} channels x {@link #TV} vectors (24 accumulators): for every tap (c, r, s)
+ * it broadcasts the block's TK weights (packed side by side) and loads TV input vectors, each used for TK
+ * FMAs. Measured on the 2-core AVX-512 machine with data in L1 (one core, GFLOP/s): 4x6 163-176, 6x4 140-145,
+ * 3x8 129-137, 2x12 117, the former 8 channels x 2 vectors 127-136; broadcasting the weights before the
+ * loads beat the other order (140); unrolling the tap loop did not help. Sweeping a real 64-channel 56x56
+ * plane the same kernel gives ~140 on one core (58% of that core's peak), whatever the channel chunk (4 to
+ * 64) and even with aligned loads: the data, not the arithmetic, sets the pace there. Runs shorter than TV
+ * vectors use 4x2 and 4x1 tiles. Blocks with fewer than TK channels (depthwise layers, a group's last
+ * channels) go one channel at a time, four output rows at once.
  */
 final class VectorDirect {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int V = S.length();
-    /** Output channels per register block. */
-    static final int KB = 8;
+    /** Output channels per register tile. */
+    static final int TK = 4;
+    /** Vectors of outputs per register tile. */
+    static final int TV = 6;
+    /** Input channels per chunk of the reduction (see {@link #blocks}). */
+    static final int CC = 16;
+    /** Floats of scratch output per pass of {@link #blocks} (256 KiB). */
+    static final int ACC = 1 << 16;
 
     private VectorDirect() {
     }
@@ -28,15 +48,15 @@ final class VectorDirect {
     /** y = conv(x, w) + bias for a geometry with strideW == 1. */
     static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), crs = cg * g.r * g.s;
-        int blocksPerGroup = (kg + KB - 1) / KB;
-        // wp[block][(c*R + r)*S + s][j] = w[k0 + j][c][r][s]: the block's KB weights of one tap side by side
-        float[] wp = Workspace.get(Workspace.WEIGHTS, (long) g.groups * blocksPerGroup * crs * KB);
+        int blocksPerGroup = (kg + TK - 1) / TK;
+        // wp[block][(c*R + r)*S + s][j] = w[k0 + j][c][r][s]: the block's TK weights of one tap side by side
+        float[] wp = Workspace.get(Workspace.WEIGHTS, (long) g.groups * blocksPerGroup * crs * TK);
         par.forEach(g.groups * blocksPerGroup, b -> {
-            int k0 = (b / blocksPerGroup) * kg + (b % blocksPerGroup) * KB;
-            int kb = Math.min(KB, (b / blocksPerGroup) * kg + kg - k0);
+            int k0 = (b / blocksPerGroup) * kg + (b % blocksPerGroup) * TK;
+            int kb = Math.min(TK, (b / blocksPerGroup) * kg + kg - k0);
             for (int t = 0; t < crs; t++) {
-                for (int j = 0; j < KB; j++) {
-                    wp[(b * crs + t) * KB + j] = j < kb ? w[(k0 + j) * crs + t] : 0f;
+                for (int j = 0; j < TK; j++) {
+                    wp[(b * crs + t) * TK + j] = j < kb ? w[(k0 + j) * crs + t] : 0f;
                 }
             }
         });
@@ -48,18 +68,32 @@ final class VectorDirect {
             int n = pair / g.groups, grp = pair % g.groups;
             float[] xp = pad(g, x, (n * g.c + grp * cg) * g.h * g.w);
             int b0 = blocksPerGroup * chunk / chunks, b1 = blocksPerGroup * (chunk + 1) / chunks;
-            for (int b = b0; b < b1; b++) {
-                int k0 = grp * kg + b * KB, kb = Math.min(KB, kg - b * KB);
-                rows(g, taps, xp, wp, (grp * blocksPerGroup + b) * crs * KB, k0, kb, bias, y, n);
+            int full = Math.min(b1, kg / TK); // blocks [b0, full) have TK channels
+            // at most ACC floats of scratch output per pass, so it stays in L2 beside the padded input
+            int perPass = Math.max(1, ACC / (TK * plane(g)));
+            for (int b = b0; b < full; b += perPass) {
+                int nb = Math.min(perPass, full - b);
+                blocks(g, taps, xp, wp, (grp * blocksPerGroup + b) * crs * TK, grp * kg + b * TK, nb, bias, y, n);
+            }
+            for (int b = Math.max(b0, full); b < b1; b++) {
+                int k0 = grp * kg + b * TK, wOff = (grp * blocksPerGroup + b) * crs * TK;
+                for (int j = 0; j < kg - b * TK; j++) {
+                    rowsOfOneChannel(g, taps, xp, wp, wOff + j, k0 + j, bias, y, n);
+                }
             }
         });
     }
 
-    /** The group's C/G planes at x[xOff ..] copied into a zero-padded thread-local buffer (plus V floats of slack). */
+    /**
+     * The group's C/G planes at x[xOff ..] copied into a zero-padded thread-local buffer, plus Wp + TV*V floats
+     * of zero slack: the vectors past the last real output (the wrapped columns, a run's last partial vector)
+     * read at most that far beyond the last plane.
+     */
     private static float[] pad(ConvGeometry g, float[] x, int xOff) {
         int hp = g.h + g.padTop + g.padBottom, wp = g.w + g.padLeft + g.padRight;
         int planes = g.cPerGroup();
-        float[] xp = Workspace.get(Workspace.COL, (long) planes * hp * wp + V);
+        int slack = wp + TV * V;
+        float[] xp = Workspace.get(Workspace.COL, (long) planes * hp * wp + slack);
         for (int c = 0; c < planes; c++) {
             int plane = c * hp * wp;
             java.util.Arrays.fill(xp, plane, plane + g.padTop * wp, 0f);
@@ -71,49 +105,78 @@ final class VectorDirect {
             }
             java.util.Arrays.fill(xp, plane + (g.padTop + g.h) * wp, plane + hp * wp, 0f);
         }
-        java.util.Arrays.fill(xp, planes * hp * wp, planes * hp * wp + V, 0f);
+        java.util.Arrays.fill(xp, planes * hp * wp, planes * hp * wp + slack, 0f);
         return xp;
     }
 
-    /** All output rows of channels [k0, k0 + kb) of sample n. */
-    private static void rows(ConvGeometry g, int[] taps, float[] xp, float[] wp, int wOff, int k0, int kb, float[] bias,
-                             float[] y, int n) {
-        if (kb < KB) {
-            for (int j = 0; j < kb; j++) {
-                rowsOfOneChannel(g, taps, xp, wp, wOff + j, k0 + j, bias, y, n);
-            }
-            return;
+    /** Floats of one channel's scratch output plane in {@link #blocks}: P rows of Wp (stride 1 along H) or of ceil(Q/V) vectors. */
+    private static int plane(ConvGeometry g) {
+        int wpad = g.w + g.padLeft + g.padRight;
+        return g.strideH == 1 ? (g.p * wpad + V - 1) / V * V : g.p * ((g.q + V - 1) / V * V);
+    }
+
+    /**
+     * All outputs of the nb blocks of TK channels from k0 of sample n (weights of the first at wp[wOff ..]), into
+     * a scratch plane per channel, then into y. Loop order: input channels in chunks of {@link #CC}, then the
+     * output vectors, then the blocks: a chunk's input around one run of TV vectors (CC x ~3 rows) stays in L1
+     * while every block's tile uses it, and only the small weights stream.
+     */
+    private static void blocks(ConvGeometry g, int[] taps, float[] xp, float[] wp, int wOff, int k0, int nb, float[] bias,
+                               float[] y, int n) {
+        int wpad = g.w + g.padLeft + g.padRight, rowVecs = (g.q + V - 1) / V;
+        boolean flat = g.strideH == 1;
+        int accRow = flat ? wpad : rowVecs * V;
+        int plane = plane(g);
+        float[] acc = Workspace.get(Workspace.SCRATCH, (long) nb * TK * plane);
+        for (int j = 0; j < nb * TK; j++) {
+            java.util.Arrays.fill(acc, j * plane, (j + 1) * plane, bias == null ? 0f : bias[k0 + j]);
         }
-        int yChannel = g.p * g.q, wpad = g.w + g.padLeft + g.padRight;
-        int qFull = g.q - g.q % V;
-        float[] tile = Workspace.get(Workspace.SCRATCH, KB * V);
-        for (int p = 0; p < g.p; p++) {
-            int yRow = ((n * g.k + k0) * g.p + p) * g.q;
-            for (int j = 0; j < KB; j++) {
-                java.util.Arrays.fill(y, yRow + j * yChannel, yRow + j * yChannel + g.q, bias == null ? 0f : bias[k0 + j]);
-            }
-            int row0 = p * g.strideH * wpad;
-            int q = 0;
-            for (; q + 2 * V <= qFull; q += 2 * V) {
-                block8x2(taps, xp, row0 + q, wp, wOff, y, yRow + q, yChannel);
-            }
-            for (; q < qFull; q += V) {
-                block8(taps, xp, row0 + q, wp, wOff, y, yRow + q, yChannel);
-            }
-            if (qFull < g.q) {
-                java.util.Arrays.fill(tile, 0, KB * V, 0f);
-                block8(taps, xp, row0 + qFull, wp, wOff, tile, 0, V);
-                for (int j = 0; j < KB; j++) {
-                    for (int i = 0; i < g.q - qFull; i++) {
-                        y[yRow + j * yChannel + qFull + i] += tile[j * V + i];
-                    }
+        int crs = taps.length, chunk = CC * g.r * g.s;
+        for (int t0 = 0; t0 < crs; t0 += chunk) {
+            int t1 = Math.min(crs, t0 + chunk);
+            if (flat) {
+                run(taps, t0, t1, xp, 0, wp, wOff, crs * TK, nb, acc, 0, plane / V, plane);
+            } else {
+                for (int p = 0; p < g.p; p++) {
+                    run(taps, t0, t1, xp, p * g.strideH * wpad, wp, wOff, crs * TK, nb, acc, p * accRow, rowVecs, plane);
                 }
+            }
+        }
+        for (int j = 0; j < nb * TK; j++) {
+            int yPlane = (n * g.k + k0 + j) * g.p * g.q;
+            for (int p = 0; p < g.p; p++) {
+                System.arraycopy(acc, j * plane + p * accRow, y, yPlane + p * g.q, g.q);
             }
         }
     }
 
     /**
-     * All output rows of channel k (weights at wp[wOff + tap*KB]), four rows at a time so four independent FMA
+     * {@code vecs} consecutive output vectors of nb blocks (block b's weights at wp[wOff + b*wBlock ..], its
+     * channel j's outputs at acc[(b*TK + j)*plane + accOff ..]) += taps [t0, t1) applied at xp[in ..].
+     */
+    private static void run(int[] taps, int t0, int t1, float[] xp, int in, float[] wp, int wOff, int wBlock, int nb,
+                            float[] acc, int accOff, int vecs, int plane) {
+        int w0 = wOff + t0 * TK, blockAcc = TK * plane;
+        int v = 0;
+        for (; v + TV <= vecs; v += TV) {
+            for (int b = 0; b < nb; b++) {
+                tile4x6(taps, t0, t1, xp, in + v * V, wp, w0 + b * wBlock, acc, b * blockAcc + accOff + v * V, plane);
+            }
+        }
+        for (; v + 2 <= vecs; v += 2) {
+            for (int b = 0; b < nb; b++) {
+                tile4x2(taps, t0, t1, xp, in + v * V, wp, w0 + b * wBlock, acc, b * blockAcc + accOff + v * V, plane);
+            }
+        }
+        if (v < vecs) {
+            for (int b = 0; b < nb; b++) {
+                tile4x1(taps, t0, t1, xp, in + v * V, wp, w0 + b * wBlock, acc, b * blockAcc + accOff + v * V, plane);
+            }
+        }
+    }
+
+    /**
+     * All output rows of channel k (weights at wp[wOff + tap*TK]), four rows at a time so four independent FMA
      * chains hide the FMA latency (one chain per vector would wait on it: depthwise layers have only R*S taps).
      */
     private static void rowsOfOneChannel(ConvGeometry g, int[] taps, float[] xp, float[] wp, int wOff, int k,
@@ -159,7 +222,7 @@ final class VectorDirect {
         FloatVector a1 = FloatVector.fromArray(S, out, outOff + outRow);
         FloatVector a2 = FloatVector.fromArray(S, out, outOff + 2 * outRow);
         FloatVector a3 = FloatVector.fromArray(S, out, outOff + 3 * outRow);
-        for (int i = 0, t = wOff; i < taps.length; i++, t += KB) {
+        for (int i = 0, t = wOff; i < taps.length; i++, t += TK) {
             FloatVector wv = FloatVector.broadcast(S, wp[t]);
             int x0 = row0 + taps[i];
             a0 = FloatVector.fromArray(S, xp, x0).fma(wv, a0);
@@ -187,99 +250,142 @@ final class VectorDirect {
         return taps;
     }
 
-    /** KB channels x 2V columns: as {@link #block8} with two vectors per channel (16 independent FMA chains). */
-    private static void block8x2(int[] taps, float[] xp, int row0, float[] wp, int wOff, float[] out, int outOff,
-                                 int outChannel) {
-        FloatVector a0 = FloatVector.fromArray(S, out, outOff), b0 = FloatVector.fromArray(S, out, outOff + V);
-        FloatVector a1 = FloatVector.fromArray(S, out, outOff + outChannel), b1 = FloatVector.fromArray(S, out, outOff + outChannel + V);
-        FloatVector a2 = FloatVector.fromArray(S, out, outOff + 2 * outChannel), b2 = FloatVector.fromArray(S, out, outOff + 2 * outChannel + V);
-        FloatVector a3 = FloatVector.fromArray(S, out, outOff + 3 * outChannel), b3 = FloatVector.fromArray(S, out, outOff + 3 * outChannel + V);
-        FloatVector a4 = FloatVector.fromArray(S, out, outOff + 4 * outChannel), b4 = FloatVector.fromArray(S, out, outOff + 4 * outChannel + V);
-        FloatVector a5 = FloatVector.fromArray(S, out, outOff + 5 * outChannel), b5 = FloatVector.fromArray(S, out, outOff + 5 * outChannel + V);
-        FloatVector a6 = FloatVector.fromArray(S, out, outOff + 6 * outChannel), b6 = FloatVector.fromArray(S, out, outOff + 6 * outChannel + V);
-        FloatVector a7 = FloatVector.fromArray(S, out, outOff + 7 * outChannel), b7 = FloatVector.fromArray(S, out, outOff + 7 * outChannel + V);
-        for (int i = 0, t = wOff; i < taps.length; i++, t += KB) {
-            int x0 = row0 + taps[i];
-            FloatVector xv = FloatVector.fromArray(S, xp, x0), xw = FloatVector.fromArray(S, xp, x0 + V);
-            FloatVector w0 = FloatVector.broadcast(S, wp[t]);
-            a0 = xv.fma(w0, a0);
-            b0 = xw.fma(w0, b0);
-            FloatVector w1 = FloatVector.broadcast(S, wp[t + 1]);
-            a1 = xv.fma(w1, a1);
-            b1 = xw.fma(w1, b1);
-            FloatVector w2 = FloatVector.broadcast(S, wp[t + 2]);
-            a2 = xv.fma(w2, a2);
-            b2 = xw.fma(w2, b2);
-            FloatVector w3 = FloatVector.broadcast(S, wp[t + 3]);
-            a3 = xv.fma(w3, a3);
-            b3 = xw.fma(w3, b3);
-            FloatVector w4 = FloatVector.broadcast(S, wp[t + 4]);
-            a4 = xv.fma(w4, a4);
-            b4 = xw.fma(w4, b4);
-            FloatVector w5 = FloatVector.broadcast(S, wp[t + 5]);
-            a5 = xv.fma(w5, a5);
-            b5 = xw.fma(w5, b5);
-            FloatVector w6 = FloatVector.broadcast(S, wp[t + 6]);
-            a6 = xv.fma(w6, a6);
-            b6 = xw.fma(w6, b6);
-            FloatVector w7 = FloatVector.broadcast(S, wp[t + 7]);
-            a7 = xv.fma(w7, a7);
-            b7 = xw.fma(w7, b7);
+    /** TK channels x 6 vector(s): out[j*plane + outOff ..] += sum over taps [t0, t1) of wp[tap][j] * xp[at + tap ..]. */
+    private static void tile4x6(int[] taps, int t0, int t1, float[] xp, int at, float[] wp, int wOff, float[] out, int outOff, int plane) {
+        int o0 = outOff;
+        int o1 = outOff + 1 * plane;
+        int o2 = outOff + 2 * plane;
+        int o3 = outOff + 3 * plane;
+        FloatVector a00 = FloatVector.fromArray(S, out, o0), a01 = FloatVector.fromArray(S, out, o0 + 1 * V), a02 = FloatVector.fromArray(S, out, o0 + 2 * V), a03 = FloatVector.fromArray(S, out, o0 + 3 * V), a04 = FloatVector.fromArray(S, out, o0 + 4 * V), a05 = FloatVector.fromArray(S, out, o0 + 5 * V);
+        FloatVector a10 = FloatVector.fromArray(S, out, o1), a11 = FloatVector.fromArray(S, out, o1 + 1 * V), a12 = FloatVector.fromArray(S, out, o1 + 2 * V), a13 = FloatVector.fromArray(S, out, o1 + 3 * V), a14 = FloatVector.fromArray(S, out, o1 + 4 * V), a15 = FloatVector.fromArray(S, out, o1 + 5 * V);
+        FloatVector a20 = FloatVector.fromArray(S, out, o2), a21 = FloatVector.fromArray(S, out, o2 + 1 * V), a22 = FloatVector.fromArray(S, out, o2 + 2 * V), a23 = FloatVector.fromArray(S, out, o2 + 3 * V), a24 = FloatVector.fromArray(S, out, o2 + 4 * V), a25 = FloatVector.fromArray(S, out, o2 + 5 * V);
+        FloatVector a30 = FloatVector.fromArray(S, out, o3), a31 = FloatVector.fromArray(S, out, o3 + 1 * V), a32 = FloatVector.fromArray(S, out, o3 + 2 * V), a33 = FloatVector.fromArray(S, out, o3 + 3 * V), a34 = FloatVector.fromArray(S, out, o3 + 4 * V), a35 = FloatVector.fromArray(S, out, o3 + 5 * V);
+        for (int i = t0, t = wOff; i < t1; i++, t += TK) {
+            int x = at + taps[i];
+            FloatVector w0 = FloatVector.broadcast(S, wp[t]), w1 = FloatVector.broadcast(S, wp[t + 1]);
+            FloatVector w2 = FloatVector.broadcast(S, wp[t + 2]), w3 = FloatVector.broadcast(S, wp[t + 3]);
+            FloatVector x0 = FloatVector.fromArray(S, xp, x);
+            a00 = x0.fma(w0, a00);
+            a10 = x0.fma(w1, a10);
+            a20 = x0.fma(w2, a20);
+            a30 = x0.fma(w3, a30);
+            FloatVector x1 = FloatVector.fromArray(S, xp, x + 1 * V);
+            a01 = x1.fma(w0, a01);
+            a11 = x1.fma(w1, a11);
+            a21 = x1.fma(w2, a21);
+            a31 = x1.fma(w3, a31);
+            FloatVector x2 = FloatVector.fromArray(S, xp, x + 2 * V);
+            a02 = x2.fma(w0, a02);
+            a12 = x2.fma(w1, a12);
+            a22 = x2.fma(w2, a22);
+            a32 = x2.fma(w3, a32);
+            FloatVector x3 = FloatVector.fromArray(S, xp, x + 3 * V);
+            a03 = x3.fma(w0, a03);
+            a13 = x3.fma(w1, a13);
+            a23 = x3.fma(w2, a23);
+            a33 = x3.fma(w3, a33);
+            FloatVector x4 = FloatVector.fromArray(S, xp, x + 4 * V);
+            a04 = x4.fma(w0, a04);
+            a14 = x4.fma(w1, a14);
+            a24 = x4.fma(w2, a24);
+            a34 = x4.fma(w3, a34);
+            FloatVector x5 = FloatVector.fromArray(S, xp, x + 5 * V);
+            a05 = x5.fma(w0, a05);
+            a15 = x5.fma(w1, a15);
+            a25 = x5.fma(w2, a25);
+            a35 = x5.fma(w3, a35);
         }
-        a0.intoArray(out, outOff);
-        b0.intoArray(out, outOff + V);
-        a1.intoArray(out, outOff + outChannel);
-        b1.intoArray(out, outOff + outChannel + V);
-        a2.intoArray(out, outOff + 2 * outChannel);
-        b2.intoArray(out, outOff + 2 * outChannel + V);
-        a3.intoArray(out, outOff + 3 * outChannel);
-        b3.intoArray(out, outOff + 3 * outChannel + V);
-        a4.intoArray(out, outOff + 4 * outChannel);
-        b4.intoArray(out, outOff + 4 * outChannel + V);
-        a5.intoArray(out, outOff + 5 * outChannel);
-        b5.intoArray(out, outOff + 5 * outChannel + V);
-        a6.intoArray(out, outOff + 6 * outChannel);
-        b6.intoArray(out, outOff + 6 * outChannel + V);
-        a7.intoArray(out, outOff + 7 * outChannel);
-        b7.intoArray(out, outOff + 7 * outChannel + V);
+        a00.intoArray(out, o0);
+        a01.intoArray(out, o0 + 1 * V);
+        a02.intoArray(out, o0 + 2 * V);
+        a03.intoArray(out, o0 + 3 * V);
+        a04.intoArray(out, o0 + 4 * V);
+        a05.intoArray(out, o0 + 5 * V);
+        a10.intoArray(out, o1);
+        a11.intoArray(out, o1 + 1 * V);
+        a12.intoArray(out, o1 + 2 * V);
+        a13.intoArray(out, o1 + 3 * V);
+        a14.intoArray(out, o1 + 4 * V);
+        a15.intoArray(out, o1 + 5 * V);
+        a20.intoArray(out, o2);
+        a21.intoArray(out, o2 + 1 * V);
+        a22.intoArray(out, o2 + 2 * V);
+        a23.intoArray(out, o2 + 3 * V);
+        a24.intoArray(out, o2 + 4 * V);
+        a25.intoArray(out, o2 + 5 * V);
+        a30.intoArray(out, o3);
+        a31.intoArray(out, o3 + 1 * V);
+        a32.intoArray(out, o3 + 2 * V);
+        a33.intoArray(out, o3 + 3 * V);
+        a34.intoArray(out, o3 + 4 * V);
+        a35.intoArray(out, o3 + 5 * V);
     }
 
-    /** KB channels: out[j][0..V) += sum over taps (c, r, s) of wp[tap][j] * xp[c][p*sH + r*dH][q + s*dW ..]. */
-    private static void block8(int[] taps, float[] xp, int row0, float[] wp, int wOff, float[] out, int outOff,
-                               int outChannel) {
-        FloatVector a0 = FloatVector.fromArray(S, out, outOff);
-        FloatVector a1 = FloatVector.fromArray(S, out, outOff + outChannel);
-        FloatVector a2 = FloatVector.fromArray(S, out, outOff + 2 * outChannel);
-        FloatVector a3 = FloatVector.fromArray(S, out, outOff + 3 * outChannel);
-        FloatVector a4 = FloatVector.fromArray(S, out, outOff + 4 * outChannel);
-        FloatVector a5 = FloatVector.fromArray(S, out, outOff + 5 * outChannel);
-        FloatVector a6 = FloatVector.fromArray(S, out, outOff + 6 * outChannel);
-        FloatVector a7 = FloatVector.fromArray(S, out, outOff + 7 * outChannel);
-        for (int i = 0, t = wOff; i < taps.length; i++, t += KB) {
-            FloatVector xv = FloatVector.fromArray(S, xp, row0 + taps[i]);
-            a0 = xv.fma(FloatVector.broadcast(S, wp[t]), a0);
-            a1 = xv.fma(FloatVector.broadcast(S, wp[t + 1]), a1);
-            a2 = xv.fma(FloatVector.broadcast(S, wp[t + 2]), a2);
-            a3 = xv.fma(FloatVector.broadcast(S, wp[t + 3]), a3);
-            a4 = xv.fma(FloatVector.broadcast(S, wp[t + 4]), a4);
-            a5 = xv.fma(FloatVector.broadcast(S, wp[t + 5]), a5);
-            a6 = xv.fma(FloatVector.broadcast(S, wp[t + 6]), a6);
-            a7 = xv.fma(FloatVector.broadcast(S, wp[t + 7]), a7);
+    /** TK channels x 2 vector(s): out[j*plane + outOff ..] += sum over taps [t0, t1) of wp[tap][j] * xp[at + tap ..]. */
+    private static void tile4x2(int[] taps, int t0, int t1, float[] xp, int at, float[] wp, int wOff, float[] out, int outOff, int plane) {
+        int o0 = outOff;
+        int o1 = outOff + 1 * plane;
+        int o2 = outOff + 2 * plane;
+        int o3 = outOff + 3 * plane;
+        FloatVector a00 = FloatVector.fromArray(S, out, o0), a01 = FloatVector.fromArray(S, out, o0 + 1 * V);
+        FloatVector a10 = FloatVector.fromArray(S, out, o1), a11 = FloatVector.fromArray(S, out, o1 + 1 * V);
+        FloatVector a20 = FloatVector.fromArray(S, out, o2), a21 = FloatVector.fromArray(S, out, o2 + 1 * V);
+        FloatVector a30 = FloatVector.fromArray(S, out, o3), a31 = FloatVector.fromArray(S, out, o3 + 1 * V);
+        for (int i = t0, t = wOff; i < t1; i++, t += TK) {
+            int x = at + taps[i];
+            FloatVector w0 = FloatVector.broadcast(S, wp[t]), w1 = FloatVector.broadcast(S, wp[t + 1]);
+            FloatVector w2 = FloatVector.broadcast(S, wp[t + 2]), w3 = FloatVector.broadcast(S, wp[t + 3]);
+            FloatVector x0 = FloatVector.fromArray(S, xp, x);
+            a00 = x0.fma(w0, a00);
+            a10 = x0.fma(w1, a10);
+            a20 = x0.fma(w2, a20);
+            a30 = x0.fma(w3, a30);
+            FloatVector x1 = FloatVector.fromArray(S, xp, x + 1 * V);
+            a01 = x1.fma(w0, a01);
+            a11 = x1.fma(w1, a11);
+            a21 = x1.fma(w2, a21);
+            a31 = x1.fma(w3, a31);
         }
-        a0.intoArray(out, outOff);
-        a1.intoArray(out, outOff + outChannel);
-        a2.intoArray(out, outOff + 2 * outChannel);
-        a3.intoArray(out, outOff + 3 * outChannel);
-        a4.intoArray(out, outOff + 4 * outChannel);
-        a5.intoArray(out, outOff + 5 * outChannel);
-        a6.intoArray(out, outOff + 6 * outChannel);
-        a7.intoArray(out, outOff + 7 * outChannel);
+        a00.intoArray(out, o0);
+        a01.intoArray(out, o0 + 1 * V);
+        a10.intoArray(out, o1);
+        a11.intoArray(out, o1 + 1 * V);
+        a20.intoArray(out, o2);
+        a21.intoArray(out, o2 + 1 * V);
+        a30.intoArray(out, o3);
+        a31.intoArray(out, o3 + 1 * V);
     }
 
-    /** One channel (weights at wp[wOff + tap*KB]). */
+    /** TK channels x 1 vector(s): out[j*plane + outOff ..] += sum over taps [t0, t1) of wp[tap][j] * xp[at + tap ..]. */
+    private static void tile4x1(int[] taps, int t0, int t1, float[] xp, int at, float[] wp, int wOff, float[] out, int outOff, int plane) {
+        int o0 = outOff;
+        int o1 = outOff + 1 * plane;
+        int o2 = outOff + 2 * plane;
+        int o3 = outOff + 3 * plane;
+        FloatVector a00 = FloatVector.fromArray(S, out, o0);
+        FloatVector a10 = FloatVector.fromArray(S, out, o1);
+        FloatVector a20 = FloatVector.fromArray(S, out, o2);
+        FloatVector a30 = FloatVector.fromArray(S, out, o3);
+        for (int i = t0, t = wOff; i < t1; i++, t += TK) {
+            int x = at + taps[i];
+            FloatVector w0 = FloatVector.broadcast(S, wp[t]), w1 = FloatVector.broadcast(S, wp[t + 1]);
+            FloatVector w2 = FloatVector.broadcast(S, wp[t + 2]), w3 = FloatVector.broadcast(S, wp[t + 3]);
+            FloatVector x0 = FloatVector.fromArray(S, xp, x);
+            a00 = x0.fma(w0, a00);
+            a10 = x0.fma(w1, a10);
+            a20 = x0.fma(w2, a20);
+            a30 = x0.fma(w3, a30);
+        }
+        a00.intoArray(out, o0);
+        a10.intoArray(out, o1);
+        a20.intoArray(out, o2);
+        a30.intoArray(out, o3);
+    }
+
+    /** One channel (weights at wp[wOff + tap*TK]). */
     private static void block1(int[] taps, float[] xp, int row0, float[] wp, int wOff, float[] out, int outOff) {
         FloatVector a = FloatVector.fromArray(S, out, outOff);
-        for (int i = 0, t = wOff; i < taps.length; i++, t += KB) {
+        for (int i = 0, t = wOff; i < taps.length; i++, t += TK) {
             a = FloatVector.fromArray(S, xp, row0 + taps[i]).fma(FloatVector.broadcast(S, wp[t]), a);
         }
         a.intoArray(out, outOff);
