@@ -33,7 +33,7 @@ import java.util.concurrent.Callable;
  * reference, for jconv and the peers alike.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-        description = "Time every algorithm and the peers on a set of layers: ms, GFLOP/s, % of peak, ratio, error.")
+        description = "Time every algorithm and the peers on a set of layers: ms, GFLOP/s, %% of peak, ratio, error.")
 final class BenchCommand implements Callable<Integer> {
     @Option(names = "--shape", paramLabel = "N,C,H,W,K,R,S,stride,pad,dilation,groups",
             description = "A layer (repeatable): Conv2d(C, K, (R, S), ...) on N x C x H x W.")

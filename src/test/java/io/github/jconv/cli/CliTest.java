@@ -56,6 +56,25 @@ class CliTest {
         return GoldenCase.all();
     }
 
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"conv2d", "conv-transpose2d", "bench", "info", "verify", "explain"})
+    void everyCommandsHelpPrintsCleanly(String command) {
+        java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
+        java.io.PrintStream saved = System.err;
+        Result r;
+        System.setErr(new java.io.PrintStream(captured, true, StandardCharsets.UTF_8));
+        try {
+            r = cli(command, "--help");
+        } finally {
+            System.setErr(saved);
+        }
+        String warnings = captured.toString(StandardCharsets.UTF_8);
+        assertEquals(0, r.code());
+        assertTrue(r.out().contains("Usage: jconv " + command), r.out());
+        assertFalse(warnings.contains("WARN") || r.err().contains("WARN"), warnings + r.err());
+        assertFalse(r.out().contains("%n") || r.out().contains("%%"), "format specifiers were not rendered: " + r.out());
+    }
+
     @ParameterizedTest(name = "{0}")
     @MethodSource("golden")
     void goldenCasesThroughTheCli(GoldenCase c, @TempDir Path dir) {
