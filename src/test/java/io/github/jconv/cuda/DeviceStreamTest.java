@@ -8,7 +8,10 @@ import io.github.jconv.Jconv;
 import io.github.jconv.Tensor;
 import io.github.jconv.cpu.Parallel;
 import io.github.jconv.cpu.ReferenceConv;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -37,20 +40,35 @@ class DeviceStreamTest {
         return a;
     }
 
-    @Test
-    void anUploadedArrayMayChangeRightAfterTheUpload() {
+    /** The emulator, and the GPU where there is one (reported as skipped otherwise). */
+    static List<String> devices() {
+        return List.of("cuda-emu", "cuda");
+    }
+
+    private static DeviceApi device(String name) {
+        if (name.equals("cuda")) {
+            Assumptions.assumeTrue(JCudaDevice.unavailableReason() == null, () -> "cuda: " + JCudaDevice.unavailableReason());
+            return JCudaDevice.get();
+        }
+        return EmuDevice.INSTANCE;
+    }
+
+    @ParameterizedTest
+    @MethodSource("devices")
+    void anUploadedArrayMayChangeRightAfterTheUpload(String name) {
         float[] data = random(5000, 1), want = data.clone(), got = new float[data.length];
-        try (DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE); DeviceBuffer b = arena.upload(data)) {
+        try (DeviceArena arena = new DeviceArena(device(name)); DeviceBuffer b = arena.upload(data)) {
             java.util.Arrays.fill(data, 42f); // the upload was staged: the queued copy must not see this
             b.download(got);
         }
         assertArrayEquals(want, got);
     }
 
-    @Test
-    void aQueuedDownloadFillsTheArrayOnlyWhenTheStreamIsSynchronised() {
+    @ParameterizedTest
+    @MethodSource("devices")
+    void aQueuedDownloadFillsTheArrayOnlyWhenTheStreamIsSynchronised(String name) {
         float[] data = random(100, 2), got = new float[100];
-        try (DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE); DeviceBuffer b = arena.upload(data)) {
+        try (DeviceArena arena = new DeviceArena(device(name)); DeviceBuffer b = arena.upload(data)) {
             arena.stream().copyToHost(got, 0, b.handle(), 0, 100);
             assertArrayEquals(new float[100], got, "not filled before synchronize()");
             arena.stream().synchronize();
@@ -112,8 +130,10 @@ class DeviceStreamTest {
         assertArrayEquals(new float[] {1, 2, 3}, ok, "a stream reused after a fault works");
     }
 
-    @Test
-    void manyJavaThreadsConvolveAtOnceEachOnItsOwnStream() throws Exception {
+    @ParameterizedTest
+    @MethodSource("devices")
+    void manyJavaThreadsConvolveAtOnceEachOnItsOwnStream(String name) throws Exception {
+        device(name);
         int callers = 6;
         ExecutorService pool = Executors.newFixedThreadPool(callers);
         try {
@@ -127,7 +147,7 @@ class DeviceStreamTest {
                     double worst = 0;
                     for (int i = 0; i < 3; i++) {
                         Tensor got = Jconv.conv2d(x, w, null, spec,
-                                ConvOptions.defaults().withBackend("cuda-emu").withAlgorithm(i == 0 ? Algorithm.DIRECT
+                                ConvOptions.defaults().withBackend(name).withAlgorithm(i == 0 ? Algorithm.DIRECT
                                         : i == 1 ? Algorithm.IM2COL : Algorithm.IMPLICIT_GEMM));
                         ConvGeometry g = ConvGeometry.conv2d(x.shape(), w.shape(), null, spec);
                         worst = Math.max(worst, ReferenceConv.maxRelError(got.data(), ReferenceConv.compute(g, x.data(), w.data(), null, Parallel.SERIAL)));
