@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Prepares .gpu/ (git-ignored) for a lent GPU machine that has no Java or Maven (../shared/GPU.md): a
-# jlink'ed Java runtime, the jar (kernels fatbin and emulator inside) and the runtime jars, plus
-# .gpu/run.sh, which runs the CLI there. Run the whole check on the device in one call with carry [".gpu"]:
-#   bash .gpu/run.sh check "$OUT"      # info, verify (every backend incl. cuda and cudnn), bench cuda and cpu
+# jlink'ed Java runtime, the jar (kernels fatbin and emulator inside) and the runtime jars, the test classes
+# with JUnit's console launcher and the golden cases, plus .gpu/run.sh, which runs the CLI there. Run the
+# whole check on the device in one call with carry [".gpu"]:
+#   bash .gpu/run.sh check "$OUT"      # the GPU test suite, info, verify (every backend incl. cuda and
+#                                      # cudnn), bench cuda, cudnn and cpu
 # The bundle must stay under the device tool's 64 MiB carry limit; this script checks.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +20,14 @@ for jar in target/lib/*.jar; do
     *) cp "$jar" .gpu/lib/ ;;
   esac
 done
+# The GPU test suite: our test classes, the test-only jars (JUnit's console launcher matches junit-bom
+# 5.14.4 in pom.xml; jqwik) and the golden cases.
+mkdir -p .gpu/test-lib
+cp -r target/test-classes .gpu/test-classes
+cp -r ../shared/golden .gpu/golden
+mvn -B -ntp -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.4 \
+  -DoutputDirectory=.gpu/test-lib
+mvn -B -ntp -q dependency:copy-dependencies -DincludeScope=test -DincludeGroupIds=net.jqwik -DoutputDirectory=.gpu/test-lib
 cat > .gpu/run.sh <<'RUN'
 #!/usr/bin/env bash
 # On the GPU machine: .gpu/run.sh check OUT_DIR | .gpu/run.sh <jconv CLI arguments>
@@ -32,6 +42,13 @@ jconv() { "$here/jre/bin/java" --add-modules jdk.incubator.vector -Dlogback.conf
 if [ "${1:-}" = check ]; then
   OUT="${2:-/tmp/jconv-gpu}"; mkdir -p "$OUT"
   nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+  # the test classes that exercise the GPU (its cases are skipped elsewhere); JUnit XML reports in OUT/tests
+  "$here/jre/bin/java" --add-modules jdk.incubator.vector -Djconv.golden.dir="$here/golden" \
+    -jar "$here/test-lib/junit-platform-console-standalone-1.14.4.jar" execute \
+    -cp "$here/test-classes:$(printf '%s:' "$here"/lib/*.jar "$here"/test-lib/jqwik*.jar)" --reports-dir "$OUT/tests" --details=summary \
+    --select-class io.github.jconv.ShapeTableTest --select-class io.github.jconv.AlgorithmPropertiesTest \
+    --select-class io.github.jconv.GoldenTest --select-class io.github.jconv.cuda.DeviceStreamTest \
+    --select-class io.github.jconv.cuda.EmulatorSafetyTest 2>&1 | tail -40 | tee "$OUT/tests.txt"
   jconv info 2>&1 | tee "$OUT/info.txt"
   jconv verify 2>&1 | tee "$OUT/verify.txt"; echo "verify exit $?" | tee -a "$OUT/verify.txt"
   jconv bench --backend cuda --no-peers --json "$OUT/bench-cuda.json" 2>&1 | tee "$OUT/bench-cuda.txt"
