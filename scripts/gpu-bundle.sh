@@ -30,7 +30,7 @@ mvn -B -ntp -q dependency:copy -Dartifact=org.junit.platform:junit-platform-cons
 mvn -B -ntp -q dependency:copy-dependencies -DincludeScope=test -DincludeGroupIds=net.jqwik -DoutputDirectory=.gpu/test-lib
 cat > .gpu/run.sh <<'RUN'
 #!/usr/bin/env bash
-# On the GPU machine: .gpu/run.sh check OUT_DIR | .gpu/run.sh <jconv CLI arguments>
+# On the GPU machine: .gpu/run.sh check OUT_DIR | .gpu/run.sh tests OUT_DIR | .gpu/run.sh <jconv CLI arguments>
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # cuDNN 9 from the PyTorch wheels, if that is where it lives (GPU.md)
@@ -39,16 +39,26 @@ cudnn="$(find ${site:+"$site"} /usr /opt -name 'libcudnn.so.9' 2>/dev/null | hea
 [ -n "$cudnn" ] && export LD_LIBRARY_PATH="$(dirname "$cudnn")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 jconv() { "$here/jre/bin/java" --add-modules jdk.incubator.vector -Dlogback.configurationFile=jconv-cli-logback.xml \
   -Djconv.tune.cache="${OUT:-/tmp}/autotune.json" -cp "$here/lib/*" io.github.jconv.cli.Main "$@"; }
-if [ "${1:-}" = check ]; then
-  OUT="${2:-/tmp/jconv-gpu}"; mkdir -p "$OUT"
-  nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-  # the test classes that exercise the GPU (its cases are skipped elsewhere); JUnit XML reports in OUT/tests
+# the test classes that exercise the GPU (its cases are skipped elsewhere); JUnit XML reports in OUT/tests
+gpu_tests() {
+  mkdir -p "$1"
   "$here/jre/bin/java" --add-modules jdk.incubator.vector -Djconv.golden.dir="$here/golden" \
     -jar "$here/test-lib/junit-platform-console-standalone-1.14.4.jar" execute \
-    -cp "$here/test-classes:$(printf '%s:' "$here"/lib/*.jar "$here"/test-lib/jqwik*.jar)" --reports-dir "$OUT/tests" --details=summary \
+    -cp "$here/test-classes:$(printf '%s:' "$here"/lib/*.jar "$here"/test-lib/jqwik*.jar)" --reports-dir "$1/tests" \
+    --details=summary --disable-banner \
     --select-class io.github.jconv.ShapeTableTest --select-class io.github.jconv.AlgorithmPropertiesTest \
     --select-class io.github.jconv.GoldenTest --select-class io.github.jconv.cuda.DeviceStreamTest \
-    --select-class io.github.jconv.cuda.EmulatorSafetyTest 2>&1 | tail -40 | tee "$OUT/tests.txt"
+    --select-class io.github.jconv.cuda.EmulatorSafetyTest > "$1/tests.txt" 2>&1
+  local rc=$?
+  tail -15 "$1/tests.txt"
+  return $rc
+}
+if [ "${1:-}" = tests ]; then
+  gpu_tests "${2:-/tmp/jconv-gpu}"
+elif [ "${1:-}" = check ]; then
+  OUT="${2:-/tmp/jconv-gpu}"; mkdir -p "$OUT"
+  nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+  gpu_tests "$OUT"
   jconv info 2>&1 | tee "$OUT/info.txt"
   jconv verify 2>&1 | tee "$OUT/verify.txt"; echo "verify exit $?" | tee -a "$OUT/verify.txt"
   jconv bench --backend cuda --no-peers --json "$OUT/bench-cuda.json" 2>&1 | tee "$OUT/bench-cuda.txt"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite (what CI runs): the unit, property, golden and CLI tests on Java 17 and, where installed,
 # on Temurin 25; every CUDA kernel through nvcc; the Docker build's scripts outside Docker and a lint of
-# the Dockerfile; then a smoke run of scripts/jconv as a user runs it. Non-zero exit on any failure.
+# the Dockerfile; then a smoke run of scripts/jconv as a user runs it, and the GPU bundle with its test
+# suite. Non-zero exit on any failure.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -57,4 +58,7 @@ if scripts/jconv conv2d --backend cuda --input x --weight w --output y 2>target/
 else
   echo "without a GPU, --backend cuda fails cleanly: $(grep -v "^WARNING" target/jconv-cuda.err)"
 fi
+echo "== the GPU bundle builds within the device tool's carry limit and its test suite runs (cuda cases skipped here)"
+scripts/gpu-bundle.sh
+bash .gpu/run.sh tests target/gpu-bundle-tests
 echo "== all tests passed"
