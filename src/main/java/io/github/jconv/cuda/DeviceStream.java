@@ -15,7 +15,8 @@ import java.util.List;
  * </ul>
  * Copies larger than the staging buffer go in chunks; when staging is full the stream waits for its queue
  * (that is the only wait besides {@link #synchronize()}). The staging buffer grows up to {@link #maxStagingBytes}.
- * A stream is for one thread at a time; devices keep closed streams for reuse, staging included.
+ * A stream is for one thread at a time; devices keep closed streams for reuse, staging included
+ * ({@link StreamPool}).
  * Errors of queued work (a faulting kernel) are thrown by the next {@link #synchronize()}.
  */
 public abstract class DeviceStream implements AutoCloseable {
@@ -65,8 +66,11 @@ public abstract class DeviceStream implements AutoCloseable {
     /** Waits until everything queued is done; throws the first error of queued work. */
     protected abstract void waitIdle();
 
-    /** Gives the stream back to its device (or destroys it). */
+    /** Gives the stream back to its device, which keeps it for reuse or {@link #destroy()}s it. */
     protected abstract void release();
+
+    /** Frees the staging buffer and the stream itself (an idle stream the device does not keep). */
+    protected abstract void destroy();
 
     /** Copies {@code count} floats from src[srcOffset ..] to the device at handle + byteOffset; src may be reused on return. */
     public final void copyToDevice(long handle, long byteOffset, float[] src, int srcOffset, int count) {

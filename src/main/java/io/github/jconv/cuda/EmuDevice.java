@@ -1,7 +1,5 @@
 package io.github.jconv.cuda;
 
-import java.util.Queue;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
@@ -21,7 +19,7 @@ public final class EmuDevice implements DeviceApi {
     private static final AtomicInteger WORKERS = new AtomicInteger();
 
     private final long maxStagingBytes;
-    private final Queue<EmuStream> idle = new ConcurrentLinkedQueue<>();
+    private final StreamPool<EmuStream> pool = new StreamPool<>();
 
     private EmuDevice(long maxStagingBytes) {
         this.maxStagingBytes = maxStagingBytes;
@@ -44,8 +42,12 @@ public final class EmuDevice implements DeviceApi {
 
     @Override
     public DeviceStream openStream() {
-        EmuStream s = idle.poll();
-        return s != null ? s : new EmuStream();
+        return pool.take(EmuStream::new);
+    }
+
+    /** Idle streams kept for reuse (for tests). */
+    int idleStreams() {
+        return pool.idle();
     }
 
     private final class EmuStream extends DeviceStream {
@@ -155,7 +157,16 @@ public final class EmuDevice implements DeviceApi {
 
         @Override
         protected void release() {
-            idle.add(this);
+            pool.give(this);
+        }
+
+        @Override
+        protected void destroy() {
+            worker.shutdown();
+            if (staging != 0) {
+                EmuNative.free(staging);
+                staging = 0;
+            }
         }
     }
 }

@@ -18,8 +18,6 @@ import java.io.InputStream;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.Map;
-import java.util.Queue;
-import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -29,7 +27,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * a {@link DeviceException} naming the call, the CUresult and the sizes involved. Each caller works on its own
  * {@link JCudaStream} (a CUstream with pinned staging, asynchronous copies and stream-ordered allocation),
  * so calls from many Java threads run concurrently on the GPU; the context is made current on the calling
- * thread before each driver call. Idle streams are kept for reuse, with their staging buffers.
+ * thread before each driver call. Idle streams are kept for reuse ({@link StreamPool}), with their staging
+ * buffers.
  */
 public final class JCudaDevice implements DeviceApi {
     static final String FATBIN = "/io/github/jconv/cuda/jconv_kernels.fatbin";
@@ -44,7 +43,7 @@ public final class JCudaDevice implements DeviceApi {
     private final Map<String, CUfunction> functions = new ConcurrentHashMap<>();
     private final Map<Long, CUdeviceptr> pointers = new ConcurrentHashMap<>();
     private final AtomicLong nextHandle = new AtomicLong(1);
-    private final Queue<JCudaStream> idle = new ConcurrentLinkedQueue<>();
+    private final StreamPool<JCudaStream> pool = new StreamPool<>();
     private final boolean memoryPools;
 
     private JCudaDevice(byte[] fatbin) {
@@ -183,8 +182,7 @@ public final class JCudaDevice implements DeviceApi {
 
     @Override
     public DeviceStream openStream() {
-        JCudaStream s = idle.poll();
-        return s != null ? s : new JCudaStream();
+        return pool.take(JCudaStream::new);
     }
 
     /**
@@ -334,7 +332,21 @@ public final class JCudaDevice implements DeviceApi {
 
         @Override
         protected void release() {
-            idle.add(this);
+            pool.give(this);
+        }
+
+        @Override
+        protected void destroy() {
+            makeCurrent();
+            try {
+                if (stagingFloats != null) {
+                    JCudaDriver.cuMemFreeHost(staging);
+                    stagingFloats = null;
+                }
+                JCudaDriver.cuStreamDestroy(stream);
+            } catch (CudaException e) {
+                throw error("destroying an idle stream", e);
+            }
         }
     }
 }

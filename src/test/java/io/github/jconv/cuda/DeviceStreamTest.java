@@ -110,6 +110,29 @@ class DeviceStreamTest {
     }
 
     @Test
+    void aBurstOfCallersLeavesAtMostMaxIdleStreamsBehind() {
+        EmuDevice device = EmuDevice.withMaxStaging(4096);
+        List<DeviceStream> open = new ArrayList<>();
+        for (int i = 0; i < StreamPool.MAX_IDLE + 3; i++) {
+            DeviceStream s = device.openStream();
+            long h = s.allocate(40);
+            s.copyToDevice(h, 0, new float[10], 0, 10); // gives it a staging buffer
+            s.free(h);
+            open.add(s);
+        }
+        for (DeviceStream s : open) {
+            s.close();
+        }
+        assertEquals(StreamPool.MAX_IDLE, device.idleStreams(), "the rest were destroyed");
+        float[] got = new float[2];
+        try (DeviceArena arena = new DeviceArena(device); DeviceBuffer b = arena.upload(new float[] {1, 2})) {
+            b.download(got);
+        }
+        assertArrayEquals(new float[] {1, 2}, got, "a kept stream is reused");
+        assertEquals(StreamPool.MAX_IDLE, device.idleStreams());
+    }
+
+    @Test
     void aFaultingKernelIsReportedAtSynchronizeAndItsBuffersAreStillFreed() {
         ConvGeometry big = ConvGeometry.conv2d(new int[] {1, 1, 3, 4}, new int[] {1, 1, 1, 1}, null, ConvSpec.defaults());
         DeviceStream stream = EmuDevice.INSTANCE.openStream();
