@@ -33,15 +33,8 @@ extern "C" __global__ void jconv_col2im(ConvParams a, const float* __restrict__ 
     JCONV_FOR_EACH(i, total) {
         const int iw = (int)(i % a.w), ih = (int)((i / a.w) % a.h), c = (int)(i / ((i64)a.h * a.w));
         float acc = a.hasBias ? bias[a.group * cg + c] : 0.0f;
-        for (int r = 0; r < a.r; r++) {
-            const int p = source(ih, a.padTop, r, a.dilationH, a.strideH, a.p);
-            if (p < 0) continue;
-            for (int s = 0; s < a.s; s++) {
-                const int q = source(iw, a.padLeft, s, a.dilationW, a.strideW, a.q);
-                if (q < 0) continue;
-                acc += col[(((i64)c * a.r + r) * a.s + s) * pq + (i64)p * a.q + q];
-            }
-        }
+        const float* colc = col + (i64)c * a.r * a.s * pq; // the rows (c, r, s) of this channel
+        for_each_source(a, ih, iw, [&](int tap, i64 at) { acc += colc[tap * pq + at]; });
         xg[i] = acc;
     }
 }

@@ -75,18 +75,25 @@ __device__ __forceinline__ int source(int in, int pad, int tap, int dilation, in
     return (v < 0 || v % stride != 0 || v / stride >= size) ? -1 : v / stride;
 }
 
-// conv_transpose2d, one plane of y (P x Q) and one kernel wk (R x S): acc += y[p][q] * wk[r][s] over the taps
-// whose source position (p, q) of output (ih, iw) exists.
-__device__ __forceinline__ void gather_add(const ConvParams& a, const float* yk, const float* wk, int ih, int iw, float& acc) {
+// conv_transpose2d's gather for output (ih, iw): f(tap, at) for every tap r*S + s whose forward output position
+// (p, q) exists, with at = p*Q + q its index in a P x Q plane.
+template <typename F>
+__device__ __forceinline__ void for_each_source(const ConvParams& a, int ih, int iw, F f) {
     for (int r = 0; r < a.r; r++) {
         const int p = source(ih, a.padTop, r, a.dilationH, a.strideH, a.p);
         if (p < 0) continue;
         for (int s = 0; s < a.s; s++) {
             const int q = source(iw, a.padLeft, s, a.dilationW, a.strideW, a.q);
             if (q < 0) continue;
-            acc += yk[(i64)p * a.q + q] * wk[r * a.s + s];
+            f(r * a.s + s, (i64)p * a.q + q);
         }
     }
+}
+
+// conv_transpose2d, one plane of y (P x Q) and one kernel wk (R x S): acc += y[p][q] * wk[r][s] over the taps
+// whose source position (p, q) of output (ih, iw) exists.
+__device__ __forceinline__ void gather_add(const ConvParams& a, const float* yk, const float* wk, int ih, int iw, float& acc) {
+    for_each_source(a, ih, iw, [&](int tap, i64 at) { acc += yk[at] * wk[tap]; });
 }
 
 // The register tile of the 16 x 16-thread GEMM kernels: acc[i][j] += A[kk][ty + 16i] * B[kk][tx + 16j] over the
