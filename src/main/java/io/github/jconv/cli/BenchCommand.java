@@ -56,8 +56,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--algorithm", paramLabel = "NAME", description = "Algorithm (repeatable; default: every one but reference).")
     List<String> algorithms = new ArrayList<>();
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @Mixin
+    Options.Threads threads;
 
     @Option(names = "--warmup", defaultValue = "3", description = "Untimed runs per row, at least (default: ${DEFAULT-VALUE}).")
     int warmup;
@@ -119,7 +119,7 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (runs < 1 || warmup < 0 || warmupMs < 0 || threads < 0 || (batch != null && batch < 1)) {
+        if (runs < 1 || warmup < 0 || warmupMs < 0 || threads.count < 0 || (batch != null && batch < 1)) {
             throw new InvalidConvolutionException("--runs and --batch must be >= 1, --warmup, --warmup-ms and --threads >= 0");
         }
         if (report != null) {
@@ -148,7 +148,7 @@ final class BenchCommand implements Callable<Integer> {
                 }
             }
         }
-        int threadCount = Parallel.of(threads).threads();
+        int threadCount = Parallel.of(threads.count).threads();
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         double peak = be.name().equals("cpu") ? CpuInfo.measuredPeakGflops(threadCount)
@@ -197,7 +197,7 @@ final class BenchCommand implements Callable<Integer> {
         for (Problem pr : problems) {
             ConvGeometry g = pr.geometry;
             float[][] data = pr.randomData(42);
-            double[] ref = ReferenceConv.compute(g, data[0], data[1], data[2], Parallel.of(threads));
+            double[] ref = ReferenceConv.compute(g, data[0], data[1], data[2], Parallel.of(threads.count));
             allData.add(data);
             refs.add(ref);
             float[] y = new float[ref.length];

@@ -51,8 +51,8 @@ abstract class ConvCommand implements Callable<Integer> {
             description = "auto, reference, direct, im2col, implicit-gemm, kernel-matrix or depthwise (default: ${DEFAULT-VALUE}).")
     String algorithm;
 
-    @Option(names = "--threads", defaultValue = "0", paramLabel = "T", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @Mixin
+    Options.Threads threads;
 
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
     boolean noTune;
@@ -72,7 +72,7 @@ abstract class ConvCommand implements Callable<Integer> {
     public Integer call() {
         ConvSpec sp = spec().build();
         ConvOptions opts = ConvOptions.defaults().withBackend(backend).withAlgorithm(Algorithm.parse(algorithm))
-                .withThreads(threads).withTuning(!noTune);
+                .withThreads(threads.count).withTuning(!noTune);
         Backends.get(backend); // an unknown or unavailable backend fails before any file is read
         Tensor x = Npy.read(input);
         Tensor w = Npy.read(weight);

@@ -36,8 +36,8 @@ final class ExplainCommand implements Callable<Integer> {
     @Option(names = "--bias", description = "The layer has a bias (part of the autotuning key, as in conv2d --bias).")
     boolean bias;
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @Mixin
+    Options.Threads threads;
 
     @Mixin
     Options.Debug debug;
@@ -50,7 +50,7 @@ final class ExplainCommand implements Callable<Integer> {
         Problem pr = Problem.parse(shape, BenchCommand.parseOp(op), bias);
         ConvGeometry g = pr.geometry;
         Backend be = Backends.get(backend);
-        int t = Parallel.of(threads).threads();
+        int t = Parallel.of(threads.count).threads();
         PrintWriter out = spec.commandLine().getOut();
         out.println(g.op + " " + shape);
         out.println("  input  " + Arrays.toString(g.inputShape()) + ", weight " + Arrays.toString(g.weightShape()) + ", output "
@@ -59,7 +59,7 @@ final class ExplainCommand implements Callable<Integer> {
                 + "; GEMM per group M=" + g.gemmM() + " N=" + g.gemmN() + " K=" + g.gemmK());
         out.printf("  %.3f GFLOP (2 per multiply-add)%n", g.flops() / 1e9);
         out.println("backend " + be.name() + ", " + t + " thread(s):");
-        Map<String, Object> cached = Autotuner.global().cached(be, g, threads);
+        Map<String, Object> cached = Autotuner.global().cached(be, g, threads.count);
         Map<?, ?> times = cached == null ? Map.of() : (Map<?, ?>) cached.get("median_ms");
         for (Algorithm a : be.algorithms()) {
             String why = be.cannotImplement(a, g);

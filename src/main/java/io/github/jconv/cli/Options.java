@@ -14,6 +14,13 @@ final class Options {
         boolean debug;
     }
 
+    /** {@code --threads}: CPU threads, 0 = all cores. */
+    static final class Threads {
+        @Option(names = "--threads", defaultValue = "0", paramLabel = "T",
+                description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
+        int count;
+    }
+
     /** Parses "V" or "VH,VW" into {VH, VW}. */
     static int[] pair(String option, String text) {
         String[] parts = text.split(",", -1);

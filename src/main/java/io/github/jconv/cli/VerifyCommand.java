@@ -3,6 +3,7 @@ package io.github.jconv.cli;
 import io.github.jconv.Algorithm;
 import io.github.jconv.Backend;
 import io.github.jconv.Backends;
+import io.github.jconv.cuda.CudnnBackend;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.cpu.Parallel;
 import io.github.jconv.cpu.ReferenceConv;
@@ -38,8 +39,8 @@ final class VerifyCommand implements Callable<Integer> {
     @Option(names = "--shape", paramLabel = "N,C,H,W,K,R,S,stride,pad,dilation,groups", description = "A layer (repeatable).")
     List<String> shapes = new ArrayList<>();
 
-    @Option(names = "--threads", defaultValue = "0", description = "CPU threads, 0 = all cores (default: ${DEFAULT-VALUE}).")
-    int threads;
+    @Mixin
+    Options.Threads threads;
 
     @Mixin
     Options.Debug debug;
@@ -50,7 +51,7 @@ final class VerifyCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         PrintWriter out = spec.commandLine().getOut();
-        Backend cudnn = Backends.all().stream().filter(b -> b.name().equals("cudnn")).findFirst().orElseThrow();
+        Backend cudnn = CudnnBackend.INSTANCE;
         boolean haveCudnn = cudnn.unavailableReason() == null;
         if (!haveCudnn) {
             out.println("cudnn: not available: " + cudnn.unavailableReason() + " (the vs-cuDNN columns say n/a)");
@@ -58,7 +59,7 @@ final class VerifyCommand implements Callable<Integer> {
         out.printf("%-28s %-16s %-8s %-14s %12s %12s %12s %12s  %s%n", "shape", "op", "backend", "algorithm",
                 "abs_vs_ref", "rel_vs_ref", "abs_vs_cudnn", "rel_vs_cudnn", "status");
         int failures = 0;
-        Parallel par = Parallel.of(threads);
+        Parallel par = Parallel.of(threads.count);
         for (ConvGeometry.Op op : ConvGeometry.Op.values()) {
             for (String s : shapes.isEmpty() ? DEFAULT_SHAPES : shapes) {
                 Problem pr = Problem.parse(s, op);
@@ -68,7 +69,7 @@ final class VerifyCommand implements Callable<Integer> {
                 double[] viaCudnn = null;
                 if (haveCudnn) {
                     float[] yc = new float[ref.length];
-                    cudnn.run(cudnn.choose(g), g, data[0], data[1], data[2], yc, threads);
+                    cudnn.run(cudnn.choose(g), g, data[0], data[1], data[2], yc, threads.count);
                     viaCudnn = new double[yc.length];
                     for (int i = 0; i < yc.length; i++) {
                         viaCudnn[i] = yc[i];
@@ -85,7 +86,7 @@ final class VerifyCommand implements Callable<Integer> {
                             continue;
                         }
                         float[] y = new float[ref.length];
-                        b.run(a, g, data[0], data[1], data[2], y, threads);
+                        b.run(a, g, data[0], data[1], data[2], y, threads.count);
                         double rel = ReferenceConv.maxRelError(y, ref);
                         boolean ok = rel <= TOLERANCE;
                         String vsCudnn = viaCudnn == null ? String.format("%12s %12s", "n/a", "n/a")
