@@ -48,8 +48,11 @@ public abstract class DeviceStream implements AutoCloseable {
     /** What runs this stream's work. */
     abstract DeviceApi device();
 
-    /** Replaces the staging buffer by one of {@code bytes} bytes (the queue is idle). */
-    protected abstract void resizeStaging(long bytes);
+    /** Allocates a staging buffer of {@code bytes} bytes (there is none; the queue is idle). */
+    protected abstract void allocateStaging(long bytes);
+
+    /** Frees the staging buffer (there is one; the queue is idle). */
+    protected abstract void freeStaging();
 
     /** Host floats into staging at {@code stagingOffset} (bytes), now. */
     protected abstract void stage(long stagingOffset, float[] src, int srcOffset, int count);
@@ -69,8 +72,17 @@ public abstract class DeviceStream implements AutoCloseable {
     /** Gives the stream back to its device, which keeps it for reuse or {@link #destroy()}s it. */
     protected abstract void release();
 
-    /** Frees the staging buffer and the stream itself (an idle stream the device does not keep). */
-    protected abstract void destroy();
+    /** Destroys the queue itself (the CUstream, the worker thread). */
+    protected abstract void destroyQueue();
+
+    /** Frees the staging buffer and the stream itself: an idle stream its device does not keep. */
+    final void destroy() {
+        if (stagingBytes > 0) {
+            freeStaging();
+            stagingBytes = 0;
+        }
+        destroyQueue();
+    }
 
     /** Copies {@code count} floats from src[srcOffset ..] to the device at handle + byteOffset; src may be reused on return. */
     public final void copyToDevice(long handle, long byteOffset, float[] src, int srcOffset, int count) {
@@ -132,7 +144,11 @@ public abstract class DeviceStream implements AutoCloseable {
                 synchronize(); // the queued copies still use the staging buffer
             }
             if (want > stagingBytes) {
-                resizeStaging(want);
+                if (stagingBytes > 0) {
+                    freeStaging();
+                    stagingBytes = 0;
+                }
+                allocateStaging(want);
                 stagingBytes = want;
             }
         }

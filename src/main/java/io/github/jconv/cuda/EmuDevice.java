@@ -106,11 +106,13 @@ public final class EmuDevice implements DeviceApi {
         }
 
         @Override
-        protected void resizeStaging(long bytes) {
-            if (staging != 0) {
-                EmuNative.free(staging);
-            }
+        protected void allocateStaging(long bytes) {
             staging = EmuNative.alloc(bytes);
+        }
+
+        @Override
+        protected void freeStaging() {
+            EmuNative.free(staging);
         }
 
         @Override
@@ -161,12 +163,8 @@ public final class EmuDevice implements DeviceApi {
         }
 
         @Override
-        protected void destroy() {
+        protected void destroyQueue() {
             worker.shutdown();
-            if (staging != 0) {
-                EmuNative.free(staging);
-                staging = 0;
-            }
         }
     }
 }

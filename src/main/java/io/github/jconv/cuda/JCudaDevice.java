@@ -274,18 +274,25 @@ public final class JCudaDevice implements DeviceApi {
         }
 
         @Override
-        protected void resizeStaging(long bytes) {
+        protected void allocateStaging(long bytes) {
             makeCurrent();
             try {
-                if (stagingFloats != null) {
-                    JCudaDriver.cuMemFreeHost(staging);
-                    stagingFloats = null;
-                }
                 JCudaDriver.cuMemHostAlloc(staging, bytes, 0);
             } catch (CudaException e) {
                 throw error("cuMemHostAlloc of " + bytes + " bytes of pinned staging", e);
             }
             stagingFloats = staging.getByteBuffer(0, bytes).order(ByteOrder.nativeOrder()).asFloatBuffer();
+        }
+
+        @Override
+        protected void freeStaging() {
+            makeCurrent();
+            stagingFloats = null;
+            try {
+                JCudaDriver.cuMemFreeHost(staging);
+            } catch (CudaException e) {
+                throw error("cuMemFreeHost of the pinned staging", e);
+            }
         }
 
         @Override
@@ -336,16 +343,12 @@ public final class JCudaDevice implements DeviceApi {
         }
 
         @Override
-        protected void destroy() {
+        protected void destroyQueue() {
             makeCurrent();
             try {
-                if (stagingFloats != null) {
-                    JCudaDriver.cuMemFreeHost(staging);
-                    stagingFloats = null;
-                }
                 JCudaDriver.cuStreamDestroy(stream);
             } catch (CudaException e) {
-                throw error("destroying an idle stream", e);
+                throw error("cuStreamDestroy of an idle stream", e);
             }
         }
     }
