@@ -26,7 +26,7 @@ out="$root/target/bench-vs-pytorch"
 mkdir -p "$out"
 args=()
 for s in "${shapes[@]}"; do args+=(--shape "$s"); done
-"$root/scripts/jconv" bench --op "$op" --threads "$threads" --runs 11 --json "$out/bench.json" "${args[@]}"
+"$root/scripts/jconv" bench --op "$op" --threads "$threads" --runs 11 --warmup-ms 3000 --json "$out/bench.json" "${args[@]}"
 "$py" - "$out/bench.json" <<'PY'
 import json, math, sys
 doc = json.load(open(sys.argv[1]))

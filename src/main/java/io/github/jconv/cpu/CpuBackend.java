@@ -56,25 +56,42 @@ public final class CpuBackend implements Backend {
             case REFERENCE: return 8L * (g.transposed() ? (long) g.n * g.c * g.h * g.w : (long) g.n * g.k * g.p * g.q);
             case IM2COL: return 4L * (col + weights);
             case KERNEL_MATRIX: return 4L * g.cPerGroup() * g.h * g.w * g.kPerGroup() * g.p * g.q;
-            case DIRECT: case DEPTHWISE: return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
+            case DIRECT:
+                return !Sgemm.VECTOR ? 0 : denseDirect(g) ? 4L * VectorDirectChannels.workspaceFloats(forwardOf(g)) : 4L * (padded + weights);
+            case DEPTHWISE: return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
             default: return 0;
         }
     }
 
     /**
-     * Depthwise layers go to the depthwise kernel; other grouped layers with stride 1 along W (transposed: stride 1)
-     * to the register-blocked direct kernel when the Vector API is on (im2col's GEMMs are too small there); the rest to
-     * im2col + GEMM (direct if im2col cannot). Chosen from the bench figures in the README.
+     * Depthwise layers go to the depthwise kernel; with the Vector API, dense 3x3-like stride-1 layers
+     * ({@link VectorDirectChannels}) and other grouped layers with stride 1 along W (transposed: stride 1) to the
+     * direct kernels (faster than im2col there: 1.2-1.8x on the dense 3x3 layers of the README, and im2col's GEMMs
+     * are too small for grouped layers); the rest to im2col + GEMM (direct if im2col cannot). Chosen from the bench
+     * figures in the README.
      */
     @Override
     public Algorithm choose(ConvGeometry g) {
         if (g.groups > 1 && g.isDepthwise()) {
             return Algorithm.DEPTHWISE;
         }
+        if (denseDirect(g)) {
+            return Algorithm.DIRECT;
+        }
         if (g.groups > 1 && Sgemm.VECTOR && (g.transposed() ? StrideOneTransposed.applies(g) : g.strideW == 1)) {
             return Algorithm.DIRECT;
         }
         return cannotImplement(Algorithm.IM2COL, g) == null ? Algorithm.IM2COL : Algorithm.DIRECT;
+    }
+
+    /** Whether direct runs g (a transposed one through its stride-1 forward form) on {@link VectorDirectChannels}. */
+    private static boolean denseDirect(ConvGeometry g) {
+        return Sgemm.VECTOR && (!g.transposed() || StrideOneTransposed.applies(g)) && VectorDirectChannels.applies(forwardOf(g));
+    }
+
+    /** g itself, or the forward convolution that computes the stride-1 transposed g. */
+    private static ConvGeometry forwardOf(ConvGeometry g) {
+        return g.transposed() ? StrideOneTransposed.forward(g) : g;
     }
 
     @Override

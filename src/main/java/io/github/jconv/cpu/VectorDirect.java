@@ -6,7 +6,9 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * Direct convolution on the Vector API for layers with stride 1 along W (loaded only when the module is
- * present; {@link DirectConv} and {@link DepthwiseConv} call it).
+ * present; {@link DirectConv} and {@link DepthwiseConv} call it). Layers that {@link VectorDirectChannels} takes
+ * (stride 1, three taps per row, at least 2V output channels per group: the dense 3x3 layers) go there; this class
+ * runs the rest.
  *
  * <p>A task takes one sample n, one group and a run of blocks of {@link #TK} output channels. It first
  * copies the group's input into a zero-padded, thread-confined buffer (C/G x (H+pt+pb) x (W+pl+pr), plus
@@ -48,6 +50,10 @@ final class VectorDirect {
 
     /** y = conv(x, w) + bias for a geometry with strideW == 1. */
     static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+        if (VectorDirectChannels.applies(g)) {
+            VectorDirectChannels.forward(g, x, w, bias, y, par);
+            return;
+        }
         int cg = g.cPerGroup(), kg = g.kPerGroup(), crs = cg * g.r * g.s;
         int blocksPerGroup = (kg + TK - 1) / TK;
         // wp[block][(c*R + r)*S + s][j] = w[k0 + j][c][r][s]: the block's TK weights of one tap side by side
@@ -90,27 +96,30 @@ final class VectorDirect {
     }
 
     /**
-     * The group's C/G planes at x[xOff ..] copied into a zero-padded thread-local buffer, plus Wp + TV*V floats
-     * of zero slack: the vectors past the last real output (the wrapped columns, a run's last partial vector)
-     * read at most that far beyond the last plane.
+     * The group's C/G planes at x[xOff ..] copied into a zero-padded thread-local buffer, Wp = W + pl + pr wide rows,
+     * plus Wp + TV*V floats of zero slack: the vectors past the last real output (the wrapped columns, a run's last
+     * partial vector) read at most that far beyond the last plane.
      */
-    private static float[] pad(ConvGeometry g, float[] x, int xOff) {
-        int hp = g.h + g.padTop + g.padBottom, wp = g.w + g.padLeft + g.padRight;
+    static float[] pad(ConvGeometry g, float[] x, int xOff) {
+        int wp = g.w + g.padLeft + g.padRight;
+        return pad(g, x, xOff, wp, (g.h + g.padTop + g.padBottom) * wp);
+    }
+
+    /**
+     * The group's C/G planes copied into a thread-local zero buffer, {@code plane} floats apart: input (ih, iw) of a
+     * plane at (pt + ih) * ws + pl + iw, zeros elsewhere, then ws + TV*V floats of zero slack. Any ws >= W + max(pl,
+     * pr) works: the zeros after a row serve as its right padding and as the next row's left padding.
+     */
+    static float[] pad(ConvGeometry g, float[] x, int xOff, int ws, int plane) {
         int planes = g.cPerGroup();
-        int slack = wp + TV * V;
-        float[] xp = Workspace.get(Workspace.COL, (long) planes * hp * wp + slack);
+        long size = (long) planes * plane + ws + TV * V;
+        float[] xp = Workspace.get(Workspace.COL, size);
+        java.util.Arrays.fill(xp, 0, (int) size, 0f);
         for (int c = 0; c < planes; c++) {
-            int plane = c * hp * wp;
-            java.util.Arrays.fill(xp, plane, plane + g.padTop * wp, 0f);
             for (int ih = 0; ih < g.h; ih++) {
-                int row = plane + (ih + g.padTop) * wp;
-                java.util.Arrays.fill(xp, row, row + g.padLeft, 0f);
-                System.arraycopy(x, xOff + (c * g.h + ih) * g.w, xp, row + g.padLeft, g.w);
-                java.util.Arrays.fill(xp, row + g.padLeft + g.w, row + wp, 0f);
+                System.arraycopy(x, xOff + (c * g.h + ih) * g.w, xp, c * plane + (g.padTop + ih) * ws + g.padLeft, g.w);
             }
-            java.util.Arrays.fill(xp, plane + (g.padTop + g.h) * wp, plane + hp * wp, 0f);
         }
-        java.util.Arrays.fill(xp, planes * hp * wp, planes * hp * wp + slack, 0f);
         return xp;
     }
 
