@@ -69,6 +69,7 @@ class ShapeTableTest {
             new Layer("grouped wide strided rows", 2, 16, 13, 21, 16, 3, 1, spec().stride(2, 1).padding(1, 0).groups(2).build(), false),
             new Layer("40 output channels", 2, 5, 9, 21, 40, 3, 3, spec().padding(1).build(), true),
             new Layer("33 output channels dilated along rows", 1, 3, 10, 12, 33, 3, 3, spec().padding(1, 2).dilation(1, 2).build(), true),
+            new Layer("32 output channels, padding wider than the taps", 1, 2, 6, 8, 32, 3, 3, spec().padding(3).build(), true),
             new Layer("two groups of 32 dilated", 1, 6, 7, 8, 64, 3, 3,
                     spec().padding(Padding.of(0, 2, 1, 3)).dilation(2).groups(2).build(), false),
             new Layer("large kernel strided", 1, 2, 12, 10, 3, 7, 5, spec().stride(2).padding(3).build(), true),

@@ -12,7 +12,7 @@ import jdk.incubator.vector.VectorSpecies;
  * the Vector API module is present; {@link VectorDirect} calls it, and takes every other layer itself).
  *
  * <p>The input is copied into zero-padded planes ({@link VectorDirect#pad}) whose rows are Ws = W + max(pl, pr)
- * apart (one run of zeros is the right padding of a row and the left padding of the next), and the outputs are
+ * apart (one run of zeros is the right padding of a row and the left padding of the next; at least Q), and the outputs are
  * walked like {@link VectorDirect}'s: output (p, q) reads padded index p*Ws + q plus the tap's offset, so the plane
  * is one flat run of Ws-wide rows (the Ws - Q wrapped columns per row are computed and dropped: 1 of 15 at 14x14
  * with padding 1, where rows of W + pl + pr would drop 2 of 16; measured 283 -> 294 GFLOP/s there). The register tile is {@link #PX} consecutive flat outputs
@@ -66,9 +66,18 @@ final class VectorDirectChannels {
         return g.strideH == 1 && g.strideW == 1 && g.s == 3 && (g.dilationW == 1 || g.dilationW == 2) && g.kPerGroup() >= NB;
     }
 
+    /**
+     * Floats between the padded rows: W + max(pl, pr), so one run of zeros pads both sides of a row (14x14 with
+     * padding 1: 14 of 15 flat outputs kept, not 14 of 16), but at least Q, so output rows do not overlap (a
+     * padding wider than the row's taps reach).
+     */
+    private static int rowStride(ConvGeometry g) {
+        return Math.max(g.w + Math.max(g.padLeft, g.padRight), g.q);
+    }
+
     /** Floats of workspace a call uses at most: the padded input and the accumulators of one task, and the packed weights. */
     static long workspaceFloats(ConvGeometry g) {
-        int ws = g.w + Math.max(g.padLeft, g.padRight), kPad = (g.kPerGroup() + NB - 1) / NB * NB;
+        int ws = rowStride(g), kPad = (g.kPerGroup() + NB - 1) / NB * NB;
         long padded = (long) g.cPerGroup() * (g.padLeft + (g.h + g.padTop + g.padBottom) * ws) + ws + VectorDirect.TV * V;
         return padded + ((long) g.p * ws + PX) * kPad + (long) g.groups * kPad * g.cPerGroup() * g.r * 3;
     }
@@ -77,8 +86,7 @@ final class VectorDirectChannels {
     static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int blocks = (kg + NB - 1) / NB, kPad = blocks * NB;
-        // rows Ws = W + max(pl, pr) apart: one run of zeros pads both sides (14x14, pad 1: 14 of 15 outputs kept, not 14 of 16)
-        int wpad = g.w + Math.max(g.padLeft, g.padRight), plane = g.padLeft + (g.h + g.padTop + g.padBottom) * wpad;
+        int wpad = rowStride(g), plane = g.padLeft + (g.h + g.padTop + g.padBottom) * wpad;
         int tiles = (g.p * wpad + PX - 1) / PX;
         float[] wq = packWeights(g, w, blocks, par);
         int chunks = (int) Math.min(cg, ((long) blocks * NB * g.r * 3 * cg + WEIGHT_CHUNK - 1) / WEIGHT_CHUNK);
