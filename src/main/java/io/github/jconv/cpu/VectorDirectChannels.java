@@ -153,8 +153,8 @@ final class VectorDirectChannels {
 
     /**
      * Flat outputs [f0, f1) of sample n and group grp (acc[(f - f0)*kPad + k]) into y, dropping the wrapped
-     * columns. Channels go 16 at a time: each output's 16 values are one cache line of acc, and the stores run
-     * along 16 rows of y at once.
+     * columns. Channels go 16 at a time: 16 outputs x 16 channels are transposed in registers and stored along
+     * 16 rows of y (scalar copies for the rest).
      */
     private static void copyOut(ConvGeometry g, float[] acc, int kPad, int f0, int f1, int wpad, float[] y, int n, int grp) {
         int kg = g.kPerGroup(), pq = g.p * g.q;
@@ -164,7 +164,10 @@ final class VectorDirectChannels {
                 int q0 = Math.max(0, f0 - p * wpad), q1 = Math.min(g.q, f1 - p * wpad);
                 int q = q0;
                 if (V == 16 && kn == 16) {
-                    for (; q + 16 <= q1; q += 16) {
+                    // the last block of a row may run into the next row's first outputs when this call stores that
+                    // row too (after this one, so the right values land last): rows of 14 or 56 need no scalar tail
+                    int spill = q1 == g.q && p + 1 < g.p ? Math.min(g.q, f1 - (p + 1) * wpad) : 0;
+                    for (; q + 16 <= q1 || (q < q1 && q + 16 - q1 <= spill); q += 16) {
                         transpose16(acc, (p * wpad + q - f0) * kPad + k0, kPad, y, yBlock + p * g.q + q, pq);
                     }
                 }
