@@ -35,7 +35,7 @@ public class KernelBenchmarks {
     public String gemm;
 
     /** N x C x H x W x K x R x S x stride x pad x dilation x groups (x, not commas: JMH splits -p values at commas). */
-    @Param({"8x64x56x56x64x3x3x1x1x1x1", "8x256x14x14x256x3x3x1x1x1x1", "8x128x56x56x128x3x3x1x1x1x128"})
+    @Param({"8x64x56x56x64x3x3x1x1x1x1", "8x256x14x14x256x3x3x1x1x1x1", "8x128x28x28x128x3x3x1x2x2x1", "8x128x56x56x128x3x3x1x1x1x128"})
     public String layer;
 
     @Param({"im2col", "direct"})
