@@ -52,7 +52,7 @@ final class DepthwiseConv implements CpuConvolution {
     @Override
     public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
         if (Sgemm.VECTOR && StrideOneTransposed.applies(g)) {
-            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, w), bias, x, par);
+            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, w, par), bias, x, par);
             return;
         }
         int mult = g.kPerGroup();

@@ -47,7 +47,7 @@ final class DirectConv implements CpuConvolution {
     @Override
     public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
         if (Sgemm.VECTOR && StrideOneTransposed.applies(g)) {
-            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, w), bias, x, par);
+            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, w, par), bias, x, par);
             return;
         }
         int cg = g.cPerGroup(), kg = g.kPerGroup();

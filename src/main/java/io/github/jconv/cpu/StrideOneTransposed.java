@@ -42,11 +42,14 @@ final class StrideOneTransposed {
         return f;
     }
 
-    /** w'[c][k][r'][s'] = w[k][c][R-1-r'][S-1-s'] per group, in the calling thread's matrix workspace. */
-    static float[] flippedWeights(ConvGeometry g, float[] w) {
+    /**
+     * w'[c][k][r'][s'] = w[k][c][R-1-r'][S-1-s'] per group, in the calling thread's matrix workspace (channels in
+     * parallel: serially it took ~10% of a 256-channel 14x14 layer).
+     */
+    static float[] flippedWeights(ConvGeometry g, float[] w, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), rs = g.r * g.s;
         float[] f = Workspace.get(Workspace.MATRIX, (long) g.c * kg * rs);
-        for (int c = 0; c < g.c; c++) {
+        par.forEach(g.c, c -> {
             int grp = c / cg, ci = c % cg;
             for (int ki = 0; ki < kg; ki++) {
                 int src = ((grp * kg + ki) * cg + ci) * rs, dst = (c * kg + ki) * rs;
@@ -54,7 +57,7 @@ final class StrideOneTransposed {
                     f[dst + t] = w[src + rs - 1 - t];
                 }
             }
-        }
+        });
         return f;
     }
 }
