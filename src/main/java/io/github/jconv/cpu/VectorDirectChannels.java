@@ -7,28 +7,33 @@ import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
- * Direct convolution with output channels in the vector lanes, for stride-1 layers with three taps per row
- * (dilation 1 or 2 along W) and at least 2V output channels per group: the dense 3x3 layers (loaded only when
- * the Vector API module is present; {@link VectorDirect} calls it, and takes every other layer itself).
+ * Direct convolution with output channels in the vector lanes, for stride-1 layers with three taps per row (dilation
+ * 1 or 2 along W) and at least 2V output channels per group: the dense 3x3 layers (loaded only when the Vector API
+ * module is present; {@link VectorDirect} calls it, and takes every other layer itself).
  *
  * <p>The input is copied into zero-padded planes ({@link VectorDirect#pad}) whose rows are Ws = W + max(pl, pr)
- * apart (one run of zeros is the right padding of a row and the left padding of the next; at least Q), and the outputs are
- * walked like {@link VectorDirect}'s: output (p, q) reads padded index p*Ws + q plus the tap's offset, so the plane
- * is one flat run of Ws-wide rows (the Ws - Q wrapped columns per row are computed and dropped: 1 of 15 at 14x14
- * with padding 1, where rows of W + pl + pr would drop 2 of 16; measured 283 -> 294 GFLOP/s there). The register tile is {@link #PX} consecutive flat outputs
- * x {@link #NB} channels (20 accumulators). One call runs one kernel row r (its three taps) over a chunk of input
- * channels; per input channel it loads the three taps' 2 weight vectors each (packed) and broadcasts the
- * PX + 2*dW input values of the row once, each feeding every (output, tap) pair that reads it: 60 FMAs per
- * 12 broadcasts and 6 loads. Input and weight indices are linear in the loop counter, and a broadcast never
- * straddles a cache line (the shifted vector loads of {@link VectorDirect}'s tile mostly do).
+ * apart (one run of zeros is the right padding of a row and the left padding of the next; at least Q), and the
+ * outputs are walked like {@link VectorDirect}'s: output (p, q) reads padded index p*Ws + q plus the tap's offset,
+ * so the plane is one flat run of Ws-wide rows (the Ws - Q wrapped columns per row are computed and dropped: 1 of 15
+ * at 14x14 with padding 1, where rows of W + pl + pr would drop 2 of 16; measured 283 -> 294 GFLOP/s there).
  *
- * <p>Measured on the 2-core AVX-512 machine, one core, data in L2/L1 (median GFLOP/s, the core's peak ~236):
- * this tile 175-190; the same with 8 outputs 150-177, 12 outputs 145, 6 outputs 147; one tap per call with 12
- * outputs 145-150; three taps per call without sharing the broadcasts 137; {@link VectorDirect}'s 4x6 tile
- * 143-160. Accumulators live in a scratch acc[flat output][channel], bias first; at the end 16 x 16 blocks are
- * transposed in registers into y's rows (the scalar copy it replaced took 11-16% of the layer). Input channels
- * go in chunks whose packed weights stay within {@link #WEIGHT_CHUNK} floats (L2), and {@link #GROUP} output
- * tiles share each (block, row) slice of weights while it is in L1 (1, 2, 8, 16 or 32 tiles: no better).
+ * <p>The register tile is {@link #PX} consecutive flat outputs x {@link #NB} channels (20 accumulators). One call
+ * runs one kernel row r (its three taps) over a chunk of input channels; per input channel it loads the three taps'
+ * 2 weight vectors each (packed) and broadcasts the PX + 2*dW input values of the row once, each feeding every
+ * (output, tap) pair that reads it: 60 FMAs per 12 broadcasts and 6 loads, with 4 bounds checks per step (the JIT's
+ * machine code: the input stride is not a constant, so it cannot hoist them; over 60 FMAs they cost little), and a
+ * broadcast never straddles a cache line (the shifted vector loads of {@link VectorDirect}'s tile mostly do; its
+ * loop spends 24 FMAs per tap-table read, 3 bounds checks and GPR spills through vector registers, which take FMA
+ * ports).
+ *
+ * <p>Measured on the 2-core AVX-512 machine, one core, data in L2/L1 (median GFLOP/s, the core's peak ~236): this
+ * tile 175-190; the same with 8 outputs 150-177, 12 outputs 145, 6 outputs 147; one tap per call with 12 outputs
+ * 145-150; three taps per call without sharing the broadcasts 137; {@link VectorDirect}'s 4x6 tile 143-160.
+ * Accumulators live in a scratch acc[flat output][channel], bias first; at the end 16 x 16 blocks are transposed in
+ * registers into y's rows (the scalar copy it replaced took 11-16% of the layer; gathering with vgatherdps was no
+ * faster). Input channels go in chunks whose packed weights stay within {@link #WEIGHT_CHUNK} floats (L2), and
+ * {@link #GROUP} output tiles share each (block, row) slice of weights while it is in L1 (1, 2, 8, 16 or 32 tiles:
+ * no better).
  */
 final class VectorDirectChannels {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
