@@ -57,7 +57,10 @@ public final class CpuBackend implements Backend {
             case IM2COL: return 4L * (col + weights);
             case KERNEL_MATRIX: return 4L * g.cPerGroup() * g.h * g.w * g.kPerGroup() * g.p * g.q;
             case DIRECT:
-                return !Sgemm.VECTOR ? 0 : denseDirect(g) ? 4L * VectorDirectChannels.workspaceFloats(forwardOf(g)) : 4L * (padded + weights);
+                if (denseDirect(g)) {
+                    return 4L * VectorDirectChannels.workspaceFloats(forwardOf(g));
+                }
+                return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
             case DEPTHWISE: return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
             default: return 0;
         }
