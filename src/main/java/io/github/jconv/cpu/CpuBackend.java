@@ -57,8 +57,8 @@ public final class CpuBackend implements Backend {
             case IM2COL: return 4L * (col + weights);
             case KERNEL_MATRIX: return 4L * g.cPerGroup() * g.h * g.w * g.kPerGroup() * g.p * g.q;
             case DIRECT:
-                if (denseDirect(g)) {
-                    return 4L * VectorDirectChannels.workspaceFloats(forwardOf(g));
+                if (DirectConv.onChannelsKernel(g)) {
+                    return 4L * VectorDirectChannels.workspaceFloats(DirectConv.vectorForm(g));
                 }
                 return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
             case DEPTHWISE: return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
@@ -78,23 +78,13 @@ public final class CpuBackend implements Backend {
         if (g.groups > 1 && g.isDepthwise()) {
             return Algorithm.DEPTHWISE;
         }
-        if (denseDirect(g)) {
+        if (DirectConv.onChannelsKernel(g)) {
             return Algorithm.DIRECT;
         }
         if (g.groups > 1 && Sgemm.VECTOR && (g.transposed() ? StrideOneTransposed.applies(g) : g.strideW == 1)) {
             return Algorithm.DIRECT;
         }
         return cannotImplement(Algorithm.IM2COL, g) == null ? Algorithm.IM2COL : Algorithm.DIRECT;
-    }
-
-    /** Whether direct runs g (a transposed one through its stride-1 forward form) on {@link VectorDirectChannels}. */
-    private static boolean denseDirect(ConvGeometry g) {
-        return Sgemm.VECTOR && (!g.transposed() || StrideOneTransposed.applies(g)) && VectorDirectChannels.applies(forwardOf(g));
-    }
-
-    /** g itself, or the forward convolution that computes the stride-1 transposed g. */
-    private static ConvGeometry forwardOf(ConvGeometry g) {
-        return g.transposed() ? StrideOneTransposed.forward(g) : g;
     }
 
     @Override

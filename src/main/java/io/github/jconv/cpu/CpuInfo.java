@@ -24,8 +24,9 @@ public final class CpuInfo {
     private static final class VectorKernels {
         static String describe() {
             return "Vector API, " + VectorSgemm.V + " float lanes (" + VectorSgemm.S.vectorBitSize() + "-bit); GEMM micro-kernel "
-                    + VectorSgemm.MR + "x" + VectorSgemm.NR + ", direct kernel " + VectorDirect.TK + " channels x " + VectorDirect.TV + " vectors of "
-                    + VectorDirect.V + " columns";
+                    + VectorSgemm.MR + "x" + VectorSgemm.NR + ", direct kernels " + VectorDirectChannels.PX + " outputs x "
+                    + VectorDirectChannels.NB + " channels (dense stride-1 3x3) and " + VectorDirect.TK + " channels x " + VectorDirect.TV
+                    + " vectors of " + VectorDirect.V + " columns";
         }
     }
 }

@@ -47,7 +47,7 @@ final class DirectConv implements CpuConvolution {
     @Override
     public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
         if (Sgemm.VECTOR && StrideOneTransposed.applies(g)) {
-            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, w, par), bias, x, par);
+            VectorDirect.forward(vectorForm(g), y, StrideOneTransposed.flippedWeights(g, w, par), bias, x, par);
             return;
         }
         int cg = g.cPerGroup(), kg = g.kPerGroup();
@@ -75,6 +75,20 @@ final class DirectConv implements CpuConvolution {
                 }
             }
         });
+    }
+
+    /** The forward convolution the Vector API kernels run for g: g itself, or a stride-1 transposed g rewritten. */
+    static ConvGeometry vectorForm(ConvGeometry g) {
+        return g.transposed() ? StrideOneTransposed.forward(g) : g;
+    }
+
+    /**
+     * Whether {@link #forward} / {@link #transposed} end in {@link VectorDirectChannels} for g (through
+     * {@link VectorDirect#forward}, which hands it the layers it {@link VectorDirectChannels#applies applies} to).
+     */
+    static boolean onChannelsKernel(ConvGeometry g) {
+        return Sgemm.VECTOR && (g.transposed() ? StrideOneTransposed.applies(g) : g.strideW == 1)
+                && VectorDirectChannels.applies(vectorForm(g));
     }
 
     /** out[outRow + q] += a * in[inRow + q * stride] for q in [q0, q1). */

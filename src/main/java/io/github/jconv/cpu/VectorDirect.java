@@ -112,7 +112,7 @@ final class VectorDirect {
      */
     static float[] pad(ConvGeometry g, float[] x, int xOff, int ws, int plane) {
         int planes = g.cPerGroup();
-        long size = (long) planes * plane + ws + TV * V;
+        long size = paddedSize(g, ws, plane);
         float[] xp = Workspace.get(Workspace.COL, size);
         java.util.Arrays.fill(xp, 0, (int) size, 0f);
         for (int c = 0; c < planes; c++) {
@@ -121,6 +121,11 @@ final class VectorDirect {
             }
         }
         return xp;
+    }
+
+    /** Floats of {@link #pad}'s buffer: the group's planes and the slack. */
+    static long paddedSize(ConvGeometry g, int ws, int plane) {
+        return (long) g.cPerGroup() * plane + ws + TV * V;
     }
 
     /** Floats of one channel's scratch output plane in {@link #blocks}: P rows of Wp (stride 1 along H) or of ceil(Q/V) vectors. */

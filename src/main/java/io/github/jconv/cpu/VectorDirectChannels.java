@@ -80,18 +80,22 @@ final class VectorDirectChannels {
         return Math.max(g.w + Math.max(g.padLeft, g.padRight), g.q);
     }
 
+    /** Floats of one padded input plane with rows ws apart: the left padding of the first row, then H + pt + pb rows. */
+    private static int paddedPlane(ConvGeometry g, int ws) {
+        return g.padLeft + (g.h + g.padTop + g.padBottom) * ws;
+    }
+
     /** Floats of workspace a call uses at most: the padded input and the accumulators of one task, and the packed weights. */
     static long workspaceFloats(ConvGeometry g) {
         int ws = rowStride(g), kPad = (g.kPerGroup() + NB - 1) / NB * NB;
-        long padded = (long) g.cPerGroup() * (g.padLeft + (g.h + g.padTop + g.padBottom) * ws) + ws + VectorDirect.TV * V;
-        return padded + ((long) g.p * ws + PX) * kPad + (long) g.groups * kPad * g.cPerGroup() * g.r * 3;
+        return VectorDirect.paddedSize(g, ws, paddedPlane(g, ws)) + ((long) g.p * ws + PX) * kPad + (long) g.groups * kPad * g.cPerGroup() * g.r * 3;
     }
 
     /** y = conv(x, w) + bias; {@link #applies} must hold. */
     static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int blocks = (kg + NB - 1) / NB, kPad = blocks * NB;
-        int wpad = rowStride(g), plane = g.padLeft + (g.h + g.padTop + g.padBottom) * wpad;
+        int wpad = rowStride(g), plane = paddedPlane(g, wpad);
         int tiles = (g.p * wpad + PX - 1) / PX;
         float[] wq = packWeights(g, w, blocks, par);
         int chunks = (int) Math.min(cg, ((long) blocks * NB * g.r * 3 * cg + WEIGHT_CHUNK - 1) / WEIGHT_CHUNK);
