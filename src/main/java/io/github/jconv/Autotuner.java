@@ -21,13 +21,23 @@ import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * What {@code auto} means: per (operation, shape, backend, device, library versions, thread count) it times
- * every algorithm that can take the problem once, on the caller's data, keeps the fastest whose result is
+ * every algorithm that can take the problem once, on finite random operands of the problem's sizes
+ * ({@link SampleData}; never the caller's data, which may hold NaN or Inf), keeps the fastest whose result is
  * within {@link #TOLERANCE} of the float64 reference (a wrong fast answer is never chosen), and remembers
- * the choice in memory and in a JSON file shared by all processes of the user.
+ * the choice in memory and in a JSON file shared by all processes of the user. A candidate that throws or
+ * runs out of memory is skipped and recorded under {@code failed} (shown by {@code explain}); the call goes on.
+ *
+ * <p>Concurrency: one tuning per problem per process (threads asking for a problem that is being tuned wait
+ * for that result instead of timing it again, under each other's load); saves are serialised inside the
+ * process and hold a lock file across processes, so no tuned entry is lost.
  *
  * <p>The file: {@code -Djconv.tune.cache=PATH}, else {@code $JCONV_TUNE_CACHE}, else
  * {@code $XDG_CACHE_HOME/jconv/autotune.json}, else {@code ~/.cache/jconv/autotune.json}. Writers hold a lock
@@ -44,15 +54,23 @@ public final class Autotuner {
     public static final double TOLERANCE = 1e-4;
     private static final int TIMED_RUNS = 3;
     private static final Logger LOG = LoggerFactory.getLogger(Autotuner.class);
-    private static final Autotuner GLOBAL = new Autotuner(defaultCacheFile());
+    private static final Autotuner GLOBAL = new Autotuner(defaultCacheFile(), -1);
+
+    /** The seed of the operands tuning runs on. */
+    private static final long SAMPLE_SEED = 0x6a636f6e76L;
+    /** One in-process lock per cache file (a second FileChannel lock in the same JVM would throw). */
+    private static final Map<Path, Object> SAVE_LOCKS = new ConcurrentHashMap<>();
 
     private final Path file;
+    private final long minFlops;
     private final Map<String, Map<String, Object>> memory = new ConcurrentHashMap<>();
+    private final Map<String, CompletableFuture<Map<String, Object>>> inFlight = new ConcurrentHashMap<>();
     private volatile boolean loaded;
-    private final java.util.concurrent.atomic.AtomicInteger tunings = new java.util.concurrent.atomic.AtomicInteger();
+    private final AtomicInteger tunings = new AtomicInteger();
 
-    private Autotuner(Path file) {
-        this.file = file;
+    private Autotuner(Path file, long minFlops) {
+        this.file = file == null ? null : file.toAbsolutePath().normalize();
+        this.minFlops = minFlops;
     }
 
     /** The process-wide tuner with the default cache file. */
@@ -62,7 +80,12 @@ public final class Autotuner {
 
     /** A tuner with its own cache file (null: memory only). */
     public static Autotuner withCacheFile(Path file) {
-        return new Autotuner(file);
+        return new Autotuner(file, -1);
+    }
+
+    /** This tuner's cache file with another tuning threshold (tests: 0 tunes every problem). */
+    public Autotuner withMinFlops(long flops) {
+        return new Autotuner(file, flops);
     }
 
     public Path cacheFile() {
@@ -72,6 +95,10 @@ public final class Autotuner {
     /** Problems below this many FLOPs are not tuned ({@code -Djconv.tune.minFlops}, default 2e7). */
     public static long minFlops() {
         return Long.getLong("jconv.tune.minFlops", 20_000_000L);
+    }
+
+    private long threshold() {
+        return minFlops >= 0 ? minFlops : minFlops();
     }
 
     static Path defaultCacheFile() {
@@ -123,26 +150,60 @@ public final class Autotuner {
     }
 
     /**
-     * The algorithm {@code auto} runs for this problem: the cached choice, or a fresh tuning (then cached),
-     * or the backend's heuristic when tuning is off or the problem is small.
+     * The algorithm {@code auto} runs for this problem: the cached choice, or a fresh tuning (then cached; a thread
+     * that asks while another tunes the same problem waits for that result), or the backend's heuristic when
+     * tuning is off, the problem is small, or tuning itself failed.
      */
-    public Algorithm choose(Backend backend, ConvGeometry g, float[] input, float[] weight, float[] bias, int threads,
-                            boolean tune) {
-        if (!tune || g.flops() < minFlops()) {
+    public Algorithm choose(Backend backend, ConvGeometry g, int threads, boolean tune) {
+        if (!tune || g.flops() < threshold()) {
             return backend.choose(g);
         }
         String key = key(backend, g, threads);
-        Map<String, Object> entry = cached(key);
-        if (entry != null) {
-            Algorithm a = Algorithm.parse(String.valueOf(entry.get("algorithm")));
-            if (backend.cannotImplement(a, g) == null) {
-                return a;
-            }
+        Algorithm hit = usable(backend, g, cached(key));
+        if (hit != null) {
+            return hit;
         }
-        entry = tune(backend, g, input, weight, bias, threads);
-        memory.put(key, entry);
-        save(key, entry);
-        return Algorithm.parse(String.valueOf(entry.get("algorithm")));
+        CompletableFuture<Map<String, Object>> mine = new CompletableFuture<>();
+        CompletableFuture<Map<String, Object>> running = inFlight.putIfAbsent(key, mine);
+        if (running != null) {
+            try {
+                hit = usable(backend, g, running.join());
+            } catch (CompletionException | CancellationException e) {
+                hit = null; // the tuning thread failed; it said why
+            }
+            return hit != null ? hit : backend.choose(g);
+        }
+        try {
+            Map<String, Object> entry = memory.get(key); // tuned by a thread that finished after our first look
+            if (usable(backend, g, entry) == null) {
+                entry = tune(backend, g, threads);
+                if (entry != null) {
+                    memory.put(key, entry);
+                    save(key, entry);
+                }
+            }
+            mine.complete(entry);
+            hit = usable(backend, g, entry);
+            return hit != null ? hit : backend.choose(g);
+        } catch (RuntimeException | Error e) {
+            mine.completeExceptionally(e);
+            throw e;
+        } finally {
+            inFlight.remove(key, mine);
+        }
+    }
+
+    /** The entry's algorithm when the backend can still run it on g, else null. */
+    private static Algorithm usable(Backend backend, ConvGeometry g, Map<String, Object> entry) {
+        if (entry == null) {
+            return null;
+        }
+        try {
+            Algorithm a = Algorithm.parse(String.valueOf(entry.get("algorithm")));
+            return a != Algorithm.AUTO && backend.cannotImplement(a, g) == null ? a : null;
+        } catch (InvalidConvolutionException e) {
+            return null; // an algorithm this version does not know (a cache written by another version)
+        }
     }
 
     /** The cached entry for this problem, or null: {algorithm, median_ms {alg: ms}, max_rel_error {alg: e}, tuned_at}. */
@@ -160,12 +221,29 @@ public final class Autotuner {
         return tunings.get();
     }
 
-    private Map<String, Object> tune(Backend backend, ConvGeometry g, float[] input, float[] weight, float[] bias, int threads) {
+    /**
+     * Times every algorithm that can take g on {@link SampleData} and returns the entry {algorithm, median_ms,
+     * max_rel_error, failed, tuned_at}; null when the tuning itself could not run (no memory for the operands or
+     * the reference), which is logged and not cached.
+     */
+    private Map<String, Object> tune(Backend backend, ConvGeometry g, int threads) {
         tunings.incrementAndGet();
         long t0 = System.nanoTime();
-        double[] ref = ReferenceConv.compute(g, input, weight, bias, Parallel.of(threads));
-        float[] out = new float[ref.length];
-        Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>();
+        float[][] d;
+        double[] ref;
+        float[] out;
+        try {
+            d = SampleData.of(g, SAMPLE_SEED);
+            if (!g.hasBias) {
+                d[2] = null;
+            }
+            ref = ReferenceConv.compute(g, d[0], d[1], d[2], Parallel.of(threads));
+            out = new float[ref.length];
+        } catch (OutOfMemoryError e) {
+            LOG.warn("autotuning {} skipped: no Java heap for its operands and the float64 reference; using the heuristic", g);
+            return null;
+        }
+        Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>(), failed = new TreeMap<>();
         Algorithm best = null;
         double bestMs = Double.MAX_VALUE;
         for (Algorithm a : backend.algorithms()) {
@@ -173,11 +251,18 @@ public final class Autotuner {
                 continue;
             }
             double[] ms = new double[TIMED_RUNS];
-            backend.run(a, g, input, weight, bias, out, threads); // warm-up
-            for (int i = 0; i < TIMED_RUNS; i++) {
-                long s = System.nanoTime();
-                backend.run(a, g, input, weight, bias, out, threads);
-                ms[i] = (System.nanoTime() - s) / 1e6;
+            try {
+                backend.run(a, g, d[0], d[1], d[2], out, threads); // warm-up
+                for (int i = 0; i < TIMED_RUNS; i++) {
+                    long s = System.nanoTime();
+                    backend.run(a, g, d[0], d[1], d[2], out, threads);
+                    ms[i] = (System.nanoTime() - s) / 1e6;
+                }
+            } catch (RuntimeException | OutOfMemoryError | LinkageError e) {
+                String why = e instanceof OutOfMemoryError ? "out of Java heap memory" : oneLine(e);
+                failed.put(a.label(), why);
+                LOG.warn("autotuning {} on {}: {} failed ({}); skipped", g, backend.name(), a, why);
+                continue;
             }
             Arrays.sort(ms);
             double err = ReferenceConv.maxRelError(out, ref);
@@ -197,8 +282,18 @@ public final class Autotuner {
         entry.put("algorithm", best.label());
         entry.put("median_ms", times);
         entry.put("max_rel_error", errors);
+        if (!failed.isEmpty()) {
+            entry.put("failed", failed);
+        }
         entry.put("tuned_at", Instant.now().toString());
         return entry;
+    }
+
+    private static String oneLine(Throwable e) {
+        String m = e.getMessage();
+        String text = m == null || m.isBlank() ? e.getClass().getSimpleName() : e.getClass().getSimpleName() + ": " + m;
+        int nl = text.indexOf('\n');
+        return nl < 0 ? text : text.substring(0, nl);
     }
 
     // ------------------------------------------------------------ the file
@@ -247,20 +342,22 @@ public final class Autotuner {
         if (file == null) {
             return;
         }
-        try {
-            Files.createDirectories(file.toAbsolutePath().getParent());
-            Path lockFile = file.resolveSibling(file.getFileName() + ".lock");
-            try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-                 FileLock lock = ch.lock()) {
-                Map<String, Map<String, Object>> entries = readFile(); // what other processes wrote meanwhile
-                entries.put(key, entry);
-                Map<String, Object> doc = new LinkedHashMap<>();
-                doc.put("format", FORMAT);
-                doc.put("entries", entries);
-                AtomicFile.write(file, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT).asString(doc).getBytes(StandardCharsets.UTF_8));
+        synchronized (SAVE_LOCKS.computeIfAbsent(file, f -> new Object())) {
+            try {
+                Files.createDirectories(file.getParent());
+                Path lockFile = file.resolveSibling(file.getFileName() + ".lock");
+                try (FileChannel ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+                     FileLock lock = ch.lock()) {
+                    Map<String, Map<String, Object>> entries = readFile(); // what other processes wrote meanwhile
+                    entries.put(key, entry);
+                    Map<String, Object> doc = new LinkedHashMap<>();
+                    doc.put("format", FORMAT);
+                    doc.put("entries", entries);
+                    AtomicFile.write(file, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT).asString(doc).getBytes(StandardCharsets.UTF_8));
+                }
+            } catch (IOException | RuntimeException e) {
+                LOG.warn("could not save the autotuning cache {}: {}", file, oneLine(e));
             }
-        } catch (IOException | RuntimeException e) {
-            LOG.warn("could not save the autotuning cache {}: {}", file, e.getMessage());
         }
     }
 }

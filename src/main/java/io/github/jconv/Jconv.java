@@ -60,7 +60,7 @@ public final class Jconv {
         Backend backend = Backends.get(options.backend());
         Algorithm algorithm = options.algorithm();
         if (algorithm == Algorithm.AUTO) {
-            algorithm = Autotuner.global().choose(backend, g, input, weight, bias, options.threads(), options.tune());
+            algorithm = Autotuner.global().choose(backend, g, options.threads(), options.tune());
             LOG.debug("auto chose {} on {} for {}", algorithm, backend.name(), g);
         } else {
             backend.requireImplementable(algorithm, g);

@@ -8,7 +8,6 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 
 /** Random valid convolutions: every algorithm agrees with the float64 reference; conv_transpose2d is conv2d's adjoint. */
 class AlgorithmPropertiesTest {
@@ -68,7 +67,7 @@ class AlgorithmPropertiesTest {
                                            @ForAll long seed) {
         ConvGeometry g = geometry(transposed, n, groups, cPerGroup, kPerGroup, h, w, r, s, strideH, strideW, dilH, dilW,
                 padMode, pt, pb, pl, pr, bias);
-        everyAlgorithmMatches(g, threads, seed);
+        TestSupport.everyAlgorithmMatches(g, threads, seed);
     }
 
     /**
@@ -96,26 +95,7 @@ class AlgorithmPropertiesTest {
                                      @ForAll long seed) {
         ConvGeometry g = geometry(transposed, n, groups, cPerGroup, kPerGroup, h, w, r, 3, 1, 1, dilH, dilW,
                 padMode, pt, pb, pl, pr, bias);
-        everyAlgorithmMatches(g, threads, seed);
-    }
-
-    /** Every available backend's every algorithm that takes g matches the float64 reference (and refuses only as documented). */
-    private static void everyAlgorithmMatches(ConvGeometry g, int threads, long seed) {
-        float[][] d = TestSupport.data(g, seed);
-        for (Backend backend : ShapeTableTest.BACKENDS) {
-            if (backend.unavailableReason() != null) {
-                continue;
-            }
-            for (Algorithm a : backend.algorithms()) {
-                if (backend.cannotImplement(a, g) != null) {
-                    assertNotEquals(Boolean.TRUE, ShapeTableTest.mustTake(a, g), backend.name() + "/" + a + " refused " + g);
-                    continue;
-                }
-                float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
-                backend.run(a, g, d[0], d[1], d[2], y, threads);
-                TestSupport.assertMatchesReference(backend.name() + "/" + a.label(), g, d[0], d[1], d[2], y);
-            }
-        }
+        TestSupport.everyAlgorithmMatches(g, threads, seed);
     }
 
     /** <conv(x), y> = <x, conv_transpose(y)> for the same weight, for every algorithm. */
@@ -137,11 +117,7 @@ class AlgorithmPropertiesTest {
         ConvGeometry fwd = geometry(false, n, groups, cPerGroup, kPerGroup, h, w, r, s, stride, stride, dil, dil, padMode,
                 pt, pt + 1, pl, pl, false);
         // the transposed geometry with the resolved padding and the output padding that gives back H x W
-        int opH = fwd.h + fwd.padTop + fwd.padBottom - fwd.effectiveR() - (fwd.p - 1) * fwd.strideH;
-        int opW = fwd.w + fwd.padLeft + fwd.padRight - fwd.effectiveS() - (fwd.q - 1) * fwd.strideW;
-        ConvSpec ts = ConvSpec.builder().stride(stride).dilation(dil).groups(groups).outputPadding(opH, opW)
-                .padding(Padding.of(fwd.padTop, fwd.padBottom, fwd.padLeft, fwd.padRight)).build();
-        ConvGeometry bwd = ConvGeometry.convTranspose2d(fwd.outputShape(), fwd.weightShape(), null, ts);
+        ConvGeometry bwd = OverhangingKernelTest.adjointOf(fwd);
         assertArrayEquals(fwd.inputShape(), bwd.outputShape());
 
         Random rnd = new Random(seed);

@@ -50,14 +50,14 @@ class AutotunerTest {
         Path file = dir.resolve("sub/autotune.json");
         float[][] d = data();
         Autotuner first = Autotuner.withCacheFile(file);
-        Algorithm a = first.choose(CpuBackend.INSTANCE, G, d[0], d[1], d[2], 2, true);
+        Algorithm a = first.choose(CpuBackend.INSTANCE, G, 2, true);
         assertEquals(1, first.tunings());
         assertTrue(Files.readString(file).contains("\"algorithm\""), "cache written");
-        assertEquals(a, first.choose(CpuBackend.INSTANCE, G, d[0], d[1], d[2], 2, true));
+        assertEquals(a, first.choose(CpuBackend.INSTANCE, G, 2, true));
         assertEquals(1, first.tunings(), "in-memory hit");
 
         Autotuner second = Autotuner.withCacheFile(file); // a new process reading the same file
-        assertEquals(a, second.choose(CpuBackend.INSTANCE, G, d[0], d[1], d[2], 2, true));
+        assertEquals(a, second.choose(CpuBackend.INSTANCE, G, 2, true));
         assertEquals(0, second.tunings(), "the second run takes no tuning time");
         Map<String, Object> entry = second.cached(CpuBackend.INSTANCE, G, 2);
         assertNotNull(entry);
@@ -72,7 +72,7 @@ class AutotunerTest {
         Files.writeString(file, "{ this is not json");
         float[][] d = data();
         Autotuner t = Autotuner.withCacheFile(file);
-        t.choose(CpuBackend.INSTANCE, G, d[0], d[1], d[2], 2, true);
+        t.choose(CpuBackend.INSTANCE, G, 2, true);
         assertEquals(1, t.tunings());
         assertTrue(log.list.stream().anyMatch(e -> e.getLevel().toString().equals("WARN")
                 && e.getFormattedMessage().contains("ignoring the corrupt autotuning cache")), "warned");
@@ -85,7 +85,7 @@ class AutotunerTest {
         Files.writeString(file, "{\"format\": 99, \"entries\": {}}");
         float[][] d = data();
         Autotuner t = Autotuner.withCacheFile(file);
-        t.choose(CpuBackend.INSTANCE, G, d[0], d[1], d[2], 2, true);
+        t.choose(CpuBackend.INSTANCE, G, 2, true);
         assertEquals(1, t.tunings());
         assertTrue(log.list.stream().anyMatch(e -> e.getFormattedMessage().contains("format 99 is not 1")));
     }
@@ -95,9 +95,9 @@ class AutotunerTest {
         Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
         ConvGeometry small = ConvGeometry.conv2d(new int[] {1, 3, 8, 8}, new int[] {4, 3, 3, 3}, null, ConvSpec.defaults());
         float[][] s = TestSupport.data(small, 1);
-        assertEquals(CpuBackend.INSTANCE.choose(small), t.choose(CpuBackend.INSTANCE, small, s[0], s[1], s[2], 1, true));
+        assertEquals(CpuBackend.INSTANCE.choose(small), t.choose(CpuBackend.INSTANCE, small, 1, true));
         float[][] d = data();
-        assertEquals(CpuBackend.INSTANCE.choose(G), t.choose(CpuBackend.INSTANCE, G, d[0], d[1], d[2], 1, false));
+        assertEquals(CpuBackend.INSTANCE.choose(G), t.choose(CpuBackend.INSTANCE, G, 1, false));
         assertEquals(0, t.tunings());
         assertTrue(!Files.exists(dir.resolve("a.json")));
     }
@@ -122,8 +122,134 @@ class AutotunerTest {
             }
         };
         float[][] d = data();
-        Algorithm chosen = Autotuner.withCacheFile(dir.resolve("a.json")).choose(liar, G, d[0], d[1], d[2], 2, true);
+        Algorithm chosen = Autotuner.withCacheFile(dir.resolve("a.json")).choose(liar, G, 2, true);
         assertEquals(Algorithm.DIRECT, chosen);
         assertNotEquals(liar.choose(G), chosen);
+    }
+
+    /** A CPU backend with only the given algorithms, each run through {@code body} (which may throw or wait). */
+    private static Backend fake(List<Algorithm> algorithms, java.util.function.Consumer<Algorithm> body) {
+        return new Backend() {
+            @Override public String name() { return "fake"; }
+            @Override public String unavailableReason() { return null; }
+            @Override public List<Algorithm> algorithms() { return algorithms; }
+            @Override public String cannotImplement(Algorithm a, ConvGeometry g) { return null; }
+            @Override public Algorithm choose(ConvGeometry g) { return Algorithm.REFERENCE; }
+
+            @Override
+            public void run(Algorithm a, ConvGeometry g, float[] in, float[] w, float[] b, float[] out, int threads) {
+                body.accept(a);
+                CpuBackend.INSTANCE.run(a, g, in, w, b, out, threads);
+            }
+        };
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    void aCandidateThatThrowsOrRunsOutOfMemoryIsSkippedAndRecorded(@TempDir Path dir) {
+        Backend flaky = fake(List.of(Algorithm.IM2COL, Algorithm.DIRECT, Algorithm.KERNEL_MATRIX), a -> {
+            if (a == Algorithm.IM2COL) {
+                throw new IllegalStateException("boom");
+            }
+            if (a == Algorithm.KERNEL_MATRIX) {
+                throw new OutOfMemoryError("Java heap space");
+            }
+        });
+        Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
+        assertEquals(Algorithm.DIRECT, t.choose(flaky, G, 2, true), "the call goes on with the candidate that ran");
+        Map<String, Object> failed = (Map<String, Object>) t.cached(flaky, G, 2).get("failed");
+        assertEquals("IllegalStateException: boom", failed.get("im2col"));
+        assertEquals("out of Java heap memory", failed.get("kernel-matrix"));
+        assertEquals(List.of("direct"), List.copyOf(((Map<String, Object>) t.cached(flaky, G, 2).get("median_ms")).keySet()));
+        assertTrue(log.list.stream().anyMatch(e -> e.getFormattedMessage().contains("im2col failed (IllegalStateException: boom); skipped")));
+    }
+
+    @Test
+    void everyCandidateFailingFallsBackToTheHeuristic(@TempDir Path dir) {
+        Backend broken = fake(List.of(Algorithm.IM2COL), a -> {
+            throw new IllegalStateException("no");
+        });
+        assertEquals(Algorithm.REFERENCE, Autotuner.withCacheFile(dir.resolve("a.json")).choose(broken, G, 2, true));
+    }
+
+    /** Threads tuning different new problems at once: every entry reaches the file (a second in-process lock threw). */
+    @Test
+    void concurrentTuningsOfDifferentProblemsAreAllSaved(@TempDir Path dir) throws Exception {
+        Path file = dir.resolve("autotune.json");
+        Autotuner t = Autotuner.withCacheFile(file).withMinFlops(0);
+        int threads = 8;
+        java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        List<ConvGeometry> problems = new java.util.ArrayList<>();
+        for (int i = 0; i < threads; i++) {
+            problems.add(ConvGeometry.conv2d(new int[] {1, 2, 6, 6}, new int[] {i + 1, 2, 3, 3}, null, ConvSpec.defaults()));
+        }
+        List<java.util.concurrent.Future<Algorithm>> done = new java.util.ArrayList<>();
+        for (ConvGeometry g : problems) {
+            done.add(pool.submit(() -> {
+                start.await();
+                return t.choose(CpuBackend.INSTANCE, g, 1, true);
+            }));
+        }
+        for (java.util.concurrent.Future<Algorithm> f : done) {
+            assertNotNull(f.get());
+        }
+        pool.shutdown();
+        assertEquals(threads, t.tunings());
+        Autotuner reader = Autotuner.withCacheFile(file); // a new process
+        for (ConvGeometry g : problems) {
+            assertNotNull(reader.cached(CpuBackend.INSTANCE, g, 1), "saved: " + g);
+        }
+        assertTrue(log.list.stream().noneMatch(e -> e.getFormattedMessage().contains("could not save")), log.list.toString());
+    }
+
+    /** Threads asking for the same new problem: one tunes, the others wait for its answer. */
+    @Test
+    void oneTuningPerProblemWhileOthersWait(@TempDir Path dir) throws Exception {
+        java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        Backend slow = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
+            runs.incrementAndGet();
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
+        int threads = 6;
+        java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        List<java.util.concurrent.Future<Algorithm>> done = new java.util.ArrayList<>();
+        for (int i = 0; i < threads; i++) {
+            done.add(pool.submit(() -> {
+                start.await();
+                return t.choose(slow, G, 2, true);
+            }));
+        }
+        java.util.Set<Algorithm> answers = new java.util.HashSet<>();
+        for (java.util.concurrent.Future<Algorithm> f : done) {
+            answers.add(f.get());
+        }
+        pool.shutdown();
+        assertEquals(1, t.tunings(), "one tuning");
+        assertEquals(8, runs.get(), "2 candidates x (1 warm-up + 3 timed runs), once");
+        assertEquals(1, answers.size(), "every caller got the same answer: " + answers);
+    }
+
+    /** The caller's data never reaches the tuner: NaN input cannot make every candidate's error NaN. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void tuningOnNonFiniteInputMeasuresItsOwnFiniteData() {
+        ConvGeometry g = ConvGeometry.conv2d(new int[] {2, 32, 31, 32}, new int[] {32, 32, 3, 3}, null,
+                ConvSpec.builder().padding(1).build());
+        float[][] d = TestSupport.data(g, 3);
+        d[0][17] = Float.NaN;
+        d[0][400] = Float.POSITIVE_INFINITY;
+        float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+        Jconv.run(g, d[0], d[1], null, y, ConvOptions.defaults().withBackend("cpu").withThreads(2));
+        Map<String, Object> entry = Autotuner.global().cached(CpuBackend.INSTANCE, g, 2);
+        assertNotNull(entry, "tuned");
+        Map<String, Object> errors = (Map<String, Object>) entry.get("max_rel_error");
+        assertTrue(errors.values().stream().allMatch(e -> ((Number) e).doubleValue() <= Autotuner.TOLERANCE), errors.toString());
     }
 }

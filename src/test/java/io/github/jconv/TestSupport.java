@@ -5,8 +5,10 @@ import io.github.jconv.cpu.ReferenceConv;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Random;
 
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /** Random data, the float64 oracle and the error bound shared by the algorithm tests. */
@@ -62,6 +64,29 @@ public final class TestSupport {
             if (!(err <= factor * mag[i])) {
                 fail(what + " on " + g + ": element " + i + " is " + y[i] + ", reference " + ref[i] + " (error " + err
                         + " > bound " + factor * mag[i] + ")");
+            }
+        }
+    }
+
+    /**
+     * Every available backend's every algorithm that takes {@code g} matches the float64 reference (and refuses only
+     * as documented); the output starts as NaN, so an element an algorithm forgets to write fails too.
+     */
+    public static void everyAlgorithmMatches(ConvGeometry g, int threads, long seed) {
+        float[][] d = data(g, seed);
+        for (Backend backend : ShapeTableTest.BACKENDS) {
+            if (backend.unavailableReason() != null) {
+                continue;
+            }
+            for (Algorithm a : backend.algorithms()) {
+                if (backend.cannotImplement(a, g) != null) {
+                    assertNotEquals(Boolean.TRUE, ShapeTableTest.mustTake(a, g), backend.name() + "/" + a + " refused " + g);
+                    continue;
+                }
+                float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+                Arrays.fill(y, Float.NaN);
+                backend.run(a, g, d[0], d[1], d[2], y, threads);
+                assertMatchesReference(backend.name() + "/" + a.label() + "/" + threads + "t", g, d[0], d[1], d[2], y);
             }
         }
     }

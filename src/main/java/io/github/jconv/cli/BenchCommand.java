@@ -213,7 +213,7 @@ final class BenchCommand implements Callable<Integer> {
                     continue;
                 }
                 Algorithm chosen = a == Algorithm.AUTO
-                        ? Autotuner.global().choose(be, g, data[0], data[1], data[2], threadCount, !noTune) : a;
+                        ? Autotuner.global().choose(be, g, threadCount, !noTune) : a;
                 long warmStart = System.nanoTime();
                 for (int i = 0; i < warmup || System.nanoTime() - warmStart < warmupMs * 1_000_000L; i++) {
                     be.run(chosen, g, data[0], data[1], data[2], y, threadCount);

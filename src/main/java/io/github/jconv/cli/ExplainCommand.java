@@ -60,13 +60,15 @@ final class ExplainCommand implements Callable<Integer> {
         out.printf("  %.3f GFLOP (2 per multiply-add)%n", g.flops() / 1e9);
         out.println("backend " + be.name() + ", " + t + " thread(s):");
         Map<String, Object> cached = Autotuner.global().cached(be, g, threads.count);
-        Map<?, ?> times = cached == null ? Map.of() : (Map<?, ?>) cached.get("median_ms");
+        Map<?, ?> times = field(cached, "median_ms"), failed = field(cached, "failed");
         for (Algorithm a : be.algorithms()) {
             String why = be.cannotImplement(a, g);
             Object ms = times.get(a.label());
-            out.printf("  %-14s %-6s workspace %10s%s%s%n", a, why == null ? "can" : "cannot",
+            Object failure = failed.get(a.label());
+            out.printf("  %-14s %-6s workspace %10s%s%s%s%n", a, why == null ? "can" : "cannot",
                     why == null ? bytes(be.workspaceBytes(a, g)) : "-",
-                    ms == null ? "" : String.format(", tuned %.3f ms", ((Number) ms).doubleValue()),
+                    ms instanceof Number ? String.format(", tuned %.3f ms", ((Number) ms).doubleValue()) : "",
+                    failure == null ? "" : ", failed in tuning (skipped): " + failure,
                     why == null ? "" : ": " + why);
         }
         String choice;
@@ -79,6 +81,11 @@ final class ExplainCommand implements Callable<Integer> {
         }
         out.println("auto: " + choice);
         return 0;
+    }
+
+    private static Map<?, ?> field(Map<String, Object> entry, String name) {
+        Object v = entry == null ? null : entry.get(name);
+        return v instanceof Map ? (Map<?, ?>) v : Map.of();
     }
 
     static String bytes(long b) {

@@ -3,10 +3,9 @@ package io.github.jconv.cli;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvSpec;
 import io.github.jconv.InvalidConvolutionException;
-import io.github.jconv.Tensor;
+import io.github.jconv.SampleData;
 
 import java.util.List;
-import java.util.Random;
 
 /**
  * A benchmark/verification problem from the CLI's shape string {@code N,C,H,W,K,R,S,stride,pad,dilation,groups}:
@@ -112,21 +111,8 @@ public final class Problem {
         return new Problem(text, g);
     }
 
-    /** Gaussian input, weight and bias (fixed seed) of the right sizes: {input, weight, bias}. */
+    /** Gaussian input, weight and bias (fixed seed) of the right sizes: {input, weight, bias} ({@link SampleData}). */
     float[][] randomData(long seed) {
-        Random rnd = new Random(seed);
-        ConvGeometry g = geometry;
-        float[] x = gaussian(rnd, Tensor.elementCount(g.inputShape()), 1.0);
-        float[] w = gaussian(rnd, Tensor.elementCount(g.weightShape()), 1.0 / Math.sqrt((double) g.gemmK()));
-        float[] b = gaussian(rnd, g.biasLength(), 0.1);
-        return new float[][] {x, w, b};
-    }
-
-    private static float[] gaussian(Random rnd, long n, double scale) {
-        float[] a = new float[(int) n];
-        for (int i = 0; i < a.length; i++) {
-            a[i] = (float) (rnd.nextGaussian() * scale);
-        }
-        return a;
+        return SampleData.of(geometry, seed);
     }
 }

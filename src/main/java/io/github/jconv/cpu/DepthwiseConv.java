@@ -41,7 +41,7 @@ final class DepthwiseConv implements CpuConvolution {
                     }
                     for (int s = 0; s < g.s; s++) {
                         int colOff = s * g.dilationW - g.padLeft;
-                        int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                        int q0 = Ranges.first(colOff, g.strideW, g.q), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
                         DirectConv.axpy(y, yRow, x, xPlane + ih * g.w + colOff, g.strideW, q0, q1, w[k * rs + r * g.s + s]);
                     }
                 }
@@ -74,7 +74,7 @@ final class DepthwiseConv implements CpuConvolution {
                         int yRow = (n * g.k + k) * pq + p * g.q;
                         for (int s = 0; s < g.s; s++) {
                             int colOff = s * g.dilationW - g.padLeft;
-                            int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                            int q0 = Ranges.first(colOff, g.strideW, g.q), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
                             DirectConv.scatter(x, xRow + colOff, g.strideW, y, yRow, q0, q1, w[k * rs + r * g.s + s]);
                         }
                     }

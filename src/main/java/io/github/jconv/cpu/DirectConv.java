@@ -28,11 +28,11 @@ final class DirectConv implements CpuConvolution {
                 int xPlane = xGroup + ci * hw;
                 for (int r = 0; r < g.r; r++) {
                     int rowOff = r * g.dilationH - g.padTop;
-                    int p0 = Ranges.first(rowOff, g.strideH), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
+                    int p0 = Ranges.first(rowOff, g.strideH, g.p), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
                     for (int s = 0; s < g.s; s++) {
                         float wv = w[((k * cg + ci) * g.r + r) * g.s + s];
                         int colOff = s * g.dilationW - g.padLeft;
-                        int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                        int q0 = Ranges.first(colOff, g.strideW, g.q), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
                         for (int p = p0; p < p1; p++) {
                             int yRow = yBase + p * g.q;
                             int xRow = xPlane + (p * g.strideH + rowOff) * g.w + colOff;
@@ -62,11 +62,11 @@ final class DirectConv implements CpuConvolution {
                 int yPlane = (n * g.k + k) * pq;
                 for (int r = 0; r < g.r; r++) {
                     int rowOff = r * g.dilationH - g.padTop;
-                    int p0 = Ranges.first(rowOff, g.strideH), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
+                    int p0 = Ranges.first(rowOff, g.strideH, g.p), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
                     for (int s = 0; s < g.s; s++) {
                         float wv = w[((k * cg + ci) * g.r + r) * g.s + s];
                         int colOff = s * g.dilationW - g.padLeft;
-                        int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                        int q0 = Ranges.first(colOff, g.strideW, g.q), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
                         for (int p = p0; p < p1; p++) {
                             int xRow = xBase + (p * g.strideH + rowOff) * g.w + colOff;
                             scatter(x, xRow, g.strideW, y, yPlane + p * g.q, q0, q1, wv);

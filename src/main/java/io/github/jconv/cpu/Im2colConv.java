@@ -88,7 +88,7 @@ final class Im2colConv implements CpuConvolution {
             float[] line = Workspace.get(Workspace.ROW, pq);
             int c = row / rs, r = (row % rs) / g.s, s = row % g.s;
             int rowOff = r * g.dilationH - g.padTop, colOff = s * g.dilationW - g.padLeft;
-            int q0 = Ranges.first(colOff, g.strideW), q1 = Math.max(q0, Ranges.end(colOff, g.strideW, g.w, g.q));
+            int q0 = Ranges.first(colOff, g.strideW, g.q), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
             for (int p = 0; p < g.p; p++) {
                 int dst = p * g.q;
                 int ih = p * g.strideH + rowOff;
@@ -97,12 +97,14 @@ final class Im2colConv implements CpuConvolution {
                     continue;
                 }
                 java.util.Arrays.fill(line, dst, dst + q0, 0f);
-                int src = xOff + c * hw + ih * g.w + colOff;
-                if (g.strideW == 1) {
-                    System.arraycopy(x, src + q0, line, dst + q0, q1 - q0);
-                } else {
-                    for (int q = q0; q < q1; q++) {
-                        line[dst + q] = x[src + q * g.strideW];
+                if (q1 > q0) { // an empty range (the tap's column lies in the padding) has no valid source offset
+                    int src = xOff + c * hw + ih * g.w + colOff;
+                    if (g.strideW == 1) {
+                        System.arraycopy(x, src + q0, line, dst + q0, q1 - q0);
+                    } else {
+                        for (int q = q0; q < q1; q++) {
+                            line[dst + q] = x[src + q * g.strideW];
+                        }
                     }
                 }
                 java.util.Arrays.fill(line, dst + q1, dst + g.q, 0f);
@@ -117,10 +119,10 @@ final class Im2colConv implements CpuConvolution {
         par.forEach(g.cPerGroup(), c -> {
             for (int r = 0; r < g.r; r++) {
                 int rowOff = r * g.dilationH - g.padTop;
-                int p0 = Ranges.first(rowOff, g.strideH), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
+                int p0 = Ranges.first(rowOff, g.strideH, g.p), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
                 for (int s = 0; s < g.s; s++) {
                     int colOff = s * g.dilationW - g.padLeft;
-                    int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                    int q0 = Ranges.first(colOff, g.strideW, g.q), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
                     int base = (c * rs + r * g.s + s) * pq;
                     for (int p = p0; p < p1; p++) {
                         int xRow = xOff + c * hw + (p * g.strideH + rowOff) * g.w + colOff;

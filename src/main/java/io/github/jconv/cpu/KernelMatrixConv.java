@@ -66,11 +66,11 @@ final class KernelMatrixConv implements CpuConvolution {
                 int k = grp * kg + kk;
                 for (int r = 0; r < g.r; r++) {
                     int rowOff = r * g.dilationH - g.padTop;
-                    int p0 = Ranges.first(rowOff, g.strideH), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
+                    int p0 = Ranges.first(rowOff, g.strideH, g.p), p1 = Ranges.end(rowOff, g.strideH, g.h, g.p);
                     for (int s = 0; s < g.s; s++) {
                         float wv = w[((k * cg + c) * g.r + r) * g.s + s];
                         int colOff = s * g.dilationW - g.padLeft;
-                        int q0 = Ranges.first(colOff, g.strideW), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
+                        int q0 = Ranges.first(colOff, g.strideW, g.q), q1 = Ranges.end(colOff, g.strideW, g.w, g.q);
                         for (int p = p0; p < p1; p++) {
                             int ih = p * g.strideH + rowOff;
                             for (int q = q0; q < q1; q++) {
