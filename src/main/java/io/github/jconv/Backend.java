@@ -40,6 +40,15 @@ public interface Backend {
         }
     }
 
+    /**
+     * What every {@link #run} does first: {@link #requireImplementable}, then whether there is anything to compute
+     * (false for an empty output, N = 0, which is then complete as it is).
+     */
+    default boolean prepare(Algorithm algorithm, ConvGeometry geometry) {
+        requireImplementable(algorithm, geometry);
+        return !geometry.isEmpty();
+    }
+
     /** Scratch memory (bytes) the algorithm allocates for {@code geometry} beyond inputs and output; 0 if none. */
     default long workspaceBytes(Algorithm algorithm, ConvGeometry geometry) {
         return 0;

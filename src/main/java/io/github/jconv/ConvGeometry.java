@@ -102,6 +102,20 @@ public final class ConvGeometry {
         return upper ? new int[] {small, large} : new int[] {large, small};
     }
 
+    /**
+     * Padding {begin, end} on one axis of a conv_transpose2d whose output size is fixed (ONNX ConvTranspose with
+     * {@code output_shape}, or {@code auto_pad} SAME_* where the output is in x stride): total = full output
+     * (with output padding) - out, split as the ONNX spec says: SAME_UPPER begin = floor(total / 2), the odd unit
+     * at the end; otherwise (SAME_LOWER, NOTSET) the odd unit at the start. Either may be negative when the
+     * output is larger than the full output.
+     */
+    public static long[] transposedSizePadding(int in, long out, int kernel, int stride, int dilation, int outputPadding,
+                                               boolean upper) {
+        long total = transposedOutputSize(in, 0, kernel, stride, dilation, outputPadding) - out;
+        long half = Math.floorDiv(total, 2);
+        return upper ? new long[] {half, total - half} : new long[] {total - half, half};
+    }
+
     // ---------------------------------------------------------------- factories (all shape checks)
 
     /**
@@ -109,8 +123,12 @@ public final class ConvGeometry {
      * bias (may be null) of K.
      */
     public static ConvGeometry conv2d(int[] xShape, int[] wShape, int[] biasShape, ConvSpec spec) {
-        requireNchw("input", xShape, "N, C, H, W");
-        requireNchw("weight", wShape, "K, C/groups, R, S");
+        requireNchw("input", xShape, "N, C, H, W", true);
+        requireNchw("weight", wShape, "K, C/groups, R, S", false);
+        if (spec.hasOutputSize()) {
+            throw new InvalidConvolutionException("an output size is a conv_transpose2d request; conv2d's output size follows"
+                    + " from the input, kernel, stride, padding and dilation");
+        }
         int g = spec.groups();
         int n = xShape[0], c = xShape[1], h = xShape[2], w = xShape[3];
         int k = wShape[0], cg = wShape[1], r = wShape[2], s = wShape[3];
@@ -136,12 +154,15 @@ public final class ConvGeometry {
 
     /**
      * Checks and describes {@code conv_transpose2d(x, weight, bias)}: x N x C_in x H_in x W_in, weight
-     * C_in x C_out/G x R x S (PyTorch's layout), bias (may be null) of C_out. Padding crops the output;
-     * {@code same}/{@code same-lower} are refused (PyTorch does not define them for transposed convolution).
+     * C_in x C_out/G x R x S (PyTorch's layout), bias (may be null) of C_out. Explicit padding crops the output;
+     * {@code same}/{@code same-lower} make it H_in x stride (ONNX ConvTranspose's SAME_UPPER / SAME_LOWER), and
+     * an output-size request derives the padding from the size ({@link #transposedSizePadding}). Where that leaves
+     * a negative padding at the end (the output is larger than the full output), the extra rows are output padding
+     * (they get only the bias, as PyTorch's output padding does); a negative padding at the start is refused.
      */
     public static ConvGeometry convTranspose2d(int[] xShape, int[] wShape, int[] biasShape, ConvSpec spec) {
-        requireNchw("input", xShape, "N, C_in, H, W");
-        requireNchw("weight", wShape, "C_in, C_out/groups, R, S");
+        requireNchw("input", xShape, "N, C_in, H, W", true);
+        requireNchw("weight", wShape, "C_in, C_out/groups, R, S", false);
         int g = spec.groups();
         int n = xShape[0], k = xShape[1], p = xShape[2], q = xShape[3];
         int cg = wShape[1], r = wShape[2], s = wShape[3];
@@ -156,16 +177,13 @@ public final class ConvGeometry {
         if (c > Integer.MAX_VALUE) {
             throw new InvalidConvolutionException("output channels C_out=" + c + " are too many");
         }
-        Padding pd = spec.padding();
-        if (pd.mode() == Padding.Mode.SAME_UPPER || pd.mode() == Padding.Mode.SAME_LOWER) {
-            throw new InvalidConvolutionException("padding '" + pd + "' is not defined for conv_transpose2d; give explicit amounts");
-        }
-        int[] pad = {pd.top(), pd.bottom(), pd.left(), pd.right()};
-        long h = transposedOutputSize(p, pad[0] + pad[1], r, spec.strideH(), spec.dilationH(), spec.outputPaddingH());
-        long w = transposedOutputSize(q, pad[2] + pad[3], s, spec.strideW(), spec.dilationW(), spec.outputPaddingW());
+        long[] ph = transposedPadding(spec, "height", p, r, spec.strideH(), spec.dilationH(), spec.outputPaddingH(), spec.outputH());
+        long[] pw = transposedPadding(spec, "width", q, s, spec.strideW(), spec.dilationW(), spec.outputPaddingW(), spec.outputW());
+        long h = transposedOutputSize(p, 0, r, spec.strideH(), spec.dilationH(), spec.outputPaddingH()) - ph[0] - ph[1];
+        long w = transposedOutputSize(q, 0, s, spec.strideW(), spec.dilationW(), spec.outputPaddingW()) - pw[0] - pw[1];
         if (h < 1 || w < 1) {
             throw new InvalidConvolutionException("conv_transpose2d output would be " + h + " x " + w
-                    + ": padding (" + pad[0] + "+" + pad[1] + ", " + pad[2] + "+" + pad[3] + ") crops more than the "
+                    + ": padding (" + ph[0] + "+" + ph[1] + ", " + pw[0] + "+" + pw[1] + ") crops more than the "
                     + ((long) (p - 1) * spec.strideH() + effectiveKernel(r, spec.dilationH()) + spec.outputPaddingH()) + " x "
                     + ((long) (q - 1) * spec.strideW() + effectiveKernel(s, spec.dilationW()) + spec.outputPaddingW())
                     + " full output");
@@ -174,10 +192,45 @@ public final class ConvGeometry {
             throw new InvalidConvolutionException("conv_transpose2d output " + h + " x " + w + " is too large");
         }
         requireBias(biasShape, (int) c, "C_out (output channels)");
+        // a negative end padding is extra output rows/columns: output padding, i.e. no padding and a larger H/W
+        int[] pad = {(int) ph[0], (int) Math.max(0, ph[1]), (int) pw[0], (int) Math.max(0, pw[1])};
         ConvGeometry geo = new ConvGeometry(Op.CONV_TRANSPOSE2D, n, (int) c, (int) h, (int) w, k, r, s, p, q, pad, spec,
                 biasShape != null);
         geo.requireArraySizes();
         return geo;
+    }
+
+    /**
+     * {begin, end} padding of one axis of a transposed convolution: the explicit amounts, or those ONNX derives for
+     * SAME_* (output = in x stride) or for a requested output size. The end may be negative (extra output rows, at
+     * most max(stride, dilation) - 1 beyond the full output with its output padding, as output padding may be);
+     * the begin may not.
+     */
+    private static long[] transposedPadding(ConvSpec spec, String axis, int in, int kernel, int stride, int dilation,
+                                            int outputPadding, int requested) {
+        Padding pd = spec.padding();
+        boolean same = pd.mode() == Padding.Mode.SAME_UPPER || pd.mode() == Padding.Mode.SAME_LOWER;
+        if (!same && !spec.hasOutputSize()) {
+            return pd.mode() == Padding.Mode.VALID ? new long[2]
+                    : axis.equals("height") ? new long[] {pd.top(), pd.bottom()} : new long[] {pd.left(), pd.right()};
+        }
+        long out = spec.hasOutputSize() ? requested : (long) in * stride;
+        String rule = spec.hasOutputSize() ? "output size " + out : "padding '" + pd + "' (output = input x stride = " + out + ")";
+        long[] pad = transposedSizePadding(in, out, kernel, stride, dilation, outputPadding, pd.mode() == Padding.Mode.SAME_UPPER);
+        long full = transposedOutputSize(in, 0, kernel, stride, dilation, outputPadding);
+        long most = Math.max(stride, dilation) - 1 - outputPadding; // rows beyond the full output get only the bias
+        if (out - full > most) {
+            throw new InvalidConvolutionException("conv_transpose2d " + rule + " along the " + axis + " is " + (out - full)
+                    + " larger than the full output " + full + "; at most " + most + " more is possible with stride " + stride
+                    + ", dilation " + dilation + " and output padding " + outputPadding);
+        }
+        if (pad[0] < 0) {
+            throw new InvalidConvolutionException("conv_transpose2d " + rule + " along the " + axis + " needs padding " + pad[0]
+                    + " at the start (ONNX's rule puts " + -pad[0] + " output row(s)/column(s) before any input reaches them;"
+                    + " the full output is " + full + "): not supported; use " + (pd.mode() == Padding.Mode.SAME_UPPER
+                    ? "same-lower or " : "") + "explicit padding and output padding");
+        }
+        return pad;
     }
 
     /** {@link #conv2d} or {@link #convTranspose2d}. */
@@ -185,15 +238,19 @@ public final class ConvGeometry {
         return op == Op.CONV2D ? conv2d(xShape, wShape, biasShape, spec) : convTranspose2d(xShape, wShape, biasShape, spec);
     }
 
-    private static void requireNchw(String what, int[] shape, String dims) {
+    /** Four dimensions, each at least 1; the batch (first) may be 0 where {@code batch} (an empty result, as PyTorch). */
+    private static void requireNchw(String what, int[] shape, String dims, boolean batch) {
         if (shape == null || shape.length != 4) {
             throw new InvalidConvolutionException(what + " must have 4 dimensions (" + dims + "), got shape "
                     + Arrays.toString(shape));
         }
-        for (int d : shape) {
-            if (d < 1) {
-                throw new InvalidConvolutionException(what + " has an empty or negative dimension: shape "
-                        + Arrays.toString(shape));
+        for (int i = 0; i < 4; i++) {
+            if (shape[i] < 0) {
+                throw new InvalidConvolutionException(what + " has a negative dimension: shape " + Arrays.toString(shape));
+            }
+            if (shape[i] == 0 && !(batch && i == 0)) {
+                throw new InvalidConvolutionException(what + " has an empty dimension: shape " + Arrays.toString(shape)
+                        + (batch ? " (only the batch N may be 0)" : ""));
             }
         }
     }
@@ -252,6 +309,11 @@ public final class ConvGeometry {
     }
 
     // ---------------------------------------------------------------- derived sizes
+
+    /** True when the batch is empty (N = 0): the output has no elements and nothing is computed, as in PyTorch. */
+    public boolean isEmpty() {
+        return n == 0;
+    }
 
     public boolean transposed() {
         return op == Op.CONV_TRANSPOSE2D;

@@ -65,10 +65,11 @@ class BadInputTest {
                 () -> Jconv.conv2d(t(1, 3, 8, 8), t(2, 3, 3, 3), t(3), ConvSpec.defaults()));
         invalid("bias must have shape [6] (C_out (output channels)), got [3]",
                 () -> Jconv.convTranspose2d(t(1, 3, 8, 8), t(3, 6, 3, 3), t(3), ConvSpec.defaults()));
-        invalid("input has an empty or negative dimension", () -> Jconv.conv2d(t(0, 3, 8, 8), t(2, 3, 3, 3), null, ConvSpec.defaults()));
+        invalid("input has an empty dimension: shape [1, 0, 8, 8] (only the batch N may be 0)",
+                () -> Jconv.conv2d(t(1, 0, 8, 8), t(2, 0, 3, 3), null, ConvSpec.defaults()));
         invalid("tensor of shape [2, 2] needs 4 elements, got an array of 3", () -> Tensor.of(new float[3], 2, 2));
-        invalid("padding 'same' is not defined for conv_transpose2d",
-                () -> Jconv.convTranspose2d(t(1, 1, 4, 4), t(1, 1, 3, 3), null, ConvSpec.builder().padding(Padding.same()).build()));
+        invalid("conv_transpose2d padding 'same' (output = input x stride = 4) along the height needs padding -1 at the start",
+                () -> Jconv.convTranspose2d(t(1, 1, 2, 2), t(1, 1, 1, 1), null, ConvSpec.builder().stride(2).padding(Padding.same()).build()));
         invalid("conv_transpose2d output would be -1 x 2",
                 () -> Jconv.convTranspose2d(t(1, 1, 1, 1), t(1, 1, 2, 2), null, ConvSpec.builder().padding(Padding.of(3, 0, 0, 0)).build()));
     }

@@ -73,7 +73,14 @@ class ShapeTableTest {
             new Layer("two groups of 32 dilated", 1, 6, 7, 8, 64, 3, 3,
                     spec().padding(Padding.of(0, 2, 1, 3)).dilation(2).groups(2).build(), false),
             new Layer("large kernel strided", 1, 2, 12, 10, 3, 7, 5, spec().stride(2).padding(3).build(), true),
-            new Layer("transposed output padding", 2, 4, 5, 6, 3, 3, 3, spec().stride(3, 2).padding(1).outputPadding(2, 1).build(), true));
+            new Layer("transposed output padding", 2, 4, 5, 6, 3, 3, 3, spec().stride(3, 2).padding(1).outputPadding(2, 1).build(), true),
+            new Layer("kernel wider than the input, one-sided padding", 2, 3, 2, 1, 4, 3, 5,
+                    spec().padding(Padding.of(1, 2, 8, 0)).dilation(1, 2).build(), true),
+            new Layer("single output column, dilated kernel in the padding", 1, 4, 7, 2, 6, 2, 3,
+                    spec().stride(2, 3).padding(Padding.of(1, 0, 4, 2)).dilation(2, 3).groups(2).build(), true),
+            new Layer("transposed output size", 2, 4, 5, 6, 3, 3, 3, spec().stride(2).outputSize(10, 13).build(), true),
+            new Layer("transposed output size same-lower", 1, 4, 4, 5, 6, 4, 3,
+                    spec().stride(2, 3).padding(Padding.sameLower()).outputSize(7, 16).groups(2).build(), false));
 
     /** Every backend that runs our own kernels; one that is not available here is reported as skipped. */
     static final List<Backend> BACKENDS = List.of(CpuBackend.INSTANCE, CudaBackend.EMU, CudaBackend.CUDA, CudnnBackend.INSTANCE);
@@ -83,10 +90,10 @@ class ShapeTableTest {
         for (Backend backend : BACKENDS) {
             for (Layer l : LAYERS) {
                 for (ConvGeometry.Op op : ConvGeometry.Op.values()) {
-                    boolean same = !l.spec().padding().isExplicit() && l.spec().padding().mode() != Padding.Mode.VALID;
-                    boolean outPad = l.spec().outputPaddingH() != 0 || l.spec().outputPaddingW() != 0;
-                    if (op == ConvGeometry.Op.CONV_TRANSPOSE2D ? same : outPad) {
-                        continue; // same padding is conv2d only; output padding is conv_transpose2d only
+                    boolean transposedOnly = l.spec().outputPaddingH() != 0 || l.spec().outputPaddingW() != 0
+                            || l.spec().hasOutputSize();
+                    if (op == ConvGeometry.Op.CONV2D && transposedOnly) {
+                        continue; // output padding and output size are conv_transpose2d's
                     }
                     List<Algorithm> algorithms = new ArrayList<>(backend.algorithms());
                     algorithms.remove(Algorithm.REFERENCE);

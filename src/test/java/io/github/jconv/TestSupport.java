@@ -53,13 +53,20 @@ public final class TestSupport {
     /**
      * Checks {@code y} (computed by {@code what}) against the float64 reference element by element:
      * |y - ref| <= (4 sqrt(terms) + 1) * eps * sum|x||w| (+|b|) — the float32 accumulation error grows with
-     * sqrt(C*R*S) times the magnitude of what is summed; elements that sum nothing must be exact.
+     * sqrt(C*R*S) times the magnitude of what is summed; elements that sum nothing must be exact; an element whose
+     * reference is NaN or infinite (it reads a non-finite input) must be the same NaN or infinity.
      */
     public static void assertMatchesReference(String what, ConvGeometry g, float[] input, float[] w, float[] b, float[] y) {
         double[] ref = ReferenceConv.compute(g, input, w, b, Parallel.SERIAL);
         double[] mag = ReferenceConv.compute(g, abs(input), abs(w), abs(b), Parallel.SERIAL);
         double factor = (4 * Math.sqrt(terms(g)) + 1) * EPS;
         for (int i = 0; i < ref.length; i++) {
+            if (!Double.isFinite(ref[i])) { // an output that reads NaN or Inf: the same NaN or infinity
+                if (Double.isNaN(ref[i]) ? !Float.isNaN(y[i]) : y[i] != ref[i]) {
+                    fail(what + " on " + g + ": element " + i + " is " + y[i] + ", reference " + ref[i]);
+                }
+                continue;
+            }
             double err = Math.abs(y[i] - ref[i]);
             if (!(err <= factor * mag[i])) {
                 fail(what + " on " + g + ": element " + i + " is " + y[i] + ", reference " + ref[i] + " (error " + err

@@ -53,9 +53,8 @@ public final class Main implements Runnable {
             return EXIT_USAGE;
         });
         cl.setExecutionExceptionHandler((ex, c, parsed) -> {
-            boolean usage = ex instanceof InvalidConvolutionException || ex instanceof NpyException
-                    || ex instanceof BackendUnavailableException || ex instanceof IllegalArgumentException;
-            err.println("jconv: " + (usage ? "error: " : "internal error: ") + oneLine(describe(ex)));
+            boolean usage = isBadInput(ex);
+            err.println("jconv: " + (usage ? "error: " : "internal error: ") + describe(ex));
             if (debug) {
                 ex.printStackTrace(err);
             }
@@ -68,12 +67,27 @@ public final class Main implements Runnable {
         return code;
     }
 
-    private static String describe(Throwable t) {
+    /**
+     * A throwable as the one-line text the CLI prints: the message of a bad-input exception, the type and message
+     * of anything else (an internal error), the remedy for running out of memory.
+     */
+    static String describe(Throwable t) {
         if (t instanceof OutOfMemoryError) {
             return "out of Java heap memory (raise it with JAVA_OPTS=-Xmx...)";
         }
         String m = t.getMessage();
-        return m == null ? t.getClass().getSimpleName() : m;
+        if (m == null || m.isBlank()) {
+            return t.getClass().getSimpleName();
+        }
+        return oneLine(isBadInput(t) ? m : t.getClass().getSimpleName() + ": " + m);
+    }
+
+    /**
+     * Bad input (exit code 2): jconv's own exceptions for arguments, files, shapes and backends. Anything else, a
+     * plain IllegalArgumentException from the JDK included, is an internal error (exit code 1).
+     */
+    static boolean isBadInput(Throwable t) {
+        return t instanceof InvalidConvolutionException || t instanceof NpyException || t instanceof BackendUnavailableException;
     }
 
     private static String oneLine(String s) {

@@ -90,7 +90,9 @@ public final class CpuBackend implements Backend {
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     int threads) {
-        requireImplementable(algorithm, g);
+        if (!prepare(algorithm, g)) {
+            return;
+        }
         CpuConvolution impl = algorithms.get(algorithm);
         Parallel par = Parallel.of(threads);
         if (g.transposed()) {

@@ -8,6 +8,11 @@ import io.github.jconv.ConvGeometry;
  * batch. Jconv stores Wm transposed, WmT[(c, h, w)][(k, p, q)] = w[k][c][r][s] where (h, w) is the input
  * pixel that tap (r, s) of output (p, q) reads. Wm is mostly zeros, so this form is for small problems
  * and as an independent check; it is refused above {@link #MAX_MATRIX_ELEMENTS}.
+ *
+ * <p>Non-finite input: the GEMM multiplies every input value by a whole column of Wm, structural zeros included,
+ * and 0 x NaN = 0 x Inf = NaN, so one NaN pixel would make every output of its sample NaN. An input holding NaN
+ * or Inf is therefore run with those values replaced by 0, and the outputs that read one of them (the only ones
+ * PyTorch makes non-finite) are then recomputed from their own taps, which gives them their NaN or Inf.
  */
 final class KernelMatrixConv implements CpuConvolution {
     /** 32 Mi floats (128 MiB). */
@@ -26,6 +31,96 @@ final class KernelMatrixConv implements CpuConvolution {
 
     @Override
     public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+        float[] finite = withoutNonFinite(x);
+        gemmForward(g, finite == null ? x : finite, w, bias, y, par);
+        if (finite != null) {
+            recomputeReaders(g, x, w, bias, y);
+        }
+    }
+
+    @Override
+    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+        float[] finite = withoutNonFinite(y);
+        gemmTransposed(g, finite == null ? y : finite, w, bias, x, par);
+        if (finite != null) {
+            recomputeReaders(g, y, w, bias, x);
+        }
+    }
+
+    /** Null when every value is finite, else a copy with 0 in place of each NaN and infinity. */
+    private static float[] withoutNonFinite(float[] a) {
+        int i = 0;
+        while (i < a.length && Float.isFinite(a[i])) {
+            i++;
+        }
+        if (i == a.length) {
+            return null;
+        }
+        float[] copy = a.clone();
+        for (; i < copy.length; i++) {
+            if (!Float.isFinite(copy[i])) {
+                copy[i] = 0f;
+            }
+        }
+        return copy;
+    }
+
+    /**
+     * Recomputes, from the original {@code input}, every output element whose window reads a non-finite input
+     * value (forward: y[n][k][p][q] for the k of the value's group and every tap that lands on it; transposed: the
+     * x[n][c][h][w] the value is scattered to).
+     */
+    private static void recomputeReaders(ConvGeometry g, float[] input, float[] w, float[] bias, float[] output) {
+        java.util.BitSet readers = new java.util.BitSet(output.length);
+        int cg = g.cPerGroup(), kg = g.kPerGroup();
+        for (int i = 0; i < input.length; i++) {
+            if (Float.isFinite(input[i])) {
+                continue;
+            }
+            if (!g.transposed()) { // input x[n][c][ih][iw]
+                int iw = i % g.w, ih = i / g.w % g.h, c = i / (g.w * g.h) % g.c, n = i / (g.w * g.h * g.c);
+                for (int r = 0; r < g.r; r++) {
+                    int ph = ih + g.padTop - r * g.dilationH;
+                    if (ph < 0 || ph % g.strideH != 0 || ph / g.strideH >= g.p) {
+                        continue;
+                    }
+                    for (int s = 0; s < g.s; s++) {
+                        int qw = iw + g.padLeft - s * g.dilationW;
+                        if (qw < 0 || qw % g.strideW != 0 || qw / g.strideW >= g.q) {
+                            continue;
+                        }
+                        for (int k = (c / cg) * kg; k < (c / cg + 1) * kg; k++) {
+                            readers.set(((n * g.k + k) * g.p + ph / g.strideH) * g.q + qw / g.strideW);
+                        }
+                    }
+                }
+            } else { // input y[n][k][p][q]
+                int q = i % g.q, p = i / g.q % g.p, k = i / (g.q * g.p) % g.k, n = i / (g.q * g.p * g.k);
+                for (int r = 0; r < g.r; r++) {
+                    int ih = p * g.strideH - g.padTop + r * g.dilationH;
+                    if (ih < 0 || ih >= g.h) {
+                        continue;
+                    }
+                    for (int s = 0; s < g.s; s++) {
+                        int iw = q * g.strideW - g.padLeft + s * g.dilationW;
+                        if (iw < 0 || iw >= g.w) {
+                            continue;
+                        }
+                        for (int c = (k / kg) * cg; c < (k / kg + 1) * cg; c++) {
+                            readers.set(((n * g.c + c) * g.h + ih) * g.w + iw);
+                        }
+                    }
+                }
+            }
+        }
+        for (int o = readers.nextSetBit(0); o >= 0; o = readers.nextSetBit(o + 1)) {
+            output[o] = (float) (g.transposed()
+                    ? ReferenceConv.transposedElement(g, input, w, bias, o / (g.w * g.h * g.c), o / (g.w * g.h) % g.c, o / g.w % g.h, o % g.w)
+                    : ReferenceConv.forwardElement(g, input, w, bias, o / (g.q * g.p * g.k), o / (g.q * g.p) % g.k, o / g.q % g.p, o % g.q));
+        }
+    }
+
+    private static void gemmForward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
         int chw = g.c * g.h * g.w, kpq = g.k * g.p * g.q;
         int inSize = g.cPerGroup() * g.h * g.w, outSize = g.kPerGroup() * g.p * g.q;
         for (int n = 0; n < g.n; n++) {
@@ -39,8 +134,7 @@ final class KernelMatrixConv implements CpuConvolution {
         }
     }
 
-    @Override
-    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+    private static void gemmTransposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
         int chw = g.c * g.h * g.w, kpq = g.k * g.p * g.q;
         int inSize = g.cPerGroup() * g.h * g.w, outSize = g.kPerGroup() * g.p * g.q;
         for (int n = 0; n < g.n; n++) {

@@ -50,70 +50,78 @@ public final class ReferenceConv implements CpuConvolution {
 
     /** y[n][k][p][q] = bias[k] + sum_{c in group, r, s} x[n][c][p*sH - padTop + r*dH][q*sW - padLeft + s*dW] * w[k][c%Cg][r][s]. */
     public static double[] forwardDouble(ConvGeometry g, float[] x, float[] w, float[] bias, Parallel par) {
-        int cg = g.cPerGroup(), kg = g.kPerGroup();
         double[] y = new double[g.n * g.k * g.p * g.q];
         par.forEach(g.n * g.k, plane -> {
             int n = plane / g.k, k = plane % g.k;
-            int c0 = (k / kg) * cg;
             for (int p = 0; p < g.p; p++) {
                 for (int q = 0; q < g.q; q++) {
-                    double acc = bias == null ? 0.0 : bias[k];
-                    for (int ci = 0; ci < cg; ci++) {
-                        for (int r = 0; r < g.r; r++) {
-                            int ih = p * g.strideH - g.padTop + r * g.dilationH;
-                            if (ih < 0 || ih >= g.h) {
-                                continue;
-                            }
-                            for (int s = 0; s < g.s; s++) {
-                                int iw = q * g.strideW - g.padLeft + s * g.dilationW;
-                                if (iw < 0 || iw >= g.w) {
-                                    continue;
-                                }
-                                acc += (double) x[((n * g.c + c0 + ci) * g.h + ih) * g.w + iw]
-                                        * (double) w[((k * cg + ci) * g.r + r) * g.s + s];
-                            }
-                        }
-                    }
-                    y[(plane * g.p + p) * g.q + q] = acc;
+                    y[(plane * g.p + p) * g.q + q] = forwardElement(g, x, w, bias, n, k, p, q);
                 }
             }
         });
         return y;
     }
 
+    /** One element of {@link #forwardDouble}: y[n][k][p][q]. */
+    static double forwardElement(ConvGeometry g, float[] x, float[] w, float[] bias, int n, int k, int p, int q) {
+        int cg = g.cPerGroup();
+        int c0 = (k / g.kPerGroup()) * cg;
+        double acc = bias == null ? 0.0 : bias[k];
+        for (int ci = 0; ci < cg; ci++) {
+            for (int r = 0; r < g.r; r++) {
+                int ih = p * g.strideH - g.padTop + r * g.dilationH;
+                if (ih < 0 || ih >= g.h) {
+                    continue;
+                }
+                for (int s = 0; s < g.s; s++) {
+                    int iw = q * g.strideW - g.padLeft + s * g.dilationW;
+                    if (iw < 0 || iw >= g.w) {
+                        continue;
+                    }
+                    acc += (double) x[((n * g.c + c0 + ci) * g.h + ih) * g.w + iw] * (double) w[((k * cg + ci) * g.r + r) * g.s + s];
+                }
+            }
+        }
+        return acc;
+    }
+
     /** x[n][c][h][w] = bias[c] + sum over (k in group, r, s) with h = p*sH - padTop + r*dH, w = q*sW - padLeft + s*dW of y[n][k][p][q] * w[k][c%Cg][r][s]. */
     public static double[] transposedDouble(ConvGeometry g, float[] y, float[] w, float[] bias, Parallel par) {
-        int cg = g.cPerGroup(), kg = g.kPerGroup();
         double[] x = new double[g.n * g.c * g.h * g.w];
         par.forEach(g.n * g.c, plane -> {
             int n = plane / g.c, c = plane % g.c;
-            int k0 = (c / cg) * kg, ci = c % cg;
             for (int ih = 0; ih < g.h; ih++) {
                 for (int iw = 0; iw < g.w; iw++) {
-                    double acc = bias == null ? 0.0 : bias[c];
-                    for (int kk = 0; kk < kg; kk++) {
-                        int k = k0 + kk;
-                        for (int r = 0; r < g.r; r++) {
-                            int ph = ih + g.padTop - r * g.dilationH;
-                            if (ph < 0 || ph % g.strideH != 0 || ph / g.strideH >= g.p) {
-                                continue;
-                            }
-                            int p = ph / g.strideH;
-                            for (int s = 0; s < g.s; s++) {
-                                int qw = iw + g.padLeft - s * g.dilationW;
-                                if (qw < 0 || qw % g.strideW != 0 || qw / g.strideW >= g.q) {
-                                    continue;
-                                }
-                                int q = qw / g.strideW;
-                                acc += (double) y[((n * g.k + k) * g.p + p) * g.q + q]
-                                        * (double) w[((k * cg + ci) * g.r + r) * g.s + s];
-                            }
-                        }
-                    }
-                    x[(plane * g.h + ih) * g.w + iw] = acc;
+                    x[(plane * g.h + ih) * g.w + iw] = transposedElement(g, y, w, bias, n, c, ih, iw);
                 }
             }
         });
         return x;
+    }
+
+    /** One element of {@link #transposedDouble}: x[n][c][ih][iw]. */
+    static double transposedElement(ConvGeometry g, float[] y, float[] w, float[] bias, int n, int c, int ih, int iw) {
+        int cg = g.cPerGroup(), kg = g.kPerGroup();
+        int k0 = (c / cg) * kg, ci = c % cg;
+        double acc = bias == null ? 0.0 : bias[c];
+        for (int kk = 0; kk < kg; kk++) {
+            int k = k0 + kk;
+            for (int r = 0; r < g.r; r++) {
+                int ph = ih + g.padTop - r * g.dilationH;
+                if (ph < 0 || ph % g.strideH != 0 || ph / g.strideH >= g.p) {
+                    continue;
+                }
+                int p = ph / g.strideH;
+                for (int s = 0; s < g.s; s++) {
+                    int qw = iw + g.padLeft - s * g.dilationW;
+                    if (qw < 0 || qw % g.strideW != 0 || qw / g.strideW >= g.q) {
+                        continue;
+                    }
+                    int q = qw / g.strideW;
+                    acc += (double) y[((n * g.k + k) * g.p + p) * g.q + q] * (double) w[((k * cg + ci) * g.r + r) * g.s + s];
+                }
+            }
+        }
+        return acc;
     }
 }

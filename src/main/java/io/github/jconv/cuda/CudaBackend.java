@@ -130,7 +130,9 @@ public final class CudaBackend implements Backend {
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     int threads) {
-        requireImplementable(algorithm, g);
+        if (!prepare(algorithm, g)) {
+            return;
+        }
         Launcher l = launcher(algorithm, g);
         try (DeviceArena arena = new DeviceArena(device.get())) {
             try (DeviceBuffer in = arena.upload(input);

@@ -95,7 +95,9 @@ public final class CudnnBackend implements Backend {
     /** As {@link #run}, with cuDNN's default math instead when {@code fmaMath} is false (it may use TF32). */
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     boolean fmaMath) {
-        requireImplementable(algorithm, g);
+        if (!prepare(algorithm, g)) {
+            return;
+        }
         JCudaDevice device = JCudaDevice.get();
         synchronized (this) { // one cuDNN handle, set to this call's stream
             device.makeCurrent();

@@ -5,11 +5,14 @@ import io.github.jconv.Tensor;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.channels.WritableByteChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -17,11 +20,13 @@ import java.util.regex.Pattern;
 
 /**
  * NumPy {@code .npy} files (format versions 1.0 to 3.0). Reads float32 and float64 arrays (either byte
- * order, C order) into float32 tensors; writes little-endian float32 ({@code <f4}), atomically: the data
- * goes to a temporary file beside the target, which is renamed only when complete, so a failure never
- * leaves a partial output.
+ * order, C order) into float32 tensors; writes little-endian float32 ({@code <f4}), atomically (see
+ * {@link AtomicFile}): the data goes to a temporary file beside the target, which is renamed only when
+ * complete, so a failure never leaves a partial output. Files are read and written in chunks, so a file of more
+ * than 2 GiB (a float64 array, or float32 of up to 2^31 - 8 elements) needs no byte array of its size; the
+ * header alone ({@link #readHeader}) tells the shape without reading the data.
  *
- * <p>Hand-written (about 150 lines) because the Java npy readers on Maven Central are either unmaintained
+ * <p>Hand-written (about 200 lines) because the Java npy readers on Maven Central are either unmaintained
  * or pull in a Kotlin runtime for what is a 10-line header format.
  */
 public final class Npy {
@@ -29,15 +34,99 @@ public final class Npy {
     private static final Pattern DESCR = Pattern.compile("'descr'\\s*:\\s*'([^']*)'");
     private static final Pattern FORTRAN = Pattern.compile("'fortran_order'\\s*:\\s*(True|False)");
     private static final Pattern SHAPE = Pattern.compile("'shape'\\s*:\\s*\\(([^)]*)\\)");
+    /** Largest header read (NumPy's own headers are a few hundred bytes). */
+    private static final int MAX_HEADER = 1 << 20;
+    /** Bytes per read or write of the data. */
+    private static final int CHUNK = 1 << 24;
 
     private Npy() {
     }
 
+    /** What a .npy header says: the shape and dtype of the array, and where its data starts. */
+    public static final class Header {
+        private final String name;
+        private final int[] shape;
+        private final String descr;
+        private final int itemSize;
+        private final ByteOrder order;
+        private final long dataStart;
+
+        private Header(String name, int[] shape, String descr, int itemSize, ByteOrder order, long dataStart) {
+            this.name = name;
+            this.shape = shape;
+            this.descr = descr;
+            this.itemSize = itemSize;
+            this.order = order;
+            this.dataStart = dataStart;
+        }
+
+        public int[] shape() {
+            return shape.clone();
+        }
+
+        /** The dtype, e.g. {@code <f4}. */
+        public String descr() {
+            return descr;
+        }
+
+        public long elements() {
+            return Tensor.elementCount(shape);
+        }
+
+        /** Bytes of data the header promises. */
+        public long dataBytes() {
+            return elements() * itemSize;
+        }
+
+        /** Checks that the file holds exactly the data its header promises. */
+        private void requireDataBytes(long available) {
+            if (available != dataBytes()) {
+                throw new NpyException(name + " has " + available + " data bytes, its header (shape "
+                        + java.util.Arrays.toString(shape) + ", " + descr + ") needs " + dataBytes());
+            }
+        }
+    }
+
+    /** Reads only the header of {@code file} (and checks the file's size against it). */
+    public static Header readHeader(Path file) {
+        try (FileChannel ch = open(file)) {
+            return readHeader(file.toString(), ch);
+        } catch (IOException e) {
+            throw new NpyException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
     /** Reads a float32 or float64 array; float64 is rounded to float32. */
     public static Tensor read(Path file) {
-        byte[] bytes;
+        try (FileChannel ch = open(file)) {
+            Header h = readHeader(file.toString(), ch);
+            float[] data = new float[Math.toIntExact(h.elements())];
+            ch.position(h.dataStart);
+            ByteBuffer chunk = ByteBuffer.allocate((int) Math.min(CHUNK, Math.max(h.itemSize, h.dataBytes()))).order(h.order);
+            int done = 0;
+            while (done < data.length) {
+                chunk.clear();
+                chunk.limit((int) Math.min(chunk.capacity(), (long) (data.length - done) * h.itemSize));
+                while (chunk.hasRemaining()) {
+                    if (ch.read(chunk) < 0) {
+                        throw new NpyException(file + " is truncated (it changed while being read)");
+                    }
+                }
+                chunk.flip();
+                done += decode(chunk, h.itemSize, data, done);
+            }
+            return Tensor.of(data, h.shape);
+        } catch (IOException e) {
+            throw new NpyException("cannot read " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static FileChannel open(Path file) {
+        if (Files.isDirectory(file)) {
+            throw new NpyException("cannot read " + file + ": it is a directory");
+        }
         try {
-            bytes = Files.readAllBytes(file);
+            return FileChannel.open(file, StandardOpenOption.READ);
         } catch (NoSuchFileException e) {
             throw new NpyException("file not found: " + file);
         } catch (AccessDeniedException e) {
@@ -45,11 +134,59 @@ public final class Npy {
         } catch (IOException e) {
             throw new NpyException("cannot read " + file + ": " + e.getMessage(), e);
         }
-        return parse(file.toString(), bytes);
     }
 
-    /** Parses the bytes of a .npy file; {@code name} is used in error messages. */
+    private static Header readHeader(String name, FileChannel ch) throws IOException {
+        byte[] first = readAt(ch, 12);
+        if (first.length < 10 || !startsWithMagic(first)) {
+            throw new NpyException(name + " is not a .npy file (no \\x93NUMPY header)");
+        }
+        ByteBuffer le = ByteBuffer.wrap(first).order(ByteOrder.LITTLE_ENDIAN);
+        boolean v1 = first[6] == 1;
+        long headerLen = v1 ? le.getShort(8) & 0xffff : first.length == 12 ? le.getInt(8) & 0xffffffffL : 0;
+        if (headerLen > MAX_HEADER) {
+            throw new NpyException(name + " has a .npy header of " + headerLen + " bytes; jconv reads headers up to " + MAX_HEADER);
+        }
+        Header h = parseHeader(name, readAt(ch, (v1 ? 10 : 12) + (int) headerLen));
+        h.requireDataBytes(ch.size() - h.dataStart);
+        return h;
+    }
+
+    /** Up to {@code n} bytes from the start of the file (fewer if it is shorter). */
+    private static byte[] readAt(FileChannel ch, int n) throws IOException {
+        ByteBuffer buf = ByteBuffer.allocate((int) Math.min(n, ch.size()));
+        ch.position(0);
+        while (buf.hasRemaining() && ch.read(buf) >= 0) {
+            // until full or the end of the file
+        }
+        return java.util.Arrays.copyOf(buf.array(), buf.position());
+    }
+
+    /** Parses the bytes of a whole .npy file; {@code name} is used in error messages. */
     public static Tensor parse(String name, byte[] bytes) {
+        Header h = parseHeader(name, bytes);
+        h.requireDataBytes(bytes.length - h.dataStart);
+        float[] data = new float[Math.toIntExact(h.elements())];
+        decode(ByteBuffer.wrap(bytes, (int) h.dataStart, (int) h.dataBytes()).slice().order(h.order), h.itemSize, data, 0);
+        return Tensor.of(data, h.shape);
+    }
+
+    /** Converts the whole items in {@code buf} into data[at...]; returns how many. */
+    private static int decode(ByteBuffer buf, int itemSize, float[] data, int at) {
+        int n = buf.remaining() / itemSize;
+        if (itemSize == 4) {
+            buf.asFloatBuffer().get(data, at, n);
+        } else {
+            java.nio.DoubleBuffer d = buf.asDoubleBuffer();
+            for (int i = 0; i < n; i++) {
+                data[at + i] = (float) d.get(i);
+            }
+        }
+        return n;
+    }
+
+    /** The header of a .npy file from its first bytes (at least the whole header). */
+    private static Header parseHeader(String name, byte[] bytes) {
         ByteBuffer buf = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN);
         if (bytes.length < 10 || !startsWithMagic(bytes)) {
             throw new NpyException(name + " is not a .npy file (no \\x93NUMPY header)");
@@ -94,26 +231,17 @@ public final class Npy {
             default:
                 throw new NpyException(name + " has dtype '" + descr + "'; jconv reads float32 ('<f4') or float64 ('<f8')");
         }
-        long count = Tensor.elementCount(shape);
+        long count;
+        try {
+            count = Tensor.elementCount(shape);
+        } catch (RuntimeException e) {
+            throw new NpyException(name + " has a bad shape in its header: " + e.getMessage());
+        }
         if (count > Integer.MAX_VALUE - 8) {
-            throw new NpyException(name + " holds " + count + " elements, more than a Java array holds");
+            throw new NpyException(name + " holds " + count + " elements, more than a Java array holds (" + (Integer.MAX_VALUE - 8)
+                    + "); split it along the batch");
         }
-        long expected = count * itemSize;
-        if (bytes.length - dataStart != expected) {
-            throw new NpyException(name + " has " + (bytes.length - dataStart) + " data bytes, its header (shape "
-                    + java.util.Arrays.toString(shape) + ", " + descr + ") needs " + expected);
-        }
-        float[] data = new float[(int) count];
-        ByteBuffer body = ByteBuffer.wrap(bytes, dataStart, (int) expected).slice().order(order);
-        if (itemSize == 4) {
-            body.asFloatBuffer().get(data);
-        } else {
-            java.nio.DoubleBuffer d = body.asDoubleBuffer();
-            for (int i = 0; i < data.length; i++) {
-                data[i] = (float) d.get(i);
-            }
-        }
-        return Tensor.of(data, shape);
+        return new Header(name, shape, descr, itemSize, order, dataStart);
     }
 
     private static boolean startsWithMagic(byte[] b) {
@@ -149,29 +277,55 @@ public final class Npy {
         return dims.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    /** The complete bytes of a version 1.0 {@code <f4} .npy file. */
-    public static byte[] encode(Tensor t) {
+    /** The header of a version 1.0 {@code <f4} .npy file of this shape, padded to 64 bytes as NumPy does. */
+    private static byte[] headerBytes(int[] shapeDims) {
         StringBuilder shape = new StringBuilder("(");
-        for (int i = 0; i < t.rank(); i++) {
-            shape.append(t.dim(i)).append(t.rank() == 1 ? "," : (i + 1 < t.rank() ? ", " : ""));
+        for (int i = 0; i < shapeDims.length; i++) {
+            shape.append(shapeDims[i]).append(shapeDims.length == 1 ? "," : (i + 1 < shapeDims.length ? ", " : ""));
         }
         shape.append(')');
         String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
         int unpadded = 10 + dict.length() + 1;
         int padding = (64 - unpadded % 64) % 64;
         String header = dict + " ".repeat(padding) + "\n";
-        ByteBuffer buf = ByteBuffer.allocate(10 + header.length() + 4 * t.size()).order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer buf = ByteBuffer.allocate(10 + header.length()).order(ByteOrder.LITTLE_ENDIAN);
         buf.put(MAGIC).put((byte) 1).put((byte) 0).putShort((short) header.length());
         buf.put(header.getBytes(StandardCharsets.ISO_8859_1));
+        return buf.array();
+    }
+
+    /** The complete bytes of a version 1.0 {@code <f4} .npy file (small tensors; {@link #write} streams). */
+    public static byte[] encode(Tensor t) {
+        byte[] header = headerBytes(t.shape());
+        ByteBuffer buf = ByteBuffer.allocate(header.length + 4 * t.size()).order(ByteOrder.LITTLE_ENDIAN);
+        buf.put(header);
         buf.asFloatBuffer().put(t.data());
         return buf.array();
     }
 
     /**
-     * Writes {@code t} as {@code <f4} to {@code file}, replacing it only once the whole file is written. The
-     * parent directory must exist.
+     * Writes {@code t} as {@code <f4} to {@code file} (following a symbolic link to its target), replacing it only
+     * once the whole file is written. The parent directory must exist.
      */
     public static void write(Path file, Tensor t) {
-        AtomicFile.write(file, encode(t));
+        AtomicFile.write(file, out -> {
+            writeFully(out, ByteBuffer.wrap(headerBytes(t.shape())));
+            float[] data = t.data();
+            ByteBuffer chunk = ByteBuffer.allocate((int) Math.min(CHUNK, Math.max(4, 4L * data.length))).order(ByteOrder.LITTLE_ENDIAN);
+            for (int at = 0; at < data.length; ) {
+                int n = Math.min(chunk.capacity() / 4, data.length - at);
+                chunk.clear();
+                chunk.asFloatBuffer().put(data, at, n);
+                chunk.limit(4 * n);
+                writeFully(out, chunk);
+                at += n;
+            }
+        });
+    }
+
+    private static void writeFully(WritableByteChannel out, ByteBuffer buf) throws IOException {
+        while (buf.hasRemaining()) {
+            out.write(buf);
+        }
     }
 }
