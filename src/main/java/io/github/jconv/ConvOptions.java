@@ -1,5 +1,7 @@
 package io.github.jconv;
 
+import io.github.jconv.cpu.Parallel;
+
 import java.util.Objects;
 
 /** How to run a convolution: backend name, algorithm and thread count. Immutable. */
@@ -14,9 +16,7 @@ public final class ConvOptions {
     private ConvOptions(String backend, Algorithm algorithm, int threads, boolean tune) {
         this.backend = Objects.requireNonNull(backend, "backend");
         this.algorithm = Objects.requireNonNull(algorithm, "algorithm");
-        if (threads < 0) {
-            throw new InvalidConvolutionException("threads must be >= 0 (0 = all cores), got " + threads);
-        }
+        Parallel.requireValidThreads(threads);
         this.threads = threads;
         this.tune = tune;
     }
@@ -34,7 +34,7 @@ public final class ConvOptions {
         return new ConvOptions(backend, a, threads, tune);
     }
 
-    /** Worker threads on the CPU; 0 means all cores. */
+    /** Worker threads on the CPU; 0 means all cores; at most {@link Parallel#maxThreads()}. */
     public ConvOptions withThreads(int t) {
         return new ConvOptions(backend, algorithm, t, tune);
     }

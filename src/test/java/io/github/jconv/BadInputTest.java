@@ -88,6 +88,7 @@ class BadInputTest {
         invalid("kernel-matrix needs a 16384 x 16384 matrix",
                 () -> Jconv.conv2d(t(1, 1, 128, 128), t(1, 1, 1, 1), null, ConvSpec.defaults(),
                         ConvOptions.defaults().withAlgorithm(Algorithm.KERNEL_MATRIX)));
-        invalid("threads must be >= 0", () -> ConvOptions.defaults().withThreads(-1));
+        invalid("threads must be between 0 (all cores) and ", () -> ConvOptions.defaults().withThreads(-1));
+        invalid("(8 per core, at least 64), got 40000", () -> ConvOptions.defaults().withThreads(40000));
     }
 }

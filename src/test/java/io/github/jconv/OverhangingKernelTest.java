@@ -11,9 +11,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * only, a single output column or row. im2col crashed here (its unfold did not cap the first valid output column
  * at Q and copied zero elements from an offset past the end of x); the general properties never generated it.
  */
-class OverhangingKernelTest {
+public class OverhangingKernelTest {
     /** The examples that crashed im2col (and auto, which ran or tuned it), in PyTorch's terms. */
-    static ConvGeometry example(int i) {
+    public static ConvGeometry example(int i) {
         switch (i) {
             case 0: // x 1x2x1x1, w 4x2x5x5, padding 2
                 return ConvGeometry.conv2d(new int[] {1, 2, 1, 1}, new int[] {4, 2, 5, 5}, null, ConvSpec.builder().padding(2).build());

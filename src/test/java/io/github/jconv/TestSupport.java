@@ -57,21 +57,44 @@ public final class TestSupport {
      * reference is NaN or infinite (it reads a non-finite input) must be the same NaN or infinity.
      */
     public static void assertMatchesReference(String what, ConvGeometry g, float[] input, float[] w, float[] b, float[] y) {
-        double[] ref = ReferenceConv.compute(g, input, w, b, Parallel.SERIAL);
-        double[] mag = ReferenceConv.compute(g, abs(input), abs(w), abs(b), Parallel.SERIAL);
-        double factor = (4 * Math.sqrt(terms(g)) + 1) * EPS;
-        for (int i = 0; i < ref.length; i++) {
-            if (!Double.isFinite(ref[i])) { // an output that reads NaN or Inf: the same NaN or infinity
-                if (Double.isNaN(ref[i]) ? !Float.isNaN(y[i]) : y[i] != ref[i]) {
-                    fail(what + " on " + g + ": element " + i + " is " + y[i] + ", reference " + ref[i]);
+        String problem = oracle(g, input, w, b).check(y);
+        if (problem != null) {
+            fail(what + " on " + g + ": " + problem);
+        }
+    }
+
+    /** The float64 reference of one problem and each element's error bound, computed once for many results. */
+    public static Oracle oracle(ConvGeometry g, float[] input, float[] w, float[] b) {
+        return new Oracle(ReferenceConv.compute(g, input, w, b, Parallel.SERIAL),
+                ReferenceConv.compute(g, abs(input), abs(w), abs(b), Parallel.SERIAL), (4 * Math.sqrt(terms(g)) + 1) * EPS);
+    }
+
+    /** See {@link #assertMatchesReference}. */
+    public static final class Oracle {
+        private final double[] ref, mag;
+        private final double factor;
+
+        Oracle(double[] ref, double[] mag, double factor) {
+            this.ref = ref;
+            this.mag = mag;
+            this.factor = factor;
+        }
+
+        /** Null when y matches, else which element is wrong and by how much. */
+        public String check(float[] y) {
+            for (int i = 0; i < ref.length; i++) {
+                if (!Double.isFinite(ref[i])) { // an output that reads NaN or Inf: the same NaN or infinity
+                    if (Double.isNaN(ref[i]) ? !Float.isNaN(y[i]) : y[i] != ref[i]) {
+                        return "element " + i + " is " + y[i] + ", reference " + ref[i];
+                    }
+                    continue;
                 }
-                continue;
+                double err = Math.abs(y[i] - ref[i]);
+                if (!(err <= factor * mag[i])) {
+                    return "element " + i + " is " + y[i] + ", reference " + ref[i] + " (error " + err + " > bound " + factor * mag[i] + ")";
+                }
             }
-            double err = Math.abs(y[i] - ref[i]);
-            if (!(err <= factor * mag[i])) {
-                fail(what + " on " + g + ": element " + i + " is " + y[i] + ", reference " + ref[i] + " (error " + err
-                        + " > bound " + factor * mag[i] + ")");
-            }
+            return null;
         }
     }
 

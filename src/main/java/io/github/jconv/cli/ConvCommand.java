@@ -1,6 +1,7 @@
 package io.github.jconv.cli;
 
 import io.github.jconv.Algorithm;
+import io.github.jconv.Backend;
 import io.github.jconv.Backends;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvOptions;
@@ -8,6 +9,7 @@ import io.github.jconv.ConvSpec;
 import io.github.jconv.Jconv;
 import io.github.jconv.Padding;
 import io.github.jconv.Tensor;
+import io.github.jconv.io.AtomicFile;
 import io.github.jconv.io.Npy;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -27,14 +29,16 @@ abstract class ConvCommand implements Callable<Integer> {
     @Option(names = "--bias", paramLabel = "B.npy", description = "Optional bias, one value per output channel.")
     Path bias;
 
-    @Option(names = "--output", required = true, paramLabel = "Y.npy", description = "Output file (float32); written only on success.")
+    @Option(names = "--output", required = true, paramLabel = "Y.npy",
+            description = "Output file (float32), written only on success; a symbolic link is followed, only regular files are written.")
     Path output;
 
     @Option(names = "--stride", defaultValue = "1", paramLabel = "S|SH,SW", description = "Stride (default: ${DEFAULT-VALUE}).")
     String stride;
 
     @Option(names = "--padding", defaultValue = "0", paramLabel = "P|PH,PW|T,B,L,R|same|same-lower|valid",
-            description = "Padding (default: ${DEFAULT-VALUE}). same = ONNX SAME_UPPER (conv2d only).")
+            description = "Padding (default: ${DEFAULT-VALUE}). same / same-lower = ONNX SAME_UPPER / SAME_LOWER "
+                    + "(conv2d: output = ceil(input / stride); conv-transpose2d: output = input x stride).")
     String padding;
 
     @Option(names = "--dilation", defaultValue = "1", paramLabel = "D|DH,DW", description = "Dilation (default: ${DEFAULT-VALUE}).")
@@ -73,12 +77,20 @@ abstract class ConvCommand implements Callable<Integer> {
         ConvSpec sp = spec().build();
         ConvOptions opts = ConvOptions.defaults().withBackend(backend).withAlgorithm(Algorithm.parse(algorithm))
                 .withThreads(threads.count).withTuning(!noTune);
-        Backends.get(backend); // an unknown or unavailable backend fails before any file is read
+        Backend be = Backends.get(backend); // an unknown or unavailable backend fails before any file is read
+        Path target = AtomicFile.target(output); // so does an output that cannot be written
+        Npy.Header hx = Npy.readHeader(input), hw = Npy.readHeader(weight);
+        Npy.Header hb = bias == null ? null : Npy.readHeader(bias);
+        ConvGeometry g = ConvGeometry.of(op(), hx.shape(), hw.shape(), hb == null ? null : hb.shape(), sp);
+        if (opts.algorithm() != Algorithm.AUTO) {
+            be.requireImplementable(opts.algorithm(), g);
+        }
+        HeapCheck.require(g, be, opts.algorithm() == Algorithm.AUTO ? be.choose(g) : opts.algorithm());
         Tensor x = Npy.read(input);
         Tensor w = Npy.read(weight);
         Tensor b = bias == null ? null : Npy.read(bias);
         Tensor y = op() == ConvGeometry.Op.CONV2D ? Jconv.conv2d(x, w, b, sp, opts) : Jconv.convTranspose2d(x, w, b, sp, opts);
-        Npy.write(output, y);
+        Npy.write(target, y);
         return 0;
     }
 
@@ -103,10 +115,20 @@ abstract class ConvCommand implements Callable<Integer> {
             return ConvGeometry.Op.CONV_TRANSPOSE2D;
         }
 
+        @Option(names = "--output-size", paramLabel = "H,W",
+                description = "The output's H,W (ONNX ConvTranspose output_shape): the padding is derived from it, an odd row or "
+                        + "column at the start, or at the end with --padding same. Not with explicit non-zero --padding.")
+        String outputSize;
+
         @Override
         ConvSpec.Builder spec() {
             int[] op = Options.pair("--output-padding", outputPadding);
-            return super.spec().outputPadding(op[0], op[1]);
+            ConvSpec.Builder b = super.spec().outputPadding(op[0], op[1]);
+            if (outputSize != null) {
+                int[] size = Options.pair("--output-size", outputSize);
+                b.outputSize(size[0], size[1]);
+            }
+            return b;
         }
     }
 }

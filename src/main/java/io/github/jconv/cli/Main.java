@@ -39,6 +39,9 @@ public final class Main implements Runnable {
     /** Runs the CLI and returns its exit code (for tests and embedding). */
     public static int run(String[] args, PrintWriter out, PrintWriter err) {
         boolean debug = Arrays.asList(args).contains("--debug");
+        if (Arrays.asList(args).contains("--verbose") || Arrays.asList(args).contains("-v")) {
+            logLevel("INFO");
+        }
         CommandLine cl = new CommandLine(new Main());
         cl.setOut(out);
         cl.setErr(err);
@@ -61,10 +64,27 @@ public final class Main implements Runnable {
             err.flush();
             return usage ? EXIT_USAGE : EXIT_FAILURE;
         });
-        int code = cl.execute(args);
+        int code;
+        try {
+            code = cl.execute(args);
+        } catch (OutOfMemoryError e) { // picocli hands only Exceptions to the handler above
+            err.println("jconv: error: " + describe(e));
+            if (debug) {
+                e.printStackTrace(err);
+            }
+            code = EXIT_USAGE;
+        }
         out.flush();
         err.flush();
         return code;
+    }
+
+    /** Sets the CLI's log level (its logback configuration logs warnings only, so errors stay one line). */
+    private static void logLevel(String level) {
+        org.slf4j.Logger root = org.slf4j.LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        if (root instanceof ch.qos.logback.classic.Logger) {
+            ((ch.qos.logback.classic.Logger) root).setLevel(ch.qos.logback.classic.Level.toLevel(level));
+        }
     }
 
     /**
@@ -73,7 +93,9 @@ public final class Main implements Runnable {
      */
     static String describe(Throwable t) {
         if (t instanceof OutOfMemoryError) {
-            return "out of Java heap memory (raise it with JAVA_OPTS=-Xmx...)";
+            return "out of Java heap memory (" + t.getMessage() + "; this JVM's heap is at most "
+                    + HeapCheck.bytes(Runtime.getRuntime().maxMemory()) + "): raise it with JAVA_OPTS=-Xmx<size>, e.g. -Xmx"
+                    + Math.max(2, 2 * (Runtime.getRuntime().maxMemory() >> 30)) + "g";
         }
         String m = t.getMessage();
         if (m == null || m.isBlank()) {

@@ -8,10 +8,13 @@ final class Options {
     private Options() {
     }
 
-    /** {@code --debug}: stack traces on errors. */
+    /** {@code --debug}: stack traces on errors; {@code --verbose}: what jconv decides, on stderr (read by {@link Main}). */
     static final class Debug {
         @Option(names = "--debug", description = "Print stack traces on errors.")
         boolean debug;
+
+        @Option(names = {"-v", "--verbose"}, description = "Log what jconv decides on stderr (backend fallback, autotuning).")
+        boolean verbose;
     }
 
     /** {@code --threads}: CPU threads, 0 = all cores. */

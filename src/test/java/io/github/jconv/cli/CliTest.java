@@ -259,4 +259,203 @@ class CliTest {
         assertTrue(r.out().contains("conv_transpose2d") && r.out().contains("kernel-matrix"), r.out());
         assertTrue(r.out().contains("cudnn: not available"), r.out());
     }
+
+    // ------------------------------------------------------------ robustness (the correctness issue's CLI cases)
+
+    /** The layers that crashed im2col (and auto), through the CLI with im2col, auto and every other CPU algorithm. */
+    @ParameterizedTest
+    @org.junit.jupiter.params.provider.ValueSource(ints = {0, 1, 2, 3, 4})
+    void kernelsOverhangingTheInputRunThroughTheCli(int i, @TempDir Path dir) {
+        ConvGeometry g = io.github.jconv.OverhangingKernelTest.example(i);
+        Tensor x = random(i, g.inputShape()), w = random(i + 10, g.weightShape());
+        Tensor b = g.hasBias ? random(i + 20, g.biasLength()) : null;
+        for (String algorithm : new String[] {"im2col", "auto", "direct", "kernel-matrix"}) {
+            List<String> args = new ArrayList<>(List.of("conv2d", "--input", write(dir, "x.npy", x).toString(),
+                    "--weight", write(dir, "w.npy", w).toString(), "--output", dir.resolve("y.npy").toString(),
+                    "--stride", g.strideH + "," + g.strideW, "--padding", g.padTop + "," + g.padBottom + "," + g.padLeft + "," + g.padRight,
+                    "--dilation", g.dilationH + "," + g.dilationW, "--groups", Integer.toString(g.groups), "--algorithm", algorithm));
+            if (b != null) {
+                args.addAll(List.of("--bias", write(dir, "b.npy", b).toString()));
+            }
+            Result r = cli(args.toArray(new String[0]));
+            assertEquals(0, r.code(), algorithm + ": " + r.err());
+            Tensor y = Npy.read(dir.resolve("y.npy"));
+            io.github.jconv.TestSupport.assertMatchesReference("cli " + algorithm, g, x.data(), w.data(), b == null ? null : b.data(), y.data());
+        }
+    }
+
+    @Test
+    void anEmptyBatchGivesAnEmptyOutputOfPyTorchsShape(@TempDir Path dir) {
+        String x = write(dir, "x.npy", Tensor.zeros(0, 3, 5, 5)).toString(), w = write(dir, "w.npy", random(1, 4, 3, 3, 3)).toString();
+        Result r = cli("conv2d", "--input", x, "--weight", w, "--output", dir.resolve("y.npy").toString());
+        assertEquals(0, r.code(), r.err());
+        assertArrayEquals(new int[] {0, 4, 3, 3}, Npy.read(dir.resolve("y.npy")).shape());
+        String wt = write(dir, "wt.npy", random(2, 3, 4, 3, 3)).toString();
+        r = cli("conv-transpose2d", "--input", x, "--weight", wt, "--output", dir.resolve("t.npy").toString(), "--stride", "2",
+                "--output-padding", "1");
+        assertEquals(0, r.code(), r.err());
+        assertArrayEquals(new int[] {0, 4, 12, 12}, Npy.read(dir.resolve("t.npy")).shape());
+    }
+
+    @Test
+    void convTranspose2dTakesSamePaddingAndAnOutputSize(@TempDir Path dir) {
+        Tensor x = random(3, 2, 4, 5, 6), w = random(4, 4, 3, 3, 3);
+        String xs = write(dir, "x.npy", x).toString(), ws = write(dir, "w.npy", w).toString();
+        Result r = cli("conv-transpose2d", "--input", xs, "--weight", ws, "--output", dir.resolve("s.npy").toString(),
+                "--stride", "2", "--padding", "same");
+        assertEquals(0, r.code(), r.err());
+        Tensor same = Npy.read(dir.resolve("s.npy"));
+        assertArrayEquals(new int[] {2, 3, 10, 12}, same.shape(), "ONNX SAME: output = input x stride");
+        Tensor want = Jconv.convTranspose2d(x, w, null, ConvSpec.builder().stride(2).padding(io.github.jconv.Padding.same()).build());
+        assertArrayEquals(want.data(), same.data(), 1e-5f);
+        r = cli("conv-transpose2d", "--input", xs, "--weight", ws, "--output", dir.resolve("o.npy").toString(),
+                "--stride", "2", "--output-size", "9,12");
+        assertEquals(0, r.code(), r.err());
+        assertArrayEquals(new int[] {2, 3, 9, 12}, Npy.read(dir.resolve("o.npy")).shape());
+    }
+
+    @Test
+    void theOutputIsCheckedBeforeAnyWork(@TempDir Path dir) throws Exception {
+        // the inputs do not even exist: the output's missing directory must be what is reported
+        Result r = cli("conv2d", "--input", dir.resolve("nope-x.npy").toString(), "--weight", dir.resolve("nope-w.npy").toString(),
+                "--output", dir.resolve("missing/y.npy").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("directory " + dir.resolve("missing") + " does not exist"), r.err());
+        Files.createDirectory(dir.resolve("sub"));
+        r = cli("conv2d", "--input", dir.resolve("nope-x.npy").toString(), "--weight", "w", "--output", dir.resolve("sub").toString());
+        assertEquals(2, r.code());
+        assertTrue(r.err().contains("is a directory"), r.err());
+    }
+
+    @Test
+    void theOutputFollowsSymlinksAndRefusesDevices(@TempDir Path dir) throws Exception {
+        String x = write(dir, "x.npy", random(5, 1, 2, 6, 6)).toString(), w = write(dir, "w.npy", random(6, 3, 2, 3, 3)).toString();
+        Path real = dir.resolve("real.npy");
+        Files.writeString(real, "old");
+        Path link = Files.createSymbolicLink(dir.resolve("link.npy"), real.getFileName());
+        Result r = cli("conv2d", "--input", x, "--weight", w, "--output", link.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Files.isSymbolicLink(link), "the link stays a link");
+        assertArrayEquals(new int[] {1, 3, 4, 4}, Npy.read(real).shape(), "its target got the result");
+        Path dangling = Files.createSymbolicLink(dir.resolve("dangling.npy"), dir.resolve("new.npy"));
+        assertEquals(0, cli("conv2d", "--input", x, "--weight", w, "--output", dangling.toString()).code());
+        assertTrue(Files.isSymbolicLink(dangling) && Files.isRegularFile(dir.resolve("new.npy")));
+
+        Path devNull = Path.of("/dev/null");
+        if (Files.exists(devNull)) {
+            r = cli("conv2d", "--input", x, "--weight", w, "--output", devNull.toString());
+            assertEquals(2, r.code());
+            assertTrue(r.err().contains("/dev/null is not a regular file"), r.err());
+            assertFalse(Files.isRegularFile(devNull), "/dev/null is still a device");
+            Path toDev = Files.createSymbolicLink(dir.resolve("todev.npy"), devNull);
+            r = cli("conv2d", "--input", x, "--weight", w, "--output", toDev.toString());
+            assertEquals(2, r.code());
+            assertTrue(r.err().contains("(the target of the symbolic link " + toDev + ")"), r.err());
+        }
+    }
+
+    @Test
+    void newOutputsGetTheUmasksModeAndReplacedOnesKeepTheirs(@TempDir Path dir) throws Exception {
+        String x = write(dir, "x.npy", random(5, 1, 2, 6, 6)).toString(), w = write(dir, "w.npy", random(6, 3, 2, 3, 3)).toString();
+        Path probe = Files.createFile(dir.resolve("probe")); // what this process's umask gives a new file
+        assertEquals(0, cli("conv2d", "--input", x, "--weight", w, "--output", dir.resolve("new.npy").toString()).code());
+        assertEquals(Files.getPosixFilePermissions(probe), Files.getPosixFilePermissions(dir.resolve("new.npy")));
+        Path kept = dir.resolve("kept.npy");
+        Files.writeString(kept, "old");
+        java.util.Set<java.nio.file.attribute.PosixFilePermission> mode = java.nio.file.attribute.PosixFilePermissions.fromString("rw-r-----");
+        Files.setPosixFilePermissions(kept, mode);
+        assertEquals(0, cli("conv2d", "--input", x, "--weight", w, "--output", kept.toString()).code());
+        assertEquals(mode, Files.getPosixFilePermissions(kept));
+    }
+
+    /** A header that promises more data than the heap can hold: refused from the header alone, naming the sizes. */
+    @Test
+    void aProblemLargerThanTheHeapIsRefusedBeforeReadingIt(@TempDir Path dir) throws Exception {
+        Path big = sparseNpy(dir.resolve("big.npy"), "<f4", "(1, 1, 40000, 40000)", 4L * 40000 * 40000);
+        String w = write(dir, "w.npy", Tensor.of(new float[] {1}, 1, 1, 1, 1)).toString();
+        Result r = cli("conv2d", "--input", big.toString(), "--weight", w, "--output", dir.resolve("y.npy").toString());
+        assertEquals(2, r.code(), r.err());
+        String err = r.err().strip();
+        assertFalse(err.contains("\n"), err);
+        assertTrue(err.contains("of Java heap (input [1, 1, 40000, 40000] 6.0 GiB, weight 4 B, output [1, 1, 40000, 40000] 6.0 GiB")
+                && err.contains("raise it with JAVA_OPTS=-Xmx"), err);
+    }
+
+    /** A float64 file of more than 2 GiB (a Java byte array's limit) is read in chunks. */
+    @Test
+    void npyFilesLargerThan2GiBAreRead(@TempDir Path dir) throws Exception {
+        long n = 270_000_000L; // 2.16e9 bytes of float64 > 2^31
+        Path f = sparseNpy(dir.resolve("huge.npy"), "<f8", "(" + n + ",)", 8 * n);
+        try (java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(f, java.nio.file.StandardOpenOption.WRITE)) {
+            long data = Files.size(f) - 8 * n;
+            ch.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putDouble(0, 1.5), data);
+            ch.write(java.nio.ByteBuffer.allocate(8).order(java.nio.ByteOrder.LITTLE_ENDIAN).putDouble(0, -2.5), data + 8 * (n - 1));
+        }
+        float[] d = Npy.read(f).data();
+        assertEquals(n, d.length);
+        assertEquals(1.5f, d[0]);
+        assertEquals(-2.5f, d[d.length - 1]);
+        assertEquals(0f, d[d.length / 2]);
+    }
+
+    /** A .npy header for {@code shape} followed by {@code dataBytes} of (sparse) zeros: no disk space used. */
+    private static Path sparseNpy(Path p, String descr, String shape, long dataBytes) throws Exception {
+        byte[] header = io.github.jconv.io.NpyTest.npy(descr, shape, false, new byte[0]);
+        try (java.io.RandomAccessFile raf = new java.io.RandomAccessFile(p.toFile(), "rw")) {
+            raf.write(header);
+            raf.setLength(header.length + dataBytes);
+        }
+        return p;
+    }
+
+    /** OutOfMemoryError (which picocli never hands to its handler) is one line and exit code 2, in a JVM with a small heap. */
+    @Test
+    void runningOutOfMemoryIsOneLineAndExitCode2() throws Exception {
+        String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
+        Process p = new ProcessBuilder(java, "-Xmx48m", "-cp", System.getProperty("java.class.path"),
+                "-Dlogback.configurationFile=jconv-cli-logback.xml", "io.github.jconv.cli.Main", "bench",
+                "--shape", "1,64,512,512,64,3,3,1,1,1,1", "--algorithm", "direct", "--no-peers", "--runs", "1", "--warmup", "0",
+                "--warmup-ms", "0").redirectErrorStream(false).start();
+        String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        p.getInputStream().readAllBytes();
+        assertEquals(2, p.waitFor(), err);
+        assertFalse(err.contains("\n") || err.contains("\tat "), err);
+        assertTrue(err.startsWith("jconv: error: out of Java heap memory") && err.contains("JAVA_OPTS=-Xmx"), err);
+    }
+
+    @Test
+    void tooManyThreadsSayWhatTheLimitIs(@TempDir Path dir) throws Exception {
+        String x = write(dir, "x.npy", random(5, 1, 2, 6, 6)).toString(), w = write(dir, "w.npy", random(6, 3, 2, 3, 3)).toString();
+        bad(dir, "threads must be between 0 (all cores) and " + io.github.jconv.cpu.Parallel.maxThreads(), "conv2d", "--input", x,
+                "--weight", w, "--output", "OUT", "--threads", "40000");
+    }
+
+    /** An algorithm that throws is an ERROR row; verify goes on with the others and exits 1. */
+    @Test
+    void verifyReportsAnAlgorithmThatThrowsAndGoesOn() {
+        VerifyCommand v = new VerifyCommand();
+        io.github.jconv.Backend broken = new io.github.jconv.Backend() {
+            @Override public String name() { return "broken"; }
+            @Override public String unavailableReason() { return null; }
+            @Override public List<io.github.jconv.Algorithm> algorithms() { return List.of(io.github.jconv.Algorithm.DIRECT); }
+            @Override public String cannotImplement(io.github.jconv.Algorithm a, ConvGeometry g) { return null; }
+            @Override public io.github.jconv.Algorithm choose(ConvGeometry g) { return io.github.jconv.Algorithm.DIRECT; }
+
+            @Override
+            public void run(io.github.jconv.Algorithm a, ConvGeometry g, float[] in, float[] w, float[] b, float[] out, int t) {
+                throw new ArrayIndexOutOfBoundsException("Index 7 out of bounds for length 3");
+            }
+        };
+        v.backends = List.of(broken, io.github.jconv.cpu.CpuBackend.INSTANCE);
+        StringWriter out = new StringWriter(), err = new StringWriter();
+        picocli.CommandLine cl = new picocli.CommandLine(v);
+        cl.setOut(new PrintWriter(out));
+        cl.setErr(new PrintWriter(err));
+        int code = cl.execute("--shape", "1,3,8,8,4,3,3,1,1,1,1", "--threads", "1");
+        assertEquals(1, code, err.toString());
+        String o = out.toString();
+        assertTrue(o.contains("broken   direct         ERROR: ArrayIndexOutOfBoundsException: Index 7 out of bounds for length 3"), o);
+        assertTrue(o.contains("cpu      kernel-matrix") && o.contains("conv_transpose2d"), "the other rows still ran: " + o);
+        assertTrue(o.contains("verify: 2 result(s) failed or above"), o);
+    }
 }

@@ -16,9 +16,9 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-class NpyTest {
+public class NpyTest {
     /** A .npy file as NumPy writes it (version 1.0, header padded to 64 bytes). */
-    static byte[] npy(String descr, String shape, boolean fortran, byte[] data) {
+    public static byte[] npy(String descr, String shape, boolean fortran, byte[] data) {
         String dict = "{'descr': '" + descr + "', 'fortran_order': " + (fortran ? "True" : "False") + ", 'shape': " + shape + ", }";
         int pad = (64 - (10 + dict.length() + 1) % 64) % 64;
         String header = dict + " ".repeat(pad) + "\n";
