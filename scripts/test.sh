@@ -58,6 +58,16 @@ if scripts/jconv conv2d --backend cuda --input x --weight w --output y 2>target/
 else
   echo "without a GPU, --backend cuda fails cleanly: $(grep -v "^WARNING" target/jconv-cuda.err)"
 fi
+echo "== stderr carries only jconv's own lines (the JVM's incubator warning and the CPU-fallback note are not there)"
+g=../shared/golden/case000
+scripts/jconv conv2d --input "$g/x.npy" --weight "$g/w.npy" --output target/smoke-y.npy --stride 3,2 --padding 3,2 --groups 4 \
+  2>target/smoke-ok.err
+[ ! -s target/smoke-ok.err ] || { echo "a working conv2d wrote to stderr:"; cat target/smoke-ok.err; exit 1; }
+if scripts/jconv conv2d --input "$g/x.npy" --weight "$g/w.npy" --output target/smoke-y.npy --groups 3 2>target/smoke-bad.err; then
+  echo "a bad --groups was accepted"; exit 1
+fi
+[ "$(wc -l <target/smoke-bad.err)" = 1 ] || { echo "a bad input printed more than one line:"; cat target/smoke-bad.err; exit 1; }
+cat target/smoke-bad.err
 echo "== the GPU bundle builds within the device tool's carry limit and its test suite runs (cuda cases skipped here)"
 scripts/gpu-bundle.sh
 bash .gpu/run.sh tests target/gpu-bundle-tests

@@ -45,6 +45,9 @@ final class ExplainCommand implements Callable<Integer> {
     @picocli.CommandLine.Spec
     picocli.CommandLine.Model.CommandSpec spec;
 
+    /** Whose cache is shown (the process-wide tuner; a test gives its own). */
+    Autotuner tuner = Autotuner.global();
+
     @Override
     public Integer call() {
         Problem pr = Problem.parse(shape, BenchCommand.parseOp(op), bias);
@@ -59,7 +62,7 @@ final class ExplainCommand implements Callable<Integer> {
                 + "; GEMM per group M=" + g.gemmM() + " N=" + g.gemmN() + " K=" + g.gemmK());
         out.printf("  %.3f GFLOP (2 per multiply-add)%n", g.flops() / 1e9);
         out.println("backend " + be.name() + ", " + t + " thread(s):");
-        Map<String, Object> cached = Autotuner.global().cached(be, g, threads.count);
+        Map<String, Object> cached = tuner.cached(be, g, threads.count);
         Map<?, ?> times = field(cached, "median_ms"), failed = field(cached, "failed");
         for (Algorithm a : be.algorithms()) {
             String why = be.cannotImplement(a, g);
@@ -73,7 +76,7 @@ final class ExplainCommand implements Callable<Integer> {
         }
         String choice;
         if (cached != null) {
-            choice = cached.get("algorithm") + " (autotuning cache " + Autotuner.global().cacheFile() + ", tuned " + cached.get("tuned_at") + ")";
+            choice = cached.get("algorithm") + " (autotuning cache " + tuner.cacheFile() + ", tuned " + cached.get("tuned_at") + ")";
         } else if (g.flops() < Autotuner.minFlops()) {
             choice = be.choose(g) + " (heuristic: below " + Autotuner.minFlops() + " FLOPs nothing is tuned)";
         } else {

@@ -458,4 +458,41 @@ class CliTest {
         assertTrue(o.contains("cpu      kernel-matrix") && o.contains("conv_transpose2d"), "the other rows still ran: " + o);
         assertTrue(o.contains("verify: 2 result(s) failed or above"), o);
     }
+
+    /** A candidate that failed while tuning is shown by explain, with why. */
+    @Test
+    void explainShowsACandidateThatFailedInTuning(@TempDir Path dir) throws Exception {
+        String shape = "2,32,32,32,32,3,3,1,1,1,1";
+        ConvGeometry g = Problem.parse(shape, ConvGeometry.Op.CONV2D, false).geometry;
+        String key = io.github.jconv.Autotuner.key(io.github.jconv.cpu.CpuBackend.INSTANCE, g, 2);
+        Map<String, Object> entry = Map.of("algorithm", "direct", "median_ms", Map.of("direct", 1.25),
+                "failed", Map.of("im2col", "IllegalStateException: boom"), "tuned_at", "2026-12-03T00:00:00Z");
+        Path file = dir.resolve("autotune.json");
+        Files.writeString(file, com.fasterxml.jackson.jr.ob.JSON.std.asString(Map.of("format", 1, "entries", Map.of(key, entry))));
+        ExplainCommand e = new ExplainCommand();
+        e.tuner = io.github.jconv.Autotuner.withCacheFile(file);
+        StringWriter out = new StringWriter();
+        picocli.CommandLine cl = new picocli.CommandLine(e);
+        cl.setOut(new PrintWriter(out));
+        assertEquals(0, cl.execute("--shape", shape, "--backend", "cpu", "--threads", "2"));
+        assertTrue(out.toString().contains("failed in tuning (skipped): IllegalStateException: boom"), out.toString());
+        assertTrue(out.toString().contains("tuned 1.250 ms") && out.toString().contains("auto: direct (autotuning cache"), out.toString());
+    }
+
+    /** NaN and Inf in the input reach only the outputs that read them, kernel-matrix included (it made the sample all NaN). */
+    @Test
+    void nonFiniteInputReachesOnlyItsReadersThroughTheCli(@TempDir Path dir) {
+        Tensor x = random(8, 1, 2, 9, 9), w = random(9, 3, 2, 3, 3);
+        x.data()[0] = Float.NaN;
+        x.data()[80 + 81] = Float.POSITIVE_INFINITY; // last pixel of channel 1
+        for (String algorithm : new String[] {"kernel-matrix", "im2col", "direct", "auto"}) {
+            Result r = cli("conv2d", "--input", write(dir, "x.npy", x).toString(), "--weight", write(dir, "w.npy", w).toString(),
+                    "--output", dir.resolve("y.npy").toString(), "--algorithm", algorithm, "--padding", "1");
+            assertEquals(0, r.code(), r.err());
+            float[] y = Npy.read(dir.resolve("y.npy")).data();
+            ConvGeometry g = ConvGeometry.conv2d(x.shape(), w.shape(), null, ConvSpec.builder().padding(1).build());
+            io.github.jconv.TestSupport.assertMatchesReference("cli " + algorithm, g, x.data(), w.data(), null, y);
+            assertTrue(Float.isFinite(y[40]), algorithm + ": the centre output reads neither value");
+        }
+    }
 }
