@@ -412,7 +412,7 @@ class CliTest {
     @Test
     void runningOutOfMemoryIsOneLineAndExitCode2() throws Exception {
         String java = Path.of(System.getProperty("java.home"), "bin", "java").toString();
-        Process p = new ProcessBuilder(java, "-Xmx48m", "-cp", System.getProperty("java.class.path"),
+        Process p = new ProcessBuilder(java, "-Xmx48m", "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
                 "-Dlogback.configurationFile=jconv-cli-logback.xml", "io.github.jconv.cli.Main", "bench",
                 "--shape", "1,64,512,512,64,3,3,1,1,1,1", "--algorithm", "direct", "--no-peers", "--runs", "1", "--warmup", "0",
                 "--warmup-ms", "0").redirectErrorStream(false).start();
