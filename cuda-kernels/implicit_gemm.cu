@@ -1,5 +1,5 @@
 // implicit_gemm.cu: forward convolution as a GEMM without an im2col buffer.
-// Per group g (blockIdx.z): D[M x Kg] = A[M x Kc] * B[Kc x Kg] with M = N*P*Q output pixels,
+// Per group g (a.group + blockIdx.z: a launch covers at most 65535 groups): D[M x Kg] = A[M x Kc] * B[Kc x Kg] with M = N*P*Q output pixels,
 // Kc = C/G*R*S, A(m, l) = the input value that tap l = (c, r, s) of pixel m = (n, p, q) reads (0 in the
 // padding), B(l, j) = w[g*Kg + j][l] (w is K x C/G*R*S row-major); y[n][g*Kg + j][p][q] = D(m, j) + bias.
 // Block: 16 x 16 threads, a 64-pixel x 64-channel tile, 4 x 4 outputs per thread (pixels ty + 16*i,
@@ -13,7 +13,7 @@ extern "C" __global__ void jconv_implicit_gemm_fwd(ConvParams a, const float* __
                                                    const float* __restrict__ bias, float* __restrict__ y) {
     __shared__ float As[IG_DEPTH][IG_TILE];
     __shared__ float Bs[IG_DEPTH][IG_TILE];
-    const int cg = a.c / a.groups, kg = a.k / a.groups, grp = blockIdx.z;
+    const int cg = a.c / a.groups, kg = a.k / a.groups, grp = a.group + blockIdx.z;
     const int kc = cg * a.r * a.s;
     const i64 pq = (i64)a.p * a.q, pixels = (i64)a.n * pq;
     const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;

@@ -9,12 +9,14 @@
 // and writes x. All tensors are NCHW float32. Index arithmetic on tensor offsets is 64-bit.
 #pragma once
 
+#include <cstddef>
+
 #ifdef JCONV_EMU
 #include "emu/cuda_emu.h"
 #endif
 
-// The convolution's sizes, passed by value. The Java side (io.github.jconv.cuda.KernelParams) fills an
-// int[] in exactly this field order.
+// The convolution's sizes, passed by value. The Java side (io.github.jconv.cuda.Launcher.params) fills an
+// int[] in exactly this field order (checked below, and end to end by selftest.cu's jconv_selftest_params).
 struct ConvParams {
     int n, c, h, w;
     int k, r, s;
@@ -25,7 +27,7 @@ struct ConvParams {
     int groups;
     int hasBias;
     int sample;  // im2col / col2im: the batch index n this launch works on
-    int group;   // im2col / col2im: the group g this launch works on
+    int group;   // im2col / col2im: the group g this launch works on; implicit GEMM: the launch's first group
 };
 
 // Sizes of a row-major GEMM C[m x n] = A[m x k] * B[k x n] (+ C when accumulate), with A and B addressed
@@ -37,6 +39,21 @@ struct GemmParams {
     int ldc;
     int accumulate;
 };
+
+// The Java side passes both structs as packed int arrays: no padding, every field at its index.
+#define JCONV_FIELD_AT(T, f, i) static_assert(offsetof(T, f) == (i) * sizeof(int), #T "." #f " is int " #i " of the Java packing")
+static_assert(sizeof(ConvParams) == 19 * sizeof(int), "ConvParams is 19 ints (io.github.jconv.cuda.Launcher.params)");
+JCONV_FIELD_AT(ConvParams, n, 0); JCONV_FIELD_AT(ConvParams, c, 1); JCONV_FIELD_AT(ConvParams, h, 2);
+JCONV_FIELD_AT(ConvParams, w, 3); JCONV_FIELD_AT(ConvParams, k, 4); JCONV_FIELD_AT(ConvParams, r, 5);
+JCONV_FIELD_AT(ConvParams, s, 6); JCONV_FIELD_AT(ConvParams, p, 7); JCONV_FIELD_AT(ConvParams, q, 8);
+JCONV_FIELD_AT(ConvParams, padTop, 9); JCONV_FIELD_AT(ConvParams, padLeft, 10); JCONV_FIELD_AT(ConvParams, strideH, 11);
+JCONV_FIELD_AT(ConvParams, strideW, 12); JCONV_FIELD_AT(ConvParams, dilationH, 13); JCONV_FIELD_AT(ConvParams, dilationW, 14);
+JCONV_FIELD_AT(ConvParams, groups, 15); JCONV_FIELD_AT(ConvParams, hasBias, 16); JCONV_FIELD_AT(ConvParams, sample, 17);
+JCONV_FIELD_AT(ConvParams, group, 18);
+static_assert(sizeof(GemmParams) == 9 * sizeof(int), "GemmParams is 9 ints (io.github.jconv.cuda.SgemmLauncher)");
+JCONV_FIELD_AT(GemmParams, m, 0); JCONV_FIELD_AT(GemmParams, n, 1); JCONV_FIELD_AT(GemmParams, k, 2);
+JCONV_FIELD_AT(GemmParams, aRow, 3); JCONV_FIELD_AT(GemmParams, aCol, 4); JCONV_FIELD_AT(GemmParams, bRow, 5);
+JCONV_FIELD_AT(GemmParams, bCol, 6); JCONV_FIELD_AT(GemmParams, ldc, 7); JCONV_FIELD_AT(GemmParams, accumulate, 8);
 
 typedef long long i64;
 

@@ -7,3 +7,4 @@
 #include "sgemm.cu"
 #include "implicit_gemm.cu"
 #include "fma_probe.cu"
+#include "selftest.cu"

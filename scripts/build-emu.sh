@@ -21,5 +21,6 @@ fi
 mkdir -p "$out"
 g++ -std=c++20 -O2 -fPIC -shared -Wall -Wextra -Werror -DJCONV_EMU \
   -I"$jdk/include" -I"$jdk/include/linux" -I"$root/cuda-kernels" \
-  -x c++ "$root/cuda-kernels/jconv_kernels.cu" "$root/cuda-kernels/emu/emu_runtime.cpp" -o "$lib.tmp"
+  -x c++ "$root/cuda-kernels/jconv_kernels.cu" "$root/cuda-kernels/emu/emu_runtime.cpp" "$root/cuda-kernels/emu/emu_jni.cpp" \
+  -o "$lib.tmp"
 mv "$lib.tmp" "$lib"

@@ -31,6 +31,9 @@ scripts/build-kernels.sh "$kdir"
 ls -l "$kdir/io/github/jconv/cuda/jconv_kernels.fatbin"
 rm -rf "$kdir"
 
+echo "== the emulator at sanitizer grade: every kernel under ASan/UBSan without a JVM, planted reads caught, every barrier needed"
+scripts/emu-sanitize.sh all
+
 echo "== Dockerfile lint (dockerfilelint from npm)"
 if command -v npm >/dev/null && npm install --no-audit --no-fund --silent --prefix target/lint dockerfilelint@1.8.0; then
   target/lint/node_modules/.bin/dockerfilelint docker/Dockerfile

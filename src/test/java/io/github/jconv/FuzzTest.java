@@ -85,7 +85,7 @@ class FuzzTest {
                     runs++;
                     String problem = oracle.check(y);
                     if (problem != null) {
-                        failures.add(what + ": " + problem + replay);
+                        failures.add(what + ": " + problem + TestSupport.scheduleNote(what) + replay);
                     }
                 }
             }

@@ -4,9 +4,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
 
@@ -18,19 +16,7 @@ import java.util.stream.Stream;
  */
 class NonFiniteInputTest {
     static Stream<Arguments> cases() {
-        List<Arguments> out = new ArrayList<>();
-        for (ShapeTableTest.Layer l : ShapeTableTest.LAYERS) {
-            for (ConvGeometry.Op op : ConvGeometry.Op.values()) {
-                ConvGeometry g;
-                try {
-                    g = l.geometry(op);
-                } catch (InvalidConvolutionException e) {
-                    continue; // output padding on conv2d
-                }
-                out.add(Arguments.of(l.name(), g));
-            }
-        }
-        return out.stream();
+        return ShapeTableTest.runs().stream().map(r -> Arguments.of(r.layer().name(), r.geometry()));
     }
 
     @ParameterizedTest(name = "{0} {1}")

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
  * float64 reference: the CPU with 1 and 3 threads, the CUDA kernels under emulation (cuda-emu) and, where a
  * GPU is present, on it (cuda; skipped otherwise).
  */
-class ShapeTableTest {
+public class ShapeTableTest {
     /** A layer: PyTorch's Conv2d(C, K, (R, S), spec) (or ConvTranspose2d(C, K, ...)) on N x C x H x W. */
     record Layer(String name, int n, int c, int h, int w, int k, int r, int s, ConvSpec spec, boolean bias) {
         ConvGeometry geometry(ConvGeometry.Op op) {
@@ -85,23 +85,69 @@ class ShapeTableTest {
     /** Every backend that runs our own kernels; one that is not available here is reported as skipped. */
     static final List<Backend> BACKENDS = List.of(CpuBackend.INSTANCE, CudaBackend.EMU, CudaBackend.CUDA, CudnnBackend.INSTANCE);
 
+    /**
+     * The table as cuda-kernels/emu/shape_table.inc, which the standalone sanitizer driver (sanitize_driver.cpp,
+     * scripts/emu-sanitize.sh) includes: every layer and operation the cases below run, its padding resolved.
+     */
+    static String sanitizerTable() {
+        StringBuilder b = new StringBuilder("// Generated from ShapeTableTest.LAYERS (its test sanitizerTableIsCurrent checks it;\n"
+                + "// mvn test -Dtest=ShapeTableTest -Djconv.regenerate=true rewrites it). Fields: sanitize_driver.cpp's Problem.\n");
+        for (Run run : runs()) {
+            ConvGeometry g = run.geometry();
+            b.append(String.format("{\"%s\", %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d, %d},%n",
+                    run.layer().name(), g.transposed() ? 1 : 0, g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.p, g.q, g.padTop, g.padBottom,
+                    g.padLeft, g.padRight, g.strideH, g.strideW, g.dilationH, g.dilationW, g.groups, g.hasBias ? 1 : 0));
+        }
+        return b.toString();
+    }
+
+    @org.junit.jupiter.api.Test
+    void sanitizerTableIsCurrent() throws java.io.IOException {
+        java.nio.file.Path file = java.nio.file.Path.of("cuda-kernels", "emu", "shape_table.inc");
+        Assumptions.assumeTrue(java.nio.file.Files.isDirectory(file.getParent()), "run from the repository (not the GPU bundle)");
+        if (Boolean.getBoolean("jconv.regenerate")) {
+            java.nio.file.Files.writeString(file, sanitizerTable());
+        }
+        org.junit.jupiter.api.Assertions.assertEquals(sanitizerTable(), java.nio.file.Files.readString(file),
+                file + " is out of date: mvn test -Dtest=ShapeTableTest -Djconv.regenerate=true rewrites it");
+    }
+
+    /** A layer run as one operation. */
+    record Run(Layer layer, ConvGeometry.Op op) {
+        ConvGeometry geometry() {
+            return layer.geometry(op);
+        }
+    }
+
+    /** Every layer with every operation it takes (output padding and output size are conv_transpose2d's). */
+    static List<Run> runs() {
+        List<Run> out = new ArrayList<>();
+        for (Layer l : LAYERS) {
+            boolean transposedOnly = l.spec().outputPaddingH() != 0 || l.spec().outputPaddingW() != 0 || l.spec().hasOutputSize();
+            for (ConvGeometry.Op op : ConvGeometry.Op.values()) {
+                if (op == ConvGeometry.Op.CONV_TRANSPOSE2D || !transposedOnly) {
+                    out.add(new Run(l, op));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** The geometries of {@link #runs()} (for tests in other packages). */
+    public static List<ConvGeometry> geometries() {
+        return runs().stream().map(Run::geometry).toList();
+    }
+
     static Stream<Arguments> cases() {
         List<Arguments> out = new ArrayList<>();
         for (Backend backend : BACKENDS) {
-            for (Layer l : LAYERS) {
-                for (ConvGeometry.Op op : ConvGeometry.Op.values()) {
-                    boolean transposedOnly = l.spec().outputPaddingH() != 0 || l.spec().outputPaddingW() != 0
-                            || l.spec().hasOutputSize();
-                    if (op == ConvGeometry.Op.CONV2D && transposedOnly) {
-                        continue; // output padding and output size are conv_transpose2d's
-                    }
-                    List<Algorithm> algorithms = new ArrayList<>(backend.algorithms());
-                    algorithms.remove(Algorithm.REFERENCE);
-                    algorithms.add(Algorithm.AUTO);
-                    for (Algorithm a : algorithms) {
-                        for (int threads : backend == CpuBackend.INSTANCE ? new int[] {1, 3} : new int[] {0}) {
-                            out.add(Arguments.of(backend.name(), l, op, a, threads));
-                        }
+            for (Run run : runs()) {
+                List<Algorithm> algorithms = new ArrayList<>(backend.algorithms());
+                algorithms.remove(Algorithm.REFERENCE);
+                algorithms.add(Algorithm.AUTO);
+                for (Algorithm a : algorithms) {
+                    for (int threads : backend == CpuBackend.INSTANCE ? new int[] {1, 3} : new int[] {0}) {
+                        out.add(Arguments.of(backend.name(), run.layer(), run.op(), a, threads));
                     }
                 }
             }

@@ -59,8 +59,13 @@ public final class TestSupport {
     public static void assertMatchesReference(String what, ConvGeometry g, float[] input, float[] w, float[] b, float[] y) {
         String problem = oracle(g, input, w, b).check(y);
         if (problem != null) {
-            fail(what + " on " + g + ": " + problem);
+            fail(what + " on " + g + ": " + problem + scheduleNote(what));
         }
+    }
+
+    /** The emulator's schedule seed when {@code what} names the cuda-emu backend, so its failure can be repeated. */
+    public static String scheduleNote(String what) {
+        return what.contains("cuda-emu") ? " [" + io.github.jconv.cuda.CudaBackend.EMU.scheduleNote() + "]" : "";
     }
 
     /** The float64 reference of one problem and each element's error bound, computed once for many results. */

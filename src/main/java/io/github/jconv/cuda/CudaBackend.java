@@ -78,6 +78,16 @@ public final class CudaBackend implements Backend {
         return best;
     }
 
+    /**
+     * For a fault report: the emulator's schedule seed and how to repeat it ({@code JCONV_EMU_SEED}); empty for a
+     * GPU, whose schedule nothing repeats.
+     */
+    public String scheduleNote() {
+        return this == EMU && unavailableReason() == null
+                ? "emulator schedule seed " + EmuNative.scheduleSeed() + " (JCONV_EMU_SEED=" + EmuNative.scheduleSeed() + " repeats it)"
+                : "";
+    }
+
     /** Which GEMM im2col uses here: cuBLAS, or our sgemm.cu and why not cuBLAS. */
     public String gemm() {
         if (this == EMU) {

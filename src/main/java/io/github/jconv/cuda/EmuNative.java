@@ -7,7 +7,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
 /**
- * The JNI face of the CUDA emulation library (cuda-kernels/emu/emu_runtime.cpp), built by
+ * The JNI face of the CUDA emulation library (cuda-kernels/emu/emu_jni.cpp over emu_runtime.cpp), built by
  * scripts/build-emu.sh into the jar as native/linux-x86_64/libjconv_emu.so.
  */
 final class EmuNative {
@@ -58,4 +58,7 @@ final class EmuNative {
     static native void launch(String name, int[] grid, int[] block, int[] params, long[] pointers);
 
     static native String[] kernels();
+
+    /** The seed of the emulator's block and thread schedules (JCONV_EMU_SEED sets it; random otherwise). */
+    static native long scheduleSeed();
 }

@@ -63,8 +63,11 @@ public final class JCudaDevice implements DeviceApi {
         while (len < name.length && name[len] != 0) {
             len++;
         }
-        description = new String(name, 0, len, java.nio.charset.StandardCharsets.US_ASCII) + ", " + (mem[0] >> 20)
-                + " MiB, JCuda driver API";
+        int[] major = {0}, minor = {0};
+        JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
+        JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+        description = new String(name, 0, len, java.nio.charset.StandardCharsets.US_ASCII) + ", sm_" + major[0] + minor[0] + ", "
+                + (mem[0] >> 20) + " MiB, JCuda driver API";
     }
 
     /** The device, or a {@link DeviceException} with {@link #unavailableReason()}. */

@@ -12,6 +12,15 @@ abstract class Launcher {
     static final int BLOCK = 256;
     /** At most this many blocks in a grid-stride launch (enough to fill an H100: 132 SMs x 2048 threads). */
     static final int MAX_BLOCKS = 4096;
+    /** A GPU's largest grid.y and grid.z (cuLaunchKernel refuses more; the emulator checks it too). */
+    static final int MAX_GRID_YZ = 65535;
+    /** What the launchers split grid.y and grid.z at: {@link #MAX_GRID_YZ}, lowered by tests to reach the splits cheaply. */
+    static volatile int gridYZLimit = MAX_GRID_YZ;
+    /**
+     * Test mode: when > 0, a grid-stride launch gets a grid so small that each thread's loop takes at least this
+     * many trips (where the problem has that many elements), so the second and later trips run in the tests.
+     */
+    static volatile int gridStrideTrips;
 
     /** Null when this launcher can compute {@code g}, otherwise why not. */
     abstract String cannotImplement(ConvGeometry g);
@@ -31,7 +40,9 @@ abstract class Launcher {
 
     /** Grid for a grid-stride loop over {@code total} elements. */
     static int[] grid1d(long total) {
-        return new int[] {(int) Math.max(1, Math.min(MAX_BLOCKS, (total + BLOCK - 1) / BLOCK)), 1, 1};
+        int trips = gridStrideTrips;
+        long blocks = trips > 0 ? total / ((long) BLOCK * trips) : (total + BLOCK - 1) / BLOCK;
+        return new int[] {(int) Math.max(1, Math.min(MAX_BLOCKS, blocks)), 1, 1};
     }
 
     static final int[] BLOCK_1D = {BLOCK, 1, 1};

@@ -1,8 +1,9 @@
 package io.github.jconv.cuda;
 
 /**
- * cuda-kernels/sgemm.cu: C[m x n] (+)= A * B with strided A and B, 64 x 64 tiles of 16 x 16 threads. On a
- * GPU where cuBLAS loads, {@link CublasGemm} takes the product instead.
+ * cuda-kernels/sgemm.cu: C[m x n] (+)= A * B with strided A and B, 64 x 64 tiles of 16 x 16 threads (grid.y over
+ * rows: more than 65535 row tiles go in several launches, each on its slice of A and C). On a GPU where cuBLAS
+ * loads, {@link CublasGemm} takes the product instead.
  */
 final class SgemmLauncher {
     private SgemmLauncher() {
@@ -17,9 +18,13 @@ final class SgemmLauncher {
         if (CublasGemm.run(arena, m, n, k, a, aOff, aRow, aCol, b, bOff, bRow, bCol, c, cOff, ldc, accumulate)) {
             return;
         }
-        int[] params = {m, n, k, aRow, aCol, bRow, bCol, ldc, accumulate ? 1 : 0};
-        int[] grid = {(n + 63) / 64, (m + 63) / 64, 1};
-        Launcher.launch(arena, "jconv_sgemm", grid, Launcher.BLOCK_16X16, params, new DeviceBuffer[] {a, b, c},
-                new long[] {4 * aOff, 4 * bOff, 4 * cOff});
+        int rowsPerLaunch = 64 * Launcher.gridYZLimit;
+        for (int first = 0; first < m; first += rowsPerLaunch) {
+            int rows = Math.min(rowsPerLaunch, m - first);
+            int[] params = {rows, n, k, aRow, aCol, bRow, bCol, ldc, accumulate ? 1 : 0};
+            int[] grid = {(n + 63) / 64, (rows + 63) / 64, 1};
+            Launcher.launch(arena, "jconv_sgemm", grid, Launcher.BLOCK_16X16, params, new DeviceBuffer[] {a, b, c},
+                    new long[] {4 * (aOff + (long) first * aRow), 4 * bOff, 4 * (cOff + (long) first * ldc)});
+        }
     }
 }

@@ -1,0 +1,264 @@
+// sanitize_driver.cpp: every CUDA kernel of jconv on the CPU emulator, without a JVM, built with
+// AddressSanitizer and UndefinedBehaviorSanitizer by scripts/emu-sanitize.sh. Device buffers are plain heap
+// blocks of exactly their size (JCONV_EMU_PLAIN_MEMORY), so ASan reports every out-of-bounds read or write and
+// every use after free; a death callback then names the kernel, the algorithm and the problem.
+//
+// Problems: the shape table of the Java tests (shape_table.inc, generated from ShapeTableTest and checked by it)
+// and random valid specs. Algorithms: the same launch sequences as the Java launchers (io.github.jconv.cuda.*Launcher:
+// keep them in step), grid-stride kernels once with their usual grid and once with a grid small enough that every
+// grid-stride loop takes at least three trips. Results are checked against a float64 host reference with the Java
+// tests' bound, |y - ref| <= (4 sqrt(terms) + 1) eps sum |x||w|.
+//
+//   sanitize_driver [RANDOM_SPECS [SEED]]     exit 0 when everything ran clean and within the bound
+#include <sanitizer/common_interface_defs.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "../jconv_common.cuh"
+#include "emu_runtime.h"
+
+namespace {
+// A convolution in forward terms (io.github.jconv.ConvGeometry): input N x C x H x W, weight K x C/G x R x S,
+// output N x K x P x Q; a transposed one reads y (N x K x P x Q) and writes x (N x C x H x W).
+struct Problem {
+    const char* name;
+    int transposed, n, c, h, w, k, r, s, p, q, padTop, padBottom, padLeft, padRight, strideH, strideW, dilationH, dilationW,
+        groups, bias;
+};
+
+const Problem TABLE[] = {
+#include "shape_table.inc"
+};
+
+std::string where = "(no launch yet)";  // what the death callback names
+
+void on_death() {
+    std::fprintf(stderr, "emu-sanitize: the finding above is in %s\n", where.c_str());
+}
+
+std::string describe(const Problem& g) {
+    char b[400];
+    std::snprintf(b, sizeof b, "%s %s n=%d c=%d h=%d w=%d k=%d r=%d s=%d p=%d q=%d pad=%d,%d,%d,%d stride=%d,%d dil=%d,%d groups=%d%s",
+                  g.name, g.transposed ? "conv_transpose2d" : "conv2d", g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.p, g.q, g.padTop,
+                  g.padBottom, g.padLeft, g.padRight, g.strideH, g.strideW, g.dilationH, g.dilationW, g.groups, g.bias ? " bias" : "");
+    return b;
+}
+
+ConvParams params(const Problem& g, int sample = 0, int group = 0) {
+    static_assert(sizeof(ConvParams) == 19 * sizeof(int), "ConvParams is 19 ints (io.github.jconv.cuda.Launcher.params)");
+    return ConvParams{g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.p, g.q, g.padTop, g.padLeft, g.strideH, g.strideW,
+                      g.dilationH, g.dilationW, g.groups, g.bias, sample, group};
+}
+
+// A device buffer holding exactly n floats.
+struct Buffer {
+    float* p = nullptr;
+    std::size_t n = 0;
+    explicit Buffer(std::size_t count) : n(count) { p = static_cast<float*>(jconv_emu::device_alloc(count * sizeof(float))); }
+    Buffer(const std::vector<float>& v) : Buffer(v.size()) { std::memcpy(p, v.data(), v.size() * sizeof(float)); }
+    ~Buffer() { jconv_emu::device_free(p); }
+    Buffer(const Buffer&) = delete;
+    Buffer& operator=(const Buffer&) = delete;
+};
+
+int tripsMode = 0;  // 1: grid-stride launches get a grid small enough for three trips per thread
+
+dim3 grid1d(long long total) {
+    const long long block = 256, maxBlocks = 4096;  // Launcher.BLOCK, Launcher.MAX_BLOCKS
+    long long blocks = tripsMode ? std::max(1LL, total / (3 * block)) : std::max(1LL, std::min(maxBlocks, (total + block - 1) / block));
+    return dim3{(unsigned)blocks, 1, 1};
+}
+
+template <typename... P>
+void run(const std::string& kernel, dim3 grid, dim3 block, const void* prm, P... pointers) {
+    void* ptrs[] = {const_cast<void*>(static_cast<const void*>(pointers))...};
+    void* args[1 + sizeof...(P)];
+    args[0] = const_cast<void*>(prm);
+    for (std::size_t i = 0; i < sizeof...(P); i++) args[1 + i] = &ptrs[i];
+    std::string saved = where;
+    where = kernel + " (" + where + ")";
+    jconv_emu::launch(kernel, grid, block, args);
+    where = saved;
+}
+
+const dim3 BLOCK_1D{256, 1, 1}, BLOCK_16X16{16, 16, 1};
+
+// SgemmLauncher: C[m x n] (+)= A * B, A(i, l) = a[i*aRow + l*aCol], B(l, j) = b[l*bRow + j*bCol].
+void sgemm(int m, int n, int k, const float* a, int aRow, int aCol, const float* b, int bRow, int bCol, float* c, int ldc, bool acc) {
+    GemmParams gp{m, n, k, aRow, aCol, bRow, bCol, ldc, acc ? 1 : 0};
+    run("jconv_sgemm", dim3{(unsigned)((n + 63) / 64), (unsigned)((m + 63) / 64), 1}, BLOCK_16X16, &gp, a, b, c);
+}
+
+// One algorithm on one problem: out = op(in, w) + bias, as the Java launchers do it.
+void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const Buffer& w, const Buffer* bias, Buffer& out) {
+    ConvParams a = params(g);
+    const float* b = bias ? bias->p : out.p;  // Launcher.launch passes out for an absent bias (never read)
+    const long long cg = g.c / g.groups, kg = g.k / g.groups, pq = (long long)g.p * g.q, crs = cg * g.r * g.s;
+    if (alg == "direct") {
+        if (!g.transposed) run("jconv_direct_fwd", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, out.p);
+        else run("jconv_transposed_gather", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, out.p);
+    } else if (alg == "depthwise") {
+        if (!g.transposed) run("jconv_depthwise_fwd", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, out.p);
+        else run("jconv_depthwise_transposed", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, out.p);
+    } else if (alg == "implicit-gemm") {
+        for (int first = 0; first < g.groups; first += 65535) {
+            ConvParams ag = params(g, 0, first);
+            run("jconv_implicit_gemm_fwd", dim3{(unsigned)(((long long)g.n * pq + 63) / 64), (unsigned)((kg + 63) / 64),
+                                                (unsigned)std::min(65535, g.groups - first)},
+                BLOCK_16X16, &ag, in.p, w.p, b, out.p);
+        }
+    } else if (alg == "im2col") {
+        Buffer col((std::size_t)(crs * pq));
+        if (!g.transposed) run("jconv_fill_bias", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, b, out.p);
+        for (int n = 0; n < g.n; n++) {
+            for (int grp = 0; grp < g.groups; grp++) {
+                ConvParams ag = params(g, n, grp);
+                const long long yOff = ((long long)n * g.k + grp * kg) * pq;
+                if (!g.transposed) {
+                    run("jconv_im2col", grid1d(crs * pq), BLOCK_1D, &ag, in.p, col.p);
+                    sgemm((int)kg, (int)pq, (int)crs, w.p + grp * kg * crs, (int)crs, 1, col.p, (int)pq, 1, out.p + yOff, (int)pq, true);
+                } else {
+                    sgemm((int)crs, (int)pq, (int)kg, w.p + grp * kg * crs, 1, (int)crs, in.p + yOff, (int)pq, 1, col.p, (int)pq, false);
+                    run("jconv_col2im", grid1d(cg * g.h * g.w), BLOCK_1D, &ag, col.p, b, out.p);
+                }
+            }
+        }
+    } else {
+        throw std::runtime_error("unknown algorithm " + alg);
+    }
+}
+
+// The float64 reference and each element's error bound (as the Java tests' TestSupport.Oracle).
+void reference(const Problem& g, const std::vector<float>& in, const std::vector<float>& w, const std::vector<float>& bias,
+               std::vector<double>& ref, std::vector<double>& mag) {
+    const int cg = g.c / g.groups, kg = g.k / g.groups;
+    auto X = [&](int n, int c, int ih, int iw) { return ((long long)(n * g.c + c) * g.h + ih) * g.w + iw; };
+    auto Y = [&](int n, int k, int p, int q) { return ((long long)(n * g.k + k) * g.p + p) * g.q + q; };
+    auto W = [&](int k, int ci, int r, int s) { return ((long long)(k * cg + ci) * g.r + r) * g.s + s; };
+    const long long outSize = g.transposed ? (long long)g.n * g.c * g.h * g.w : (long long)g.n * g.k * g.p * g.q;
+    ref.assign(outSize, 0.0);
+    mag.assign(outSize, 0.0);
+    for (int n = 0; n < g.n; n++)
+        for (int k = 0; k < g.k; k++)
+            for (int p = 0; p < g.p; p++)
+                for (int q = 0; q < g.q; q++)
+                    for (int ci = 0; ci < cg; ci++)
+                        for (int r = 0; r < g.r; r++)
+                            for (int s = 0; s < g.s; s++) {
+                                const int ih = p * g.strideH - g.padTop + r * g.dilationH, iw = q * g.strideW - g.padLeft + s * g.dilationW;
+                                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                                const int c = (k / kg) * cg + ci;
+                                const long long xi = X(n, c, ih, iw), yi = Y(n, k, p, q), wi = W(k, ci, r, s);
+                                const long long o = g.transposed ? xi : yi, i = g.transposed ? yi : xi;
+                                ref[o] += (double)in[i] * w[wi];
+                                mag[o] += std::fabs((double)in[i] * w[wi]);
+                            }
+    if (g.bias) {
+        const int channels = g.transposed ? g.c : g.k;
+        const long long plane = g.transposed ? (long long)g.h * g.w : (long long)g.p * g.q;
+        for (long long o = 0; o < outSize; o++) {
+            ref[o] += bias[(o / plane) % channels];
+            mag[o] += std::fabs(bias[(o / plane) % channels]);
+        }
+    }
+}
+
+int failures = 0, runs = 0;
+
+void check(const Problem& g, std::mt19937_64& rnd) {
+    std::normal_distribution<float> gauss;
+    const long long inSize = g.transposed ? (long long)g.n * g.k * g.p * g.q : (long long)g.n * g.c * g.h * g.w;
+    const long long wSize = (long long)g.k * (g.c / g.groups) * g.r * g.s;
+    const int biasSize = g.transposed ? g.c : g.k;
+    std::vector<float> in(inSize), w(wSize), bias(biasSize);
+    for (auto& v : in) v = gauss(rnd);
+    for (auto& v : w) v = gauss(rnd);
+    for (auto& v : bias) v = gauss(rnd);
+    std::vector<double> ref, mag;
+    reference(g, in, w, bias, ref, mag);
+    const int terms = (g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1;
+    const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
+    const bool depthwise = g.c == g.groups;
+    for (const char* alg : {"direct", "im2col", "implicit-gemm", "depthwise"}) {
+        const std::string a = alg;
+        if ((a == "implicit-gemm" && g.transposed) || (a == "depthwise" && !depthwise)) continue;
+        for (int mode = 0; mode < 2; mode++) {
+            tripsMode = mode;
+            where = a + (mode ? " (grid-stride loops of three trips)" : "") + " on " + describe(g);
+            Buffer din(in), dw(w), db(bias), out((std::size_t)ref.size());
+            try {
+                algorithm(a, g, din, dw, g.bias ? &db : nullptr, out);
+            } catch (const std::exception& e) {
+                std::fprintf(stderr, "emu-sanitize: FAIL %s: %s\n", where.c_str(), e.what());
+                failures++;
+                continue;
+            }
+            runs++;
+            for (std::size_t i = 0; i < ref.size(); i++) {
+                const double err = std::fabs(out.p[i] - ref[i]);
+                if (!(err <= factor * mag[i])) {
+                    std::fprintf(stderr, "emu-sanitize: FAIL %s: element %zu is %g, reference %g (schedule seed %llu)\n", where.c_str(), i,
+                                 (double)out.p[i], ref[i], (unsigned long long)jconv_emu::schedule_seed());
+                    failures++;
+                    break;
+                }
+            }
+        }
+    }
+}
+
+// A random valid problem (explicit padding; the shape table covers same / output size).
+bool draw(std::mt19937_64& rnd, Problem& g) {
+    auto pick = [&](int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rnd); };
+    g = Problem{"random", pick(0, 1), pick(1, 3), 0, 0, 0, 0, pick(1, 5), pick(1, 5), 0, 0, pick(0, 3), pick(0, 3), pick(0, 3), pick(0, 3),
+                pick(1, 3), pick(1, 3), pick(1, 3), pick(1, 3), pick(1, 3), pick(0, 1)};
+    int cg = pick(1, 5), kg = pick(1, 8);
+    switch (pick(0, 3)) {
+        case 0: g.groups = pick(1, 6), cg = 1, kg = pick(1, 3); break;  // depthwise
+        case 1: kg = pick(30, 70); break;                                // several GEMM tiles of channels
+        default: break;
+    }
+    g.c = g.groups * cg;
+    g.k = g.groups * kg;
+    const int effR = g.dilationH * (g.r - 1) + 1, effS = g.dilationW * (g.s - 1) + 1;
+    if (!g.transposed) {
+        g.h = pick(1, 12);
+        g.w = pick(1, 16);
+        if (effR > g.h + g.padTop + g.padBottom || effS > g.w + g.padLeft + g.padRight) return false;
+        g.p = (g.h + g.padTop + g.padBottom - effR) / g.strideH + 1;
+        g.q = (g.w + g.padLeft + g.padRight - effS) / g.strideW + 1;
+        return true;
+    }
+    g.p = pick(1, 10);
+    g.q = pick(1, 12);
+    const int opH = pick(0, std::max(g.strideH, g.dilationH) - 1), opW = pick(0, std::max(g.strideW, g.dilationW) - 1);
+    g.h = (g.p - 1) * g.strideH - g.padTop - g.padBottom + effR + opH;
+    g.w = (g.q - 1) * g.strideW - g.padLeft - g.padRight + effS + opW;
+    return g.h >= 1 && g.w >= 1;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+    __sanitizer_set_death_callback(on_death);
+    const int randomSpecs = argc > 1 ? std::atoi(argv[1]) : 300;
+    const unsigned long long seed = argc > 2 ? std::strtoull(argv[2], nullptr, 0) : std::random_device{}();
+    std::printf("emu-sanitize: %zu shape-table problems and %d random ones (seed %llu), emulator schedule seed %llu\n",
+                sizeof TABLE / sizeof TABLE[0], randomSpecs, seed, (unsigned long long)jconv_emu::schedule_seed());
+    std::mt19937_64 rnd(seed);
+    for (const Problem& g : TABLE) check(g, rnd);
+    for (int i = 0; i < randomSpecs; i++) {
+        Problem g;
+        while (!draw(rnd, g)) {
+        }
+        check(g, rnd);
+    }
+    std::printf("emu-sanitize: %d kernel runs, %d failures\n", runs, failures);
+    return failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,78 @@
+// jconv_warp.cuh: the tensor-core and asynchronous-copy primitives jconv's kernels use, one definition with two
+// bodies: inline PTX for nvcc (sm_80 and newer; below that TF32 MMA traps and cp.async copies synchronously) and
+// the emulator's warp collectives for g++ (emu/cuda_emu.h), with the same per-lane contract:
+//
+// jconv_mma_m16n8k8_tf32(d, a, b, c): mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32, D = A * B + C for the
+//   warp, A 16 x 8 (row), B 8 x 8 (col), C and D 16 x 8, fragments as the PTX ISA lays them out (group = lane / 4,
+//   t = lane % 4): a = {A[group][t], A[group+8][t], A[group][t+4], A[group+8][t+4]}, b = {B[t][group], B[t+4][group]},
+//   c and d = {C[group][2t], C[group][2t+1], C[group+8][2t], C[group+8][2t+1]}. a and b hold TF32 values
+//   (jconv_to_tf32); every lane of the warp must call it.
+// jconv_to_tf32(x): cvt.rna.tf32.f32, x rounded to 10 mantissa bits, ties away from zero, as a 32-bit pattern.
+// jconv_cp_async_16(smem, gmem), jconv_cp_async_commit(), jconv_cp_async_wait<N>(): cp.async.cg of 16 bytes into
+//   shared memory, commit_group, wait_group N (all but the newest N committed groups are complete and visible to
+//   this thread; a __syncthreads() makes them visible to the block). The emulator poisons the destination until the
+//   wait, so a read before it gives NaN.
+#pragma once
+#include "jconv_common.cuh"
+
+__device__ __forceinline__ unsigned jconv_to_tf32(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned u;
+    asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(u) : "f"(x));
+    return u;
+#else
+    unsigned u = (unsigned)__float_as_int(x);
+    if ((u & 0x7f800000u) == 0x7f800000u) return u;  // Inf and NaN as they are
+    return (u + 0x1000u) & 0xffffe000u;              // half of the dropped 13 bits: ties go away from zero
+#endif
+}
+
+__device__ __forceinline__ void jconv_mma_m16n8k8_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2],
+                                                       const float (&c)[4]) {
+#ifdef JCONV_EMU
+    jconv_emu::LaneSlot& s = jconv_emu::lane_slot();
+    for (int i = 0; i < 4; i++) s.in[i] = a[i];
+    s.in[4] = b[0];
+    s.in[5] = b[1];
+    std::memcpy(s.in + 6, c, sizeof c);
+    jconv_emu::warp_collective(jconv_emu::Collective::MMA_M16N8K8_TF32, 0xffffffffu);
+    std::memcpy(d, jconv_emu::lane_slot().out, sizeof d);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%10, %11, %12, %13};\n"
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#else
+    (void)a, (void)b, (void)c;
+    for (int i = 0; i < 4; i++) d[i] = 0.0f;
+    __trap();  // TF32 tensor cores need sm_80; callers check the architecture first
+#endif
+}
+
+__device__ __forceinline__ void jconv_cp_async_16(void* smem, const void* gmem) {
+#ifdef JCONV_EMU
+    jconv_emu::cp_async(smem, gmem, 16);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
+#else
+    *static_cast<float4*>(smem) = *static_cast<const float4*>(gmem);
+#endif
+}
+
+__device__ __forceinline__ void jconv_cp_async_commit() {
+#ifdef JCONV_EMU
+    jconv_emu::cp_async_commit();
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;\n" ::);
+#endif
+}
+
+template <int N>
+__device__ __forceinline__ void jconv_cp_async_wait() {
+#ifdef JCONV_EMU
+    jconv_emu::cp_async_wait(N);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+#endif
+}

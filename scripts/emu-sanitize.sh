@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Every CUDA kernel of jconv on the CPU emulator under AddressSanitizer and UndefinedBehaviorSanitizer, without a
+# JVM (cuda-kernels/emu/sanitize_driver.cpp: the Java tests' shape table and random specs against a float64 host
+# reference; device buffers are plain heap blocks, so ASan sees every out-of-bounds access and use after free).
+#
+#   scripts/emu-sanitize.sh [check [RANDOM_SPECS]]   the kernels as they are: clean and within the bound (default 300)
+#   scripts/emu-sanitize.sh plant KERNEL             a copy of the kernels with a read of the kernel's first input
+#                                                    at [-1] planted in KERNEL: must fail, naming KERNEL
+#   scripts/emu-sanitize.sh plants                   `plant` for every convolution kernel
+#   scripts/emu-sanitize.sh barriers                 each __syncthreads() of the kernels removed in turn: every
+#                                                    such copy must fail the driver (wrong results or a finding)
+#   scripts/emu-sanitize.sh all                      check, plants and barriers (what CI runs)
+# JCONV_EMU_SEED fixes the emulator's block and thread schedules (printed on every failure).
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+work="${JCONV_SANITIZE_DIR:-$root/target/emu-sanitize}"
+mkdir -p "$work"
+flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all -DJCONV_EMU
+       -DJCONV_EMU_PLAIN_MEMORY -Wall -Wextra -Werror)
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+conv_kernels=(jconv_direct_fwd jconv_transposed_gather jconv_depthwise_fwd jconv_depthwise_transposed jconv_im2col
+              jconv_col2im jconv_fill_bias jconv_sgemm jconv_implicit_gemm_fwd)
+
+# The runtime and the driver once; the kernels (which plant and barriers change) per copy.
+objects() {
+  local o="$work/obj"
+  mkdir -p "$o"
+  local src
+  for src in emu_runtime sanitize_driver; do
+    if [ ! -f "$o/$src.o" ] || [ -n "$(find "$root/cuda-kernels" -newer "$o/$src.o" -type f -print -quit)" ]; then
+      g++ "${flags[@]}" -I"$root/cuda-kernels" -c "$root/cuda-kernels/emu/$src.cpp" -o "$o/$src.o"
+    fi
+  done
+}
+
+# build KERNEL_DIR OUT: the driver with the kernels of KERNEL_DIR
+build() {
+  g++ "${flags[@]}" -I"$1" -x c++ -c "$1/jconv_kernels.cu" -o "$2.kernels.o"
+  g++ -fsanitize=address,undefined "$work/obj/emu_runtime.o" "$work/obj/sanitize_driver.o" "$2.kernels.o" -o "$2"
+}
+
+check() {
+  objects
+  build "$root/cuda-kernels" "$work/driver"
+  "$work/driver" "${1:-300}"
+}
+
+# A copy of cuda-kernels in $work/$1 (emu/ included, for the driver's header paths).
+copy_kernels() {
+  rm -rf "${work:?}/$1"
+  cp -r "$root/cuda-kernels" "$work/$1"
+}
+
+plant() {
+  local kernel="$1" dir="plant-$1"
+  objects
+  copy_kernels "$dir"
+  python3 - "$work/$dir" "$kernel" <<'PY'
+import pathlib, re, sys
+root, kernel = pathlib.Path(sys.argv[1]), sys.argv[2]
+for f in root.glob("*.cu"):
+    text = f.read_text()
+    m = re.search(r'__global__ void ' + re.escape(kernel) + r'\((.*?)\)\s*\{', text, re.S)
+    if not m:
+        continue
+    first = re.search(r'const float\* __restrict__ (\w+)', m.group(1))
+    if not first:
+        sys.exit(f"emu-sanitize: {kernel} has no const float* input to plant a read in")
+    planted = f"\n    {{ volatile float jconv_planted = {first.group(1)}[-1]; (void)jconv_planted; }}  // planted by emu-sanitize.sh\n"
+    f.write_text(text[:m.end()] + planted + text[m.end():])
+    print(f"emu-sanitize: planted a read of {first.group(1)}[-1] in {kernel} ({f.name})")
+    break
+else:
+    sys.exit(f"emu-sanitize: no kernel named {kernel}")
+PY
+  build "$work/$dir" "$work/$dir/driver"
+  local log="$work/$dir/driver.log"
+  if "$work/$dir/driver" 20 >"$log" 2>&1; then
+    echo "emu-sanitize: FAIL: the planted read in $kernel was not caught" >&2
+    return 1
+  fi
+  if ! grep -q "AddressSanitizer" "$log" || ! grep -q "the finding above is in $kernel" "$log"; then
+    echo "emu-sanitize: FAIL: the planted read in $kernel failed the run without an ASan finding naming $kernel:" >&2
+    tail -20 "$log" >&2
+    return 1
+  fi
+  echo "emu-sanitize: caught: $(grep -m1 'SUMMARY: AddressSanitizer' "$log" | cut -c1-120); $(grep -m1 'the finding above is in' "$log" | cut -c1-140)"
+}
+
+barriers() {
+  objects
+  local f line n=0
+  while IFS=: read -r f line _; do
+    n=$((n + 1))
+    local dir="barrier-$n"
+    copy_kernels "$dir"
+    sed -i "${line}s/__syncthreads();/\/* __syncthreads() removed by emu-sanitize.sh *\//" "$work/$dir/$(basename "$f")"
+    build "$work/$dir" "$work/$dir/driver"
+    if "$work/$dir/driver" 40 >"$work/$dir/driver.log" 2>&1; then
+      echo "emu-sanitize: FAIL: without the __syncthreads() at $(basename "$f"):$line every result was still right" >&2
+      return 1
+    fi
+    echo "emu-sanitize: without the __syncthreads() at $(basename "$f"):$line the driver fails: $(grep -m1 -E 'FAIL|SUMMARY' "$work/$dir/driver.log" | cut -c1-150)"
+  done < <(grep -n "__syncthreads();" "$root"/cuda-kernels/*.cu)
+  [ "$n" -gt 0 ] || { echo "emu-sanitize: no __syncthreads() found" >&2; return 1; }
+  echo "emu-sanitize: all $n barriers are needed: removing any one fails the emulated tests"
+}
+
+case "${1:-all}" in
+  check) check "${2:-300}" ;;
+  plant) plant "${2:?kernel name}" ;;
+  plants) for k in "${conv_kernels[@]}"; do plant "$k"; done ;;
+  barriers) barriers ;;
+  all)
+    check 300
+    for k in "${conv_kernels[@]}"; do plant "$k"; done
+    barriers
+    ;;
+  *) echo "usage: scripts/emu-sanitize.sh [check [N]|plant KERNEL|plants|barriers|all]" >&2; exit 2 ;;
+esac
