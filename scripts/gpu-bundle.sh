@@ -4,7 +4,8 @@
 # with JUnit's console launcher and the golden cases, plus .gpu/run.sh, which runs the CLI there. Run the
 # whole check on the device in one call with carry [".gpu"]:
 #   bash .gpu/run.sh check "$OUT"      # the GPU test suite, info, verify (every backend incl. cuda and
-#                                      # cudnn), bench cuda, cudnn and cpu
+#                                      # cudnn), bench cuda, cudnn and cpu, compute-sanitizer where it is,
+#                                      # OUT/summary.txt; non-zero exit when any step failed
 # The bundle must stay under the device tool's 64 MiB carry limit; this script checks.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,21 +32,28 @@ mvn -B -ntp -q dependency:copy-dependencies -DincludeScope=test -DincludeGroupId
 cat > .gpu/run.sh <<'RUN'
 #!/usr/bin/env bash
 # On the GPU machine: .gpu/run.sh check OUT_DIR | .gpu/run.sh tests OUT_DIR | .gpu/run.sh <jconv CLI arguments>
+# check: every step runs even when one fails; OUT_DIR/steps.txt has their exit codes and OUT_DIR/summary.txt the
+# tests per backend, verify's worst error per algorithm and the bench medians; the exit code is non-zero when any
+# step failed. JCONV_GPU_BACKEND=cuda-emu runs the GPU steps on the emulator (how CI tests this script), and
+# JCONV_GPU_BENCH replaces the bench's layer arguments (default: the default suite).
 set -uo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# cuDNN 9 from the PyTorch wheels, if that is where it lives (GPU.md)
+# cuDNN 9 from the PyTorch wheels needs cuBLAS(Lt) and NVRTC from their sibling wheels (GPU.md): every
+# nvidia/*/lib folder goes on the library path, wherever the wheels or a toolkit put them.
 site="$(python3 -c 'import nvidia, os; print(os.path.dirname(nvidia.__path__[0]))' 2>/dev/null || true)"
-cudnn="$(find ${site:+"$site"} /usr /opt -name 'libcudnn.so.9' 2>/dev/null | head -1)"
-[ -n "$cudnn" ] && export LD_LIBRARY_PATH="$(dirname "$cudnn")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-jconv() { "$here/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dlogback.configurationFile=jconv-cli-logback.xml \
+libs="$(find ${site:+"$site"} /usr /opt -name 'libcudnn.so.9' -o -name 'libcublasLt.so*' -o -name 'libnvrtc.so*' 2>/dev/null \
+  | xargs -r -n1 dirname | sort -u | paste -sd: -)"
+[ -n "$libs" ] && export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+java_opts=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED)
+jconv() { "$here/jre/bin/java" "${java_opts[@]}" -Dlogback.configurationFile=jconv-cli-logback.xml \
   -Djconv.tune.cache="${OUT:-/tmp}/autotune.json" -cp "$here/lib/*" io.github.jconv.cli.Main "$@"; }
-# the test classes that exercise the GPU (its cases are skipped elsewhere); JUnit XML reports in OUT/tests
+test_cp() { printf '%s' "$here/test-classes:$(printf '%s:' "$here"/lib/*.jar "$here"/test-lib/jqwik*.jar)"; }
+# the test classes that exercise the GPU (its cases are skipped elsewhere); JUnit XML reports in $1/tests
 gpu_tests() {
   mkdir -p "$1"
-  "$here/jre/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Djconv.golden.dir="$here/golden" \
+  "$here/jre/bin/java" "${java_opts[@]}" -Djconv.golden.dir="$here/golden" \
     -jar "$here/test-lib/junit-platform-console-standalone-1.14.4.jar" execute \
-    -cp "$here/test-classes:$(printf '%s:' "$here"/lib/*.jar "$here"/test-lib/jqwik*.jar)" --reports-dir "$1/tests" \
-    --details=summary --disable-banner \
+    -cp "$(test_cp)" --reports-dir "$1/tests" --details=summary --disable-banner \
     --select-class io.github.jconv.ShapeTableTest --select-class io.github.jconv.AlgorithmPropertiesTest \
     --select-class io.github.jconv.GoldenTest --select-class io.github.jconv.cuda.DeviceStreamTest \
     --select-class io.github.jconv.OverhangingKernelTest --select-class io.github.jconv.NonFiniteInputTest \
@@ -56,17 +64,41 @@ gpu_tests() {
   tail -15 "$1/tests.txt"
   return $rc
 }
+# step NAME COMMAND...: runs it with its output in $OUT/NAME.txt (and on the terminal), records its exit code
+step() {
+  local name="$1"; shift
+  "$@" 2>&1 | tee "$OUT/$name.txt"
+  local rc=${PIPESTATUS[0]}
+  echo "$name $rc" >> "$OUT/steps.txt"
+  [ "$rc" = 0 ] || status=1
+}
 if [ "${1:-}" = tests ]; then
   gpu_tests "${2:-/tmp/jconv-gpu}"
 elif [ "${1:-}" = check ]; then
-  OUT="${2:-/tmp/jconv-gpu}"; mkdir -p "$OUT"
-  nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
-  gpu_tests "$OUT"
-  jconv info 2>&1 | tee "$OUT/info.txt"
-  jconv verify 2>&1 | tee "$OUT/verify.txt"; echo "verify exit $?" | tee -a "$OUT/verify.txt"
-  jconv bench --backend cuda --no-peers --json "$OUT/bench-cuda.json" 2>&1 | tee "$OUT/bench-cuda.txt"
-  jconv bench --backend cudnn --no-peers --json "$OUT/bench-cudnn.json" 2>&1 | tee "$OUT/bench-cudnn.txt"
-  jconv bench --backend cpu --no-peers --threads 16 --json "$OUT/bench-cpu.json" 2>&1 | tee "$OUT/bench-cpu.txt"
+  OUT="${2:-/tmp/jconv-gpu}"; mkdir -p "$OUT"; : > "$OUT/steps.txt"
+  gpu="${JCONV_GPU_BACKEND:-cuda}"
+  read -r -a bench_args <<< "${JCONV_GPU_BENCH:-}"
+  status=0
+  [ "$gpu" = cuda ] && step nvidia-smi nvidia-smi
+  step tests gpu_tests "$OUT"
+  step info jconv info
+  step verify jconv verify
+  step "bench-$gpu" jconv bench --backend "$gpu" --no-peers "${bench_args[@]}" --json "$OUT/bench-$gpu.json"
+  [ "$gpu" = cuda ] && step bench-cudnn jconv bench --backend cudnn --no-peers "${bench_args[@]}" --json "$OUT/bench-cudnn.json"
+  step bench-cpu jconv bench --backend cpu --no-peers --threads "$(nproc)" "${bench_args[@]}" --json "$OUT/bench-cpu.json"
+  sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1 || true)"
+  if [ "$gpu" = cuda ] && [ -n "$sanitizer" ]; then
+    for tool in memcheck racecheck synccheck; do  # the shape table's GPU cases under each tool
+      step "sanitizer-$tool" timeout 300 "$sanitizer" --tool "$tool" --error-exitcode 99 --target-processes all \
+        "$here/jre/bin/java" "${java_opts[@]}" -Djconv.test.backends=cuda -Djconv.golden.dir="$here/golden" \
+        -jar "$here/test-lib/junit-platform-console-standalone-1.14.4.jar" execute -cp "$(test_cp)" --details=summary \
+        --disable-banner --select-class io.github.jconv.ShapeTableTest
+    done
+  else
+    echo "compute-sanitizer: not run (${gpu}; $( [ -n "$sanitizer" ] && echo found || echo not found))" | tee "$OUT/sanitizer.txt"
+  fi
+  "$here/jre/bin/java" -cp "$(test_cp)" io.github.jconv.GpuCheckSummary "$OUT"
+  exit "$status"
 else
   jconv "$@"
 fi

@@ -71,7 +71,9 @@ if scripts/jconv conv2d --input "$g/x.npy" --weight "$g/w.npy" --output target/s
 fi
 [ "$(wc -l <target/smoke-bad.err)" = 1 ] || { echo "a bad input printed more than one line:"; cat target/smoke-bad.err; exit 1; }
 cat target/smoke-bad.err
-echo "== the GPU bundle builds within the device tool's carry limit and its test suite runs (cuda cases skipped here)"
+echo "== the GPU bundle builds within the device tool's carry limit and its whole check runs, the GPU steps on cuda-emu"
 scripts/gpu-bundle.sh
-bash .gpu/run.sh tests target/gpu-bundle-tests
+JCONV_GPU_BACKEND=cuda-emu JCONV_GPU_BENCH="--shape 1,8,16,16,8,3,3,1,1,1,1 --runs 2 --warmup 1 --warmup-ms 0" \
+  bash .gpu/run.sh check target/gpu-check
+grep -q "^  tests .* ok$" target/gpu-check/summary.txt && grep -q "^  cuda-emu " target/gpu-check/summary.txt
 echo "== all tests passed"

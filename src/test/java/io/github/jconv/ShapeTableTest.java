@@ -83,7 +83,17 @@ public class ShapeTableTest {
                     spec().stride(2, 3).padding(Padding.sameLower()).outputSize(7, 16).groups(2).build(), false));
 
     /** Every backend that runs our own kernels; one that is not available here is reported as skipped. */
-    static final List<Backend> BACKENDS = List.of(CpuBackend.INSTANCE, CudaBackend.EMU, CudaBackend.CUDA, CudnnBackend.INSTANCE);
+    static final List<Backend> BACKENDS = selected(List.of(CpuBackend.INSTANCE, CudaBackend.EMU, CudaBackend.CUDA, CudnnBackend.INSTANCE));
+
+    /** {@code -Djconv.test.backends=cuda,cudnn} keeps only those (the GPU check's compute-sanitizer runs); default all. */
+    private static List<Backend> selected(List<Backend> all) {
+        String only = System.getProperty("jconv.test.backends", "");
+        if (only.isBlank()) {
+            return all;
+        }
+        List<String> names = List.of(only.split(","));
+        return all.stream().filter(b -> names.contains(b.name())).toList();
+    }
 
     /**
      * The table as cuda-kernels/emu/shape_table.inc, which the standalone sanitizer driver (sanitize_driver.cpp,

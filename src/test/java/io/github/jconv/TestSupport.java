@@ -63,6 +63,11 @@ public final class TestSupport {
         }
     }
 
+    /** True on a host with a usable GPU (the cuda backend loads): tests that describe a CPU-only host check the other case. */
+    public static boolean gpuPresent() {
+        return io.github.jconv.cuda.CudaBackend.CUDA.unavailableReason() == null;
+    }
+
     /** The emulator's schedule seed when {@code what} names the cuda-emu backend, so its failure can be repeated. */
     public static String scheduleNote(String what) {
         return what.contains("cuda-emu") ? " [" + io.github.jconv.cuda.CudaBackend.EMU.scheduleNote() + "]" : "";

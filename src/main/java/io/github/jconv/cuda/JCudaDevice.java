@@ -149,8 +149,34 @@ public final class JCudaDevice implements DeviceApi {
         return nl < 0 ? t : t.substring(0, nl).strip();
     }
 
+    /**
+     * CUresults after which the CUDA context is unusable for good (a faulting kernel: every later call in the process
+     * fails the same way). The driver API documents these as leaving the context in an inconsistent state.
+     */
+    private static final java.util.List<String> CONTEXT_FATAL = java.util.List.of("CUDA_ERROR_ILLEGAL_ADDRESS",
+            "CUDA_ERROR_LAUNCH_FAILED", "CUDA_ERROR_ILLEGAL_INSTRUCTION", "CUDA_ERROR_MISALIGNED_ADDRESS",
+            "CUDA_ERROR_INVALID_ADDRESS_SPACE", "CUDA_ERROR_INVALID_PC", "CUDA_ERROR_HARDWARE_STACK_ERROR", "CUDA_ERROR_ASSERT",
+            "CUDA_ERROR_LAUNCH_TIMEOUT", "CUDA_ERROR_ECC_UNCORRECTABLE", "CUDA_ERROR_CONTEXT_IS_DESTROYED");
+
+    /** Whether a CUDA error message names a result after which the context cannot be used again. */
+    static boolean isContextFatal(String message) {
+        return message != null && CONTEXT_FATAL.stream().anyMatch(message::contains);
+    }
+
+    /**
+     * From now on the device is unavailable with this reason: {@link #get()} and every backend that needs it fail
+     * with it, and {@code auto} uses the CPU. A poisoned context is never reported available again in this process.
+     */
+    static void markBroken(String reason) {
+        unavailable = "the GPU context is unusable since an earlier fault (" + reason + "); start a new process to use the GPU again";
+    }
+
     private static DeviceException error(String what, CudaException e) {
-        return new DeviceException(what + " failed: " + firstLine(e.getMessage()), e);
+        String message = what + " failed: " + firstLine(e.getMessage());
+        if (isContextFatal(e.getMessage())) {
+            markBroken(message);
+        }
+        return new DeviceException(message, e);
     }
 
     @Override

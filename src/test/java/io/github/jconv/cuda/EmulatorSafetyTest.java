@@ -93,4 +93,14 @@ class EmulatorSafetyTest {
             assertTrue(v > 7f && v < 8.1f, "8 chains of 10 steps from ~1: " + v);
         }
     }
+
+    /** A faulting kernel poisons a CUDA context for good: such errors mark the device unusable (tested without a GPU). */
+    @Test
+    void contextFatalErrorsAreRecognised() {
+        assertTrue(JCudaDevice.isContextFatal("cuStreamSynchronize failed: CUDA_ERROR_ILLEGAL_ADDRESS"));
+        assertTrue(JCudaDevice.isContextFatal("CUDA_ERROR_LAUNCH_FAILED"));
+        assertTrue(!JCudaDevice.isContextFatal("CUDA_ERROR_OUT_OF_MEMORY") && !JCudaDevice.isContextFatal("CUDA_ERROR_INVALID_VALUE"),
+                "recoverable errors leave the device usable");
+        assertTrue(!JCudaDevice.isContextFatal(null));
+    }
 }
