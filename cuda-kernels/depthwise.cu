@@ -3,10 +3,11 @@
 // jconv_depthwise_fwd: one thread per output y[n][k][p][q]; its only input channel is c = k / M.
 // jconv_depthwise_transposed: one thread per output x[n][c][h][w] of conv_transpose2d; it gathers from the
 // M channels k = c*M .. c*M + M - 1 of y over the taps whose position is whole and in range.
+// Both end with the bias and the epilogue (res: the residual, if any).
 #include "jconv_common.cuh"
 
 extern "C" __global__ void jconv_depthwise_fwd(ConvParams a, const float* __restrict__ x, const float* __restrict__ w,
-                                               const float* __restrict__ bias, float* __restrict__ y) {
+                                               const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ y) {
     const int mult = a.k / a.c;
     const i64 total = (i64)a.n * a.k * a.p * a.q;
     JCONV_FOR_EACH(i, total) {
@@ -14,13 +15,13 @@ extern "C" __global__ void jconv_depthwise_fwd(ConvParams a, const float* __rest
         unflatten4(i, a.k, a.p, a.q, n, k, p, q);
         float acc = a.hasBias ? bias[k] : 0.0f;
         window_add(a, x + ((i64)n * a.c + k / mult) * a.h * a.w, w + (i64)k * a.r * a.s, p, q, acc);
-        y[i] = acc;
+        y[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }
 }
 JCONV_KERNEL_REGISTER(jconv_depthwise_fwd)
 
 extern "C" __global__ void jconv_depthwise_transposed(ConvParams a, const float* __restrict__ y, const float* __restrict__ w,
-                                                      const float* __restrict__ bias, float* __restrict__ x) {
+                                                      const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ x) {
     const int mult = a.k / a.c;
     const i64 total = (i64)a.n * a.c * a.h * a.w;
     JCONV_FOR_EACH(i, total) {
@@ -30,7 +31,7 @@ extern "C" __global__ void jconv_depthwise_transposed(ConvParams a, const float*
         for (int k = c * mult; k < (c + 1) * mult; k++) {
             gather_add(a, y + ((i64)n * a.k + k) * a.p * a.q, w + (i64)k * a.r * a.s, ih, iw, acc);
         }
-        x[i] = acc;
+        x[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }
 }
 JCONV_KERNEL_REGISTER(jconv_depthwise_transposed)

@@ -4,7 +4,8 @@
 // (0 in the padding).
 // jconv_im2col: one thread per col element (64-bit grid-stride).
 // jconv_col2im: conv_transpose2d's fold, gather form: one thread per x element of the (sample, group);
-//   x = bias + the sum of the col entries (c, r, s; p, q) that map onto it (whole, in-range p and q only).
+//   x = bias + the sum of the col entries (c, r, s; p, q) that map onto it (whole, in-range p and q only), then the
+//   epilogue (res: the residual of the whole x, if any).
 // jconv_fill_bias: one thread per y element, y[n][k][p][q] = bias[k] (or 0), before a GEMM accumulates.
 #include "jconv_common.cuh"
 
@@ -25,17 +26,18 @@ extern "C" __global__ void jconv_im2col(ConvParams a, const float* __restrict__ 
 JCONV_KERNEL_REGISTER(jconv_im2col)
 
 extern "C" __global__ void jconv_col2im(ConvParams a, const float* __restrict__ col, const float* __restrict__ bias,
-                                        float* __restrict__ x) {
+                                        const float* __restrict__ res, float* __restrict__ x) {
     const int cg = a.c / a.groups;
     const i64 pq = (i64)a.p * a.q;
     const i64 total = (i64)cg * a.h * a.w;
-    float* xg = x + ((i64)a.sample * a.c + (i64)a.group * cg) * a.h * a.w;
+    const i64 slice = ((i64)a.sample * a.c + (i64)a.group * cg) * a.h * a.w;
+    float* xg = x + slice;
     JCONV_FOR_EACH(i, total) {
         const int iw = (int)(i % a.w), ih = (int)((i / a.w) % a.h), c = (int)(i / ((i64)a.h * a.w));
         float acc = a.hasBias ? bias[a.group * cg + c] : 0.0f;
         const float* colc = col + (i64)c * a.r * a.s * pq; // the rows (c, r, s) of this channel
         for_each_source(a, ih, iw, [&](int tap, i64 at) { acc += colc[tap * pq + at]; });
-        xg[i] = acc;
+        xg[i] = jconv_epilogue(a.activation, a.residual, acc, res, slice + i);
     }
 }
 JCONV_KERNEL_REGISTER(jconv_col2im)

@@ -3,14 +3,16 @@
 // Kc = C/G*R*S, A(m, l) = the input value that tap l = (c, r, s) of pixel m = (n, p, q) reads (0 in the
 // padding), B(l, j) = w[g*Kg + j][l] (w is K x C/G*R*S row-major); y[n][g*Kg + j][p][q] = D(m, j) + bias.
 // Block: 16 x 16 threads, a 64-pixel x 64-channel tile, 4 x 4 outputs per thread (pixels ty + 16*i,
-// channels tx + 16*j); 8-deep slices of A and B in shared memory, gathered straight from x and w.
+// channels tx + 16*j); 8-deep slices of A and B in shared memory, gathered straight from x and w. The store adds
+// the bias and applies the epilogue (res: the residual, if any).
 #include "jconv_common.cuh"
 
 #define IG_TILE 64
 #define IG_DEPTH 8
 
 extern "C" __global__ void jconv_implicit_gemm_fwd(ConvParams a, const float* __restrict__ x, const float* __restrict__ w,
-                                                   const float* __restrict__ bias, float* __restrict__ y) {
+                                                   const float* __restrict__ bias, const float* __restrict__ res,
+                                                   float* __restrict__ y) {
     __shared__ float As[IG_DEPTH][IG_TILE];
     __shared__ float Bs[IG_DEPTH][IG_TILE];
     const int cg = a.c / a.groups, kg = a.k / a.groups, grp = a.group + blockIdx.z;
@@ -54,7 +56,8 @@ extern "C" __global__ void jconv_implicit_gemm_fwd(ConvParams a, const float* __
             const int jj = j0 + tx + 16 * j;
             if (jj >= kg) continue;
             const int k = grp * kg + jj;
-            y[((i64)n * a.k + k) * pq + pix] = acc[i][j] + (a.hasBias ? bias[k] : 0.0f);
+            const i64 at = ((i64)n * a.k + k) * pq + pix;
+            y[at] = jconv_epilogue(a.activation, a.residual, acc[i][j] + (a.hasBias ? bias[k] : 0.0f), res, at);
         }
     }
 }

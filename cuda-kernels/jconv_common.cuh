@@ -28,6 +28,8 @@ struct ConvParams {
     int hasBias;
     int sample;  // im2col / col2im: the batch index n this launch works on
     int group;   // im2col / col2im: the group g this launch works on; implicit GEMM: the launch's first group
+    int activation;  // the epilogue (io.github.jconv.Epilogue): 0 none, 1 relu, 2 relu6, 3 silu, 4 gelu (tanh form)
+    int residual;    // 0 none, 1 added after the activation, 2 added before it
 };
 
 // Sizes of a row-major GEMM C[m x n] = A[m x k] * B[k x n] (+ C when accumulate), with A and B addressed
@@ -38,28 +40,49 @@ struct GemmParams {
     int bRow, bCol;
     int ldc;
     int accumulate;
+    int activation;  // the epilogue on each stored C element, as in ConvParams (im2col's forward GEMM)
+    int residual;
 };
 
 // The Java side passes both structs as packed int arrays: no padding, every field at its index.
 #define JCONV_FIELD_AT(T, f, i) static_assert(offsetof(T, f) == (i) * sizeof(int), #T "." #f " is int " #i " of the Java packing")
-static_assert(sizeof(ConvParams) == 19 * sizeof(int), "ConvParams is 19 ints (io.github.jconv.cuda.Launcher.params)");
+static_assert(sizeof(ConvParams) == 21 * sizeof(int), "ConvParams is 21 ints (io.github.jconv.cuda.Launcher.params)");
 JCONV_FIELD_AT(ConvParams, n, 0); JCONV_FIELD_AT(ConvParams, c, 1); JCONV_FIELD_AT(ConvParams, h, 2);
 JCONV_FIELD_AT(ConvParams, w, 3); JCONV_FIELD_AT(ConvParams, k, 4); JCONV_FIELD_AT(ConvParams, r, 5);
 JCONV_FIELD_AT(ConvParams, s, 6); JCONV_FIELD_AT(ConvParams, p, 7); JCONV_FIELD_AT(ConvParams, q, 8);
 JCONV_FIELD_AT(ConvParams, padTop, 9); JCONV_FIELD_AT(ConvParams, padLeft, 10); JCONV_FIELD_AT(ConvParams, strideH, 11);
 JCONV_FIELD_AT(ConvParams, strideW, 12); JCONV_FIELD_AT(ConvParams, dilationH, 13); JCONV_FIELD_AT(ConvParams, dilationW, 14);
 JCONV_FIELD_AT(ConvParams, groups, 15); JCONV_FIELD_AT(ConvParams, hasBias, 16); JCONV_FIELD_AT(ConvParams, sample, 17);
-JCONV_FIELD_AT(ConvParams, group, 18);
-static_assert(sizeof(GemmParams) == 9 * sizeof(int), "GemmParams is 9 ints (io.github.jconv.cuda.SgemmLauncher)");
+JCONV_FIELD_AT(ConvParams, group, 18); JCONV_FIELD_AT(ConvParams, activation, 19); JCONV_FIELD_AT(ConvParams, residual, 20);
+static_assert(sizeof(GemmParams) == 11 * sizeof(int), "GemmParams is 11 ints (io.github.jconv.cuda.SgemmLauncher)");
 JCONV_FIELD_AT(GemmParams, m, 0); JCONV_FIELD_AT(GemmParams, n, 1); JCONV_FIELD_AT(GemmParams, k, 2);
 JCONV_FIELD_AT(GemmParams, aRow, 3); JCONV_FIELD_AT(GemmParams, aCol, 4); JCONV_FIELD_AT(GemmParams, bRow, 5);
 JCONV_FIELD_AT(GemmParams, bCol, 6); JCONV_FIELD_AT(GemmParams, ldc, 7); JCONV_FIELD_AT(GemmParams, accumulate, 8);
+JCONV_FIELD_AT(GemmParams, activation, 9); JCONV_FIELD_AT(GemmParams, residual, 10);
 
 typedef long long i64;
 
 // Grid-stride loop over [0, total) with a 64-bit index.
 #define JCONV_FOR_EACH(i, total) \
     for (i64 i = (i64)blockIdx.x * blockDim.x + threadIdx.x; i < (total); i += (i64)gridDim.x * blockDim.x)
+
+// The fused epilogue of one output value v (conv + bias) at index i: the residual res[i] added before or after the
+// activation (io.github.jconv.Epilogue; NaN passes through ReLU and ReLU6, as in PyTorch).
+__device__ __forceinline__ float jconv_activate(int activation, float v) {
+    switch (activation) {
+        case 1: return v < 0.0f ? 0.0f : v;
+        case 2: return v < 0.0f ? 0.0f : (v > 6.0f ? 6.0f : v);
+        case 3: return v / (1.0f + expf(-v));
+        case 4: return 0.5f * v * (1.0f + tanhf(0.7978845608f * (v + 0.044715f * v * v * v)));
+        default: return v;
+    }
+}
+__device__ __forceinline__ float jconv_epilogue(int activation, int residual, float v, const float* res, i64 i) {
+    if (residual == 2) v += res[i];
+    v = jconv_activate(activation, v);
+    if (residual == 1) v += res[i];
+    return v;
+}
 
 // Splits i, a row-major index over (d0, d1, d2, d3), into its coordinates (d0 is implied).
 __device__ __forceinline__ void unflatten4(i64 i, int d1, int d2, int d3, int& c0, int& c1, int& c2, int& c3) {
@@ -128,7 +151,8 @@ __device__ __forceinline__ void tile_fma(const float (&As)[DEPTH][TILE], const f
 }
 
 #ifdef JCONV_EMU
-#define JCONV_KERNEL_REGISTER(fn) static jconv_emu::Registrar jconv_register_##fn(#fn, jconv_emu::launcher_for(&fn));
+#define JCONV_KERNEL_REGISTER(fn) \
+    static jconv_emu::Registrar jconv_register_##fn(#fn, jconv_emu::launcher_for(&fn), jconv_emu::param_bytes(&fn));
 #else
 #define JCONV_KERNEL_REGISTER(fn)
 #endif

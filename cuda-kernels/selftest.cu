@@ -1,7 +1,7 @@
 // selftest.cu: small kernels that check the contracts the convolution kernels rely on, on the emulator in every
 // test run and on a GPU where there is one (io.github.jconv.cuda.SelfTestKernelsTest). Not used by any algorithm.
 //
-// jconv_selftest_params: thread 0 writes ConvParams' 19 fields, in order, to out (as ints): the Java packing
+// jconv_selftest_params: thread 0 writes ConvParams' 21 fields, in order, to out (as ints): the Java packing
 //   (Launcher.params) and the struct must agree (the struct's layout is also static_assert'ed in jconv_common.cuh).
 // jconv_selftest_warp: one value in[t] per thread t; per thread 8 results out[8t + i]: __shfl_sync from lane + 3,
 //   __shfl_xor_sync 5, __shfl_up_sync 2, __shfl_down_sync 3, the __ballot_sync of in > 0 (its bits as a float),
@@ -19,9 +19,9 @@
 
 extern "C" __global__ void jconv_selftest_params(ConvParams a, float* __restrict__ out) {
     if (threadIdx.x != 0) return;
-    const int f[19] = {a.n, a.c, a.h, a.w, a.k, a.r, a.s, a.p, a.q, a.padTop, a.padLeft, a.strideH, a.strideW,
-                       a.dilationH, a.dilationW, a.groups, a.hasBias, a.sample, a.group};
-    for (int i = 0; i < 19; i++) out[i] = __int_as_float(f[i]);
+    const int f[21] = {a.n, a.c, a.h, a.w, a.k, a.r, a.s, a.p, a.q, a.padTop, a.padLeft, a.strideH, a.strideW,
+                       a.dilationH, a.dilationW, a.groups, a.hasBias, a.sample, a.group, a.activation, a.residual};
+    for (int i = 0; i < 21; i++) out[i] = __int_as_float(f[i]);
 }
 JCONV_KERNEL_REGISTER(jconv_selftest_params)
 

@@ -4,14 +4,16 @@
 // Block: 16 x 16 threads computing a 64 x 64 tile of C; each thread keeps a 4 x 4 register tile
 // (rows ty + 16*i, columns tx + 16*j, so neighbouring threads touch neighbouring columns). The k loop
 // stages 8-deep slices of A (64 x 8) and B (8 x 64) in shared memory; each thread loads two elements
-// of each, zero outside the matrices.
+// of each, zero outside the matrices. Each C element is stored once, through the epilogue (res: a residual laid out
+// like C, read only when g.residual says so).
+// jconv_epilogue_pass: the epilogue alone on C (m x n, ldc), for a product cuBLAS computed (one thread per element).
 #include "jconv_common.cuh"
 
 #define SG_TILE 64
 #define SG_DEPTH 8
 
 extern "C" __global__ void jconv_sgemm(GemmParams g, const float* __restrict__ a, const float* __restrict__ b,
-                                       float* __restrict__ c) {
+                                       const float* __restrict__ res, float* __restrict__ c) {
     __shared__ float As[SG_DEPTH][SG_TILE];
     __shared__ float Bs[SG_DEPTH][SG_TILE];
     const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
@@ -38,9 +40,17 @@ extern "C" __global__ void jconv_sgemm(GemmParams g, const float* __restrict__ a
         for (int j = 0; j < 4; j++) {
             const int gj = n0 + tx + 16 * j;
             if (gj >= g.n) continue;
-            float* out = c + (i64)gi * g.ldc + gj;
-            *out = g.accumulate ? *out + acc[i][j] : acc[i][j];
+            const i64 at = (i64)gi * g.ldc + gj;
+            c[at] = jconv_epilogue(g.activation, g.residual, g.accumulate ? c[at] + acc[i][j] : acc[i][j], res, at);
         }
     }
 }
 JCONV_KERNEL_REGISTER(jconv_sgemm)
+
+extern "C" __global__ void jconv_epilogue_pass(GemmParams g, const float* __restrict__ res, float* __restrict__ c) {
+    JCONV_FOR_EACH(i, (i64)g.m * g.n) {
+        const i64 at = (i / g.n) * g.ldc + i % g.n;
+        c[at] = jconv_epilogue(g.activation, g.residual, c[at], res, at);
+    }
+}
+JCONV_KERNEL_REGISTER(jconv_epilogue_pass)

@@ -3,11 +3,11 @@
 // bias C (if hasBias); the op's output is x N x C x H x W.
 // Thread: one output element x[n][c][h][w]; it visits the taps (k in its group, r, s) whose output
 // position p = (h + padTop - r*dilationH) / strideH (likewise q) is whole and inside P x Q, and adds
-// y[n][k][p][q] * w[k][c % (C/G)][r][s]; then the bias.
+// y[n][k][p][q] * w[k][c % (C/G)][r][s]; then the bias and the epilogue (res: the residual, if any).
 #include "jconv_common.cuh"
 
 extern "C" __global__ void jconv_transposed_gather(ConvParams a, const float* __restrict__ y, const float* __restrict__ w,
-                                                   const float* __restrict__ bias, float* __restrict__ x) {
+                                                   const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ x) {
     const int cg = a.c / a.groups, kg = a.k / a.groups;
     const i64 total = (i64)a.n * a.c * a.h * a.w;
     JCONV_FOR_EACH(i, total) {
@@ -18,7 +18,7 @@ extern "C" __global__ void jconv_transposed_gather(ConvParams a, const float* __
         for (int k = k0; k < k0 + kg; k++) {
             gather_add(a, y + ((i64)n * a.k + k) * a.p * a.q, w + ((i64)k * cg + ci) * a.r * a.s, ih, iw, acc);
         }
-        x[i] = acc;
+        x[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }
 }
 JCONV_KERNEL_REGISTER(jconv_transposed_gather)

@@ -66,8 +66,14 @@ void cp_async_wait(int pending);
 using Launcher = std::function<void(void**)>;
 
 struct Registrar {
-    Registrar(const char* name, Launcher launcher);
+    Registrar(const char* name, Launcher launcher, std::size_t paramBytes);
 };
+
+// The size of a kernel's first parameter (its parameter struct), which a launch's packed parameters must match.
+template <typename P, typename... A>
+constexpr std::size_t param_bytes(void (*)(P, A...)) {
+    return sizeof(P);
+}
 
 template <typename... A, std::size_t... I>
 void call_with(void (*f)(A...), void** args, std::index_sequence<I...>) {

@@ -75,7 +75,8 @@ JNIEXPORT void JNICALL Java_io_github_jconv_cuda_EmuNative_launch(JNIEnv* env, j
     try {
         // a negative Java int is a dimension beyond 2^31 - 1: the limit check reports it
         launch(name, dim3{static_cast<unsigned>(grid[0]), static_cast<unsigned>(grid[1]), static_cast<unsigned>(grid[2])},
-               dim3{static_cast<unsigned>(block[0]), static_cast<unsigned>(block[1]), static_cast<unsigned>(block[2])}, args.data());
+               dim3{static_cast<unsigned>(block[0]), static_cast<unsigned>(block[1]), static_cast<unsigned>(block[2])}, args.data(),
+               params.size() * sizeof(jint));
     } catch (const std::exception& e) {
         throw_java(env, e.what());
     }

@@ -55,8 +55,12 @@ constexpr std::size_t QUARANTINE = 4u << 20;
 constexpr std::size_t FIBER_STACK = 256 * 1024;
 constexpr unsigned WARP = 32;
 
-std::map<std::string, Launcher>& kernels() {
-    static std::map<std::string, Launcher> k;
+struct Kernel {
+    Launcher launcher;
+    std::size_t paramBytes;
+};
+std::map<std::string, Kernel>& kernels() {
+    static std::map<std::string, Kernel> k;
     return k;
 }
 
@@ -422,16 +426,19 @@ void check_limits(const std::string& name, dim3 grid, dim3 block) {
     if (grid.x > 0x7fffffffu || grid.y > 65535 || grid.z > 65535) bad("grid dimensions are at most 2147483647 x 65535 x 65535");
 }
 
-void run_launch(const std::string& name, dim3 grid, dim3 block, void** args) {
+void run_launch(const std::string& name, dim3 grid, dim3 block, void** args, std::size_t paramBytes) {
     auto it = kernels().find(name);
     if (it == kernels().end()) throw std::runtime_error("no kernel named " + name + " in the emulation library");
+    if (paramBytes != it->second.paramBytes)
+        throw std::runtime_error("kernel " + name + " reads a " + std::to_string(it->second.paramBytes) + "-byte parameter struct, the launch packed " +
+                                 std::to_string(paramBytes) + " bytes (the Java packing and jconv_common.cuh disagree)");
     check_limits(name, grid, block);
     const unsigned threads = block.x * block.y * block.z;
     static std::vector<Fiber> fibers;  // kept between launches: a launch does not allocate 256 stacks anew
     fibers.resize(threads);
     for (auto& f : fibers)
         if (!f.stack) f.stack.reset(new char[FIBER_STACK]);
-    body = &it->second;
+    body = &it->second.launcher;
     body_args = args;
     fiber_error.clear();
     std::uint64_t rng = SEED ^ (0xD1B54A32D192ED03ull * (launches + 1));
@@ -523,12 +530,12 @@ void device_free(void* ptr) {
 #endif
 }
 
-void launch(const std::string& name, dim3 grid, dim3 block, void** args) {
+void launch(const std::string& name, dim3 grid, dim3 block, void** args, std::size_t paramBytes) {
     std::string fault = take_pending_fault();
     if (!fault.empty()) throw std::runtime_error(fault);
     launches++;
     try {
-        run_launch(name, grid, block, args);
+        run_launch(name, grid, block, args, paramBytes);
     } catch (const std::exception& e) {
         throw std::runtime_error(std::string(e.what()) + " (emulator schedule seed " + std::to_string(SEED) + ", launch #" +
                                  std::to_string(launches) + "; JCONV_EMU_SEED=" + std::to_string(SEED) + " repeats it)");
@@ -573,5 +580,7 @@ void cp_async_wait(int pending) {
     groups.erase(groups.begin(), groups.begin() + (long)retire);
 }
 
-Registrar::Registrar(const char* name, Launcher launcher) { kernels()[name] = std::move(launcher); }
+Registrar::Registrar(const char* name, Launcher launcher, std::size_t paramBytes) {
+    kernels()[name] = Kernel{std::move(launcher), paramBytes};
+}
 }  // namespace jconv_emu

@@ -16,10 +16,11 @@ namespace jconv_emu {
 void* device_alloc(std::size_t bytes);
 void device_free(void* ptr);
 
-// Runs a kernel by name with cuLaunchKernel-style arguments: checks the launch limits of a real GPU, runs the
-// blocks and their threads in a seeded random order, checks guard zones and freed memory afterwards. Throws
-// std::runtime_error naming the kernel (and the schedule seed) on any fault.
-void launch(const std::string& name, dim3 grid, dim3 block, void** args);
+// Runs a kernel by name with cuLaunchKernel-style arguments: checks the launch limits of a real GPU and that the
+// packed parameter struct has the size the kernel reads (paramBytes), runs the blocks and their threads in a seeded
+// random order, checks guard zones and freed memory afterwards. Throws std::runtime_error naming the kernel (and the
+// schedule seed) on any fault.
+void launch(const std::string& name, dim3 grid, dim3 block, void** args, std::size_t paramBytes);
 
 // The kernels in this library, by name.
 std::vector<std::string> kernel_names();

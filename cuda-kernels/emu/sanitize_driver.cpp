@@ -51,10 +51,14 @@ std::string describe(const Problem& g) {
     return b;
 }
 
-ConvParams params(const Problem& g, int sample = 0, int group = 0) {
-    static_assert(sizeof(ConvParams) == 19 * sizeof(int), "ConvParams is 19 ints (io.github.jconv.cuda.Launcher.params)");
+// The epilogue of a run (io.github.jconv.Epilogue's ordinals): activation 0-4, residual 0 none, 1 after, 2 before.
+struct Epi {
+    int activation = 0, residual = 0;
+};
+
+ConvParams params(const Problem& g, Epi e, int sample = 0, int group = 0) {
     return ConvParams{g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.p, g.q, g.padTop, g.padLeft, g.strideH, g.strideW,
-                      g.dilationH, g.dilationW, g.groups, g.bias, sample, group};
+                      g.dilationH, g.dilationW, g.groups, g.bias, sample, group, e.activation, e.residual};
 }
 
 // A device buffer holding exactly n floats.
@@ -76,57 +80,62 @@ dim3 grid1d(long long total) {
     return dim3{(unsigned)blocks, 1, 1};
 }
 
-template <typename... P>
-void run(const std::string& kernel, dim3 grid, dim3 block, const void* prm, P... pointers) {
+template <typename Prm, typename... P>
+void run(const std::string& kernel, dim3 grid, dim3 block, const Prm* prm, P... pointers) {
     void* ptrs[] = {const_cast<void*>(static_cast<const void*>(pointers))...};
     void* args[1 + sizeof...(P)];
-    args[0] = const_cast<void*>(prm);
+    args[0] = const_cast<Prm*>(prm);
     for (std::size_t i = 0; i < sizeof...(P); i++) args[1 + i] = &ptrs[i];
     std::string saved = where;
     where = kernel + " (" + where + ")";
-    jconv_emu::launch(kernel, grid, block, args);
+    jconv_emu::launch(kernel, grid, block, args, sizeof(Prm));
     where = saved;
 }
 
 const dim3 BLOCK_1D{256, 1, 1}, BLOCK_16X16{16, 16, 1};
 
 // SgemmLauncher: C[m x n] (+)= A * B, A(i, l) = a[i*aRow + l*aCol], B(l, j) = b[l*bRow + j*bCol].
-void sgemm(int m, int n, int k, const float* a, int aRow, int aCol, const float* b, int bRow, int bCol, float* c, int ldc, bool acc) {
-    GemmParams gp{m, n, k, aRow, aCol, bRow, bCol, ldc, acc ? 1 : 0};
-    run("jconv_sgemm", dim3{(unsigned)((n + 63) / 64), (unsigned)((m + 63) / 64), 1}, BLOCK_16X16, &gp, a, b, c);
+void sgemm(int m, int n, int k, const float* a, int aRow, int aCol, const float* b, int bRow, int bCol, float* c, int ldc, bool acc,
+           Epi e = {}, const float* res = nullptr) {
+    GemmParams gp{m, n, k, aRow, aCol, bRow, bCol, ldc, acc ? 1 : 0, e.activation, e.residual};
+    run("jconv_sgemm", dim3{(unsigned)((n + 63) / 64), (unsigned)((m + 63) / 64), 1}, BLOCK_16X16, &gp, a, b, res ? res : c, c);
 }
 
-// One algorithm on one problem: out = op(in, w) + bias, as the Java launchers do it.
-void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const Buffer& w, const Buffer* bias, Buffer& out) {
-    ConvParams a = params(g);
+// One algorithm on one problem: out = epilogue(op(in, w) + bias, res), as the Java launchers do it.
+void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const Buffer& w, const Buffer* bias, Epi e,
+               const Buffer* residual, Buffer& out) {
+    ConvParams a = params(g, e);
     const float* b = bias ? bias->p : out.p;  // Launcher.launch passes out for an absent bias (never read)
+    const float* res = residual ? residual->p : out.p;
     const long long cg = g.c / g.groups, kg = g.k / g.groups, pq = (long long)g.p * g.q, crs = cg * g.r * g.s;
     if (alg == "direct") {
-        if (!g.transposed) run("jconv_direct_fwd", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, out.p);
-        else run("jconv_transposed_gather", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, out.p);
+        if (!g.transposed) run("jconv_direct_fwd", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
+        else run("jconv_transposed_gather", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
     } else if (alg == "depthwise") {
-        if (!g.transposed) run("jconv_depthwise_fwd", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, out.p);
-        else run("jconv_depthwise_transposed", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, out.p);
+        if (!g.transposed) run("jconv_depthwise_fwd", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
+        else run("jconv_depthwise_transposed", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
     } else if (alg == "implicit-gemm") {
         for (int first = 0; first < g.groups; first += 65535) {
-            ConvParams ag = params(g, 0, first);
+            ConvParams ag = params(g, e, 0, first);
             run("jconv_implicit_gemm_fwd", dim3{(unsigned)(((long long)g.n * pq + 63) / 64), (unsigned)((kg + 63) / 64),
                                                 (unsigned)std::min(65535, g.groups - first)},
-                BLOCK_16X16, &ag, in.p, w.p, b, out.p);
+                BLOCK_16X16, &ag, in.p, w.p, b, res, out.p);
         }
     } else if (alg == "im2col") {
         Buffer col((std::size_t)(crs * pq));
-        if (!g.transposed) run("jconv_fill_bias", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, b, out.p);
+        ConvParams fill = params(g, Epi{});
+        if (!g.transposed) run("jconv_fill_bias", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &fill, b, out.p);
         for (int n = 0; n < g.n; n++) {
             for (int grp = 0; grp < g.groups; grp++) {
-                ConvParams ag = params(g, n, grp);
+                ConvParams plain = params(g, Epi{}, n, grp), ag = params(g, e, n, grp);
                 const long long yOff = ((long long)n * g.k + grp * kg) * pq;
                 if (!g.transposed) {
-                    run("jconv_im2col", grid1d(crs * pq), BLOCK_1D, &ag, in.p, col.p);
-                    sgemm((int)kg, (int)pq, (int)crs, w.p + grp * kg * crs, (int)crs, 1, col.p, (int)pq, 1, out.p + yOff, (int)pq, true);
+                    run("jconv_im2col", grid1d(crs * pq), BLOCK_1D, &plain, in.p, col.p);
+                    sgemm((int)kg, (int)pq, (int)crs, w.p + grp * kg * crs, (int)crs, 1, col.p, (int)pq, 1, out.p + yOff, (int)pq, true, e,
+                          res + yOff);
                 } else {
                     sgemm((int)crs, (int)pq, (int)kg, w.p + grp * kg * crs, 1, (int)crs, in.p + yOff, (int)pq, 1, col.p, (int)pq, false);
-                    run("jconv_col2im", grid1d(cg * g.h * g.w), BLOCK_1D, &ag, col.p, b, out.p);
+                    run("jconv_col2im", grid1d(cg * g.h * g.w), BLOCK_1D, &ag, col.p, b, res, out.p);
                 }
             }
         }
@@ -170,6 +179,27 @@ void reference(const Problem& g, const std::vector<float>& in, const std::vector
     }
 }
 
+// io.github.jconv.Epilogue in float64: every activation is 1.1-Lipschitz at most, so the bound grows by that factor
+// plus the rounding of the activation and the residual add.
+double activate(int a, double v) {
+    switch (a) {
+        case 1: return v < 0 ? 0 : v;
+        case 2: return v < 0 ? 0 : (v > 6 ? 6 : v);
+        case 3: return v / (1 + std::exp(-v));
+        case 4: return 0.5 * v * (1 + std::tanh(std::sqrt(2 / M_PI) * (v + 0.044715 * v * v * v)));
+        default: return v;
+    }
+}
+
+void epilogue(Epi e, const std::vector<float>& res, std::vector<double>& ref, std::vector<double>& mag) {
+    for (std::size_t o = 0; o < ref.size(); o++) {
+        double v = ref[o] + (e.residual == 2 ? res[o] : 0.0);
+        v = activate(e.activation, v) + (e.residual == 1 ? res[o] : 0.0);
+        mag[o] = 1.1 * (mag[o] + (e.residual ? std::fabs(res[o]) : 0.0)) + 4 * std::fabs(v);
+        ref[o] = v;
+    }
+}
+
 int failures = 0, runs = 0;
 
 void check(const Problem& g, std::mt19937_64& rnd) {
@@ -183,6 +213,10 @@ void check(const Problem& g, std::mt19937_64& rnd) {
     for (auto& v : bias) v = gauss(rnd);
     std::vector<double> ref, mag;
     reference(g, in, w, bias, ref, mag);
+    const Epi e{std::uniform_int_distribution<int>(0, 4)(rnd), std::uniform_int_distribution<int>(0, 2)(rnd)};
+    std::vector<float> res(ref.size());
+    for (auto& v : res) v = gauss(rnd);
+    epilogue(e, res, ref, mag);
     const int terms = (g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1;
     const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
     const bool depthwise = g.c == g.groups;
@@ -191,10 +225,11 @@ void check(const Problem& g, std::mt19937_64& rnd) {
         if ((a == "implicit-gemm" && g.transposed) || (a == "depthwise" && !depthwise)) continue;
         for (int mode = 0; mode < 2; mode++) {
             tripsMode = mode;
-            where = a + (mode ? " (grid-stride loops of three trips)" : "") + " on " + describe(g);
-            Buffer din(in), dw(w), db(bias), out((std::size_t)ref.size());
+            where = a + (mode ? " (grid-stride loops of three trips)" : "") + " epilogue " + std::to_string(e.activation) + "/" +
+                    std::to_string(e.residual) + " on " + describe(g);
+            Buffer din(in), dw(w), db(bias), dres(res), out((std::size_t)ref.size());
             try {
-                algorithm(a, g, din, dw, g.bias ? &db : nullptr, out);
+                algorithm(a, g, din, dw, g.bias ? &db : nullptr, e, e.residual ? &dres : nullptr, out);
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "emu-sanitize: FAIL %s: %s\n", where.c_str(), e.what());
                 failures++;

@@ -65,4 +65,17 @@ public interface Backend {
      */
     void run(Algorithm algorithm, ConvGeometry geometry, float[] input, float[] weight, float[] bias, float[] output,
              int threads);
+
+    /**
+     * {@code output} = epilogue(op(input, weight) + bias, residual). This default runs the plain operation and then the
+     * epilogue on the host; backends that fuse it into their kernels override it.
+     *
+     * @param residual the residual tensor (the output's shape) when the epilogue adds one, else null
+     */
+    default void run(Algorithm algorithm, ConvGeometry geometry, float[] input, float[] weight, float[] bias, Epilogue epilogue,
+                     float[] residual, float[] output, int threads) {
+        epilogue.requireResidual(residual, output.length);
+        run(algorithm, geometry, input, weight, bias, output, threads);
+        epilogue.applyInPlace(output, residual, 0, output.length);
+    }
 }

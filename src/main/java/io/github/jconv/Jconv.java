@@ -24,7 +24,16 @@ public final class Jconv {
 
     /** x: N x C x H x W; weight: K x C/G x R x S; bias: K or null. Returns N x K x P x Q. */
     public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvSpec spec, ConvOptions options) {
-        return compute(ConvGeometry.Op.CONV2D, x, weight, bias, spec, options);
+        return compute(ConvGeometry.Op.CONV2D, x, weight, bias, spec, Epilogue.none(), null, options);
+    }
+
+    /**
+     * {@code epilogue(conv2d(x, weight) + bias, residual)}: an activation and an optional residual add (residual: the
+     * output's shape, exactly when the epilogue adds one), fused where the backend can ({@link Epilogue}).
+     */
+    public static Tensor conv2d(Tensor x, Tensor weight, Tensor bias, ConvSpec spec, Epilogue epilogue, Tensor residual,
+                                ConvOptions options) {
+        return compute(ConvGeometry.Op.CONV2D, x, weight, bias, spec, epilogue, residual, options);
     }
 
     /** PyTorch's {@code F.conv_transpose2d(x, weight, bias, ...)} with the default backend and algorithm. */
@@ -34,14 +43,25 @@ public final class Jconv {
 
     /** x: N x C_in x H x W; weight: C_in x C_out/G x R x S; bias: C_out or null. Output padding from the spec. */
     public static Tensor convTranspose2d(Tensor x, Tensor weight, Tensor bias, ConvSpec spec, ConvOptions options) {
-        return compute(ConvGeometry.Op.CONV_TRANSPOSE2D, x, weight, bias, spec, options);
+        return compute(ConvGeometry.Op.CONV_TRANSPOSE2D, x, weight, bias, spec, Epilogue.none(), null, options);
     }
 
-    private static Tensor compute(ConvGeometry.Op op, Tensor x, Tensor weight, Tensor bias, ConvSpec spec,
-                                  ConvOptions options) {
+    /** {@code epilogue(conv_transpose2d(x, weight) + bias, residual)} (see {@link #conv2d(Tensor, Tensor, Tensor, ConvSpec, Epilogue, Tensor, ConvOptions)}). */
+    public static Tensor convTranspose2d(Tensor x, Tensor weight, Tensor bias, ConvSpec spec, Epilogue epilogue, Tensor residual,
+                                         ConvOptions options) {
+        return compute(ConvGeometry.Op.CONV_TRANSPOSE2D, x, weight, bias, spec, epilogue, residual, options);
+    }
+
+    private static Tensor compute(ConvGeometry.Op op, Tensor x, Tensor weight, Tensor bias, ConvSpec spec, Epilogue epilogue,
+                                  Tensor residual, ConvOptions options) {
         ConvGeometry g = ConvGeometry.of(op, x.shape(), weight.shape(), bias == null ? null : bias.shape(), spec);
+        if (residual != null && !java.util.Arrays.equals(residual.shape(), g.outputShape())) {
+            throw new InvalidConvolutionException("residual must have the output's shape " + java.util.Arrays.toString(g.outputShape())
+                    + ", got " + java.util.Arrays.toString(residual.shape()));
+        }
         Tensor out = Tensor.zeros(g.outputShape());
-        run(g, x.data(), weight.data(), bias == null ? null : bias.data(), out.data(), options);
+        run(g, x.data(), weight.data(), bias == null ? null : bias.data(), epilogue, residual == null ? null : residual.data(),
+                out.data(), options);
         return out;
     }
 
@@ -51,12 +71,19 @@ public final class Jconv {
      */
     public static Algorithm run(ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                                 ConvOptions options) {
+        return run(g, input, weight, bias, Epilogue.none(), null, output, options);
+    }
+
+    /** {@link #run(ConvGeometry, float[], float[], float[], float[], ConvOptions)} with an epilogue (residual: null for none). */
+    public static Algorithm run(ConvGeometry g, float[] input, float[] weight, float[] bias, Epilogue epilogue, float[] residual,
+                                float[] output, ConvOptions options) {
         requireLength("input", input, Tensor.elementCount(g.inputShape()));
         requireLength("weight", weight, Tensor.elementCount(g.weightShape()));
         if (bias != null) {
             requireLength("bias", bias, g.biasLength());
         }
         requireLength("output", output, Tensor.elementCount(g.outputShape()));
+        epilogue.requireResidual(residual, output.length);
         Backend backend = Backends.get(options.backend());
         Algorithm algorithm = options.algorithm();
         if (algorithm == Algorithm.AUTO) {
@@ -65,7 +92,7 @@ public final class Jconv {
         } else {
             backend.requireImplementable(algorithm, g);
         }
-        backend.run(algorithm, g, input, weight, bias, output, options.threads());
+        backend.run(algorithm, g, input, weight, bias, epilogue, residual, output, options.threads());
         return algorithm;
     }
 

@@ -79,6 +79,25 @@ public final class TestSupport {
                 ReferenceConv.compute(g, abs(input), abs(w), abs(b), Parallel.SERIAL), (4 * Math.sqrt(terms(g)) + 1) * EPS);
     }
 
+    /**
+     * The oracle of {@code epilogue(conv + b, residual)}: the epilogue applied in float64 to the reference; every
+     * activation is at most 1.1-Lipschitz, so the convolution's bound (over |conv| + |r|) grows by 1.1, plus 8 ulps of
+     * the result for the activation's own float32 rounding.
+     */
+    public static Oracle oracle(ConvGeometry g, float[] input, float[] w, float[] b, Epilogue epilogue, float[] residual) {
+        Oracle plain = oracle(g, input, w, b);
+        if (epilogue.isNone()) {
+            return plain;
+        }
+        double[] ref = plain.ref.clone(), mag = plain.mag.clone();
+        for (int i = 0; i < ref.length; i++) {
+            double r = residual == null ? 0 : residual[i];
+            ref[i] = epilogue.apply(plain.ref[i], r);
+            mag[i] = 1.1 * (mag[i] + Math.abs(r)) + 8 * EPS * Math.abs(ref[i]) / plain.factor;
+        }
+        return new Oracle(ref, mag, plain.factor);
+    }
+
     /** See {@link #assertMatchesReference}. */
     public static final class Oracle {
         private final double[] ref, mag;

@@ -3,6 +3,7 @@ package io.github.jconv.cpu;
 import io.github.jconv.Algorithm;
 import io.github.jconv.Backend;
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.Epilogue;
 
 import java.util.EnumMap;
 import java.util.List;
@@ -90,6 +91,14 @@ public final class CpuBackend implements Backend {
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     int threads) {
+        run(algorithm, g, input, weight, bias, Epilogue.none(), null, output, threads);
+    }
+
+    /** The epilogue is applied to each output plane by the worker that finishes it, in parallel over the planes. */
+    @Override
+    public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, Epilogue epilogue,
+                    float[] residual, float[] output, int threads) {
+        epilogue.requireResidual(residual, output.length);
         if (!prepare(algorithm, g)) {
             return;
         }
@@ -99,6 +108,10 @@ public final class CpuBackend implements Backend {
             impl.transposed(g, input, weight, bias, output, par);
         } else {
             impl.forward(g, input, weight, bias, output, par);
+        }
+        if (!epilogue.isNone()) {
+            int planes = g.n * (g.transposed() ? g.c : g.k), plane = output.length / planes;
+            par.forEach(planes, i -> epilogue.applyInPlace(output, residual, i * plane, (i + 1) * plane));
         }
     }
 }

@@ -3,6 +3,7 @@ package io.github.jconv.cuda;
 import io.github.jconv.Algorithm;
 import io.github.jconv.Backend;
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.Epilogue;
 
 import java.util.List;
 import java.util.function.Supplier;
@@ -67,7 +68,7 @@ public final class CudaBackend implements Backend {
             for (int i = 0; i < 4; i++) {
                 long t0 = System.nanoTime();
                 Launcher.launch(arena, "jconv_fma_probe", new int[] {blocks, 1, 1}, new int[] {threads, 1, 1},
-                        new int[] {0, 0, steps, 0, 0, 0, 0, 0, 0}, out, seed, out);
+                        new int[] {0, 0, steps, 0, 0, 0, 0, 0, 0, 0, 0}, out, seed, out);
                 arena.stream().synchronize();
                 double s = (System.nanoTime() - t0) / 1e9;
                 if (i > 0) { // the first launch pays for loading the module
@@ -140,6 +141,14 @@ public final class CudaBackend implements Backend {
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     int threads) {
+        run(algorithm, g, input, weight, bias, Epilogue.none(), null, output, threads);
+    }
+
+    /** The epilogue is fused into the kernels' final stores. */
+    @Override
+    public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, Epilogue epilogue,
+                    float[] residual, float[] output, int threads) {
+        epilogue.requireResidual(residual, output.length);
         if (!prepare(algorithm, g)) {
             return;
         }
@@ -148,8 +157,9 @@ public final class CudaBackend implements Backend {
             try (DeviceBuffer in = arena.upload(input);
                  DeviceBuffer w = arena.upload(weight);
                  DeviceBuffer b = bias == null ? null : arena.upload(bias);
+                 DeviceBuffer r = residual == null ? null : arena.upload(residual);
                  DeviceBuffer out = arena.allocate(output.length)) {
-                l.run(arena, g, in, w, b, out);
+                l.run(arena, g, in, w, b, epilogue, r, out);
                 out.download(output);
             }
         }

@@ -1,6 +1,7 @@
 package io.github.jconv.cuda;
 
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.Epilogue;
 
 /** cuda-kernels/direct.cu: forward convolution, one thread per output element. */
 final class DirectLauncher extends Launcher {
@@ -10,7 +11,8 @@ final class DirectLauncher extends Launcher {
     }
 
     @Override
-    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer y) {
-        launch(arena, "jconv_direct_fwd", grid1d((long) g.n * g.k * g.p * g.q), BLOCK_1D, params(g), y, x, w, bias, y);
+    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
+             DeviceBuffer y) {
+        launch(arena, "jconv_direct_fwd", grid1d((long) g.n * g.k * g.p * g.q), BLOCK_1D, params(g, ep), y, x, w, bias, res, y);
     }
 }

@@ -1,11 +1,13 @@
 package io.github.jconv.cuda;
 
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.Epilogue;
 
 /**
  * cuda-kernels/im2col.cu with sgemm.cu. Forward, per (sample, group): unfold into col (C/G*R*S x P*Q), then
- * y_g += w_g * col on a bias-filled y. conv_transpose2d, per (sample, group): col = w_g^T * y_g, then fold
- * col into x (gather form, bias included). One col buffer serves all (sample, group) pairs.
+ * y_g += w_g * col on a bias-filled y, the epilogue in the GEMM's store. conv_transpose2d, per (sample, group):
+ * col = w_g^T * y_g, then fold col into x (gather form, bias and epilogue included). One col buffer serves all
+ * (sample, group) pairs.
  */
 final class Im2colLauncher extends Launcher {
     @Override
@@ -18,7 +20,8 @@ final class Im2colLauncher extends Launcher {
     }
 
     @Override
-    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer out) {
+    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
+             DeviceBuffer out) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), crs = cg * g.r * g.s, pq = g.p * g.q;
         try (DeviceBuffer col = arena.allocate((long) crs * pq)) {
             if (!g.transposed()) {
@@ -28,12 +31,14 @@ final class Im2colLauncher extends Launcher {
                 for (int grp = 0; grp < g.groups; grp++) {
                     long yOff = ((long) n * g.k + (long) grp * kg) * pq;
                     if (!g.transposed()) {
-                        launch(arena, "jconv_im2col", grid1d((long) crs * pq), BLOCK_1D, params(g, n, grp), col, in, col);
-                        SgemmLauncher.run(arena, kg, pq, crs, w, (long) grp * kg * crs, crs, 1, col, 0, pq, 1, out, yOff, pq, true);
+                        launch(arena, "jconv_im2col", grid1d((long) crs * pq), BLOCK_1D, params(g, n, grp, Epilogue.none()), col, in, col);
+                        SgemmLauncher.run(arena, kg, pq, crs, w, (long) grp * kg * crs, crs, 1, col, 0, pq, 1, out, yOff, pq, true,
+                                ep, res);
                     } else {
-                        SgemmLauncher.run(arena, crs, pq, kg, w, (long) grp * kg * crs, 1, crs, in, yOff, pq, 1, col, 0, pq, false);
-                        launch(arena, "jconv_col2im", grid1d((long) cg * g.h * g.w), BLOCK_1D, params(g, n, grp), out, col,
-                                bias, out);
+                        SgemmLauncher.run(arena, crs, pq, kg, w, (long) grp * kg * crs, 1, crs, in, yOff, pq, 1, col, 0, pq, false,
+                                Epilogue.none(), null);
+                        launch(arena, "jconv_col2im", grid1d((long) cg * g.h * g.w), BLOCK_1D, params(g, n, grp, ep), out, col,
+                                bias, res, out);
                     }
                 }
             }

@@ -1,6 +1,7 @@
 package io.github.jconv.cuda;
 
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.Epilogue;
 
 /**
  * cuda-kernels/implicit_gemm.cu: forward convolution as a tiled GEMM without an im2col buffer. Grid:
@@ -21,11 +22,12 @@ final class ImplicitGemmLauncher extends Launcher {
     }
 
     @Override
-    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer y) {
+    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
+             DeviceBuffer y) {
         int limit = gridYZLimit;
         for (int first = 0; first < g.groups; first += limit) {
             int[] grid = {(int) (((long) g.n * g.p * g.q + 63) / 64), (g.kPerGroup() + 63) / 64, Math.min(limit, g.groups - first)};
-            launch(arena, "jconv_implicit_gemm_fwd", grid, BLOCK_16X16, params(g, 0, first), y, x, w, bias, y);
+            launch(arena, "jconv_implicit_gemm_fwd", grid, BLOCK_16X16, params(g, 0, first, ep), y, x, w, bias, res, y);
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.github.jconv.cuda;
 
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.Epilogue;
 
 /**
  * The host side of one kernel file: it says whether it can take a problem (and why not), sizes grid and
@@ -25,17 +26,26 @@ abstract class Launcher {
     /** Null when this launcher can compute {@code g}, otherwise why not. */
     abstract String cannotImplement(ConvGeometry g);
 
-    /** out = op(in, w) + bias (bias may be null). */
-    abstract void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer out);
+    /**
+     * out = epilogue(op(in, w) + bias, residual), the epilogue in the kernels' final stores (bias and residual may be
+     * null; a residual is there exactly when the epilogue adds one).
+     */
+    abstract void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, Epilogue ep,
+                      DeviceBuffer residual, DeviceBuffer out);
 
     /** The kernel's ConvParams struct (cuda-kernels/jconv_common.cuh), fields in order. */
-    static int[] params(ConvGeometry g, int sample, int group) {
+    static int[] params(ConvGeometry g, int sample, int group, Epilogue ep) {
+        int[] codes = ep.kernelCodes();
         return new int[] {g.n, g.c, g.h, g.w, g.k, g.r, g.s, g.p, g.q, g.padTop, g.padLeft, g.strideH, g.strideW,
-                g.dilationH, g.dilationW, g.groups, g.hasBias ? 1 : 0, sample, group};
+                g.dilationH, g.dilationW, g.groups, g.hasBias ? 1 : 0, sample, group, codes[0], codes[1]};
+    }
+
+    static int[] params(ConvGeometry g, Epilogue ep) {
+        return params(g, 0, 0, ep);
     }
 
     static int[] params(ConvGeometry g) {
-        return params(g, 0, 0);
+        return params(g, 0, 0, Epilogue.none());
     }
 
     /** Grid for a grid-stride loop over {@code total} elements. */

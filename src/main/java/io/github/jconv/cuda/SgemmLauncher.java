@@ -1,5 +1,7 @@
 package io.github.jconv.cuda;
 
+import io.github.jconv.Epilogue;
+
 /**
  * cuda-kernels/sgemm.cu: C[m x n] (+)= A * B with strided A and B, 64 x 64 tiles of 16 x 16 threads (grid.y over
  * rows: more than 65535 row tiles go in several launches, each on its slice of A and C). On a GPU where cuBLAS
@@ -11,20 +13,30 @@ final class SgemmLauncher {
 
     /**
      * A(i, l) = a[aOff + i*aRow + l*aCol], B(l, j) = b[bOff + l*bRow + j*bCol], C row-major from cOff with
-     * leading dimension ldc; offsets in floats.
+     * leading dimension ldc; offsets in floats. The epilogue is applied to each stored C element, with the residual
+     * (null for none) laid out like C from the same offset; after a cuBLAS product it is a separate pass.
      */
     static void run(DeviceArena arena, int m, int n, int k, DeviceBuffer a, long aOff, int aRow, int aCol, DeviceBuffer b,
-                    long bOff, int bRow, int bCol, DeviceBuffer c, long cOff, int ldc, boolean accumulate) {
+                    long bOff, int bRow, int bCol, DeviceBuffer c, long cOff, int ldc, boolean accumulate, Epilogue ep,
+                    DeviceBuffer residual) {
+        int[] codes = ep.kernelCodes();
+        DeviceBuffer res = residual == null ? c : residual; // laid out like C, read only when the epilogue adds it
         if (CublasGemm.run(arena, m, n, k, a, aOff, aRow, aCol, b, bOff, bRow, bCol, c, cOff, ldc, accumulate)) {
+            if (!ep.isNone()) {
+                int[] params = {m, n, k, aRow, aCol, bRow, bCol, ldc, accumulate ? 1 : 0, codes[0], codes[1]};
+                Launcher.launch(arena, "jconv_epilogue_pass", Launcher.grid1d((long) m * n), Launcher.BLOCK_1D, params,
+                        new DeviceBuffer[] {res, c}, new long[] {4 * cOff, 4 * cOff});
+            }
             return;
         }
         int rowsPerLaunch = 64 * Launcher.gridYZLimit;
         for (int first = 0; first < m; first += rowsPerLaunch) {
             int rows = Math.min(rowsPerLaunch, m - first);
-            int[] params = {rows, n, k, aRow, aCol, bRow, bCol, ldc, accumulate ? 1 : 0};
+            int[] params = {rows, n, k, aRow, aCol, bRow, bCol, ldc, accumulate ? 1 : 0, codes[0], codes[1]};
             int[] grid = {(n + 63) / 64, (rows + 63) / 64, 1};
-            Launcher.launch(arena, "jconv_sgemm", grid, Launcher.BLOCK_16X16, params, new DeviceBuffer[] {a, b, c},
-                    new long[] {4 * (aOff + (long) first * aRow), 4 * bOff, 4 * (cOff + (long) first * ldc)});
+            long cAt = 4 * (cOff + (long) first * ldc);
+            Launcher.launch(arena, "jconv_sgemm", grid, Launcher.BLOCK_16X16, params, new DeviceBuffer[] {a, b, res, c},
+                    new long[] {4 * (aOff + (long) first * aRow), 4 * bOff, cAt, cAt});
         }
     }
 }

@@ -1,6 +1,7 @@
 package io.github.jconv.cuda;
 
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.Epilogue;
 
 /** cuda-kernels/transposed.cu: conv_transpose2d in gather form, one thread per output element. */
 final class TransposedLauncher extends Launcher {
@@ -10,7 +11,9 @@ final class TransposedLauncher extends Launcher {
     }
 
     @Override
-    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer y, DeviceBuffer w, DeviceBuffer bias, DeviceBuffer x) {
-        launch(arena, "jconv_transposed_gather", grid1d((long) g.n * g.c * g.h * g.w), BLOCK_1D, params(g), x, y, w, bias, x);
+    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer y, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
+             DeviceBuffer x) {
+        launch(arena, "jconv_transposed_gather", grid1d((long) g.n * g.c * g.h * g.w), BLOCK_1D, params(g, ep), x, y, w, bias, res,
+                x);
     }
 }

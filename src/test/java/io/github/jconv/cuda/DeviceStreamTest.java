@@ -102,7 +102,7 @@ class DeviceStreamTest {
              DeviceBuffer dw = arena.upload(w);
              DeviceBuffer db = arena.upload(bias);
              DeviceBuffer dy = arena.allocate(y.length)) {
-            new ImplicitGemmLauncher().run(arena, g, dx, dw, db, dy);
+            new ImplicitGemmLauncher().run(arena, g, dx, dw, db, io.github.jconv.Epilogue.none(), null, dy);
             dy.download(y);
         }
         double[] want = ReferenceConv.compute(g, x, w, bias, Parallel.SERIAL);

@@ -86,7 +86,7 @@ class EmulatorSafetyTest {
              DeviceBuffer seed = arena.upload(new float[] {1f});
              DeviceBuffer y = arena.allocate(out.length)) {
             Launcher.launch(arena, "jconv_fma_probe", new int[] {2, 1, 1}, new int[] {32, 1, 1},
-                    new int[] {0, 0, 10, 0, 0, 0, 0, 0, 0}, y, seed, y);
+                    new int[] {0, 0, 10, 0, 0, 0, 0, 0, 0, 0, 0}, y, seed, y);
             y.download(out);
         }
         for (float v : out) {

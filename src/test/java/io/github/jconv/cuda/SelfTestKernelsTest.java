@@ -41,7 +41,7 @@ class SelfTestKernelsTest {
                 }
                 bufs[in.length] = arena.allocate(outLength);
                 Launcher.launch(arena, kernel, new int[] {blocks, 1, 1}, new int[] {threads, 1, 1},
-                        new int[] {m, 0, k, 0, 0, 0, 0, 0, 0}, bufs, new long[bufs.length]);
+                        new int[] {m, 0, k, 0, 0, 0, 0, 0, 0, 0, 0}, bufs, new long[bufs.length]);
                 bufs[in.length].download(out);
             } finally {
                 for (DeviceBuffer b : bufs) {
@@ -59,14 +59,15 @@ class SelfTestKernelsTest {
     void theParamsStructIsWhatJavaPacks(String name) {
         ConvGeometry g = ConvGeometry.convTranspose2d(new int[] {2, 6, 5, 7}, new int[] {6, 3, 3, 2}, new int[] {6},
                 ConvSpec.builder().stride(2, 3).padding(Padding.of(1, 0, 2, 1)).dilation(2, 1).groups(2).outputPadding(1, 0).build());
-        int[] packed = Launcher.params(g, 1, 1);
-        float[] out = new float[19];
-        try (DeviceArena arena = new DeviceArena(device(name)); DeviceBuffer o = arena.allocate(19)) {
+        int[] packed = Launcher.params(g, 1, 1, io.github.jconv.Epilogue.of(io.github.jconv.Epilogue.Activation.SILU)
+                .withResidual(io.github.jconv.Epilogue.Residual.BEFORE_ACTIVATION));
+        float[] out = new float[21];
+        try (DeviceArena arena = new DeviceArena(device(name)); DeviceBuffer o = arena.allocate(21)) {
             Launcher.launch(arena, "jconv_selftest_params", new int[] {1, 1, 1}, new int[] {32, 1, 1}, packed, o, o);
             o.download(out);
         }
-        int[] echoed = new int[19];
-        for (int i = 0; i < 19; i++) {
+        int[] echoed = new int[21];
+        for (int i = 0; i < 21; i++) {
             echoed[i] = Float.floatToRawIntBits(out[i]);
         }
         assertArrayEquals(packed, echoed, "the kernel reads ConvParams' fields in the order Launcher.params packs them");
@@ -182,14 +183,24 @@ class SelfTestKernelsTest {
 
     @Test
     void launchesBeyondAGpusLimitsFailAsTheDriverWould() {
-        try (DeviceArena arena = new DeviceArena(device("cuda-emu")); DeviceBuffer o = arena.allocate(19)) {
+        try (DeviceArena arena = new DeviceArena(device("cuda-emu")); DeviceBuffer o = arena.allocate(21)) {
             for (int[][] gb : new int[][][] {{{1, 70000, 1}, {32, 1, 1}}, {{1, 1, 65536}, {32, 1, 1}}, {{1, 1, 1}, {1025, 1, 1}},
                     {{1, 1, 1}, {32, 32, 2}}, {{1, 1, 1}, {1, 1, 65}}, {{0, 1, 1}, {32, 1, 1}}}) {
-                Launcher.launch(arena, "jconv_selftest_params", gb[0], gb[1], new int[19], o, o);
+                Launcher.launch(arena, "jconv_selftest_params", gb[0], gb[1], new int[21], o, o);
                 DeviceException e = assertThrows(DeviceException.class, () -> arena.stream().synchronize());
                 assertTrue(e.getMessage().startsWith("CUDA_ERROR_INVALID_VALUE: kernel jconv_selftest_params launched with grid"),
                         e.getMessage());
             }
+        }
+    }
+
+    @Test
+    void aParameterStructOfTheWrongSizeFailsTheLaunch() {
+        try (DeviceArena arena = new DeviceArena(device("cuda-emu")); DeviceBuffer o = arena.allocate(21)) {
+            Launcher.launch(arena, "jconv_selftest_params", new int[] {1, 1, 1}, new int[] {32, 1, 1}, new int[19], o, o);
+            DeviceException e = assertThrows(DeviceException.class, () -> arena.stream().synchronize());
+            assertTrue(e.getMessage().contains("kernel jconv_selftest_params reads a 84-byte parameter struct, the launch packed 76 bytes"),
+                    e.getMessage());
         }
     }
 }
