@@ -47,6 +47,23 @@ public final class CudaBackend implements Backend {
         return unavailable.get();
     }
 
+    /** The device behind this backend (a GPU through JCuda, or the emulator); only when available. */
+    public DeviceApi device() {
+        return device.get();
+    }
+
+    /**
+     * Queues the operation on buffers that are already on the device, on {@code arena}'s stream, without touching the
+     * host (a plan's run): out = epilogue(op(in, w) + bias, residual). Bias and residual may be null.
+     */
+    public void runOnDevice(Algorithm algorithm, ConvGeometry g, DeviceArena arena, DeviceBuffer in, DeviceBuffer w,
+                            DeviceBuffer bias, Epilogue epilogue, DeviceBuffer residual, DeviceBuffer out) {
+        if (!prepare(algorithm, g)) {
+            return;
+        }
+        launcher(algorithm, g).run(arena, g, in, w, bias, epilogue, residual, out);
+    }
+
     /** What runs the kernels (device name or the emulator); only when available. */
     public String describeDevice() {
         return device.get().describe();

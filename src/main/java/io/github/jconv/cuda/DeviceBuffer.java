@@ -29,6 +29,14 @@ public final class DeviceBuffer implements AutoCloseable {
         arena.stream().synchronize();
     }
 
+    /** Queues a copy of {@code src} (which must hold {@link #floats()} floats) into the buffer; src may change afterwards. */
+    public void upload(float[] src) {
+        if (src.length != floats) {
+            throw new IllegalArgumentException("upload of " + src.length + " floats into a buffer of " + floats);
+        }
+        arena.stream().copyToDevice(handle, 0, src, 0, src.length);
+    }
+
     @Override
     public void close() {
         arena.released(this);

@@ -1,0 +1,234 @@
+package io.github.jconv;
+
+import io.github.jconv.cuda.CudaBackend;
+import io.github.jconv.cuda.DeviceBuffer;
+
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * One convolution built once and run many times (cuDNN's plan, CUTLASS's {@code can_implement / initialize / run},
+ * oneDNN's primitive): building checks the shapes, chooses the algorithm (the autotuner for {@code auto}), and puts a
+ * copy of the weights and bias on the device (uploaded once on a GPU); {@link #run(DeviceTensor, DeviceTensor)} then
+ * only computes, on device tensors, without touching the host (on a GPU it is queued on the device's stream and
+ * returns at once).
+ *
+ * <pre>{@code
+ * try (Device gpu = Device.open("cuda");
+ *      ConvPlan conv = ConvPlan.conv2d(gpu, new int[] {1, 64, 56, 56}, w, b, ConvSpec.builder().padding(1).build())
+ *              .epilogue(Epilogue.of(Epilogue.Activation.RELU)).build();
+ *      DeviceTensor x = gpu.upload(input);
+ *      DeviceTensor y = gpu.allocate(conv.outputShape())) {
+ *     conv.run(x, y);
+ *     Tensor out = y.download();
+ * }
+ * }</pre>
+ *
+ * <p>Threads: {@code run} may be called from any thread; runs on one device are serialised on its stream (see
+ * {@link Device}). Close the plan (or its device) to free the weights.
+ */
+public final class ConvPlan implements AutoCloseable {
+    private final Device device;
+    private final ConvGeometry geometry;
+    private final Algorithm algorithm;
+    private final Epilogue epilogue;
+    private final int threads;
+    private final String why;
+    private final float[] hostWeight, hostBias;          // CPU: the plan's own copies
+    private final DeviceBuffer deviceWeight, deviceBias; // GPU: uploaded once
+    private volatile boolean closed;
+
+    private ConvPlan(Builder b, ConvGeometry g) {
+        this.device = b.device;
+        this.geometry = g;
+        this.epilogue = b.epilogue;
+        this.threads = b.threads;
+        Backend backend = device.backend();
+        if (b.algorithm == Algorithm.AUTO) {
+            Autotuner tuner = Autotuner.global();
+            this.algorithm = tuner.choose(backend, g, threads, b.tune);
+            Object tuned = tuner.cached(backend, g, threads);
+            this.why = tuned != null ? "auto: autotuned (cache " + tuner.cacheFile() + ")"
+                    : "auto: the " + backend.name() + " backend's heuristic (" + (b.tune ? "below the tuning threshold" : "tuning off") + ")";
+        } else {
+            backend.requireImplementable(b.algorithm, g);
+            this.algorithm = b.algorithm;
+            this.why = "requested";
+        }
+        if (device.isCpu()) {
+            this.hostWeight = b.weight.data().clone();
+            this.hostBias = b.bias == null ? null : b.bias.data().clone();
+            this.deviceWeight = null;
+            this.deviceBias = null;
+        } else {
+            synchronized (device) {
+                this.deviceWeight = device.arena().upload(b.weight.data());
+                this.deviceBias = b.bias == null ? null : device.arena().upload(b.bias.data());
+            }
+            this.hostWeight = null;
+            this.hostBias = null;
+        }
+    }
+
+    /** A conv2d plan for inputs of {@code inputShape} (N x C x H x W) with PyTorch's weight (K x C/G x R x S) and bias (or null). */
+    public static Builder conv2d(Device device, int[] inputShape, Tensor weight, Tensor bias, ConvSpec spec) {
+        return new Builder(device, ConvGeometry.Op.CONV2D, inputShape, weight, bias, spec);
+    }
+
+    /** A conv_transpose2d plan (weight C_in x C_out/G x R x S). */
+    public static Builder convTranspose2d(Device device, int[] inputShape, Tensor weight, Tensor bias, ConvSpec spec) {
+        return new Builder(device, ConvGeometry.Op.CONV_TRANSPOSE2D, inputShape, weight, bias, spec);
+    }
+
+    public ConvGeometry geometry() {
+        return geometry;
+    }
+
+    public Algorithm algorithm() {
+        return algorithm;
+    }
+
+    public Epilogue epilogue() {
+        return epilogue;
+    }
+
+    public int[] outputShape() {
+        return geometry.outputShape();
+    }
+
+    /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
+    public String explain() {
+        return geometry + " on " + device.name() + ": " + algorithm + " (" + why + "), epilogue " + epilogue + ", workspace "
+                + device.backend().workspaceBytes(algorithm, geometry) + " bytes";
+    }
+
+    /** y = epilogue(op(x) + bias) on device tensors of the plan's device. */
+    public void run(DeviceTensor x, DeviceTensor y) {
+        run(x, null, y);
+    }
+
+    /** y = epilogue(op(x) + bias, residual): the residual has the output's shape, given exactly when the epilogue adds one. */
+    public void run(DeviceTensor x, DeviceTensor residual, DeviceTensor y) {
+        requireOpen();
+        check("input", x, geometry.inputShape());
+        check("output", y, geometry.outputShape());
+        if (residual != null) {
+            check("residual", residual, geometry.outputShape());
+        }
+        if (epilogue.hasResidual() != (residual != null)) {
+            throw new InvalidConvolutionException(epilogue.hasResidual() ? "this plan's epilogue adds a residual: pass one"
+                    : "a residual was given but this plan's epilogue adds none");
+        }
+        if (x == y || residual == y) {
+            throw new InvalidConvolutionException("the output tensor must not be the input or the residual (no in-place runs)");
+        }
+        if (device.isCpu()) {
+            device.backend().run(algorithm, geometry, x.host(), hostWeight, hostBias, epilogue, residual == null ? null : residual.host(),
+                    y.host(), threads);
+            return;
+        }
+        synchronized (device) {
+            ((CudaBackend) device.backend()).runOnDevice(algorithm, geometry, device.arena(), x.buffer(), deviceWeight, deviceBias,
+                    epilogue, residual == null ? null : residual.buffer(), y.buffer());
+        }
+    }
+
+    /** A host convenience: uploads x (and the residual), runs, downloads the result. */
+    public Tensor run(Tensor x, Tensor residual) {
+        try (DeviceTensor dx = device.upload(x);
+             DeviceTensor dr = residual == null ? null : device.upload(residual);
+             DeviceTensor dy = device.allocate(outputShape())) {
+            run(dx, dr, dy);
+            return dy.download();
+        }
+    }
+
+    private void check(String what, DeviceTensor t, int[] shape) {
+        Objects.requireNonNull(t, what);
+        if (t.device() != device) {
+            throw new InvalidConvolutionException(what + " tensor is on " + t.device() + ", the plan on " + device);
+        }
+        if (!Arrays.equals(t.shape(), shape)) {
+            throw new InvalidConvolutionException(what + " tensor has shape " + Arrays.toString(t.shape()) + ", the plan needs "
+                    + Arrays.toString(shape));
+        }
+    }
+
+    private void requireOpen() {
+        if (closed) {
+            throw new IllegalStateException("run: the plan " + geometry.op + " " + Arrays.toString(geometry.inputShape()) + " was closed");
+        }
+        device.requireOpen("run");
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (deviceWeight != null) {
+            synchronized (device) {
+                deviceWeight.close();
+                if (deviceBias != null) {
+                    deviceBias.close();
+                }
+            }
+        }
+        device.closed(this);
+    }
+
+    /** The plan's parameters; {@link #build()} checks them and builds. */
+    public static final class Builder {
+        private final Device device;
+        private final ConvGeometry.Op op;
+        private final int[] inputShape;
+        private final Tensor weight, bias;
+        private final ConvSpec spec;
+        private Epilogue epilogue = Epilogue.none();
+        private Algorithm algorithm = Algorithm.AUTO;
+        private int threads;
+        private boolean tune = true;
+
+        private Builder(Device device, ConvGeometry.Op op, int[] inputShape, Tensor weight, Tensor bias, ConvSpec spec) {
+            this.device = Objects.requireNonNull(device, "device");
+            this.op = op;
+            this.inputShape = inputShape.clone();
+            this.weight = Objects.requireNonNull(weight, "weight");
+            this.bias = bias;
+            this.spec = Objects.requireNonNull(spec, "spec");
+        }
+
+        public Builder epilogue(Epilogue e) {
+            epilogue = Objects.requireNonNull(e, "epilogue");
+            return this;
+        }
+
+        /** An algorithm by name, or {@link Algorithm#AUTO} (the default: the autotuner or the backend's heuristic). */
+        public Builder algorithm(Algorithm a) {
+            algorithm = Objects.requireNonNull(a, "algorithm");
+            return this;
+        }
+
+        /** CPU worker threads (0: all cores). */
+        public Builder threads(int t) {
+            io.github.jconv.cpu.Parallel.requireValidThreads(t);
+            threads = t;
+            return this;
+        }
+
+        /** Whether {@code auto} may time the algorithms (default true). */
+        public Builder tune(boolean on) {
+            tune = on;
+            return this;
+        }
+
+        public ConvPlan build() {
+            device.requireOpen("build a plan");
+            ConvGeometry g = ConvGeometry.of(op, inputShape, weight.shape(), bias == null ? null : bias.shape(), spec);
+            ConvPlan plan = new ConvPlan(this, g);
+            device.opened(plan, "plan " + g.op + " " + Arrays.toString(g.inputShape()) + " -> " + Arrays.toString(g.outputShape()));
+            return plan;
+        }
+    }
+}

@@ -1,0 +1,171 @@
+package io.github.jconv;
+
+import io.github.jconv.cpu.CpuBackend;
+import io.github.jconv.cuda.CudaBackend;
+import io.github.jconv.cuda.DeviceArena;
+
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Where tensors live and plans run: the CPU ({@code "cpu"}), a GPU ({@code "cuda"}) or the GPU kernels' emulation
+ * ({@code "cuda-emu"}). A GPU device owns one stream: uploads, plan runs and downloads on it are queued in order and run
+ * asynchronously; {@link DeviceTensor#download} waits for what was queued before it. Results stay on the device for the
+ * next layer ({@link ConvPlan#run(DeviceTensor, DeviceTensor)}).
+ *
+ * <p>Threads: a Device serialises the work it is given (its methods, its tensors' and plans' methods lock it); for
+ * concurrent work open several Devices, each with its own stream (they may share one GPU; two {@code cuda-emu} devices
+ * are independent too).
+ *
+ * <p>Closing a device frees everything on it; if tensors or plans were still open it throws a
+ * {@link DeviceLeakException} listing each one (shape, bytes, where it was allocated), like a leak checker.
+ */
+public final class Device implements AutoCloseable {
+    private static final java.util.concurrent.atomic.AtomicInteger COUNT = new java.util.concurrent.atomic.AtomicInteger();
+    private final Backend backend;
+    private final DeviceArena arena; // null for the CPU
+    private final int id = COUNT.incrementAndGet();
+    private final Map<AutoCloseable, String> live = new ConcurrentHashMap<>();
+    private volatile boolean closed;
+
+    private Device(Backend backend, DeviceArena arena) {
+        this.backend = backend;
+        this.arena = arena;
+    }
+
+    /** {@code "cpu"}, {@code "cuda"} (GPU 0) or {@code "cuda-emu"}; an unknown or unavailable one fails with the reason. */
+    public static Device open(String backend) {
+        return open(backend, 0);
+    }
+
+    /**
+     * The device {@code index} of a backend. Only GPU 0 is supported yet (JCuda's context is per process here);
+     * a second index fails with that reason.
+     */
+    public static Device open(String backend, int index) {
+        Backend b = Backends.get(backend);
+        if (index != 0) {
+            throw new InvalidConvolutionException("device index " + index + ": jconv opens GPU 0 only so far");
+        }
+        if (b instanceof CpuBackend) {
+            return new Device(b, null);
+        }
+        if (b instanceof CudaBackend) {
+            return new Device(b, new DeviceArena(((CudaBackend) b).device()));
+        }
+        throw new InvalidConvolutionException("backend '" + b.name() + "' has no device tensors (plans run on cpu, cuda or cuda-emu)");
+    }
+
+    /** The backend's name: cpu, cuda or cuda-emu. */
+    public String name() {
+        return backend.name();
+    }
+
+    Backend backend() {
+        return backend;
+    }
+
+    /** The GPU arena (tensors and plans), null on the CPU. */
+    DeviceArena arena() {
+        return arena;
+    }
+
+    public boolean isCpu() {
+        return arena == null;
+    }
+
+    /** A tensor of this shape on the device; its contents are undefined (NaN on cuda-emu) until written. */
+    public DeviceTensor allocate(int... shape) {
+        return DeviceTensor.allocate(this, shape);
+    }
+
+    /** A copy of {@code t} on the device. */
+    public DeviceTensor upload(Tensor t) {
+        DeviceTensor d = allocate(t.shape());
+        d.upload(t.data());
+        return d;
+    }
+
+    /** A copy of {@code data} (C order) with this shape on the device. */
+    public DeviceTensor upload(float[] data, int... shape) {
+        return upload(Tensor.of(data, shape));
+    }
+
+    /** A copy of the {@code data}'s remaining floats (C order) with this shape on the device; the buffer's position is kept. */
+    public DeviceTensor upload(FloatBuffer data, int... shape) {
+        float[] a = new float[data.remaining()];
+        data.duplicate().get(a);
+        return upload(a, shape);
+    }
+
+    /** Waits until everything queued on the device is done (and throws the error of work that failed). */
+    public void synchronize() {
+        if (arena != null) {
+            synchronized (this) {
+                arena.stream().synchronize();
+            }
+        }
+    }
+
+    // ------------------------------------------------------------ bookkeeping of what lives here
+
+    void requireOpen(String what) {
+        if (closed) {
+            throw new IllegalStateException(what + ": device " + name() + " is closed");
+        }
+    }
+
+    void opened(AutoCloseable thing, String description) {
+        requireOpen(description);
+        live.put(thing, description + ", allocated at " + callSite());
+    }
+
+    void closed(AutoCloseable thing) {
+        live.remove(thing);
+    }
+
+    /** The first stack frame outside jconv's own Device, DeviceTensor and ConvPlan: where the user allocated it. */
+    private static String callSite() {
+        for (StackTraceElement e : new Throwable().getStackTrace()) {
+            String c = e.getClassName();
+            if (!c.equals(Device.class.getName()) && !c.equals(DeviceTensor.class.getName()) && !c.equals(ConvPlan.class.getName())
+                    && !c.startsWith(ConvPlan.class.getName() + "$")) {
+                return e.toString();
+            }
+        }
+        return "(unknown)";
+    }
+
+    /** Frees everything; throws {@link DeviceLeakException} naming what was still open. */
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        List<String> leaked = new ArrayList<>(live.values());
+        for (AutoCloseable thing : new ArrayList<>(live.keySet())) {
+            try {
+                thing.close();
+            } catch (Exception e) {
+                // freed as far as it goes; the leak is reported below
+            }
+        }
+        closed = true;
+        if (arena != null) {
+            arena.close();
+        }
+        if (!leaked.isEmpty()) {
+            leaked.sort(null);
+            throw new DeviceLeakException("device " + name() + " closed with " + leaked.size() + " open tensor(s)/plan(s), now freed: "
+                    + String.join("; ", leaked));
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "Device[" + name() + " #" + id + "]";
+    }
+}

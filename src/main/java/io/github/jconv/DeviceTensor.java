@@ -1,0 +1,131 @@
+package io.github.jconv;
+
+import io.github.jconv.cuda.DeviceBuffer;
+
+import java.util.Arrays;
+
+/**
+ * A dense float32 tensor (C order; NCHW for convolutions) in a {@link Device}'s memory: a GPU buffer, or a host array
+ * for the CPU device. Close it to free it; using it afterwards fails with a message naming it.
+ */
+public final class DeviceTensor implements AutoCloseable {
+    private final Device device;
+    private final int[] shape;
+    private final int size;
+    private final DeviceBuffer buffer; // GPU
+    private final float[] host;        // CPU
+    private volatile boolean closed;
+
+    private DeviceTensor(Device device, int[] shape) {
+        this.device = device;
+        this.shape = shape.clone();
+        long n = Tensor.elementCount(shape);
+        if (n > ConvGeometry.MAX_ELEMENTS) {
+            throw new InvalidConvolutionException("device tensor of shape " + Arrays.toString(shape) + " has " + n + " elements, more than "
+                    + ConvGeometry.MAX_ELEMENTS);
+        }
+        this.size = (int) n;
+        if (device.isCpu()) {
+            this.host = new float[size];
+            this.buffer = null;
+        } else {
+            synchronized (device) {
+                this.buffer = device.arena().allocate(Math.max(1, size));
+            }
+            this.host = null;
+        }
+    }
+
+    static DeviceTensor allocate(Device device, int[] shape) {
+        device.requireOpen("allocate " + Arrays.toString(shape));
+        DeviceTensor t = new DeviceTensor(device, shape);
+        device.opened(t, "tensor " + Arrays.toString(shape) + " (" + 4L * t.size + " bytes)");
+        return t;
+    }
+
+    public Device device() {
+        return device;
+    }
+
+    public int[] shape() {
+        return shape.clone();
+    }
+
+    public int size() {
+        return size;
+    }
+
+    void requireOpen(String what) {
+        if (closed) {
+            throw new IllegalStateException(what + ": tensor " + Arrays.toString(shape) + " on " + device.name() + " was closed");
+        }
+        device.requireOpen(what);
+    }
+
+    DeviceBuffer buffer() {
+        requireOpen("use");
+        return buffer;
+    }
+
+    float[] host() {
+        requireOpen("use");
+        return host;
+    }
+
+    /** Overwrites the tensor with {@code data} ({@link #size()} floats, C order); queued on a GPU, data may change afterwards. */
+    public void upload(float[] data) {
+        requireOpen("upload");
+        if (data.length != size) {
+            throw new InvalidConvolutionException("upload of " + data.length + " floats into a tensor of shape " + Arrays.toString(shape)
+                    + " (" + size + ")");
+        }
+        if (host != null) {
+            System.arraycopy(data, 0, host, 0, size);
+        } else if (size > 0) {
+            synchronized (device) {
+                buffer.upload(data);
+            }
+        }
+    }
+
+    /** Copies the tensor into {@code dst} after everything queued before (waits; throws the error of failed work). */
+    public void download(float[] dst) {
+        requireOpen("download");
+        if (dst.length != size) {
+            throw new InvalidConvolutionException("download of a tensor of " + size + " floats into an array of " + dst.length);
+        }
+        if (host != null) {
+            System.arraycopy(host, 0, dst, 0, size);
+        } else if (size > 0) {
+            synchronized (device) {
+                buffer.download(dst);
+            }
+        }
+    }
+
+    /** A host copy. */
+    public Tensor download() {
+        float[] a = new float[size];
+        download(a);
+        return Tensor.of(a, shape);
+    }
+
+    @Override
+    public void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        if (buffer != null) {
+            synchronized (device) {
+                buffer.close();
+            }
+        }
+        device.closed(this);
+    }
+
+    @Override
+    public String toString() {
+        return "DeviceTensor" + Arrays.toString(shape) + "@" + device.name() + (closed ? " (closed)" : "");
+    }
+}

@@ -1,0 +1,199 @@
+package io.github.jconv;
+
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Plans and device tensors: the same results as the stateless calls, chains that stay on the device, leaks, closed use. */
+class ConvPlanTest {
+    private static Device open(String name) {
+        if (!name.equals("cpu")) {
+            Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals(name) && b.unavailableReason() == null), name);
+        }
+        return Device.open(name);
+    }
+
+    private static Tensor random(long seed, int... shape) {
+        return Tensor.of(TestSupport.gaussian(new Random(seed), Tensor.elementCount(shape)), shape);
+    }
+
+    /** For every algorithm the device's backend has, a plan's result is the stateless call's, bit for bit. */
+    @ParameterizedTest
+    @ValueSource(strings = {"cpu", "cuda-emu", "cuda"})
+    void planResultsEqualTheStatelessCallBitForBit(String name) {
+        try (Device dev = open(name)) {
+            for (ConvGeometry g : EpilogueTest.LAYERS) {
+                Tensor x = random(1, g.inputShape()), w = random(2, g.weightShape());
+                Tensor b = g.hasBias ? random(3, g.biasLength()) : null;
+                Tensor r = random(4, g.outputShape());
+                Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
+                ConvSpec spec = ConvSpec.builder().stride(g.strideH, g.strideW).dilation(g.dilationH, g.dilationW).groups(g.groups)
+                        .padding(Padding.of(g.padTop, g.padBottom, g.padLeft, g.padRight)).outputPadding(
+                                g.transposed() ? outputPadding(g)[0] : 0, g.transposed() ? outputPadding(g)[1] : 0).build();
+                for (Algorithm a : dev.backend().algorithms()) {
+                    if (dev.backend().cannotImplement(a, g) != null) {
+                        continue;
+                    }
+                    ConvPlan.Builder pb = g.transposed() ? ConvPlan.convTranspose2d(dev, g.inputShape(), w, b, spec)
+                            : ConvPlan.conv2d(dev, g.inputShape(), w, b, spec);
+                    try (ConvPlan plan = pb.algorithm(a).epilogue(ep).threads(2).build()) {
+                        Tensor got = plan.run(x, r);
+                        ConvOptions opts = ConvOptions.defaults().withBackend(name).withAlgorithm(a).withThreads(2);
+                        Tensor want = g.transposed() ? Jconv.convTranspose2d(x, w, b, spec, ep, r, opts) : Jconv.conv2d(x, w, b, spec, ep, r, opts);
+                        assertArrayEquals(want.data(), got.data(), 0f, name + "/" + a + " on " + g);
+                    }
+                }
+            }
+        }
+    }
+
+    /** The output padding that gives g's H x W (the transposed layers of EpilogueTest have none but may). */
+    private static int[] outputPadding(ConvGeometry g) {
+        int fullH = (g.p - 1) * g.strideH + g.effectiveR() - g.padTop - g.padBottom;
+        int fullW = (g.q - 1) * g.strideW + g.effectiveS() - g.padLeft - g.padRight;
+        return new int[] {g.h - fullH, g.w - fullW};
+    }
+
+    /** Three layers (conv + relu, depthwise + relu6, 1x1 + residual) on device tensors, never downloaded between layers. */
+    private static Tensor chain(Device dev, Tensor input) {
+        Tensor w1 = random(11, 16, 3, 3, 3), b1 = random(12, 16), w2 = random(13, 16, 1, 3, 3), w3 = random(14, 16, 16, 1, 1);
+        try (ConvPlan c1 = ConvPlan.conv2d(dev, input.shape(), w1, b1, ConvSpec.builder().padding(1).build())
+                     .epilogue(Epilogue.of(Epilogue.Activation.RELU)).build();
+             ConvPlan c2 = ConvPlan.conv2d(dev, c1.outputShape(), w2, null, ConvSpec.builder().padding(1).stride(2).groups(16).build())
+                     .epilogue(Epilogue.of(Epilogue.Activation.RELU6)).build();
+             ConvPlan c3 = ConvPlan.conv2d(dev, c2.outputShape(), w3, null, ConvSpec.defaults())
+                     .epilogue(Epilogue.none().withResidual(Epilogue.Residual.AFTER_ACTIVATION)).build();
+             DeviceTensor x = dev.upload(input);
+             DeviceTensor a = dev.allocate(c1.outputShape());
+             DeviceTensor b = dev.allocate(c2.outputShape());
+             DeviceTensor y = dev.allocate(c3.outputShape())) {
+            c1.run(x, a);
+            c2.run(a, b);
+            c3.run(b, b, y); // the residual is the block's input
+            return y.download();
+        }
+    }
+
+    @Test
+    void aChainOnEmulatedDeviceTensorsEqualsTheCpuChain() {
+        Tensor input = random(10, 2, 3, 12, 10);
+        Tensor cpu;
+        try (Device dev = Device.open("cpu")) {
+            cpu = chain(dev, input);
+        }
+        try (Device dev = open("cuda-emu")) {
+            Tensor emu = chain(dev, input);
+            assertArrayEquals(cpu.shape(), emu.shape());
+            double worst = 0, scale = 0;
+            for (int i = 0; i < cpu.size(); i++) {
+                worst = Math.max(worst, Math.abs(cpu.data()[i] - emu.data()[i]));
+                scale = Math.max(scale, Math.abs(cpu.data()[i]));
+            }
+            assertTrue(worst / scale < 1e-5, "max relative difference " + worst / scale);
+        }
+    }
+
+    @Test
+    void closingADeviceWithOpenTensorsOrPlansReportsThem() {
+        Device dev = Device.open("cuda-emu");
+        DeviceTensor t = dev.allocate(2, 3, 4, 5);
+        ConvPlan p = ConvPlan.conv2d(dev, new int[] {1, 3, 4, 4}, random(1, 2, 3, 3, 3), null, ConvSpec.defaults()).build();
+        DeviceLeakException e = assertThrows(DeviceLeakException.class, dev::close);
+        assertTrue(e.getMessage().startsWith("device cuda-emu closed with 2 open tensor(s)/plan(s), now freed: "), e.getMessage());
+        assertTrue(e.getMessage().contains("tensor [2, 3, 4, 5] (480 bytes), allocated at io.github.jconv.ConvPlanTest."), e.getMessage());
+        assertTrue(e.getMessage().contains("plan conv2d [1, 3, 4, 4] -> [1, 2, 2, 2], allocated at io.github.jconv.ConvPlanTest."), e.getMessage());
+        IllegalStateException closed = assertThrows(IllegalStateException.class, () -> t.download());
+        assertTrue(closed.getMessage().contains("tensor [2, 3, 4, 5] on cuda-emu was closed"), closed.getMessage());
+        IllegalStateException plan = assertThrows(IllegalStateException.class, () -> p.run(t, t));
+        assertTrue(plan.getMessage().contains("run: the plan conv2d [1, 3, 4, 4] was closed"), plan.getMessage());
+        IllegalStateException device = assertThrows(IllegalStateException.class, () -> dev.allocate(1));
+        assertTrue(device.getMessage().contains("device cuda-emu is closed"), device.getMessage());
+        dev.close(); // a second close is harmless
+    }
+
+    @Test
+    void tensorsAndPlansCheckWhatTheyAreGiven() {
+        try (Device dev = Device.open("cpu"); Device other = Device.open("cpu");
+             ConvPlan p = ConvPlan.conv2d(dev, new int[] {1, 3, 4, 4}, random(1, 2, 3, 3, 3), null, ConvSpec.defaults()).build();
+             DeviceTensor x = dev.allocate(1, 3, 4, 4); DeviceTensor wrong = dev.allocate(1, 3, 4, 5);
+             DeviceTensor y = dev.allocate(1, 2, 2, 2); DeviceTensor elsewhere = other.allocate(1, 2, 2, 2)) {
+            assertTrue(assertThrows(InvalidConvolutionException.class, () -> p.run(wrong, y)).getMessage()
+                    .contains("input tensor has shape [1, 3, 4, 5], the plan needs [1, 3, 4, 4]"));
+            assertTrue(assertThrows(InvalidConvolutionException.class, () -> p.run(x, elsewhere)).getMessage()
+                    .contains("output tensor is on " + other + ", the plan on " + dev));
+            assertTrue(assertThrows(InvalidConvolutionException.class, () -> p.run(x, x, y)).getMessage()
+                    .contains("shape"));
+            assertTrue(assertThrows(InvalidConvolutionException.class, () -> x.upload(new float[3])).getMessage()
+                    .contains("upload of 3 floats into a tensor of shape [1, 3, 4, 4] (48)"));
+            assertTrue(p.explain().contains("conv2d") && p.explain().contains("on cpu"), p.explain());
+        }
+    }
+
+    /** Two emulated devices at once, each with its own stream and plans, from two threads. */
+    @Test
+    void twoDevicesAtOnce() throws Exception {
+        Tensor input = random(10, 2, 3, 12, 10);
+        Tensor want;
+        try (Device dev = Device.open("cpu")) {
+            want = chain(dev, input);
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(2);
+        List<Future<Tensor>> runs = new ArrayList<>();
+        for (int i = 0; i < 2; i++) {
+            runs.add(pool.submit(() -> {
+                try (Device dev = open("cuda-emu")) {
+                    return chain(dev, input);
+                }
+            }));
+        }
+        for (Future<Tensor> f : runs) {
+            Tensor got = f.get();
+            for (int i = 0; i < want.size(); i++) {
+                assertEquals(want.data()[i], got.data()[i], 1e-4f * (1 + Math.abs(want.data()[i])));
+            }
+        }
+        pool.shutdown();
+    }
+
+    /** The README's device-resident example, as written there. */
+    @Test
+    void theReadmeExampleRuns() {
+        float[] inputData = TestSupport.gaussian(new Random(1), 1 * 3 * 32 * 32);
+        Tensor w1 = random(2, 16, 3, 3, 3), b1 = random(3, 16), w2 = random(4, 32, 16, 3, 3), b2 = random(5, 32);
+        // --- README: device-resident layers
+        try (Device dev = Device.open("cuda-emu");                       // or "cuda" on a GPU host, "cpu" anywhere
+             ConvPlan conv1 = ConvPlan.conv2d(dev, new int[] {1, 3, 32, 32}, w1, b1, ConvSpec.builder().padding(1).build())
+                     .epilogue(Epilogue.of(Epilogue.Activation.RELU)).build();
+             ConvPlan conv2 = ConvPlan.conv2d(dev, conv1.outputShape(), w2, b2, ConvSpec.builder().stride(2).padding(1).build())
+                     .epilogue(Epilogue.of(Epilogue.Activation.RELU)).build();
+             DeviceTensor x = dev.upload(inputData, 1, 3, 32, 32);
+             DeviceTensor h = dev.allocate(conv1.outputShape());
+             DeviceTensor y = dev.allocate(conv2.outputShape())) {
+            conv1.run(x, h);                                              // queued on the device's stream
+            conv2.run(h, y);                                              // h never leaves the device
+            Tensor out = y.download();                                    // waits, then copies back
+            // --- end of the README example
+            assertArrayEquals(new int[] {1, 32, 16, 16}, out.shape());
+            Tensor hh = Jconv.conv2d(Tensor.of(inputData, 1, 3, 32, 32), w1, b1, ConvSpec.builder().padding(1).build(),
+                    Epilogue.of(Epilogue.Activation.RELU), null, ConvOptions.defaults().withBackend("cpu"));
+            Tensor want = Jconv.conv2d(hh, w2, b2, ConvSpec.builder().stride(2).padding(1).build(), Epilogue.of(Epilogue.Activation.RELU),
+                    null, ConvOptions.defaults().withBackend("cpu"));
+            for (int i = 0; i < want.size(); i++) {
+                assertEquals(want.data()[i], out.data()[i], 1e-4f * (1 + Math.abs(want.data()[i])));
+            }
+        }
+    }
+}
