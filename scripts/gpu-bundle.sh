@@ -59,7 +59,9 @@ gpu_tests() {
     --select-class io.github.jconv.OverhangingKernelTest --select-class io.github.jconv.NonFiniteInputTest \
     --select-class io.github.jconv.OnnxConvTransposeTest --select-class io.github.jconv.EmptyBatchTest \
     --select-class io.github.jconv.FuzzTest --select-class io.github.jconv.cuda.EmulatorSafetyTest \
-    --select-class io.github.jconv.cuda.SelfTestKernelsTest --select-class io.github.jconv.cuda.LaunchLimitsTest > "$1/tests.txt" 2>&1
+    --select-class io.github.jconv.cuda.SelfTestKernelsTest --select-class io.github.jconv.cuda.LaunchLimitsTest \
+    --select-class io.github.jconv.EpilogueTest --select-class io.github.jconv.ConvPlanTest \
+    --select-class io.github.jconv.MaxPool2dTest > "$1/tests.txt" 2>&1
   local rc=$?
   tail -15 "$1/tests.txt"
   return $rc

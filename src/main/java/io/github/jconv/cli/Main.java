@@ -16,7 +16,7 @@ import java.util.Arrays;
 @Command(name = "jconv", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "2D convolution with PyTorch's semantics on the CPU or a GPU, reading and writing .npy files.",
         subcommands = {ConvCommand.Conv2d.class, ConvCommand.ConvTranspose2d.class, BenchCommand.class,
-                InfoCommand.class, VerifyCommand.class, ExplainCommand.class, CommandLine.HelpCommand.class})
+                InfoCommand.class, VerifyCommand.class, ExplainCommand.class, RunCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit code for bad input (arguments, files, shapes) and unavailable backends. */
     public static final int EXIT_USAGE = 2;
@@ -28,7 +28,7 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "missing command (conv2d, conv-transpose2d, bench, info, verify)");
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing command (conv2d, conv-transpose2d, bench, run, info, verify, explain)");
     }
 
     public static void main(String[] args) {

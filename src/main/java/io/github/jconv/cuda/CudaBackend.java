@@ -64,6 +64,18 @@ public final class CudaBackend implements Backend {
         launcher(algorithm, g).run(arena, g, in, w, bias, epilogue, residual, out);
     }
 
+    /**
+     * Queues max pooling (cuda-kernels/pool.cu) of an N x C x H x W buffer into N x C x P x Q with a square window,
+     * stride and padding, on {@code arena}'s stream.
+     */
+    public void maxPoolOnDevice(DeviceArena arena, int[] in, int[] out, int kernel, int stride, int padding, DeviceBuffer x,
+                                DeviceBuffer y) {
+        int[] params = {in[0], in[1], in[2], in[3], in[1], kernel, kernel, out[2], out[3], padding, padding, stride, stride, 1, 1, 1,
+                0, 0, 0, 0, 0};
+        Launcher.launch(arena, "jconv_maxpool2d", Launcher.grid1d((long) out[0] * out[1] * out[2] * out[3]), Launcher.BLOCK_1D, params,
+                y, x, y);
+    }
+
     /** What runs the kernels (device name or the emulator); only when available. */
     public String describeDevice() {
         return device.get().describe();

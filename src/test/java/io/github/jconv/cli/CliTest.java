@@ -57,7 +57,7 @@ class CliTest {
     }
 
     @ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"conv2d", "conv-transpose2d", "bench", "info", "verify", "explain"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"conv2d", "conv-transpose2d", "bench", "info", "verify", "explain", "run"})
     void everyCommandsHelpPrintsCleanly(String command) {
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         java.io.PrintStream saved = System.err;
@@ -499,5 +499,24 @@ class CliTest {
             io.github.jconv.TestSupport.assertMatchesReference("cli " + algorithm, g, x.data(), w.data(), null, y);
             assertTrue(Float.isFinite(y[40]), algorithm + ": the centre output reads neither value");
         }
+    }
+
+    @Test
+    void runExecutesANetworkTrunkAndWritesItsOutput(@TempDir Path dir) {
+        Path y = dir.resolve("y.npy");
+        Result r = cli("run", "--network", "mobilenetv2", "--size", "32", "--backend", "cpu", "--runs", "2", "--no-tune", "--output",
+                y.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("mobilenetv2 trunk: 52 convolutions") && r.out().contains("images/s"), r.out());
+        assertArrayEquals(new int[] {1, 1280, 1, 1}, Npy.read(y).shape());
+        Tensor same = Npy.read(y);
+        Result again = cli("run", "--network", "mobilenetv2", "--size", "32", "--backend", "cpu", "--runs", "0", "--no-tune", "--output",
+                dir.resolve("z.npy").toString());
+        assertEquals(0, again.code(), again.err());
+        assertArrayEquals(same.data(), Npy.read(dir.resolve("z.npy")).data(), "the same seed gives the same output");
+        Path x = write(dir, "x.npy", random(1, 1, 3, 64, 64));
+        Result bad = cli("run", "--network", "mobilenetv2", "--size", "32", "--input", x.toString());
+        assertEquals(2, bad.code());
+        assertTrue(bad.err().contains("has shape [1, 3, 64, 64], mobilenetv2 with --batch 1 --size 32 takes [1, 3, 32, 32]"), bad.err());
     }
 }

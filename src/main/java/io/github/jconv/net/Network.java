@@ -1,0 +1,372 @@
+package io.github.jconv.net;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvPlan;
+import io.github.jconv.ConvSpec;
+import io.github.jconv.Device;
+import io.github.jconv.DeviceTensor;
+import io.github.jconv.Epilogue;
+import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.MaxPool2d;
+import io.github.jconv.Tensor;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * The convolution trunk of a real network with seeded weights, to run end to end on a {@link Device}: every
+ * convolution in order with BatchNorm folded into its weights and bias, ReLU / ReLU6 and the residual adds fused into
+ * the convolutions' epilogues, strides and downsample branches as in the real network.
+ *
+ * <ul>
+ *   <li>{@code resnet50}: torchvision's ResNet-50 (v1.5: the stride on the 3x3 convolution): the 7x7 stem, its 3x3
+ *       stride-2 max pool, 16 bottlenecks (3, 4, 6, 3) with their downsample projections: 53 convolutions. Left out:
+ *       the global average pool and the classifier. Output N x 2048 x H/32 x W/32.</li>
+ *   <li>{@code mobilenetv2}: torchvision's MobileNetV2 features: the 3x3 stride-2 stem, 17 inverted residual blocks
+ *       (expansion 1x1 + ReLU6, depthwise 3x3 + ReLU6, linear projection, the residual add when shapes allow) and the
+ *       final 1x1 to 1280 + ReLU6: 52 convolutions. Left out: pooling and the classifier. Output N x 1280 x H/32 x W/32.</li>
+ * </ul>
+ * Weights: He-normal, BatchNorm statistics and affine parameters drawn from the seed (the last BatchNorm of each
+ * residual branch scaled down, as "zero-init residual" training leaves it, so activations stay bounded through the
+ * depth), folded: w' = w * gamma / sqrt(var + 1e-5), b' = beta - mean * gamma / sqrt(var + 1e-5).
+ */
+public final class Network {
+    /** One step of the trunk; its output is tensor (its index + 1); tensor 0 is the input. */
+    public abstract static class Layer {
+        final String name;
+        final int input;
+
+        Layer(String name, int input) {
+            this.name = name;
+            this.input = input;
+        }
+
+        public String name() {
+            return name;
+        }
+    }
+
+    /** A convolution with its folded weights and fused epilogue; {@code residual} is a tensor index or -1. */
+    public static final class Conv extends Layer {
+        final ConvGeometry geometry;
+        final ConvSpec spec;
+        final Tensor weight, bias;
+        final Epilogue epilogue;
+        final int residual;
+
+        Conv(String name, int input, ConvGeometry geometry, ConvSpec spec, Tensor weight, Tensor bias, Epilogue epilogue, int residual) {
+            super(name, input);
+            this.geometry = geometry;
+            this.spec = spec;
+            this.weight = weight;
+            this.bias = bias;
+            this.epilogue = epilogue;
+            this.residual = residual;
+        }
+
+        public ConvGeometry geometry() {
+            return geometry;
+        }
+
+        public Tensor weight() {
+            return weight;
+        }
+
+        public Tensor bias() {
+            return bias;
+        }
+
+        public Epilogue epilogue() {
+            return epilogue;
+        }
+
+        /** The tensor index added as the residual, or -1. */
+        public int residual() {
+            return residual;
+        }
+
+        public int input() {
+            return input;
+        }
+    }
+
+    /** Max pooling (square window). */
+    public static final class Pool extends Layer {
+        final int kernel, stride, padding;
+
+        Pool(String name, int input, int kernel, int stride, int padding) {
+            super(name, input);
+            this.kernel = kernel;
+            this.stride = stride;
+            this.padding = padding;
+        }
+
+        public int kernel() {
+            return kernel;
+        }
+
+        public int stride() {
+            return stride;
+        }
+
+        public int padding() {
+            return padding;
+        }
+
+        public int input() {
+            return input;
+        }
+    }
+
+    private final String name;
+    private final List<Layer> layers = new ArrayList<>();
+    private final List<int[]> shapes = new ArrayList<>(); // of every tensor: 0 the input, i + 1 layer i's output
+    private final Random rnd;
+
+    private Network(String name, int[] input, long seed) {
+        this.name = name;
+        this.rnd = new Random(seed);
+        shapes.add(input);
+    }
+
+    /** {@code resnet50} or {@code mobilenetv2} on N x 3 x size x size inputs (size a multiple of 32, at least 32). */
+    public static Network named(String name, int batch, int size, long seed) {
+        if (batch < 1 || size < 32 || size % 32 != 0) {
+            throw new InvalidConvolutionException("network input: batch >= 1 and a size that is a multiple of 32 (at least 32), got batch "
+                    + batch + ", size " + size);
+        }
+        switch (name.toLowerCase(Locale.ROOT)) {
+            case "resnet50": return resnet50(batch, size, seed);
+            case "mobilenetv2": return mobilenetV2(batch, size, seed);
+            default: throw new InvalidConvolutionException("--network: expected resnet50 or mobilenetv2, got '" + name + "'");
+        }
+    }
+
+    static Network resnet50(int batch, int size, long seed) {
+        Network n = new Network("resnet50", new int[] {batch, 3, size, size}, seed);
+        int t = n.conv("conv1", 0, 64, 7, 2, 3, 1, Epilogue.Activation.RELU, -1, 1.0);
+        t = n.pool("maxpool", t, 3, 2, 1);
+        int[][] stages = {{64, 3, 1}, {128, 4, 2}, {256, 6, 2}, {512, 3, 2}};
+        for (int s = 0; s < stages.length; s++) {
+            int width = stages[s][0];
+            for (int b = 0; b < stages[s][1]; b++) {
+                String p = "layer" + (s + 1) + "." + b + ".";
+                int stride = b == 0 ? stages[s][2] : 1;
+                int in = t;
+                int shortcut = in;
+                if (b == 0) {
+                    shortcut = n.conv(p + "downsample", in, 4 * width, 1, stride, 0, 1, Epilogue.Activation.NONE, -1, 1.0);
+                }
+                int a = n.conv(p + "conv1", in, width, 1, 1, 0, 1, Epilogue.Activation.RELU, -1, 1.0);
+                int c = n.conv(p + "conv2", a, width, 3, stride, 1, 1, Epilogue.Activation.RELU, -1, 1.0);
+                t = n.conv(p + "conv3", c, 4 * width, 1, 1, 0, 1, Epilogue.Activation.RELU, shortcut, 0.25); // relu(bn3 + shortcut)
+            }
+        }
+        return n;
+    }
+
+    static Network mobilenetV2(int batch, int size, long seed) {
+        Network n = new Network("mobilenetv2", new int[] {batch, 3, size, size}, seed);
+        int t = n.conv("features.0", 0, 32, 3, 2, 1, 1, Epilogue.Activation.RELU6, -1, 1.0);
+        int[][] settings = {{1, 16, 1, 1}, {6, 24, 2, 2}, {6, 32, 3, 2}, {6, 64, 4, 2}, {6, 96, 3, 1}, {6, 160, 3, 2}, {6, 320, 1, 1}};
+        int block = 1;
+        for (int[] st : settings) {
+            for (int i = 0; i < st[2]; i++, block++) {
+                String p = "features." + block + ".";
+                int in = t, cin = n.shapes.get(in)[1], hidden = cin * st[0], stride = i == 0 ? st[3] : 1;
+                int h = in;
+                if (st[0] != 1) {
+                    h = n.conv(p + "expand", in, hidden, 1, 1, 0, 1, Epilogue.Activation.RELU6, -1, 1.0);
+                }
+                h = n.conv(p + "depthwise", h, hidden, 3, stride, 1, hidden, Epilogue.Activation.RELU6, -1, 1.0);
+                boolean residual = stride == 1 && cin == st[1];
+                t = n.conv(p + "project", h, st[1], 1, 1, 0, 1, Epilogue.Activation.NONE, residual ? in : -1, residual ? 0.25 : 1.0);
+            }
+        }
+        n.conv("features.18", t, 1280, 1, 1, 0, 1, Epilogue.Activation.RELU6, -1, 1.0);
+        return n;
+    }
+
+    /**
+     * Appends conv + folded BatchNorm with the activation (and the residual tensor added before it for ReLU, after it
+     * for a linear projection: torchvision's orders); returns the output tensor's index.
+     */
+    private int conv(String layer, int input, int cout, int k, int stride, int pad, int groups, Epilogue.Activation act, int residual,
+                     double gammaScale) {
+        int[] in = shapes.get(input);
+        int cin = in[1], cg = cin / groups;
+        ConvSpec spec = ConvSpec.builder().stride(stride).padding(pad).groups(groups).build();
+        float[] w = new float[cout * cg * k * k];
+        double std = Math.sqrt(2.0 / (cg * k * k));
+        for (int i = 0; i < w.length; i++) {
+            w[i] = (float) (rnd.nextGaussian() * std);
+        }
+        float[] b = new float[cout];
+        int per = cg * k * k;
+        for (int o = 0; o < cout; o++) {
+            double gamma = gammaScale * (0.5 + rnd.nextDouble()), beta = 0.1 * rnd.nextGaussian();
+            double mean = 0.1 * rnd.nextGaussian(), var = 0.5 + rnd.nextDouble();
+            double scale = gamma / Math.sqrt(var + 1e-5);
+            for (int i = 0; i < per; i++) {
+                w[o * per + i] = (float) (w[o * per + i] * scale);
+            }
+            b[o] = (float) (beta - mean * scale);
+        }
+        ConvGeometry g = ConvGeometry.conv2d(in, new int[] {cout, cg, k, k}, new int[] {cout}, spec);
+        Epilogue ep = Epilogue.of(act);
+        if (residual >= 0) {
+            ep = ep.withResidual(act == Epilogue.Activation.NONE ? Epilogue.Residual.AFTER_ACTIVATION : Epilogue.Residual.BEFORE_ACTIVATION);
+        }
+        layers.add(new Conv(layer, input, g, spec, Tensor.of(w, cout, cg, k, k), Tensor.of(b, cout), ep, residual));
+        shapes.add(g.outputShape());
+        return shapes.size() - 1;
+    }
+
+    private int pool(String layer, int input, int k, int stride, int pad) {
+        layers.add(new Pool(layer, input, k, stride, pad));
+        shapes.add(MaxPool2d.outputShape(shapes.get(input), k, stride, pad));
+        return shapes.size() - 1;
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public List<Layer> layers() {
+        return List.copyOf(layers);
+    }
+
+    public int[] inputShape() {
+        return shapes.get(0).clone();
+    }
+
+    public int[] outputShape() {
+        return shapes.get(shapes.size() - 1).clone();
+    }
+
+    /** The shape of tensor {@code i} (0: the input; i + 1: layer i's output). */
+    public int[] shape(int i) {
+        return shapes.get(i).clone();
+    }
+
+    /** Multiply-adds of all convolutions, counted as 2 FLOPs. */
+    public long flops() {
+        return layers.stream().filter(l -> l instanceof Conv).mapToLong(l -> ((Conv) l).geometry.flops()).sum();
+    }
+
+    public long convolutions() {
+        return layers.stream().filter(l -> l instanceof Conv).count();
+    }
+
+    /** A seeded N(0, 1) input of the network's shape. */
+    public Tensor randomInput(long seed) {
+        Random r = new Random(seed);
+        float[] x = new float[Math.toIntExact(Tensor.elementCount(inputShape()))];
+        for (int i = 0; i < x.length; i++) {
+            x[i] = (float) r.nextGaussian();
+        }
+        return Tensor.of(x, inputShape());
+    }
+
+    /** The trunk built on a device: one plan per convolution, ready to run many times. */
+    public Compiled compile(Device device, Algorithm algorithm, int threads, boolean tune) {
+        return new Compiled(device, algorithm, threads, tune);
+    }
+
+    /** Plans for every convolution on one device; {@link #run} keeps every tensor on the device from input to output. */
+    public final class Compiled implements AutoCloseable {
+        private final Device device;
+        private final ConvPlan[] plans = new ConvPlan[layers.size()];
+        private final int[] lastUse = new int[shapes.size()];
+
+        private Compiled(Device device, Algorithm algorithm, int threads, boolean tune) {
+            this.device = device;
+            try {
+                for (int i = 0; i < layers.size(); i++) {
+                    if (layers.get(i) instanceof Conv) {
+                        Conv c = (Conv) layers.get(i);
+                        plans[i] = ConvPlan.conv2d(device, shapes.get(c.input), c.weight, c.bias, c.spec).epilogue(c.epilogue)
+                                .algorithm(algorithm).threads(threads).tune(tune).build();
+                    }
+                }
+            } catch (RuntimeException e) {
+                close();
+                throw e;
+            }
+            Arrays.fill(lastUse, -1);
+            for (int i = 0; i < layers.size(); i++) {
+                Layer l = layers.get(i);
+                lastUse[l.input] = i;
+                if (l instanceof Conv && ((Conv) l).residual >= 0) {
+                    lastUse[((Conv) l).residual] = i;
+                }
+            }
+        }
+
+        /** The algorithms the plans chose, in layer order. */
+        public List<String> algorithms() {
+            List<String> out = new ArrayList<>();
+            for (int i = 0; i < plans.length; i++) {
+                out.add(layers.get(i).name + ": " + (plans[i] == null ? "max_pool2d" : plans[i].algorithm().label()));
+            }
+            return out;
+        }
+
+        /**
+         * Runs the trunk on {@code input} (on this device; it is not freed) and returns the output, a new device tensor
+         * the caller closes. Each intermediate tensor is freed after its last use.
+         */
+        public DeviceTensor run(DeviceTensor input) {
+            DeviceTensor[] t = new DeviceTensor[shapes.size()];
+            t[0] = input;
+            try {
+                for (int i = 0; i < layers.size(); i++) {
+                    Layer l = layers.get(i);
+                    t[i + 1] = device.allocate(shapes.get(i + 1));
+                    if (l instanceof Conv) {
+                        Conv c = (Conv) l;
+                        plans[i].run(t[c.input], c.residual >= 0 ? t[c.residual] : null, t[i + 1]);
+                    } else {
+                        Pool p = (Pool) l;
+                        MaxPool2d.run(t[p.input], t[i + 1], p.kernel, p.stride, p.padding);
+                    }
+                    for (int j = 1; j <= i; j++) {
+                        if (t[j] != null && lastUse[j] == i) {
+                            t[j].close();
+                            t[j] = null;
+                        }
+                    }
+                }
+                DeviceTensor out = t[shapes.size() - 1];
+                t[shapes.size() - 1] = null;
+                return out;
+            } finally {
+                for (int j = 1; j < t.length; j++) {
+                    if (t[j] != null) {
+                        t[j].close();
+                    }
+                }
+            }
+        }
+
+        /** A host convenience: upload, run, download. */
+        public Tensor run(Tensor input) {
+            try (DeviceTensor in = device.upload(input); DeviceTensor out = run(in)) {
+                return out.download();
+            }
+        }
+
+        @Override
+        public void close() {
+            for (ConvPlan p : plans) {
+                if (p != null) {
+                    p.close();
+                }
+            }
+        }
+    }
+}

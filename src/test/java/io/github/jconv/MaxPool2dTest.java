@@ -1,0 +1,57 @@
+package io.github.jconv;
+
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** max_pool2d as torch.nn.functional.max_pool2d: windows over the padding, NaN propagating, on the CPU and on cuda-emu. */
+class MaxPool2dTest {
+    @ParameterizedTest
+    @ValueSource(strings = {"cpu", "cuda-emu", "cuda"})
+    void matchesItsDefinition(String name) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals(name) && b.unavailableReason() == null)
+                || name.equals("cpu"), name);
+        int[] in = {2, 3, 9, 8};
+        float[] x = TestSupport.gaussian(new Random(3), Tensor.elementCount(in));
+        x[5] = Float.NaN;
+        for (int[] ksp : new int[][] {{3, 2, 1}, {2, 2, 0}, {3, 1, 1}}) {
+            int k = ksp[0], s = ksp[1], p = ksp[2];
+            int[] out = MaxPool2d.outputShape(in, k, s, p);
+            float[] got;
+            try (Device dev = Device.open(name); DeviceTensor dx = dev.upload(x, in); DeviceTensor dy = dev.allocate(out)) {
+                MaxPool2d.run(dx, dy, k, s, p);
+                got = dy.download().data();
+            }
+            for (int plane = 0; plane < in[0] * in[1]; plane++) {
+                for (int i = 0; i < out[2]; i++) {
+                    for (int j = 0; j < out[3]; j++) {
+                        float m = Float.NEGATIVE_INFINITY;
+                        boolean nan = false;
+                        for (int r = 0; r < k; r++) {
+                            for (int c = 0; c < k; c++) {
+                                int h = i * s - p + r, w = j * s - p + c;
+                                if (h >= 0 && h < in[2] && w >= 0 && w < in[3]) {
+                                    float v = x[(plane * in[2] + h) * in[3] + w];
+                                    nan |= Float.isNaN(v);
+                                    m = Math.max(m, v);
+                                }
+                            }
+                        }
+                        float g = got[(plane * out[2] + i) * out[3] + j];
+                        if (nan) {
+                            assertTrue(Float.isNaN(g), name + " k" + k + ": a window with NaN gives NaN");
+                        } else {
+                            assertEquals(m, g, name + " k" + k + " s" + s + " p" + p + " at " + plane + "," + i + "," + j);
+                        }
+                    }
+                }
+            }
+        }
+        assertArrayEquals(new int[] {2, 3, 5, 4}, MaxPool2d.outputShape(in, 3, 2, 1), "torch: floor((9 + 2 - 3) / 2) + 1 = 5");
+    }
+}

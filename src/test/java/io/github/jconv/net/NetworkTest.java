@@ -1,0 +1,87 @@
+package io.github.jconv.net;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.Backends;
+import io.github.jconv.Device;
+import io.github.jconv.Epilogue;
+import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.Tensor;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The trunks are the real networks' convolutions, and they give the same output on the CPU and on the emulated GPU. */
+class NetworkTest {
+    @Test
+    void resnet50IsTorchvisionsTrunk() {
+        Network n = Network.named("resnet50", 2, 224, 1);
+        assertEquals(53, n.convolutions());
+        assertArrayEquals(new int[] {2, 2048, 7, 7}, n.outputShape());
+        assertEquals(2 * 2 * 4.09e9, n.flops(), 2 * 2 * 0.02e9, "4.09 G multiply-adds per image (torchvision's figure)");
+        List<Network.Layer> l = n.layers();
+        assertEquals("maxpool", l.get(1).name());
+        Network.Conv down = (Network.Conv) l.stream().filter(x -> x.name().equals("layer2.0.downsample")).findFirst().orElseThrow();
+        assertArrayEquals(new int[] {2, 256, 56, 56}, down.geometry().inputShape());
+        assertEquals(2, down.geometry().strideH, "the downsample projection has the stage's stride");
+        Network.Conv conv2 = (Network.Conv) l.stream().filter(x -> x.name().equals("layer2.0.conv2")).findFirst().orElseThrow();
+        assertEquals(2, conv2.geometry().strideH, "v1.5: the stride is on the 3x3");
+        Network.Conv conv3 = (Network.Conv) l.stream().filter(x -> x.name().equals("layer4.2.conv3")).findFirst().orElseThrow();
+        assertEquals(Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION), conv3.epilogue());
+        assertTrue(conv3.residual() > 0);
+    }
+
+    @Test
+    void mobilenetV2IsTorchvisionsFeatures() {
+        Network n = Network.named("mobilenetv2", 1, 224, 1);
+        assertEquals(52, n.convolutions());
+        assertArrayEquals(new int[] {1, 1280, 7, 7}, n.outputShape());
+        assertEquals(2 * 0.30e9, n.flops(), 2 * 0.02e9, "about 300 M multiply-adds (torchvision's figure)");
+        long residuals = n.layers().stream().filter(x -> x instanceof Network.Conv && ((Network.Conv) x).residual() >= 0).count();
+        assertEquals(10, residuals, "the inverted residual blocks with stride 1 and equal widths");
+        Network.Conv dw = (Network.Conv) n.layers().stream().filter(x -> x.name().equals("features.2.depthwise")).findFirst().orElseThrow();
+        assertEquals(96, dw.geometry().groups);
+        assertEquals(Epilogue.of(Epilogue.Activation.RELU6), dw.epilogue());
+    }
+
+    @Test
+    void badNetworkRequestsAreRefused() {
+        assertTrue(assertThrows(InvalidConvolutionException.class, () -> Network.named("vgg", 1, 224, 1)).getMessage()
+                .contains("expected resnet50 or mobilenetv2"));
+        assertTrue(assertThrows(InvalidConvolutionException.class, () -> Network.named("resnet50", 1, 100, 1)).getMessage()
+                .contains("a multiple of 32"));
+    }
+
+    /** The whole trunk on the CPU and on cuda-emu, device-resident on each: the same output to 1e-4. */
+    @ParameterizedTest
+    @ValueSource(strings = {"resnet50", "mobilenetv2"})
+    void theTrunkGivesTheSameOutputOnTheCpuAndTheEmulatedGpu(String name) {
+        Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals("cuda-emu") && b.unavailableReason() == null));
+        Network n = Network.named(name, 1, name.equals("resnet50") ? 32 : 64, 7);
+        Tensor x = n.randomInput(8);
+        Tensor cpu, emu;
+        try (Device dev = Device.open("cpu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
+            cpu = c.run(x);
+        }
+        try (Device dev = Device.open("cuda-emu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, 0, false)) {
+            emu = c.run(x);
+        }
+        assertArrayEquals(n.outputShape(), emu.shape());
+        double err = 0, scale = 0;
+        boolean finite = true;
+        for (int i = 0; i < cpu.size(); i++) {
+            err = Math.max(err, Math.abs(cpu.data()[i] - emu.data()[i]));
+            scale = Math.max(scale, Math.abs(cpu.data()[i]));
+            finite &= Float.isFinite(cpu.data()[i]);
+        }
+        assertTrue(scale > 0.1 && finite, "a live, finite output");
+        assertTrue(err / scale <= 1e-4, name + ": max relative difference " + err / scale);
+    }
+}
