@@ -47,6 +47,12 @@ scripts/jconv bench --shape 1,8,16,16,8,3,3,2,1,1,1 --algorithm im2col --runs 2 
 grep -q "peer onnxruntime: ran" target/peers-bench.txt
 grep -A1 '"backend" : "onnxruntime' target/peers-bench.json >/dev/null
 
+echo "== bench --network: a whole trunk on jconv's device beside both peers, outputs compared"
+scripts/jconv bench --network mobilenetv2 --size 32 --runs 2 --warmup 1 --backend cpu --json target/network-bench.json \
+  | tee target/network-bench.txt
+grep -q "peer onnxruntime: ran" target/network-bench.txt
+grep -q '"who" : "onnxruntime' target/network-bench.json
+
 echo "== JMH kernel benchmarks build and run (one short iteration)"
 scripts/jmh.sh KernelBenchmarks.sgemm -p gemm=64x3136x576 -p layer=8x64x56x56x64x3x3x1x1x1x1 -p algorithm=im2col \
   -f 1 -wi 1 -i 1 -w 1 -r 1 | tail -3

@@ -43,7 +43,17 @@ final class BenchCommand implements Callable<Integer> {
             description = "default (mixed), resnet50 (every ResNet-50 conv layer, batch 8), mobilenet, dilated, transpose.")
     String suite;
 
-    @Option(names = "--batch", paramLabel = "N", description = "Replace every layer's batch size.")
+    @Option(names = "--network", paramLabel = "resnet50|mobilenetv2",
+            description = "Time a whole network trunk end to end (run --network) beside PyTorch and ONNX Runtime, in images/s.")
+    String network;
+
+    @Option(names = "--size", defaultValue = "224", paramLabel = "H", description = "With --network: input H = W (default: ${DEFAULT-VALUE}).")
+    int size;
+
+    @Option(names = "--seed", defaultValue = "1", description = "With --network: the weights' and input's seed (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--batch", paramLabel = "N", description = "Replace every layer's batch size (with --network: the batch, default 1).")
     Integer batch;
 
     @Option(names = "--op", defaultValue = "conv2d", paramLabel = "conv2d|conv-transpose2d",
@@ -130,6 +140,13 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (suite != null && !shapes.isEmpty()) {
             throw new InvalidConvolutionException("give --suite or --shape, not both");
+        }
+        if (network != null) {
+            if (suite != null || !shapes.isEmpty() || !algorithms.isEmpty()) {
+                throw new InvalidConvolutionException("--network times a whole trunk with auto: not with --suite, --shape or --algorithm");
+            }
+            return NetworkBench.run(network, batch == null ? 1 : batch, size, seed, backend, !noTune, noPeers,
+                    Parallel.of(threads.count).threads(), runs, warmup, json, spec.commandLine().getOut());
         }
         ConvGeometry.Op operation = "transpose".equals(suite) ? ConvGeometry.Op.CONV_TRANSPOSE2D : parseOp(op);
         List<Problem> problems = new ArrayList<>();

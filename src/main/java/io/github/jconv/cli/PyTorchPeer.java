@@ -55,6 +55,11 @@ final class PyTorchPeer implements Peer {
         return unavailable;
     }
 
+    /** The same python running a whole network trunk (bench --network); only when {@link #unavailableReason()} is null. */
+    NetworkPeer network() {
+        return new PyTorchNetworkPeer(python);
+    }
+
     @Override
     public String label() {
         return "pytorch-" + version;

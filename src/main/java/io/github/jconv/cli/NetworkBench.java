@@ -1,0 +1,135 @@
+package io.github.jconv.cli;
+
+import com.fasterxml.jackson.jr.ob.JSON;
+import io.github.jconv.Algorithm;
+import io.github.jconv.Device;
+import io.github.jconv.DeviceTensor;
+import io.github.jconv.Tensor;
+import io.github.jconv.io.AtomicFile;
+import io.github.jconv.net.Network;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code bench --network NAME}: the trunk end to end on jconv's device (plans built once, tensors device-resident,
+ * warm-up runs, then timed runs) beside PyTorch (the same trunk from torch.nn layers on the same weights, in a
+ * subprocess) and ONNX Runtime (the same trunk as one multi-node ONNX model); images/s, ratio to the best peer, and each
+ * output's max relative difference from jconv's.
+ */
+final class NetworkBench {
+    private NetworkBench() {
+    }
+
+    record Row(String who, double medianMs, double minMs, double maxMs, double imagesPerSecond, Double ratio, double maxRelDiff) {
+    }
+
+    static int run(String name, int batch, int size, long seed, String backend, boolean tune, boolean noPeers, int threads, int runs,
+                   int warmup, Path json, PrintWriter out) throws IOException {
+        Network net = Network.named(name, batch, size, seed);
+        Tensor x = net.randomInput(seed + 1);
+        Path jsonTarget = json == null ? null : AtomicFile.target(json);
+        out.printf("bench --network %s: %d convolutions, %.2f GFLOP per batch of %d, input %s, %d thread(s), %d warm-up and %d timed runs%n",
+                net.name(), net.convolutions(), net.flops() / 1e9, batch, Arrays.toString(net.inputShape()), threads, warmup, runs);
+        List<Row> rows = new ArrayList<>();
+        Map<String, Object> peers = new LinkedHashMap<>();
+        float[] mine;
+        try (Device dev = Device.open(backend);
+             Network.Compiled trunk = net.compile(dev, Algorithm.AUTO, threads, tune);
+             DeviceTensor in = dev.upload(x)) {
+            double[] ms = new double[runs];
+            try (DeviceTensor y = trunk.run(in)) {
+                mine = y.download().data();
+            }
+            for (int i = 0; i < warmup + runs; i++) {
+                long t0 = System.nanoTime();
+                try (DeviceTensor y = trunk.run(in)) {
+                    dev.synchronize();
+                }
+                if (i >= warmup) {
+                    ms[i - warmup] = (System.nanoTime() - t0) / 1e6;
+                }
+            }
+            Arrays.sort(ms);
+            rows.add(row("jconv " + dev.name(), ms, batch, 0));
+        }
+        List<NetworkPeer> active = new ArrayList<>();
+        if (noPeers) {
+            peers.put("peers", "off (--no-peers)");
+        } else {
+            PyTorchPeer torch = PyTorchPeer.find();
+            peers.put("pytorch", torch.unavailableReason() == null ? "ran" : "absent: " + torch.unavailableReason());
+            if (torch.unavailableReason() == null) {
+                active.add(torch.network());
+            }
+            try {
+                active.add((NetworkPeer) Class.forName("io.github.jconv.peers.OnnxRuntimeNetworkPeer").getConstructor().newInstance());
+                peers.put("onnxruntime", "ran");
+            } catch (ReflectiveOperationException | LinkageError e) {
+                peers.put("onnxruntime", "absent: jconv was built without the Maven profile 'peers'");
+            }
+        }
+        for (NetworkPeer peer : active) {
+            String key = peer instanceof PyTorchNetworkPeer ? "pytorch" : "onnxruntime";
+            try {
+                Peer.Result r = peer.run(net, x, threads, runs, Math.max(1, warmup));
+                rows.add(row(peer.label(), new double[] {r.minMs(), r.medianMs(), r.maxMs()}, batch, relDiff(r.y(), mine)));
+            } catch (IOException | RuntimeException e) {
+                peers.put(key, "failed: " + e.getMessage());
+            }
+        }
+        peers.forEach((k, v) -> out.println("peer " + k + ": " + v));
+        double bestPeer = rows.stream().skip(1).mapToDouble(Row::imagesPerSecond).max().orElse(Double.NaN);
+        out.printf("%-24s %10s %20s %10s %8s %14s%n", "who", "median_ms", "min-max ms", "images/s", "ratio", "max_rel_diff");
+        List<Map<String, Object>> results = new ArrayList<>();
+        for (Row r : rows) {
+            Double ratio = r.who.startsWith("jconv") && !Double.isNaN(bestPeer) ? r.imagesPerSecond / bestPeer : null;
+            out.printf("%-24s %10.2f %20s %10.2f %8s %14.3e%n", r.who, r.medianMs, String.format("%.2f-%.2f", r.minMs, r.maxMs),
+                    r.imagesPerSecond, ratio == null ? "" : String.format("%.2f", ratio), r.maxRelDiff);
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("who", r.who);
+            m.put("median_ms", r.medianMs);
+            m.put("images_per_second", r.imagesPerSecond);
+            m.put("ratio_to_best_peer", ratio);
+            m.put("max_rel_diff_from_jconv", r.maxRelDiff);
+            results.add(m);
+        }
+        out.println("(ratio: jconv's images/s over the best peer's; max_rel_diff: max|y - y_jconv| / max|y_jconv|)");
+        if (jsonTarget != null) {
+            Map<String, Object> doc = new LinkedHashMap<>();
+            doc.put("network", net.name());
+            doc.put("batch", batch);
+            doc.put("size", size);
+            doc.put("threads", threads);
+            doc.put("results", results);
+            doc.put("peers", peers);
+            AtomicFile.write(jsonTarget, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT).asString(doc).getBytes(StandardCharsets.UTF_8));
+        }
+        return 0;
+    }
+
+    /** min, median, max from sorted times (a sorted array of any length, or {min, median, max}). */
+    private static Row row(String who, double[] sortedMs, int batch, double diff) {
+        double median = sortedMs[sortedMs.length / 2];
+        return new Row(who, median, sortedMs[0], sortedMs[sortedMs.length - 1], batch * 1000.0 / median, null, diff);
+    }
+
+    private static double relDiff(float[] y, float[] ref) {
+        if (y == null || y.length != ref.length) {
+            return Double.NaN;
+        }
+        double err = 0, scale = 0;
+        for (int i = 0; i < ref.length; i++) {
+            err = Math.max(err, Math.abs(y[i] - ref[i]));
+            scale = Math.max(scale, Math.abs(ref[i]));
+        }
+        return err / Math.max(scale, Double.MIN_NORMAL);
+    }
+}

@@ -1,0 +1,15 @@
+package io.github.jconv.cli;
+
+import io.github.jconv.Tensor;
+import io.github.jconv.net.Network;
+
+import java.io.IOException;
+
+/** Something that runs a {@link Network} trunk beside jconv in `bench --network` (PyTorch, ONNX Runtime). */
+public interface NetworkPeer {
+    /** What it is, with its version once known. */
+    String label();
+
+    /** Times {@code runs} runs of the trunk on {@code x} after {@code warmup}, with {@code threads} threads; keeps its output. */
+    Peer.Result run(Network net, Tensor x, int threads, int runs, int warmup) throws IOException;
+}
