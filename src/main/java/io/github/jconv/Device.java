@@ -101,6 +101,27 @@ public final class Device implements AutoCloseable {
         return upload(a, shape);
     }
 
+    /**
+     * The device time, in ms, of the work {@code work} queues on this device: CUDA events around it on a GPU (kernel
+     * time, without the host), timestamps of the emulator's queue on cuda-emu, wall time on the CPU. Waits for it.
+     */
+    public double time(Runnable work) {
+        if (arena == null) {
+            long t0 = System.nanoTime();
+            work.run();
+            return (System.nanoTime() - t0) / 1e6;
+        }
+        long start;
+        synchronized (this) {
+            start = arena.stream().recordEvent();
+        }
+        work.run();
+        synchronized (this) {
+            long end = arena.stream().recordEvent();
+            return arena.stream().elapsedMs(start, end);
+        }
+    }
+
     /** Waits until everything queued on the device is done (and throws the error of work that failed). */
     public void synchronize() {
         if (arena != null) {

@@ -196,4 +196,19 @@ class ConvPlanTest {
             }
         }
     }
+
+    /** Device time (events around queued work on a GPU, the emulator's queue timestamps, wall time on the CPU) is measured. */
+    @ParameterizedTest
+    @ValueSource(strings = {"cpu", "cuda-emu", "cuda"})
+    void deviceTimeCoversTheQueuedWork(String name) {
+        try (Device dev = open(name);
+             ConvPlan p = ConvPlan.conv2d(dev, new int[] {1, 8, 16, 16}, random(1, 8, 8, 3, 3), null, ConvSpec.builder().padding(1).build())
+                     .algorithm(dev.backend().algorithms().contains(Algorithm.DIRECT) ? Algorithm.DIRECT : Algorithm.IM2COL).build();
+             DeviceTensor x = dev.upload(random(2, 1, 8, 16, 16)); DeviceTensor y = dev.allocate(p.outputShape())) {
+            double ms = dev.time(() -> p.run(x, y));
+            assertTrue(ms > 0 && Double.isFinite(ms), name + ": " + ms + " ms");
+            float[] after = y.download().data(); // time() waited for the run: the result is complete
+            assertTrue(Float.isFinite(after[0]) && Float.isFinite(after[after.length - 1]), name);
+        }
+    }
 }

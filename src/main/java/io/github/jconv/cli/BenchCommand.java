@@ -6,6 +6,8 @@ import io.github.jconv.Autotuner;
 import io.github.jconv.Backend;
 import io.github.jconv.Backends;
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvPlan;
+import io.github.jconv.ConvSpec;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.cpu.CpuInfo;
 import io.github.jconv.cpu.Parallel;
@@ -98,8 +100,9 @@ final class BenchCommand implements Callable<Integer> {
     picocli.CommandLine.Model.CommandSpec spec;
 
     /** One line of the table / JSON. Null pctPeak or ratio: not known. */
+    /** One timed row; on a GPU backend the times are device time of a plan's run and {@code e2eMs} the whole call. */
     record Row(String shape, String op, String backend, String algorithm, int threads, double medianMs, double minMs,
-               double maxMs, double gflops, Double pctPeak, Double ratio, double maxRelError, boolean isPeer) {
+               double maxMs, double gflops, Double pctPeak, Double ratio, double maxRelError, boolean isPeer, Double e2eMs) {
         Map<String, Object> toMap() {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("shape", shape);
@@ -114,6 +117,7 @@ final class BenchCommand implements Callable<Integer> {
             m.put("pct_peak", pctPeak);
             m.put("ratio_to_best_peer", ratio);
             m.put("max_rel_error", maxRelError);
+            m.put("e2e_ms", e2eMs);
             return m;
         }
     }
@@ -207,6 +211,14 @@ final class BenchCommand implements Callable<Integer> {
         out.flush();
 
         Progress progress = new Progress(err, problems.size() * algs.size() + active.size());
+        try (io.github.jconv.Device gpu = be instanceof io.github.jconv.cuda.CudaBackend ? io.github.jconv.Device.open(be.name()) : null) {
+            return measure(problems, algs, be, threadCount, peak, active, peers, progress, gpu, out);
+        }
+    }
+
+    /** The timed rows, then the table, the JSON and the report; {@code gpu} is the GPU backend's device (null on the CPU). */
+    private int measure(List<Problem> problems, List<Algorithm> algs, Backend be, int threadCount, double peak, List<Peer> active,
+                        Map<String, Object> peers, Progress progress, io.github.jconv.Device gpu, PrintWriter out) throws IOException {
         List<Row> rows = new ArrayList<>();
         List<float[][]> allData = new ArrayList<>();
         List<double[]> refs = new ArrayList<>();
@@ -242,7 +254,14 @@ final class BenchCommand implements Callable<Integer> {
                     ms[i] = (System.nanoTime() - t0) / 1e6;
                 }
                 String label = a == Algorithm.AUTO ? "auto:" + chosen : chosen.label();
-                rows.add(row(pr, be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak));
+                Row row = row(pr, be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak);
+                if (gpu != null) { // the kernels alone: a plan on device tensors, timed by device events
+                    double[] kernel = deviceTimes(gpu, g, chosen, data, Math.max(1, warmup), runs);
+                    Row k = row(pr, be.name(), label, threadCount, kernel, row.maxRelError(), peak);
+                    row = new Row(k.shape(), k.op(), k.backend(), k.algorithm(), k.threads(), k.medianMs(), k.minMs(), k.maxMs(), k.gflops(),
+                            k.pctPeak(), null, k.maxRelError(), false, row.medianMs());
+                }
+                rows.add(row);
             }
         }
         for (Peer peer : active) {
@@ -259,7 +278,7 @@ final class BenchCommand implements Callable<Integer> {
                     double gf = pr.geometry.flops() / (r.medianMs() * 1e6);
                     rows.add(new Row(pr.label, pr.geometry.op.label(), peer.label(), peer.operation(pr.geometry.transposed()),
                             threadCount, r.medianMs(), r.minMs(), r.maxMs(), gf, pct(gf, peak), null,
-                            ReferenceConv.maxRelError(r.y(), refs.get(i)), true));
+                            ReferenceConv.maxRelError(r.y(), refs.get(i)), true, null));
                 }
             } catch (IOException | RuntimeException e) {
                 peers.put(name, "failed: " + e.getMessage());
@@ -268,13 +287,18 @@ final class BenchCommand implements Callable<Integer> {
         }
         progress.done();
         rows = withRatios(rows);
-        out.printf("%-34s %-16s %-18s %-20s %3s %10s %19s %9s %7s %6s %11s%n", "shape", "op", "backend", "algorithm", "thr",
-                "median_ms", "min-max ms", "GFLOP/s", "%peak", "ratio", "max_rel_err");
+        out.printf("%-34s %-16s %-18s %-20s %3s %10s %19s %9s %7s %6s %11s%s%n", "shape", "op", "backend", "algorithm", "thr",
+                "median_ms", "min-max ms", "GFLOP/s", "%peak", "ratio", "max_rel_err", gpu == null ? "" : "     e2e_ms");
         for (Row r : rows) {
-            out.printf("%-34s %-16s %-18s %-20s %3d %10.3f %19s %9.2f %7s %6s %11.3e%n", r.shape(), r.op(), r.backend(),
+            out.printf("%-34s %-16s %-18s %-20s %3d %10.3f %19s %9.2f %7s %6s %11.3e%s%n", r.shape(), r.op(), r.backend(),
                     r.algorithm(), r.threads(), r.medianMs(), String.format("%.3f-%.3f", r.minMs(), r.maxMs()), r.gflops(),
                     r.pctPeak() == null ? "n/a" : String.format("%.1f%%", r.pctPeak()),
-                    r.ratio() == null ? "n/a" : String.format("%.2f", r.ratio()), r.maxRelError());
+                    r.ratio() == null ? "n/a" : String.format("%.2f", r.ratio()), r.maxRelError(),
+                    gpu == null ? "" : r.e2eMs() == null ? String.format("%11s", "-") : String.format("%11.3f", r.e2eMs()));
+        }
+        if (gpu != null) {
+            out.println("(" + be.name() + ": median_ms and GFLOP/s are the kernels alone, a plan run on device tensors between device events;"
+                    + " e2e_ms the whole call with its transfers)");
         }
         if (skipped > 0) {
             out.printf("(%d layer/algorithm pairs not shown: the algorithm cannot take the layer; name it with --algorithm to see why)%n",
@@ -297,6 +321,31 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /** Device times (ms) of a plan's runs of g with algorithm a on device tensors, after {@code warmup} runs. */
+    private static double[] deviceTimes(io.github.jconv.Device dev, ConvGeometry g, Algorithm a, float[][] data, int warmup, int runs) {
+        ConvSpec spec = ConvSpec.builder().stride(g.strideH, g.strideW).dilation(g.dilationH, g.dilationW).groups(g.groups)
+                .padding(io.github.jconv.Padding.of(g.padTop, g.padBottom, g.padLeft, g.padRight)).build();
+        io.github.jconv.Tensor w = io.github.jconv.Tensor.of(data[1], g.weightShape());
+        io.github.jconv.Tensor b = g.hasBias ? io.github.jconv.Tensor.of(data[2], g.biasLength()) : null;
+        if (g.transposed()) {
+            int opH = g.h - ((g.p - 1) * g.strideH - g.padTop - g.padBottom + g.effectiveR());
+            int opW = g.w - ((g.q - 1) * g.strideW - g.padLeft - g.padRight + g.effectiveS());
+            spec = spec.toBuilder().outputPadding(opH, opW).build();
+        }
+        ConvPlan.Builder pb = g.transposed() ? ConvPlan.convTranspose2d(dev, g.inputShape(), w, b, spec) : ConvPlan.conv2d(dev, g.inputShape(), w, b, spec);
+        try (ConvPlan plan = pb.algorithm(a).build(); io.github.jconv.DeviceTensor x = dev.upload(data[0], g.inputShape());
+             io.github.jconv.DeviceTensor y = dev.allocate(g.outputShape())) {
+            for (int i = 0; i < warmup; i++) {
+                plan.run(x, y);
+            }
+            double[] ms = new double[runs];
+            for (int i = 0; i < runs; i++) {
+                ms[i] = dev.time(() -> plan.run(x, y));
+            }
+            return ms;
+        }
+    }
+
     private static Double pct(double gflops, double peak) {
         return Double.isNaN(peak) ? null : 100 * gflops / peak;
     }
@@ -307,7 +356,7 @@ final class BenchCommand implements Callable<Integer> {
         double median = median(sorted);
         double gflops = pr.geometry.flops() / (median * 1e6);
         return new Row(pr.label, pr.geometry.op.label(), backend, algorithm, threads, median, sorted[0],
-                sorted[sorted.length - 1], gflops, pct(gflops, peak), null, err, false);
+                sorted[sorted.length - 1], gflops, pct(gflops, peak), null, err, false, null);
     }
 
     /** Each jconv row's GFLOP/s over the best peer's on the same layer (null without a peer row). */
@@ -322,7 +371,7 @@ final class BenchCommand implements Callable<Integer> {
         for (Row r : rows) {
             Double peer = bestPeer.get(r.shape());
             out.add(r.isPeer() || peer == null ? r : new Row(r.shape(), r.op(), r.backend(), r.algorithm(), r.threads(),
-                    r.medianMs(), r.minMs(), r.maxMs(), r.gflops(), r.pctPeak(), r.gflops() / peer, r.maxRelError(), false));
+                    r.medianMs(), r.minMs(), r.maxMs(), r.gflops(), r.pctPeak(), r.gflops() / peer, r.maxRelError(), false, r.e2eMs()));
         }
         return out;
     }

@@ -69,6 +69,12 @@ public abstract class DeviceStream implements AutoCloseable {
     /** Waits until everything queued is done; throws the first error of queued work. */
     protected abstract void waitIdle();
 
+    /** Queues a timestamp in the stream's order (a CUDA event on a GPU; the host clock when the emulator gets to it). */
+    public abstract long recordEvent();
+
+    /** Milliseconds between two recorded events, after waiting for the later one; both are released. */
+    public abstract double elapsedMs(long start, long end);
+
     /** Gives the stream back to its device, which keeps it for reuse or {@link #destroy()}s it. */
     protected abstract void release();
 

@@ -59,6 +59,8 @@ public final class EmuDevice implements DeviceApi {
         private long staging;
         private Future<?> last;
         private volatile RuntimeException failure;
+        private final java.util.Map<Long, Long> stamps = new java.util.concurrent.ConcurrentHashMap<>();
+        private final java.util.concurrent.atomic.AtomicLong nextStamp = new java.util.concurrent.atomic.AtomicLong(1);
 
         EmuStream() {
             super(maxStagingBytes);
@@ -155,6 +157,23 @@ public final class EmuDevice implements DeviceApi {
                 failure = null;
                 throw f instanceof DeviceException ? new DeviceException(f.getMessage(), f) : f;
             }
+        }
+
+        @Override
+        public long recordEvent() {
+            long id = nextStamp.getAndIncrement();
+            queue(true, () -> stamps.put(id, System.nanoTime()));
+            return id;
+        }
+
+        @Override
+        public double elapsedMs(long start, long end) {
+            synchronize();
+            Long a = stamps.remove(start), b = stamps.remove(end);
+            if (a == null || b == null) {
+                throw new DeviceException("unknown or already used event " + (a == null ? start : end));
+            }
+            return (b - a) / 1e6;
         }
 
         @Override

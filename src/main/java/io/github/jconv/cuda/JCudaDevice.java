@@ -221,6 +221,43 @@ public final class JCudaDevice implements DeviceApi {
      */
     final class JCudaStream extends DeviceStream {
         private final CUstream stream = new CUstream();
+        private final Map<Long, jcuda.driver.CUevent> events = new ConcurrentHashMap<>();
+        private final AtomicLong nextEvent = new AtomicLong(1);
+
+        @Override
+        public long recordEvent() {
+            makeCurrent();
+            jcuda.driver.CUevent e = new jcuda.driver.CUevent();
+            try {
+                JCudaDriver.cuEventCreate(e, jcuda.driver.CUevent_flags.CU_EVENT_DEFAULT);
+                JCudaDriver.cuEventRecord(e, stream);
+            } catch (CudaException ex) {
+                throw error("cuEventRecord", ex);
+            }
+            long id = nextEvent.getAndIncrement();
+            events.put(id, e);
+            return id;
+        }
+
+        @Override
+        public double elapsedMs(long start, long end) {
+            makeCurrent();
+            jcuda.driver.CUevent a = events.remove(start), b = events.remove(end);
+            if (a == null || b == null) {
+                throw new DeviceException("unknown or already used event " + (a == null ? start : end));
+            }
+            try {
+                JCudaDriver.cuEventSynchronize(b);
+                float[] ms = {0f};
+                JCudaDriver.cuEventElapsedTime(ms, a, b);
+                return ms[0];
+            } catch (CudaException ex) {
+                throw error("cuEventElapsedTime", ex);
+            } finally {
+                JCudaDriver.cuEventDestroy(a);
+                JCudaDriver.cuEventDestroy(b);
+            }
+        }
         private final Pointer staging = new Pointer();
         private FloatBuffer stagingFloats;
 

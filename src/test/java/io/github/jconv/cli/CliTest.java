@@ -519,4 +519,18 @@ class CliTest {
         assertEquals(2, bad.code());
         assertTrue(bad.err().contains("has shape [1, 3, 64, 64], mobilenetv2 with --batch 1 --size 32 takes [1, 3, 32, 32]"), bad.err());
     }
+
+    /** On a GPU backend a bench row's median is the kernels' device time (a plan between device events), e2e_ms the whole call. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void gpuBenchRowsTimeTheKernelsAndTheWholeCallApart(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("b.json");
+        Result r = cli("bench", "--backend", "cuda-emu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--algorithm", "direct", "--runs", "2",
+                "--warmup", "1", "--warmup-ms", "0", "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("e2e_ms") && r.out().contains("the kernels alone"), r.out());
+        Map<String, Object> doc = com.fasterxml.jackson.jr.ob.JSON.std.mapFrom(Files.readString(json));
+        Map<String, Object> row = ((List<Map<String, Object>>) doc.get("results")).get(0);
+        assertTrue(((Number) row.get("e2e_ms")).doubleValue() > 0 && ((Number) row.get("median_ms")).doubleValue() > 0, row.toString());
+    }
 }
