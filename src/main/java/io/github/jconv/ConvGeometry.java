@@ -310,6 +310,20 @@ public final class ConvGeometry {
 
     // ---------------------------------------------------------------- derived sizes
 
+    /**
+     * The spec that describes exactly this geometry with explicit amounts: the resolved padding, and for a transposed
+     * convolution the output padding that gives its H x W (a same / output-size request resolved).
+     */
+    public ConvSpec explicitSpec() {
+        ConvSpec.Builder b = ConvSpec.builder().stride(strideH, strideW).dilation(dilationH, dilationW).groups(groups)
+                .padding(Padding.of(padTop, padBottom, padLeft, padRight));
+        if (transposed()) {
+            b.outputPadding(h - (int) transposedOutputSize(p, padTop + padBottom, r, strideH, dilationH, 0),
+                    w - (int) transposedOutputSize(q, padLeft + padRight, s, strideW, dilationW, 0));
+        }
+        return b.build();
+    }
+
     /** True when the batch is empty (N = 0): the output has no elements and nothing is computed, as in PyTorch. */
     public boolean isEmpty() {
         return n == 0;

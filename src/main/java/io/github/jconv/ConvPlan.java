@@ -75,6 +75,11 @@ public final class ConvPlan implements AutoCloseable {
         return new Builder(device, ConvGeometry.Op.CONV2D, inputShape, weight, bias, spec);
     }
 
+    /** A plan for a checked geometry (its operation, shapes and resolved padding). */
+    public static Builder of(Device device, ConvGeometry g, Tensor weight, Tensor bias) {
+        return new Builder(device, g.op, g.inputShape(), weight, bias, g.explicitSpec());
+    }
+
     /** A conv_transpose2d plan (weight C_in x C_out/G x R x S). */
     public static Builder convTranspose2d(Device device, int[] inputShape, Tensor weight, Tensor bias, ConvSpec spec) {
         return new Builder(device, ConvGeometry.Op.CONV_TRANSPOSE2D, inputShape, weight, bias, spec);

@@ -252,4 +252,20 @@ class AutotunerTest {
         Map<String, Object> errors = (Map<String, Object>) entry.get("max_rel_error");
         assertTrue(errors.values().stream().allMatch(e -> ((Number) e).doubleValue() <= Autotuner.TOLERANCE), errors.toString());
     }
+
+    /** On a GPU backend (here cuda-emu) the candidates are plans timed between device events, and the choice runs. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void gpuCandidatesAreTimedAsPlansBetweenDeviceEvents(@TempDir Path dir) {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.github.jconv.cuda.CudaBackend.EMU.unavailableReason() == null);
+        ConvGeometry g = ConvGeometry.conv2d(new int[] {1, 4, 9, 9}, new int[] {6, 4, 3, 3}, new int[] {6}, ConvSpec.builder().padding(1).build());
+        Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json")).withMinFlops(0);
+        Algorithm a = t.choose(io.github.jconv.cuda.CudaBackend.EMU, g, 0, true);
+        Map<String, Object> entry = t.cached(io.github.jconv.cuda.CudaBackend.EMU, g, 0);
+        assertEquals("device events around plan runs", entry.get("timed"));
+        Map<String, Object> ms = (Map<String, Object>) entry.get("median_ms");
+        assertTrue(ms.keySet().containsAll(List.of("direct", "im2col", "implicit-gemm")), ms.toString());
+        assertTrue(((Map<String, Object>) entry.get("max_rel_error")).values().stream().allMatch(e -> ((Number) e).doubleValue() < 1e-5));
+        assertNotNull(a);
+    }
 }

@@ -40,9 +40,7 @@ class ConvPlanTest {
                 Tensor b = g.hasBias ? random(3, g.biasLength()) : null;
                 Tensor r = random(4, g.outputShape());
                 Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
-                ConvSpec spec = ConvSpec.builder().stride(g.strideH, g.strideW).dilation(g.dilationH, g.dilationW).groups(g.groups)
-                        .padding(Padding.of(g.padTop, g.padBottom, g.padLeft, g.padRight)).outputPadding(
-                                g.transposed() ? outputPadding(g)[0] : 0, g.transposed() ? outputPadding(g)[1] : 0).build();
+                ConvSpec spec = g.explicitSpec();
                 for (Algorithm a : dev.backend().algorithms()) {
                     if (dev.backend().cannotImplement(a, g) != null) {
                         continue;
@@ -58,13 +56,6 @@ class ConvPlanTest {
                 }
             }
         }
-    }
-
-    /** The output padding that gives g's H x W (the transposed layers of EpilogueTest have none but may). */
-    private static int[] outputPadding(ConvGeometry g) {
-        int fullH = (g.p - 1) * g.strideH + g.effectiveR() - g.padTop - g.padBottom;
-        int fullW = (g.q - 1) * g.strideW + g.effectiveS() - g.padLeft - g.padRight;
-        return new int[] {g.h - fullH, g.w - fullW};
     }
 
     /** Three layers (conv + relu, depthwise + relu6, 1x1 + residual) on device tensors, never downloaded between layers. */

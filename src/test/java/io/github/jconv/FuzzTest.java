@@ -57,6 +57,11 @@ class FuzzTest {
 
     /** Runs every algorithm on g; returns how many ran. */
     private static int check(ConvGeometry g, long dataSeed, List<String> failures, String replay) {
+        ConvGeometry again = ConvGeometry.of(g.op, g.inputShape(), g.weightShape(), g.hasBias ? new int[] {g.biasLength()} : null,
+                g.explicitSpec());
+        if (!again.toString().equals(g.toString()) || again.h != g.h || again.w != g.w) {
+            failures.add("explicitSpec() of " + g + " describes " + again + replay);
+        }
         float[][] d = TestSupport.data(g, dataSeed);
         TestSupport.Oracle oracle = TestSupport.oracle(g, d[0], d[1], d[2]);
         int runs = 0;

@@ -7,7 +7,6 @@ import io.github.jconv.Backend;
 import io.github.jconv.Backends;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvPlan;
-import io.github.jconv.ConvSpec;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.cpu.CpuInfo;
 import io.github.jconv.cpu.Parallel;
@@ -323,16 +322,9 @@ final class BenchCommand implements Callable<Integer> {
 
     /** Device times (ms) of a plan's runs of g with algorithm a on device tensors, after {@code warmup} runs. */
     private static double[] deviceTimes(io.github.jconv.Device dev, ConvGeometry g, Algorithm a, float[][] data, int warmup, int runs) {
-        ConvSpec spec = ConvSpec.builder().stride(g.strideH, g.strideW).dilation(g.dilationH, g.dilationW).groups(g.groups)
-                .padding(io.github.jconv.Padding.of(g.padTop, g.padBottom, g.padLeft, g.padRight)).build();
         io.github.jconv.Tensor w = io.github.jconv.Tensor.of(data[1], g.weightShape());
         io.github.jconv.Tensor b = g.hasBias ? io.github.jconv.Tensor.of(data[2], g.biasLength()) : null;
-        if (g.transposed()) {
-            int opH = g.h - ((g.p - 1) * g.strideH - g.padTop - g.padBottom + g.effectiveR());
-            int opW = g.w - ((g.q - 1) * g.strideW - g.padLeft - g.padRight + g.effectiveS());
-            spec = spec.toBuilder().outputPadding(opH, opW).build();
-        }
-        ConvPlan.Builder pb = g.transposed() ? ConvPlan.convTranspose2d(dev, g.inputShape(), w, b, spec) : ConvPlan.conv2d(dev, g.inputShape(), w, b, spec);
+        ConvPlan.Builder pb = ConvPlan.of(dev, g, w, b);
         try (ConvPlan plan = pb.algorithm(a).build(); io.github.jconv.DeviceTensor x = dev.upload(data[0], g.inputShape());
              io.github.jconv.DeviceTensor y = dev.allocate(g.outputShape())) {
             for (int i = 0; i < warmup; i++) {
