@@ -7,10 +7,14 @@ import io.github.jconv.Backend;
 import io.github.jconv.Backends;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvPlan;
+import io.github.jconv.Device;
+import io.github.jconv.DeviceTensor;
 import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.Tensor;
 import io.github.jconv.cpu.CpuInfo;
 import io.github.jconv.cpu.Parallel;
 import io.github.jconv.cpu.ReferenceConv;
+import io.github.jconv.cuda.CudaBackend;
 import io.github.jconv.io.AtomicFile;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -172,13 +176,13 @@ final class BenchCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         double peak = be.name().equals("cpu") ? CpuInfo.measuredPeakGflops(threadCount)
-                : be instanceof io.github.jconv.cuda.CudaBackend ? ((io.github.jconv.cuda.CudaBackend) be).measuredPeakGflops()
+                : be instanceof CudaBackend ? ((CudaBackend) be).measuredPeakGflops()
                 : Double.NaN;
         Map<String, Object> peers = new LinkedHashMap<>();
         List<Peer> active = new ArrayList<>();
         if (noPeers) {
             peers.put("peers", "off (--no-peers)");
-        } else if (be == io.github.jconv.cuda.CudaBackend.CUDA) {
+        } else if (be == CudaBackend.CUDA) {
             String why = io.github.jconv.cuda.CudnnBackend.INSTANCE.unavailableReason();
             peers.put("cudnn", why == null ? "ran (FMA math and default math)" : "absent: " + why);
             if (why == null) {
@@ -210,14 +214,14 @@ final class BenchCommand implements Callable<Integer> {
         out.flush();
 
         Progress progress = new Progress(err, problems.size() * algs.size() + active.size());
-        try (io.github.jconv.Device gpu = be instanceof io.github.jconv.cuda.CudaBackend ? io.github.jconv.Device.open(be.name()) : null) {
+        try (Device gpu = be instanceof CudaBackend ? Device.open(be.name()) : null) {
             return measure(problems, algs, be, threadCount, peak, active, peers, progress, gpu, out);
         }
     }
 
     /** The timed rows, then the table, the JSON and the report; {@code gpu} is the GPU backend's device (null on the CPU). */
     private int measure(List<Problem> problems, List<Algorithm> algs, Backend be, int threadCount, double peak, List<Peer> active,
-                        Map<String, Object> peers, Progress progress, io.github.jconv.Device gpu, PrintWriter out) throws IOException {
+                        Map<String, Object> peers, Progress progress, Device gpu, PrintWriter out) throws IOException {
         List<Row> rows = new ArrayList<>();
         List<float[][]> allData = new ArrayList<>();
         List<double[]> refs = new ArrayList<>();
@@ -321,12 +325,12 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** Device times (ms) of a plan's runs of g with algorithm a on device tensors, after {@code warmup} runs. */
-    private static double[] deviceTimes(io.github.jconv.Device dev, ConvGeometry g, Algorithm a, float[][] data, int warmup, int runs) {
-        io.github.jconv.Tensor w = io.github.jconv.Tensor.of(data[1], g.weightShape());
-        io.github.jconv.Tensor b = g.hasBias ? io.github.jconv.Tensor.of(data[2], g.biasLength()) : null;
+    private static double[] deviceTimes(Device dev, ConvGeometry g, Algorithm a, float[][] data, int warmup, int runs) {
+        Tensor w = Tensor.of(data[1], g.weightShape());
+        Tensor b = g.hasBias ? Tensor.of(data[2], g.biasLength()) : null;
         ConvPlan.Builder pb = ConvPlan.of(dev, g, w, b);
-        try (ConvPlan plan = pb.algorithm(a).build(); io.github.jconv.DeviceTensor x = dev.upload(data[0], g.inputShape());
-             io.github.jconv.DeviceTensor y = dev.allocate(g.outputShape())) {
+        try (ConvPlan plan = pb.algorithm(a).build(); DeviceTensor x = dev.upload(data[0], g.inputShape());
+             DeviceTensor y = dev.allocate(g.outputShape())) {
             for (int i = 0; i < warmup; i++) {
                 plan.run(x, y);
             }
