@@ -12,7 +12,7 @@ import io.github.jconv.ConvGeometry;
  * <p>Non-finite input: the GEMM multiplies every input value by a whole column of Wm, structural zeros included,
  * and 0 x NaN = 0 x Inf = NaN, so one NaN pixel would make every output of its sample NaN. An input holding NaN
  * or Inf is therefore run with those values replaced by 0, and the outputs that read one of them (the only ones
- * PyTorch makes non-finite) are then recomputed from their own taps, which gives them their NaN or Inf.
+ * PyTorch makes non-finite) then take their NaN or Inf from the float64 reference.
  */
 final class KernelMatrixConv implements CpuConvolution {
     /** 32 Mi floats (128 MiB). */
@@ -34,7 +34,7 @@ final class KernelMatrixConv implements CpuConvolution {
         float[] finite = withoutNonFinite(x);
         gemmForward(g, finite == null ? x : finite, w, bias, y, par);
         if (finite != null) {
-            recomputeReaders(g, x, w, bias, y);
+            recomputeReaders(g, x, w, bias, y, par);
         }
     }
 
@@ -43,7 +43,7 @@ final class KernelMatrixConv implements CpuConvolution {
         float[] finite = withoutNonFinite(y);
         gemmTransposed(g, finite == null ? y : finite, w, bias, x, par);
         if (finite != null) {
-            recomputeReaders(g, y, w, bias, x);
+            recomputeReaders(g, y, w, bias, x, par);
         }
     }
 
@@ -66,57 +66,16 @@ final class KernelMatrixConv implements CpuConvolution {
     }
 
     /**
-     * Recomputes, from the original {@code input}, every output element whose window reads a non-finite input
-     * value (forward: y[n][k][p][q] for the k of the value's group and every tap that lands on it; transposed: the
-     * x[n][c][h][w] the value is scattered to).
+     * Gives every output element that reads a non-finite input value its value from the float64 reference on the
+     * original {@code input}: exactly those elements are non-finite there (a float32 product cannot overflow a double,
+     * nor can any sum of them), and no other element of {@code output} changes.
      */
-    private static void recomputeReaders(ConvGeometry g, float[] input, float[] w, float[] bias, float[] output) {
-        java.util.BitSet readers = new java.util.BitSet(output.length);
-        int cg = g.cPerGroup(), kg = g.kPerGroup();
-        for (int i = 0; i < input.length; i++) {
-            if (Float.isFinite(input[i])) {
-                continue;
+    private static void recomputeReaders(ConvGeometry g, float[] input, float[] w, float[] bias, float[] output, Parallel par) {
+        double[] ref = ReferenceConv.compute(g, input, w, bias, par);
+        for (int o = 0; o < output.length; o++) {
+            if (!Double.isFinite(ref[o])) {
+                output[o] = (float) ref[o];
             }
-            if (!g.transposed()) { // input x[n][c][ih][iw]
-                int iw = i % g.w, ih = i / g.w % g.h, c = i / (g.w * g.h) % g.c, n = i / (g.w * g.h * g.c);
-                for (int r = 0; r < g.r; r++) {
-                    int ph = ih + g.padTop - r * g.dilationH;
-                    if (ph < 0 || ph % g.strideH != 0 || ph / g.strideH >= g.p) {
-                        continue;
-                    }
-                    for (int s = 0; s < g.s; s++) {
-                        int qw = iw + g.padLeft - s * g.dilationW;
-                        if (qw < 0 || qw % g.strideW != 0 || qw / g.strideW >= g.q) {
-                            continue;
-                        }
-                        for (int k = (c / cg) * kg; k < (c / cg + 1) * kg; k++) {
-                            readers.set(((n * g.k + k) * g.p + ph / g.strideH) * g.q + qw / g.strideW);
-                        }
-                    }
-                }
-            } else { // input y[n][k][p][q]
-                int q = i % g.q, p = i / g.q % g.p, k = i / (g.q * g.p) % g.k, n = i / (g.q * g.p * g.k);
-                for (int r = 0; r < g.r; r++) {
-                    int ih = p * g.strideH - g.padTop + r * g.dilationH;
-                    if (ih < 0 || ih >= g.h) {
-                        continue;
-                    }
-                    for (int s = 0; s < g.s; s++) {
-                        int iw = q * g.strideW - g.padLeft + s * g.dilationW;
-                        if (iw < 0 || iw >= g.w) {
-                            continue;
-                        }
-                        for (int c = (k / kg) * cg; c < (k / kg + 1) * cg; c++) {
-                            readers.set(((n * g.c + c) * g.h + ih) * g.w + iw);
-                        }
-                    }
-                }
-            }
-        }
-        for (int o = readers.nextSetBit(0); o >= 0; o = readers.nextSetBit(o + 1)) {
-            output[o] = (float) (g.transposed()
-                    ? ReferenceConv.transposedElement(g, input, w, bias, o / (g.w * g.h * g.c), o / (g.w * g.h) % g.c, o / g.w % g.h, o % g.w)
-                    : ReferenceConv.forwardElement(g, input, w, bias, o / (g.q * g.p * g.k), o / (g.q * g.p) % g.k, o / g.q % g.p, o % g.q));
         }
     }
 

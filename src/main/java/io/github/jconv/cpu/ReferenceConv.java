@@ -63,7 +63,7 @@ public final class ReferenceConv implements CpuConvolution {
     }
 
     /** One element of {@link #forwardDouble}: y[n][k][p][q]. */
-    static double forwardElement(ConvGeometry g, float[] x, float[] w, float[] bias, int n, int k, int p, int q) {
+    private static double forwardElement(ConvGeometry g, float[] x, float[] w, float[] bias, int n, int k, int p, int q) {
         int cg = g.cPerGroup();
         int c0 = (k / g.kPerGroup()) * cg;
         double acc = bias == null ? 0.0 : bias[k];
@@ -100,7 +100,7 @@ public final class ReferenceConv implements CpuConvolution {
     }
 
     /** One element of {@link #transposedDouble}: x[n][c][ih][iw]. */
-    static double transposedElement(ConvGeometry g, float[] y, float[] w, float[] bias, int n, int c, int ih, int iw) {
+    private static double transposedElement(ConvGeometry g, float[] y, float[] w, float[] bias, int n, int c, int ih, int iw) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int k0 = (c / cg) * kg, ci = c % cg;
         double acc = bias == null ? 0.0 : bias[c];
