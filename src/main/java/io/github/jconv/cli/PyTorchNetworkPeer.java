@@ -7,17 +7,13 @@ import io.github.jconv.io.Npy;
 import io.github.jconv.net.Network;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.stream.Stream;
 
 /**
  * PyTorch runs the same trunk, built from torch.nn layers with the same folded weights (torch_network.py, shipped in
@@ -40,10 +36,6 @@ final class PyTorchNetworkPeer implements NetworkPeer {
     public Peer.Result run(Network net, Tensor x, int threads, int runs, int warmup) throws IOException {
         Path dir = Files.createTempDirectory("jconv-pytorch-net");
         try {
-            Path script = dir.resolve("torch_network.py");
-            try (InputStream in = PyTorchNetworkPeer.class.getResourceAsStream("torch_network.py")) {
-                Files.copy(in, script);
-            }
             List<Object> layers = new ArrayList<>();
             int i = 0;
             for (Network.Layer l : net.layers()) {
@@ -76,29 +68,13 @@ final class PyTorchNetworkPeer implements NetworkPeer {
             }
             Files.writeString(dir.resolve("net.json"), JSON.std.asString(Map.of("layers", layers)));
             Npy.write(dir.resolve("x.npy"), x);
-            Process p = new ProcessBuilder(python, script.toString(), "--threads", Integer.toString(threads), "--runs",
-                    Integer.toString(runs), "--warmup", Integer.toString(warmup), dir.toString())
-                    .redirectError(ProcessBuilder.Redirect.DISCARD).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            int code;
-            try {
-                code = p.waitFor();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                p.destroyForcibly();
-                throw new IOException("interrupted");
-            }
-            if (code != 0 || out.indexOf('{') < 0) {
-                throw new IOException("torch_network.py exited with " + code);
-            }
-            Map<String, Object> doc = JSON.std.mapFrom(out.substring(out.indexOf('{')));
+            Map<String, Object> doc = PyTorchPeer.runScript(python, dir, "torch_network.py", List.of("--threads",
+                    Integer.toString(threads), "--runs", Integer.toString(runs), "--warmup", Integer.toString(warmup), dir.toString()));
             version = String.valueOf(doc.get("torch")).toLowerCase(Locale.ROOT);
             return new Peer.Result(((Number) doc.get("median_ms")).doubleValue(), ((Number) doc.get("min_ms")).doubleValue(),
                     ((Number) doc.get("max_ms")).doubleValue(), Npy.read(dir.resolve("y.npy")).data());
         } finally {
-            try (Stream<Path> files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            }
+            PyTorchPeer.deleteTree(dir);
         }
     }
 }

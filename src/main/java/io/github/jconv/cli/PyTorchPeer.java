@@ -75,11 +75,7 @@ final class PyTorchPeer implements Peer {
     public List<Result> run(List<Problem> problems, List<float[][]> data, int threads, int runs, int warmup) throws IOException {
         Path dir = Files.createTempDirectory("jconv-pytorch");
         try {
-            Path script = dir.resolve("torch_bench.py");
-            try (InputStream in = PyTorchPeer.class.getResourceAsStream("torch_bench.py")) {
-                Files.copy(in, script);
-            }
-            List<String> cmd = new ArrayList<>(List.of(python, script.toString(), "--threads", Integer.toString(threads),
+            List<String> args = new ArrayList<>(List.of("--threads", Integer.toString(threads),
                     "--runs", Integer.toString(runs), "--warmup", Integer.toString(warmup), "--op",
                     problems.get(0).geometry.op.label()));
             for (int i = 0; i < problems.size(); i++) {
@@ -91,22 +87,9 @@ final class PyTorchPeer implements Peer {
                 String params = "{\"stride\": [" + g.strideH + ", " + g.strideW + "], \"padding\": [" + g.padTop + ", "
                         + g.padLeft + "], \"dilation\": [" + g.dilationH + ", " + g.dilationW + "], \"groups\": " + g.groups + "}";
                 Files.writeString(d.resolve("params.json"), params);
-                cmd.add(d.toString());
+                args.add(d.toString());
             }
-            Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            int code;
-            try {
-                code = p.waitFor();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                p.destroyForcibly();
-                throw new IOException("interrupted");
-            }
-            if (code != 0) {
-                throw new IOException("torch_bench.py exited with " + code);
-            }
-            Map<String, Object> doc = JSON.std.mapFrom(out.substring(out.indexOf('{')));
+            Map<String, Object> doc = runScript(python, dir, "torch_bench.py", args);
             version = String.valueOf(doc.get("torch"));
             List<Result> results = new ArrayList<>();
             int i = 0;
@@ -118,9 +101,41 @@ final class PyTorchPeer implements Peer {
             }
             return results;
         } finally {
-            try (Stream<Path> files = Files.walk(dir)) {
-                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            }
+            deleteTree(dir);
+        }
+    }
+
+    /**
+     * Copies {@code script} (a resource beside this class) into {@code dir}, runs it with {@code python} and the
+     * arguments (stderr discarded) and returns the JSON object it prints.
+     */
+    static Map<String, Object> runScript(String python, Path dir, String script, List<String> args) throws IOException {
+        Path file = dir.resolve(script);
+        try (InputStream in = PyTorchPeer.class.getResourceAsStream(script)) {
+            Files.copy(in, file);
+        }
+        List<String> cmd = new ArrayList<>(List.of(python, file.toString()));
+        cmd.addAll(args);
+        Process p = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        int code;
+        try {
+            code = p.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            p.destroyForcibly();
+            throw new IOException("interrupted");
+        }
+        if (code != 0 || out.indexOf('{') < 0) {
+            throw new IOException(script + " exited with " + code);
+        }
+        return JSON.std.mapFrom(out.substring(out.indexOf('{')));
+    }
+
+    /** Deletes {@code dir} and everything below it. */
+    static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> files = Files.walk(dir)) {
+            files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
         }
     }
 }

@@ -11,7 +11,6 @@ import io.github.jconv.net.Network;
 
 import java.io.IOException;
 import java.nio.FloatBuffer;
-import java.util.Arrays;
 import java.util.Map;
 
 /**
@@ -34,26 +33,8 @@ public final class OnnxRuntimeNetworkPeer implements NetworkPeer {
             opts.setInterOpNumThreads(1);
             try (OrtSession session = env.createSession(OnnxModel.network(net), opts);
                  OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x.data()),
-                         Arrays.stream(x.shape()).asLongStream().toArray())) {
-                Map<String, OnnxTensor> feed = Map.of("X", in);
-                for (int i = 0; i < warmup; i++) {
-                    session.run(feed).close();
-                }
-                double[] ms = new double[runs];
-                float[] y = null;
-                for (int i = 0; i < runs; i++) {
-                    long t0 = System.nanoTime();
-                    try (OrtSession.Result r = session.run(feed)) {
-                        ms[i] = (System.nanoTime() - t0) / 1e6;
-                        if (i == runs - 1) {
-                            FloatBuffer fb = ((OnnxTensor) r.get(0)).getFloatBuffer();
-                            y = new float[fb.remaining()];
-                            fb.get(y);
-                        }
-                    }
-                }
-                Arrays.sort(ms);
-                return new Peer.Result(ms[runs / 2], ms[0], ms[runs - 1], y);
+                         OnnxRuntimePeer.longs(x.shape()))) {
+                return OnnxRuntimePeer.time(session, Map.of("X", in), runs, warmup);
             }
         } catch (OrtException e) {
             throw new IOException("onnxruntime: " + e.getMessage(), e);

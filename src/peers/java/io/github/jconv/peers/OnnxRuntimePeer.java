@@ -54,30 +54,34 @@ public final class OnnxRuntimePeer implements Peer {
              OnnxTensor x = OnnxTensor.createTensor(env, FloatBuffer.wrap(d[0]), longs(g.inputShape()));
              OnnxTensor w = OnnxTensor.createTensor(env, FloatBuffer.wrap(d[1]), longs(g.weightShape()));
              OnnxTensor b = OnnxTensor.createTensor(env, FloatBuffer.wrap(d[2]), new long[] {g.biasLength()})) {
-            Map<String, OnnxTensor> feed = Map.of("X", x, "W", w, "B", b);
-            for (int i = 0; i < warmup; i++) {
-                session.run(feed).close();
-            }
-            double[] ms = new double[runs];
-            float[] y = null;
-            for (int i = 0; i < runs; i++) {
-                long t0 = System.nanoTime();
-                try (OrtSession.Result r = session.run(feed)) {
-                    ms[i] = (System.nanoTime() - t0) / 1e6;
-                    if (i == runs - 1) {
-                        FloatBuffer fb = ((OnnxTensor) r.get(0)).getFloatBuffer();
-                        y = new float[fb.remaining()];
-                        fb.get(y);
-                    }
-                }
-            }
-            Arrays.sort(ms);
-            double median = runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
-            return new Result(median, ms[0], ms[runs - 1], y);
+            return time(session, Map.of("X", x, "W", w, "B", b), runs, warmup);
         }
     }
 
-    private static long[] longs(int[] shape) {
+    /** {@code warmup} untimed runs, then {@code runs} timed ones: median, min, max and the last run's output. */
+    static Result time(OrtSession session, Map<String, OnnxTensor> feed, int runs, int warmup) throws OrtException {
+        for (int i = 0; i < warmup; i++) {
+            session.run(feed).close();
+        }
+        double[] ms = new double[runs];
+        float[] y = null;
+        for (int i = 0; i < runs; i++) {
+            long t0 = System.nanoTime();
+            try (OrtSession.Result r = session.run(feed)) {
+                ms[i] = (System.nanoTime() - t0) / 1e6;
+                if (i == runs - 1) {
+                    FloatBuffer fb = ((OnnxTensor) r.get(0)).getFloatBuffer();
+                    y = new float[fb.remaining()];
+                    fb.get(y);
+                }
+            }
+        }
+        Arrays.sort(ms);
+        double median = runs % 2 == 1 ? ms[runs / 2] : (ms[runs / 2 - 1] + ms[runs / 2]) / 2;
+        return new Result(median, ms[0], ms[runs - 1], y);
+    }
+
+    static long[] longs(int[] shape) {
         return Arrays.stream(shape).asLongStream().toArray();
     }
 }
