@@ -48,24 +48,16 @@ class EpilogueTest {
             float[][] d = TestSupport.data(g, ep.hashCode() + g.hashCode());
             float[] residual = ep.hasResidual() ? TestSupport.gaussian(new Random(5), Tensor.elementCount(g.outputShape())) : null;
             TestSupport.Oracle oracle = TestSupport.oracle(g, d[0], d[1], d[2], ep, residual);
-            for (Backend backend : ShapeTableTest.BACKENDS) {
-                if (backend.unavailableReason() != null) {
-                    continue;
+            TestSupport.forEachAlgorithm(g, (backend, a) -> {
+                float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+                Arrays.fill(y, Float.NaN);
+                backend.run(a, g, d[0], d[1], d[2], ep, residual, y, 2);
+                String problem = oracle.check(y);
+                if (problem != null) {
+                    fail(backend.name() + "/" + a + " with epilogue " + ep + " on " + g + ": " + problem
+                            + TestSupport.scheduleNote(backend.name()));
                 }
-                for (Algorithm a : backend.algorithms()) {
-                    if (backend.cannotImplement(a, g) != null) {
-                        continue;
-                    }
-                    float[] y = new float[residual == null ? Math.toIntExact(Tensor.elementCount(g.outputShape())) : residual.length];
-                    Arrays.fill(y, Float.NaN);
-                    backend.run(a, g, d[0], d[1], d[2], ep, residual, y, 2);
-                    String problem = oracle.check(y);
-                    if (problem != null) {
-                        fail(backend.name() + "/" + a + " with epilogue " + ep + " on " + g + ": " + problem
-                                + TestSupport.scheduleNote(backend.name()));
-                    }
-                }
-            }
+            });
         }
     }
 

@@ -29,24 +29,16 @@ class NonFiniteInputTest {
         for (float v : bad) {
             poisoned[rnd.nextInt(poisoned.length)] = v;
         }
-        for (Backend backend : ShapeTableTest.BACKENDS) {
-            if (backend.unavailableReason() != null) {
-                continue;
+        TestSupport.forEachAlgorithm(g, (backend, a) -> {
+            for (int threads : new int[] {1, 3}) {
+                String what = backend.name() + "/" + a.label() + "/" + threads + "t";
+                float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+                backend.run(a, g, poisoned, d[1], d[2], y, threads);
+                TestSupport.assertMatchesReference(what + " (NaN/Inf input)", g, poisoned, d[1], d[2], y);
+                Arrays.fill(y, Float.NaN);
+                backend.run(a, g, d[0], d[1], d[2], y, threads);
+                TestSupport.assertMatchesReference(what + " (finite input after a NaN one)", g, d[0], d[1], d[2], y);
             }
-            for (Algorithm a : backend.algorithms()) {
-                if (backend.cannotImplement(a, g) != null) {
-                    continue;
-                }
-                for (int threads : new int[] {1, 3}) {
-                    String what = backend.name() + "/" + a.label() + "/" + threads + "t";
-                    float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
-                    backend.run(a, g, poisoned, d[1], d[2], y, threads);
-                    TestSupport.assertMatchesReference(what + " (NaN/Inf input)", g, poisoned, d[1], d[2], y);
-                    Arrays.fill(y, Float.NaN);
-                    backend.run(a, g, d[0], d[1], d[2], y, threads);
-                    TestSupport.assertMatchesReference(what + " (finite input after a NaN one)", g, d[0], d[1], d[2], y);
-                }
-            }
-        }
+        });
     }
 }

@@ -124,24 +124,15 @@ class OnnxConvTransposeTest {
         float[] b = g.hasBias ? TestSupport.gaussian(rnd, g.biasLength()) : null;
         boolean alongH = g.p > 1 || g.r > 1 || g.strideH > 1;
         double[] want = definition(g, x, w, b, alongH ? begin : g.padTop, alongH ? g.padLeft : begin);
-        for (Backend backend : ShapeTableTest.BACKENDS) {
-            if (backend.unavailableReason() != null) {
-                continue;
-            }
-            for (Algorithm a : backend.algorithms()) {
-                if (backend.cannotImplement(a, g) != null) {
-                    continue;
-                }
-                float[] y = new float[want.length];
-                backend.run(a, g, x, w, b, y, 1);
-                for (int i = 0; i < y.length; i++) {
-                    if (Math.abs(y[i] - want[i]) > 1e-4 * (1 + Math.abs(want[i]))) {
-                        fail(backend.name() + "/" + a + " on " + g + ": element " + i + " is " + y[i]
-                                + ", the ONNX definition gives " + want[i]);
-                    }
+        TestSupport.forEachAlgorithm(g, (backend, a) -> {
+            float[] y = new float[want.length];
+            backend.run(a, g, x, w, b, y, 1);
+            for (int i = 0; i < y.length; i++) {
+                if (Math.abs(y[i] - want[i]) > 1e-4 * (1 + Math.abs(want[i]))) {
+                    fail(backend.name() + "/" + a + " on " + g + ": element " + i + " is " + y[i] + ", the ONNX definition gives " + want[i]);
                 }
             }
-        }
+        });
     }
 
     /** conv_transpose2d by its definition: scatter every input into the full output, then crop from (top, left). */

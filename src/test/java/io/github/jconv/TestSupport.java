@@ -127,6 +127,20 @@ public final class TestSupport {
         }
     }
 
+    /** Calls {@code body} for every algorithm of every available backend that can compute {@code g}. */
+    public static void forEachAlgorithm(ConvGeometry g, java.util.function.BiConsumer<Backend, Algorithm> body) {
+        for (Backend backend : ShapeTableTest.BACKENDS) {
+            if (backend.unavailableReason() != null) {
+                continue;
+            }
+            for (Algorithm a : backend.algorithms()) {
+                if (backend.cannotImplement(a, g) == null) {
+                    body.accept(backend, a);
+                }
+            }
+        }
+    }
+
     /**
      * Every available backend's every algorithm that takes {@code g} matches the float64 reference (and refuses only
      * as documented); the output starts as NaN, so an element an algorithm forgets to write fails too.
