@@ -49,6 +49,12 @@ public interface Backend {
         return !geometry.isEmpty();
     }
 
+    /** {@link #prepare(Algorithm, ConvGeometry)} for a run with an epilogue: also checks the residual against it. */
+    default boolean prepare(Algorithm algorithm, ConvGeometry geometry, Epilogue epilogue, float[] residual, float[] output) {
+        epilogue.requireResidual(residual, output.length);
+        return prepare(algorithm, geometry);
+    }
+
     /** Scratch memory (bytes) the algorithm allocates for {@code geometry} beyond inputs and output; 0 if none. */
     default long workspaceBytes(Algorithm algorithm, ConvGeometry geometry) {
         return 0;
@@ -74,8 +80,9 @@ public interface Backend {
      */
     default void run(Algorithm algorithm, ConvGeometry geometry, float[] input, float[] weight, float[] bias, Epilogue epilogue,
                      float[] residual, float[] output, int threads) {
-        epilogue.requireResidual(residual, output.length);
-        run(algorithm, geometry, input, weight, bias, output, threads);
-        epilogue.applyInPlace(output, residual, 0, output.length);
+        if (prepare(algorithm, geometry, epilogue, residual, output)) {
+            run(algorithm, geometry, input, weight, bias, output, threads);
+            epilogue.applyInPlace(output, residual, 0, output.length);
+        }
     }
 }

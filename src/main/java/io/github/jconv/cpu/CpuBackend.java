@@ -98,8 +98,7 @@ public final class CpuBackend implements Backend {
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, Epilogue epilogue,
                     float[] residual, float[] output, int threads) {
-        epilogue.requireResidual(residual, output.length);
-        if (!prepare(algorithm, g)) {
+        if (!prepare(algorithm, g, epilogue, residual, output)) {
             return;
         }
         CpuConvolution impl = algorithms.get(algorithm);

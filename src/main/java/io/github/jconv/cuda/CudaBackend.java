@@ -177,8 +177,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, Epilogue epilogue,
                     float[] residual, float[] output, int threads) {
-        epilogue.requireResidual(residual, output.length);
-        if (!prepare(algorithm, g)) {
+        if (!prepare(algorithm, g, epilogue, residual, output)) {
             return;
         }
         Launcher l = launcher(algorithm, g);
