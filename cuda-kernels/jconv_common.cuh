@@ -44,7 +44,14 @@ struct GemmParams {
     int residual;
 };
 
-// The Java side passes both structs as packed int arrays: no padding, every field at its index.
+// The weight gradient's sizes (wgrad.cu): the convolution and its split of the pixel range (io.github.jconv.cuda.WgradLauncher).
+struct WgradParams {
+    ConvParams conv;
+    int splits;  // slices of the pixel range (blockIdx.z = group-in-launch * splits + slice)
+    int chunk;   // pixels per slice, a multiple of the kernel's 8-deep steps
+};
+
+// The Java side passes the structs as packed int arrays: no padding, every field at its index.
 #define JCONV_FIELD_AT(T, f, i) static_assert(offsetof(T, f) == (i) * sizeof(int), #T "." #f " is int " #i " of the Java packing")
 static_assert(sizeof(ConvParams) == 21 * sizeof(int), "ConvParams is 21 ints (io.github.jconv.cuda.Launcher.params)");
 JCONV_FIELD_AT(ConvParams, n, 0); JCONV_FIELD_AT(ConvParams, c, 1); JCONV_FIELD_AT(ConvParams, h, 2);
@@ -54,6 +61,8 @@ JCONV_FIELD_AT(ConvParams, padTop, 9); JCONV_FIELD_AT(ConvParams, padLeft, 10); 
 JCONV_FIELD_AT(ConvParams, strideW, 12); JCONV_FIELD_AT(ConvParams, dilationH, 13); JCONV_FIELD_AT(ConvParams, dilationW, 14);
 JCONV_FIELD_AT(ConvParams, groups, 15); JCONV_FIELD_AT(ConvParams, hasBias, 16); JCONV_FIELD_AT(ConvParams, sample, 17);
 JCONV_FIELD_AT(ConvParams, group, 18); JCONV_FIELD_AT(ConvParams, activation, 19); JCONV_FIELD_AT(ConvParams, residual, 20);
+static_assert(sizeof(WgradParams) == 23 * sizeof(int), "WgradParams is 23 ints (io.github.jconv.cuda.WgradLauncher)");
+JCONV_FIELD_AT(WgradParams, splits, 21); JCONV_FIELD_AT(WgradParams, chunk, 22);
 static_assert(sizeof(GemmParams) == 11 * sizeof(int), "GemmParams is 11 ints (io.github.jconv.cuda.SgemmLauncher)");
 JCONV_FIELD_AT(GemmParams, m, 0); JCONV_FIELD_AT(GemmParams, n, 1); JCONV_FIELD_AT(GemmParams, k, 2);
 JCONV_FIELD_AT(GemmParams, aRow, 3); JCONV_FIELD_AT(GemmParams, aCol, 4); JCONV_FIELD_AT(GemmParams, bRow, 5);

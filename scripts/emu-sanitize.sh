@@ -21,7 +21,8 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -f
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 conv_kernels=(jconv_direct_fwd jconv_transposed_gather jconv_depthwise_fwd jconv_depthwise_transposed jconv_im2col
-              jconv_col2im jconv_fill_bias jconv_sgemm jconv_implicit_gemm_fwd)
+              jconv_col2im jconv_fill_bias jconv_sgemm jconv_implicit_gemm_fwd jconv_implicit_gemm_wgrad jconv_wgrad_reduce
+              jconv_bias_wgrad)
 
 # The runtime and the driver once; the kernels (which plant and barriers change) per copy.
 objects() {

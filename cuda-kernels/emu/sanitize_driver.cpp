@@ -144,6 +144,31 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
     }
 }
 
+// WgradLauncher: dw = the weight gradient of g (forward names: x N x C x H x W, dy N x K x P x Q) with the launcher's
+// split of the pixel range (forcedSplits 0) or a forced one (the reduction path on small problems too).
+void wgrad(const Problem& g, const Buffer& x, const Buffer& dy, Buffer& dw, int forcedSplits) {
+    const long long cg = g.c / g.groups, kg = g.k / g.groups, crs = cg * g.r * g.s, pixels = (long long)g.n * g.p * g.q;
+    const long long total = g.k * crs, tilesL = (crs + 63) / 64, tiles = tilesL * ((kg + 63) / 64) * g.groups;
+    long long splits = std::max(1LL, std::min(std::min(32LL, (512 + tiles - 1) / tiles), pixels / 256));  // TARGET_BLOCKS, MAX_SPLITS, MIN_CHUNK
+    if (forcedSplits > 0) splits = std::max(1LL, std::min((long long)forcedSplits, pixels));
+    const long long chunk = ((pixels + splits - 1) / splits + 7) / 8 * 8;
+    WgradParams wp{params(g, Epi{}), (int)splits, (int)chunk};
+    if (pixels == 0) {
+        wp.splits = 0;
+        run("jconv_wgrad_reduce", grid1d(total), BLOCK_1D, &wp, dw.p, dw.p);
+        return;
+    }
+    Buffer ws(splits > 1 ? (std::size_t)(splits * total) : 0);
+    const int perLaunch = std::max(1, 65535 / (int)splits);
+    for (int first = 0; first < g.groups; first += perLaunch) {
+        WgradParams wf{params(g, Epi{}, 0, first), (int)splits, (int)chunk};
+        const int groups = std::min(perLaunch, g.groups - first);
+        run("jconv_implicit_gemm_wgrad", dim3{(unsigned)tilesL, (unsigned)((kg + 63) / 64), (unsigned)(groups * splits)}, BLOCK_16X16, &wf,
+            x.p, dy.p, splits > 1 ? ws.p : dw.p);
+    }
+    if (splits > 1) run("jconv_wgrad_reduce", grid1d(total), BLOCK_1D, &wp, ws.p, dw.p);
+}
+
 // The float64 reference and each element's error bound (as the Java tests' TestSupport.Oracle).
 void reference(const Problem& g, const std::vector<float>& in, const std::vector<float>& w, const std::vector<float>& bias,
                std::vector<double>& ref, std::vector<double>& mag) {
@@ -202,6 +227,66 @@ void epilogue(Epi e, const std::vector<float>& res, std::vector<double>& ref, st
 
 int failures = 0, runs = 0;
 
+// Compares a kernel's result with the float64 reference within factor * mag per element; counts the run.
+void compare(const float* got, const std::vector<double>& ref, const std::vector<double>& mag, double factor) {
+    runs++;
+    for (std::size_t i = 0; i < ref.size(); i++) {
+        const double err = std::fabs(got[i] - ref[i]);
+        if (!(err <= factor * mag[i])) {
+            std::fprintf(stderr, "emu-sanitize: FAIL %s: element %zu is %g, reference %g (schedule seed %llu)\n", where.c_str(), i,
+                         (double)got[i], ref[i], (unsigned long long)jconv_emu::schedule_seed());
+            failures++;
+            return;
+        }
+    }
+}
+
+// The weight and bias gradients of g (in forward names, whatever its direction) against float64: the weight gradient with
+// the launcher's split and with three slices, the bias gradient (jconv_bias_wgrad); bound (terms + 2) eps sum |dy x|.
+void checkGradients(const Problem& g, std::mt19937_64& rnd) {
+    std::normal_distribution<float> gauss;
+    const int cg = g.c / g.groups, kg = g.k / g.groups;
+    const long long pq = (long long)g.p * g.q;
+    std::vector<float> x((std::size_t)g.n * g.c * g.h * g.w), dy((std::size_t)(g.n * g.k * pq));
+    for (auto& v : x) v = gauss(rnd);
+    for (auto& v : dy) v = gauss(rnd);
+    std::vector<double> ref((std::size_t)g.k * cg * g.r * g.s, 0.0), mag(ref.size(), 0.0), bref(g.k, 0.0), bmag(g.k, 0.0);
+    for (int n = 0; n < g.n; n++)
+        for (int k = 0; k < g.k; k++)
+            for (int p = 0; p < g.p; p++)
+                for (int q = 0; q < g.q; q++) {
+                    const double d = dy[((std::size_t)(n * g.k + k) * g.p + p) * g.q + q];
+                    bref[k] += d;
+                    bmag[k] += std::fabs(d);
+                    for (int ci = 0; ci < cg; ci++)
+                        for (int r = 0; r < g.r; r++)
+                            for (int s = 0; s < g.s; s++) {
+                                const int ih = p * g.strideH - g.padTop + r * g.dilationH, iw = q * g.strideW - g.padLeft + s * g.dilationW;
+                                if (ih < 0 || ih >= g.h || iw < 0 || iw >= g.w) continue;
+                                const double xv = x[((std::size_t)(n * g.c + (k / kg) * cg + ci) * g.h + ih) * g.w + iw];
+                                const std::size_t o = ((std::size_t)(k * cg + ci) * g.r + r) * g.s + s;
+                                ref[o] += d * xv;
+                                mag[o] += std::fabs(d * xv);
+                            }
+                }
+    const double factor = ((double)g.n * pq + 2) * 1.1920928955078125e-7;
+    for (int forced : {0, 3}) {
+        for (int mode = 0; mode < 2; mode++) {
+            tripsMode = mode;
+            where = std::string("implicit-gemm weight gradient, ") + (forced ? "three slices" : "the launcher's split") +
+                    (mode ? " (grid-stride loops of three trips)" : "") + " on " + describe(g);
+            Buffer dx(x), ddy(dy), dw(ref.size());
+            wgrad(g, dx, ddy, dw, forced);
+            compare(dw.p, ref, mag, factor);
+        }
+    }
+    where = "bias gradient on " + describe(g);
+    Buffer ddy(dy), db((std::size_t)g.k);
+    ConvParams bp{g.n, 0, 0, 0, g.k, 1, 1, 1, (int)pq, 0, 0, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0};  // WgradLauncher.bias
+    run("jconv_bias_wgrad", dim3{(unsigned)g.k, 1, 1}, BLOCK_1D, &bp, ddy.p, db.p);
+    compare(db.p, bref, bmag, factor);
+}
+
 void check(const Problem& g, std::mt19937_64& rnd) {
     std::normal_distribution<float> gauss;
     const long long inSize = g.transposed ? (long long)g.n * g.k * g.p * g.q : (long long)g.n * g.c * g.h * g.w;
@@ -235,18 +320,10 @@ void check(const Problem& g, std::mt19937_64& rnd) {
                 failures++;
                 continue;
             }
-            runs++;
-            for (std::size_t i = 0; i < ref.size(); i++) {
-                const double err = std::fabs(out.p[i] - ref[i]);
-                if (!(err <= factor * mag[i])) {
-                    std::fprintf(stderr, "emu-sanitize: FAIL %s: element %zu is %g, reference %g (schedule seed %llu)\n", where.c_str(), i,
-                                 (double)out.p[i], ref[i], (unsigned long long)jconv_emu::schedule_seed());
-                    failures++;
-                    break;
-                }
-            }
+            compare(out.p, ref, mag, factor);
         }
     }
+    checkGradients(g, rnd);
 }
 
 // A random valid problem (explicit padding; the shape table covers same / output size).

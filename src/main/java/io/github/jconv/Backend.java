@@ -72,6 +72,37 @@ public interface Backend {
     void run(Algorithm algorithm, ConvGeometry geometry, float[] input, float[] weight, float[] bias, float[] output,
              int threads);
 
+    // ------------------------------------------------------------ the training path: weight and bias gradients
+
+    /**
+     * Null when {@code algorithm} computes the weight gradient of {@code geometry} here, otherwise why not (by default
+     * the backend has none).
+     */
+    default String cannotImplementBackwardWeight(Algorithm algorithm, ConvGeometry geometry) {
+        String why = unavailableReason();
+        return why != null ? why : "backend '" + name() + "' has no weight gradient";
+    }
+
+    /** The algorithm {@code auto} means for the weight gradient of {@code geometry} (one that can compute it). */
+    default Algorithm chooseBackwardWeight(ConvGeometry geometry) {
+        throw new InvalidConvolutionException(cannotImplementBackwardWeight(Algorithm.AUTO, geometry));
+    }
+
+    /**
+     * The weight gradient in {@code geometry}'s forward names (conv_transpose2d: the caller swaps its x and dy):
+     * {@code dw} (K x C/G x R x S, overwritten) = sum over n, p, q of dy[n][k][p][q] * x[n][c][p*sH - pt + r*dH][q*sW - pl + s*dW],
+     * x N x C x H x W, dy N x K x P x Q. Deterministic: the same bits whatever {@code threads}.
+     */
+    default void backwardWeight(Algorithm algorithm, ConvGeometry geometry, float[] x, float[] dy, float[] dw, int threads) {
+        throw new InvalidConvolutionException(cannotImplementBackwardWeight(algorithm, geometry));
+    }
+
+    /** The bias gradient: db[k] = sum over n, p, q of dy[n][k][p][q] (dy N x K x P x Q, as {@code pq} = P*Q), in float64 here. */
+    default void backwardBias(float[] dy, int n, int k, int pq, float[] db, int threads) {
+        requireAvailable();
+        io.github.jconv.cpu.WeightGradient.bias(dy, n, k, pq, db, io.github.jconv.cpu.Parallel.of(threads));
+    }
+
     /**
      * {@code output} = epilogue(op(input, weight) + bias, residual). This default runs the plain operation and then the
      * epilogue on the host; backends that fuse it into their kernels override it.

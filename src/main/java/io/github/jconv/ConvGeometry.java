@@ -238,6 +238,35 @@ public final class ConvGeometry {
         return op == Op.CONV2D ? conv2d(xShape, wShape, biasShape, spec) : convTranspose2d(xShape, wShape, biasShape, spec);
     }
 
+    /**
+     * The geometry of a weight gradient: the operation {@code op} whose input is {@code xShape} and whose output gradient
+     * is {@code dyShape}, with a kernel of {@code kernelSize} = {R, S}. The weight shape follows from them (conv2d:
+     * K = dy's channels x C/G; conv_transpose2d: C_in = x's channels x C_out/G); dy must have the shape the operation
+     * gives x, or the error names both.
+     */
+    public static ConvGeometry backwardWeight(Op op, int[] xShape, int[] dyShape, int[] kernelSize, ConvSpec spec) {
+        requireNchw("x", xShape, op == Op.CONV2D ? "N x C x H x W" : "N x C_in x H x W", true);
+        requireNchw("dy", dyShape, op == Op.CONV2D ? "N x K x P x Q" : "N x C_out x H_out x W_out", true);
+        if (kernelSize == null || kernelSize.length != 2 || kernelSize[0] < 1 || kernelSize[1] < 1) {
+            throw new InvalidConvolutionException("kernel size must be two positive integers (R, S), got " + Arrays.toString(kernelSize));
+        }
+        int groups = spec.groups();
+        int weightIn = op == Op.CONV2D ? dyShape[1] : xShape[1], weightOut = op == Op.CONV2D ? xShape[1] : dyShape[1];
+        for (int[] ch : new int[][] {{xShape[1], 0}, {dyShape[1], 1}}) {
+            if (ch[0] % groups != 0) {
+                throw new InvalidConvolutionException((ch[1] == 0 ? "x" : "dy") + " has " + ch[0] + " channels, not a multiple of groups "
+                        + groups + ": shapes x " + Arrays.toString(xShape) + ", dy " + Arrays.toString(dyShape));
+            }
+        }
+        ConvGeometry g = of(op, xShape, new int[] {weightIn, weightOut / groups, kernelSize[0], kernelSize[1]}, null, spec);
+        if (!Arrays.equals(g.outputShape(), dyShape)) {
+            throw new InvalidConvolutionException("dy has shape " + Arrays.toString(dyShape) + ", but " + op.label() + " of x "
+                    + Arrays.toString(xShape) + " with a " + kernelSize[0] + "x" + kernelSize[1] + " kernel and this spec gives "
+                    + Arrays.toString(g.outputShape()) + ": x and dy cannot belong to one convolution");
+        }
+        return g;
+    }
+
     /** Four dimensions, each at least 1; the batch (first) may be 0 where {@code batch} (an empty result, as PyTorch). */
     private static void requireNchw(String what, int[] shape, String dims, boolean batch) {
         if (shape == null || shape.length != 4) {

@@ -1,5 +1,7 @@
 package io.github.jconv;
 
+import io.github.jconv.cpu.CpuBackend;
+import io.github.jconv.cpu.Weights;
 import io.github.jconv.cuda.CudaBackend;
 import io.github.jconv.cuda.DeviceBuffer;
 
@@ -34,7 +36,8 @@ public final class ConvPlan implements AutoCloseable {
     private final Epilogue epilogue;
     private final int threads;
     private final String why;
-    private final float[] hostWeight, hostBias;          // CPU: the plan's own copies
+    private final Weights hostWeight;                    // CPU: the plan's own copy, packed at build
+    private final float[] hostBias;
     private final DeviceBuffer deviceWeight, deviceBias; // GPU: uploaded once
     private volatile boolean closed;
 
@@ -56,10 +59,11 @@ public final class ConvPlan implements AutoCloseable {
             this.why = "requested";
         }
         if (device.isCpu()) {
-            this.hostWeight = b.weight.data().clone();
+            this.hostWeight = Weights.kept(b.weight.data().clone());
             this.hostBias = b.bias == null ? null : b.bias.data().clone();
             this.deviceWeight = null;
             this.deviceBias = null;
+            packWeights();
         } else {
             synchronized (device) {
                 this.deviceWeight = device.arena().upload(b.weight.data());
@@ -68,6 +72,26 @@ public final class ConvPlan implements AutoCloseable {
             this.hostWeight = null;
             this.hostBias = null;
         }
+    }
+
+    /**
+     * Packs the CPU weights into the algorithm's layout now, so that {@code run} only computes: one run of a single
+     * sample of zeros (the packed form does not depend on the batch), which also compiles the kernel's code paths.
+     */
+    private void packWeights() {
+        if (geometry.isEmpty()) {
+            return;
+        }
+        int[] one = geometry.inputShape();
+        one[0] = 1;
+        ConvGeometry single = ConvGeometry.of(geometry.op, one, geometry.weightShape(),
+                hostBias == null ? null : new int[] {hostBias.length}, geometry.explicitSpec());
+        cpu().run(algorithm, single, new float[Math.toIntExact(Tensor.elementCount(one))], hostWeight, hostBias, Epilogue.none(), null,
+                new float[Math.toIntExact(Tensor.elementCount(single.outputShape()))], threads);
+    }
+
+    private CpuBackend cpu() {
+        return (CpuBackend) device.backend();
     }
 
     /** A conv2d plan for inputs of {@code inputShape} (N x C x H x W) with PyTorch's weight (K x C/G x R x S) and bias (or null). */
@@ -104,7 +128,8 @@ public final class ConvPlan implements AutoCloseable {
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
         return geometry + " on " + device.name() + ": " + algorithm + " (" + why + "), epilogue " + epilogue + ", workspace "
-                + device.backend().workspaceBytes(algorithm, geometry) + " bytes";
+                + device.backend().workspaceBytes(algorithm, geometry) + " bytes"
+                + (hostWeight == null ? "" : ", packed weights " + hostWeight.packedBytes() + " bytes");
     }
 
     /** y = epilogue(op(x) + bias) on device tensors of the plan's device. */
@@ -128,7 +153,7 @@ public final class ConvPlan implements AutoCloseable {
             throw new InvalidConvolutionException("the output tensor must not be the input or the residual (no in-place runs)");
         }
         if (device.isCpu()) {
-            device.backend().run(algorithm, geometry, x.host(), hostWeight, hostBias, epilogue, residual == null ? null : residual.host(),
+            cpu().run(algorithm, geometry, x.host(), hostWeight, hostBias, epilogue, residual == null ? null : residual.host(),
                     y.host(), threads);
             return;
         }

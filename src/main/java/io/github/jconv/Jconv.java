@@ -52,6 +52,74 @@ public final class Jconv {
         return compute(ConvGeometry.Op.CONV_TRANSPOSE2D, x, weight, bias, spec, epilogue, residual, options);
     }
 
+    // ------------------------------------------------------------ the training path
+
+    /**
+     * PyTorch's {@code torch.nn.grad.conv2d_weight(x, weight_size, dy, ...)}: the gradient of a loss with respect to
+     * conv2d's weight, given the layer's input x (N x C x H x W) and the gradient of its output dy (N x K x P x Q);
+     * returns K x C/G x R x S for {@code kernelSize} = {R, S}. Deterministic (the same bits whatever the thread count).
+     */
+    public static Tensor conv2dBackwardWeight(Tensor x, Tensor dy, int[] kernelSize, ConvSpec spec) {
+        return conv2dBackwardWeight(x, dy, kernelSize, spec, ConvOptions.defaults());
+    }
+
+    /** {@link #conv2dBackwardWeight(Tensor, Tensor, int[], ConvSpec)} on a chosen backend and algorithm. */
+    public static Tensor conv2dBackwardWeight(Tensor x, Tensor dy, int[] kernelSize, ConvSpec spec, ConvOptions options) {
+        ConvGeometry g = ConvGeometry.backwardWeight(ConvGeometry.Op.CONV2D, x.shape(), dy.shape(), kernelSize, spec);
+        Tensor dw = Tensor.zeros(g.weightShape());
+        backwardWeight(g, x.data(), dy.data(), dw.data(), options);
+        return dw;
+    }
+
+    /**
+     * The weight gradient of conv_transpose2d: x is its input (N x C_in x H x W), dy the gradient of its output; returns
+     * C_in x C_out/G x R x S. conv_transpose2d is conv2d's data gradient, so this is conv2d's weight gradient with x and
+     * dy swapped (conv2d's input is dy here, its output gradient x).
+     */
+    public static Tensor convTranspose2dBackwardWeight(Tensor x, Tensor dy, int[] kernelSize, ConvSpec spec, ConvOptions options) {
+        ConvGeometry g = ConvGeometry.backwardWeight(ConvGeometry.Op.CONV_TRANSPOSE2D, x.shape(), dy.shape(), kernelSize, spec);
+        Tensor dw = Tensor.zeros(g.weightShape());
+        backwardWeight(g, dy.data(), x.data(), dw.data(), options);
+        return dw;
+    }
+
+    /**
+     * The low-level weight gradient on a checked geometry, in its forward names ({@link Backend#backwardWeight}): x is
+     * N x C x H x W, dy N x K x P x Q, dw K x C/G x R x S (overwritten). Returns the algorithm that ran.
+     */
+    public static Algorithm backwardWeight(ConvGeometry g, float[] x, float[] dy, float[] dw, ConvOptions options) {
+        requireLength("x", x, (long) g.n * g.c * g.h * g.w);
+        requireLength("dy", dy, (long) g.n * g.k * g.p * g.q);
+        requireLength("dw", dw, Tensor.elementCount(g.weightShape()));
+        Backend backend = Backends.get(options.backend());
+        backend.requireAvailable();
+        Algorithm a = options.algorithm() == Algorithm.AUTO ? backend.chooseBackwardWeight(g) : options.algorithm();
+        String why = backend.cannotImplementBackwardWeight(a, g);
+        if (why != null) {
+            throw new InvalidConvolutionException("algorithm '" + a + "' cannot compute this weight gradient on backend '"
+                    + backend.name() + "': " + why);
+        }
+        backend.backwardWeight(a, g, x, dy, dw, options.threads());
+        return a;
+    }
+
+    /** The bias gradient of conv2d and conv_transpose2d: dy (N x K x P x Q) summed over N, P and Q, in float64. */
+    public static Tensor conv2dBackwardBias(Tensor dy) {
+        return conv2dBackwardBias(dy, ConvOptions.defaults());
+    }
+
+    /** {@link #conv2dBackwardBias(Tensor)} on a chosen backend. */
+    public static Tensor conv2dBackwardBias(Tensor dy, ConvOptions options) {
+        int[] s = dy.shape();
+        if (s.length != 4 || s[1] == 0 || s[2] == 0 || s[3] == 0) {
+            throw new InvalidConvolutionException("dy must have 4 dimensions (N x K x P x Q), only N may be 0, got shape "
+                    + java.util.Arrays.toString(s));
+        }
+        Tensor db = Tensor.zeros(s[1]);
+        Backends.get(options.backend()).backwardBias(dy.data(), s[0], s[1], s[2] * s[3], db.data(), options.threads());
+        return db;
+    }
+
     private static Tensor compute(ConvGeometry.Op op, Tensor x, Tensor weight, Tensor bias, ConvSpec spec, Epilogue epilogue,
                                   Tensor residual, ConvOptions options) {
         ConvGeometry g = ConvGeometry.of(op, x.shape(), weight.shape(), bias == null ? null : bias.shape(), spec);

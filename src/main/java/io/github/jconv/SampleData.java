@@ -20,6 +20,16 @@ public final class SampleData {
         return new float[][] {x, w, b};
     }
 
+    /**
+     * {input, weight, bias, dy} for the weight gradient of {@code g}: {@link #of}'s operands and an output gradient of
+     * the output's shape, N(0, 1).
+     */
+    public static float[][] withOutputGradient(ConvGeometry g, long seed) {
+        float[][] d = of(g, seed);
+        float[] dy = gaussian(new Random(seed + 1), Tensor.elementCount(g.outputShape()), 1.0);
+        return new float[][] {d[0], d[1], d[2], dy};
+    }
+
     private static float[] gaussian(Random rnd, long n, double scale) {
         float[] a = new float[Math.toIntExact(n)];
         for (int i = 0; i < a.length; i++) {

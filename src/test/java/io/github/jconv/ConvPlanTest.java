@@ -58,6 +58,62 @@ class ConvPlanTest {
         }
     }
 
+    /**
+     * A CPU plan packs its weights at build and reuses them: every algorithm on layers that reach each packing path (the
+     * channel-blocked direct kernel, the stride-1 transposed rewrite with its flipped weights, im2col both ways, grouped),
+     * two runs with different inputs, from four threads at once, equal the stateless call bit for bit; the caller's
+     * weight array changed after the build does not reach the plan.
+     */
+    @Test
+    void cpuPlansPackTheirWeightsOnceAndReuseThem() throws Exception {
+        List<ConvGeometry> layers = List.of(
+                ConvGeometry.conv2d(new int[] {2, 8, 9, 10}, new int[] {40, 8, 3, 3}, new int[] {40}, ConvSpec.builder().padding(1).build()),
+                ConvGeometry.conv2d(new int[] {1, 6, 10, 9}, new int[] {9, 2, 3, 2}, null,
+                        ConvSpec.builder().stride(2, 1).padding(Padding.of(1, 0, 2, 1)).groups(3).build()),
+                ConvGeometry.convTranspose2d(new int[] {2, 6, 7, 5}, new int[] {6, 4, 3, 3}, new int[] {4}, ConvSpec.builder().padding(1).build()),
+                ConvGeometry.convTranspose2d(new int[] {2, 6, 4, 5}, new int[] {6, 3, 4, 4}, new int[] {3}, ConvSpec.builder().stride(2).padding(1).build()));
+        ExecutorService pool = Executors.newFixedThreadPool(4);
+        try (Device dev = Device.open("cpu")) {
+            for (ConvGeometry g : layers) {
+                Tensor w = random(2, g.weightShape()), b = g.hasBias ? random(3, g.biasLength()) : null;
+                ConvSpec spec = g.explicitSpec();
+                for (Algorithm a : dev.backend().algorithms()) {
+                    if (dev.backend().cannotImplement(a, g) != null) {
+                        continue;
+                    }
+                    float[] callerWeights = w.data().clone();
+                    Tensor wCaller = Tensor.of(callerWeights, g.weightShape());
+                    ConvPlan.Builder pb = g.transposed() ? ConvPlan.convTranspose2d(dev, g.inputShape(), wCaller, b, spec)
+                            : ConvPlan.conv2d(dev, g.inputShape(), wCaller, b, spec);
+                    try (ConvPlan plan = pb.algorithm(a).threads(2).build()) {
+                        String packed = plan.explain().replaceAll(".*packed weights (\\d+) bytes.*", "$1");
+                        if (a == Algorithm.IM2COL || (a == Algorithm.DIRECT && io.github.jconv.cpu.Sgemm.VECTOR && g.strideW == 1)) {
+                            assertTrue(Long.parseLong(packed) > 0, a + " on " + g + ": " + plan.explain());
+                        }
+                        java.util.Arrays.fill(callerWeights, 1e6f); // the plan has its own copy
+                        ConvOptions opts = ConvOptions.defaults().withBackend("cpu").withAlgorithm(a).withThreads(2);
+                        List<Future<Boolean>> runs = new ArrayList<>();
+                        for (int seed = 20; seed < 26; seed++) {
+                            Tensor x = random(seed, g.inputShape());
+                            runs.add(pool.submit(() -> {
+                                Tensor got = plan.run(x, null);
+                                Tensor want = g.transposed() ? Jconv.convTranspose2d(x, w, b, spec, opts) : Jconv.conv2d(x, w, b, spec, opts);
+                                assertArrayEquals(want.data(), got.data(), 0f, a + " on " + g);
+                                return true;
+                            }));
+                        }
+                        for (Future<Boolean> f : runs) {
+                            assertTrue(f.get());
+                        }
+                        assertEquals(packed, plan.explain().replaceAll(".*packed weights (\\d+) bytes.*", "$1"), "packed once: " + a + " on " + g);
+                    }
+                }
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
     /** Three layers (conv + relu, depthwise + relu6, 1x1 + residual) on device tensors, never downloaded between layers. */
     private static Tensor chain(Device dev, Tensor input) {
         Tensor w1 = random(11, 16, 3, 3, 3), b1 = random(12, 16), w2 = random(13, 16, 1, 3, 3), w3 = random(14, 16, 16, 1, 1);

@@ -13,6 +13,7 @@ import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.Tensor;
 import io.github.jconv.cpu.CpuInfo;
 import io.github.jconv.cpu.Parallel;
+import io.github.jconv.cpu.WeightGradient;
 import io.github.jconv.cpu.ReferenceConv;
 import io.github.jconv.cuda.CudaBackend;
 import io.github.jconv.io.AtomicFile;
@@ -61,8 +62,9 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--batch", paramLabel = "N", description = "Replace every layer's batch size (with --network: the batch, default 1).")
     Integer batch;
 
-    @Option(names = "--op", defaultValue = "conv2d", paramLabel = "conv2d|conv-transpose2d",
-            description = "Operation (default: ${DEFAULT-VALUE}; the transpose suite is conv-transpose2d).")
+    @Option(names = "--op", defaultValue = "conv2d", paramLabel = "conv2d|conv-transpose2d|conv2d-backward-weight",
+            description = "Operation (default: ${DEFAULT-VALUE}; the transpose suite is conv-transpose2d); conv2d-backward-weight times "
+                    + "the weight gradient of each conv2d layer (dy random), beside torch.nn.grad.conv2d_weight.")
     String op;
 
     @Option(names = "--backend", defaultValue = "auto", description = "Backend (default: ${DEFAULT-VALUE}: the best available).")
@@ -92,6 +94,10 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--no-peers", description = "Do not run PyTorch.")
     boolean noPeers;
+
+    @Option(names = "--stateless", description = "On the cpu backend, time the stateless call (weights packed on every call)"
+            + " instead of a plan's run (weights packed once at build, as a service holding a model runs).")
+    boolean stateless;
 
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
     boolean noTune;
@@ -125,12 +131,15 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
+    /** The label of the weight-gradient operation ({@code --op}). */
+    static final String WGRAD = "conv2d-backward-weight";
+
     static ConvGeometry.Op parseOp(String op) {
         switch (op) {
-            case "conv2d": return ConvGeometry.Op.CONV2D;
+            case "conv2d": case WGRAD: return ConvGeometry.Op.CONV2D;
             case "conv-transpose2d": case "conv_transpose2d": return ConvGeometry.Op.CONV_TRANSPOSE2D;
             default:
-                throw new InvalidConvolutionException("--op: expected conv2d or conv-transpose2d, got '" + op + "'");
+                throw new InvalidConvolutionException("--op: expected conv2d, conv-transpose2d or " + WGRAD + ", got '" + op + "'");
         }
     }
 
@@ -165,9 +174,13 @@ final class BenchCommand implements Callable<Integer> {
         for (String a : algorithms) {
             algs.add(Algorithm.parse(a));
         }
+        boolean wgrad = WGRAD.equals(op);
+        if (wgrad && "transpose".equals(suite)) {
+            throw new InvalidConvolutionException("--op " + WGRAD + " times conv2d layers: not with --suite transpose");
+        }
         if (algs.isEmpty()) {
-            for (Algorithm a : be.algorithms()) {
-                if (a != Algorithm.REFERENCE) {
+            for (Algorithm a : wgrad ? List.of(Algorithm.DIRECT, Algorithm.IM2COL, Algorithm.IMPLICIT_GEMM) : be.algorithms()) {
+                if (a != Algorithm.REFERENCE && (!wgrad || be.cannotImplementBackwardWeight(a, problems.get(0).geometry) == null)) {
                     algs.add(a);
                 }
             }
@@ -182,6 +195,8 @@ final class BenchCommand implements Callable<Integer> {
         List<Peer> active = new ArrayList<>();
         if (noPeers) {
             peers.put("peers", "off (--no-peers)");
+        } else if (wgrad && !be.name().equals("cpu")) {
+            peers.put("peers", "none for the weight gradient on backend " + be.name() + " (cuDNN's BackwardFilter peer: not built yet)");
         } else if (be == CudaBackend.CUDA) {
             String why = io.github.jconv.cuda.CudnnBackend.INSTANCE.unavailableReason();
             peers.put("cudnn", why == null ? "ran (FMA math and default math)" : "absent: " + why);
@@ -197,7 +212,10 @@ final class BenchCommand implements Callable<Integer> {
             if (torch.unavailableReason() == null) {
                 active.add(torch);
             }
-            try {
+            if (wgrad) {
+                torch.weightGradient();
+                peers.put("onnxruntime", "no weight gradient (an inference runtime)");
+            } else try {
                 active.add((Peer) Class.forName("io.github.jconv.peers.OnnxRuntimePeer").getConstructor().newInstance());
                 peers.put("onnxruntime", "ran");
             } catch (ReflectiveOperationException | LinkageError e) {
@@ -215,27 +233,29 @@ final class BenchCommand implements Callable<Integer> {
 
         Progress progress = new Progress(err, problems.size() * algs.size() + active.size());
         try (Device gpu = be instanceof CudaBackend ? Device.open(be.name()) : null) {
-            return measure(problems, algs, be, threadCount, peak, active, peers, progress, gpu, out);
+            return measure(problems, algs, be, threadCount, peak, active, peers, progress, wgrad ? null : gpu, wgrad, out);
         }
     }
 
     /** The timed rows, then the table, the JSON and the report; {@code gpu} is the GPU backend's device (null on the CPU). */
     private int measure(List<Problem> problems, List<Algorithm> algs, Backend be, int threadCount, double peak, List<Peer> active,
-                        Map<String, Object> peers, Progress progress, Device gpu, PrintWriter out) throws IOException {
+                        Map<String, Object> peers, Progress progress, Device gpu, boolean wgrad, PrintWriter out) throws IOException {
         List<Row> rows = new ArrayList<>();
         List<float[][]> allData = new ArrayList<>();
         List<double[]> refs = new ArrayList<>();
         int skipped = 0;
         for (Problem pr : problems) {
             ConvGeometry g = pr.geometry;
-            float[][] data = pr.randomData(42);
-            double[] ref = ReferenceConv.compute(g, data[0], data[1], data[2], Parallel.of(threads.count));
+            // the weight gradient reads x and dy ({x, w, b, dy}; w gives the peer its shape)
+            float[][] data = wgrad ? io.github.jconv.SampleData.withOutputGradient(g, 42) : pr.randomData(42);
+            double[] ref = wgrad ? WeightGradient.reference(g, data[0], data[3], Parallel.of(threads.count))
+                    : ReferenceConv.compute(g, data[0], data[1], data[2], Parallel.of(threads.count));
             allData.add(data);
             refs.add(ref);
             float[] y = new float[ref.length];
             for (Algorithm a : algs) {
                 progress.step(pr.label + " " + a);
-                String why = a == Algorithm.AUTO ? null : be.cannotImplement(a, g);
+                String why = a == Algorithm.AUTO ? null : wgrad ? be.cannotImplementBackwardWeight(a, g) : be.cannotImplement(a, g);
                 if (why != null) {
                     if (algorithms.isEmpty()) {
                         skipped++;
@@ -244,23 +264,26 @@ final class BenchCommand implements Callable<Integer> {
                     }
                     continue;
                 }
-                Algorithm chosen = a == Algorithm.AUTO
-                        ? Autotuner.global().choose(be, g, threadCount, !noTune) : a;
-                long warmStart = System.nanoTime();
-                for (int i = 0; i < warmup || System.nanoTime() - warmStart < warmupMs * 1_000_000L; i++) {
-                    be.run(chosen, g, data[0], data[1], data[2], y, threadCount);
-                }
+                Algorithm chosen = a != Algorithm.AUTO ? a
+                        : wgrad ? be.chooseBackwardWeight(g) : Autotuner.global().choose(be, g, threadCount, !noTune);
                 double[] ms = new double[runs];
-                for (int i = 0; i < runs; i++) {
-                    long t0 = System.nanoTime();
-                    be.run(chosen, g, data[0], data[1], data[2], y, threadCount);
-                    ms[i] = (System.nanoTime() - t0) / 1e6;
+                try (HostCall call = new HostCall(be, g, chosen, data, threadCount, stateless || !be.name().equals("cpu"), wgrad)) {
+                    long warmStart = System.nanoTime();
+                    for (int i = 0; i < warmup || System.nanoTime() - warmStart < warmupMs * 1_000_000L; i++) {
+                        call.run();
+                    }
+                    for (int i = 0; i < runs; i++) {
+                        long t0 = System.nanoTime();
+                        call.run();
+                        ms[i] = (System.nanoTime() - t0) / 1e6;
+                    }
+                    call.result(y);
                 }
                 String label = a == Algorithm.AUTO ? "auto:" + chosen : chosen.label();
-                Row row = row(pr, be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak);
+                Row row = row(pr, wgrad ? WGRAD : pr.geometry.op.label(), be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak);
                 if (gpu != null) { // the kernels alone: a plan on device tensors, timed by device events
                     double[] kernel = deviceTimes(gpu, g, chosen, data, Math.max(1, warmup), runs);
-                    Row k = row(pr, be.name(), label, threadCount, kernel, row.maxRelError(), peak);
+                    Row k = row(pr, row.op(), be.name(), label, threadCount, kernel, row.maxRelError(), peak);
                     row = new Row(k.shape(), k.op(), k.backend(), k.algorithm(), k.threads(), k.medianMs(), k.minMs(), k.maxMs(), k.gflops(),
                             k.pctPeak(), null, k.maxRelError(), false, row.medianMs());
                 }
@@ -279,7 +302,7 @@ final class BenchCommand implements Callable<Integer> {
                         continue; // this peer cannot take the layer
                     }
                     double gf = pr.geometry.flops() / (r.medianMs() * 1e6);
-                    rows.add(new Row(pr.label, pr.geometry.op.label(), peer.label(), peer.operation(pr.geometry.transposed()),
+                    rows.add(new Row(pr.label, wgrad ? WGRAD : pr.geometry.op.label(), peer.label(), peer.operation(pr.geometry.transposed()),
                             threadCount, r.medianMs(), r.minMs(), r.maxMs(), gf, pct(gf, peak), null,
                             ReferenceConv.maxRelError(r.y(), refs.get(i)), true, null));
                 }
@@ -324,6 +347,79 @@ final class BenchCommand implements Callable<Integer> {
         return 0;
     }
 
+    /**
+     * One row's timed call on host data: the backend's stateless call (every GPU backend: the whole call with its
+     * transfers; the cpu backend with --stateless), or a CPU plan's run on host-resident device tensors (the cpu default).
+     */
+    private static final class HostCall implements AutoCloseable {
+        private final Backend be;
+        private final ConvGeometry g;
+        private final Algorithm a;
+        private final float[][] data;
+        private final float[] y;
+        private final int threads;
+        private final Device cpu;
+        private final ConvPlan plan;
+        private final DeviceTensor x, out;
+        private final boolean wgrad;
+
+        /** {@code wgrad}: the weight gradient from data[0] (x) and data[3] (dy), always the stateless call. */
+        HostCall(Backend be, ConvGeometry g, Algorithm a, float[][] data, int threads, boolean stateless, boolean wgrad) {
+            this.be = be;
+            this.g = g;
+            this.a = a;
+            this.data = data;
+            this.threads = threads;
+            this.wgrad = wgrad;
+            stateless |= wgrad;
+            this.y = new float[Math.toIntExact(Tensor.elementCount(wgrad ? g.weightShape() : g.outputShape()))];
+            this.cpu = stateless ? null : Device.open("cpu");
+            try {
+                this.plan = stateless ? null : ConvPlan.of(cpu, g, Tensor.of(data[1], g.weightShape()),
+                        g.hasBias ? Tensor.of(data[2], g.biasLength()) : null).algorithm(a).threads(threads).build();
+                this.x = stateless ? null : cpu.upload(data[0], g.inputShape());
+                this.out = stateless ? null : cpu.allocate(g.outputShape());
+            } catch (RuntimeException | Error e) {
+                try {
+                    if (cpu != null) {
+                        cpu.close(); // what was built before the failure, freed
+                    }
+                } catch (RuntimeException leak) {
+                    e.addSuppressed(leak);
+                }
+                throw e;
+            }
+        }
+
+        void run() {
+            if (wgrad) {
+                be.backwardWeight(a, g, data[0], data[3], y, threads);
+            } else if (plan == null) {
+                be.run(a, g, data[0], data[1], data[2], y, threads);
+            } else {
+                plan.run(x, out);
+            }
+        }
+
+        void result(float[] dst) {
+            if (plan == null) {
+                System.arraycopy(y, 0, dst, 0, y.length);
+            } else {
+                out.download(dst);
+            }
+        }
+
+        @Override
+        public void close() {
+            if (cpu != null) {
+                out.close();
+                x.close();
+                plan.close();
+                cpu.close();
+            }
+        }
+    }
+
     /** Device times (ms) of a plan's runs of g with algorithm a on device tensors, after {@code warmup} runs. */
     private static double[] deviceTimes(Device dev, ConvGeometry g, Algorithm a, float[][] data, int warmup, int runs) {
         Tensor w = Tensor.of(data[1], g.weightShape());
@@ -346,12 +442,12 @@ final class BenchCommand implements Callable<Integer> {
         return Double.isNaN(peak) ? null : 100 * gflops / peak;
     }
 
-    private static Row row(Problem pr, String backend, String algorithm, int threads, double[] ms, double err, double peak) {
+    private static Row row(Problem pr, String opLabel, String backend, String algorithm, int threads, double[] ms, double err, double peak) {
         double[] sorted = ms.clone();
         Arrays.sort(sorted);
         double median = median(sorted);
         double gflops = pr.geometry.flops() / (median * 1e6);
-        return new Row(pr.label, pr.geometry.op.label(), backend, algorithm, threads, median, sorted[0],
+        return new Row(pr.label, opLabel, backend, algorithm, threads, median, sorted[0],
                 sorted[sorted.length - 1], gflops, pct(gflops, peak), null, err, false, null);
     }
 

@@ -7,7 +7,6 @@ import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvOptions;
 import io.github.jconv.ConvSpec;
 import io.github.jconv.Jconv;
-import io.github.jconv.Padding;
 import io.github.jconv.Tensor;
 import io.github.jconv.io.AtomicFile;
 import io.github.jconv.io.Npy;
@@ -33,19 +32,8 @@ abstract class ConvCommand implements Callable<Integer> {
             description = "Output file (float32), written only on success; a symbolic link is followed, only regular files are written.")
     Path output;
 
-    @Option(names = "--stride", defaultValue = "1", paramLabel = "S|SH,SW", description = "Stride (default: ${DEFAULT-VALUE}).")
-    String stride;
-
-    @Option(names = "--padding", defaultValue = "0", paramLabel = "P|PH,PW|T,B,L,R|same|same-lower|valid",
-            description = "Padding (default: ${DEFAULT-VALUE}). same / same-lower = ONNX SAME_UPPER / SAME_LOWER "
-                    + "(conv2d: output = ceil(input / stride); conv-transpose2d: output = input x stride).")
-    String padding;
-
-    @Option(names = "--dilation", defaultValue = "1", paramLabel = "D|DH,DW", description = "Dilation (default: ${DEFAULT-VALUE}).")
-    String dilation;
-
-    @Option(names = "--groups", defaultValue = "1", paramLabel = "G", description = "Groups (default: ${DEFAULT-VALUE}).")
-    int groups;
+    @Mixin
+    Options.Spec geometry;
 
     @Option(names = "--backend", defaultValue = "auto", paramLabel = "auto|cpu|cuda|cuda-emu|cudnn",
             description = "Backend (default: ${DEFAULT-VALUE}).")
@@ -67,9 +55,7 @@ abstract class ConvCommand implements Callable<Integer> {
     abstract ConvGeometry.Op op();
 
     ConvSpec.Builder spec() {
-        int[] st = Options.pair("--stride", stride);
-        int[] di = Options.pair("--dilation", dilation);
-        return ConvSpec.builder().stride(st[0], st[1]).dilation(di[0], di[1]).padding(Padding.parse(padding)).groups(groups);
+        return geometry.builder();
     }
 
     @Override

@@ -15,7 +15,8 @@ import java.util.Arrays;
  */
 @Command(name = "jconv", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "2D convolution with PyTorch's semantics on the CPU or a GPU, reading and writing .npy files.",
-        subcommands = {ConvCommand.Conv2d.class, ConvCommand.ConvTranspose2d.class, BenchCommand.class,
+        subcommands = {ConvCommand.Conv2d.class, ConvCommand.ConvTranspose2d.class, GradientCommand.Conv2dWeight.class,
+                GradientCommand.ConvTranspose2dWeight.class, GradientCommand.Bias.class, BenchCommand.class,
                 InfoCommand.class, VerifyCommand.class, ExplainCommand.class, RunCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     /** Exit code for bad input (arguments, files, shapes) and unavailable backends. */
@@ -28,7 +29,8 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "missing command (conv2d, conv-transpose2d, bench, run, info, verify, explain)");
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing command (conv2d, conv-transpose2d, conv2d-backward-weight, "
+                + "conv-transpose2d-backward-weight, conv2d-backward-bias, bench, run, info, verify, explain)");
     }
 
     public static void main(String[] args) {

@@ -26,6 +26,7 @@ final class PyTorchPeer implements Peer {
     private final String python;
     private final String unavailable;
     private String version = "?";
+    private boolean weightGradient;
 
     private PyTorchPeer(String python, String unavailable) {
         this.python = python;
@@ -51,6 +52,11 @@ final class PyTorchPeer implements Peer {
         return new PyTorchPeer(null, why);
     }
 
+    /** Times torch.nn.grad.conv2d_weight instead (data {x, w, b, dy}: w for its shape, dy the output gradient). */
+    void weightGradient() {
+        weightGradient = true;
+    }
+
     String unavailableReason() {
         return unavailable;
     }
@@ -67,7 +73,7 @@ final class PyTorchPeer implements Peer {
 
     @Override
     public String operation(boolean transposed) {
-        return transposed ? "F.conv_transpose2d" : "F.conv2d";
+        return weightGradient ? "grad.conv2d_weight" : transposed ? "F.conv_transpose2d" : "F.conv2d";
     }
 
     /** Times every problem in one subprocess. */
@@ -77,13 +83,16 @@ final class PyTorchPeer implements Peer {
         try {
             List<String> args = new ArrayList<>(List.of("--threads", Integer.toString(threads),
                     "--runs", Integer.toString(runs), "--warmup", Integer.toString(warmup), "--op",
-                    problems.get(0).geometry.op.label()));
+                    weightGradient ? "conv2d_weight" : problems.get(0).geometry.op.label()));
             for (int i = 0; i < problems.size(); i++) {
                 ConvGeometry g = problems.get(i).geometry;
                 Path d = Files.createDirectory(dir.resolve("layer" + i));
                 Npy.write(d.resolve("x.npy"), Tensor.of(data.get(i)[0], g.inputShape()));
                 Npy.write(d.resolve("w.npy"), Tensor.of(data.get(i)[1], g.weightShape()));
                 Npy.write(d.resolve("b.npy"), Tensor.of(data.get(i)[2], g.biasLength()));
+                if (weightGradient) {
+                    Npy.write(d.resolve("dy.npy"), Tensor.of(data.get(i)[3], g.outputShape()));
+                }
                 String params = "{\"stride\": [" + g.strideH + ", " + g.strideW + "], \"padding\": [" + g.padTop + ", "
                         + g.padLeft + "], \"dilation\": [" + g.dilationH + ", " + g.dilationW + "], \"groups\": " + g.groups + "}";
                 Files.writeString(d.resolve("params.json"), params);

@@ -96,28 +96,66 @@ final class VerifyCommand implements Callable<Integer> {
                             continue;
                         }
                         float[] y = new float[ref.length];
-                        try {
-                            b.run(a, g, data[0], data[1], data[2], y, threads.count);
-                        } catch (RuntimeException | OutOfMemoryError | LinkageError e) {
-                            // one failing algorithm is one FAIL row; the others are still checked
-                            out.printf("%-28s %-16s %-8s %-14s ERROR: %s%n", s, op, b.name(), a, Main.describe(e));
-                            failures++;
-                            continue;
-                        }
-                        double rel = ReferenceConv.maxRelError(y, ref);
-                        boolean ok = rel <= TOLERANCE;
-                        String vsCudnn = viaCudnn == null ? String.format("%12s %12s", "n/a", "n/a")
-                                : String.format("%12.3e %12.3e", ReferenceConv.maxAbsError(y, viaCudnn), ReferenceConv.maxRelError(y, viaCudnn));
-                        out.printf("%-28s %-16s %-8s %-14s %12.3e %12.3e %s  %s%n", s, op, b.name(), a,
-                                ReferenceConv.maxAbsError(y, ref), rel, vsCudnn, ok ? "ok" : "FAIL");
-                        failures += ok ? 0 : 1;
+                        failures += check(out, s, op.toString(), b, a, () -> b.run(a, g, data[0], data[1], data[2], y, threads.count), y, ref, viaCudnn);
                     }
                 }
                 out.flush();
             }
         }
+        // the weight gradient of each conv2d layer (dy random), every algorithm that computes it
+        for (String s : shapes.isEmpty() ? DEFAULT_SHAPES : shapes) {
+            ConvGeometry g = Problem.parse(s, ConvGeometry.Op.CONV2D).geometry;
+            float[][] data = io.github.jconv.SampleData.withOutputGradient(g, 7);
+            double[] ref = io.github.jconv.cpu.WeightGradient.reference(g, data[0], data[3], par);
+            double[] viaCudnn = null;
+            if (haveCudnn && cudnn.cannotImplementBackwardWeight(Algorithm.VENDOR, g) == null) {
+                float[] dwc = new float[ref.length];
+                if (check(out, s, BenchCommand.WGRAD, cudnn, Algorithm.VENDOR,
+                        () -> cudnn.backwardWeight(Algorithm.VENDOR, g, data[0], data[3], dwc, threads.count), dwc, ref, null) == 0) {
+                    viaCudnn = new double[dwc.length];
+                    for (int i = 0; i < dwc.length; i++) {
+                        viaCudnn[i] = dwc[i];
+                    }
+                } else {
+                    failures++;
+                }
+            }
+            double[] cudnnDw = viaCudnn;
+            for (Backend b : backends) {
+                if (b.unavailableReason() != null || b == cudnn) {
+                    continue;
+                }
+                for (Algorithm a : List.of(Algorithm.DIRECT, Algorithm.IM2COL, Algorithm.IMPLICIT_GEMM)) {
+                    if (b.cannotImplementBackwardWeight(a, g) == null) {
+                        float[] dw = new float[ref.length];
+                        failures += check(out, s, BenchCommand.WGRAD, b, a, () -> b.backwardWeight(a, g, data[0], data[3], dw, threads.count),
+                                dw, ref, cudnnDw);
+                    }
+                }
+            }
+            out.flush();
+        }
         out.println(failures == 0 ? "verify: all within " + TOLERANCE
                 : "verify: " + failures + " result(s) failed or above " + TOLERANCE);
         return failures == 0 ? 0 : Main.EXIT_FAILURE;
+    }
+
+    /** Runs {@code work} (which writes y) and prints its row against the reference (and cuDNN's result); 1 if it failed. */
+    private static int check(PrintWriter out, String shape, String op, Backend b, Algorithm a, Runnable work, float[] y, double[] ref,
+                             double[] viaCudnn) {
+        try {
+            work.run();
+        } catch (RuntimeException | OutOfMemoryError | LinkageError e) {
+            // one failing algorithm is one FAIL row; the others are still checked
+            out.printf("%-28s %-16s %-8s %-14s ERROR: %s%n", shape, op, b.name(), a, Main.describe(e));
+            return 1;
+        }
+        double rel = ReferenceConv.maxRelError(y, ref);
+        boolean ok = rel <= TOLERANCE;
+        String vsCudnn = viaCudnn == null ? String.format("%12s %12s", "n/a", "n/a")
+                : String.format("%12.3e %12.3e", ReferenceConv.maxAbsError(y, viaCudnn), ReferenceConv.maxRelError(y, viaCudnn));
+        out.printf("%-28s %-16s %-8s %-14s %12.3e %12.3e %s  %s%n", shape, op, b.name(), a, ReferenceConv.maxAbsError(y, ref), rel,
+                vsCudnn, ok ? "ok" : "FAIL");
+        return ok ? 0 : 1;
     }
 }

@@ -94,9 +94,34 @@ public final class CpuBackend implements Backend {
         run(algorithm, g, input, weight, bias, Epilogue.none(), null, output, threads);
     }
 
+    @Override
+    public String cannotImplementBackwardWeight(Algorithm algorithm, ConvGeometry g) {
+        return WeightGradient.cannotImplement(algorithm, g);
+    }
+
+    @Override
+    public Algorithm chooseBackwardWeight(ConvGeometry g) {
+        return WeightGradient.choose(g);
+    }
+
+    @Override
+    public void backwardWeight(Algorithm algorithm, ConvGeometry g, float[] x, float[] dy, float[] dw, int threads) {
+        WeightGradient.run(algorithm, g, x, dy, dw, Parallel.of(threads));
+    }
+
     /** The epilogue is applied to each output plane by the worker that finishes it, in parallel over the planes. */
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, Epilogue epilogue,
+                    float[] residual, float[] output, int threads) {
+        run(algorithm, g, input, Weights.of(weight), bias, epilogue, residual, output, threads);
+    }
+
+    /**
+     * {@link #run(Algorithm, ConvGeometry, float[], float[], float[], Epilogue, float[], float[], int)} with the weights
+     * held by a plan ({@link Weights#kept}): the first run packs them (in the algorithm's layout for g), the later ones
+     * reuse the packed form.
+     */
+    public void run(Algorithm algorithm, ConvGeometry g, float[] input, Weights weight, float[] bias, Epilogue epilogue,
                     float[] residual, float[] output, int threads) {
         if (!prepare(algorithm, g, epilogue, residual, output)) {
             return;

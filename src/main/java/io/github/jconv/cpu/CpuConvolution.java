@@ -14,10 +14,10 @@ interface CpuConvolution {
     }
 
     /** y = conv(x, w) + bias (bias of K, may be null). */
-    void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par);
+    void forward(ConvGeometry g, float[] x, Weights w, float[] bias, float[] y, Parallel par);
 
     /** x = conv_transpose(y, w) + bias (bias of C, may be null). */
-    void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par);
+    void transposed(ConvGeometry g, float[] y, Weights w, float[] bias, float[] x, Parallel par);
 
     /** Sets each of the {@code channels} planes of {@code planeSize} at {@code offset} to its bias (or 0). */
     static void fillBias(float[] out, int offset, int channels, int planeSize, float[] bias, int biasOffset) {

@@ -20,9 +20,10 @@ final class DepthwiseConv implements CpuConvolution {
     }
 
     @Override
-    public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+        float[] w = weights.raw;
         if (Sgemm.VECTOR && g.strideW == 1) {
-            VectorDirect.forward(g, x, w, bias, y, par); // one channel per block: V outputs per FMA
+            VectorDirect.forward(g, x, weights, bias, y, par); // one channel per block: V outputs per FMA
             return;
         }
         int mult = g.kPerGroup();
@@ -50,9 +51,10 @@ final class DepthwiseConv implements CpuConvolution {
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
+        float[] w = weights.raw;
         if (Sgemm.VECTOR && StrideOneTransposed.applies(g)) {
-            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, w, par), bias, x, par);
+            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, weights, par), bias, x, par);
             return;
         }
         int mult = g.kPerGroup();

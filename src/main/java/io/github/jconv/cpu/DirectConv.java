@@ -12,9 +12,10 @@ import io.github.jconv.ConvGeometry;
  */
 final class DirectConv implements CpuConvolution {
     @Override
-    public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+        float[] w = weights.raw;
         if (Sgemm.VECTOR && g.strideW == 1) {
-            VectorDirect.forward(g, x, w, bias, y, par);
+            VectorDirect.forward(g, x, weights, bias, y, par);
             return;
         }
         int cg = g.cPerGroup(), kg = g.kPerGroup();
@@ -45,9 +46,10 @@ final class DirectConv implements CpuConvolution {
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
+        float[] w = weights.raw;
         if (Sgemm.VECTOR && StrideOneTransposed.applies(g)) {
-            VectorDirect.forward(vectorForm(g), y, StrideOneTransposed.flippedWeights(g, w, par), bias, x, par);
+            VectorDirect.forward(vectorForm(g), y, StrideOneTransposed.flippedWeights(g, weights, par), bias, x, par);
             return;
         }
         int cg = g.cPerGroup(), kg = g.kPerGroup();

@@ -25,11 +25,11 @@ final class Im2colConv implements CpuConvolution {
     }
 
     @Override
-    public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int hw = g.h * g.w, pq = g.p * g.q, crs = cg * g.r * g.s;
         // A = w_g (K/G x C/G*R*S), packed once per call for all samples
-        float[] wPacked = packWeights(g, w, kg, crs, crs, 1, par);
+        float[] wPacked = packWeights(g, weights, kg, crs, crs, 1, par);
         int groupStride = (int) Sgemm.packedASize(kg, crs);
         eachSampleGroup(g, par, (n, grp, inner) -> {
             int xOff = (n * g.c + grp * cg) * hw;
@@ -42,11 +42,11 @@ final class Im2colConv implements CpuConvolution {
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int hw = g.h * g.w, pq = g.p * g.q, crs = cg * g.r * g.s;
         // A = w_g^T (C/G*R*S x K/G): element (i, l) = w[(grp*kg + l) * crs + i]
-        float[] wPacked = packWeights(g, w, crs, kg, 1, crs, par);
+        float[] wPacked = packWeights(g, weights, crs, kg, 1, crs, par);
         int groupStride = (int) Sgemm.packedASize(crs, kg);
         eachSampleGroup(g, par, (n, grp, inner) -> {
             int xOff = (n * g.c + grp * cg) * hw;
@@ -65,16 +65,15 @@ final class Im2colConv implements CpuConvolution {
     }
 
     /**
-     * Packs every group's m x k weight matrix (element (i, l) at w[grp*m*k... + i*rowStride + l*colStride]) into
-     * the calling thread's weight workspace, one group after another. The workers only read it, and the caller
-     * waits for them, so the buffer is not reused while they run.
+     * Every group's m x k weight matrix (element (i, l) at w[grp*m*k... + i*rowStride + l*colStride]) packed, one group
+     * after another: per call in the calling thread's weight workspace (the workers only read it, and the caller waits
+     * for them, so the buffer is not reused while they run), for a plan once.
      */
-    private static float[] packWeights(ConvGeometry g, float[] w, int m, int k, int rowStride, int colStride, Parallel par) {
+    private static float[] packWeights(ConvGeometry g, Weights w, int m, int k, int rowStride, int colStride, Parallel par) {
         int groupSize = (int) Sgemm.packedASize(m, k);
-        float[] packed = Workspace.get(Workspace.WEIGHTS, (long) groupSize * g.groups);
         int perGroup = g.kPerGroup() * g.cPerGroup() * g.r * g.s;
-        par.forEach(g.groups, grp -> Sgemm.packA(m, k, w, grp * perGroup, rowStride, colStride, packed, grp * groupSize));
-        return packed;
+        return w.packed((long) groupSize * g.groups, packed -> par.forEach(g.groups,
+                grp -> Sgemm.packA(m, k, w.raw, grp * perGroup, rowStride, colStride, packed, grp * groupSize)));
     }
 
     /**

@@ -30,7 +30,8 @@ final class KernelMatrixConv implements CpuConvolution {
     }
 
     @Override
-    public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+        float[] w = weights.raw;
         float[] finite = withoutNonFinite(x);
         gemmForward(g, finite == null ? x : finite, w, bias, y, par);
         if (finite != null) {
@@ -39,7 +40,8 @@ final class KernelMatrixConv implements CpuConvolution {
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
+        float[] w = weights.raw;
         float[] finite = withoutNonFinite(y);
         gemmTransposed(g, finite == null ? y : finite, w, bias, x, par);
         if (finite != null) {

@@ -10,7 +10,8 @@ import io.github.jconv.ConvGeometry;
  */
 public final class ReferenceConv implements CpuConvolution {
     @Override
-    public void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+        float[] w = weights.raw;
         double[] out = forwardDouble(g, x, w, bias, par);
         for (int i = 0; i < out.length; i++) {
             y[i] = (float) out[i];
@@ -18,7 +19,8 @@ public final class ReferenceConv implements CpuConvolution {
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, float[] w, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
+        float[] w = weights.raw;
         double[] out = transposedDouble(g, y, w, bias, par);
         for (int i = 0; i < out.length; i++) {
             x[i] = (float) out[i];

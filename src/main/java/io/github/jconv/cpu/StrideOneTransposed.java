@@ -43,13 +43,13 @@ final class StrideOneTransposed {
     }
 
     /**
-     * w'[c][k][r'][s'] = w[k][c][R-1-r'][S-1-s'] per group, in the calling thread's matrix workspace (channels in
-     * parallel: serially it took ~10% of a 256-channel 14x14 layer).
+     * w'[c][k][r'][s'] = w[k][c][R-1-r'][S-1-s'] per group ({@link Weights#derived}: per call in the calling thread's
+     * matrix workspace, for a plan once; channels in parallel: serially it took ~10% of a 256-channel 14x14 layer).
      */
-    static float[] flippedWeights(ConvGeometry g, float[] w, Parallel par) {
+    static Weights flippedWeights(ConvGeometry g, Weights weights, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), rs = g.r * g.s;
-        float[] f = Workspace.get(Workspace.MATRIX, (long) g.c * kg * rs);
-        par.forEach(g.c, c -> {
+        float[] w = weights.raw;
+        return weights.derived((long) g.c * kg * rs, f -> par.forEach(g.c, c -> {
             int grp = c / cg, ci = c % cg;
             for (int ki = 0; ki < kg; ki++) {
                 int src = ((grp * kg + ki) * cg + ci) * rs, dst = (c * kg + ki) * rs;
@@ -57,7 +57,6 @@ final class StrideOneTransposed {
                     f[dst + t] = w[src + rs - 1 - t];
                 }
             }
-        });
-        return f;
+        }));
     }
 }

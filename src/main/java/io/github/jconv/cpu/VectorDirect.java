@@ -49,24 +49,24 @@ final class VectorDirect {
     }
 
     /** y = conv(x, w) + bias for a geometry with strideW == 1. */
-    static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+    static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
         if (VectorDirectChannels.applies(g)) {
-            VectorDirectChannels.forward(g, x, w, bias, y, par);
+            VectorDirectChannels.forward(g, x, weights, bias, y, par);
             return;
         }
         int cg = g.cPerGroup(), kg = g.kPerGroup(), crs = cg * g.r * g.s;
         int blocksPerGroup = (kg + TK - 1) / TK;
         // wp[block][(c*R + r)*S + s][j] = w[k0 + j][c][r][s]: the block's TK weights of one tap side by side
-        float[] wp = Workspace.get(Workspace.WEIGHTS, (long) g.groups * blocksPerGroup * crs * TK);
-        par.forEach(g.groups * blocksPerGroup, b -> {
+        float[] w = weights.raw;
+        float[] wp = weights.packed((long) g.groups * blocksPerGroup * crs * TK, packed -> par.forEach(g.groups * blocksPerGroup, b -> {
             int k0 = (b / blocksPerGroup) * kg + (b % blocksPerGroup) * TK;
             int kb = Math.min(TK, (b / blocksPerGroup) * kg + kg - k0);
             for (int t = 0; t < crs; t++) {
                 for (int j = 0; j < TK; j++) {
-                    wp[(b * crs + t) * TK + j] = j < kb ? w[(k0 + j) * crs + t] : 0f;
+                    packed[(b * crs + t) * TK + j] = j < kb ? w[(k0 + j) * crs + t] : 0f;
                 }
             }
-        });
+        }));
         int[] taps = taps(g);
         int pairs = g.n * g.groups;
         int chunks = Math.min(blocksPerGroup, Math.max(1, (4 * par.threads() + pairs - 1) / pairs));

@@ -92,7 +92,7 @@ final class VectorDirectChannels {
     }
 
     /** y = conv(x, w) + bias; {@link #applies} must hold. */
-    static void forward(ConvGeometry g, float[] x, float[] w, float[] bias, float[] y, Parallel par) {
+    static void forward(ConvGeometry g, float[] x, Weights w, float[] bias, float[] y, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int blocks = (kg + NB - 1) / NB, kPad = blocks * NB;
         int wpad = rowStride(g), plane = paddedPlane(g, wpad);
@@ -140,10 +140,10 @@ final class VectorDirectChannels {
     }
 
     /** wq[((((grp*blocks + b)*R + r)*C/G + c)*3 + s)*NB + j] = w[grp*K/G + b*NB + j][c][r][s], zero past the group's channels. */
-    private static float[] packWeights(ConvGeometry g, float[] w, int blocks, Parallel par) {
+    private static float[] packWeights(ConvGeometry g, Weights weights, int blocks, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
-        float[] wq = Workspace.get(Workspace.WEIGHTS, (long) g.groups * blocks * g.r * cg * 3 * NB);
-        par.forEach(g.groups * blocks, gb -> {
+        float[] w = weights.raw;
+        return weights.packed((long) g.groups * blocks * g.r * cg * 3 * NB, wq -> par.forEach(g.groups * blocks, gb -> {
             int grp = gb / blocks, b = gb % blocks;
             for (int r = 0; r < g.r; r++) {
                 for (int c = 0; c < cg; c++) {
@@ -156,8 +156,7 @@ final class VectorDirectChannels {
                     }
                 }
             }
-        });
-        return wq;
+        }));
     }
 
     /**

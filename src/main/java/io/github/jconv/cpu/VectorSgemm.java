@@ -83,6 +83,23 @@ final class VectorSgemm {
         }
     }
 
+    /**
+     * Stores rows [p*MR, p*MR + MR) of an m x k matrix A, given as MR rows of k floats at rows[0 ..] (zeros past m), at
+     * ap[apOff ..] in {@link #packA}'s layout: written in order, each value's MR rows read side by side.
+     */
+    static void packAPanel(int p, int m, int k, float[] rows, float[] ap, int apOff) {
+        int mPad = ceilDiv(m, MR) * MR;
+        for (int k0 = 0; k0 < k; k0 += KC) {
+            int kc = Math.min(KC, k - k0), dst = apOff + k0 * mPad + p * MR * kc;
+            for (int l = 0; l < kc; l++) {
+                int src = k0 + l, d = dst + l * MR;
+                for (int r = 0; r < MR; r++) {
+                    ap[d + r] = rows[r * k + src];
+                }
+            }
+        }
+    }
+
     /** Packs row {@code l} of a k x n matrix B, given contiguously at src[srcOff ..], into {@code bp}. */
     static void packBRow(int l, int k, int n, float[] src, int srcOff, float[] bp) {
         int k0 = l - l % KC, kc = Math.min(KC, k - k0);
@@ -107,6 +124,18 @@ final class VectorSgemm {
             return;
         }
         int nPad = ceilDiv(n, NR) * NR;
+        if (bRow == 1) { // B stored by columns (the weight gradient's col^T): read each column's run of kc values in order
+            for (int k0 = 0; k0 < k; k0 += KC) {
+                int kc = Math.min(KC, k - k0), block = bBlock(k0, n);
+                for (int j = 0; j < nPad; j++) {
+                    int dst = block + (j / NR) * (NR * kc + B_PAD) + j % NR, src = bOff + k0 + j * bCol;
+                    for (int l = 0; l < kc; l++) {
+                        bp[dst + l * NR] = j < n ? b[src + l] : 0f;
+                    }
+                }
+            }
+            return;
+        }
         for (int l = 0; l < k; l++) {
             int k0 = l - l % KC, kc = Math.min(KC, k - k0);
             int dst = bBlock(k0, n) + (l - k0) * NR;

@@ -168,6 +168,46 @@ public final class CudaBackend implements Backend {
     }
 
     @Override
+    public String cannotImplementBackwardWeight(Algorithm algorithm, ConvGeometry g) {
+        String why = unavailableReason();
+        if (why != null) {
+            return why;
+        }
+        return algorithm == Algorithm.IMPLICIT_GEMM ? WgradLauncher.cannotImplement(g)
+                : "the weight gradient runs on implicit-gemm on the " + name + " backend, not " + algorithm;
+    }
+
+    @Override
+    public Algorithm chooseBackwardWeight(ConvGeometry g) {
+        return Algorithm.IMPLICIT_GEMM;
+    }
+
+    /** cuda-kernels/wgrad.cu: uploads x and dy, queues the kernels, downloads dW. */
+    @Override
+    public void backwardWeight(Algorithm algorithm, ConvGeometry g, float[] x, float[] dy, float[] dw, int threads) {
+        String why = cannotImplementBackwardWeight(algorithm, g);
+        if (why != null) {
+            throw new io.github.jconv.InvalidConvolutionException(why);
+        }
+        try (DeviceArena arena = new DeviceArena(device.get());
+             DeviceBuffer dx = arena.upload(x); DeviceBuffer ddy = arena.upload(dy); DeviceBuffer ddw = arena.allocate(dw.length)) {
+            WgradLauncher.run(arena, g, dx, ddy, ddw);
+            ddw.download(dw);
+        }
+    }
+
+    /** cuda-kernels/wgrad.cu's jconv_bias_wgrad (a fixed reduction tree per channel, in float32). */
+    @Override
+    public void backwardBias(float[] dy, int n, int k, int pq, float[] db, int threads) {
+        requireAvailable();
+        try (DeviceArena arena = new DeviceArena(device.get());
+             DeviceBuffer ddy = arena.upload(dy); DeviceBuffer ddb = arena.allocate(k)) {
+            WgradLauncher.bias(arena, n, k, pq, ddy, ddb);
+            ddb.download(db);
+        }
+    }
+
+    @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                     int threads) {
         run(algorithm, g, input, weight, bias, Epilogue.none(), null, output, threads);

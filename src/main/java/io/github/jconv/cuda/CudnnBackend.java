@@ -7,6 +7,7 @@ import jcuda.CudaException;
 import jcuda.Pointer;
 import jcuda.jcudnn.JCudnn;
 import jcuda.jcudnn.cudnnConvolutionBwdDataAlgoPerf;
+import jcuda.jcudnn.cudnnConvolutionBwdFilterAlgoPerf;
 import jcuda.jcudnn.cudnnConvolutionDescriptor;
 import jcuda.jcudnn.cudnnConvolutionFwdAlgoPerf;
 import jcuda.jcudnn.cudnnFilterDescriptor;
@@ -98,6 +99,41 @@ public final class CudnnBackend implements Backend {
         if (!prepare(algorithm, g)) {
             return;
         }
+        execute(g, g.transposed() ? Pass.BACKWARD_DATA : Pass.FORWARD, input, weight, bias, output, fmaMath);
+    }
+
+    @Override
+    public String cannotImplementBackwardWeight(Algorithm algorithm, ConvGeometry g) {
+        return cannotImplement(algorithm, g);
+    }
+
+    @Override
+    public Algorithm chooseBackwardWeight(ConvGeometry g) {
+        return Algorithm.VENDOR;
+    }
+
+    /** cudnnConvolutionBackwardFilter with CUDNN_FMA_MATH (the cross-check of jconv's weight gradient). */
+    @Override
+    public void backwardWeight(Algorithm algorithm, ConvGeometry g, float[] x, float[] dy, float[] dw, int threads) {
+        String why = cannotImplementBackwardWeight(algorithm, g);
+        if (why != null) {
+            throw new io.github.jconv.InvalidConvolutionException(why);
+        }
+        if (g.isEmpty()) {
+            java.util.Arrays.fill(dw, 0f); // a sum over no samples
+            return;
+        }
+        execute(g, Pass.BACKWARD_FILTER, x, dy, null, dw, true);
+    }
+
+    /** cuDNN's three passes, in {@link ConvGeometry}'s forward names. */
+    private enum Pass { FORWARD, BACKWARD_DATA, BACKWARD_FILTER }
+
+    /**
+     * One cuDNN call: FORWARD y = conv(a = x, b = w), BACKWARD_DATA x = conv_transpose(a = y, b = w), BACKWARD_FILTER
+     * dw = wgrad(a = x, b = dy); then the bias (if any) added to the output of the first two.
+     */
+    private void execute(ConvGeometry g, Pass pass, float[] input, float[] weight, float[] bias, float[] output, boolean fmaMath) {
         JCudaDevice device = JCudaDevice.get();
         synchronized (this) { // one cuDNN handle, set to this call's stream
             device.makeCurrent();
@@ -122,7 +158,15 @@ public final class CudnnBackend implements Backend {
                 Pointer pin = device.pointer(in.handle()), pw = device.pointer(w.handle()), pout = device.pointer(out.handle());
                 long[] wsBytes = {0};
                 int[] count = {0};
-                if (!g.transposed()) {
+                if (pass == Pass.BACKWARD_FILTER) { // in = x, "w" = dy, out = dw
+                    cudnnConvolutionBwdFilterAlgoPerf[] perf = {new cudnnConvolutionBwdFilterAlgoPerf()};
+                    JCudnn.cudnnGetConvolutionBackwardFilterAlgorithm_v7(handle, xDesc, yDesc, conv, wDesc, 1, count, perf);
+                    JCudnn.cudnnGetConvolutionBackwardFilterWorkspaceSize(handle, xDesc, yDesc, conv, wDesc, perf[0].algo, wsBytes);
+                    try (DeviceBuffer ws = arena.allocate((wsBytes[0] + 3) / 4)) {
+                        JCudnn.cudnnConvolutionBackwardFilter(handle, one, xDesc, pin, yDesc, pw, conv, perf[0].algo,
+                                device.pointer(ws.handle()), wsBytes[0], zero, wDesc, pout);
+                    }
+                } else if (pass == Pass.FORWARD) {
                     cudnnConvolutionFwdAlgoPerf[] perf = {new cudnnConvolutionFwdAlgoPerf()};
                     JCudnn.cudnnGetConvolutionForwardAlgorithm_v7(handle, xDesc, wDesc, conv, yDesc, 1, count, perf);
                     JCudnn.cudnnGetConvolutionForwardWorkspaceSize(handle, xDesc, wDesc, conv, yDesc, perf[0].algo, wsBytes);

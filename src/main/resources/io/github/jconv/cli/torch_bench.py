@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""PyTorch's CPU F.conv2d / F.conv_transpose2d as a peer of `jconv bench` (shipped in the jar).
+"""PyTorch's CPU F.conv2d / F.conv_transpose2d / torch.nn.grad.conv2d_weight as a peer of `jconv bench` (in the jar).
 
-    torch_bench.py --threads T --runs R --warmup W --op conv2d|conv_transpose2d DIR...
+    torch_bench.py --threads T --runs R --warmup W --op conv2d|conv_transpose2d|conv2d_weight DIR...
+
+conv2d_weight also reads dy.npy (the output gradient) and writes the weight gradient as y.npy.
 
 Each DIR holds x.npy, w.npy, b.npy and params.json ({"stride", "padding", "dilation", "groups"}) written by
 jconv; the script times PyTorch on exactly that data, writes y.npy there (so jconv can measure PyTorch's
@@ -35,7 +37,10 @@ def main():
         x = torch.from_numpy(np.load(os.path.join(d, "x.npy"))).clone()
         w = torch.from_numpy(np.load(os.path.join(d, "w.npy"))).clone()
         b = torch.from_numpy(np.load(os.path.join(d, "b.npy"))).clone()
-        if a.op == "conv2d":
+        if a.op == "conv2d_weight":
+            dy = torch.from_numpy(np.load(os.path.join(d, "dy.npy"))).clone()
+            fn = lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, p["stride"], p["padding"], p["dilation"], p["groups"])
+        elif a.op == "conv2d":
             fn = lambda: F.conv2d(x, w, b, p["stride"], p["padding"], p["dilation"], p["groups"])
         else:
             fn = lambda: F.conv_transpose2d(x, w, b, p["stride"], p["padding"], 0, p["groups"], p["dilation"])

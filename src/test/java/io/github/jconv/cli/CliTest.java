@@ -57,7 +57,8 @@ class CliTest {
     }
 
     @ParameterizedTest
-    @org.junit.jupiter.params.provider.ValueSource(strings = {"conv2d", "conv-transpose2d", "bench", "info", "verify", "explain", "run"})
+    @org.junit.jupiter.params.provider.ValueSource(strings = {"conv2d", "conv-transpose2d", "conv2d-backward-weight",
+            "conv-transpose2d-backward-weight", "conv2d-backward-bias", "bench", "info", "verify", "explain", "run"})
     void everyCommandsHelpPrintsCleanly(String command) {
         java.io.ByteArrayOutputStream captured = new java.io.ByteArrayOutputStream();
         java.io.PrintStream saved = System.err;
@@ -96,6 +97,71 @@ class CliTest {
         Tensor ref = c.y();
         assertArrayEquals(ref.shape(), y.shape());
         assertTrue(GoldenCase.error(y.data(), ref.data()) <= 1e-4, c.toString());
+    }
+
+    /** The 30 PyTorch weight-gradient cases (../shared/golden-wgrad) through conv2d-backward-weight and conv2d-backward-bias. */
+    @Test
+    void weightGradientGoldenCasesThroughTheCli(@TempDir Path dir) throws Exception {
+        Path root = io.github.jconv.TestSupport.goldenDir().resolveSibling("golden-wgrad");
+        List<Path> cases;
+        try (var s = Files.list(root)) {
+            cases = s.filter(d -> Files.isRegularFile(d.resolve("case.json"))).sorted().toList();
+        }
+        assertEquals(30, cases.size());
+        for (Path c : cases) {
+            String json = Files.readString(c.resolve("case.json"));
+            java.util.function.Function<String, String> pair = key -> {
+                java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + key + "\"\\s*:\\s*\\[\\s*(\\d+)\\s*,\\s*(\\d+)").matcher(json);
+                assertTrue(m.find(), key);
+                return m.group(1) + "," + m.group(2);
+            };
+            java.util.regex.Matcher groups = java.util.regex.Pattern.compile("\"groups\"\\s*:\\s*(\\d+)").matcher(json);
+            assertTrue(groups.find());
+            Result r = cli("conv2d-backward-weight", "--input", c.resolve("x.npy").toString(), "--grad-output", c.resolve("dy.npy").toString(),
+                    "--kernel-size", pair.apply("kernel_size"), "--stride", pair.apply("stride"), "--padding", pair.apply("padding"),
+                    "--dilation", pair.apply("dilation"), "--groups", groups.group(1), "--backend", "cpu", "--output", dir.resolve("dw.npy").toString());
+            assertEquals(0, r.code(), c + ": " + r.err());
+            Tensor dw = Npy.read(dir.resolve("dw.npy")), ref = Npy.read(c.resolve("dw.npy"));
+            assertArrayEquals(ref.shape(), dw.shape());
+            assertTrue(GoldenCase.error(dw.data(), ref.data()) <= 1e-4, c.toString());
+            r = cli("conv2d-backward-bias", "--grad-output", c.resolve("dy.npy").toString(), "--output", dir.resolve("db.npy").toString());
+            assertEquals(0, r.code(), c + ": " + r.err());
+            Tensor db = Npy.read(dir.resolve("db.npy")), dbRef = Npy.read(c.resolve("db.npy"));
+            assertTrue(GoldenCase.error(db.data(), dbRef.data()) <= 1e-4, c.toString());
+        }
+    }
+
+    @Test
+    void weightGradientsOfEveryKindWriteWhatTheApiComputes(@TempDir Path dir) throws Exception {
+        Tensor x = random(1, 2, 4, 9, 7), dy = random(2, 2, 6, 5, 7);
+        ConvSpec spec = ConvSpec.builder().stride(2, 1).padding(1).groups(2).build();
+        Result r = cli("conv2d-backward-weight", "--input", write(dir, "x.npy", x).toString(), "--grad-output", write(dir, "dy.npy", dy).toString(),
+                "--kernel-size", "3", "--stride", "2,1", "--padding", "1", "--groups", "2", "--backend", "cuda-emu",
+                "--output", dir.resolve("dw.npy").toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals("", r.err());
+        Tensor want = Jconv.conv2dBackwardWeight(x, dy, new int[] {3, 3}, spec);
+        assertArrayEquals(want.data(), Npy.read(dir.resolve("dw.npy")).data(), 1e-4f);
+        // conv_transpose2d: its input x (N x C_in x H x W) and the gradient of its output
+        Tensor xt = random(3, 2, 6, 5, 7), dyt = random(4, 2, 4, 10, 7);
+        ConvSpec st = ConvSpec.builder().stride(2, 1).padding(1).groups(2).outputPadding(1, 0).build();
+        r = cli("conv-transpose2d-backward-weight", "--input", write(dir, "xt.npy", xt).toString(), "--grad-output", write(dir, "dyt.npy", dyt).toString(),
+                "--kernel-size", "3", "--stride", "2,1", "--padding", "1", "--groups", "2", "--output-padding", "1,0",
+                "--output", dir.resolve("dwt.npy").toString());
+        assertEquals(0, r.code(), r.err());
+        Tensor wantT = Jconv.convTranspose2dBackwardWeight(xt, dyt, new int[] {3, 3}, st, io.github.jconv.ConvOptions.defaults());
+        assertArrayEquals(new int[] {6, 2, 3, 3}, wantT.shape());
+        assertArrayEquals(wantT.data(), Npy.read(dir.resolve("dwt.npy")).data(), 1e-5f);
+        String xs = dir.resolve("x.npy").toString(), dys = dir.resolve("dy.npy").toString();
+        bad(dir, "dy has shape [2, 6, 5, 7], but conv2d of x [2, 4, 9, 7] with a 3x3 kernel and this spec gives [2, 6, 7, 5]",
+                "conv2d-backward-weight", "--input", xs, "--grad-output", dys, "--kernel-size", "3", "--groups", "2", "--output", "OUT");
+        bad(dir, "algorithm 'kernel-matrix' cannot compute this weight gradient on backend 'cpu'", "conv2d-backward-weight", "--input", xs,
+                "--grad-output", dys, "--kernel-size", "3", "--stride", "2,1", "--padding", "1", "--groups", "2", "--backend", "cpu",
+                "--algorithm", "kernel-matrix", "--output", "OUT");
+        bad(dir, "--kernel-size: expected an integer or two", "conv2d-backward-weight", "--input", xs, "--grad-output", dys,
+                "--kernel-size", "3x3", "--output", "OUT");
+        bad(dir, "--grad-output must have 4 dimensions", "conv2d-backward-bias", "--grad-output",
+                write(dir, "b3.npy", random(5, 2, 3, 4)).toString(), "--output", "OUT");
     }
 
     @Test
