@@ -42,16 +42,20 @@ public final class Device implements AutoCloseable {
     }
 
     /**
-     * The device {@code index} of a backend. Only GPU 0 is supported yet (JCuda's context is per process here);
-     * a second index fails with that reason.
+     * The device {@code index} of a backend: GPU {@code index} for {@code "cuda"} (each GPU its own context; a plan and
+     * its tensors live on one), 0 for {@code "cpu"} and {@code "cuda-emu"} (one each; open several Devices on them for
+     * concurrent work).
      */
     public static Device open(String backend, int index) {
         Backend b = Backends.get(backend);
-        if (index != 0) {
-            throw new InvalidConvolutionException("device index " + index + ": jconv opens GPU 0 only so far");
+        if (index != 0 && b != CudaBackend.CUDA) {
+            throw new InvalidConvolutionException("device index " + index + ": backend '" + b.name() + "' has one device, index 0");
         }
         if (b instanceof CpuBackend) {
             return new Device(b, null);
+        }
+        if (b == CudaBackend.CUDA) {
+            return new Device(b, new DeviceArena(io.github.jconv.cuda.JCudaDevice.get(index)));
         }
         if (b instanceof CudaBackend) {
             return new Device(b, new DeviceArena(((CudaBackend) b).device()));

@@ -187,6 +187,10 @@ class ConvPlanTest {
                     .contains("upload of 3 floats into a tensor of shape [1, 3, 4, 4] (48)"));
             assertTrue(p.explain().contains("conv2d") && p.explain().contains("on cpu"), p.explain());
         }
+        assertEquals("device index 1: backend 'cpu' has one device, index 0",
+                assertThrows(InvalidConvolutionException.class, () -> Device.open("cpu", 1)).getMessage());
+        assertEquals("device index 2: backend 'cuda-emu' has one device, index 0",
+                assertThrows(InvalidConvolutionException.class, () -> Device.open("cuda-emu", 2)).getMessage());
     }
 
     /** Two emulated devices at once, each with its own stream and plans, from two threads. */

@@ -15,9 +15,11 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Register tile: {@link #TK} channels x {@link #TT} taps, 24 vector accumulators; per step 4 dy vectors and 6 input
  * vectors are loaded (10 loads for 24 FMAs). Channels and taps that do not fill a tile go through 1 x 6 and 1 x 1 tiles.
- * Each accumulator's lanes are added in lane order at the end of a sample (never {@code reduceLanes}, whose order may
- * differ between compiled and interpreted code), and samples in order: results do not depend on the thread count, which
- * only decides who computes which tiles.
+ * A task takes {@link #SK} x {@link #ST} tiles and sweeps the flat index in runs of {@link #RUN} floats, each run over all
+ * its tiles, their accumulators kept in the task's buffer between runs (so a run's rows stay in L1 and the lanes are
+ * added only once per batch of samples). Each accumulator's lanes are added in lane order at the end of a batch (never
+ * {@code reduceLanes}, whose order may differ between compiled and interpreted code), and batches in order: results do
+ * not depend on the thread count, which only decides who computes which tiles.
  */
 final class VectorWeightGradient {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -28,8 +30,8 @@ final class VectorWeightGradient {
     static final int TT = 6;
     /** Tiles per task: blocks of channels x blocks of taps (16 channels x 48 taps), so a task's dy and input rows stay in L2. */
     static final int SK = 4, ST = 8;
-    /** Floats of the flat index per pass over the tiles (a multiple of V): a tile's rows of one pass fit in L1/L2. */
-    static final int RUN = 4096;
+    /** Floats of the flat index per run (a multiple of V): the 10 rows a tile reads in one run fit in L1 (20 KiB). */
+    static final int RUN = 512;
 
     private VectorWeightGradient() {
     }
@@ -89,48 +91,58 @@ final class VectorWeightGradient {
                     }
                 }
             });
-            for (int f0 = 0; f0 < len; f0 += RUN) { // runs of the flat index: each tile's data stays in L2
-                int from = f0, to = Math.min(len, f0 + RUN);
-                par.forEach(kSuper * tSuper, task -> {
-                    int kb0 = (task / tSuper) * SK, tb0 = (task % tSuper) * ST;
-                    float[] lanes = Workspace.get(Workspace.SCRATCH, (long) TK * TT * V);
-                    for (int tb = tb0; tb < Math.min(tBlocks, tb0 + ST); tb++) {
-                        for (int kb = kb0; kb < Math.min(kBlocks, kb0 + SK); kb++) {
-                            tile(from, to, len, d, xp, offset, kb * TK, tb * TT, kg, crs, sum, lanes);
+            par.forEach(kSuper * tSuper, task -> {
+                int kb0 = (task / tSuper) * SK, tb0 = (task % tSuper) * ST;
+                int kb1 = Math.min(kBlocks, kb0 + SK), tb1 = Math.min(tBlocks, tb0 + ST);
+                int tileFloats = TK * TT * V;
+                float[] lanes = Workspace.get(Workspace.SCRATCH, (long) SK * ST * tileFloats); // the task's accumulators
+                java.util.Arrays.fill(lanes, 0, SK * ST * tileFloats, 0f);
+                for (int f0 = 0; f0 < len; f0 += RUN) { // runs of the flat index: a tile's rows of one run stay in L1
+                    int to = Math.min(len, f0 + RUN);
+                    for (int tb = tb0; tb < tb1; tb++) {
+                        for (int kb = kb0; kb < kb1; kb++) {
+                            tile(f0, to, len, d, xp, offset, kb * TK, tb * TT, kg, crs, lanes, ((tb - tb0) * SK + kb - kb0) * tileFloats);
                         }
                     }
-                });
-            }
+                }
+                for (int tb = tb0; tb < tb1; tb++) {
+                    for (int kb = kb0; kb < kb1; kb++) {
+                        int k0 = kb * TK, t0 = tb * TT;
+                        add(lanes, ((tb - tb0) * SK + kb - kb0) * tileFloats, Math.min(TK, kg - k0), Math.min(TT, crs - t0), sum, t0, k0, kg);
+                    }
+                }
+            });
         }
     }
 
-    /** Channels [k0, k0 + 4) x taps [t0, t0 + 6) (fewer at the edges) over flat indices [from, to), added to sum. */
+    /**
+     * Channels [k0, k0 + 4) x taps [t0, t0 + 6) (fewer at the edges) over flat indices [from, to), onto the tile's
+     * accumulators at lanes[base ..]: accumulator (k, t) at base + ((k - k0)*6 + t - t0)*V.
+     */
     private static void tile(int from, int to, int len, float[] d, float[] xp, int[] offset, int k0, int t0, int kg, int crs,
-                             float[] sum, float[] lanes) {
+                             float[] lanes, int base) {
         int kn = Math.min(TK, kg - k0), tn = Math.min(TT, crs - t0);
         if (kn == TK && tn == TT) {
-            tile4x6(from, to, len, d, k0 * len, xp, offset, t0, lanes);
-            add(lanes, TK, TT, sum, t0, k0, kg);
+            tile4x6(from, to, len, d, k0 * len, xp, offset, t0, lanes, base);
             return;
         }
         for (int k = k0; k < k0 + kn; k++) {
+            int row = base + (k - k0) * TT * V;
             if (tn == TT) {
-                tile1x6(from, to, d, k * len, xp, offset, t0, lanes);
-                add(lanes, 1, TT, sum, t0, k, kg);
+                tile1x6(from, to, d, k * len, xp, offset, t0, lanes, row);
             } else {
                 for (int t = t0; t < t0 + tn; t++) {
-                    tile1x1(from, to, d, k * len, xp, offset[t], lanes);
-                    add(lanes, 1, 1, sum, t, k, kg);
+                    tile1x1(from, to, d, k * len, xp, offset[t], lanes, row + (t - t0) * V);
                 }
             }
         }
     }
 
-    /** sum[(t0 + t) * kg + k0 + k] += the lanes of accumulator (k, t), added in lane order. */
-    private static void add(float[] lanes, int kn, int tn, float[] sum, int t0, int k0, int kg) {
+    /** sum[(t0 + t) * kg + k0 + k] += the lanes of the tile's accumulator (k, t) at lanes[base ..], added in lane order. */
+    private static void add(float[] lanes, int tileBase, int kn, int tn, float[] sum, int t0, int k0, int kg) {
         for (int k = 0; k < kn; k++) {
             for (int t = 0; t < tn; t++) {
-                int base = (k * tn + t) * V;
+                int base = tileBase + (k * TT + t) * V;
                 float s = 0;
                 for (int i = 0; i < V; i++) {
                     s += lanes[base + i];
@@ -144,13 +156,31 @@ final class VectorWeightGradient {
      * The 4 x 6 tile over flat indices [f0, f1) (channel k's flat dy at d[d0 + k*ld ..], tap t's input at x[offset[t] ..]):
      * accumulators (k, t) into lanes[(k*6 + t)*V ..].
      */
-    static void tile4x6(int f0, int f1, int ld, float[] d, int d0, float[] x, int[] offset, int t0, float[] lanes) {
-        FloatVector a00 = FloatVector.zero(S), a01 = FloatVector.zero(S), a02 = FloatVector.zero(S), a03 = FloatVector.zero(S),
-                a04 = FloatVector.zero(S), a05 = FloatVector.zero(S), a10 = FloatVector.zero(S), a11 = FloatVector.zero(S),
-                a12 = FloatVector.zero(S), a13 = FloatVector.zero(S), a14 = FloatVector.zero(S), a15 = FloatVector.zero(S),
-                a20 = FloatVector.zero(S), a21 = FloatVector.zero(S), a22 = FloatVector.zero(S), a23 = FloatVector.zero(S),
-                a24 = FloatVector.zero(S), a25 = FloatVector.zero(S), a30 = FloatVector.zero(S), a31 = FloatVector.zero(S),
-                a32 = FloatVector.zero(S), a33 = FloatVector.zero(S), a34 = FloatVector.zero(S), a35 = FloatVector.zero(S);
+    static void tile4x6(int f0, int f1, int ld, float[] d, int d0, float[] x, int[] offset, int t0, float[] lanes, int base) {
+        FloatVector a00 = FloatVector.fromArray(S, lanes, base + 0 * V);
+        FloatVector a01 = FloatVector.fromArray(S, lanes, base + 1 * V);
+        FloatVector a02 = FloatVector.fromArray(S, lanes, base + 2 * V);
+        FloatVector a03 = FloatVector.fromArray(S, lanes, base + 3 * V);
+        FloatVector a04 = FloatVector.fromArray(S, lanes, base + 4 * V);
+        FloatVector a05 = FloatVector.fromArray(S, lanes, base + 5 * V);
+        FloatVector a10 = FloatVector.fromArray(S, lanes, base + 6 * V);
+        FloatVector a11 = FloatVector.fromArray(S, lanes, base + 7 * V);
+        FloatVector a12 = FloatVector.fromArray(S, lanes, base + 8 * V);
+        FloatVector a13 = FloatVector.fromArray(S, lanes, base + 9 * V);
+        FloatVector a14 = FloatVector.fromArray(S, lanes, base + 10 * V);
+        FloatVector a15 = FloatVector.fromArray(S, lanes, base + 11 * V);
+        FloatVector a20 = FloatVector.fromArray(S, lanes, base + 12 * V);
+        FloatVector a21 = FloatVector.fromArray(S, lanes, base + 13 * V);
+        FloatVector a22 = FloatVector.fromArray(S, lanes, base + 14 * V);
+        FloatVector a23 = FloatVector.fromArray(S, lanes, base + 15 * V);
+        FloatVector a24 = FloatVector.fromArray(S, lanes, base + 16 * V);
+        FloatVector a25 = FloatVector.fromArray(S, lanes, base + 17 * V);
+        FloatVector a30 = FloatVector.fromArray(S, lanes, base + 18 * V);
+        FloatVector a31 = FloatVector.fromArray(S, lanes, base + 19 * V);
+        FloatVector a32 = FloatVector.fromArray(S, lanes, base + 20 * V);
+        FloatVector a33 = FloatVector.fromArray(S, lanes, base + 21 * V);
+        FloatVector a34 = FloatVector.fromArray(S, lanes, base + 22 * V);
+        FloatVector a35 = FloatVector.fromArray(S, lanes, base + 23 * V);
         int o0 = offset[t0], o1 = offset[t0 + 1], o2 = offset[t0 + 2], o3 = offset[t0 + 3], o4 = offset[t0 + 4], o5 = offset[t0 + 5];
         int d1 = d0 + ld, d2 = d1 + ld, d3 = d2 + ld;
         for (int f = f0; f < f1; f += V) {
@@ -187,36 +217,37 @@ final class VectorWeightGradient {
             a25 = y2.fma(x5, a25);
             a35 = y3.fma(x5, a35);
         }
-        a00.intoArray(lanes, 0 * V);
-        a01.intoArray(lanes, 1 * V);
-        a02.intoArray(lanes, 2 * V);
-        a03.intoArray(lanes, 3 * V);
-        a04.intoArray(lanes, 4 * V);
-        a05.intoArray(lanes, 5 * V);
-        a10.intoArray(lanes, 6 * V);
-        a11.intoArray(lanes, 7 * V);
-        a12.intoArray(lanes, 8 * V);
-        a13.intoArray(lanes, 9 * V);
-        a14.intoArray(lanes, 10 * V);
-        a15.intoArray(lanes, 11 * V);
-        a20.intoArray(lanes, 12 * V);
-        a21.intoArray(lanes, 13 * V);
-        a22.intoArray(lanes, 14 * V);
-        a23.intoArray(lanes, 15 * V);
-        a24.intoArray(lanes, 16 * V);
-        a25.intoArray(lanes, 17 * V);
-        a30.intoArray(lanes, 18 * V);
-        a31.intoArray(lanes, 19 * V);
-        a32.intoArray(lanes, 20 * V);
-        a33.intoArray(lanes, 21 * V);
-        a34.intoArray(lanes, 22 * V);
-        a35.intoArray(lanes, 23 * V);
+        a00.intoArray(lanes, base + 0 * V);
+        a01.intoArray(lanes, base + 1 * V);
+        a02.intoArray(lanes, base + 2 * V);
+        a03.intoArray(lanes, base + 3 * V);
+        a04.intoArray(lanes, base + 4 * V);
+        a05.intoArray(lanes, base + 5 * V);
+        a10.intoArray(lanes, base + 6 * V);
+        a11.intoArray(lanes, base + 7 * V);
+        a12.intoArray(lanes, base + 8 * V);
+        a13.intoArray(lanes, base + 9 * V);
+        a14.intoArray(lanes, base + 10 * V);
+        a15.intoArray(lanes, base + 11 * V);
+        a20.intoArray(lanes, base + 12 * V);
+        a21.intoArray(lanes, base + 13 * V);
+        a22.intoArray(lanes, base + 14 * V);
+        a23.intoArray(lanes, base + 15 * V);
+        a24.intoArray(lanes, base + 16 * V);
+        a25.intoArray(lanes, base + 17 * V);
+        a30.intoArray(lanes, base + 18 * V);
+        a31.intoArray(lanes, base + 19 * V);
+        a32.intoArray(lanes, base + 20 * V);
+        a33.intoArray(lanes, base + 21 * V);
+        a34.intoArray(lanes, base + 22 * V);
+        a35.intoArray(lanes, base + 23 * V);
     }
 
     /** One channel x 6 taps over [f0, f1): accumulators t into lanes[t*V ..]. */
-    static void tile1x6(int f0, int f1, float[] d, int d0, float[] x, int[] offset, int t0, float[] lanes) {
-        FloatVector a0 = FloatVector.zero(S), a1 = FloatVector.zero(S), a2 = FloatVector.zero(S), a3 = FloatVector.zero(S),
-                a4 = FloatVector.zero(S), a5 = FloatVector.zero(S);
+    static void tile1x6(int f0, int f1, float[] d, int d0, float[] x, int[] offset, int t0, float[] lanes, int base) {
+        FloatVector a0 = FloatVector.fromArray(S, lanes, base), a1 = FloatVector.fromArray(S, lanes, base + V),
+                a2 = FloatVector.fromArray(S, lanes, base + 2 * V), a3 = FloatVector.fromArray(S, lanes, base + 3 * V),
+                a4 = FloatVector.fromArray(S, lanes, base + 4 * V), a5 = FloatVector.fromArray(S, lanes, base + 5 * V);
         int o0 = offset[t0], o1 = offset[t0 + 1], o2 = offset[t0 + 2], o3 = offset[t0 + 3], o4 = offset[t0 + 4], o5 = offset[t0 + 5];
         for (int f = f0; f < f1; f += V) {
             FloatVector y = FloatVector.fromArray(S, d, d0 + f);
@@ -227,20 +258,20 @@ final class VectorWeightGradient {
             a4 = y.fma(FloatVector.fromArray(S, x, o4 + f), a4);
             a5 = y.fma(FloatVector.fromArray(S, x, o5 + f), a5);
         }
-        a0.intoArray(lanes, 0);
-        a1.intoArray(lanes, V);
-        a2.intoArray(lanes, 2 * V);
-        a3.intoArray(lanes, 3 * V);
-        a4.intoArray(lanes, 4 * V);
-        a5.intoArray(lanes, 5 * V);
+        a0.intoArray(lanes, base);
+        a1.intoArray(lanes, base + V);
+        a2.intoArray(lanes, base + 2 * V);
+        a3.intoArray(lanes, base + 3 * V);
+        a4.intoArray(lanes, base + 4 * V);
+        a5.intoArray(lanes, base + 5 * V);
     }
 
     /** One channel x one tap (input at x[o + f]) over [f0, f1): the accumulator into lanes[0 .. V). */
-    static void tile1x1(int f0, int f1, float[] d, int d0, float[] x, int o, float[] lanes) {
-        FloatVector a = FloatVector.zero(S);
+    static void tile1x1(int f0, int f1, float[] d, int d0, float[] x, int o, float[] lanes, int base) {
+        FloatVector a = FloatVector.fromArray(S, lanes, base);
         for (int f = f0; f < f1; f += V) {
             a = FloatVector.fromArray(S, d, d0 + f).fma(FloatVector.fromArray(S, x, o + f), a);
         }
-        a.intoArray(lanes, 0);
+        a.intoArray(lanes, base);
     }
 }

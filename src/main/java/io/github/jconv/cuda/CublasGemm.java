@@ -35,7 +35,7 @@ final class CublasGemm {
 
     /**
      * C[m x n] (+)= A * B as {@link SgemmLauncher#run}; returns false (nothing done) when the device is not the
-     * JCuda one, cuBLAS is unavailable, or a stride pattern cuBLAS cannot express is asked for.
+     * JCuda GPU 0 (the handle's), cuBLAS is unavailable, or a stride pattern cuBLAS cannot express is asked for.
      */
     static boolean run(DeviceArena arena, int m, int n, int k, DeviceBuffer a, long aOff, int aRow, int aCol,
                        DeviceBuffer b, long bOff, int bRow, int bCol, DeviceBuffer c, long cOff, int ldc, boolean accumulate) {
@@ -45,6 +45,9 @@ final class CublasGemm {
         }
         JCudaDevice.JCudaStream stream = (JCudaDevice.JCudaStream) arena.stream();
         JCudaDevice device = (JCudaDevice) stream.device();
+        if (device != JCudaDevice.get()) {
+            return false; // the handle belongs to GPU 0's context: other GPUs run our own sgemm.cu
+        }
         // B^T (n x k, column-major): B row-major (bCol == 1) is B^T column-major with ld bRow; else op T, ld bCol.
         int opB = bCol == 1 ? cublasOperation.CUBLAS_OP_N : cublasOperation.CUBLAS_OP_T;
         int ldb = Math.max(1, bCol == 1 ? bRow : bCol);

@@ -36,6 +36,9 @@ public final class JCudaDevice implements DeviceApi {
     private static final Object INIT_LOCK = new Object();
     private static volatile JCudaDevice instance;
     private static volatile String unavailable;
+    /** GPUs 1, 2, ... of a multi-GPU host, each opened on first use with its own context and module. */
+    private static final Map<Integer, JCudaDevice> OTHERS = new ConcurrentHashMap<>();
+    private static volatile byte[] kernels;
 
     private final CUcontext context = new CUcontext();
     private final CUmodule module = new CUmodule();
@@ -46,9 +49,9 @@ public final class JCudaDevice implements DeviceApi {
     private final StreamPool<JCudaStream> pool = new StreamPool<>();
     private final boolean memoryPools;
 
-    private JCudaDevice(byte[] fatbin) {
+    private JCudaDevice(byte[] fatbin, int ordinal) {
         CUdevice device = new CUdevice();
-        JCudaDriver.cuDeviceGet(device, 0);
+        JCudaDriver.cuDeviceGet(device, ordinal);
         JCudaDriver.cuDevicePrimaryCtxRetain(context, device);
         JCudaDriver.cuCtxSetCurrent(context);
         JCudaDriver.cuModuleLoadData(module, fatbin);
@@ -66,8 +69,34 @@ public final class JCudaDevice implements DeviceApi {
         int[] major = {0}, minor = {0};
         JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
         JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
-        description = new String(name, 0, len, java.nio.charset.StandardCharsets.US_ASCII) + ", sm_" + major[0] + minor[0] + ", "
-                + (mem[0] >> 20) + " MiB, JCuda driver API";
+        description = (ordinal == 0 ? "" : "GPU " + ordinal + ": ") + new String(name, 0, len, java.nio.charset.StandardCharsets.US_ASCII)
+                + ", sm_" + major[0] + minor[0] + ", " + (mem[0] >> 20) + " MiB, JCuda driver API";
+    }
+
+    /**
+     * GPU {@code ordinal} of this host (0 is {@link #get()}), its context and kernels loaded on first use; an index the
+     * host does not have fails with how many it has.
+     */
+    public static JCudaDevice get(int ordinal) {
+        JCudaDevice first = get();
+        if (ordinal == 0) {
+            return first;
+        }
+        int[] count = {0};
+        JCudaDriver.cuDeviceGetCount(count);
+        if (ordinal < 0 || ordinal >= count[0]) {
+            throw new io.github.jconv.InvalidConvolutionException("GPU index " + ordinal + ": this host has " + count[0] + " GPU(s), 0 to "
+                    + (count[0] - 1));
+        }
+        synchronized (INIT_LOCK) {
+            return OTHERS.computeIfAbsent(ordinal, i -> {
+                try {
+                    return new JCudaDevice(kernels, i);
+                } catch (CudaException e) {
+                    throw new DeviceException("GPU " + i + " did not start: " + firstLine(e.getMessage()), e);
+                }
+            });
+        }
     }
 
     /** The device, or a {@link DeviceException} with {@link #unavailableReason()}. */
@@ -109,7 +138,8 @@ public final class JCudaDevice implements DeviceApi {
             if (count[0] == 0) {
                 return "no CUDA device";
             }
-            instance = new JCudaDevice(fatbin);
+            kernels = fatbin;
+            instance = new JCudaDevice(fatbin, 0);
             return null;
         } catch (UnsatisfiedLinkError e) {
             return "no NVIDIA driver here (JCuda could not load its native library: " + firstLine(e.getMessage()) + ")";
