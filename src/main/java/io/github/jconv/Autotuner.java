@@ -46,6 +46,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Tuning is skipped (the backend's heuristic decides) when the caller turns it off, and for problems under
  * {@link #minFlops()} FLOPs, where timing would cost more than any choice can save.
+ *
+ * <p>Steady state: in a fresh JVM a candidate's first runs are interpreted or compiled by C1 while C2 works (on two
+ * cores, beside the workers), so a single warm-up run times cold code and can crown the algorithm that warms up
+ * fastest, not the fastest. A CPU candidate is therefore run until its last {@link #STEADY_RUNS} times agree within
+ * {@link #STEADY_SPREAD} (capped by {@link #warmupMillis()} per candidate, at least {@link #STEADY_RUNS} runs), then
+ * timed. The entry records each candidate's spread and whether it reached steady state; a choice made while a
+ * candidate within {@link #UNSTEADY_MARGIN} of the winner had not is kept for this process only and is not written
+ * to the file, so the next process tunes it again.
  */
 public final class Autotuner {
     /** The cache file's format version. */
@@ -53,6 +61,12 @@ public final class Autotuner {
     /** An algorithm must match the float64 reference to max|y - ref| / max|ref| <= this to be chosen. */
     public static final double TOLERANCE = 1e-4;
     private static final int TIMED_RUNS = 3;
+    /** Warm-up runs that must agree before timing. */
+    static final int STEADY_RUNS = 3;
+    /** How far apart (max / min) they may be. */
+    static final double STEADY_SPREAD = 1.05;
+    /** A candidate not at steady state within this factor of the winner's time makes the choice provisional. */
+    static final double UNSTEADY_MARGIN = 1.5;
     private static final Logger LOG = LoggerFactory.getLogger(Autotuner.class);
     private static final Autotuner GLOBAL = new Autotuner(defaultCacheFile(), -1);
 
@@ -90,6 +104,11 @@ public final class Autotuner {
 
     public Path cacheFile() {
         return file;
+    }
+
+    /** Warm-up time per CPU candidate at most, in ms ({@code -Djconv.tune.warmupMillis}, default 2000). */
+    public static long warmupMillis() {
+        return Long.getLong("jconv.tune.warmupMillis", 2000L);
     }
 
     /** Problems below this many FLOPs are not tuned ({@code -Djconv.tune.minFlops}, default 2e7). */
@@ -179,7 +198,9 @@ public final class Autotuner {
                 entry = tune(backend, g, threads);
                 if (entry != null) {
                     memory.put(key, entry);
-                    save(key, entry);
+                    if (!Boolean.TRUE.equals(entry.get("provisional"))) {
+                        save(key, entry);
+                    }
                 }
             }
             mine.complete(entry);
@@ -243,7 +264,8 @@ public final class Autotuner {
             LOG.warn("autotuning {} skipped: no Java heap for its operands and the float64 reference; using the heuristic", g);
             return null;
         }
-        Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>(), failed = new TreeMap<>();
+        Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>(), failed = new TreeMap<>(), spreads = new TreeMap<>();
+        Map<String, Boolean> steady = new TreeMap<>();
         Algorithm best = null;
         double bestMs = Double.MAX_VALUE;
         // on a GPU backend the candidates are timed as plans on device tensors between device events: the kernels
@@ -255,7 +277,13 @@ public final class Autotuner {
                 }
                 double[] ms;
                 try {
-                    ms = device == null ? hostTimes(backend, a, g, d, out, threads) : deviceTimes(device, a, g, d, out);
+                    if (device == null) {
+                        Timing t = hostTimes(backend, a, g, d, out, threads);
+                        ms = t.ms;
+                        steady.put(a.label(), t.steady);
+                    } else {
+                        ms = deviceTimes(device, a, g, d, out);
+                    }
                 } catch (RuntimeException | OutOfMemoryError | LinkageError e) {
                     String why = e instanceof OutOfMemoryError ? "out of Java heap memory" : oneLine(e);
                     failed.put(a.label(), why);
@@ -265,6 +293,7 @@ public final class Autotuner {
                 Arrays.sort(ms);
                 double err = ReferenceConv.maxRelError(out, ref);
                 times.put(a.label(), ms[TIMED_RUNS / 2]);
+                spreads.put(a.label(), Math.round(ms[TIMED_RUNS - 1] / Math.max(ms[0], 1e-9) * 1000) / 1000.0);
                 errors.put(a.label(), err);
                 if (err <= TOLERANCE && ms[TIMED_RUNS / 2] < bestMs) {
                     best = a;
@@ -281,7 +310,18 @@ public final class Autotuner {
         entry.put("algorithm", best.label());
         entry.put("median_ms", times);
         entry.put("max_rel_error", errors);
-        entry.put("timed", backend instanceof CudaBackend ? "device events around plan runs" : "whole calls");
+        entry.put("timed", backend instanceof CudaBackend ? "device events around plan runs" : "whole calls at steady state");
+        entry.put("spread", spreads);
+        if (!steady.isEmpty()) {
+            entry.put("steady", steady);
+            double winner = bestMs;
+            boolean provisional = steady.entrySet().stream().anyMatch(e -> !e.getValue() && times.get(e.getKey()) instanceof Double
+                    && (Double) times.get(e.getKey()) <= winner * UNSTEADY_MARGIN);
+            if (provisional) {
+                entry.put("provisional", true); // kept for this process, tuned again by the next
+                LOG.info("autotuning {}: a candidate near the winner had not reached steady state; not cached on disk", g);
+            }
+        }
         if (!failed.isEmpty()) {
             entry.put("failed", failed);
         }
@@ -289,16 +329,37 @@ public final class Autotuner {
         return entry;
     }
 
-    /** TIMED_RUNS wall times of whole calls after one warm-up; the last result in out. */
-    private static double[] hostTimes(Backend backend, Algorithm a, ConvGeometry g, float[][] d, float[] out, int threads) {
+    /** A candidate's timed runs (ms) and whether its warm-up reached steady state. */
+    private record Timing(double[] ms, boolean steady) {
+    }
+
+    /**
+     * Warm-up runs until the last {@link #STEADY_RUNS} agree within {@link #STEADY_SPREAD} (or {@link #warmupMillis()}
+     * has passed), then TIMED_RUNS wall times of whole calls; the last result in out.
+     */
+    private static Timing hostTimes(Backend backend, Algorithm a, ConvGeometry g, float[][] d, float[] out, int threads) {
+        double[] last = new double[STEADY_RUNS];
+        long start = System.nanoTime(), cap = warmupMillis() * 1_000_000L;
+        boolean steady = false;
+        for (int i = 0; ; i++) {
+            long s = System.nanoTime();
+            backend.run(a, g, d[0], d[1], d[2], out, threads);
+            last[i % STEADY_RUNS] = (System.nanoTime() - s) / 1e6;
+            if (i + 1 >= STEADY_RUNS) {
+                double lo = Arrays.stream(last).min().getAsDouble(), hi = Arrays.stream(last).max().getAsDouble();
+                steady = hi <= lo * STEADY_SPREAD;
+                if (steady || System.nanoTime() - start > cap) {
+                    break;
+                }
+            }
+        }
         double[] ms = new double[TIMED_RUNS];
-        backend.run(a, g, d[0], d[1], d[2], out, threads); // warm-up
         for (int i = 0; i < TIMED_RUNS; i++) {
             long s = System.nanoTime();
             backend.run(a, g, d[0], d[1], d[2], out, threads);
             ms[i] = (System.nanoTime() - s) / 1e6;
         }
-        return ms;
+        return new Timing(ms, steady);
     }
 
     /** TIMED_RUNS device times of a plan's runs on device tensors after one warm-up; the result in out. */
