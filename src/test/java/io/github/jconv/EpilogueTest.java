@@ -39,7 +39,11 @@ class EpilogueTest {
                     ConvSpec.builder().stride(2, 1).padding(Padding.of(1, 0, 2, 1)).groups(3).build()),
             ConvGeometry.conv2d(new int[] {2, 4, 8, 8}, new int[] {8, 1, 3, 3}, new int[] {8}, ConvSpec.builder().padding(1).groups(4).build()),
             ConvGeometry.convTranspose2d(new int[] {2, 6, 4, 5}, new int[] {6, 3, 4, 4}, new int[] {3},
-                    ConvSpec.builder().stride(2).padding(1).build()));
+                    ConvSpec.builder().stride(2).padding(1).build()),
+            // the CPU's channel-blocked direct kernel (each task reports its flat range of every channel), and a stride-1
+            // transposed layer it runs as a forward one
+            ConvGeometry.conv2d(new int[] {2, 8, 9, 10}, new int[] {40, 8, 3, 3}, new int[] {40}, ConvSpec.builder().padding(1).build()),
+            ConvGeometry.convTranspose2d(new int[] {1, 6, 7, 5}, new int[] {6, 36, 3, 3}, null, ConvSpec.builder().padding(1).build()));
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")

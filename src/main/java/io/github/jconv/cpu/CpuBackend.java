@@ -109,7 +109,10 @@ public final class CpuBackend implements Backend {
         WeightGradient.run(algorithm, g, x, dy, dw, Parallel.of(threads));
     }
 
-    /** The epilogue is applied to each output plane by the worker that finishes it, in parallel over the planes. */
+    /**
+     * The epilogue is applied by the worker that finishes each run of the output, while it is in that worker's cache
+     * ({@link CpuConvolution.Finish}): no extra pass over the output.
+     */
     @Override
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, float[] weight, float[] bias, Epilogue epilogue,
                     float[] residual, float[] output, int threads) {
@@ -128,14 +131,12 @@ public final class CpuBackend implements Backend {
         }
         CpuConvolution impl = algorithms.get(algorithm);
         Parallel par = Parallel.of(threads);
+        CpuConvolution.Finish done = epilogue.isNone() ? CpuConvolution.Finish.NONE
+                : (from, to) -> epilogue.applyInPlace(output, residual, from, to);
         if (g.transposed()) {
-            impl.transposed(g, input, weight, bias, output, par);
+            impl.transposed(g, input, weight, bias, output, done, par);
         } else {
-            impl.forward(g, input, weight, bias, output, par);
-        }
-        if (!epilogue.isNone()) {
-            int planes = g.n * (g.transposed() ? g.c : g.k), plane = output.length / planes;
-            par.forEach(planes, i -> epilogue.applyInPlace(output, residual, i * plane, (i + 1) * plane));
+            impl.forward(g, input, weight, bias, output, done, par);
         }
     }
 }

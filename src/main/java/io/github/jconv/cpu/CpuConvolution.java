@@ -13,11 +13,22 @@ interface CpuConvolution {
         return null;
     }
 
-    /** y = conv(x, w) + bias (bias of K, may be null). */
-    void forward(ConvGeometry g, float[] x, Weights w, float[] bias, float[] y, Parallel par);
+    /**
+     * Told by the worker that has just finished a contiguous run [from, to) of output elements (final values, still in
+     * its cache): {@link CpuBackend} applies the epilogue there, so it costs no extra pass over the output. Runs of
+     * different workers never overlap, and every output element is in exactly one run.
+     */
+    interface Finish {
+        Finish NONE = (from, to) -> { };
 
-    /** x = conv_transpose(y, w) + bias (bias of C, may be null). */
-    void transposed(ConvGeometry g, float[] y, Weights w, float[] bias, float[] x, Parallel par);
+        void region(int from, int to);
+    }
+
+    /** y = conv(x, w) + bias (bias of K, may be null); each finished run of y reported to {@code done}. */
+    void forward(ConvGeometry g, float[] x, Weights w, float[] bias, float[] y, Finish done, Parallel par);
+
+    /** x = conv_transpose(y, w) + bias (bias of C, may be null); each finished run of x reported to {@code done}. */
+    void transposed(ConvGeometry g, float[] y, Weights w, float[] bias, float[] x, Finish done, Parallel par);
 
     /** Sets each of the {@code channels} planes of {@code planeSize} at {@code offset} to its bias (or 0). */
     static void fillBias(float[] out, int offset, int channels, int planeSize, float[] bias, int biasOffset) {

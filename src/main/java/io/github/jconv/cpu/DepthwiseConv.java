@@ -20,10 +20,10 @@ final class DepthwiseConv implements CpuConvolution {
     }
 
     @Override
-    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Finish done, Parallel par) {
         float[] w = weights.raw;
         if (Sgemm.VECTOR && g.strideW == 1) {
-            VectorDirect.forward(g, x, weights, bias, y, par); // one channel per block: V outputs per FMA
+            VectorDirect.forward(g, x, weights, bias, y, done, par); // one channel per block: V outputs per FMA
             return;
         }
         int mult = g.kPerGroup();
@@ -47,14 +47,15 @@ final class DepthwiseConv implements CpuConvolution {
                     }
                 }
             }
+            done.region(plane * g.p * g.q, (plane + 1) * g.p * g.q);
         });
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Finish done, Parallel par) {
         float[] w = weights.raw;
         if (Sgemm.VECTOR && StrideOneTransposed.applies(g)) {
-            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, weights, par), bias, x, par);
+            VectorDirect.forward(StrideOneTransposed.forward(g), y, StrideOneTransposed.flippedWeights(g, weights, par), bias, x, done, par);
             return;
         }
         int mult = g.kPerGroup();
@@ -82,6 +83,7 @@ final class DepthwiseConv implements CpuConvolution {
                     }
                 }
             }
+            done.region(plane * g.h * g.w, (plane + 1) * g.h * g.w);
         });
     }
 }

@@ -12,10 +12,10 @@ import io.github.jconv.ConvGeometry;
  */
 final class DirectConv implements CpuConvolution {
     @Override
-    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Finish done, Parallel par) {
         float[] w = weights.raw;
         if (Sgemm.VECTOR && g.strideW == 1) {
-            VectorDirect.forward(g, x, weights, bias, y, par);
+            VectorDirect.forward(g, x, weights, bias, y, done, par);
             return;
         }
         int cg = g.cPerGroup(), kg = g.kPerGroup();
@@ -42,14 +42,15 @@ final class DirectConv implements CpuConvolution {
                     }
                 }
             }
+            done.region(yBase, yBase + pq);
         });
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Finish done, Parallel par) {
         float[] w = weights.raw;
         if (Sgemm.VECTOR && StrideOneTransposed.applies(g)) {
-            VectorDirect.forward(vectorForm(g), y, StrideOneTransposed.flippedWeights(g, weights, par), bias, x, par);
+            VectorDirect.forward(vectorForm(g), y, StrideOneTransposed.flippedWeights(g, weights, par), bias, x, done, par);
             return;
         }
         int cg = g.cPerGroup(), kg = g.kPerGroup();
@@ -76,6 +77,7 @@ final class DirectConv implements CpuConvolution {
                     }
                 }
             }
+            done.region(xBase, xBase + hw);
         });
     }
 

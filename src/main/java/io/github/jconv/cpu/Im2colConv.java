@@ -25,7 +25,7 @@ final class Im2colConv implements CpuConvolution {
     }
 
     @Override
-    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int hw = g.h * g.w, pq = g.p * g.q, crs = cg * g.r * g.s;
         // A = w_g (K/G x C/G*R*S), packed once per call for all samples
@@ -38,11 +38,12 @@ final class Im2colConv implements CpuConvolution {
             float[] col = Workspace.get(Workspace.COL, Sgemm.packedBSize(crs, pq));
             unfold(g, x, xOff, col, inner);
             Sgemm.multiplyPacked(kg, pq, crs, wPacked, grp * groupStride, col, y, yOff, pq, true, inner);
+            finish(done, yOff, kg, pq, inner);
         });
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int hw = g.h * g.w, pq = g.p * g.q, crs = cg * g.r * g.s;
         // A = w_g^T (C/G*R*S x K/G): element (i, l) = w[(grp*kg + l) * crs + i]
@@ -56,12 +57,18 @@ final class Im2colConv implements CpuConvolution {
             inner.forEach(kg, l -> Sgemm.packBRow(l, kg, pq, y, yOff + l * pq, yPacked));
             if (g.isPointwise()) {
                 Sgemm.multiplyPacked(cg, pq, kg, wPacked, grp * groupStride, yPacked, x, xOff, pq, true, inner);
-                return;
+            } else {
+                float[] col = Workspace.get(Workspace.COL, (long) crs * pq);
+                Sgemm.multiplyPacked(crs, pq, kg, wPacked, grp * groupStride, yPacked, col, 0, pq, false, inner);
+                fold(g, col, x, xOff, inner);
             }
-            float[] col = Workspace.get(Workspace.COL, (long) crs * pq);
-            Sgemm.multiplyPacked(crs, pq, kg, wPacked, grp * groupStride, yPacked, col, 0, pq, false, inner);
-            fold(g, col, x, xOff, inner);
+            finish(done, xOff, cg, hw, inner);
         });
+    }
+
+    /** Reports a (sample, group)'s finished planes [off, off + planes * plane), split over the inner workers. */
+    private static void finish(Finish done, int off, int planes, int plane, Parallel inner) {
+        inner.forEach(planes, i -> done.region(off + i * plane, off + (i + 1) * plane));
     }
 
     /**

@@ -30,23 +30,30 @@ final class KernelMatrixConv implements CpuConvolution {
     }
 
     @Override
-    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Finish done, Parallel par) {
         float[] w = weights.raw;
         float[] finite = withoutNonFinite(x);
         gemmForward(g, finite == null ? x : finite, w, bias, y, par);
         if (finite != null) {
             recomputeReaders(g, x, w, bias, y, par);
         }
+        finishPlanes(g.n * g.k, g.p * g.q, done, par);
+    }
+
+    /** The output is final only at the end (one GEMM over every sample): its planes reported then, in parallel. */
+    private static void finishPlanes(int planes, int plane, Finish done, Parallel par) {
+        par.forEach(planes, i -> done.region(i * plane, (i + 1) * plane));
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Finish done, Parallel par) {
         float[] w = weights.raw;
         float[] finite = withoutNonFinite(y);
         gemmTransposed(g, finite == null ? y : finite, w, bias, x, par);
         if (finite != null) {
             recomputeReaders(g, y, w, bias, x, par);
         }
+        finishPlanes(g.n * g.c, g.h * g.w, done, par);
     }
 
     /** Null when every value is finite, else a copy with 0 in place of each NaN and infinity. */

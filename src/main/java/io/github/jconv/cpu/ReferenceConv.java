@@ -10,21 +10,28 @@ import io.github.jconv.ConvGeometry;
  */
 public final class ReferenceConv implements CpuConvolution {
     @Override
-    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+    public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Finish done, Parallel par) {
         float[] w = weights.raw;
         double[] out = forwardDouble(g, x, w, bias, par);
-        for (int i = 0; i < out.length; i++) {
-            y[i] = (float) out[i];
-        }
+        store(out, y, g.n * g.k, done, par);
+    }
+
+    /** y = out in float32, plane by plane in parallel, each plane reported when stored. */
+    private static void store(double[] out, float[] y, int planes, Finish done, Parallel par) {
+        int plane = out.length / Math.max(1, planes);
+        par.forEach(planes, i -> {
+            for (int j = i * plane; j < (i + 1) * plane; j++) {
+                y[j] = (float) out[j];
+            }
+            done.region(i * plane, (i + 1) * plane);
+        });
     }
 
     @Override
-    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Parallel par) {
+    public void transposed(ConvGeometry g, float[] y, Weights weights, float[] bias, float[] x, Finish done, Parallel par) {
         float[] w = weights.raw;
         double[] out = transposedDouble(g, y, w, bias, par);
-        for (int i = 0; i < out.length; i++) {
-            x[i] = (float) out[i];
-        }
+        store(out, x, g.n * g.c, done, par);
     }
 
     /** max |y - ref| / max |ref| (the absolute error when ref is all zeros): how bench, verify and tuning judge a result. */

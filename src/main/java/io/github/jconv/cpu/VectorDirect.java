@@ -49,9 +49,9 @@ final class VectorDirect {
     }
 
     /** y = conv(x, w) + bias for a geometry with strideW == 1. */
-    static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Parallel par) {
+    static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         if (VectorDirectChannels.applies(g)) {
-            VectorDirectChannels.forward(g, x, weights, bias, y, par);
+            VectorDirectChannels.forward(g, x, weights, bias, y, done, par);
             return;
         }
         int cg = g.cPerGroup(), kg = g.kPerGroup(), crs = cg * g.r * g.s;
@@ -92,6 +92,9 @@ final class VectorDirect {
                     }
                 }
             }
+            // the task's channels [b0*TK, min(b1*TK, K/G)) of (n, grp): whole planes, one run of y
+            int pq = g.p * g.q, first = (n * g.k + grp * kg + b0 * TK) * pq;
+            done.region(first, first + (Math.min(b1 * TK, kg) - b0 * TK) * pq);
         });
     }
 

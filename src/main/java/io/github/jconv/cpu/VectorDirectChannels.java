@@ -92,7 +92,7 @@ final class VectorDirectChannels {
     }
 
     /** y = conv(x, w) + bias; {@link #applies} must hold. */
-    static void forward(ConvGeometry g, float[] x, Weights w, float[] bias, float[] y, Parallel par) {
+    static void forward(ConvGeometry g, float[] x, Weights w, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup();
         int blocks = (kg + NB - 1) / NB, kPad = blocks * NB;
         int wpad = rowStride(g), plane = paddedPlane(g, wpad);
@@ -135,7 +135,14 @@ final class VectorDirectChannels {
                     }
                 }
             }
-            copyOut(g, acc, kPad, t0 * PX, Math.min(t1 * PX, g.p * wpad), wpad, y, n, grp);
+            int f0 = t0 * PX, f1 = Math.min(t1 * PX, g.p * wpad);
+            copyOut(g, acc, kPad, f0, f1, wpad, y, n, grp);
+            // per channel, the outputs of flat indices [f0, f1) (the wrapped columns dropped) are one run of its plane
+            int from = f0 / wpad * g.q + Math.min(f0 % wpad, g.q), to = f1 / wpad * g.q + Math.min(f1 % wpad, g.q);
+            for (int k = 0; k < kg; k++) {
+                int yPlane = (n * g.k + grp * kg + k) * g.p * g.q;
+                done.region(yPlane + from, yPlane + to);
+            }
         });
     }
 
