@@ -42,7 +42,7 @@ else
 fi
 
 echo "== bench peers: ONNX Runtime (Maven profile peers) and PyTorch when python3-torch is installed"
-scripts/jconv bench --shape 1,8,16,16,8,3,3,2,1,1,1 --algorithm im2col --runs 2 --warmup-ms 0 \
+scripts/jconv bench --shape 1,8,16,16,8,3,3,2,1,1,1 --algorithm im2col --runs 2 --warmup-ms 0 --warmup-max-ms 1000 \
   --json target/peers-bench.json | tee target/peers-bench.txt
 grep -q "peer onnxruntime: ran" target/peers-bench.txt
 grep -A1 '"backend" : "onnxruntime' target/peers-bench.json >/dev/null
@@ -61,7 +61,7 @@ echo "== CLI smoke test (scripts/jconv)"
 scripts/jconv info
 scripts/jconv bench --shape 1,8,16,16,8,3,3,1,1,1,1 --runs 2 --warmup 1
 scripts/jconv verify --shape 2,4,9,9,8,3,3,1,1,1,2 --shape 1,6,8,8,6,3,3,2,1,1,6
-scripts/jconv bench --backend cuda-emu --shape 1,8,12,12,8,3,3,1,1,1,1 --runs 1 --warmup 0 --warmup-ms 0
+scripts/jconv bench --backend cuda-emu --shape 1,8,12,12,8,3,3,1,1,1,1 --runs 1 --warmup 0 --warmup-ms 0 --warmup-max-ms 1000
 if scripts/jconv conv2d --backend cuda --input x --weight w --output y 2>target/jconv-cuda.err; then
   echo "the cuda backend ran here: a GPU is present"
 else
@@ -79,7 +79,7 @@ fi
 cat target/smoke-bad.err
 echo "== the GPU bundle builds within the device tool's carry limit and its whole check runs, the GPU steps on cuda-emu"
 scripts/gpu-bundle.sh
-JCONV_GPU_BACKEND=cuda-emu JCONV_GPU_BENCH="--shape 1,8,16,16,8,3,3,1,1,1,1 --runs 2 --warmup 1 --warmup-ms 0" \
+JCONV_GPU_BACKEND=cuda-emu JCONV_GPU_BENCH="--shape 1,8,16,16,8,3,3,1,1,1,1 --runs 2 --warmup 1 --warmup-ms 0 --warmup-max-ms 0" \
   bash .gpu/run.sh check target/gpu-check
 grep -q "^  tests .* ok$" target/gpu-check/summary.txt && grep -q "^  cuda-emu " target/gpu-check/summary.txt
 echo "== all tests passed"

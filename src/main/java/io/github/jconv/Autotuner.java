@@ -61,10 +61,10 @@ public final class Autotuner {
     /** An algorithm must match the float64 reference to max|y - ref| / max|ref| <= this to be chosen. */
     public static final double TOLERANCE = 1e-4;
     private static final int TIMED_RUNS = 3;
-    /** Warm-up runs that must agree before timing. */
-    static final int STEADY_RUNS = 3;
+    /** Warm-up runs that must agree before timing ({@link Warmup}). */
+    static final int STEADY_RUNS = Warmup.RUNS;
     /** How far apart (max / min) they may be. */
-    static final double STEADY_SPREAD = 1.05;
+    static final double STEADY_SPREAD = Warmup.SPREAD;
     /** A candidate not at steady state within this factor of the winner's time makes the choice provisional. */
     static final double UNSTEADY_MARGIN = 1.5;
     private static final Logger LOG = LoggerFactory.getLogger(Autotuner.class);
@@ -338,21 +338,7 @@ public final class Autotuner {
      * has passed), then TIMED_RUNS wall times of whole calls; the last result in out.
      */
     private static Timing hostTimes(Backend backend, Algorithm a, ConvGeometry g, float[][] d, float[] out, int threads) {
-        double[] last = new double[STEADY_RUNS];
-        long start = System.nanoTime(), cap = warmupMillis() * 1_000_000L;
-        boolean steady = false;
-        for (int i = 0; ; i++) {
-            long s = System.nanoTime();
-            backend.run(a, g, d[0], d[1], d[2], out, threads);
-            last[i % STEADY_RUNS] = (System.nanoTime() - s) / 1e6;
-            if (i + 1 >= STEADY_RUNS) {
-                double lo = Arrays.stream(last).min().getAsDouble(), hi = Arrays.stream(last).max().getAsDouble();
-                steady = hi <= lo * STEADY_SPREAD;
-                if (steady || System.nanoTime() - start > cap) {
-                    break;
-                }
-            }
-        }
+        boolean steady = Warmup.untilSteady(() -> backend.run(a, g, d[0], d[1], d[2], out, threads), STEADY_RUNS, 0, warmupMillis());
         double[] ms = new double[TIMED_RUNS];
         for (int i = 0; i < TIMED_RUNS; i++) {
             long s = System.nanoTime();

@@ -83,6 +83,11 @@ final class BenchCommand implements Callable<Integer> {
             description = "Warm-up goes on until this much time has passed too, so the JIT has compiled the kernels (default: ${DEFAULT-VALUE}).")
     long warmupMs;
 
+    @Option(names = "--warmup-max-ms", defaultValue = "10000",
+            description = "After --warmup and --warmup-ms, warm up until three runs agree within 5%%, at most this long "
+                    + "(default: ${DEFAULT-VALUE}); rows that never settled are listed under the table.")
+    long warmupMaxMs;
+
     @Option(names = "--runs", defaultValue = "5", description = "Timed runs per row (default: ${DEFAULT-VALUE}).")
     int runs;
 
@@ -145,8 +150,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        if (runs < 1 || warmup < 0 || warmupMs < 0 || threads.count < 0 || (batch != null && batch < 1)) {
-            throw new InvalidConvolutionException("--runs and --batch must be >= 1, --warmup, --warmup-ms and --threads >= 0");
+        if (runs < 1 || warmup < 0 || warmupMs < 0 || warmupMaxMs < 0 || threads.count < 0 || (batch != null && batch < 1)) {
+            throw new InvalidConvolutionException("--runs and --batch must be >= 1, --warmup, --warmup-ms, --warmup-max-ms and --threads >= 0");
         }
         if (report != null) {
             java.nio.file.Files.createDirectories(report); // up front: a bad report path fails before the long run
@@ -241,6 +246,7 @@ final class BenchCommand implements Callable<Integer> {
     private int measure(List<Problem> problems, List<Algorithm> algs, Backend be, int threadCount, double peak, List<Peer> active,
                         Map<String, Object> peers, Progress progress, Device gpu, boolean wgrad, PrintWriter out) throws IOException {
         List<Row> rows = new ArrayList<>();
+        List<String> unsteady = new ArrayList<>();
         List<float[][]> allData = new ArrayList<>();
         List<double[]> refs = new ArrayList<>();
         int skipped = 0;
@@ -268,9 +274,8 @@ final class BenchCommand implements Callable<Integer> {
                         : wgrad ? be.chooseBackwardWeight(g) : Autotuner.global().choose(be, g, threadCount, !noTune);
                 double[] ms = new double[runs];
                 try (HostCall call = new HostCall(be, g, chosen, data, threadCount, stateless || !be.name().equals("cpu"), wgrad)) {
-                    long warmStart = System.nanoTime();
-                    for (int i = 0; i < warmup || System.nanoTime() - warmStart < warmupMs * 1_000_000L; i++) {
-                        call.run();
+                    if (!io.github.jconv.Warmup.untilSteady(call::run, warmup, warmupMs, warmupMaxMs)) {
+                        unsteady.add(pr.label + " " + a);
                     }
                     for (int i = 0; i < runs; i++) {
                         long t0 = System.nanoTime();
@@ -330,6 +335,10 @@ final class BenchCommand implements Callable<Integer> {
             out.printf("(%d layer/algorithm pairs not shown: the algorithm cannot take the layer; name it with --algorithm to see why)%n",
                     skipped);
         }
+        if (!unsteady.isEmpty()) {
+            out.printf("(not at steady state after --warmup-max-ms %d: %s; their times may include JIT compilation)%n", warmupMaxMs,
+                    String.join(", ", unsteady));
+        }
         out.flush();
         Map<String, Object> doc = new LinkedHashMap<>();
         List<Map<String, Object>> list = new ArrayList<>();
@@ -337,6 +346,7 @@ final class BenchCommand implements Callable<Integer> {
         doc.put("results", list);
         doc.put("peak_gflops", Double.isNaN(peak) ? null : peak);
         doc.put("peers", peers);
+        doc.put("unsteady", unsteady);
         if (json != null) {
             AtomicFile.write(json, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT, JSON.Feature.WRITE_NULL_PROPERTIES).asString(doc).getBytes(StandardCharsets.UTF_8));
         }

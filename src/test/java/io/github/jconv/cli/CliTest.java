@@ -257,7 +257,7 @@ class CliTest {
     void benchPrintsATableAndWritesJson(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("bench.json");
         Result r = cli("bench", "--shape", "1,4,10,10,8,3,3,1,1,1,1", "--shape", "2,4,9,9,4,3,3,2,1,1,4", "--runs", "2",
-                "--warmup", "1", "--warmup-ms", "0", "--threads", "1", "--no-peers", "--backend", "cpu", "--json", json.toString());
+                "--warmup", "1", "--warmup-ms", "0", "--warmup-max-ms", "0", "--threads", "1", "--no-peers", "--backend", "cpu", "--json", json.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("median_ms") && r.out().contains("peer peers: off (--no-peers)"), r.out());
         Map<String, Object> doc = com.fasterxml.jackson.jr.ob.JSON.std.mapFrom(Files.readString(json));
@@ -276,7 +276,7 @@ class CliTest {
         }
         assertTrue(rows.stream().anyMatch(x -> x.get("algorithm").equals("depthwise")));
         assertTrue(((Map<String, Object>) doc.get("peers")).containsKey("peers"));
-        Result t = cli("bench", "--op", "conv-transpose2d", "--shape", "1,4,6,6,3,3,3,2,1,1,1", "--runs", "1", "--warmup-ms", "0",
+        Result t = cli("bench", "--op", "conv-transpose2d", "--shape", "1,4,6,6,3,3,3,2,1,1,1", "--runs", "1", "--warmup-ms", "0", "--warmup-max-ms", "0",
                 "--algorithm", "auto", "--no-peers", "--backend", "cpu");
         assertEquals(0, t.code(), t.err());
         assertTrue(t.out().contains("conv_transpose2d") && t.out().contains("auto:im2col"), t.out());
@@ -285,7 +285,7 @@ class CliTest {
     @Test
     void benchWritesAReportWithCharts(@TempDir Path dir) throws Exception {
         Path report = dir.resolve("report");
-        Result r = cli("bench", "--suite", "dilated", "--batch", "1", "--algorithm", "direct", "--runs", "1", "--warmup-ms", "0",
+        Result r = cli("bench", "--suite", "dilated", "--batch", "1", "--algorithm", "direct", "--runs", "1", "--warmup-ms", "0", "--warmup-max-ms", "0",
                 "--no-peers", "--backend", "cpu", "--report", report.toString());
         assertEquals(0, r.code(), r.err());
         String html = Files.readString(report.resolve("index.html"));
@@ -486,7 +486,7 @@ class CliTest {
         Process p = new ProcessBuilder(java, "-Xmx48m", "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
                 "-Dlogback.configurationFile=jconv-cli-logback.xml", "io.github.jconv.cli.Main", "bench",
                 "--shape", "1,64,512,512,64,3,3,1,1,1,1", "--algorithm", "direct", "--no-peers", "--runs", "1", "--warmup", "0",
-                "--warmup-ms", "0").redirectErrorStream(false).start();
+                "--warmup-ms", "0", "--warmup-max-ms", "0").redirectErrorStream(false).start();
         String err = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8).strip();
         p.getInputStream().readAllBytes();
         assertEquals(2, p.waitFor(), err);
@@ -592,7 +592,7 @@ class CliTest {
     void gpuBenchRowsTimeTheKernelsAndTheWholeCallApart(@TempDir Path dir) throws Exception {
         Path json = dir.resolve("b.json");
         Result r = cli("bench", "--backend", "cuda-emu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--algorithm", "direct", "--runs", "2",
-                "--warmup", "1", "--warmup-ms", "0", "--json", json.toString());
+                "--warmup", "1", "--warmup-ms", "0", "--warmup-max-ms", "0", "--json", json.toString());
         assertEquals(0, r.code(), r.err());
         assertTrue(r.out().contains("e2e_ms") && r.out().contains("the kernels alone"), r.out());
         Map<String, Object> doc = com.fasterxml.jackson.jr.ob.JSON.std.mapFrom(Files.readString(json));
