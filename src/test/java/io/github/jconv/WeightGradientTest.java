@@ -294,6 +294,44 @@ class WeightGradientTest {
         });
     }
 
+    /** A weight-gradient plan on device tensors gives the stateless call's bits, for both operations, on cpu and cuda-emu. */
+    @Test
+    void plansOnDeviceTensorsEqualTheStatelessCall() {
+        ConvSpec spec = ConvSpec.builder().stride(2, 1).padding(1).groups(2).build();
+        int[] x2 = {2, 4, 9, 7}, kernel = {3, 3};
+        int[] y2 = ConvGeometry.conv2d(x2, new int[] {6, 2, 3, 3}, null, spec).outputShape();
+        int[] xt = {2, 6, 5, 7};
+        int[] yt = ConvGeometry.convTranspose2d(xt, new int[] {6, 2, 3, 3}, null, spec).outputShape();
+        for (String name : List.of("cpu", "cuda-emu")) {
+            if (Backends.all().stream().noneMatch(b -> b.name().equals(name) && b.unavailableReason() == null)) {
+                continue;
+            }
+            try (Device dev = Device.open(name)) {
+                for (boolean transposed : new boolean[] {false, true}) {
+                    int[] xs = transposed ? xt : x2, dys = transposed ? yt : y2;
+                    Tensor x = Tensor.of(random(11, Tensor.elementCount(xs)), xs), dy = Tensor.of(random(12, Tensor.elementCount(dys)), dys);
+                    WeightGradientPlan.Builder pb = transposed ? WeightGradientPlan.convTranspose2d(dev, xs, dys, kernel, spec)
+                            : WeightGradientPlan.conv2d(dev, xs, dys, kernel, spec);
+                    try (WeightGradientPlan plan = pb.threads(2).build()) {
+                        Tensor got = plan.run(x, dy);
+                        ConvOptions o = ConvOptions.defaults().withBackend(name).withAlgorithm(plan.algorithm()).withThreads(3);
+                        Tensor want = transposed ? Jconv.convTranspose2dBackwardWeight(x, dy, kernel, spec, o)
+                                : Jconv.conv2dBackwardWeight(x, dy, kernel, spec, o);
+                        assertArrayEquals(want.shape(), got.shape());
+                        assertArrayEquals(want.data(), got.data(), 0f, name + (transposed ? " conv_transpose2d" : " conv2d"));
+                        try (DeviceTensor dx = dev.upload(x); DeviceTensor wrong = dev.allocate(1, 2, 3, 4)) {
+                            assertTrue(assertThrows(InvalidConvolutionException.class, () -> plan.run(dx, wrong, wrong)).getMessage()
+                                    .contains("dy tensor has shape [1, 2, 3, 4]"));
+                        }
+                    }
+                }
+                WeightGradientPlan leaked = WeightGradientPlan.conv2d(dev, x2, y2, kernel, spec).build();
+                assertTrue(assertThrows(DeviceLeakException.class, dev::close).getMessage().contains("weight-gradient plan conv2d [2, 4, 9, 7]"));
+                assertThrows(IllegalStateException.class, () -> leaked.run(Tensor.zeros(x2), Tensor.zeros(y2)));
+            }
+        }
+    }
+
     @Test
     void anEmptyBatchGivesZeros() {
         ConvGeometry g = ConvGeometry.backwardWeight(ConvGeometry.Op.CONV2D, new int[] {0, 4, 5, 5}, new int[] {0, 6, 3, 3},

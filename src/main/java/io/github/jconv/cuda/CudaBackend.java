@@ -182,16 +182,22 @@ public final class CudaBackend implements Backend {
         return Algorithm.IMPLICIT_GEMM;
     }
 
-    /** cuda-kernels/wgrad.cu: uploads x and dy, queues the kernels, downloads dW. */
-    @Override
-    public void backwardWeight(Algorithm algorithm, ConvGeometry g, float[] x, float[] dy, float[] dw, int threads) {
+    /** The weight gradient of g on buffers already on the device, queued on {@code arena}'s stream (a plan's run). */
+    public void backwardWeightOnDevice(Algorithm algorithm, ConvGeometry g, DeviceArena arena, DeviceBuffer x, DeviceBuffer dy,
+                                       DeviceBuffer dw) {
         String why = cannotImplementBackwardWeight(algorithm, g);
         if (why != null) {
             throw new io.github.jconv.InvalidConvolutionException(why);
         }
+        WgradLauncher.run(arena, g, x, dy, dw);
+    }
+
+    /** cuda-kernels/wgrad.cu: uploads x and dy, queues the kernels, downloads dW. */
+    @Override
+    public void backwardWeight(Algorithm algorithm, ConvGeometry g, float[] x, float[] dy, float[] dw, int threads) {
         try (DeviceArena arena = new DeviceArena(device.get());
              DeviceBuffer dx = arena.upload(x); DeviceBuffer ddy = arena.upload(dy); DeviceBuffer ddw = arena.allocate(dw.length)) {
-            WgradLauncher.run(arena, g, dx, ddy, ddw);
+            backwardWeightOnDevice(algorithm, g, arena, dx, ddy, ddw);
             ddw.download(dw);
         }
     }
