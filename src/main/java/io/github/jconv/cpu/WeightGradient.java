@@ -7,18 +7,20 @@ import io.github.jconv.ConvGeometry;
  * The weight and bias gradients of conv2d on the CPU, in {@link ConvGeometry}'s forward names: x is N x C x H x W, dy
  * (the gradient of the output) N x K x P x Q, dw K x C/G x R x S, with
  * {@code dw[k][c][r][s] = sum over n, p, q of dy[n][k][p][q] * x[n][g*C/G + c][p*sH - pt + r*dH][q*sW - pl + s*dW]}
- * (0 in the padding). As in PyTorch, every tap of every output pixel is a product, the padding's zeros included: a NaN or
- * infinity in dy next to the border makes NaN of the taps that read padding there (0 x inf), not 0. conv_transpose2d's weight gradient is this with x and dy swapped: the caller passes its dy as
- * x and its x as dy, with the transposed geometry (whose forward names already say which is which).
+ * (0 in the padding). As in PyTorch, every tap of every output pixel is a product, the padding's zeros included: a NaN
+ * or infinity in dy next to the border makes NaN of the taps that read padding there (0 x inf), not 0.
+ * conv_transpose2d's weight gradient is this with x and dy swapped: the caller passes its dy as x and its x as dy, with
+ * the transposed geometry (whose forward names already say which is which).
  *
  * <p>Deterministic: every element of dw is reduced in an order fixed by the geometry alone (never by the thread count,
  * which only decides who computes which elements), so results are bit-identical with 1 or 64 threads.
  * <ul>
  *   <li>{@code reference}: float64 products and sums, the oracle;</li>
- *   <li>{@code im2col}: per group and sample, dw_g += dy_g (K/G x P*Q) * col(x_n)^T (P*Q x C/G*R*S), the samples in
- *       order, on the same SGEMM as the forward pass (tiles of dw in parallel);</li>
- *   <li>{@code direct}: per (k, c) pair and tap, row dot products of dy and the shifted x, summed over rows and samples
- *       in float64.</li>
+ *   <li>{@code im2col}: per group, dw_g^T += col(x)[:, chunk] * dy_g[:, chunk]^T over chunks of the output pixels
+ *       ({@link #transposedSums});</li>
+ *   <li>{@code direct}: with the Vector API and stride 1, {@link VectorWeightGradient}'s register-tiled sums over the
+ *       padded input; otherwise, per (k, c) pair and tap, row dot products of dy and the shifted x, summed over rows
+ *       and samples in float64.</li>
  * </ul>
  */
 public final class WeightGradient {
@@ -183,8 +185,8 @@ public final class WeightGradient {
      * dw through its transpose, per group (dw_g^T, C/G*R*S x K/G, then transposed into dw): {@link VectorWeightGradient}'s
      * direct sums ({@code direct}), or the GEMM form: dw_g^T = sum over chunks of {@link #PIXEL_CHUNK} pixels of the
      * flattened (n, p, q) range (with the Vector API; per sample without) of col(x)[:, chunk] * dy_g[:, chunk]^T. (The
-     * GEMM's rows are then the many taps, not the few channels.) With the Vector API each chunk packs dy^T once, and tasks of {@link #SLAB} taps
-     * unfold their rows straight into the GEMM's packed layout in their own workspace and multiply (nothing is unfolded
+     * GEMM's rows are then the many taps, not the few channels.) With the Vector API each chunk packs dy^T once, and
+     * tasks of {@link #SLAB} taps unfold their rows straight into the GEMM's packed layout in their own workspace and multiply (nothing is unfolded
      * twice or stored unpacked); without it, a plain unfold and {@link Sgemm#multiply}. Groups in parallel when there are
      * enough of them, else the slabs (or the GEMM's tiles). Every element is summed in an order fixed by the geometry
      * (samples, chunks, 128-deep blocks, the register tile's loop), never by the thread count.
