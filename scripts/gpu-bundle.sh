@@ -26,6 +26,7 @@ done
 mkdir -p .gpu/test-lib
 cp -r target/test-classes .gpu/test-classes
 cp -r ../shared/golden .gpu/golden
+cp -r ../shared/golden-wgrad .gpu/golden-wgrad
 mvn -B -ntp -q dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.4 \
   -DoutputDirectory=.gpu/test-lib
 mvn -B -ntp -q dependency:copy-dependencies -DincludeScope=test -DincludeGroupIds=net.jqwik -DoutputDirectory=.gpu/test-lib
@@ -61,7 +62,7 @@ gpu_tests() {
     --select-class io.github.jconv.FuzzTest --select-class io.github.jconv.cuda.EmulatorSafetyTest \
     --select-class io.github.jconv.cuda.SelfTestKernelsTest --select-class io.github.jconv.cuda.LaunchLimitsTest \
     --select-class io.github.jconv.EpilogueTest --select-class io.github.jconv.ConvPlanTest \
-    --select-class io.github.jconv.MaxPool2dTest > "$1/tests.txt" 2>&1
+    --select-class io.github.jconv.MaxPool2dTest --select-class io.github.jconv.WeightGradientTest > "$1/tests.txt" 2>&1
   local rc=$?
   tail -15 "$1/tests.txt"
   return $rc
