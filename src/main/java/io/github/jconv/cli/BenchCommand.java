@@ -104,6 +104,10 @@ final class BenchCommand implements Callable<Integer> {
             + " instead of a plan's run (weights packed once at build, as a service holding a model runs).")
     boolean stateless;
 
+    @Option(names = "--thread-scaling", description = "On the cpu backend, also time each row with 1 thread and list the "
+            + "speedup of the --threads run over it (a run slower than 1 thread is flagged).")
+    boolean threadScaling;
+
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
     boolean noTune;
 
@@ -247,6 +251,7 @@ final class BenchCommand implements Callable<Integer> {
                         Map<String, Object> peers, Progress progress, Device gpu, boolean wgrad, PrintWriter out) throws IOException {
         List<Row> rows = new ArrayList<>();
         List<String> unsteady = new ArrayList<>();
+        List<Map<String, Object>> scaling = new ArrayList<>();
         List<float[][]> allData = new ArrayList<>();
         List<double[]> refs = new ArrayList<>();
         int skipped = 0;
@@ -272,19 +277,22 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 Algorithm chosen = a != Algorithm.AUTO ? a
                         : wgrad ? be.chooseBackwardWeight(g) : Autotuner.global().choose(be, g, threadCount, !noTune);
-                double[] ms = new double[runs];
-                try (HostCall call = new HostCall(be, g, chosen, data, threadCount, stateless || !be.name().equals("cpu"), wgrad)) {
-                    if (!io.github.jconv.Warmup.untilSteady(call::run, warmup, warmupMs, warmupMaxMs)) {
-                        unsteady.add(pr.label + " " + a);
-                    }
-                    for (int i = 0; i < runs; i++) {
-                        long t0 = System.nanoTime();
-                        call.run();
-                        ms[i] = (System.nanoTime() - t0) / 1e6;
-                    }
-                    call.result(y);
-                }
+                boolean cpuPlan = !stateless && be.name().equals("cpu");
+                double[] ms = time(be, g, chosen, data, threadCount, !cpuPlan, wgrad, y, pr.label + " " + a, unsteady);
                 String label = a == Algorithm.AUTO ? "auto:" + chosen : chosen.label();
+                if (threadScaling && threadCount > 1 && be.name().equals("cpu")) {
+                    double[] one = time(be, g, chosen, data, 1, !cpuPlan, wgrad, new float[y.length], pr.label + " " + a + " (1 thread)", unsteady);
+                    Arrays.sort(one);
+                    double[] many = ms.clone();
+                    Arrays.sort(many);
+                    Map<String, Object> s = new LinkedHashMap<>();
+                    s.put("shape", pr.label);
+                    s.put("algorithm", label);
+                    s.put("median_ms_1_thread", median(one));
+                    s.put("median_ms_" + threadCount + "_threads", median(many));
+                    s.put("speedup", median(one) / median(many));
+                    scaling.add(s);
+                }
                 Row row = row(pr, wgrad ? WGRAD : pr.geometry.op.label(), be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak);
                 if (gpu != null) { // the kernels alone: a plan on device tensors, timed by device events
                     double[] kernel = deviceTimes(gpu, g, chosen, data, Math.max(1, warmup), runs);
@@ -335,6 +343,14 @@ final class BenchCommand implements Callable<Integer> {
             out.printf("(%d layer/algorithm pairs not shown: the algorithm cannot take the layer; name it with --algorithm to see why)%n",
                     skipped);
         }
+        if (!scaling.isEmpty()) {
+            out.printf("thread scaling (median ms with 1 thread, with %d, speedup):%n", threadCount);
+            for (Map<String, Object> sc : scaling) {
+                double speedup = (Double) sc.get("speedup");
+                out.printf("  %-34s %-20s %10.3f %10.3f %6.2fx%s%n", sc.get("shape"), sc.get("algorithm"), sc.get("median_ms_1_thread"),
+                        sc.get("median_ms_" + threadCount + "_threads"), speedup, speedup < 1 ? "  SLOWER with more threads" : "");
+            }
+        }
         if (!unsteady.isEmpty()) {
             out.printf("(not at steady state after --warmup-max-ms %d: %s; their times may include JIT compilation)%n", warmupMaxMs,
                     String.join(", ", unsteady));
@@ -347,6 +363,9 @@ final class BenchCommand implements Callable<Integer> {
         doc.put("peak_gflops", Double.isNaN(peak) ? null : peak);
         doc.put("peers", peers);
         doc.put("unsteady", unsteady);
+        if (threadScaling) {
+            doc.put("thread_scaling", scaling);
+        }
         if (json != null) {
             AtomicFile.write(json, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT, JSON.Feature.WRITE_NULL_PROPERTIES).asString(doc).getBytes(StandardCharsets.UTF_8));
         }
@@ -355,6 +374,27 @@ final class BenchCommand implements Callable<Integer> {
             out.println("report: " + report.resolve("index.html"));
         }
         return 0;
+    }
+
+    /**
+     * {@code runs} wall times (ms) of one row's call ({@link HostCall}) after its warm-up to steady state (a row that never
+     * settles is added to {@code unsteady}); the result in y.
+     */
+    private double[] time(Backend be, ConvGeometry g, Algorithm a, float[][] data, int threadCount, boolean statelessCall, boolean wgrad,
+                          float[] y, String what, List<String> unsteady) {
+        double[] ms = new double[runs];
+        try (HostCall call = new HostCall(be, g, a, data, threadCount, statelessCall, wgrad)) {
+            if (!io.github.jconv.Warmup.untilSteady(call::run, warmup, warmupMs, warmupMaxMs)) {
+                unsteady.add(what);
+            }
+            for (int i = 0; i < runs; i++) {
+                long t0 = System.nanoTime();
+                call.run();
+                ms[i] = (System.nanoTime() - t0) / 1e6;
+            }
+            call.result(y);
+        }
+        return ms;
     }
 
     /**

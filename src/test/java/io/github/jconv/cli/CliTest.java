@@ -252,6 +252,25 @@ class CliTest {
         assertTrue(r.err().contains("\tat io.github.jconv"), r.err());
     }
 
+    /** --thread-scaling: each jconv row also timed with 1 thread, listed with its speedup, in the text and the JSON. */
+    @Test
+    @SuppressWarnings("unchecked")
+    void benchReportsThreadScaling(@TempDir Path dir) throws Exception {
+        Path json = dir.resolve("bench.json");
+        Result r = cli("bench", "--shape", "1,8,12,12,8,3,3,1,1,1,1", "--algorithm", "direct", "--algorithm", "im2col", "--runs", "2",
+                "--warmup", "1", "--warmup-ms", "0", "--warmup-max-ms", "0", "--threads", "2", "--thread-scaling", "--no-peers",
+                "--backend", "cpu", "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("thread scaling (median ms with 1 thread, with 2, speedup):"), r.out());
+        Map<String, Object> doc = com.fasterxml.jackson.jr.ob.JSON.std.mapFrom(Files.readString(json));
+        List<Map<String, Object>> scaling = (List<Map<String, Object>>) doc.get("thread_scaling");
+        assertEquals(2, scaling.size(), scaling.toString());
+        for (Map<String, Object> s : scaling) {
+            double one = ((Number) s.get("median_ms_1_thread")).doubleValue(), two = ((Number) s.get("median_ms_2_threads")).doubleValue();
+            assertEquals(one / two, ((Number) s.get("speedup")).doubleValue(), 1e-9, s.toString());
+        }
+    }
+
     @Test
     @SuppressWarnings("unchecked")
     void benchPrintsATableAndWritesJson(@TempDir Path dir) throws Exception {
