@@ -97,6 +97,22 @@ public interface Backend {
         throw new InvalidConvolutionException(cannotImplementBackwardWeight(algorithm, geometry));
     }
 
+    /**
+     * The algorithm a weight gradient of {@code geometry} runs: {@code requested}, or {@link #chooseBackwardWeight} for
+     * {@link Algorithm#AUTO}; an {@link InvalidConvolutionException} naming the algorithm, the backend and the reason
+     * when it cannot.
+     */
+    default Algorithm resolveBackwardWeight(Algorithm requested, ConvGeometry geometry) {
+        requireAvailable();
+        Algorithm a = requested == Algorithm.AUTO ? chooseBackwardWeight(geometry) : requested;
+        String why = cannotImplementBackwardWeight(a, geometry);
+        if (why != null) {
+            throw new InvalidConvolutionException("algorithm '" + a + "' cannot compute this weight gradient on backend '" + name()
+                    + "': " + why);
+        }
+        return a;
+    }
+
     /** The bias gradient: db[k] = sum over n, p, q of dy[n][k][p][q] (dy N x K x P x Q, as {@code pq} = P*Q), in float64 here. */
     default void backwardBias(float[] dy, int n, int k, int pq, float[] db, int threads) {
         requireAvailable();

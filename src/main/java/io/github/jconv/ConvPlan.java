@@ -140,10 +140,10 @@ public final class ConvPlan implements AutoCloseable {
     /** y = epilogue(op(x) + bias, residual): the residual has the output's shape, given exactly when the epilogue adds one. */
     public void run(DeviceTensor x, DeviceTensor residual, DeviceTensor y) {
         requireOpen();
-        check("input", x, geometry.inputShape());
-        check("output", y, geometry.outputShape());
+        DeviceTensor.requirePlanOperand("input", x, device, geometry.inputShape());
+        DeviceTensor.requirePlanOperand("output", y, device, geometry.outputShape());
         if (residual != null) {
-            check("residual", residual, geometry.outputShape());
+            DeviceTensor.requirePlanOperand("residual", residual, device, geometry.outputShape());
         }
         if (epilogue.hasResidual() != (residual != null)) {
             throw new InvalidConvolutionException(epilogue.hasResidual() ? "this plan's epilogue adds a residual: pass one"
@@ -170,17 +170,6 @@ public final class ConvPlan implements AutoCloseable {
              DeviceTensor dy = device.allocate(outputShape())) {
             run(dx, dr, dy);
             return dy.download();
-        }
-    }
-
-    private void check(String what, DeviceTensor t, int[] shape) {
-        Objects.requireNonNull(t, what);
-        if (t.device() != device) {
-            throw new InvalidConvolutionException(what + " tensor is on " + t.device() + ", the plan on " + device);
-        }
-        if (!Arrays.equals(t.shape(), shape)) {
-            throw new InvalidConvolutionException(what + " tensor has shape " + Arrays.toString(t.shape()) + ", the plan needs "
-                    + Arrays.toString(shape));
         }
     }
 

@@ -62,6 +62,18 @@ public final class DeviceTensor implements AutoCloseable {
         device.requireOpen(what);
     }
 
+    /** A plan's operand check: {@code t} (named {@code what}) is on the plan's device and has the shape the plan needs. */
+    static void requirePlanOperand(String what, DeviceTensor t, Device device, int[] shape) {
+        java.util.Objects.requireNonNull(t, what);
+        if (t.device() != device) {
+            throw new InvalidConvolutionException(what + " tensor is on " + t.device() + ", the plan on " + device);
+        }
+        if (!Arrays.equals(t.shape(), shape)) {
+            throw new InvalidConvolutionException(what + " tensor has shape " + Arrays.toString(t.shape()) + ", the plan needs "
+                    + Arrays.toString(shape));
+        }
+    }
+
     DeviceBuffer buffer() {
         requireOpen("use");
         return buffer;

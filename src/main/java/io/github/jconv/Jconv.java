@@ -92,13 +92,7 @@ public final class Jconv {
         requireLength("dy", dy, (long) g.n * g.k * g.p * g.q);
         requireLength("dw", dw, Tensor.elementCount(g.weightShape()));
         Backend backend = Backends.get(options.backend());
-        backend.requireAvailable();
-        Algorithm a = options.algorithm() == Algorithm.AUTO ? backend.chooseBackwardWeight(g) : options.algorithm();
-        String why = backend.cannotImplementBackwardWeight(a, g);
-        if (why != null) {
-            throw new InvalidConvolutionException("algorithm '" + a + "' cannot compute this weight gradient on backend '"
-                    + backend.name() + "': " + why);
-        }
+        Algorithm a = backend.resolveBackwardWeight(options.algorithm(), g);
         backend.backwardWeight(a, g, x, dy, dw, options.threads());
         return a;
     }

@@ -35,13 +35,7 @@ public final class WeightGradientPlan implements AutoCloseable {
         this.xShape = b.xShape.clone();
         this.dyShape = b.dyShape.clone();
         this.threads = b.threads;
-        Backend backend = device.backend();
-        this.algorithm = b.algorithm == Algorithm.AUTO ? backend.chooseBackwardWeight(geometry) : b.algorithm;
-        String why = backend.cannotImplementBackwardWeight(algorithm, geometry);
-        if (why != null) {
-            throw new InvalidConvolutionException("algorithm '" + algorithm + "' cannot compute this weight gradient on device "
-                    + device.name() + ": " + why);
-        }
+        this.algorithm = device.backend().resolveBackwardWeight(b.algorithm, geometry);
     }
 
     /** The weight gradient of conv2d for inputs of {@code xShape} and output gradients of {@code dyShape}. */
@@ -73,9 +67,9 @@ public final class WeightGradientPlan implements AutoCloseable {
             throw new IllegalStateException("run: the weight-gradient plan " + geometry.op + " " + Arrays.toString(xShape) + " was closed");
         }
         device.requireOpen("run");
-        check("x", x, xShape);
-        check("dy", dy, dyShape);
-        check("dw", dw, geometry.weightShape());
+        DeviceTensor.requirePlanOperand("x", x, device, xShape);
+        DeviceTensor.requirePlanOperand("dy", dy, device, dyShape);
+        DeviceTensor.requirePlanOperand("dw", dw, device, geometry.weightShape());
         if (dw == x || dw == dy) {
             throw new InvalidConvolutionException("dw must not be x or dy (no in-place runs)");
         }
@@ -96,17 +90,6 @@ public final class WeightGradientPlan implements AutoCloseable {
         try (DeviceTensor dx = device.upload(x); DeviceTensor ddy = device.upload(dy); DeviceTensor dw = device.allocate(weightShape())) {
             run(dx, ddy, dw);
             return dw.download();
-        }
-    }
-
-    private void check(String what, DeviceTensor t, int[] shape) {
-        Objects.requireNonNull(t, what);
-        if (t.device() != device) {
-            throw new InvalidConvolutionException(what + " tensor is on " + t.device() + ", the plan on " + device);
-        }
-        if (!Arrays.equals(t.shape(), shape)) {
-            throw new InvalidConvolutionException(what + " tensor has shape " + Arrays.toString(t.shape()) + ", the plan needs "
-                    + Arrays.toString(shape));
         }
     }
 

@@ -70,11 +70,7 @@ final class GradientCommand {
             Path target = AtomicFile.target(output); // so does an output that cannot be written
             Npy.Header hx = Npy.readHeader(input), hdy = Npy.readHeader(gradOutput);
             ConvGeometry g = ConvGeometry.backwardWeight(op(), hx.shape(), hdy.shape(), kernel, sp);
-            Algorithm a = opts.algorithm() == Algorithm.AUTO ? be.chooseBackwardWeight(g) : opts.algorithm();
-            String why = be.cannotImplementBackwardWeight(a, g);
-            if (why != null) {
-                throw new InvalidConvolutionException("algorithm '" + a + "' cannot compute this weight gradient on backend '" + be.name() + "': " + why);
-            }
+            Algorithm a = be.resolveBackwardWeight(opts.algorithm(), g);
             HeapCheck.requireWeightGradient(g, be, a);
             Tensor x = Npy.read(input), dy = Npy.read(gradOutput);
             Tensor dw = op() == ConvGeometry.Op.CONV2D ? Jconv.conv2dBackwardWeight(x, dy, kernel, sp, opts)

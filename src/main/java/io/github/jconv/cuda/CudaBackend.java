@@ -185,10 +185,7 @@ public final class CudaBackend implements Backend {
     /** The weight gradient of g on buffers already on the device, queued on {@code arena}'s stream (a plan's run). */
     public void backwardWeightOnDevice(Algorithm algorithm, ConvGeometry g, DeviceArena arena, DeviceBuffer x, DeviceBuffer dy,
                                        DeviceBuffer dw) {
-        String why = cannotImplementBackwardWeight(algorithm, g);
-        if (why != null) {
-            throw new io.github.jconv.InvalidConvolutionException(why);
-        }
+        resolveBackwardWeight(algorithm, g);
         WgradLauncher.run(arena, g, x, dy, dw);
     }
 

@@ -115,10 +115,7 @@ public final class CudnnBackend implements Backend {
     /** cudnnConvolutionBackwardFilter with CUDNN_FMA_MATH (the cross-check of jconv's weight gradient). */
     @Override
     public void backwardWeight(Algorithm algorithm, ConvGeometry g, float[] x, float[] dy, float[] dw, int threads) {
-        String why = cannotImplementBackwardWeight(algorithm, g);
-        if (why != null) {
-            throw new io.github.jconv.InvalidConvolutionException(why);
-        }
+        resolveBackwardWeight(algorithm, g);
         if (g.isEmpty()) {
             java.util.Arrays.fill(dw, 0f); // a sum over no samples
             return;
