@@ -69,7 +69,34 @@ JCONV_FIELD_AT(GemmParams, aRow, 3); JCONV_FIELD_AT(GemmParams, aCol, 4); JCONV_
 JCONV_FIELD_AT(GemmParams, bCol, 6); JCONV_FIELD_AT(GemmParams, ldc, 7); JCONV_FIELD_AT(GemmParams, accumulate, 8);
 JCONV_FIELD_AT(GemmParams, activation, 9); JCONV_FIELD_AT(GemmParams, residual, 10);
 
+// implicit_gemm.cu's GEMM (io.github.jconv.cuda.ImplicitGemmLauncher); ConvParams conv gives the group count, the launch's first group (conv.group), bias and epilogue.
+struct IgemmParams {
+    ConvParams conv;
+    int inC, inH, inW;      // the gathered tensor: channels (all groups) and plane
+    int outC, outH, outW;   // the written tensor
+    int redC, cols;         // reduction channels and GEMM columns per group
+    int mH, mW;             // the launch's pixel grid (M = conv.n * mH * mW)
+    int inStrideH, inOffH, inStrideW, inOffW;      // gathered row of pixel row u before the tap: u*inStrideH + inOffH
+    int outStrideH, outOffH, outStrideW, outOffW;  // written row of pixel row u: u*outStrideH + outOffH
+    int tapsH, tapsW;                              // taps (i, j) of the launch
+    int tapDh0, tapDhStep, tapDw0, tapDwStep;      // tap offsets: tapDh(i) = tapDh0 + i*tapDhStep
+    int rs0, rsStepH, rsStepW;                     // weight tap index: rs(i, j) = rs0 + i*rsStepH + j*rsStepW
+    int wColStride, wRedStride;                    // B's strides in w (w's group block: K/G * C/G * R * S floats)
+};
+static_assert(sizeof(IgemmParams) == 50 * sizeof(int), "IgemmParams is 50 ints (io.github.jconv.cuda.ImplicitGemmLauncher)");
+JCONV_FIELD_AT(IgemmParams, inC, 21); JCONV_FIELD_AT(IgemmParams, outC, 24); JCONV_FIELD_AT(IgemmParams, redC, 27); JCONV_FIELD_AT(IgemmParams, mH, 29);
+JCONV_FIELD_AT(IgemmParams, inStrideH, 31); JCONV_FIELD_AT(IgemmParams, outStrideH, 35);
+JCONV_FIELD_AT(IgemmParams, tapsH, 39); JCONV_FIELD_AT(IgemmParams, tapDh0, 41); JCONV_FIELD_AT(IgemmParams, rs0, 45);
+JCONV_FIELD_AT(IgemmParams, wColStride, 48); JCONV_FIELD_AT(IgemmParams, wRedStride, 49);
+
 typedef long long i64;
+
+// Unroll the next loop fully (nvcc; g++ unrolls what it likes in the emulator).
+#ifdef JCONV_EMU
+#define JCONV_UNROLL
+#else
+#define JCONV_UNROLL _Pragma("unroll")
+#endif
 
 // Grid-stride loop over [0, total) with a 64-bit index.
 #define JCONV_FOR_EACH(i, total) \

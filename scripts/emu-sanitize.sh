@@ -21,7 +21,9 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -f
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 conv_kernels=(jconv_direct_fwd jconv_transposed_gather jconv_depthwise_fwd jconv_depthwise_transposed jconv_im2col
-              jconv_col2im jconv_fill_bias jconv_sgemm jconv_implicit_gemm_fwd jconv_implicit_gemm_wgrad jconv_wgrad_reduce
+              jconv_col2im jconv_fill_bias jconv_sgemm jconv_implicit_gemm_fprop_128x128 jconv_implicit_gemm_fprop_128x64
+              jconv_implicit_gemm_fprop_64x64 jconv_implicit_gemm_dgrad_128x128 jconv_implicit_gemm_dgrad_128x64
+              jconv_implicit_gemm_dgrad_64x64 jconv_implicit_gemm_wgrad jconv_wgrad_reduce
               jconv_bias_wgrad)
 
 # The runtime and the driver once; the kernels (which plant and barriers change) per copy.
@@ -63,10 +65,13 @@ import pathlib, re, sys
 root, kernel = pathlib.Path(sys.argv[1]), sys.argv[2]
 for f in root.glob("*.cu"):
     text = f.read_text()
-    m = re.search(r'__global__ void ' + re.escape(kernel) + r'\((.*?)\)\s*\{', text, re.S)
+    m = re.search(r'__global__ void (?:__launch_bounds__\(\d+\) )?' + re.escape(kernel) + r'\((.*?)\)\s*\{', text, re.S)
     if not m:
         continue
-    first = re.search(r'const float\* __restrict__ (\w+)', m.group(1))
+    args = m.group(1)
+    for name, value in re.findall(r'#define (\w+) ((?:.*\\\n)*.*)', text):  # an argument list given as a macro
+        args = args.replace(name, value)
+    first = re.search(r'const float\* __restrict__ (\w+)', args)
     if not first:
         sys.exit(f"emu-sanitize: {kernel} has no const float* input to plant a read in")
     planted = f"\n    {{ volatile float jconv_planted = {first.group(1)}[-1]; (void)jconv_planted; }}  // planted by emu-sanitize.sh\n"

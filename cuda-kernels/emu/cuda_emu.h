@@ -27,6 +27,7 @@
 #define __host__
 #define __forceinline__ inline
 #define __align__(n) __attribute__((aligned(n)))
+#define __launch_bounds__(...)
 #define __shared__ static __attribute__((section("jconv_emu_shared"), aligned(16)))
 
 struct uint3 {
@@ -34,6 +35,9 @@ struct uint3 {
 };
 struct dim3 {
     unsigned int x, y, z;
+};
+struct __align__(16) float4 {
+    float x, y, z, w;
 };
 
 namespace jconv_emu {

@@ -101,6 +101,48 @@ void sgemm(int m, int n, int k, const float* a, int aRow, int aCol, const float*
     run("jconv_sgemm", dim3{(unsigned)((n + 63) / 64), (unsigned)((m + 63) / 64), 1}, BLOCK_16X16, &gp, a, b, res ? res : c, c);
 }
 
+// ImplicitGemmLauncher.gemms: conv2d is one GEMM; conv_transpose2d one per stride phase with pixels (ConvParams left empty).
+struct PhaseAxis {
+    int start, pixels, outOffset, taps, firstTap, tapStep, firstShift, shiftStep;
+};
+PhaseAxis phaseAxis(int phase, int stride, int dilation, int pad, int size, int kernel) {
+    auto floorDiv = [](int a, int b) { return a >= 0 ? a / b : -((-a + b - 1) / b); };
+    const int start = std::max(0, floorDiv(pad - phase + stride - 1, stride)), end = floorDiv(size - 1 + pad - phase, stride);
+    int first = -1;
+    for (int r = 0; r < kernel && first < 0; r++)
+        if (((r * dilation - phase) % stride + stride) % stride == 0) first = r;
+    int gcd = stride, b = dilation;
+    while (b) {
+        const int t = gcd % b;
+        gcd = b;
+        b = t;
+    }
+    const int step = stride / gcd;
+    return PhaseAxis{start, end - start + 1, stride * start + phase - pad, first < 0 ? 0 : (kernel - 1 - first) / step + 1,
+                     std::max(first, 0), step, first < 0 ? 0 : (first * dilation - phase) / stride, step * dilation / stride};
+}
+std::vector<IgemmParams> igemmGemms(const Problem& g) {
+    const int cg = g.c / g.groups, kg = g.k / g.groups, rs = g.r * g.s;
+    std::vector<IgemmParams> out;
+    if (!g.transposed) {
+        out.push_back(IgemmParams{ConvParams{}, g.c, g.h, g.w, g.k, g.p, g.q, cg, kg, g.p, g.q, g.strideH, -g.padTop, g.strideW, -g.padLeft,
+                                  1, 0, 1, 0, g.r, g.s, 0, g.dilationH, 0, g.dilationW, 0, g.s, 1, cg * rs, rs});
+        return out;
+    }
+    for (int ph = 0; ph < g.strideH; ph++) {
+        const PhaseAxis h = phaseAxis(ph, g.strideH, g.dilationH, g.padTop, g.h, g.r);
+        if (h.pixels <= 0) continue;
+        for (int pw = 0; pw < g.strideW; pw++) {
+            const PhaseAxis v = phaseAxis(pw, g.strideW, g.dilationW, g.padLeft, g.w, g.s);
+            if (v.pixels <= 0) continue;
+            out.push_back(IgemmParams{ConvParams{}, g.k, g.p, g.q, g.c, g.h, g.w, kg, cg, h.pixels, v.pixels, 1, h.start, 1, v.start,
+                                      g.strideH, h.outOffset, g.strideW, v.outOffset, h.taps, v.taps, -h.firstShift, -h.shiftStep,
+                                      -v.firstShift, -v.shiftStep, h.firstTap * g.s + v.firstTap, h.tapStep * g.s, v.tapStep, rs, cg * rs});
+        }
+    }
+    return out;
+}
+
 // One algorithm on one problem: out = epilogue(op(in, w) + bias, res), as the Java launchers do it.
 void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const Buffer& w, const Buffer* bias, Epi e,
                const Buffer* residual, Buffer& out) {
@@ -114,12 +156,18 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
     } else if (alg == "depthwise") {
         if (!g.transposed) run("jconv_depthwise_fwd", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
         else run("jconv_depthwise_transposed", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
-    } else if (alg == "implicit-gemm") {
-        for (int first = 0; first < g.groups; first += 65535) {
-            ConvParams ag = params(g, e, 0, first);
-            run("jconv_implicit_gemm_fwd", dim3{(unsigned)(((long long)g.n * pq + 63) / 64), (unsigned)((kg + 63) / 64),
-                                                (unsigned)std::min(65535, g.groups - first)},
-                BLOCK_16X16, &ag, in.p, w.p, b, res, out.p);
+    } else if (alg.rfind("implicit-gemm", 0) == 0) {  // "implicit-gemm BMxBN": every tile, not only the launcher's choice
+        const std::string tile = alg.substr(alg.find(' ') + 1);
+        const int bm = std::atoi(tile.c_str()), bn = std::atoi(tile.c_str() + tile.find('x') + 1);
+        for (const IgemmParams& gemm : igemmGemms(g)) {
+            for (int first = 0; first < g.groups; first += 65535) {
+                IgemmParams ip = gemm;
+                ip.conv = params(g, e, 0, first);
+                const long long pixels = (long long)g.n * ip.mH * ip.mW;
+                run(std::string("jconv_implicit_gemm_") + (g.transposed ? "dgrad_" : "fprop_") + tile,
+                    dim3{(unsigned)((pixels + bm - 1) / bm), (unsigned)((ip.cols + bn - 1) / bn), (unsigned)std::min(65535, g.groups - first)},
+                    dim3{(unsigned)(bm / 8 * (bn / 8)), 1, 1}, &ip, in.p, w.p, b, res, out.p);
+            }
         }
     } else if (alg == "im2col") {
         Buffer col((std::size_t)(crs * pq));
@@ -305,10 +353,10 @@ void check(const Problem& g, std::mt19937_64& rnd) {
     const int terms = (g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1;
     const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
     const bool depthwise = g.c == g.groups;
-    for (const char* alg : {"direct", "im2col", "implicit-gemm", "depthwise"}) {
+    for (const char* alg : {"direct", "im2col", "implicit-gemm 128x128", "implicit-gemm 128x64", "implicit-gemm 64x64", "depthwise"}) {
         const std::string a = alg;
-        if ((a == "implicit-gemm" && g.transposed) || (a == "depthwise" && !depthwise)) continue;
-        for (int mode = 0; mode < 2; mode++) {
+        if (a == "depthwise" && !depthwise) continue;
+        for (int mode = 0; mode < (a.rfind("implicit-gemm", 0) == 0 ? 1 : 2); mode++) {  // implicit GEMM has no grid-stride loop
             tripsMode = mode;
             where = a + (mode ? " (grid-stride loops of three trips)" : "") + " epilogue " + std::to_string(e.activation) + "/" +
                     std::to_string(e.residual) + " on " + describe(g);

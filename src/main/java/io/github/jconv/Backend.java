@@ -64,6 +64,14 @@ public interface Backend {
     Algorithm choose(ConvGeometry geometry);
 
     /**
+     * Which kernel variant {@code algorithm} runs for {@code geometry} and why (tile shape, phases), for explain; null
+     * when the algorithm has no variants to tell apart.
+     */
+    default String variant(Algorithm algorithm, ConvGeometry geometry) {
+        return null;
+    }
+
+    /**
      * Computes the operation: {@code output} (overwritten) = op(input, weight) + bias.
      *
      * @param bias    null for none

@@ -127,7 +127,9 @@ public final class ConvPlan implements AutoCloseable {
 
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
-        return geometry + " on " + device.name() + ": " + algorithm + " (" + why + "), epilogue " + epilogue + ", workspace "
+        String variant = device.backend().variant(algorithm, geometry);
+        return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : ", kernel " + variant)
+                + ", epilogue " + epilogue + ", workspace "
                 + device.backend().workspaceBytes(algorithm, geometry) + " bytes"
                 + (hostWeight == null ? "" : ", packed weights " + hostWeight.packedBytes() + " bytes");
     }

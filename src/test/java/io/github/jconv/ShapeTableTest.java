@@ -172,7 +172,6 @@ public class ShapeTableTest {
     static Boolean mustTake(Algorithm a, ConvGeometry g) {
         switch (a) {
             case DEPTHWISE: return g.isDepthwise();
-            case IMPLICIT_GEMM: return !g.transposed();
             case KERNEL_MATRIX: return null;
             case VENDOR: return g.padTop == g.padBottom && g.padLeft == g.padRight ? null : Boolean.FALSE;
             default: return true;

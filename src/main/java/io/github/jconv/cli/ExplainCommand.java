@@ -73,6 +73,10 @@ final class ExplainCommand implements Callable<Integer> {
                     ms instanceof Number ? String.format(", tuned %.3f ms", ((Number) ms).doubleValue()) : "",
                     failure == null ? "" : ", failed in tuning (skipped): " + failure,
                     why == null ? "" : ": " + why);
+            String variant = be.variant(a, g);
+            if (variant != null) {
+                out.println("                 kernel " + variant);
+            }
         }
         String choice;
         if (cached != null) {

@@ -158,13 +158,19 @@ public final class CudaBackend implements Backend {
         return algorithm == Algorithm.IM2COL ? 4L * g.cPerGroup() * g.r * g.s * g.p * g.q : 0;
     }
 
-    /** Depthwise layers to depthwise.cu, other forward layers to implicit GEMM, other transposed ones to im2col. */
+    /** Depthwise layers to depthwise.cu, the others to implicit GEMM (fprop, or dgrad by stride phases for conv_transpose2d). */
     @Override
     public Algorithm choose(ConvGeometry g) {
         if (g.groups > 1 && g.isDepthwise()) {
             return Algorithm.DEPTHWISE;
         }
-        return g.transposed() ? Algorithm.IM2COL : Algorithm.IMPLICIT_GEMM;
+        return IMPLICIT_GEMM.cannotImplement(g) == null ? Algorithm.IMPLICIT_GEMM : Algorithm.IM2COL;
+    }
+
+    /** The implicit GEMM's kernel, tile and why (the geometry alone decides, so this holds without a device). */
+    @Override
+    public String variant(Algorithm algorithm, ConvGeometry g) {
+        return algorithm == Algorithm.IMPLICIT_GEMM && IMPLICIT_GEMM.cannotImplement(g) == null ? ImplicitGemmLauncher.variant(g) : null;
     }
 
     @Override

@@ -3,31 +3,180 @@ package io.github.jconv.cuda;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.Epilogue;
 
+import java.util.ArrayList;
+import java.util.List;
+
 /**
- * cuda-kernels/implicit_gemm.cu: forward convolution as a tiled GEMM without an im2col buffer. Grid:
- * (N*P*Q / 64 pixel tiles, K/G / 64 channel tiles, groups) of 16 x 16 threads; more than 65535 groups (a GPU's
- * largest grid.z) go in launches of at most 65535, each told its first group (ConvParams.group).
+ * cuda-kernels/implicit_gemm.cu: conv2d (fprop) and conv_transpose2d (dgrad) as one tiled implicit GEMM. conv2d is one
+ * GEMM per group; conv_transpose2d one per stride phase (rows with the same (row + padTop) mod strideH, columns
+ * likewise): each phase reads exactly the taps that reach it, at fixed offsets in y, so no tap is tested or wasted.
+ * Grid: (pixel tiles, column tiles, groups), at most 65535 groups per launch (each launch told its first group).
+ * The tile shape is chosen from the geometry alone ({@link #tile}).
  */
 final class ImplicitGemmLauncher extends Launcher {
-    @Override
-    String cannotImplement(ConvGeometry g) {
-        if (g.transposed()) {
-            return "implicit-gemm is forward only (conv_transpose2d runs on direct, im2col or depthwise)";
+    /** Tile shapes (pixels x columns), largest first; each has a kernel per operation. */
+    enum Tile {
+        T128X128(128, 128), T128X64(128, 64), T64X64(64, 64);
+
+        final int bm, bn;
+
+        Tile(int bm, int bn) {
+            this.bm = bm;
+            this.bn = bn;
         }
-        long tiles = ((long) g.n * g.p * g.q + 63) / 64;
-        if (tiles > Integer.MAX_VALUE) {
-            return "more than 2^31 - 1 pixel tiles (a GPU's largest grid.x)";
+
+        int threads() {
+            return bm / 8 * (bn / 8);
         }
-        return (g.kPerGroup() + 63) / 64 > MAX_GRID_YZ ? "more than " + MAX_GRID_YZ + " tiles of output channels (a GPU's largest grid.y)" : null;
+
+        String kernel(boolean transposed) {
+            return "jconv_implicit_gemm_" + (transposed ? "dgrad" : "fprop") + "_" + bm + "x" + bn;
+        }
+
+        @Override
+        public String toString() {
+            return bm + "x" + bn;
+        }
+    }
+
+    /**
+     * Blocks a launch should have at least before a larger tile is worth it: two per SM of an H100 (132 SMs), so
+     * that the largest tile that still fills the GPU is taken.
+     */
+    static final int MIN_BLOCKS = 264;
+
+    /** Tests: every launch uses this tile instead of {@link #tile}'s choice (the shape table's layers are all small). */
+    static volatile Tile forcedTile;
+
+    /** One GEMM: the kernel's IgemmParams after the ConvParams (cuda-kernels/implicit_gemm.cu), in field order. */
+    record Gemm(int[] fields, long pixels, int cols) {
     }
 
     @Override
-    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
-             DeviceBuffer y) {
+    String cannotImplement(ConvGeometry g) {
+        long inPlane = g.transposed() ? (long) g.k * g.p * g.q : (long) g.c * g.h * g.w;
+        long outPixels = g.transposed() ? (long) g.n * g.h * g.w : (long) g.n * g.p * g.q;
+        if (inPlane > Integer.MAX_VALUE) {
+            return "one sample of the input has more than 2^31 - 1 elements (the kernel's offsets are 32-bit)";
+        }
+        if ((long) g.kPerGroup() * g.cPerGroup() * g.r * g.s > Integer.MAX_VALUE) {
+            return "one group of the weight has more than 2^31 - 1 elements (the kernel's offsets are 32-bit)";
+        }
+        if (outPixels > Integer.MAX_VALUE - 128) {
+            return "more than 2^31 - 129 output pixels";
+        }
+        int cols = g.transposed() ? g.cPerGroup() : g.kPerGroup();
+        return (cols + 63) / 64 > MAX_GRID_YZ ? "more than " + MAX_GRID_YZ + " tiles of output channels (a GPU's largest grid.y)"
+                : null;
+    }
+
+    /** The tile: the largest whose grid still has {@link #MIN_BLOCKS} blocks, else the smallest; 64 columns wide when the GEMM has at most 64. */
+    static Tile tile(ConvGeometry g) {
+        Tile forced = forcedTile;
+        if (forced != null) {
+            return forced;
+        }
+        long pixels = g.transposed() ? (long) g.n * g.h * g.w : (long) g.n * g.p * g.q;
+        int cols = g.transposed() ? g.cPerGroup() : g.kPerGroup();
+        for (Tile t : Tile.values()) {
+            if (t.bn > 64 && cols <= 64) {
+                continue;
+            }
+            if (blocks(t, pixels, cols, g.groups) >= MIN_BLOCKS) {
+                return t;
+            }
+        }
+        return Tile.T64X64;
+    }
+
+    private static long blocks(Tile t, long pixels, int cols, int groups) {
+        return (pixels + t.bm - 1) / t.bm * ((cols + t.bn - 1) / t.bn) * groups;
+    }
+
+    /** What a plan's explain says: the kernel, its tile, why that tile, and (conv_transpose2d) the phases. */
+    static String variant(ConvGeometry g) {
+        Tile t = tile(g);
+        List<Gemm> gemms = gemms(g);
+        long pixels = gemms.stream().mapToLong(Gemm::pixels).sum();
+        int cols = g.transposed() ? g.cPerGroup() : g.kPerGroup();
+        String why = t == Tile.T64X64 && blocks(t, pixels, cols, g.groups) < MIN_BLOCKS
+                ? "the smallest tile: fewer than " + MIN_BLOCKS + " blocks with any"
+                : "the largest tile giving at least " + MIN_BLOCKS + " blocks" + (cols <= 64 ? " at most 64 columns wide (" + cols + " channels)" : "");
+        return t.kernel(g.transposed()) + ", tile " + t + " (" + why + "), " + blocks(t, pixels, cols, g.groups) + " blocks of "
+                + t.threads() + " threads" + (g.transposed() ? ", " + gemms.size() + " stride phase(s)" : "") + ", no split-K";
+    }
+
+    @Override
+    void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
+             DeviceBuffer out) {
+        Tile t = tile(g);
         int limit = gridYZLimit;
-        for (int first = 0; first < g.groups; first += limit) {
-            int[] grid = {(int) (((long) g.n * g.p * g.q + 63) / 64), (g.kPerGroup() + 63) / 64, Math.min(limit, g.groups - first)};
-            launch(arena, "jconv_implicit_gemm_fwd", grid, BLOCK_16X16, params(g, 0, first, ep), y, x, w, bias, res, y);
+        for (Gemm gemm : gemms(g)) {
+            for (int first = 0; first < g.groups; first += limit) {
+                int[] conv = params(g, 0, first, ep);
+                int[] p = new int[conv.length + gemm.fields.length];
+                System.arraycopy(conv, 0, p, 0, conv.length);
+                System.arraycopy(gemm.fields, 0, p, conv.length, gemm.fields.length);
+                int[] grid = {(int) ((gemm.pixels + t.bm - 1) / t.bm), (gemm.cols + t.bn - 1) / t.bn, Math.min(limit, g.groups - first)};
+                launch(arena, t.kernel(g.transposed()), grid, new int[] {t.threads(), 1, 1}, p, out, in, w, bias, res, out);
+            }
+        }
+    }
+
+    /** The GEMMs of g: one for conv2d, one per stride phase with output pixels for conv_transpose2d. */
+    static List<Gemm> gemms(ConvGeometry g) {
+        List<Gemm> out = new ArrayList<>();
+        int cg = g.cPerGroup(), kg = g.kPerGroup(), rs = g.r * g.s;
+        if (!g.transposed()) {
+            out.add(new Gemm(new int[] {g.c, g.h, g.w, g.k, g.p, g.q, cg, kg, g.p, g.q,
+                    g.strideH, -g.padTop, g.strideW, -g.padLeft, 1, 0, 1, 0,
+                    g.r, g.s, 0, g.dilationH, 0, g.dilationW, 0, g.s, 1, cg * rs, rs}, (long) g.n * g.p * g.q, kg));
+            return out;
+        }
+        for (int ph = 0; ph < g.strideH; ph++) {
+            Phase h = Phase.of(ph, g.strideH, g.dilationH, g.padTop, g.h, g.r);
+            if (h.pixels <= 0) {
+                continue;
+            }
+            for (int pw = 0; pw < g.strideW; pw++) {
+                Phase v = Phase.of(pw, g.strideW, g.dilationW, g.padLeft, g.w, g.s);
+                if (v.pixels <= 0) {
+                    continue;
+                }
+                out.add(new Gemm(new int[] {g.k, g.p, g.q, g.c, g.h, g.w, kg, cg, h.pixels, v.pixels,
+                        1, h.start, 1, v.start, g.strideH, h.outOffset, g.strideW, v.outOffset,
+                        h.taps, v.taps, -h.firstShift, -h.shiftStep, -v.firstShift, -v.shiftStep,
+                        h.firstTap * g.s + v.firstTap, h.tapStep * g.s, v.tapStep, rs, cg * rs}, (long) g.n * h.pixels * v.pixels, cg));
+            }
+        }
+        return out;
+    }
+
+    /**
+     * One axis of a conv_transpose2d stride phase: the output positions o with (o + pad) mod stride = phase are
+     * o = stride * (start + u) + phase - pad for u in [0, pixels); the taps reaching them are firstTap + i * tapStep for
+     * i in [0, taps) (those with tap * dilation = phase mod stride), tap i reading input position start + u - firstShift -
+     * i * shiftStep.
+     */
+    record Phase(int start, int pixels, int outOffset, int taps, int firstTap, int tapStep, int firstShift, int shiftStep) {
+        static Phase of(int phase, int stride, int dilation, int pad, int size, int kernel) {
+            int start = Math.max(0, Math.floorDiv(pad - phase + stride - 1, stride));
+            int end = Math.floorDiv(size - 1 + pad - phase, stride);  // the last u' with o < size
+            int first = -1;
+            for (int r = 0; r < kernel && first < 0; r++) {
+                if (Math.floorMod(r * dilation - phase, stride) == 0) {
+                    first = r;
+                }
+            }
+            int step = stride / gcd(stride, dilation);
+            int taps = first < 0 ? 0 : (kernel - 1 - first) / step + 1;
+            int firstShift = first < 0 ? 0 : (first * dilation - phase) / stride;
+            return new Phase(start, end - start + 1, stride * start + phase - pad, taps, Math.max(first, 0), step, firstShift,
+                    step * dilation / stride);
+        }
+
+        private static int gcd(int a, int b) {
+            return b == 0 ? a : gcd(b, a % b);
         }
     }
 }

@@ -1,0 +1,136 @@
+package io.github.jconv.cuda;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvSpec;
+import io.github.jconv.Epilogue;
+import io.github.jconv.ShapeTableTest;
+import io.github.jconv.Tensor;
+import io.github.jconv.TestSupport;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * cuda-kernels/implicit_gemm.cu's host side: every tile shape on the emulator (the launcher picks 64x64 for every small
+ * layer, so the larger tiles are forced here), the stride-phase decomposition of conv_transpose2d checked against the
+ * definition, and the tile choice.
+ */
+class ImplicitGemmLauncherTest {
+    @ParameterizedTest(name = "tile {0}")
+    @EnumSource(ImplicitGemmLauncher.Tile.class)
+    void everyTileMatchesTheReferenceOnTheShapeTable(ImplicitGemmLauncher.Tile tile) {
+        Assumptions.assumeTrue(EmuDevice.unavailableReason() == null, EmuDevice::unavailableReason);
+        ImplicitGemmLauncher.forcedTile = tile;
+        try {
+            int layers = 0;
+            for (ConvGeometry g : ShapeTableTest.geometries()) {
+                if (CudaBackend.EMU.cannotImplement(Algorithm.IMPLICIT_GEMM, g) != null) {
+                    continue;
+                }
+                float[][] d = TestSupport.data(g, 23);
+                float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+                java.util.Arrays.fill(y, Float.NaN);
+                CudaBackend.EMU.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], y, 0);
+                TestSupport.assertMatchesReference("cuda-emu/implicit-gemm tile " + tile, g, d[0], d[1], d[2], y);
+                layers++;
+            }
+            assertEquals(ShapeTableTest.geometries().size(), layers, "implicit GEMM takes every layer of the table, both directions");
+        } finally {
+            ImplicitGemmLauncher.forcedTile = null;
+        }
+    }
+
+    /** A layer wider than one tile in every direction, with the fused epilogue, on the largest tile. */
+    @Test
+    void severalTilesAndTheEpilogue() {
+        Assumptions.assumeTrue(EmuDevice.unavailableReason() == null, EmuDevice::unavailableReason);
+        ImplicitGemmLauncher.forcedTile = ImplicitGemmLauncher.Tile.T128X128;
+        try {
+            for (ConvGeometry g : new ConvGeometry[] {
+                    ConvGeometry.conv2d(new int[] {2, 20, 9, 11}, new int[] {140, 10, 3, 3}, new int[] {140},
+                            ConvSpec.builder().padding(1).groups(2).build()),
+                    ConvGeometry.convTranspose2d(new int[] {1, 12, 7, 8}, new int[] {12, 130, 3, 3}, new int[] {130},
+                            ConvSpec.builder().stride(2).padding(1).build())}) {
+                float[][] d = TestSupport.data(g, 5);
+                float[] residual = TestSupport.gaussian(new Random(9), Tensor.elementCount(g.outputShape()));
+                Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
+                float[] y = new float[residual.length];
+                CudaBackend.EMU.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], ep, residual, y, 0);
+                String why = TestSupport.oracle(g, d[0], d[1], d[2], ep, residual).check(y);
+                assertNull(why, () -> "cuda-emu/implicit-gemm 128x128 " + g + ": " + why);
+            }
+        } finally {
+            ImplicitGemmLauncher.forcedTile = null;
+        }
+    }
+
+    /**
+     * conv_transpose2d's phases, against the definition on one axis: every (output position, tap) pair whose source
+     * position exists is read by exactly one phase, at that source, and no phase reads a pair that has none.
+     */
+    @Test
+    void stridePhasesReadEveryTapExactlyOnce() {
+        Random rnd = new Random(4);
+        for (int trial = 0; trial < 3000; trial++) {
+            int stride = 1 + rnd.nextInt(5), dilation = 1 + rnd.nextInt(4), kernel = 1 + rnd.nextInt(6), pad = rnd.nextInt(6);
+            int in = 1 + rnd.nextInt(9);  // the input positions of the transposed convolution (forward output P)
+            int size = Math.max(1, (in - 1) * stride - 2 * pad + dilation * (kernel - 1) + 1 + rnd.nextInt(stride));
+            Map<Long, Integer> expected = new HashMap<>(), got = new HashMap<>();
+            for (int o = 0; o < size; o++) {
+                for (int r = 0; r < kernel; r++) {
+                    int v = o + pad - r * dilation;
+                    if (v >= 0 && v % stride == 0 && v / stride < in) {
+                        expected.put((long) o * 64 + r, v / stride);
+                    }
+                }
+            }
+            int covered = 0;
+            for (int phase = 0; phase < stride; phase++) {
+                ImplicitGemmLauncher.Phase ph = ImplicitGemmLauncher.Phase.of(phase, stride, dilation, pad, size, kernel);
+                for (int u = 0; u < Math.max(0, ph.pixels()); u++) {
+                    int o = stride * u + ph.outOffset();
+                    assertTrue(o >= 0 && o < size, "phase output inside the tensor");
+                    assertEquals(phase, Math.floorMod(o + pad, stride));
+                    covered++;
+                    for (int i = 0; i < ph.taps(); i++) {
+                        int r = ph.firstTap() + i * ph.tapStep();
+                        int source = u + ph.start() - ph.firstShift() - i * ph.shiftStep();
+                        assertTrue(r < kernel);
+                        if (source >= 0 && source < in) {
+                            assertEquals(null, got.put((long) o * 64 + r, source), "pair read twice");
+                        }
+                    }
+                }
+            }
+            String what = "stride " + stride + " dilation " + dilation + " kernel " + kernel + " pad " + pad + " size " + size;
+            assertEquals(size, covered, "every output position in one phase: " + what);
+            assertEquals(expected, got, what);
+        }
+    }
+
+    @Test
+    void tileChoiceFollowsTheGrid() {
+        ConvGeometry big = ConvGeometry.conv2d(new int[] {8, 256, 56, 56}, new int[] {256, 256, 3, 3}, null, ConvSpec.builder().padding(1).build());
+        ConvGeometry narrow = ConvGeometry.conv2d(new int[] {16, 64, 56, 56}, new int[] {64, 64, 3, 3}, null, ConvSpec.builder().padding(1).build());
+        ConvGeometry small = ConvGeometry.conv2d(new int[] {1, 512, 7, 7}, new int[] {512, 512, 3, 3}, null, ConvSpec.builder().padding(1).build());
+        assertEquals(ImplicitGemmLauncher.Tile.T128X128, ImplicitGemmLauncher.tile(big));
+        assertEquals(ImplicitGemmLauncher.Tile.T128X64, ImplicitGemmLauncher.tile(narrow));
+        assertEquals(ImplicitGemmLauncher.Tile.T64X64, ImplicitGemmLauncher.tile(small));
+        assertTrue(CudaBackend.EMU.variant(Algorithm.IMPLICIT_GEMM, big).startsWith("jconv_implicit_gemm_fprop_128x128, tile 128x128"),
+                CudaBackend.EMU.variant(Algorithm.IMPLICIT_GEMM, big));
+        ConvGeometry up = ConvGeometry.convTranspose2d(new int[] {8, 256, 28, 28}, new int[] {256, 128, 4, 4}, null,
+                ConvSpec.builder().stride(2).padding(1).build());
+        String v = CudaBackend.EMU.variant(Algorithm.IMPLICIT_GEMM, up);
+        assertTrue(v.startsWith("jconv_implicit_gemm_dgrad_") && v.contains("4 stride phase(s)"), v);
+    }
+}
