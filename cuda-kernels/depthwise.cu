@@ -10,11 +10,12 @@ extern "C" __global__ void jconv_depthwise_fwd(ConvParams a, const float* __rest
                                                const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ y) {
     const int mult = a.k / a.c;
     const i64 total = (i64)a.n * a.k * a.p * a.q;
+    const FastDiv dk(a.k), dp(a.p), dq(a.q), dmult(mult);
     JCONV_FOR_EACH(i, total) {
         int n, k, p, q;
-        unflatten4(i, a.k, a.p, a.q, n, k, p, q);
+        unflatten4(i, dk, dp, dq, n, k, p, q);
         float acc = a.hasBias ? bias[k] : 0.0f;
-        window_add(a, x + ((i64)n * a.c + k / mult) * a.h * a.w, w + (i64)k * a.r * a.s, p, q, acc);
+        window_add(a, x + ((i64)n * a.c + dmult.div(k)) * a.h * a.w, w + (i64)k * a.r * a.s, p, q, acc);
         y[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }
 }
@@ -24,12 +25,14 @@ extern "C" __global__ void jconv_depthwise_transposed(ConvParams a, const float*
                                                       const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ x) {
     const int mult = a.k / a.c;
     const i64 total = (i64)a.n * a.c * a.h * a.w;
+    const FastDiv dc(a.c), dh(a.h), dw(a.w);
+    const GatherAxis gh(a.strideH, a.dilationH, a.padTop, a.p), gw(a.strideW, a.dilationW, a.padLeft, a.q);
     JCONV_FOR_EACH(i, total) {
         int n, c, ih, iw;
-        unflatten4(i, a.c, a.h, a.w, n, c, ih, iw);
+        unflatten4(i, dc, dh, dw, n, c, ih, iw);
         float acc = a.hasBias ? bias[c] : 0.0f;
         for (int k = c * mult; k < (c + 1) * mult; k++) {
-            gather_add(a, y + ((i64)n * a.k + k) * a.p * a.q, w + (i64)k * a.r * a.s, ih, iw, acc);
+            gather_add(a, gh, gw, y + ((i64)n * a.k + k) * a.p * a.q, w + (i64)k * a.r * a.s, ih, iw, acc);
         }
         x[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }

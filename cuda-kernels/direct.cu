@@ -9,10 +9,11 @@ extern "C" __global__ void jconv_direct_fwd(ConvParams a, const float* __restric
                                             const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ y) {
     const int cg = a.c / a.groups, kg = a.k / a.groups;
     const i64 total = (i64)a.n * a.k * a.p * a.q;
+    const FastDiv dk(a.k), dp(a.p), dq(a.q), dkg(kg);
     JCONV_FOR_EACH(i, total) {
         int n, k, p, q;
-        unflatten4(i, a.k, a.p, a.q, n, k, p, q);
-        const int c0 = (k / kg) * cg;
+        unflatten4(i, dk, dp, dq, n, k, p, q);
+        const int c0 = (int)dkg.div(k) * cg;
         float acc = a.hasBias ? bias[k] : 0.0f;
         for (int ci = 0; ci < cg; ci++) {
             window_add(a, x + ((i64)n * a.c + c0 + ci) * a.h * a.w, w + ((i64)k * cg + ci) * a.r * a.s, p, q, acc);

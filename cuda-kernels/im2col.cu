@@ -14,10 +14,12 @@ extern "C" __global__ void jconv_im2col(ConvParams a, const float* __restrict__ 
     const i64 pq = (i64)a.p * a.q;
     const i64 total = (i64)cg * a.r * a.s * pq;
     const float* xg = x + ((i64)a.sample * a.c + (i64)a.group * cg) * a.h * a.w;
+    const FastDiv dpq(pq), ds(a.s), dr(a.r), dq(a.q);
     JCONV_FOR_EACH(i, total) {
-        const i64 row = i / pq, j = i % pq;
-        const int s = (int)(row % a.s), r = (int)((row / a.s) % a.r), c = (int)(row / ((i64)a.r * a.s));
-        const int p = (int)(j / a.q), q = (int)(j % a.q);
+        int j, s, r, q;
+        const i64 row = dpq.divmod(i, j);
+        const int c = (int)dr.divmod(ds.divmod(row, s), r);
+        const int p = (int)dq.divmod(j, q);
         const int ih = p * a.strideH - a.padTop + r * a.dilationH;
         const int iw = q * a.strideW - a.padLeft + s * a.dilationW;
         col[i] = (ih >= 0 && ih < a.h && iw >= 0 && iw < a.w) ? xg[((i64)c * a.h + ih) * a.w + iw] : 0.0f;
@@ -32,11 +34,14 @@ extern "C" __global__ void jconv_col2im(ConvParams a, const float* __restrict__ 
     const i64 total = (i64)cg * a.h * a.w;
     const i64 slice = ((i64)a.sample * a.c + (i64)a.group * cg) * a.h * a.w;
     float* xg = x + slice;
+    const FastDiv dw(a.w), dh(a.h);
+    const GatherAxis gh(a.strideH, a.dilationH, a.padTop, a.p), gw(a.strideW, a.dilationW, a.padLeft, a.q);
     JCONV_FOR_EACH(i, total) {
-        const int iw = (int)(i % a.w), ih = (int)((i / a.w) % a.h), c = (int)(i / ((i64)a.h * a.w));
+        int iw, ih;
+        const int c = (int)dh.divmod(dw.divmod(i, iw), ih);
         float acc = a.hasBias ? bias[a.group * cg + c] : 0.0f;
         const float* colc = col + (i64)c * a.r * a.s * pq; // the rows (c, r, s) of this channel
-        for_each_source(a, ih, iw, [&](int tap, i64 at) { acc += colc[tap * pq + at]; });
+        for_each_source(a, gh, gw, ih, iw, [&](int tap, i64 at) { acc += colc[tap * pq + at]; });
         xg[i] = jconv_epilogue(a.activation, a.residual, acc, res, slice + i);
     }
 }
@@ -45,8 +50,11 @@ JCONV_KERNEL_REGISTER(jconv_col2im)
 extern "C" __global__ void jconv_fill_bias(ConvParams a, const float* __restrict__ bias, float* __restrict__ y) {
     const i64 plane = (i64)a.p * a.q;
     const i64 total = (i64)a.n * a.k * plane;
+    const FastDiv dplane(plane), dk(a.k);
     JCONV_FOR_EACH(i, total) {
-        y[i] = a.hasBias ? bias[(i / plane) % a.k] : 0.0f;
+        int k;
+        dk.divmod(dplane.div(i), k);
+        y[i] = a.hasBias ? bias[k] : 0.0f;
     }
 }
 JCONV_KERNEL_REGISTER(jconv_fill_bias)

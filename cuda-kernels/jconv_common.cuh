@@ -120,14 +120,34 @@ __device__ __forceinline__ float jconv_epilogue(int activation, int residual, fl
     return v;
 }
 
-// Splits i, a row-major index over (d0, d1, d2, d3), into its coordinates (d0 is implied).
-__device__ __forceinline__ void unflatten4(i64 i, int d1, int d2, int d3, int& c0, int& c1, int& c2, int& c3) {
-    c3 = (int)(i % d3);
-    i64 t = i / d3;
-    c2 = (int)(t % d2);
-    t /= d2;
-    c1 = (int)(t % d1);
-    c0 = (int)(t / d1);
+// Division by a divisor fixed for the kernel without a divide instruction in the loops (Granlund and Montgomery's
+// round-up method, as CUTLASS's FastDivmod): built once per thread, before the loops (one 128-bit division there), then
+// n / d = (mulhi(n, mul) + n) >> shift, exact for 0 <= n < 2^63 and 1 <= d < 2^63 (mul = 2^64 (2^shift - d) / d + 1,
+// shift = ceil(log2 d); the sum cannot overflow since mulhi(n, mul) <= n).
+struct FastDiv {
+    unsigned long long d, mul;
+    unsigned shift;
+    __device__ explicit FastDiv(i64 divisor) : d((unsigned long long)divisor) {
+        shift = d > 1 ? 64 - __clzll((long long)(d - 1)) : 0;
+        mul = (unsigned long long)((((unsigned __int128)((1ull << shift) - d)) << 64) / d) + 1;
+    }
+    __device__ __forceinline__ i64 div(i64 n) const {
+        return (i64)((__umul64hi((unsigned long long)n, mul) + (unsigned long long)n) >> shift);
+    }
+    // n / d and n % d
+    __device__ __forceinline__ i64 divmod(i64 n, int& rem) const {
+        const i64 q = div(n);
+        rem = (int)(n - q * (i64)d);
+        return q;
+    }
+};
+
+// Splits i, a row-major index over (d0, d1, d2, d3), into its coordinates (d0 is implied); FastDivs of d1, d2, d3.
+__device__ __forceinline__ void unflatten4(i64 i, const FastDiv& d1, const FastDiv& d2, const FastDiv& d3, int& c0, int& c1, int& c2,
+                                           int& c3) {
+    i64 t = d3.divmod(i, c3);
+    t = d2.divmod(t, c2);
+    c0 = (int)d1.divmod(t, c1);
 }
 
 // Forward convolution, one input plane: acc += xc[ih][iw] * wc[r][s] over the taps (r, s) of output (p, q)
@@ -144,32 +164,49 @@ __device__ __forceinline__ void window_add(const ConvParams& a, const float* xc,
     }
 }
 
-// conv_transpose2d's gather on one axis: the forward output position that tap `tap` of input position `in`
-// came from, (in + pad - tap * dilation) / stride, or -1 when that is not whole or not in [0, size).
-__device__ __forceinline__ int source(int in, int pad, int tap, int dilation, int stride, int size) {
-    const int v = in + pad - tap * dilation;
-    return (v < 0 || v % stride != 0 || v / stride >= size) ? -1 : v / stride;
-}
+// conv_transpose2d's gather on one axis: output position `in` reads forward output position (in + pad - tap * dilation)
+// / stride of tap `tap` when that is whole and in [0, size). Walked tap by tap without dividing: v = in + pad - tap *
+// dilation kept as v = quot * stride + rem (0 <= rem < stride), each tap subtracting dilation = dq * stride + dm.
+struct GatherAxis {
+    FastDiv stride;
+    int dq, dm, pad, size;
+    __device__ GatherAxis(int stride_, int dilation, int pad_, int size_)
+        : stride(stride_), dq(dilation / stride_), dm(dilation % stride_), pad(pad_), size(size_) {}
+    // quot and rem of the first tap (tap 0) of output position `in`
+    __device__ __forceinline__ void start(int in, int& quot, int& rem) const { quot = (int)stride.divmod(in + pad, rem); }
+    // to the next tap
+    __device__ __forceinline__ void next(int& quot, int& rem) const {
+        quot -= dq;
+        rem -= dm;
+        if (rem < 0) {
+            rem += (int)stride.d;
+            quot--;
+        }
+    }
+    __device__ __forceinline__ bool hit(int quot, int rem) const { return rem == 0 && quot >= 0 && quot < size; }
+};
 
 // conv_transpose2d's gather for output (ih, iw): f(tap, at) for every tap r*S + s whose forward output position
 // (p, q) exists, with at = p*Q + q its index in a P x Q plane.
 template <typename F>
-__device__ __forceinline__ void for_each_source(const ConvParams& a, int ih, int iw, F f) {
-    for (int r = 0; r < a.r; r++) {
-        const int p = source(ih, a.padTop, r, a.dilationH, a.strideH, a.p);
-        if (p < 0) continue;
-        for (int s = 0; s < a.s; s++) {
-            const int q = source(iw, a.padLeft, s, a.dilationW, a.strideW, a.q);
-            if (q < 0) continue;
-            f(r * a.s + s, (i64)p * a.q + q);
+__device__ __forceinline__ void for_each_source(const ConvParams& a, const GatherAxis& gh, const GatherAxis& gw, int ih, int iw, F f) {
+    int ph, rh, pw0, rw0;
+    gh.start(ih, ph, rh);
+    gw.start(iw, pw0, rw0);
+    for (int r = 0; r < a.r; r++, gh.next(ph, rh)) {
+        if (!gh.hit(ph, rh)) continue;
+        int pw = pw0, rw = rw0;
+        for (int s = 0; s < a.s; s++, gw.next(pw, rw)) {
+            if (gw.hit(pw, rw)) f(r * a.s + s, (i64)ph * a.q + pw);
         }
     }
 }
 
 // conv_transpose2d, one plane of y (P x Q) and one kernel wk (R x S): acc += y[p][q] * wk[r][s] over the taps
 // whose source position (p, q) of output (ih, iw) exists.
-__device__ __forceinline__ void gather_add(const ConvParams& a, const float* yk, const float* wk, int ih, int iw, float& acc) {
-    for_each_source(a, ih, iw, [&](int tap, i64 at) { acc += yk[at] * wk[tap]; });
+__device__ __forceinline__ void gather_add(const ConvParams& a, const GatherAxis& gh, const GatherAxis& gw, const float* yk, const float* wk,
+                                           int ih, int iw, float& acc) {
+    for_each_source(a, gh, gw, ih, iw, [&](int tap, i64 at) { acc += yk[at] * wk[tap]; });
 }
 
 // The register tile of the 16 x 16-thread GEMM kernels: acc[i][j] += A[kk][ty + 16i] * B[kk][tx + 16j] over the

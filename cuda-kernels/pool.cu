@@ -7,9 +7,10 @@
 
 extern "C" __global__ void jconv_maxpool2d(ConvParams a, const float* __restrict__ x, float* __restrict__ y) {
     const i64 total = (i64)a.n * a.c * a.p * a.q;
+    const FastDiv dc(a.c), dp(a.p), dq(a.q);
     JCONV_FOR_EACH(i, total) {
         int n, c, p, q;
-        unflatten4(i, a.c, a.p, a.q, n, c, p, q);
+        unflatten4(i, dc, dp, dq, n, c, p, q);
         const float* xc = x + ((i64)n * a.c + c) * a.h * a.w;
         float m = -INFINITY;
         for (int r = 0; r < a.r; r++) {

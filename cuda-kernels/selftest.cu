@@ -13,9 +13,25 @@
 //   (16 bytes per thread per stage, one commit group per stage), then write stage 0 after wait_group 1 and stage 1
 //   after wait_group 0 to out. With g.k = 1 stage 1 is read before its wait (a deliberate bug the emulator must
 //   show as NaN; on a GPU the result is undefined, so the test runs that variant on the emulator only).
+// jconv_selftest_fastdiv: g.m pairs (n, d) of 64-bit integers, each as 4 floats of int bits (n low, n high, d low,
+//   d high); thread t writes FastDiv(d).div(n) and n - that * d, the same way, to out[4t..4t+3].
 // jconv_selftest_divergent: lane 0 of the warp returns before a __shfl_sync the other lanes reach (emulator only:
 //   it must fail the launch; on a GPU it is undefined behaviour).
 #include "jconv_warp.cuh"
+
+extern "C" __global__ void jconv_selftest_fastdiv(GemmParams g, const float* __restrict__ in, float* __restrict__ out) {
+    const int t = blockIdx.x * blockDim.x + threadIdx.x;
+    if (t >= g.m) return;
+    auto word = [&](int i) { return (unsigned long long)(unsigned)__float_as_int(in[4 * t + i]); };
+    const i64 n = (i64)(word(0) | word(1) << 32), d = (i64)(word(2) | word(3) << 32);
+    const FastDiv fd(d);
+    const i64 q = fd.div(n), r = n - q * d;
+    out[4 * t] = __int_as_float((int)(unsigned)q);
+    out[4 * t + 1] = __int_as_float((int)(unsigned)((unsigned long long)q >> 32));
+    out[4 * t + 2] = __int_as_float((int)(unsigned)r);
+    out[4 * t + 3] = __int_as_float((int)(unsigned)((unsigned long long)r >> 32));
+}
+JCONV_KERNEL_REGISTER(jconv_selftest_fastdiv)
 
 extern "C" __global__ void jconv_selftest_params(ConvParams a, float* __restrict__ out) {
     if (threadIdx.x != 0) return;

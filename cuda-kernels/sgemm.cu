@@ -48,8 +48,10 @@ extern "C" __global__ void jconv_sgemm(GemmParams g, const float* __restrict__ a
 JCONV_KERNEL_REGISTER(jconv_sgemm)
 
 extern "C" __global__ void jconv_epilogue_pass(GemmParams g, const float* __restrict__ res, float* __restrict__ c) {
+    const FastDiv dn(g.n);
     JCONV_FOR_EACH(i, (i64)g.m * g.n) {
-        const i64 at = (i / g.n) * g.ldc + i % g.n;
+        int col;
+        const i64 at = dn.divmod(i, col) * g.ldc + col;
         c[at] = jconv_epilogue(g.activation, g.residual, c[at], res, at);
     }
 }

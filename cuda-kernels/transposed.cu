@@ -10,13 +10,15 @@ extern "C" __global__ void jconv_transposed_gather(ConvParams a, const float* __
                                                    const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ x) {
     const int cg = a.c / a.groups, kg = a.k / a.groups;
     const i64 total = (i64)a.n * a.c * a.h * a.w;
+    const FastDiv dc(a.c), dh(a.h), dw(a.w), dcg(cg);
+    const GatherAxis gh(a.strideH, a.dilationH, a.padTop, a.p), gw(a.strideW, a.dilationW, a.padLeft, a.q);
     JCONV_FOR_EACH(i, total) {
-        int n, c, ih, iw;
-        unflatten4(i, a.c, a.h, a.w, n, c, ih, iw);
-        const int k0 = (c / cg) * kg, ci = c % cg;
+        int n, c, ih, iw, ci;
+        unflatten4(i, dc, dh, dw, n, c, ih, iw);
+        const int k0 = (int)dcg.divmod(c, ci) * kg;
         float acc = a.hasBias ? bias[c] : 0.0f;
         for (int k = k0; k < k0 + kg; k++) {
-            gather_add(a, y + ((i64)n * a.k + k) * a.p * a.q, w + ((i64)k * cg + ci) * a.r * a.s, ih, iw, acc);
+            gather_add(a, gh, gw, y + ((i64)n * a.k + k) * a.p * a.q, w + ((i64)k * cg + ci) * a.r * a.s, ih, iw, acc);
         }
         x[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }

@@ -31,7 +31,16 @@ extern "C" __global__ void jconv_implicit_gemm_wgrad(WgradParams wp, const float
     float acc[4][4];
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+    // Each thread loads the same A row kk and B column (tap) at every step: its tap (c, r, s) is found once, here.
+    const FastDiv dpq(pq), dq(a.q);
+    const int col = tid % WG_TILE, l = l0 + col;
+    int tapC = 0, tapR = 0, tapS = 0;
+    if (l < kc) {
+        const FastDiv ds(a.s), dr(a.r);
+        tapC = (int)dr.divmod(ds.divmod(l, tapS), tapR);
+    }
     for (i64 m0 = mBegin; m0 < mEnd; m0 += WG_DEPTH) {
+        JCONV_UNROLL
         for (int e = tid; e < WG_TILE * WG_DEPTH; e += 256) {
             // A: channel j0 + row, pixel m0 + kk (consecutive threads read consecutive pixels)
             const int row = e / WG_DEPTH, kk = e % WG_DEPTH;
@@ -39,23 +48,23 @@ extern "C" __global__ void jconv_implicit_gemm_wgrad(WgradParams wp, const float
             const int ch = j0 + row;
             float av = 0.0f;
             if (m < mEnd && ch < kg) {
-                const i64 n = m / pq, pix = m % pq;
+                int pix;
+                const i64 n = dpq.divmod(m, pix);
                 av = dy[(n * a.k + (i64)grp * kg + ch) * pq + pix];
             }
             As[kk][row] = av;
-            // B: pixel m0 + kb, tap l0 + col (consecutive threads read consecutive taps)
-            const int kb = e / WG_TILE, col = e % WG_TILE;
+            // B: pixel m0 + kb, tap l (consecutive threads read consecutive taps)
+            const int kb = e / WG_TILE;
             const i64 mb = m0 + kb;
-            const int l = l0 + col;
             float bv = 0.0f;
             if (mb < mEnd && l < kc) {
-                const i64 n = mb / pq, pix = mb % pq;
-                const int p = (int)(pix / a.q), q = (int)(pix % a.q);
-                const int c = l / rs, r = (l % rs) / a.s, s = l % a.s;
-                const int ih = p * a.strideH - a.padTop + r * a.dilationH;
-                const int iw = q * a.strideW - a.padLeft + s * a.dilationW;
+                int pix, q;
+                const i64 n = dpq.divmod(mb, pix);
+                const int p = (int)dq.divmod(pix, q);
+                const int ih = p * a.strideH - a.padTop + tapR * a.dilationH;
+                const int iw = q * a.strideW - a.padLeft + tapS * a.dilationW;
                 if (ih >= 0 && ih < a.h && iw >= 0 && iw < a.w)
-                    bv = x[((n * a.c + (i64)grp * cg + c) * a.h + ih) * a.w + iw];
+                    bv = x[((n * a.c + (i64)grp * cg + tapC) * a.h + ih) * a.w + iw];
             }
             Bs[kb][col] = bv;
         }
@@ -94,8 +103,10 @@ extern "C" __global__ void jconv_bias_wgrad(ConvParams a, const float* __restric
     const int k = a.group + blockIdx.x, tid = threadIdx.x;
     const i64 pq = (i64)a.p * a.q, total = (i64)a.n * pq;
     float sum = 0.0f;
+    const FastDiv dpq(pq);
     for (i64 m = tid; m < total; m += 256) {
-        const i64 n = m / pq, pix = m % pq;
+        int pix;
+        const i64 n = dpq.divmod(m, pix);
         sum += dy[(n * a.k + k) * pq + pix];
     }
     part[tid] = sum;

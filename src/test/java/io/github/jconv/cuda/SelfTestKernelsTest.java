@@ -101,6 +101,47 @@ class SelfTestKernelsTest {
         }
     }
 
+    /**
+     * jconv_common.cuh's FastDiv (division by magic numbers, which the kernels' loops use instead of a divide): exact
+     * quotient and remainder against Java's division, at the edges (1, powers of two, 2^31 +- 1, 2^63 - 1) and at random.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"cuda-emu", "cuda"})
+    void fastDivisionIsExact(String name) {
+        java.util.List<long[]> pairs = new java.util.ArrayList<>();
+        long[] divisors = {1, 2, 3, 5, 7, 9, 10, 49, 64, 1000, 3136, 12544, (1L << 31) - 1, 1L << 31, (1L << 31) + 1, (1L << 32) + 1,
+                (1L << 40) + 7, (1L << 62) + 3, Long.MAX_VALUE};
+        Random rnd = new Random(11);
+        for (long d : divisors) {
+            for (long n : new long[] {0, 1, d - 1, d, d + 1, 2 * d - 1, (1L << 31) - 1, 1L << 31, 1L << 32, (1L << 62) - 1, Long.MAX_VALUE,
+                    Long.MAX_VALUE - 1}) {
+                if (n >= 0) {
+                    pairs.add(new long[] {n, d});
+                }
+            }
+        }
+        for (int i = 0; i < 2000; i++) {
+            long d = 1 + (rnd.nextLong() >>> (1 + rnd.nextInt(63)));
+            pairs.add(new long[] {rnd.nextLong() >>> (1 + rnd.nextInt(63)), d});
+        }
+        float[] in = new float[4 * pairs.size()];
+        for (int i = 0; i < pairs.size(); i++) {
+            for (int j = 0; j < 2; j++) {
+                in[4 * i + 2 * j] = Float.intBitsToFloat((int) pairs.get(i)[j]);
+                in[4 * i + 2 * j + 1] = Float.intBitsToFloat((int) (pairs.get(i)[j] >>> 32));
+            }
+        }
+        int n = pairs.size();
+        float[] out = run(device(name), "jconv_selftest_fastdiv", (n + 255) / 256, 256, n, 0, 4 * n, in);
+        for (int i = 0; i < n; i++) {
+            long q = Integer.toUnsignedLong(Float.floatToRawIntBits(out[4 * i])) | (long) Float.floatToRawIntBits(out[4 * i + 1]) << 32;
+            long r = Integer.toUnsignedLong(Float.floatToRawIntBits(out[4 * i + 2])) | (long) Float.floatToRawIntBits(out[4 * i + 3]) << 32;
+            long[] p = pairs.get(i);
+            assertEquals(p[0] / p[1], q, name + ": " + p[0] + " / " + p[1]);
+            assertEquals(p[0] % p[1], r, name + ": " + p[0] + " % " + p[1]);
+        }
+    }
+
     /** cvt.rna.tf32.f32: 10 mantissa bits, ties away from zero. */
     static float tf32(float x) {
         int u = Float.floatToRawIntBits(x);
