@@ -1,12 +1,12 @@
 // depthwise.cu: groups == C (one input channel per group), channel multiplier M = K / C.
 // Layouts: x N x C x H x W, w K x 1 x R x S, bias K or C, y N x K x P x Q.
-// jconv_depthwise_fwd: one thread per output y[n][k][p][q]; its only input channel is c = k / M.
-// jconv_depthwise_transposed: one thread per output x[n][c][h][w] of conv_transpose2d; it gathers from the
+// jconv_depthwise_fprop: one thread per output y[n][k][p][q]; its only input channel is c = k / M.
+// jconv_depthwise_dgrad: one thread per output x[n][c][h][w] of conv_transpose2d; it gathers from the
 // M channels k = c*M .. c*M + M - 1 of y over the taps whose position is whole and in range.
 // Both end with the bias and the epilogue (res: the residual, if any).
 #include "jconv_common.cuh"
 
-extern "C" __global__ void jconv_depthwise_fwd(ConvParams a, const float* __restrict__ x, const float* __restrict__ w,
+extern "C" __global__ void jconv_depthwise_fprop(ConvParams a, const float* __restrict__ x, const float* __restrict__ w,
                                                const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ y) {
     const int mult = a.k / a.c;
     const i64 total = (i64)a.n * a.k * a.p * a.q;
@@ -19,9 +19,9 @@ extern "C" __global__ void jconv_depthwise_fwd(ConvParams a, const float* __rest
         y[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }
 }
-JCONV_KERNEL_REGISTER(jconv_depthwise_fwd)
+JCONV_KERNEL_REGISTER(jconv_depthwise_fprop)
 
-extern "C" __global__ void jconv_depthwise_transposed(ConvParams a, const float* __restrict__ y, const float* __restrict__ w,
+extern "C" __global__ void jconv_depthwise_dgrad(ConvParams a, const float* __restrict__ y, const float* __restrict__ w,
                                                       const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ x) {
     const int mult = a.k / a.c;
     const i64 total = (i64)a.n * a.c * a.h * a.w;
@@ -37,4 +37,4 @@ extern "C" __global__ void jconv_depthwise_transposed(ConvParams a, const float*
         x[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }
 }
-JCONV_KERNEL_REGISTER(jconv_depthwise_transposed)
+JCONV_KERNEL_REGISTER(jconv_depthwise_dgrad)

@@ -5,7 +5,7 @@
 // residual, read only when a.residual says so).
 #include "jconv_common.cuh"
 
-extern "C" __global__ void jconv_direct_fwd(ConvParams a, const float* __restrict__ x, const float* __restrict__ w,
+extern "C" __global__ void jconv_direct_fprop(ConvParams a, const float* __restrict__ x, const float* __restrict__ w,
                                             const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ y) {
     const int cg = a.c / a.groups, kg = a.k / a.groups;
     const i64 total = (i64)a.n * a.k * a.p * a.q;
@@ -21,4 +21,4 @@ extern "C" __global__ void jconv_direct_fwd(ConvParams a, const float* __restric
         y[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }
 }
-JCONV_KERNEL_REGISTER(jconv_direct_fwd)
+JCONV_KERNEL_REGISTER(jconv_direct_fprop)

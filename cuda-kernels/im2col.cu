@@ -2,14 +2,14 @@
 // Layouts: x N x C x H x W, y N x K x P x Q; col for one (sample, group) is C/G*R*S x P*Q row-major:
 // col[(c*R + r)*S + s][p*Q + q] = x[sample][group*C/G + c][p*sH - padTop + r*dH][q*sW - padLeft + s*dW]
 // (0 in the padding).
-// jconv_im2col: one thread per col element (64-bit grid-stride).
-// jconv_col2im: conv_transpose2d's fold, gather form: one thread per x element of the (sample, group);
+// jconv_im2col_fprop_unfold: one thread per col element (64-bit grid-stride).
+// jconv_im2col_dgrad_fold: conv_transpose2d's fold, gather form: one thread per x element of the (sample, group);
 //   x = bias + the sum of the col entries (c, r, s; p, q) that map onto it (whole, in-range p and q only), then the
 //   epilogue (res: the residual of the whole x, if any).
-// jconv_fill_bias: one thread per y element, y[n][k][p][q] = bias[k] (or 0), before a GEMM accumulates.
+// jconv_im2col_fprop_bias: one thread per y element, y[n][k][p][q] = bias[k] (or 0), before a GEMM accumulates.
 #include "jconv_common.cuh"
 
-extern "C" __global__ void jconv_im2col(ConvParams a, const float* __restrict__ x, float* __restrict__ col) {
+extern "C" __global__ void jconv_im2col_fprop_unfold(ConvParams a, const float* __restrict__ x, float* __restrict__ col) {
     const int cg = a.c / a.groups;
     const i64 pq = (i64)a.p * a.q;
     const i64 total = (i64)cg * a.r * a.s * pq;
@@ -25,9 +25,9 @@ extern "C" __global__ void jconv_im2col(ConvParams a, const float* __restrict__ 
         col[i] = (ih >= 0 && ih < a.h && iw >= 0 && iw < a.w) ? xg[((i64)c * a.h + ih) * a.w + iw] : 0.0f;
     }
 }
-JCONV_KERNEL_REGISTER(jconv_im2col)
+JCONV_KERNEL_REGISTER(jconv_im2col_fprop_unfold)
 
-extern "C" __global__ void jconv_col2im(ConvParams a, const float* __restrict__ col, const float* __restrict__ bias,
+extern "C" __global__ void jconv_im2col_dgrad_fold(ConvParams a, const float* __restrict__ col, const float* __restrict__ bias,
                                         const float* __restrict__ res, float* __restrict__ x) {
     const int cg = a.c / a.groups;
     const i64 pq = (i64)a.p * a.q;
@@ -45,9 +45,9 @@ extern "C" __global__ void jconv_col2im(ConvParams a, const float* __restrict__ 
         xg[i] = jconv_epilogue(a.activation, a.residual, acc, res, slice + i);
     }
 }
-JCONV_KERNEL_REGISTER(jconv_col2im)
+JCONV_KERNEL_REGISTER(jconv_im2col_dgrad_fold)
 
-extern "C" __global__ void jconv_fill_bias(ConvParams a, const float* __restrict__ bias, float* __restrict__ y) {
+extern "C" __global__ void jconv_im2col_fprop_bias(ConvParams a, const float* __restrict__ bias, float* __restrict__ y) {
     const i64 plane = (i64)a.p * a.q;
     const i64 total = (i64)a.n * a.k * plane;
     const FastDiv dplane(plane), dk(a.k);
@@ -57,4 +57,4 @@ extern "C" __global__ void jconv_fill_bias(ConvParams a, const float* __restrict
         y[i] = a.hasBias ? bias[k] : 0.0f;
     }
 }
-JCONV_KERNEL_REGISTER(jconv_fill_bias)
+JCONV_KERNEL_REGISTER(jconv_im2col_fprop_bias)

@@ -6,7 +6,7 @@
 // y[n][k][p][q] * w[k][c % (C/G)][r][s]; then the bias and the epilogue (res: the residual, if any).
 #include "jconv_common.cuh"
 
-extern "C" __global__ void jconv_transposed_gather(ConvParams a, const float* __restrict__ y, const float* __restrict__ w,
+extern "C" __global__ void jconv_direct_dgrad(ConvParams a, const float* __restrict__ y, const float* __restrict__ w,
                                                    const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ x) {
     const int cg = a.c / a.groups, kg = a.k / a.groups;
     const i64 total = (i64)a.n * a.c * a.h * a.w;
@@ -23,4 +23,4 @@ extern "C" __global__ void jconv_transposed_gather(ConvParams a, const float* __
         x[i] = jconv_epilogue(a.activation, a.residual, acc, res, i);
     }
 }
-JCONV_KERNEL_REGISTER(jconv_transposed_gather)
+JCONV_KERNEL_REGISTER(jconv_direct_dgrad)

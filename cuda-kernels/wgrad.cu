@@ -7,7 +7,7 @@
 // Block: 16 x 16 threads, a 64-channel x 64-tap tile of dW, 4 x 4 outputs per thread (channels ty + 16*i, taps
 // tx + 16*j), 8-deep slices of A and B in shared memory. Split-K: the pixel range is cut into `splits` slices of `chunk`
 // pixels, one per block; with more than one slice each block writes its partial tile to its own plane of the workspace
-// and jconv_wgrad_reduce adds the planes in slice order. No atomics: every element is summed in an order fixed by the
+// and jconv_implicit_gemm_wgrad_reduce adds the planes in slice order. No atomics: every element is summed in an order fixed by the
 // geometry and the split (chosen from the geometry alone), so the result is the same bits run after run.
 #include "jconv_common.cuh"
 
@@ -85,7 +85,7 @@ extern "C" __global__ void jconv_implicit_gemm_wgrad(WgradParams wp, const float
 JCONV_KERNEL_REGISTER(jconv_implicit_gemm_wgrad)
 
 // dw[i] = the sum of the workspace's `splits` planes at i, in slice order.
-extern "C" __global__ void jconv_wgrad_reduce(WgradParams wp, const float* __restrict__ ws, float* __restrict__ dw) {
+extern "C" __global__ void jconv_implicit_gemm_wgrad_reduce(WgradParams wp, const float* __restrict__ ws, float* __restrict__ dw) {
     const ConvParams& a = wp.conv;
     const i64 total = (i64)a.k * (a.c / a.groups) * a.r * a.s;
     JCONV_FOR_EACH(i, total) {
@@ -94,7 +94,7 @@ extern "C" __global__ void jconv_wgrad_reduce(WgradParams wp, const float* __res
         dw[i] = sum;
     }
 }
-JCONV_KERNEL_REGISTER(jconv_wgrad_reduce)
+JCONV_KERNEL_REGISTER(jconv_implicit_gemm_wgrad_reduce)
 
 // db[k] = sum over n, p, q of dy[n][k][p][q]: one block of 256 threads per channel (blockIdx.x + a.group), each thread
 // summing a fixed stride of the channel's values, then a fixed tree in shared memory.

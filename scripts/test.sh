@@ -31,6 +31,9 @@ scripts/build-kernels.sh "$kdir"
 ls -l "$kdir/io/github/jconv/cuda/jconv_kernels.fatbin"
 rm -rf "$kdir"
 
+echo "== the kernel report: sm_90 machine code, no spills, no division in any hot loop, implicit-GEMM main loops >= 75% FFMA"
+scripts/kernel-report.sh
+
 echo "== the emulator at sanitizer grade: every kernel under ASan/UBSan without a JVM, planted reads caught, every barrier needed"
 scripts/emu-sanitize.sh all
 

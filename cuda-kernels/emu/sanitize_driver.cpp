@@ -151,11 +151,11 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
     const float* res = residual ? residual->p : out.p;
     const long long cg = g.c / g.groups, kg = g.k / g.groups, pq = (long long)g.p * g.q, crs = cg * g.r * g.s;
     if (alg == "direct") {
-        if (!g.transposed) run("jconv_direct_fwd", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
-        else run("jconv_transposed_gather", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
+        if (!g.transposed) run("jconv_direct_fprop", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
+        else run("jconv_direct_dgrad", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
     } else if (alg == "depthwise") {
-        if (!g.transposed) run("jconv_depthwise_fwd", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
-        else run("jconv_depthwise_transposed", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
+        if (!g.transposed) run("jconv_depthwise_fprop", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
+        else run("jconv_depthwise_dgrad", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
     } else if (alg.rfind("implicit-gemm", 0) == 0) {  // "implicit-gemm BMxBN": every tile, not only the launcher's choice
         const std::string tile = alg.substr(alg.find(' ') + 1);
         const int bm = std::atoi(tile.c_str()), bn = std::atoi(tile.c_str() + tile.find('x') + 1);
@@ -172,18 +172,18 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
     } else if (alg == "im2col") {
         Buffer col((std::size_t)(crs * pq));
         ConvParams fill = params(g, Epi{});
-        if (!g.transposed) run("jconv_fill_bias", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &fill, b, out.p);
+        if (!g.transposed) run("jconv_im2col_fprop_bias", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &fill, b, out.p);
         for (int n = 0; n < g.n; n++) {
             for (int grp = 0; grp < g.groups; grp++) {
                 ConvParams plain = params(g, Epi{}, n, grp), ag = params(g, e, n, grp);
                 const long long yOff = ((long long)n * g.k + grp * kg) * pq;
                 if (!g.transposed) {
-                    run("jconv_im2col", grid1d(crs * pq), BLOCK_1D, &plain, in.p, col.p);
+                    run("jconv_im2col_fprop_unfold", grid1d(crs * pq), BLOCK_1D, &plain, in.p, col.p);
                     sgemm((int)kg, (int)pq, (int)crs, w.p + grp * kg * crs, (int)crs, 1, col.p, (int)pq, 1, out.p + yOff, (int)pq, true, e,
                           res + yOff);
                 } else {
                     sgemm((int)crs, (int)pq, (int)kg, w.p + grp * kg * crs, 1, (int)crs, in.p + yOff, (int)pq, 1, col.p, (int)pq, false);
-                    run("jconv_col2im", grid1d(cg * g.h * g.w), BLOCK_1D, &ag, col.p, b, res, out.p);
+                    run("jconv_im2col_dgrad_fold", grid1d(cg * g.h * g.w), BLOCK_1D, &ag, col.p, b, res, out.p);
                 }
             }
         }
@@ -203,7 +203,7 @@ void wgrad(const Problem& g, const Buffer& x, const Buffer& dy, Buffer& dw, int 
     WgradParams wp{params(g, Epi{}), (int)splits, (int)chunk};
     if (pixels == 0) {
         wp.splits = 0;
-        run("jconv_wgrad_reduce", grid1d(total), BLOCK_1D, &wp, dw.p, dw.p);
+        run("jconv_implicit_gemm_wgrad_reduce", grid1d(total), BLOCK_1D, &wp, dw.p, dw.p);
         return;
     }
     Buffer ws(splits > 1 ? (std::size_t)(splits * total) : 0);
@@ -214,7 +214,7 @@ void wgrad(const Problem& g, const Buffer& x, const Buffer& dy, Buffer& dw, int 
         run("jconv_implicit_gemm_wgrad", dim3{(unsigned)tilesL, (unsigned)((kg + 63) / 64), (unsigned)(groups * splits)}, BLOCK_16X16, &wf,
             x.p, dy.p, splits > 1 ? ws.p : dw.p);
     }
-    if (splits > 1) run("jconv_wgrad_reduce", grid1d(total), BLOCK_1D, &wp, ws.p, dw.p);
+    if (splits > 1) run("jconv_implicit_gemm_wgrad_reduce", grid1d(total), BLOCK_1D, &wp, ws.p, dw.p);
 }
 
 // The float64 reference and each element's error bound (as the Java tests' TestSupport.Oracle).

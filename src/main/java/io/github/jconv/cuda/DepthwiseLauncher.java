@@ -15,10 +15,10 @@ final class DepthwiseLauncher extends Launcher {
     void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
              DeviceBuffer out) {
         if (g.transposed()) {
-            launch(arena, "jconv_depthwise_transposed", grid1d((long) g.n * g.c * g.h * g.w), BLOCK_1D, params(g, ep), out, in, w,
+            launch(arena, "jconv_depthwise_dgrad", grid1d((long) g.n * g.c * g.h * g.w), BLOCK_1D, params(g, ep), out, in, w,
                     bias, res, out);
         } else {
-            launch(arena, "jconv_depthwise_fwd", grid1d((long) g.n * g.k * g.p * g.q), BLOCK_1D, params(g, ep), out, in, w, bias,
+            launch(arena, "jconv_depthwise_fprop", grid1d((long) g.n * g.k * g.p * g.q), BLOCK_1D, params(g, ep), out, in, w, bias,
                     res, out);
         }
     }

@@ -13,6 +13,6 @@ final class DirectLauncher extends Launcher {
     @Override
     void run(DeviceArena arena, ConvGeometry g, DeviceBuffer x, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
              DeviceBuffer y) {
-        launch(arena, "jconv_direct_fwd", grid1d((long) g.n * g.k * g.p * g.q), BLOCK_1D, params(g, ep), y, x, w, bias, res, y);
+        launch(arena, "jconv_direct_fprop", grid1d((long) g.n * g.k * g.p * g.q), BLOCK_1D, params(g, ep), y, x, w, bias, res, y);
     }
 }

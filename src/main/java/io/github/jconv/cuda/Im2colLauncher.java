@@ -25,19 +25,19 @@ final class Im2colLauncher extends Launcher {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), crs = cg * g.r * g.s, pq = g.p * g.q;
         try (DeviceBuffer col = arena.allocate((long) crs * pq)) {
             if (!g.transposed()) {
-                launch(arena, "jconv_fill_bias", grid1d((long) g.n * g.k * pq), BLOCK_1D, params(g), out, bias, out);
+                launch(arena, "jconv_im2col_fprop_bias", grid1d((long) g.n * g.k * pq), BLOCK_1D, params(g), out, bias, out);
             }
             for (int n = 0; n < g.n; n++) {
                 for (int grp = 0; grp < g.groups; grp++) {
                     long yOff = ((long) n * g.k + (long) grp * kg) * pq;
                     if (!g.transposed()) {
-                        launch(arena, "jconv_im2col", grid1d((long) crs * pq), BLOCK_1D, params(g, n, grp, Epilogue.none()), col, in, col);
+                        launch(arena, "jconv_im2col_fprop_unfold", grid1d((long) crs * pq), BLOCK_1D, params(g, n, grp, Epilogue.none()), col, in, col);
                         SgemmLauncher.run(arena, kg, pq, crs, w, (long) grp * kg * crs, crs, 1, col, 0, pq, 1, out, yOff, pq, true,
                                 ep, res);
                     } else {
                         SgemmLauncher.run(arena, crs, pq, kg, w, (long) grp * kg * crs, 1, crs, in, yOff, pq, 1, col, 0, pq, false,
                                 Epilogue.none(), null);
-                        launch(arena, "jconv_col2im", grid1d((long) cg * g.h * g.w), BLOCK_1D, params(g, n, grp, ep), out, col,
+                        launch(arena, "jconv_im2col_dgrad_fold", grid1d((long) cg * g.h * g.w), BLOCK_1D, params(g, n, grp, ep), out, col,
                                 bias, res, out);
                     }
                 }

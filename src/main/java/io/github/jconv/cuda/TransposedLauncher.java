@@ -13,7 +13,7 @@ final class TransposedLauncher extends Launcher {
     @Override
     void run(DeviceArena arena, ConvGeometry g, DeviceBuffer y, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
              DeviceBuffer x) {
-        launch(arena, "jconv_transposed_gather", grid1d((long) g.n * g.c * g.h * g.w), BLOCK_1D, params(g, ep), x, y, w, bias, res,
+        launch(arena, "jconv_direct_dgrad", grid1d((long) g.n * g.c * g.h * g.w), BLOCK_1D, params(g, ep), x, y, w, bias, res,
                 x);
     }
 }

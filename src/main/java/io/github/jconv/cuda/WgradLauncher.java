@@ -56,7 +56,7 @@ final class WgradLauncher {
         long total = (long) g.k * g.cPerGroup() * g.r * g.s;
         int splits = splits(g), chunk = chunk(g, splits);
         if ((long) g.n * g.p * g.q == 0) {
-            launch(arena, "jconv_wgrad_reduce", g, 0, 0, 0, Launcher.grid1d(total), Launcher.BLOCK_1D, dw, dw); // a sum of no slices: zeros
+            launch(arena, "jconv_implicit_gemm_wgrad_reduce", g, 0, 0, 0, Launcher.grid1d(total), Launcher.BLOCK_1D, dw, dw); // a sum of no slices: zeros
             return;
         }
         try (DeviceBuffer ws = splits > 1 ? arena.allocate(splits * total) : null) {
@@ -67,7 +67,7 @@ final class WgradLauncher {
                 launch(arena, "jconv_implicit_gemm_wgrad", g, first, splits, chunk, grid, Launcher.BLOCK_16X16, ws == null ? dw : ws, x, dy);
             }
             if (ws != null) {
-                launch(arena, "jconv_wgrad_reduce", g, 0, splits, chunk, Launcher.grid1d(total), Launcher.BLOCK_1D, dw, ws);
+                launch(arena, "jconv_implicit_gemm_wgrad_reduce", g, 0, splits, chunk, Launcher.grid1d(total), Launcher.BLOCK_1D, dw, ws);
             }
         }
     }

@@ -327,6 +327,21 @@ class CliTest {
         assertTrue(bad.err().contains("groups=3 must divide"), bad.err());
     }
 
+    /** On the CUDA backends explain names the implicit GEMM's kernel, its tile and why, and conv_transpose2d's phases. */
+    @Test
+    void explainNamesTheCudaKernelVariant() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(io.github.jconv.cuda.CudaBackend.EMU.unavailableReason() == null);
+        Result r = cli("explain", "--shape", "8,256,56,56,256,3,3,1,1,1,1", "--backend", "cuda-emu");
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("kernel jconv_implicit_gemm_fprop_128x128, tile 128x128 (the largest tile giving at least 264 blocks), "
+                + "392 blocks of 256 threads"), r.out());
+        Result t = cli("explain", "--op", "conv-transpose2d", "--shape", "1,64,7,7,32,3,3,2,1,1,1", "--backend", "cuda-emu");
+        assertEquals(0, t.code(), t.err());
+        assertTrue(t.out().contains("kernel jconv_implicit_gemm_dgrad_64x64, tile 64x64 (the smallest tile: fewer than 264 blocks with any)"),
+                t.out());
+        assertTrue(t.out().contains("4 stride phase(s)"), t.out());
+    }
+
     @Test
     void infoNamesEveryBackend() {
         Result r = cli("info");

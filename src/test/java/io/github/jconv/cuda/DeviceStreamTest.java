@@ -138,10 +138,10 @@ class DeviceStreamTest {
         DeviceStream stream = EmuDevice.INSTANCE.openStream();
         DeviceArena arena = new DeviceArena(stream);
         DeviceBuffer small = arena.allocate(10);
-        Launcher.launch(arena, "jconv_fill_bias", Launcher.grid1d(12), Launcher.BLOCK_1D, Launcher.params(big), small, null, small);
+        Launcher.launch(arena, "jconv_im2col_fprop_bias", Launcher.grid1d(12), Launcher.BLOCK_1D, Launcher.params(big), small, null, small);
         float[] got = new float[10];
         DeviceException e = assertThrows(DeviceException.class, () -> small.download(got));
-        assertTrue(e.getMessage().contains("jconv_fill_bias"), e.getMessage());
+        assertTrue(e.getMessage().contains("jconv_im2col_fprop_bias"), e.getMessage());
         small.close();
         arena.close();
         assertEquals(0, arena.liveBytes());

@@ -21,15 +21,15 @@ class EmulatorSafetyTest {
 
     @Test
     void aKernelWritingPastItsBufferFailsWithItsName() {
-        // jconv_fill_bias told that y holds 12 floats while its buffer holds 10: it writes 8 bytes past the end
+        // jconv_im2col_fprop_bias told that y holds 12 floats while its buffer holds 10: it writes 8 bytes past the end
         // (inside the guard zone, as a real overrun by a few elements would).
         ConvGeometry big = ConvGeometry.conv2d(new int[] {1, 1, 3, 4}, new int[] {1, 1, 1, 1}, null, ConvSpec.defaults());
         try (DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE); DeviceBuffer small = arena.allocate(10)) {
-            Launcher.launch(arena, "jconv_fill_bias", Launcher.grid1d(12), Launcher.BLOCK_1D, Launcher.params(big), small,
+            Launcher.launch(arena, "jconv_im2col_fprop_bias", Launcher.grid1d(12), Launcher.BLOCK_1D, Launcher.params(big), small,
                     null, small);
             DeviceException e = assertThrows(DeviceException.class, () -> arena.stream().synchronize(),
                     "a launch only queues the kernel: its fault is reported when the stream is synchronised");
-            assertTrue(e.getMessage().contains("kernel jconv_fill_bias wrote past the end of an allocation of 40 bytes"),
+            assertTrue(e.getMessage().contains("kernel jconv_im2col_fprop_bias wrote past the end of an allocation of 40 bytes"),
                     e.getMessage());
         }
     }
@@ -41,7 +41,7 @@ class EmulatorSafetyTest {
         try (DeviceArena arena = new DeviceArena(EmuDevice.INSTANCE);
              DeviceBuffer bias = arena.upload(new float[] {1.5f, -2f});
              DeviceBuffer y = arena.allocate(18)) {
-            Launcher.launch(arena, "jconv_fill_bias", Launcher.grid1d(18), Launcher.BLOCK_1D, Launcher.params(g), y, bias, y);
+            Launcher.launch(arena, "jconv_im2col_fprop_bias", Launcher.grid1d(18), Launcher.BLOCK_1D, Launcher.params(g), y, bias, y);
             y.download(out);
         }
         float[] want = new float[18];

@@ -10,11 +10,15 @@ import io.github.jconv.TestSupport;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 import java.util.Random;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -26,22 +30,32 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * definition, and the tile choice.
  */
 class ImplicitGemmLauncherTest {
-    @ParameterizedTest(name = "tile {0}")
-    @EnumSource(ImplicitGemmLauncher.Tile.class)
-    void everyTileMatchesTheReferenceOnTheShapeTable(ImplicitGemmLauncher.Tile tile) {
-        Assumptions.assumeTrue(EmuDevice.unavailableReason() == null, EmuDevice::unavailableReason);
+    static Stream<Arguments> backendsAndTiles() {
+        return Stream.of("cuda-emu", "cuda").flatMap(b -> Arrays.stream(ImplicitGemmLauncher.Tile.values()).map(t -> Arguments.of(b, t)));
+    }
+
+    private static CudaBackend backend(String name) {
+        CudaBackend b = name.equals("cuda") ? CudaBackend.CUDA : CudaBackend.EMU;
+        Assumptions.assumeTrue(b.unavailableReason() == null, () -> name + ": " + b.unavailableReason());
+        return b;
+    }
+
+    @ParameterizedTest(name = "{0} tile {1}")
+    @MethodSource("backendsAndTiles")
+    void everyTileMatchesTheReferenceOnTheShapeTable(String backendName, ImplicitGemmLauncher.Tile tile) {
+        CudaBackend backend = backend(backendName);
         ImplicitGemmLauncher.forcedTile = tile;
         try {
             int layers = 0;
             for (ConvGeometry g : ShapeTableTest.geometries()) {
-                if (CudaBackend.EMU.cannotImplement(Algorithm.IMPLICIT_GEMM, g) != null) {
+                if (backend.cannotImplement(Algorithm.IMPLICIT_GEMM, g) != null) {
                     continue;
                 }
                 float[][] d = TestSupport.data(g, 23);
                 float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
-                java.util.Arrays.fill(y, Float.NaN);
-                CudaBackend.EMU.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], y, 0);
-                TestSupport.assertMatchesReference("cuda-emu/implicit-gemm tile " + tile, g, d[0], d[1], d[2], y);
+                Arrays.fill(y, Float.NaN);
+                backend.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], y, 0);
+                TestSupport.assertMatchesReference(backendName + "/implicit-gemm tile " + tile, g, d[0], d[1], d[2], y);
                 layers++;
             }
             assertEquals(ShapeTableTest.geometries().size(), layers, "implicit GEMM takes every layer of the table, both directions");
@@ -51,9 +65,10 @@ class ImplicitGemmLauncherTest {
     }
 
     /** A layer wider than one tile in every direction, with the fused epilogue, on the largest tile. */
-    @Test
-    void severalTilesAndTheEpilogue() {
-        Assumptions.assumeTrue(EmuDevice.unavailableReason() == null, EmuDevice::unavailableReason);
+    @ParameterizedTest
+    @ValueSource(strings = {"cuda-emu", "cuda"})
+    void severalTilesAndTheEpilogue(String backendName) {
+        CudaBackend backend = backend(backendName);
         ImplicitGemmLauncher.forcedTile = ImplicitGemmLauncher.Tile.T128X128;
         try {
             for (ConvGeometry g : new ConvGeometry[] {
@@ -65,9 +80,9 @@ class ImplicitGemmLauncherTest {
                 float[] residual = TestSupport.gaussian(new Random(9), Tensor.elementCount(g.outputShape()));
                 Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
                 float[] y = new float[residual.length];
-                CudaBackend.EMU.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], ep, residual, y, 0);
+                backend.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], ep, residual, y, 0);
                 String why = TestSupport.oracle(g, d[0], d[1], d[2], ep, residual).check(y);
-                assertNull(why, () -> "cuda-emu/implicit-gemm 128x128 " + g + ": " + why);
+                assertNull(why, () -> backendName + "/implicit-gemm 128x128 " + g + ": " + why);
             }
         } finally {
             ImplicitGemmLauncher.forcedTile = null;

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""The kernel report's rules (issue: CUDA kernels at CUTLASS class), applied to sass_report.py's --json rows.
+
+    kernel_report_check.py REPORT.json [--md OUT.md]    exit 1 with one line per broken rule
+    kernel_report_check.py --self-test                  each rule, broken on purpose in a copy of a good row, is caught
+
+Rules, from the machine code nvcc ships for sm_90:
+  - every kernel: no spills, and no integer division (inline sequence or 64-bit division call) in its hot loop;
+  - the implicit-GEMM main loops (jconv_implicit_gemm_fprop_* and _dgrad_*, every tile): FFMA at least 75% of the hot
+    loop's instructions (CUTLASS's SIMT conv2d fprop: 76.5%) and only 128-bit shared loads; all six must be there.
+"""
+import copy
+import json
+import sys
+
+GEMM_PREFIXES = ("jconv_implicit_gemm_fprop_", "jconv_implicit_gemm_dgrad_")
+GEMM_KERNELS = 6
+MIN_FFMA_SHARE = 0.75
+
+
+def check(rows):
+    failures = []
+    gemm = 0
+    for r in rows:
+        name, loop = r["kernel"], r.get("hot_loop") or {}
+        if r.get("spill_st", 0) or r.get("spill_ld", 0):
+            failures.append(f"{name}: spills ({r['spill_st']} bytes stored, {r['spill_ld']} loaded)")
+        if loop.get("idiv_seq", 0) or loop.get("div64_calls", 0):
+            failures.append(f"{name}: divides in its hot loop ({loop.get('idiv_seq', 0)} sequences, "
+                            f"{loop.get('div64_calls', 0)} 64-bit calls)")
+        if name.startswith(GEMM_PREFIXES):
+            gemm += 1
+            if r["ffma_share"] < MIN_FFMA_SHARE:
+                failures.append(f"{name}: hot loop {100 * r['ffma_share']:.1f}% FFMA, under {100 * MIN_FFMA_SHARE:.0f}%")
+            widths = loop.get("lds_widths", {})
+            if not widths or set(widths) != {"128"}:
+                failures.append(f"{name}: shared loads not all 128-bit: {widths or 'none'}")
+    if gemm != GEMM_KERNELS:
+        failures.append(f"{gemm} implicit-GEMM fprop/dgrad kernels in the report, expected {GEMM_KERNELS}")
+    return failures
+
+
+def markdown(rows):
+    out = ["| kernel | regs | spills | occupancy | hot loop instr | FFMA | FFMA share | shared loads | divisions |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    for r in rows:
+        loop = r.get("hot_loop") or {}
+        lds = ", ".join(f"{n} x {w}-bit" for w, n in sorted(loop.get("lds_widths", {}).items(), key=lambda x: -int(x[0])))
+        out.append(f"| {r['kernel']} | {r['regs']} | {r['spill_st'] + r['spill_ld']} | {100 * r['occupancy']:.1f}% | "
+                   f"{loop.get('instructions', 0)} | {loop.get('ffma', 0)} | {100 * r['ffma_share']:.1f}% | {lds or '-'} | "
+                   f"{loop.get('idiv_seq', 0) + loop.get('div64_calls', 0)} |")
+    return "\n".join(out) + "\n"
+
+
+def self_test():
+    good = {"kernel": "jconv_implicit_gemm_fprop_128x128", "regs": 128, "spill_st": 0, "spill_ld": 0, "occupancy": 0.125,
+            "ffma_share": 0.8, "hot_loop": {"instructions": 640, "ffma": 512, "idiv_seq": 0, "div64_calls": 0,
+                                            "lds_widths": {"128": 32}}}
+    rows = [dict(copy.deepcopy(good), kernel=p + t) for p in GEMM_PREFIXES for t in ("128x128", "128x64", "64x64")]
+    assert check(rows) == [], check(rows)
+
+    def broken(change):
+        bad = copy.deepcopy(rows)
+        change(bad)
+        return check(bad)
+    cases = {
+        "spill": lambda b: b[0].update(spill_st=8),
+        "division": lambda b: b[1]["hot_loop"].update(idiv_seq=1),
+        "64-bit division call": lambda b: b[2]["hot_loop"].update(div64_calls=1),
+        "low FFMA share": lambda b: b[3].update(ffma_share=0.74),
+        "32-bit shared loads": lambda b: b[4]["hot_loop"]["lds_widths"].update({"32": 4}),
+        "no shared loads": lambda b: b[5]["hot_loop"].update(lds_widths={}),
+        "a GEMM kernel missing": lambda b: b.pop(),
+    }
+    for what, change in cases.items():
+        assert broken(change), f"kernel_report_check: a report with {what} passed"
+    print(f"kernel_report_check: self-test: all {len(cases)} broken reports caught")
+
+
+def main(argv):
+    if argv[1:] == ["--self-test"]:
+        return self_test()
+    rows = json.load(open(argv[1]))
+    if "--md" in argv:
+        open(argv[argv.index("--md") + 1], "w").write(markdown(rows))
+    failures = check(rows)
+    for f in failures:
+        print(f"kernel report: FAIL: {f}")
+    if failures:
+        sys.exit(1)
+    gemm = [r for r in rows if r["kernel"].startswith(GEMM_PREFIXES)]
+    print(f"kernel report: {len(rows)} kernels, no spills, no division in any hot loop; implicit-GEMM main loops at "
+          f"{min(100 * r['ffma_share'] for r in gemm):.1f}-{max(100 * r['ffma_share'] for r in gemm):.1f}% FFMA with 128-bit shared loads")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
