@@ -1,5 +1,5 @@
-// implicit_gemm.cu: conv2d (fprop) and conv_transpose2d / the data gradient (dgrad) as one tiled GEMM main loop
-// without an im2col buffer (io.github.jconv.cuda.ImplicitGemmLauncher fills IgemmParams).
+// implicit_gemm.cu: conv2d (fprop) and conv_transpose2d / the data gradient (dgrad) as one tiled implicit GEMM
+// without an im2col buffer (io.github.jconv.cuda.ImplicitGemmLauncher fills IgemmParams, jconv_common.cuh).
 //
 // Per group g and launch: D[M x cols] = A[M x L] * B[L x cols], stored through the epilogue into `out`.
 //   M: the launch's output pixels m = (n, u, v), n < N, u < mH, v < mW;
@@ -13,86 +13,80 @@
 // strideH and column likewise are one phase, and exactly the taps (r, s) with r*dilationH = phase (mod strideH) (and
 // so for s) reach them, each at a fixed offset in y: a dense GEMM with no per-tap division and no wasted tap.
 //
-// Block tile BM pixels x BN columns, THREADS = BM/8 * BN/8 threads, each with 8 x 8 accumulators (rows ty*4 + {0..3}
-// and BM/2 + ty*4 + {0..3}, columns likewise) read as 128-bit shared loads. Shared memory double-buffered: the
-// next step's A and B are loaded into registers before the current step's FMAs and stored to the other buffer after,
-// one barrier per step. Each thread loads one pixel row of A (its (n, u, v) and plane offsets found once, before
-// the loop) and one column of B; the loop advances channel and tap by adds and compares: no division in it.
-#include "jconv_common.cuh"
-
-#define IG_DEPTH 8
-
-// dst[at..at+3] = src[0..3], one 128-bit shared load (src 16-byte aligned).
-__device__ __forceinline__ void lds128(float (&dst)[8], int at, const float* src) {
-    const float4 v = *reinterpret_cast<const float4*>(src);
-    dst[at] = v.x;
-    dst[at + 1] = v.y;
-    dst[at + 2] = v.z;
-    dst[at + 3] = v.w;
-}
+// The main loop is jconv_gemm_mainloop.cuh's (tiles of BM pixels x BN columns, 8 x 8 accumulators per thread). The
+// loader: each thread loads one pixel row of A (its (n, u, v) and plane offsets found once, before the loop) and one
+// column of B; it advances channel and tap by adds and compares.
+//
+// Split-K (splits > 1, layers with few tiles): slice s of a block's steps writes its partial tile, without bias or
+// epilogue, to plane s of the workspace (each plane laid out like out), and jconv_implicit_gemm_splitk_reduce adds the
+// planes in slice order, then the bias and the epilogue: no atomics, the same bits every run.
+#include "jconv_gemm_mainloop.cuh"
 
 template <int BM, int BN>
-__device__ __forceinline__ void igemm_main(const IgemmParams& p, const float* __restrict__ in, const float* __restrict__ w,
-                                           const float* __restrict__ bias, const float* __restrict__ res,
-                                           float* __restrict__ out) {
-    constexpr int THREADS = (BM / 8) * (BN / 8);
-    constexpr int A_LOADS = BM * IG_DEPTH / THREADS, A_KK = THREADS / BM;  // per thread: A_LOADS rows kk, A_KK apart
-    constexpr int B_LOADS = BN * IG_DEPTH / THREADS, B_KK = THREADS / BN;
-    static_assert(A_LOADS * A_KK == IG_DEPTH && B_LOADS * B_KK == IG_DEPTH, "tile and thread count do not divide");
-    __shared__ __align__(16) float As[2][IG_DEPTH][BM];
-    __shared__ __align__(16) float Bs[2][IG_DEPTH][BN];
+struct ConvLoader {
+    using T = GemmTile<BM, BN>;
+    const IgemmParams& p;
+    bool aPix, bOk;
+    int aRow0, aCol0, aKk, bKk, inHW;
+    const float* aBase;
+    const float* bBase;
+    int aKkStride, aStep, bKkStride, bStep;
+    int c0, aChan, bChan, tj, dh, dw, rsRow, rs;
 
-    const ConvParams& a = p.conv;
-    const int t = threadIdx.x;
-    const int grp = a.group + (int)blockIdx.z;
-    const int mPlane = p.mH * p.mW, mTotal = a.n * mPlane;
-    const int inHW = p.inH * p.inW;  // offsets within one sample's group of channels and one w group fit in 32 bits (the launcher checks)
-    const i64 outHW = (i64)p.outH * p.outW;
-
-    // A's loader: pixel row t % BM, rows kk = t / BM + A_KK * i of each step
-    const int aRow = t % BM, aKk = t / BM;
-    const int am = (int)blockIdx.x * BM + aRow;
-    const bool aPix = am < mTotal;
-    int an = 0, au = 0, av = 0;
-    if (aPix) {
-        an = am / mPlane;
-        const int rem = am - an * mPlane;
-        au = rem / p.mW;
-        av = rem - au * p.mW;
+    // the loader of group grp's block (blockIdx.x, blockIdx.y), positioned at step `first`
+    __device__ ConvLoader(const IgemmParams& prm, const float* in, const float* w, int grp, int first) : p(prm) {
+        const ConvParams& a = p.conv;
+        const int mPlane = p.mH * p.mW;
+        inHW = p.inH * p.inW;  // offsets within one sample's group of channels and one w group fit in 32 bits (the launcher checks)
+        const int am = (int)blockIdx.x * BM + T::aRow();
+        aPix = am < a.n * mPlane;
+        int an = 0, au = 0, av = 0;
+        if (aPix) {
+            an = am / mPlane;
+            const int rem = am - an * mPlane;
+            au = rem / p.mW;
+            av = rem - au * p.mW;
+        }
+        aRow0 = au * p.inStrideH + p.inOffH;
+        aCol0 = av * p.inStrideW + p.inOffW;
+        aKk = T::aKk();
+        aBase = in + ((i64)an * p.inC + (i64)grp * p.redC) * inHW;
+        aKkStride = T::A_KK * inHW;
+        aStep = JCONV_DEPTH * inHW;
+        const int bc = (int)blockIdx.y * BN + T::bCol();
+        bOk = bc < p.cols;
+        bKk = T::bKk();
+        bBase = w + (i64)grp * ((i64)(a.k / a.groups) * (a.c / a.groups) * a.r * a.s) + (i64)(bOk ? bc : 0) * p.wColStride;
+        bKkStride = T::B_KK * p.wRedStride;
+        bStep = JCONV_DEPTH * p.wRedStride;
+        // step `first` = (tap, channel step), tap = (ti, tj) (first > 0 only where there are taps and channels)
+        const int chSteps = (p.redC + JCONV_DEPTH - 1) / JCONV_DEPTH;
+        const int tap = first > 0 ? first / chSteps : 0, ti = first > 0 ? tap / p.tapsW : 0;
+        tj = tap - ti * p.tapsW;
+        c0 = (first - tap * chSteps) * JCONV_DEPTH;
+        aChan = (aKk + c0) * inHW;
+        bChan = (bKk + c0) * p.wRedStride;
+        dh = p.tapDh0 + ti * p.tapDhStep;
+        dw = p.tapDw0 + tj * p.tapDwStep;
+        rsRow = p.rs0 + ti * p.rsStepH;
+        rs = rsRow + tj * p.rsStepW;
     }
-    const int aRow0 = au * p.inStrideH + p.inOffH, aCol0 = av * p.inStrideW + p.inOffW;
-    const float* aBase = in + ((i64)an * p.inC + (i64)grp * p.redC) * inHW;
-    const int aKkStride = A_KK * inHW, aStep = IG_DEPTH * inHW;
-    // B's loader: column t % BN, rows kk = t / BN + B_KK * i
-    const int bCol = t % BN, bKk = t / BN;
-    const int bc = (int)blockIdx.y * BN + bCol;
-    const bool bOk = bc < p.cols;
-    const float* bBase = w + (i64)grp * ((i64)(a.k / a.groups) * (a.c / a.groups) * a.r * a.s) + (i64)(bOk ? bc : 0) * p.wColStride;
-    const int bKkStride = B_KK * p.wRedStride, bStep = IG_DEPTH * p.wRedStride;
 
-    // the iterator: channel step c0 (aChan, bChan: its offsets), tap (ti, tj) with its offsets dh, dw and weight tap rs
-    int c0 = 0, aChan = aKk * inHW, bChan = bKk * p.wRedStride;
-    int tj = 0, dh = p.tapDh0, dw = p.tapDw0, rsRow = p.rs0, rs = p.rs0;
-    const int chSteps = (p.redC + IG_DEPTH - 1) / IG_DEPTH;
-    const int steps = chSteps * p.tapsH * p.tapsW;
-    float ra[A_LOADS], rb[B_LOADS];
-    // element i of a load lies stride * i floats past the step's first; written as one wide multiply-add per load
-    auto at = [](const float* base, unsigned stride, int i) {
-        return *reinterpret_cast<const float*>(reinterpret_cast<const char*>(base) + (unsigned long long)(stride * 4u) * (unsigned)i);
-    };
-    auto load = [&]() {
+    template <int NA, int NB>
+    __device__ __forceinline__ void load(float (&ra)[NA], float (&rb)[NB]) const {
         const int ih = aRow0 + dh, iw = aCol0 + dw;
         const bool tapOk = aPix && (unsigned)ih < (unsigned)p.inH && (unsigned)iw < (unsigned)p.inW;
-        const float* ap = aBase + (tapOk ? aChan + ih * p.inW + iw : 0);
+        const float* ap = aBase + (aChan + ih * p.inW + iw);  // outside the plane when !tapOk: formed, never read
         const float* bp = bBase + (bChan + rs);
-        const int aLeft = p.redC - c0 - aKk, bLeft = p.redC - c0 - bKk;  // rows kk of this step still below redC
-JCONV_UNROLL
-        for (int i = 0; i < A_LOADS; i++) ra[i] = (tapOk && A_KK * i < aLeft) ? at(ap, aKkStride, i) : 0.0f;
-JCONV_UNROLL
-        for (int i = 0; i < B_LOADS; i++) rb[i] = (bOk && B_KK * i < bLeft) ? at(bp, bKkStride, i) : 0.0f;
-    };
-    auto advance = [&]() {
-        c0 += IG_DEPTH;
+        const int aLeft = p.redC - c0 - aKk, bLeft = p.redC - c0 - bKk;  // depths of this step still below redC
+        JCONV_UNROLL
+        for (int i = 0; i < NA; i++) ra[i] = (tapOk && T::A_KK * i < aLeft) ? load_strided(ap, aKkStride, i) : 0.0f;
+        JCONV_UNROLL
+        for (int i = 0; i < NB; i++) rb[i] = (bOk && T::B_KK * i < bLeft) ? load_strided(bp, bKkStride, i) : 0.0f;
+    }
+
+    __device__ __forceinline__ void advance() {
+        c0 += JCONV_DEPTH;
         aChan += aStep;
         bChan += bStep;
         if (c0 >= p.redC) {
@@ -109,65 +103,45 @@ JCONV_UNROLL
                 rs = rsRow;
             }
         }
-    };
-    auto store = [&](int buf) {
-JCONV_UNROLL
-        for (int i = 0; i < A_LOADS; i++) As[buf][aKk + A_KK * i][aRow] = ra[i];
-JCONV_UNROLL
-        for (int i = 0; i < B_LOADS; i++) Bs[buf][bKk + B_KK * i][bCol] = rb[i];
-    };
-
-    const int tx = t % (BN / 8), ty = t / (BN / 8);
-    float acc[8][8];
-JCONV_UNROLL
-    for (int i = 0; i < 8; i++)
-JCONV_UNROLL
-        for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
-
-    if (steps > 0) {
-        load();
-        store(0);
-        __syncthreads();
-        for (int step = 0; step < steps; step++) {
-            const int cur = step & 1;
-            const bool more = step + 1 < steps;
-            if (more) {
-                advance();
-                load();
-            }
-JCONV_UNROLL
-            for (int kk = 0; kk < IG_DEPTH; kk++) {
-                float fa[8], fb[8];
-                lds128(fa, 0, &As[cur][kk][ty * 4]);
-                lds128(fa, 4, &As[cur][kk][BM / 2 + ty * 4]);
-                lds128(fb, 0, &Bs[cur][kk][tx * 4]);
-                lds128(fb, 4, &Bs[cur][kk][BN / 2 + tx * 4]);
-JCONV_UNROLL
-                for (int i = 0; i < 8; i++)
-JCONV_UNROLL
-                    for (int j = 0; j < 8; j++) acc[i][j] += fa[i] * fb[j];
-            }
-            if (more) store(cur ^ 1);
-            __syncthreads();
-        }
     }
+};
 
-    // the store: row i is pixel ty*4 + i (i < 4) or BM/2 + ty*4 + i - 4, column j likewise
-JCONV_UNROLL
+// out (splits == 1) or the workspace (splits > 1: raw sums in plane `slice`) = the block's tile.
+template <int BM, int BN>
+__device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __restrict__ in, const float* __restrict__ w,
+                                           const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ out) {
+    using T = GemmTile<BM, BN>;
+    const ConvParams& a = p.conv;
+    const int grp = a.group + (int)blockIdx.z / p.splits, slice = (int)blockIdx.z % p.splits;
+    const int steps = (p.redC + JCONV_DEPTH - 1) / JCONV_DEPTH * p.tapsH * p.tapsW;
+    const int first = slice * p.splitSteps;
+    const int mine = steps - first < p.splitSteps ? steps - first : p.splitSteps;
+    ConvLoader<BM, BN> ld(p, in, w, grp, mine > 0 ? first : 0);
+    float acc[8][8];
+    gemm_mainloop<BM, BN>(ld, mine, acc);
+
+    const int mPlane = p.mH * p.mW, mTotal = a.n * mPlane;
+    const i64 outHW = (i64)p.outH * p.outW;
+    float* dst = out + (p.splits > 1 ? (i64)slice * a.n * p.outC * outHW : 0);
+    JCONV_UNROLL
     for (int i = 0; i < 8; i++) {
-        const int m = (int)blockIdx.x * BM + (i < 4 ? ty * 4 + i : BM / 2 + ty * 4 + i - 4);
+        const int m = (int)blockIdx.x * BM + T::row(i);
         if (m >= mTotal) continue;
         const int n = m / mPlane, rem = m - n * mPlane;
         const int u = rem / p.mW, v = rem - u * p.mW;
         const i64 rowAt = ((i64)n * p.outC + (i64)grp * p.cols) * outHW + (i64)(u * p.outStrideH + p.outOffH) * p.outW +
                           v * p.outStrideW + p.outOffW;
-JCONV_UNROLL
+        JCONV_UNROLL
         for (int j = 0; j < 8; j++) {
-            const int col = (int)blockIdx.y * BN + (j < 4 ? tx * 4 + j : BN / 2 + tx * 4 + j - 4);
+            const int col = (int)blockIdx.y * BN + T::col(j);
             if (col >= p.cols) continue;
             const i64 at = rowAt + (i64)col * outHW;
-            const float b = a.hasBias ? bias[grp * p.cols + col] : 0.0f;
-            out[at] = jconv_epilogue(a.activation, a.residual, acc[i][j] + b, res, at);
+            if (p.splits > 1) {
+                dst[at] = acc[i][j];
+            } else {
+                const float b = a.hasBias ? bias[grp * p.cols + col] : 0.0f;
+                dst[at] = jconv_epilogue(a.activation, a.residual, acc[i][j] + b, res, at);
+            }
         }
     }
 }
@@ -176,26 +150,43 @@ JCONV_UNROLL
 #define JCONV_IGEMM_ARGS IgemmParams p, const float* __restrict__ in, const float* __restrict__ w, const float* __restrict__ bias, \
                          const float* __restrict__ res, float* __restrict__ out
 extern "C" __global__ void __launch_bounds__(256) jconv_implicit_gemm_fprop_128x128(JCONV_IGEMM_ARGS) {
-    igemm_main<128, 128>(p, in, w, bias, res, out);
+    igemm_conv<128, 128>(p, in, w, bias, res, out);
 }
 JCONV_KERNEL_REGISTER(jconv_implicit_gemm_fprop_128x128)
 extern "C" __global__ void __launch_bounds__(128) jconv_implicit_gemm_fprop_128x64(JCONV_IGEMM_ARGS) {
-    igemm_main<128, 64>(p, in, w, bias, res, out);
+    igemm_conv<128, 64>(p, in, w, bias, res, out);
 }
 JCONV_KERNEL_REGISTER(jconv_implicit_gemm_fprop_128x64)
 extern "C" __global__ void __launch_bounds__(64) jconv_implicit_gemm_fprop_64x64(JCONV_IGEMM_ARGS) {
-    igemm_main<64, 64>(p, in, w, bias, res, out);
+    igemm_conv<64, 64>(p, in, w, bias, res, out);
 }
 JCONV_KERNEL_REGISTER(jconv_implicit_gemm_fprop_64x64)
 extern "C" __global__ void __launch_bounds__(256) jconv_implicit_gemm_dgrad_128x128(JCONV_IGEMM_ARGS) {
-    igemm_main<128, 128>(p, in, w, bias, res, out);
+    igemm_conv<128, 128>(p, in, w, bias, res, out);
 }
 JCONV_KERNEL_REGISTER(jconv_implicit_gemm_dgrad_128x128)
 extern "C" __global__ void __launch_bounds__(128) jconv_implicit_gemm_dgrad_128x64(JCONV_IGEMM_ARGS) {
-    igemm_main<128, 64>(p, in, w, bias, res, out);
+    igemm_conv<128, 64>(p, in, w, bias, res, out);
 }
 JCONV_KERNEL_REGISTER(jconv_implicit_gemm_dgrad_128x64)
 extern "C" __global__ void __launch_bounds__(64) jconv_implicit_gemm_dgrad_64x64(JCONV_IGEMM_ARGS) {
-    igemm_main<64, 64>(p, in, w, bias, res, out);
+    igemm_conv<64, 64>(p, in, w, bias, res, out);
 }
 JCONV_KERNEL_REGISTER(jconv_implicit_gemm_dgrad_64x64)
+
+// Split-K's second pass: out[i] = epilogue(the sum of the `splits` workspace planes at i in slice order + bias) over the
+// whole output (N x outC x outH x outW; IgemmParams as the launches', any phase).
+extern "C" __global__ void jconv_implicit_gemm_splitk_reduce(IgemmParams p, const float* __restrict__ ws, const float* __restrict__ bias,
+                                                             const float* __restrict__ res, float* __restrict__ out) {
+    const ConvParams& a = p.conv;
+    const i64 plane = (i64)p.outH * p.outW, total = (i64)a.n * p.outC * plane;
+    const FastDiv dplane(plane), dc(p.outC);
+    JCONV_FOR_EACH(i, total) {
+        float sum = 0.0f;
+        for (int s = 0; s < p.splits; s++) sum += ws[(i64)s * total + i];
+        int c;
+        dc.divmod(dplane.div(i), c);
+        out[i] = jconv_epilogue(a.activation, a.residual, sum + (a.hasBias ? bias[c] : 0.0f), res, i);
+    }
+}
+JCONV_KERNEL_REGISTER(jconv_implicit_gemm_splitk_reduce)

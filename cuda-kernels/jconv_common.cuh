@@ -82,8 +82,10 @@ struct IgemmParams {
     int tapDh0, tapDhStep, tapDw0, tapDwStep;      // tap offsets: tapDh(i) = tapDh0 + i*tapDhStep
     int rs0, rsStepH, rsStepW;                     // weight tap index: rs(i, j) = rs0 + i*rsStepH + j*rsStepW
     int wColStride, wRedStride;                    // B's strides in w (w's group block: K/G * C/G * R * S floats)
+    int splits, splitSteps;  // split-K: blockIdx.z = group-in-launch * splits + slice; slice s runs steps [s, s + 1) * splitSteps
 };
-static_assert(sizeof(IgemmParams) == 50 * sizeof(int), "IgemmParams is 50 ints (io.github.jconv.cuda.ImplicitGemmLauncher)");
+static_assert(sizeof(IgemmParams) == 52 * sizeof(int), "IgemmParams is 52 ints (io.github.jconv.cuda.ImplicitGemmLauncher)");
+JCONV_FIELD_AT(IgemmParams, splits, 50); JCONV_FIELD_AT(IgemmParams, splitSteps, 51);
 JCONV_FIELD_AT(IgemmParams, inC, 21); JCONV_FIELD_AT(IgemmParams, outC, 24); JCONV_FIELD_AT(IgemmParams, redC, 27); JCONV_FIELD_AT(IgemmParams, mH, 29);
 JCONV_FIELD_AT(IgemmParams, inStrideH, 31); JCONV_FIELD_AT(IgemmParams, outStrideH, 35);
 JCONV_FIELD_AT(IgemmParams, tapsH, 39); JCONV_FIELD_AT(IgemmParams, tapDh0, 41); JCONV_FIELD_AT(IgemmParams, rs0, 45);

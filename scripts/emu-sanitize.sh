@@ -109,7 +109,7 @@ barriers() {
       return 1
     fi
     echo "emu-sanitize: without the __syncthreads() at $(basename "$f"):$line the driver fails: $(grep -m1 -E 'FAIL|SUMMARY' "$work/$dir/driver.log" | cut -c1-150)"
-  done < <(grep -n "__syncthreads();" "$root"/cuda-kernels/*.cu | grep -v "^$root/cuda-kernels/selftest.cu:")
+  done < <(grep -n "__syncthreads();" "$root"/cuda-kernels/*.cu "$root"/cuda-kernels/*.cuh | grep -v "^$root/cuda-kernels/selftest.cu:")
   [ "$n" -gt 0 ] || { echo "emu-sanitize: no __syncthreads() found" >&2; return 1; }
   echo "emu-sanitize: all $n barriers are needed: removing any one fails the emulated tests"
 }

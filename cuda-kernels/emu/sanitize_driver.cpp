@@ -126,7 +126,7 @@ std::vector<IgemmParams> igemmGemms(const Problem& g) {
     std::vector<IgemmParams> out;
     if (!g.transposed) {
         out.push_back(IgemmParams{ConvParams{}, g.c, g.h, g.w, g.k, g.p, g.q, cg, kg, g.p, g.q, g.strideH, -g.padTop, g.strideW, -g.padLeft,
-                                  1, 0, 1, 0, g.r, g.s, 0, g.dilationH, 0, g.dilationW, 0, g.s, 1, cg * rs, rs});
+                                  1, 0, 1, 0, g.r, g.s, 0, g.dilationH, 0, g.dilationW, 0, g.s, 1, cg * rs, rs, 1, 0});
         return out;
     }
     for (int ph = 0; ph < g.strideH; ph++) {
@@ -137,7 +137,7 @@ std::vector<IgemmParams> igemmGemms(const Problem& g) {
             if (v.pixels <= 0) continue;
             out.push_back(IgemmParams{ConvParams{}, g.k, g.p, g.q, g.c, g.h, g.w, kg, cg, h.pixels, v.pixels, 1, h.start, 1, v.start,
                                       g.strideH, h.outOffset, g.strideW, v.outOffset, h.taps, v.taps, -h.firstShift, -h.shiftStep,
-                                      -v.firstShift, -v.shiftStep, h.firstTap * g.s + v.firstTap, h.tapStep * g.s, v.tapStep, rs, cg * rs});
+                                      -v.firstShift, -v.shiftStep, h.firstTap * g.s + v.firstTap, h.tapStep * g.s, v.tapStep, rs, cg * rs, 1, 0});
         }
     }
     return out;
@@ -156,19 +156,34 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
     } else if (alg == "depthwise") {
         if (!g.transposed) run("jconv_depthwise_fprop", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
         else run("jconv_depthwise_dgrad", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
-    } else if (alg.rfind("implicit-gemm", 0) == 0) {  // "implicit-gemm BMxBN": every tile, not only the launcher's choice
+    } else if (alg.rfind("implicit-gemm", 0) == 0) {  // "implicit-gemm BMxBN[ split]": every tile, and split-K in 3 slices
         const std::string tile = alg.substr(alg.find(' ') + 1);
         const int bm = std::atoi(tile.c_str()), bn = std::atoi(tile.c_str() + tile.find('x') + 1);
-        for (const IgemmParams& gemm : igemmGemms(g)) {
-            for (int first = 0; first < g.groups; first += 65535) {
+        const bool split = alg.find("split") != std::string::npos;
+        std::vector<IgemmParams> gemms = igemmGemms(g);
+        int steps = 0;
+        for (const IgemmParams& gm : gemms) steps = std::max(steps, (gm.redC + 7) / 8 * gm.tapsH * gm.tapsW);
+        const int splits = split ? std::max(1, std::min(3, steps)) : 1, splitSteps = (steps + splits - 1) / splits;
+        const long long outSize = (long long)out.n;
+        Buffer ws(splits > 1 ? (std::size_t)(splits * outSize) : 0);
+        IgemmParams last{};
+        for (IgemmParams gemm : gemms) {
+            gemm.splits = splits;
+            gemm.splitSteps = splitSteps;
+            const int perLaunch = std::max(1, 65535 / splits);
+            for (int first = 0; first < g.groups; first += perLaunch) {
                 IgemmParams ip = gemm;
                 ip.conv = params(g, e, 0, first);
                 const long long pixels = (long long)g.n * ip.mH * ip.mW;
-                run(std::string("jconv_implicit_gemm_") + (g.transposed ? "dgrad_" : "fprop_") + tile,
-                    dim3{(unsigned)((pixels + bm - 1) / bm), (unsigned)((ip.cols + bn - 1) / bn), (unsigned)std::min(65535, g.groups - first)},
-                    dim3{(unsigned)(bm / 8 * (bn / 8)), 1, 1}, &ip, in.p, w.p, b, res, out.p);
+                const int groups = std::min(perLaunch, g.groups - first);
+                run(std::string("jconv_implicit_gemm_") + (g.transposed ? "dgrad_" : "fprop_") + tile.substr(0, tile.find(' ')),
+                    dim3{(unsigned)((pixels + bm - 1) / bm), (unsigned)((ip.cols + bn - 1) / bn), (unsigned)(groups * splits)},
+                    dim3{(unsigned)(bm / 8 * (bn / 8)), 1, 1}, &ip, in.p, w.p, b, res, splits > 1 ? ws.p : out.p);
+                last = ip;
             }
         }
+        if (splits > 1 && !gemms.empty())
+            run("jconv_implicit_gemm_splitk_reduce", grid1d(outSize), BLOCK_1D, &last, ws.p, b, res, out.p);
     } else if (alg == "im2col") {
         Buffer col((std::size_t)(crs * pq));
         ConvParams fill = params(g, Epi{});
@@ -353,7 +368,8 @@ void check(const Problem& g, std::mt19937_64& rnd) {
     const int terms = (g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1;
     const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
     const bool depthwise = g.c == g.groups;
-    for (const char* alg : {"direct", "im2col", "implicit-gemm 128x128", "implicit-gemm 128x64", "implicit-gemm 64x64", "depthwise"}) {
+    for (const char* alg : {"direct", "im2col", "implicit-gemm 128x128", "implicit-gemm 128x64", "implicit-gemm 64x64",
+                            "implicit-gemm 64x64 split", "depthwise"}) {
         const std::string a = alg;
         if (a == "depthwise" && !depthwise) continue;
         for (int mode = 0; mode < (a.rfind("implicit-gemm", 0) == 0 ? 1 : 2); mode++) {  // implicit GEMM has no grid-stride loop

@@ -283,8 +283,9 @@ class AutotunerTest {
         java.util.concurrent.atomic.AtomicInteger im2colRuns = new java.util.concurrent.atomic.AtomicInteger();
         Backend jittery = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
             if (a == Algorithm.IM2COL) {
-                // never three runs within 5%, and any of its times within 1.5x of direct's: a close candidate that never settled
-                sleep(im2colRuns.getAndIncrement() % 2 == 0 ? 4 : 7);
+                // never three runs within 5% (any three in a row hold 4, 7 and 5 ms: a late wake-up of one sleep cannot make them
+                // agree), and any of its times within 1.5x of direct's: a close candidate that never settled
+                sleep(new int[] {4, 7, 5}[im2colRuns.getAndIncrement() % 3]);
             } else {
                 sleep(5);
             }

@@ -152,10 +152,11 @@ public final class CudaBackend implements Backend {
         return l == null ? "the " + name + " backend has no algorithm '" + algorithm + "'" : l.cannotImplement(g);
     }
 
-    /** Device memory beyond inputs and output: im2col's column buffer. */
+    /** Device memory beyond inputs and output: im2col's column buffer, implicit GEMM's split-K partial outputs. */
     @Override
     public long workspaceBytes(Algorithm algorithm, ConvGeometry g) {
-        return algorithm == Algorithm.IM2COL ? 4L * g.cPerGroup() * g.r * g.s * g.p * g.q : 0;
+        return algorithm == Algorithm.IM2COL ? 4L * g.cPerGroup() * g.r * g.s * g.p * g.q
+                : algorithm == Algorithm.IMPLICIT_GEMM && IMPLICIT_GEMM.cannotImplement(g) == null ? ImplicitGemmLauncher.workspaceBytes(g) : 0;
     }
 
     /** Depthwise layers to depthwise.cu, the others to implicit GEMM (fprop, or dgrad by stride phases for conv_transpose2d). */

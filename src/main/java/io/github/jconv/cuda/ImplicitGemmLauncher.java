@@ -45,8 +45,15 @@ final class ImplicitGemmLauncher extends Launcher {
      */
     static final int MIN_BLOCKS = 264;
 
+    /** At most this many split-K slices (the workspace holds one output per slice). */
+    static final int MAX_SPLITS = 16;
+    /** Each split-K slice runs at least this many 8-deep steps of the reduction. */
+    static final int MIN_SPLIT_STEPS = 16;
+
     /** Tests: every launch uses this tile instead of {@link #tile}'s choice (the shape table's layers are all small). */
     static volatile Tile forcedTile;
+    /** Tests: when > 0, this many split-K slices (capped by the steps) instead of {@link #splits}'s choice. */
+    static volatile int forcedSplits;
 
     /** One GEMM: the kernel's IgemmParams after the ConvParams (cuda-kernels/implicit_gemm.cu), in field order. */
     record Gemm(int[] fields, long pixels, int cols) {
@@ -93,35 +100,101 @@ final class ImplicitGemmLauncher extends Launcher {
         return (pixels + t.bm - 1) / t.bm * ((cols + t.bn - 1) / t.bn) * groups;
     }
 
-    /** What a plan's explain says: the kernel, its tile, why that tile, and (conv_transpose2d) the phases. */
+    /** The 8-deep steps of the reduction of the longest GEMM (conv_transpose2d's phases differ in taps). */
+    static int steps(ConvGeometry g) {
+        int red = g.transposed() ? g.kPerGroup() : g.cPerGroup();
+        int taps = gemms(g).stream().mapToInt(m -> m.fields[TAPS_H] * m.fields[TAPS_H + 1]).max().orElse(0);
+        return (red + 7) / 8 * taps;
+    }
+
+    /**
+     * Split-K slices: 1 when the grid has {@link #MIN_BLOCKS} blocks, else enough to reach that many, each slice at
+     * least {@link #MIN_SPLIT_STEPS} steps, at most {@link #MAX_SPLITS} (from the geometry alone, so every run sums in
+     * the same order).
+     */
+    static int splits(ConvGeometry g) {
+        int steps = steps(g), forced = forcedSplits;
+        if (forced > 0) {
+            return Math.max(1, Math.min(forced, steps));
+        }
+        long blocks = blocks(tile(g), outPixels(g), g.transposed() ? g.cPerGroup() : g.kPerGroup(), g.groups);
+        if (blocks >= MIN_BLOCKS) {
+            return 1;
+        }
+        long want = (MIN_BLOCKS + blocks - 1) / blocks;
+        return (int) Math.max(1, Math.min(Math.min(want, MAX_SPLITS), steps / MIN_SPLIT_STEPS));
+    }
+
+    /** Device memory beyond the operands: split-K's partial outputs, one per slice. */
+    static long workspaceBytes(ConvGeometry g) {
+        int s = splits(g);
+        return s > 1 ? 4L * s * outputElements(g) : 0;
+    }
+
+    private static long outPixels(ConvGeometry g) {
+        return g.transposed() ? (long) g.n * g.h * g.w : (long) g.n * g.p * g.q;
+    }
+
+    private static long outputElements(ConvGeometry g) {
+        return g.transposed() ? (long) g.n * g.c * g.h * g.w : (long) g.n * g.k * g.p * g.q;
+    }
+
+    /** What a plan's explain says: the kernel, its tile, why that tile, split-K, and (conv_transpose2d) the phases. */
     static String variant(ConvGeometry g) {
         Tile t = tile(g);
-        List<Gemm> gemms = gemms(g);
-        long pixels = gemms.stream().mapToLong(Gemm::pixels).sum();
         int cols = g.transposed() ? g.cPerGroup() : g.kPerGroup();
-        String why = t == Tile.T64X64 && blocks(t, pixels, cols, g.groups) < MIN_BLOCKS
+        long blocks = blocks(t, outPixels(g), cols, g.groups);
+        String why = t == Tile.T64X64 && blocks < MIN_BLOCKS
                 ? "the smallest tile: fewer than " + MIN_BLOCKS + " blocks with any"
                 : "the largest tile giving at least " + MIN_BLOCKS + " blocks" + (cols <= 64 ? " at most 64 columns wide (" + cols + " channels)" : "");
-        return t.kernel(g.transposed()) + ", tile " + t + " (" + why + "), " + blocks(t, pixels, cols, g.groups) + " blocks of "
-                + t.threads() + " threads" + (g.transposed() ? ", " + gemms.size() + " stride phase(s)" : "") + ", no split-K";
+        int splits = splits(g);
+        String split = splits > 1 ? ", split-K into " + splits + " slices of " + splitSteps(g, splits) + " of " + steps(g) + " steps ("
+                + blocks * splits + " blocks; deterministic: jconv_implicit_gemm_splitk_reduce adds them in order)" : ", no split-K";
+        return t.kernel(g.transposed()) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads"
+                + (g.transposed() ? ", " + gemms(g).size() + " stride phase(s)" : "") + split;
+    }
+
+    private static int splitSteps(ConvGeometry g, int splits) {
+        return (steps(g) + splits - 1) / splits;
     }
 
     @Override
     void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
              DeviceBuffer out) {
         Tile t = tile(g);
-        int limit = gridYZLimit;
-        for (Gemm gemm : gemms(g)) {
-            for (int first = 0; first < g.groups; first += limit) {
-                int[] conv = params(g, 0, first, ep);
-                int[] p = new int[conv.length + gemm.fields.length];
-                System.arraycopy(conv, 0, p, 0, conv.length);
-                System.arraycopy(gemm.fields, 0, p, conv.length, gemm.fields.length);
-                int[] grid = {(int) ((gemm.pixels + t.bm - 1) / t.bm), (gemm.cols + t.bn - 1) / t.bn, Math.min(limit, g.groups - first)};
-                launch(arena, t.kernel(g.transposed()), grid, new int[] {t.threads(), 1, 1}, p, out, in, w, bias, res, out);
+        int splits = splits(g), splitSteps = splitSteps(g, splits);
+        int limit = Math.max(1, gridYZLimit / splits);
+        int[] last = null;
+        try (DeviceBuffer ws = splits > 1 ? arena.allocate(splits * outputElements(g)) : null) {
+            for (Gemm gemm : gemms(g)) {
+                for (int first = 0; first < g.groups; first += limit) {
+                    int[] p = params(g, first, ep, gemm, splits, splitSteps);
+                    int groups = Math.min(limit, g.groups - first);
+                    int[] grid = {(int) ((gemm.pixels + t.bm - 1) / t.bm), (gemm.cols + t.bn - 1) / t.bn, groups * splits};
+                    launch(arena, t.kernel(g.transposed()), grid, new int[] {t.threads(), 1, 1}, p, out, in, w, bias, res,
+                            ws == null ? out : ws);
+                    last = p;
+                }
+            }
+            if (ws != null && last != null) {
+                launch(arena, "jconv_implicit_gemm_splitk_reduce", grid1d(outputElements(g)), BLOCK_1D, last, out, ws, bias, res, out);
             }
         }
     }
+
+    /** The kernel's IgemmParams: ConvParams, the GEMM's fields, the split. */
+    private static int[] params(ConvGeometry g, int firstGroup, Epilogue ep, Gemm gemm, int splits, int splitSteps) {
+        int[] conv = params(g, 0, firstGroup, ep);
+        int[] p = new int[conv.length + gemm.fields.length + 2];
+        System.arraycopy(conv, 0, p, 0, conv.length);
+        System.arraycopy(gemm.fields, 0, p, conv.length, gemm.fields.length);
+        p[p.length - 2] = splits;
+        p[p.length - 1] = splitSteps;
+        return p;
+    }
+
+    /** Index of tapsH in a Gemm's fields (tapsW follows). */
+    private static final int TAPS_H = 18;
 
     /** The GEMMs of g: one for conv2d, one per stride phase with output pixels for conv_transpose2d. */
     static List<Gemm> gemms(ConvGeometry g) {

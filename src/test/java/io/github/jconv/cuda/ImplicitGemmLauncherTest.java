@@ -64,6 +64,54 @@ class ImplicitGemmLauncherTest {
         }
     }
 
+    /**
+     * Split-K (forced to 3 slices, or fewer where a layer has fewer steps) on the shape table, and on a layer with the
+     * fused epilogue and a residual: the partial sums go through jconv_implicit_gemm_splitk_reduce, bias and epilogue there.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"cuda-emu", "cuda"})
+    void splitKMatchesTheReference(String backendName) {
+        CudaBackend backend = backend(backendName);
+        ImplicitGemmLauncher.forcedSplits = 3;
+        try {
+            for (ConvGeometry g : ShapeTableTest.geometries()) {
+                float[][] d = TestSupport.data(g, 29);
+                float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+                Arrays.fill(y, Float.NaN);
+                backend.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], y, 0);
+                TestSupport.assertMatchesReference(backendName + "/implicit-gemm split-K " + ImplicitGemmLauncher.splits(g), g, d[0], d[1],
+                        d[2], y);
+            }
+            ConvGeometry g = ConvGeometry.convTranspose2d(new int[] {2, 24, 5, 6}, new int[] {24, 10, 3, 3}, new int[] {10},
+                    ConvSpec.builder().stride(2).padding(1).build());
+            assertEquals(3, ImplicitGemmLauncher.splits(g));
+            float[][] d = TestSupport.data(g, 31);
+            float[] residual = TestSupport.gaussian(new Random(3), Tensor.elementCount(g.outputShape()));
+            Epilogue ep = Epilogue.of(Epilogue.Activation.SILU).withResidual(Epilogue.Residual.AFTER_ACTIVATION);
+            float[] y = new float[residual.length];
+            backend.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], ep, residual, y, 0);
+            String why = TestSupport.oracle(g, d[0], d[1], d[2], ep, residual).check(y);
+            assertNull(why, () -> backendName + "/implicit-gemm split-K with the epilogue: " + why);
+        } finally {
+            ImplicitGemmLauncher.forcedSplits = 0;
+        }
+    }
+
+    /** Layers with few tiles split K (from the geometry alone); large ones do not; the workspace holds one output per slice. */
+    @Test
+    void splitKForLayersWithFewTiles() {
+        ConvGeometry small = ConvGeometry.conv2d(new int[] {1, 512, 7, 7}, new int[] {512, 512, 3, 3}, null, ConvSpec.builder().padding(1).build());
+        ConvGeometry big = ConvGeometry.conv2d(new int[] {8, 256, 56, 56}, new int[] {256, 256, 3, 3}, null, ConvSpec.builder().padding(1).build());
+        ConvGeometry shallow = ConvGeometry.conv2d(new int[] {1, 8, 7, 7}, new int[] {8, 8, 1, 1}, null, ConvSpec.defaults());
+        assertEquals(16, ImplicitGemmLauncher.splits(small), "8 blocks of 64x64 want 33 slices, capped at 16");
+        assertEquals(1, ImplicitGemmLauncher.splits(big));
+        assertEquals(1, ImplicitGemmLauncher.splits(shallow), "one step: nothing to split");
+        assertEquals(4L * 16 * 512 * 49, CudaBackend.EMU.workspaceBytes(Algorithm.IMPLICIT_GEMM, small));
+        assertEquals(0, CudaBackend.EMU.workspaceBytes(Algorithm.IMPLICIT_GEMM, big));
+        String v = CudaBackend.EMU.variant(Algorithm.IMPLICIT_GEMM, small);
+        assertTrue(v.contains("split-K into 16 slices of 36 of 576 steps (128 blocks"), v);
+    }
+
     /** A layer wider than one tile in every direction, with the fused epilogue, on the largest tile. */
     @ParameterizedTest
     @ValueSource(strings = {"cuda-emu", "cuda"})
