@@ -48,7 +48,7 @@ struct GemmParams {
 struct WgradParams {
     ConvParams conv;
     int splits;  // slices of the pixel range (blockIdx.z = group-in-launch * splits + slice)
-    int chunk;   // pixels per slice, a multiple of the kernel's 8-deep steps
+    int chunk;   // steps per slice (a step: 8 consecutive q of one output row)
 };
 
 // The Java side passes the structs as packed int arrays: no padding, every field at its index.
@@ -209,20 +209,6 @@ __device__ __forceinline__ void for_each_source(const ConvParams& a, const Gathe
 __device__ __forceinline__ void gather_add(const ConvParams& a, const GatherAxis& gh, const GatherAxis& gw, const float* yk, const float* wk,
                                            int ih, int iw, float& acc) {
     for_each_source(a, gh, gw, ih, iw, [&](int tap, i64 at) { acc += yk[at] * wk[tap]; });
-}
-
-// The register tile of the 16 x 16-thread GEMM kernels: acc[i][j] += A[kk][ty + 16i] * B[kk][tx + 16j] over the
-// DEPTH staged rows of the shared-memory slices As and Bs (TILE = 64 columns each).
-template <int DEPTH, int TILE>
-__device__ __forceinline__ void tile_fma(const float (&As)[DEPTH][TILE], const float (&Bs)[DEPTH][TILE], int tx, int ty,
-                                         float (&acc)[4][4]) {
-    for (int kk = 0; kk < DEPTH; kk++) {
-        float av[4], bv[4];
-        for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16 * i];
-        for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16 * j];
-        for (int i = 0; i < 4; i++)
-            for (int j = 0; j < 4; j++) acc[i][j] += av[i] * bv[j];
-    }
 }
 
 #ifdef JCONV_EMU

@@ -1,51 +1,78 @@
-// sgemm.cu: our own tiled SGEMM, used by im2col when cuBLAS is not loaded.
+// sgemm.cu: our own SGEMM, used by im2col when cuBLAS is not loaded (io.github.jconv.cuda.SgemmLauncher).
 // C[m x n] (row-major, leading dimension ldc) = A * B (+ C when accumulate); A(i, l) = a[i*aRow + l*aCol],
-// B(l, j) = b[l*bRow + j*bCol], so either operand may be transposed.
-// Block: 16 x 16 threads computing a 64 x 64 tile of C; each thread keeps a 4 x 4 register tile
-// (rows ty + 16*i, columns tx + 16*j, so neighbouring threads touch neighbouring columns). The k loop
-// stages 8-deep slices of A (64 x 8) and B (8 x 64) in shared memory; each thread loads two elements
-// of each, zero outside the matrices. Each C element is stored once, through the epilogue (res: a residual laid out
-// like C, read only when g.residual says so).
+// B(l, j) = b[l*bRow + j*bCol], so either operand may be transposed. Each C element is stored once, through the
+// epilogue (res: a residual laid out like C, read only when g.residual says so).
+// The main loop is jconv_gemm_mainloop.cuh's (tiles of BM x BN, 8 x 8 accumulators per thread, 128-bit shared loads);
+// grid (n tiles, m tiles). Each thread loads one row of A and one column of B per step, walking them by pointer adds.
 // jconv_epilogue_pass: the epilogue alone on C (m x n, ldc), for a product cuBLAS computed (one thread per element).
-#include "jconv_common.cuh"
+#include "jconv_gemm_mainloop.cuh"
 
-#define SG_TILE 64
-#define SG_DEPTH 8
+template <int BM, int BN>
+struct GemmLoader {
+    using T = GemmTile<BM, BN>;
+    const GemmParams& g;
+    const float* ap;
+    const float* bp;
+    bool aOk, bOk;
+    int aKk, bKk, l0;
 
-extern "C" __global__ void jconv_sgemm(GemmParams g, const float* __restrict__ a, const float* __restrict__ b,
-                                       const float* __restrict__ res, float* __restrict__ c) {
-    __shared__ float As[SG_DEPTH][SG_TILE];
-    __shared__ float Bs[SG_DEPTH][SG_TILE];
-    const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
-    const int m0 = blockIdx.y * SG_TILE, n0 = blockIdx.x * SG_TILE;
-    float acc[4][4];
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
-    for (int k0 = 0; k0 < g.k; k0 += SG_DEPTH) {
-        for (int e = tid; e < SG_TILE * SG_DEPTH; e += 256) {
-            const int row = e / SG_DEPTH, kk = e % SG_DEPTH;
-            const int gi = m0 + row, gl = k0 + kk;
-            As[kk][row] = (gi < g.m && gl < g.k) ? a[(i64)gi * g.aRow + (i64)gl * g.aCol] : 0.0f;
-            const int kb = e / SG_TILE, colb = e % SG_TILE;
-            const int bl = k0 + kb, gj = n0 + colb;
-            Bs[kb][colb] = (bl < g.k && gj < g.n) ? b[(i64)bl * g.bRow + (i64)gj * g.bCol] : 0.0f;
-        }
-        __syncthreads();
-        tile_fma<SG_DEPTH, SG_TILE>(As, Bs, tx, ty, acc);
-        __syncthreads();
+    __device__ GemmLoader(const GemmParams& gp, const float* a, const float* b) : g(gp), l0(0) {
+        const int i = (int)blockIdx.y * BM + T::aRow(), j = (int)blockIdx.x * BN + T::bCol();
+        aOk = i < g.m;
+        bOk = j < g.n;
+        aKk = T::aKk();
+        bKk = T::bKk();
+        ap = a + (i64)(aOk ? i : 0) * g.aRow + (i64)aKk * g.aCol;
+        bp = b + (i64)(bOk ? j : 0) * g.bCol + (i64)bKk * g.bRow;
     }
-    for (int i = 0; i < 4; i++) {
-        const int gi = m0 + ty + 16 * i;
+
+    template <int NA, int NB>
+    __device__ __forceinline__ void load(float (&ra)[NA], float (&rb)[NB]) const {
+        const int aLeft = g.k - l0 - aKk, bLeft = g.k - l0 - bKk;  // depths of this step still below k
+        JCONV_UNROLL
+        for (int t = 0; t < NA; t++) ra[t] = (aOk && T::A_KK * t < aLeft) ? load_strided(ap, T::A_KK * g.aCol, t) : 0.0f;
+        JCONV_UNROLL
+        for (int t = 0; t < NB; t++) rb[t] = (bOk && T::B_KK * t < bLeft) ? load_strided(bp, T::B_KK * g.bRow, t) : 0.0f;
+    }
+
+    __device__ __forceinline__ void advance() {
+        l0 += JCONV_DEPTH;
+        ap += (i64)JCONV_DEPTH * g.aCol;
+        bp += (i64)JCONV_DEPTH * g.bRow;
+    }
+};
+
+template <int BM, int BN>
+__device__ __forceinline__ void sgemm_tile(const GemmParams& g, const float* __restrict__ a, const float* __restrict__ b,
+                                           const float* __restrict__ res, float* __restrict__ c) {
+    using T = GemmTile<BM, BN>;
+    GemmLoader<BM, BN> ld(g, a, b);
+    float acc[8][8];
+    gemm_mainloop<BM, BN>(ld, (g.k + JCONV_DEPTH - 1) / JCONV_DEPTH, acc);
+    JCONV_UNROLL
+    for (int i = 0; i < 8; i++) {
+        const int gi = (int)blockIdx.y * BM + T::row(i);
         if (gi >= g.m) continue;
-        for (int j = 0; j < 4; j++) {
-            const int gj = n0 + tx + 16 * j;
+        JCONV_UNROLL
+        for (int j = 0; j < 8; j++) {
+            const int gj = (int)blockIdx.x * BN + T::col(j);
             if (gj >= g.n) continue;
             const i64 at = (i64)gi * g.ldc + gj;
             c[at] = jconv_epilogue(g.activation, g.residual, g.accumulate ? c[at] + acc[i][j] : acc[i][j], res, at);
         }
     }
 }
-JCONV_KERNEL_REGISTER(jconv_sgemm)
+
+#define JCONV_SGEMM_ARGS GemmParams g, const float* __restrict__ a, const float* __restrict__ b, const float* __restrict__ res, \
+                         float* __restrict__ c
+extern "C" __global__ void __launch_bounds__(256) jconv_sgemm_128x128(JCONV_SGEMM_ARGS) { sgemm_tile<128, 128>(g, a, b, res, c); }
+JCONV_KERNEL_REGISTER(jconv_sgemm_128x128)
+extern "C" __global__ void __launch_bounds__(128) jconv_sgemm_128x64(JCONV_SGEMM_ARGS) { sgemm_tile<128, 64>(g, a, b, res, c); }
+JCONV_KERNEL_REGISTER(jconv_sgemm_128x64)
+extern "C" __global__ void __launch_bounds__(128) jconv_sgemm_64x128(JCONV_SGEMM_ARGS) { sgemm_tile<64, 128>(g, a, b, res, c); }
+JCONV_KERNEL_REGISTER(jconv_sgemm_64x128)
+extern "C" __global__ void __launch_bounds__(64) jconv_sgemm_64x64(JCONV_SGEMM_ARGS) { sgemm_tile<64, 64>(g, a, b, res, c); }
+JCONV_KERNEL_REGISTER(jconv_sgemm_64x64)
 
 extern "C" __global__ void jconv_epilogue_pass(GemmParams g, const float* __restrict__ res, float* __restrict__ c) {
     const FastDiv dn(g.n);

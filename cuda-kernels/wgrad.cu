@@ -2,87 +2,130 @@
 // swapped; io.github.jconv.cuda.WgradLauncher).
 //
 // Weight gradient, per group g, as an implicit GEMM over the output pixels:
-//   dW[Kg x Kc] = sum over m of A(j, m) * B(m, l),  m = (n, p, q) in [0, N*P*Q), Kc = C/G*R*S,
+//   dW[Kg x Kc] = sum over m of A(j, m) * B(m, l),  m = (n, p, q), Kc = C/G*R*S,
 //   A(j, m) = dy[n][g*Kg + j][p][q],  B(m, l) = the input value tap l = (c, r, s) of pixel m reads (0 in the padding).
-// Block: 16 x 16 threads, a 64-channel x 64-tap tile of dW, 4 x 4 outputs per thread (channels ty + 16*i, taps
-// tx + 16*j), 8-deep slices of A and B in shared memory. Split-K: the pixel range is cut into `splits` slices of `chunk`
-// pixels, one per block; with more than one slice each block writes its partial tile to its own plane of the workspace
-// and jconv_implicit_gemm_wgrad_reduce adds the planes in slice order. No atomics: every element is summed in an order fixed by the
-// geometry and the split (chosen from the geometry alone), so the result is the same bits run after run.
-#include "jconv_common.cuh"
+// The main loop is jconv_gemm_mainloop.cuh's: tiles of BM channels x BN taps, 8 x 8 accumulators per thread. A step is
+// 8 consecutive q of one output row (n, p) (q past Q reads 0), so a thread walks its pixels by adds: (n, p, q-block)
+// found once, then q-block, row and sample advance with carries. Each thread loads one channel row of A (8 consecutive
+// dy values per step) and one tap column of B, its tap (c, r, s) found once.
+// Split-K: the steps are cut into `splits` slices of `chunk` steps (from the geometry alone); with more than one each
+// block writes its partial tile to its own plane of the workspace and jconv_implicit_gemm_wgrad_reduce adds the planes
+// in slice order. No atomics: every element is summed in an order fixed by the geometry, the same bits run after run.
+#include "jconv_gemm_mainloop.cuh"
 
-#define WG_TILE 64
-#define WG_DEPTH 8
+template <int BM, int BN>
+struct WgradLoader {
+    using T = GemmTile<BM, BN>;
+    const ConvParams& a;
+    int qBlocks, p, qb, n;
+    const float* aPtr;  // dy at this step's first q for this thread's channel (past the tensor when !aOk: never read)
+    bool aOk, bOk;
+    int aKk, bKk, aRowWrap, aSampleWrap;
+    const float* xBase;  // x at this thread's channel c of sample n
+    int xSample, ihTap, iwTap, bKkStep;
 
-// out: dW itself (splits == 1) or the workspace of `splits` planes of K x Kc.
-extern "C" __global__ void jconv_implicit_gemm_wgrad(WgradParams wp, const float* __restrict__ x, const float* __restrict__ dy,
-                                                     float* __restrict__ out) {
-    __shared__ float As[WG_DEPTH][WG_TILE];
-    __shared__ float Bs[WG_DEPTH][WG_TILE];
-    const ConvParams& a = wp.conv;
-    const int cg = a.c / a.groups, kg = a.k / a.groups;
-    const int grp = a.group + (int)(blockIdx.z / wp.splits), slice = (int)(blockIdx.z % wp.splits);
-    const int rs = a.r * a.s, kc = cg * rs;
-    const i64 pq = (i64)a.p * a.q, pixels = (i64)a.n * pq;
-    const i64 mBegin = (i64)slice * wp.chunk;
-    const i64 mEnd = mBegin + wp.chunk < pixels ? mBegin + wp.chunk : pixels;
-    const int tx = threadIdx.x, ty = threadIdx.y, tid = ty * 16 + tx;
-    const int l0 = blockIdx.x * WG_TILE, j0 = blockIdx.y * WG_TILE;
-    float acc[4][4];
-    for (int i = 0; i < 4; i++)
-        for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
-    // Each thread loads the same A row kk and B column (tap) at every step: its tap (c, r, s) is found once, here.
-    const FastDiv dpq(pq), dq(a.q);
-    const int col = tid % WG_TILE, l = l0 + col;
-    int tapC = 0, tapR = 0, tapS = 0;
-    if (l < kc) {
-        const FastDiv ds(a.s), dr(a.r);
-        tapC = (int)dr.divmod(ds.divmod(l, tapS), tapR);
-    }
-    for (i64 m0 = mBegin; m0 < mEnd; m0 += WG_DEPTH) {
-        JCONV_UNROLL
-        for (int e = tid; e < WG_TILE * WG_DEPTH; e += 256) {
-            // A: channel j0 + row, pixel m0 + kk (consecutive threads read consecutive pixels)
-            const int row = e / WG_DEPTH, kk = e % WG_DEPTH;
-            const i64 m = m0 + kk;
-            const int ch = j0 + row;
-            float av = 0.0f;
-            if (m < mEnd && ch < kg) {
-                int pix;
-                const i64 n = dpq.divmod(m, pix);
-                av = dy[(n * a.k + (i64)grp * kg + ch) * pq + pix];
-            }
-            As[kk][row] = av;
-            // B: pixel m0 + kb, tap l (consecutive threads read consecutive taps)
-            const int kb = e / WG_TILE;
-            const i64 mb = m0 + kb;
-            float bv = 0.0f;
-            if (mb < mEnd && l < kc) {
-                int pix, q;
-                const i64 n = dpq.divmod(mb, pix);
-                const int p = (int)dq.divmod(pix, q);
-                const int ih = p * a.strideH - a.padTop + tapR * a.dilationH;
-                const int iw = q * a.strideW - a.padLeft + tapS * a.dilationW;
-                if (ih >= 0 && ih < a.h && iw >= 0 && iw < a.w)
-                    bv = x[((n * a.c + (i64)grp * cg + tapC) * a.h + ih) * a.w + iw];
-            }
-            Bs[kb][col] = bv;
+    __device__ WgradLoader(const WgradParams& wp, const float* dy, const float* x, int grp, int first) : a(wp.conv) {
+        const int cg = a.c / a.groups, kg = a.k / a.groups, kc = cg * a.r * a.s;
+        qBlocks = (a.q + JCONV_DEPTH - 1) / JCONV_DEPTH;
+        const int rowSteps = a.p * qBlocks;
+        n = first > 0 ? first / rowSteps : 0;  // first > 0 only where there are steps
+        const int rem = first - n * rowSteps;
+        p = first > 0 ? rem / qBlocks : 0;
+        qb = rem - p * qBlocks;
+        const int j = (int)blockIdx.y * BM + T::aRow();
+        aOk = j < kg;
+        aKk = T::aKk();
+        const i64 pq = (i64)a.p * a.q;
+        aPtr = dy + ((i64)n * a.k + (i64)grp * kg + (aOk ? j : 0)) * pq + (i64)p * a.q + qb * JCONV_DEPTH + aKk;
+        aRowWrap = a.q - qBlocks * JCONV_DEPTH;             // from past a row's last block to the next row's first
+        aSampleWrap = (int)((i64)(a.k - 1) * pq);           // from past a plane's last row to the next sample's plane
+        const int l = (int)blockIdx.x * BN + T::bCol();
+        bOk = l < kc;
+        int tapS = 0, tapR = 0, tapC = 0;
+        if (bOk) {
+            const int rs = a.r * a.s;
+            tapC = l / rs;
+            tapR = (l - tapC * rs) / a.s;
+            tapS = l - tapC * rs - tapR * a.s;
         }
-        __syncthreads();
-        tile_fma<WG_DEPTH, WG_TILE>(As, Bs, tx, ty, acc);
-        __syncthreads();
+        bKk = T::bKk();
+        xSample = a.c * a.h * a.w;
+        xBase = x + ((i64)n * a.c + (i64)grp * cg + tapC) * a.h * a.w;
+        ihTap = tapR * a.dilationH - a.padTop;
+        iwTap = tapS * a.dilationW - a.padLeft + bKk * a.strideW;
+        bKkStep = T::B_KK * a.strideW;
     }
-    const i64 plane = wp.splits > 1 ? (i64)slice * a.k * kc : 0;
-    for (int i = 0; i < 4; i++) {
-        const int ch = j0 + ty + 16 * i;
-        if (ch >= kg) continue;
-        for (int j = 0; j < 4; j++) {
-            const int l = l0 + tx + 16 * j;
-            if (l < kc) out[plane + ((i64)grp * kg + ch) * kc + l] = acc[i][j];
+
+    template <int NA, int NB>
+    __device__ __forceinline__ void load(float (&ra)[NA], float (&rb)[NB]) const {
+        const int q0 = qb * JCONV_DEPTH;
+        const int aLeft = a.q - q0 - aKk, bLeft = a.q - q0 - bKk;  // depths of this step still below Q
+        JCONV_UNROLL
+        for (int i = 0; i < NA; i++) ra[i] = (aOk && T::A_KK * i < aLeft) ? aPtr[T::A_KK * i] : 0.0f;
+        const int ih = p * a.strideH + ihTap, iw0 = q0 * a.strideW + iwTap;
+        const bool rowOk = bOk && (unsigned)ih < (unsigned)a.h;
+        const float* bp = xBase + (ih * a.w + iw0);  // outside the plane when !rowOk: formed, never read
+        JCONV_UNROLL
+        for (int i = 0; i < NB; i++) {
+            const int iw = iw0 + bKkStep * i;
+            rb[i] = (rowOk && T::B_KK * i < bLeft && (unsigned)iw < (unsigned)a.w) ? load_strided(bp, bKkStep, i) : 0.0f;
+        }
+    }
+
+    __device__ __forceinline__ void advance() {
+        aPtr += JCONV_DEPTH;
+        if (++qb == qBlocks) {
+            qb = 0;
+            aPtr += aRowWrap;
+            if (++p == a.p) {
+                p = 0;
+                aPtr += aSampleWrap;
+                xBase += xSample;
+            }
+        }
+    }
+};
+
+// out: dW itself (splits == 1) or the workspace of `splits` planes of K x Kc. Grid: (tap tiles, channel tiles, groups x slices).
+template <int BM, int BN>
+__device__ __forceinline__ void wgrad_tile(const WgradParams& wp, const float* __restrict__ x, const float* __restrict__ dy,
+                                           float* __restrict__ out) {
+    using T = GemmTile<BM, BN>;
+    const ConvParams& a = wp.conv;
+    const int cg = a.c / a.groups, kg = a.k / a.groups, kc = cg * a.r * a.s;
+    const int grp = a.group + (int)blockIdx.z / wp.splits, slice = (int)blockIdx.z % wp.splits;
+    const i64 steps = (i64)a.n * a.p * ((a.q + JCONV_DEPTH - 1) / JCONV_DEPTH);
+    const i64 first = (i64)slice * wp.chunk;
+    const int mine = (int)(steps - first < wp.chunk ? (steps - first > 0 ? steps - first : 0) : wp.chunk);
+    WgradLoader<BM, BN> ld(wp, dy, x, grp, mine > 0 ? (int)first : 0);
+    float acc[8][8];
+    gemm_mainloop<BM, BN>(ld, mine, acc);
+    float* dst = out + (wp.splits > 1 ? (i64)slice * a.k * kc : 0) + (i64)grp * kg * kc;
+    JCONV_UNROLL
+    for (int i = 0; i < 8; i++) {
+        const int j = (int)blockIdx.y * BM + T::row(i);
+        if (j >= kg) continue;
+        JCONV_UNROLL
+        for (int jj = 0; jj < 8; jj++) {
+            const int l = (int)blockIdx.x * BN + T::col(jj);
+            if (l < kc) dst[(i64)j * kc + l] = acc[i][jj];
         }
     }
 }
-JCONV_KERNEL_REGISTER(jconv_implicit_gemm_wgrad)
+
+#define JCONV_WGRAD_ARGS WgradParams wp, const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ out
+extern "C" __global__ void __launch_bounds__(256) jconv_implicit_gemm_wgrad_128x128(JCONV_WGRAD_ARGS) {
+    wgrad_tile<128, 128>(wp, x, dy, out);
+}
+JCONV_KERNEL_REGISTER(jconv_implicit_gemm_wgrad_128x128)
+extern "C" __global__ void __launch_bounds__(128) jconv_implicit_gemm_wgrad_64x128(JCONV_WGRAD_ARGS) {
+    wgrad_tile<64, 128>(wp, x, dy, out);
+}
+JCONV_KERNEL_REGISTER(jconv_implicit_gemm_wgrad_64x128)
+extern "C" __global__ void __launch_bounds__(64) jconv_implicit_gemm_wgrad_64x64(JCONV_WGRAD_ARGS) {
+    wgrad_tile<64, 64>(wp, x, dy, out);
+}
+JCONV_KERNEL_REGISTER(jconv_implicit_gemm_wgrad_64x64)
 
 // dw[i] = the sum of the workspace's `splits` planes at i, in slice order.
 extern "C" __global__ void jconv_implicit_gemm_wgrad_reduce(WgradParams wp, const float* __restrict__ ws, float* __restrict__ dw) {

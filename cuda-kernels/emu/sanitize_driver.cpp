@@ -92,13 +92,15 @@ void run(const std::string& kernel, dim3 grid, dim3 block, const Prm* prm, P... 
     where = saved;
 }
 
-const dim3 BLOCK_1D{256, 1, 1}, BLOCK_16X16{16, 16, 1};
+const dim3 BLOCK_1D{256, 1, 1};
 
 // SgemmLauncher: C[m x n] (+)= A * B, A(i, l) = a[i*aRow + l*aCol], B(l, j) = b[l*bRow + j*bCol].
 void sgemm(int m, int n, int k, const float* a, int aRow, int aCol, const float* b, int bRow, int bCol, float* c, int ldc, bool acc,
            Epi e = {}, const float* res = nullptr) {
     GemmParams gp{m, n, k, aRow, aCol, bRow, bCol, ldc, acc ? 1 : 0, e.activation, e.residual};
-    run("jconv_sgemm", dim3{(unsigned)((n + 63) / 64), (unsigned)((m + 63) / 64), 1}, BLOCK_16X16, &gp, a, b, res ? res : c, c);
+    const int bm = m > 64 ? 128 : 64, bn = n > 64 ? 128 : 64;  // SgemmLauncher.kernel
+    run("jconv_sgemm_" + std::to_string(bm) + "x" + std::to_string(bn), dim3{(unsigned)((n + bn - 1) / bn), (unsigned)((m + bm - 1) / bm), 1},
+        dim3{(unsigned)(bm / 8 * (bn / 8)), 1, 1}, &gp, a, b, res ? res : c, c);
 }
 
 // ImplicitGemmLauncher.gemms: conv2d is one GEMM; conv_transpose2d one per stride phase with pixels (ConvParams left empty).
@@ -208,26 +210,25 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
 }
 
 // WgradLauncher: dw = the weight gradient of g (forward names: x N x C x H x W, dy N x K x P x Q) with the launcher's
-// split of the pixel range (forcedSplits 0) or a forced one (the reduction path on small problems too).
-void wgrad(const Problem& g, const Buffer& x, const Buffer& dy, Buffer& dw, int forcedSplits) {
-    const long long cg = g.c / g.groups, kg = g.k / g.groups, crs = cg * g.r * g.s, pixels = (long long)g.n * g.p * g.q;
-    const long long total = g.k * crs, tilesL = (crs + 63) / 64, tiles = tilesL * ((kg + 63) / 64) * g.groups;
-    long long splits = std::max(1LL, std::min(std::min(32LL, (512 + tiles - 1) / tiles), pixels / 256));  // TARGET_BLOCKS, MAX_SPLITS, MIN_CHUNK
-    if (forcedSplits > 0) splits = std::max(1LL, std::min((long long)forcedSplits, pixels));
-    const long long chunk = ((pixels + splits - 1) / splits + 7) / 8 * 8;
+// tile and split of the steps (forcedSplits 0) or a forced split (the reduction path on small problems too), on tile
+// `tile` ("" for the launcher's choice).
+void wgrad(const Problem& g, const Buffer& x, const Buffer& dy, Buffer& dw, int forcedSplits, const std::string& tile) {
+    const long long cg = g.c / g.groups, kg = g.k / g.groups, crs = cg * g.r * g.s;
+    const long long total = g.k * crs, steps = (long long)g.n * g.p * ((g.q + 7) / 8);
+    const std::string t = !tile.empty() ? tile : kg > 64 ? "128x128" : crs > 64 ? "64x128" : "64x64";  // WgradLauncher.tile
+    const int bm = std::atoi(t.c_str()), bn = std::atoi(t.c_str() + t.find('x') + 1);
+    const long long tiles = (crs + bn - 1) / bn * ((kg + bm - 1) / bm) * g.groups;
+    long long splits = std::max(1LL, std::min(std::min(32LL, (264 + tiles - 1) / tiles), steps / 16));  // TARGET_BLOCKS, MAX_SPLITS, MIN_CHUNK
+    if (forcedSplits > 0) splits = std::max(1LL, std::min((long long)forcedSplits, steps));
+    const long long chunk = (steps + splits - 1) / splits;
     WgradParams wp{params(g, Epi{}), (int)splits, (int)chunk};
-    if (pixels == 0) {
-        wp.splits = 0;
-        run("jconv_implicit_gemm_wgrad_reduce", grid1d(total), BLOCK_1D, &wp, dw.p, dw.p);
-        return;
-    }
     Buffer ws(splits > 1 ? (std::size_t)(splits * total) : 0);
     const int perLaunch = std::max(1, 65535 / (int)splits);
     for (int first = 0; first < g.groups; first += perLaunch) {
         WgradParams wf{params(g, Epi{}, 0, first), (int)splits, (int)chunk};
         const int groups = std::min(perLaunch, g.groups - first);
-        run("jconv_implicit_gemm_wgrad", dim3{(unsigned)tilesL, (unsigned)((kg + 63) / 64), (unsigned)(groups * splits)}, BLOCK_16X16, &wf,
-            x.p, dy.p, splits > 1 ? ws.p : dw.p);
+        run("jconv_implicit_gemm_wgrad_" + t, dim3{(unsigned)((crs + bn - 1) / bn), (unsigned)((kg + bm - 1) / bm), (unsigned)(groups * splits)},
+            dim3{(unsigned)(bm / 8 * (bn / 8)), 1, 1}, &wf, x.p, dy.p, splits > 1 ? ws.p : dw.p);
     }
     if (splits > 1) run("jconv_implicit_gemm_wgrad_reduce", grid1d(total), BLOCK_1D, &wp, ws.p, dw.p);
 }
@@ -333,14 +334,18 @@ void checkGradients(const Problem& g, std::mt19937_64& rnd) {
                             }
                 }
     const double factor = ((double)g.n * pq + 2) * 1.1920928955078125e-7;
-    for (int forced : {0, 3}) {
-        for (int mode = 0; mode < 2; mode++) {
-            tripsMode = mode;
-            where = std::string("implicit-gemm weight gradient, ") + (forced ? "three slices" : "the launcher's split") +
-                    (mode ? " (grid-stride loops of three trips)" : "") + " on " + describe(g);
-            Buffer dx(x), ddy(dy), dw(ref.size());
-            wgrad(g, dx, ddy, dw, forced);
-            compare(dw.p, ref, mag, factor);
+    for (const char* tile : {"", "128x128", "64x128", "64x64"}) {
+        for (int forced : {0, 3}) {
+            if (*tile && forced == 0) continue;  // every tile with three slices; the launcher's choice both ways
+            for (int mode = 0; mode < 2; mode++) {
+                tripsMode = mode;
+                where = std::string("implicit-gemm weight gradient ") + (*tile ? tile : "(the launcher's tile)") + ", " +
+                        (forced ? "three slices" : "the launcher's split") + (mode ? " (grid-stride loops of three trips)" : "") + " on " +
+                        describe(g);
+                Buffer dx(x), ddy(dy), dw(ref.size());
+                wgrad(g, dx, ddy, dw, forced, tile);
+                compare(dw.p, ref, mag, factor);
+            }
         }
     }
     where = "bias gradient on " + describe(g);

@@ -56,9 +56,10 @@ public final class WeightGradientPlan implements AutoCloseable {
         return algorithm;
     }
 
-    /** What the plan runs: the geometry, the device and the algorithm. */
+    /** What the plan runs: the geometry, the device, the algorithm (and on the CUDA backends the kernel, tile and split). */
     public String explain() {
-        return "weight gradient of " + geometry + " on " + device.name() + ": " + algorithm;
+        String kernel = device.backend() instanceof io.github.jconv.cuda.CudaBackend cuda ? cuda.backwardWeightVariant(geometry) : null;
+        return "weight gradient of " + geometry + " on " + device.name() + ": " + algorithm + (kernel == null ? "" : ", kernel " + kernel);
     }
 
     /** dw (overwritten) = the weight gradient from x and dy, all on the plan's device. */

@@ -29,7 +29,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /** The weight and bias gradients: against float64, PyTorch's cases, the adjoint identity, finite differences, determinism. */
-class WeightGradientTest {
+public class WeightGradientTest {
     private static final List<Algorithm> CANDIDATES = List.of(Algorithm.REFERENCE, Algorithm.DIRECT, Algorithm.IM2COL, Algorithm.IMPLICIT_GEMM,
             Algorithm.VENDOR);
 
@@ -63,7 +63,7 @@ class WeightGradientTest {
      * dw within the rounding bound of a float sum of N*P*Q products: |dw - ref| <= (terms + 2) eps * sum|dy x| (the
      * float64 reference of |dy| and |x|), for every element; dw starts as NaN so an unwritten element fails.
      */
-    static void assertMatchesReference(String what, ConvGeometry g, float[] x, float[] dy, float[] dw) {
+    public static void assertMatchesReference(String what, ConvGeometry g, float[] x, float[] dy, float[] dw) {
         double[] ref = WeightGradient.reference(g, x, dy, Parallel.of(2));
         double[] mag = WeightGradient.reference(g, abs(x), abs(dy), Parallel.of(2));
         double terms = (double) g.n * g.p * g.q + 2;

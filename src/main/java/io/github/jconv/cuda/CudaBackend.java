@@ -189,6 +189,11 @@ public final class CudaBackend implements Backend {
         return Algorithm.IMPLICIT_GEMM;
     }
 
+    /** The weight gradient's kernel, tile and split-K for g (from the geometry alone); null when the kernel cannot take g. */
+    public String backwardWeightVariant(ConvGeometry g) {
+        return WgradLauncher.cannotImplement(g) == null ? WgradLauncher.variant(g) : null;
+    }
+
     /** The weight gradient of g on buffers already on the device, queued on {@code arena}'s stream (a plan's run). */
     public void backwardWeightOnDevice(Algorithm algorithm, ConvGeometry g, DeviceArena arena, DeviceBuffer x, DeviceBuffer dy,
                                        DeviceBuffer dw) {

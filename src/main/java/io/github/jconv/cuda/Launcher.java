@@ -56,7 +56,6 @@ abstract class Launcher {
     }
 
     static final int[] BLOCK_1D = {BLOCK, 1, 1};
-    static final int[] BLOCK_16X16 = {16, 16, 1};
 
     /** Launches {@code kernel} with device pointers to the given buffers (null means: not read, pass {@code out}). */
     static void launch(DeviceArena arena, String kernel, int[] grid, int[] block, int[] params, DeviceBuffer out,

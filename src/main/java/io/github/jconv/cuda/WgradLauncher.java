@@ -3,46 +3,94 @@ package io.github.jconv.cuda;
 import io.github.jconv.ConvGeometry;
 
 /**
- * cuda-kernels/wgrad.cu: the weight gradient (implicit GEMM over the output pixels, deterministic split-K) and the bias
- * gradient. Grid of the weight gradient: (taps C/G*R*S / 64, channels K/G / 64, groups x slices) of 16 x 16 threads;
- * launches of at most 65535 / slices groups each, told their first group.
+ * cuda-kernels/wgrad.cu: the weight gradient (implicit GEMM over the output pixels on the shared main loop,
+ * deterministic split-K) and the bias gradient. Grid of the weight gradient: (tap tiles of C/G*R*S, channel tiles of
+ * K/G, groups x slices); launches of at most 65535 / slices groups each, told their first group. A step of the
+ * reduction is 8 consecutive output columns of one output row.
  */
 final class WgradLauncher {
-    /** Blocks a launch should have at least, so that a GPU's SMs all get work (an H100 has 132). */
-    static final int TARGET_BLOCKS = 512;
-    /** At most this many slices of the pixel range (the workspace holds one dW per slice). */
+    /** Blocks a launch should have at least, so that a GPU's SMs all get work (two per SM of an H100's 132). */
+    static final int TARGET_BLOCKS = 264;
+    /** At most this many slices of the steps (the workspace holds one dW per slice). */
     static final int MAX_SPLITS = 32;
-    /** Pixels per slice at least: each block's main loop takes this many / 8 steps at least. */
-    static final int MIN_CHUNK = 256;
+    /** Steps per slice at least. */
+    static final int MIN_CHUNK = 16;
+
+    /** Tile shapes (output channels x taps); each has a kernel jconv_implicit_gemm_wgrad_BMxBN. */
+    enum Tile {
+        T128X128(128, 128), T64X128(64, 128), T64X64(64, 64);
+
+        final int bm, bn;
+
+        Tile(int bm, int bn) {
+            this.bm = bm;
+            this.bn = bn;
+        }
+
+        int threads() {
+            return bm / 8 * (bn / 8);
+        }
+
+        String kernel() {
+            return "jconv_implicit_gemm_wgrad_" + bm + "x" + bn;
+        }
+    }
+
+    /** Tests: every launch uses this tile, and (when > 0) this many slices, instead of the launcher's choice. */
+    static volatile Tile forcedTile;
+    static volatile int forcedSplits;
 
     private WgradLauncher() {
     }
 
     static String cannotImplement(ConvGeometry g) {
-        if ((long) g.cPerGroup() * g.r * g.s > Integer.MAX_VALUE - 63) {
-            return "more than 2^31 - 64 taps per output channel";
+        if ((long) g.cPerGroup() * g.r * g.s > Integer.MAX_VALUE - 127) {
+            return "more than 2^31 - 128 taps per output channel";
+        }
+        if ((long) g.k * g.p * g.q > Integer.MAX_VALUE || (long) g.c * g.h * g.w > Integer.MAX_VALUE) {
+            return "one sample of x or dy has more than 2^31 - 1 elements (the kernel's offsets are 32-bit)";
+        }
+        if (steps(g) > Integer.MAX_VALUE) {
+            return "more than 2^31 - 1 steps of 8 output columns";
         }
         return (g.kPerGroup() + 63) / 64 > Launcher.MAX_GRID_YZ ? "more than " + Launcher.MAX_GRID_YZ
                 + " tiles of output channels (a GPU's largest grid.y)" : null;
     }
 
-    /** Slices of the pixel range: enough blocks to fill a GPU, each slice at least {@link #MIN_CHUNK} pixels (from g alone). */
+    /** The tile: 128 channels tall when there are more than 64, 128 taps wide when there are more than 64. */
+    static Tile tile(ConvGeometry g) {
+        Tile forced = forcedTile;
+        if (forced != null) {
+            return forced;
+        }
+        if (g.kPerGroup() > 64) {
+            return Tile.T128X128;
+        }
+        return (long) g.cPerGroup() * g.r * g.s > 64 ? Tile.T64X128 : Tile.T64X64;
+    }
+
+    /** Steps of the reduction: N x P rows of ceil(Q / 8) column blocks. */
+    static long steps(ConvGeometry g) {
+        return (long) g.n * g.p * ((g.q + 7) / 8);
+    }
+
+    private static long tiles(ConvGeometry g, Tile t) {
+        return ((long) g.cPerGroup() * g.r * g.s + t.bn - 1) / t.bn * ((g.kPerGroup() + t.bm - 1) / t.bm) * g.groups;
+    }
+
+    /** Slices of the steps: enough blocks to fill a GPU, each slice at least {@link #MIN_CHUNK} steps (from g alone). */
     static int splits(ConvGeometry g) {
-        long pixels = (long) g.n * g.p * g.q;
-        long tiles = (long) tilesL(g) * ((g.kPerGroup() + 63) / 64) * g.groups;
-        long want = (TARGET_BLOCKS + tiles - 1) / tiles;
-        return (int) Math.max(1, Math.min(Math.min(MAX_SPLITS, want), pixels / MIN_CHUNK));
+        int forced = forcedSplits;
+        if (forced > 0) {
+            return (int) Math.max(1, Math.min(forced, steps(g)));
+        }
+        long want = (TARGET_BLOCKS + tiles(g, tile(g)) - 1) / tiles(g, tile(g));
+        return (int) Math.max(1, Math.min(Math.min(MAX_SPLITS, want), steps(g) / MIN_CHUNK));
     }
 
-    private static int tilesL(ConvGeometry g) {
-        return (int) (((long) g.cPerGroup() * g.r * g.s + 63) / 64);
-    }
-
-    /** Pixels per slice: the range cut into {@code splits} slices, rounded up to the kernel's 8-deep steps. */
+    /** Steps per slice. */
     static int chunk(ConvGeometry g, int splits) {
-        long pixels = (long) g.n * g.p * g.q;
-        long per = (pixels + splits - 1) / splits;
-        return (int) Math.min(Integer.MAX_VALUE - 7, (per + 7) / 8 * 8);
+        return (int) ((steps(g) + splits - 1) / splits);
     }
 
     /** Device memory beyond x, dy and dw: the partial dW of each slice when there is more than one. */
@@ -51,20 +99,25 @@ final class WgradLauncher {
         return s > 1 ? (long) s * g.k * g.cPerGroup() * g.r * g.s : 0;
     }
 
+    /** What explain says: the kernel, its tile and the split. */
+    static String variant(ConvGeometry g) {
+        Tile t = tile(g);
+        int s = splits(g);
+        return t.kernel() + ", " + tiles(g, t) + " blocks of " + t.threads() + " threads" + (s > 1 ? ", split-K into " + s
+                + " slices of " + chunk(g, s) + " of " + steps(g) + " steps" : ", no split-K");
+    }
+
     /** dw (overwritten) = the weight gradient of g from x and dy (forward names), queued on {@code arena}'s stream. */
     static void run(DeviceArena arena, ConvGeometry g, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw) {
         long total = (long) g.k * g.cPerGroup() * g.r * g.s;
+        Tile t = tile(g);
         int splits = splits(g), chunk = chunk(g, splits);
-        if ((long) g.n * g.p * g.q == 0) {
-            launch(arena, "jconv_implicit_gemm_wgrad_reduce", g, 0, 0, 0, Launcher.grid1d(total), Launcher.BLOCK_1D, dw, dw); // a sum of no slices: zeros
-            return;
-        }
         try (DeviceBuffer ws = splits > 1 ? arena.allocate(splits * total) : null) {
             int perLaunch = Math.max(1, Launcher.gridYZLimit / splits);
             for (int first = 0; first < g.groups; first += perLaunch) {
                 int groups = Math.min(perLaunch, g.groups - first);
-                int[] grid = {tilesL(g), (g.kPerGroup() + 63) / 64, groups * splits};
-                launch(arena, "jconv_implicit_gemm_wgrad", g, first, splits, chunk, grid, Launcher.BLOCK_16X16, ws == null ? dw : ws, x, dy);
+                int[] grid = {(int) (((long) g.cPerGroup() * g.r * g.s + t.bn - 1) / t.bn), (g.kPerGroup() + t.bm - 1) / t.bm, groups * splits};
+                launch(arena, t.kernel(), g, first, splits, chunk, grid, new int[] {t.threads(), 1, 1}, ws == null ? dw : ws, x, dy);
             }
             if (ws != null) {
                 launch(arena, "jconv_implicit_gemm_wgrad_reduce", g, 0, splits, chunk, Launcher.grid1d(total), Launcher.BLOCK_1D, dw, ws);

@@ -26,7 +26,7 @@ class LaunchLimitsTest {
     /**
      * More groups than one grid.z holds, and more GEMM row tiles than one grid.y holds, go in several launches. The
      * real limit is 65535 (which the emulator enforces, see SelfTestKernelsTest); here the launchers split at 2, so
-     * the splits run on small problems: implicit GEMM with 7 groups (4 launches), im2col's GEMM with 300 rows (3).
+     * the splits run on small problems: implicit GEMM with 7 groups (4 launches), im2col's GEMM with 300 rows (2 of 2 x 128).
      */
     @Test
     void gridsBeyondTheLimitAreSplitIntoSeveralLaunches() {
