@@ -69,6 +69,26 @@ JCONV_FIELD_AT(GemmParams, aRow, 3); JCONV_FIELD_AT(GemmParams, aCol, 4); JCONV_
 JCONV_FIELD_AT(GemmParams, bCol, 6); JCONV_FIELD_AT(GemmParams, ldc, 7); JCONV_FIELD_AT(GemmParams, accumulate, 8);
 JCONV_FIELD_AT(GemmParams, activation, 9); JCONV_FIELD_AT(GemmParams, residual, 10);
 
+// sgemm.cu's batch of GEMMs (io.github.jconv.cuda.SgemmLauncher): block z runs product b = first + blockIdx.z,
+// b = sample * groups + group, each operand at its base + sample * xSample + group * xGroup floats (x = a, b, c; the
+// residual as c).
+struct BatchedGemmParams {
+    GemmParams g;
+    int first, groups;
+    int aSample, aGroup, bSample, bGroup, cSample, cGroup;
+};
+static_assert(sizeof(BatchedGemmParams) == 19 * sizeof(int), "BatchedGemmParams is 19 ints (io.github.jconv.cuda.SgemmLauncher)");
+JCONV_FIELD_AT(BatchedGemmParams, first, 11); JCONV_FIELD_AT(BatchedGemmParams, cGroup, 18);
+
+// im2col.cu's unfold and fold over a chunk of samples (io.github.jconv.cuda.Im2colLauncher): conv.sample is the first,
+// `samples` how many; every group at once.
+struct Im2colParams {
+    ConvParams conv;
+    int samples;
+};
+static_assert(sizeof(Im2colParams) == 22 * sizeof(int), "Im2colParams is 22 ints (io.github.jconv.cuda.Im2colLauncher)");
+JCONV_FIELD_AT(Im2colParams, samples, 21);
+
 // implicit_gemm.cu's GEMM (io.github.jconv.cuda.ImplicitGemmLauncher); ConvParams conv gives the group count, the launch's first group (conv.group), bias and epilogue.
 struct IgemmParams {
     ConvParams conv;

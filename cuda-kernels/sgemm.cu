@@ -1,9 +1,10 @@
-// sgemm.cu: our own SGEMM, used by im2col when cuBLAS is not loaded (io.github.jconv.cuda.SgemmLauncher).
+// sgemm.cu: our own SGEMM, used by im2col when cuBLAS is not loaded (io.github.jconv.cuda.SgemmLauncher): a batch of
+// products, one per blockIdx.z (BatchedGemmParams, jconv_common.cuh: each operand of product b at its own offset).
 // C[m x n] (row-major, leading dimension ldc) = A * B (+ C when accumulate); A(i, l) = a[i*aRow + l*aCol],
 // B(l, j) = b[l*bRow + j*bCol], so either operand may be transposed. Each C element is stored once, through the
 // epilogue (res: a residual laid out like C, read only when g.residual says so).
 // The main loop is jconv_gemm_mainloop.cuh's (tiles of BM x BN, 8 x 8 accumulators per thread, 128-bit shared loads);
-// grid (n tiles, m tiles). Each thread loads one row of A and one column of B per step, walking them by pointer adds.
+// grid (n tiles, m tiles, products). Each thread loads one row of A and one column of B per step, by pointer adds.
 // jconv_epilogue_pass: the epilogue alone on C (m x n, ldc), for a product cuBLAS computed (one thread per element).
 #include "jconv_gemm_mainloop.cuh"
 
@@ -16,7 +17,7 @@ struct GemmLoader {
     bool aOk, bOk;
     int aKk, bKk, l0;
 
-    __device__ GemmLoader(const GemmParams& gp, const float* a, const float* b) : g(gp), l0(0) {
+    __device__ GemmLoader(const GemmParams& gp, const float* a, const float* b) : g(gp), l0(0) {  // a, b: this product's
         const int i = (int)blockIdx.y * BM + T::aRow(), j = (int)blockIdx.x * BN + T::bCol();
         aOk = i < g.m;
         bOk = j < g.n;
@@ -42,13 +43,24 @@ struct GemmLoader {
     }
 };
 
+// product b's offset in an operand: sample * sampleStride + group * groupStride (b = sample * groups + group)
+__device__ __forceinline__ i64 batch_offset(int b, int groups, int sampleStride, int groupStride) {
+    const int sample = b / groups;
+    return (i64)sample * sampleStride + (i64)(b - sample * groups) * groupStride;
+}
+
 template <int BM, int BN>
-__device__ __forceinline__ void sgemm_tile(const GemmParams& g, const float* __restrict__ a, const float* __restrict__ b,
+__device__ __forceinline__ void sgemm_tile(const BatchedGemmParams& bp, const float* __restrict__ a, const float* __restrict__ b,
                                            const float* __restrict__ res, float* __restrict__ c) {
     using T = GemmTile<BM, BN>;
-    GemmLoader<BM, BN> ld(g, a, b);
+    const GemmParams& g = bp.g;
+    const int batch = bp.first + (int)blockIdx.z;
+    const i64 cOff = batch_offset(batch, bp.groups, bp.cSample, bp.cGroup);
+    GemmLoader<BM, BN> ld(g, a + batch_offset(batch, bp.groups, bp.aSample, bp.aGroup), b + batch_offset(batch, bp.groups, bp.bSample, bp.bGroup));
     float acc[8][8];
     gemm_mainloop<BM, BN>(ld, (g.k + JCONV_DEPTH - 1) / JCONV_DEPTH, acc);
+    float* cb = c + cOff;
+    const float* rb = res + cOff;
     JCONV_UNROLL
     for (int i = 0; i < 8; i++) {
         const int gi = (int)blockIdx.y * BM + T::row(i);
@@ -58,12 +70,12 @@ __device__ __forceinline__ void sgemm_tile(const GemmParams& g, const float* __r
             const int gj = (int)blockIdx.x * BN + T::col(j);
             if (gj >= g.n) continue;
             const i64 at = (i64)gi * g.ldc + gj;
-            c[at] = jconv_epilogue(g.activation, g.residual, g.accumulate ? c[at] + acc[i][j] : acc[i][j], res, at);
+            cb[at] = jconv_epilogue(g.activation, g.residual, g.accumulate ? cb[at] + acc[i][j] : acc[i][j], rb, at);
         }
     }
 }
 
-#define JCONV_SGEMM_ARGS GemmParams g, const float* __restrict__ a, const float* __restrict__ b, const float* __restrict__ res, \
+#define JCONV_SGEMM_ARGS BatchedGemmParams g, const float* __restrict__ a, const float* __restrict__ b, const float* __restrict__ res, \
                          float* __restrict__ c
 extern "C" __global__ void __launch_bounds__(256) jconv_sgemm_128x128(JCONV_SGEMM_ARGS) { sgemm_tile<128, 128>(g, a, b, res, c); }
 JCONV_KERNEL_REGISTER(jconv_sgemm_128x128)

@@ -20,7 +20,7 @@ flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -f
        -DJCONV_EMU_PLAIN_MEMORY -Wall -Wextra -Werror)
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0:halt_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-conv_kernels=(jconv_direct_fprop jconv_direct_dgrad jconv_depthwise_fprop jconv_depthwise_dgrad jconv_im2col_fprop_unfold
+conv_kernels=(jconv_direct_fprop jconv_direct_dgrad jconv_depthwise_fprop jconv_depthwise_fprop_tiled jconv_depthwise_dgrad jconv_im2col_fprop_unfold
               jconv_im2col_dgrad_fold jconv_im2col_fprop_bias jconv_sgemm_128x128 jconv_sgemm_128x64 jconv_sgemm_64x128
               jconv_sgemm_64x64 jconv_implicit_gemm_fprop_128x128 jconv_implicit_gemm_fprop_128x64
               jconv_implicit_gemm_fprop_64x64 jconv_implicit_gemm_dgrad_128x128 jconv_implicit_gemm_dgrad_128x64

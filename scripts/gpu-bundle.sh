@@ -64,7 +64,7 @@ gpu_tests() {
     --select-class io.github.jconv.EpilogueTest --select-class io.github.jconv.ConvPlanTest \
     --select-class io.github.jconv.MaxPool2dTest --select-class io.github.jconv.WeightGradientTest \
     --select-class io.github.jconv.cuda.ImplicitGemmLauncherTest --select-class io.github.jconv.cuda.WgradLauncherTest \
-    --select-class io.github.jconv.cuda.SgemmLauncherTest > "$1/tests.txt" 2>&1
+    --select-class io.github.jconv.cuda.SgemmLauncherTest --select-class io.github.jconv.cuda.DepthwiseLauncherTest > "$1/tests.txt" 2>&1
   local rc=$?
   tail -15 "$1/tests.txt"
   return $rc

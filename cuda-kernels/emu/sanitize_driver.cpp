@@ -94,13 +94,15 @@ void run(const std::string& kernel, dim3 grid, dim3 block, const Prm* prm, P... 
 
 const dim3 BLOCK_1D{256, 1, 1};
 
-// SgemmLauncher: C[m x n] (+)= A * B, A(i, l) = a[i*aRow + l*aCol], B(l, j) = b[l*bRow + j*bCol].
+// SgemmLauncher: `count` products b = sample * groups + group of C[m x n] (+)= A * B, A(i, l) = a[i*aRow + l*aCol],
+// B(l, j) = b[l*bRow + j*bCol], each operand of product b at its base + sample * xS + group * xG.
 void sgemm(int m, int n, int k, const float* a, int aRow, int aCol, const float* b, int bRow, int bCol, float* c, int ldc, bool acc,
-           Epi e = {}, const float* res = nullptr) {
-    GemmParams gp{m, n, k, aRow, aCol, bRow, bCol, ldc, acc ? 1 : 0, e.activation, e.residual};
+           Epi e, const float* res, int count, int groups, int aS, int aG, int bS, int bG, int cS, int cG) {
+    BatchedGemmParams gp{GemmParams{m, n, k, aRow, aCol, bRow, bCol, ldc, acc ? 1 : 0, e.activation, e.residual}, 0, groups, aS, aG, bS, bG, cS, cG};
     const int bm = m > 64 ? 128 : 64, bn = n > 64 ? 128 : 64;  // SgemmLauncher.kernel
-    run("jconv_sgemm_" + std::to_string(bm) + "x" + std::to_string(bn), dim3{(unsigned)((n + bn - 1) / bn), (unsigned)((m + bm - 1) / bm), 1},
-        dim3{(unsigned)(bm / 8 * (bn / 8)), 1, 1}, &gp, a, b, res ? res : c, c);
+    run("jconv_sgemm_" + std::to_string(bm) + "x" + std::to_string(bn),
+        dim3{(unsigned)((n + bn - 1) / bn), (unsigned)((m + bm - 1) / bm), (unsigned)count}, dim3{(unsigned)(bm / 8 * (bn / 8)), 1, 1}, &gp, a,
+        b, res ? res : c, c);
 }
 
 // ImplicitGemmLauncher.gemms: conv2d is one GEMM; conv_transpose2d one per stride phase with pixels (ConvParams left empty).
@@ -155,8 +157,13 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
     if (alg == "direct") {
         if (!g.transposed) run("jconv_direct_fprop", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
         else run("jconv_direct_dgrad", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
-    } else if (alg == "depthwise") {
-        if (!g.transposed) run("jconv_depthwise_fprop", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
+    } else if (alg == "depthwise" || alg == "depthwise per-element") {
+        const long long rows = 15LL * g.strideH + (g.r - 1LL) * g.dilationH + 1, cols = 31LL * g.strideW + (g.s - 1LL) * g.dilationW + 1;
+        const bool tiled = alg == "depthwise" && rows * cols <= 4096 && g.r * g.s <= 256;  // DepthwiseLauncher.tiled
+        if (!g.transposed && tiled) {
+            const unsigned tiles = (unsigned)(((g.p + 15) / 16) * ((g.q + 31) / 32));
+            run("jconv_depthwise_fprop_tiled", dim3{tiles, (unsigned)g.k, (unsigned)g.n}, dim3{128, 1, 1}, &a, in.p, w.p, b, res, out.p);
+        } else if (!g.transposed) run("jconv_depthwise_fprop", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
         else run("jconv_depthwise_dgrad", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
     } else if (alg.rfind("implicit-gemm", 0) == 0) {  // "implicit-gemm BMxBN[ split]": every tile, and split-K in 3 slices
         const std::string tile = alg.substr(alg.find(' ') + 1);
@@ -186,22 +193,23 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
         }
         if (splits > 1 && !gemms.empty())
             run("jconv_implicit_gemm_splitk_reduce", grid1d(outSize), BLOCK_1D, &last, ws.p, b, res, out.p);
-    } else if (alg == "im2col") {
-        Buffer col((std::size_t)(crs * pq));
+    } else if (alg == "im2col") {  // Im2colLauncher: chunks of 2 samples (the launcher's budget holds more; 2 runs the chunking)
+        const int chunk = 2;
+        Buffer col((std::size_t)(chunk * g.groups * crs * pq));
         ConvParams fill = params(g, Epi{});
         if (!g.transposed) run("jconv_im2col_fprop_bias", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &fill, b, out.p);
-        for (int n = 0; n < g.n; n++) {
-            for (int grp = 0; grp < g.groups; grp++) {
-                ConvParams plain = params(g, Epi{}, n, grp), ag = params(g, e, n, grp);
-                const long long yOff = ((long long)n * g.k + grp * kg) * pq;
-                if (!g.transposed) {
-                    run("jconv_im2col_fprop_unfold", grid1d(crs * pq), BLOCK_1D, &plain, in.p, col.p);
-                    sgemm((int)kg, (int)pq, (int)crs, w.p + grp * kg * crs, (int)crs, 1, col.p, (int)pq, 1, out.p + yOff, (int)pq, true, e,
-                          res + yOff);
-                } else {
-                    sgemm((int)crs, (int)pq, (int)kg, w.p + grp * kg * crs, 1, (int)crs, in.p + yOff, (int)pq, 1, col.p, (int)pq, false);
-                    run("jconv_im2col_dgrad_fold", grid1d(cg * g.h * g.w), BLOCK_1D, &ag, col.p, b, res, out.p);
-                }
+        for (int n0 = 0; n0 < g.n; n0 += chunk) {
+            const int samples = std::min(chunk, g.n - n0), products = samples * g.groups;
+            Im2colParams plain{params(g, Epi{}, n0, 0), samples}, ag{params(g, e, n0, 0), samples};
+            const long long yOff = (long long)n0 * g.k * pq;
+            if (!g.transposed) {
+                run("jconv_im2col_fprop_unfold", grid1d(products * crs * pq), BLOCK_1D, &plain, in.p, col.p);
+                sgemm((int)kg, (int)pq, (int)crs, w.p, (int)crs, 1, col.p, (int)pq, 1, out.p + yOff, (int)pq, true, e, res + yOff, products,
+                      g.groups, 0, (int)(kg * crs), (int)(g.groups * crs * pq), (int)(crs * pq), (int)(g.k * pq), (int)(kg * pq));
+            } else {
+                sgemm((int)crs, (int)pq, (int)kg, w.p, 1, (int)crs, in.p + yOff, (int)pq, 1, col.p, (int)pq, false, Epi{}, nullptr, products,
+                      g.groups, 0, (int)(kg * crs), (int)(g.k * pq), (int)(kg * pq), (int)(g.groups * crs * pq), (int)(crs * pq));
+                run("jconv_im2col_dgrad_fold", grid1d((long long)samples * g.c * g.h * g.w), BLOCK_1D, &ag, col.p, b, res, out.p);
             }
         }
     } else {
@@ -374,9 +382,9 @@ void check(const Problem& g, std::mt19937_64& rnd) {
     const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
     const bool depthwise = g.c == g.groups;
     for (const char* alg : {"direct", "im2col", "implicit-gemm 128x128", "implicit-gemm 128x64", "implicit-gemm 64x64",
-                            "implicit-gemm 64x64 split", "depthwise"}) {
+                            "implicit-gemm 64x64 split", "depthwise", "depthwise per-element"}) {
         const std::string a = alg;
-        if (a == "depthwise" && !depthwise) continue;
+        if (a.rfind("depthwise", 0) == 0 && !depthwise) continue;
         for (int mode = 0; mode < (a.rfind("implicit-gemm", 0) == 0 ? 1 : 2); mode++) {  // implicit GEMM has no grid-stride loop
             tripsMode = mode;
             where = a + (mode ? " (grid-stride loops of three trips)" : "") + " epilogue " + std::to_string(e.activation) + "/" +

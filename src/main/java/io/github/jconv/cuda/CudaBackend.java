@@ -155,7 +155,7 @@ public final class CudaBackend implements Backend {
     /** Device memory beyond inputs and output: im2col's column buffer, implicit GEMM's split-K partial outputs. */
     @Override
     public long workspaceBytes(Algorithm algorithm, ConvGeometry g) {
-        return algorithm == Algorithm.IM2COL ? 4L * g.cPerGroup() * g.r * g.s * g.p * g.q
+        return algorithm == Algorithm.IM2COL ? 4L * Im2colLauncher.colFloats(g)
                 : algorithm == Algorithm.IMPLICIT_GEMM && IMPLICIT_GEMM.cannotImplement(g) == null ? ImplicitGemmLauncher.workspaceBytes(g) : 0;
     }
 

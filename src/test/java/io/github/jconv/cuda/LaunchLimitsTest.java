@@ -12,6 +12,7 @@ import org.junit.jupiter.api.Test;
 import java.util.Arrays;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * What a GPU's launch limits and grid sizes would expose, on the emulator: more groups (grid.z) or GEMM row tiles
@@ -26,7 +27,8 @@ class LaunchLimitsTest {
     /**
      * More groups than one grid.z holds, and more GEMM row tiles than one grid.y holds, go in several launches. The
      * real limit is 65535 (which the emulator enforces, see SelfTestKernelsTest); here the launchers split at 2, so
-     * the splits run on small problems: implicit GEMM with 7 groups (4 launches), im2col's GEMM with 300 rows (2 of 2 x 128).
+     * the splits run on small problems: implicit GEMM with 7 groups (4 launches), im2col's GEMM with 300 rows (2 of 2 x 128), the
+     * tiled depthwise kernel over 10 channels and 3 samples (10 launches).
      */
     @Test
     void gridsBeyondTheLimitAreSplitIntoSeveralLaunches() {
@@ -36,9 +38,11 @@ class LaunchLimitsTest {
             ConvGeometry grouped = ConvGeometry.conv2d(new int[] {2, 14, 5, 6}, new int[] {21, 2, 3, 2}, new int[] {21},
                     ConvSpec.builder().groups(7).padding(1).build());
             ConvGeometry tall = ConvGeometry.convTranspose2d(new int[] {1, 4, 3, 3}, new int[] {4, 12, 5, 5}, null, ConvSpec.defaults());
-            for (ConvGeometry g : new ConvGeometry[] {grouped, tall}) {
+            ConvGeometry depthwise = ConvGeometry.conv2d(new int[] {3, 5, 6, 7}, new int[] {10, 1, 3, 3}, new int[] {10},
+                    ConvSpec.builder().groups(5).padding(1).build());
+            for (ConvGeometry g : new ConvGeometry[] {grouped, tall, depthwise}) {
                 float[][] d = TestSupport.data(g, 3);
-                for (Algorithm a : new Algorithm[] {Algorithm.IMPLICIT_GEMM, Algorithm.IM2COL}) {
+                for (Algorithm a : new Algorithm[] {Algorithm.IMPLICIT_GEMM, Algorithm.IM2COL, Algorithm.DEPTHWISE}) {
                     if (CudaBackend.EMU.cannotImplement(a, g) != null) {
                         continue;
                     }
@@ -50,6 +54,34 @@ class LaunchLimitsTest {
         } finally {
             Launcher.gridYZLimit = Launcher.MAX_GRID_YZ;
         }
+    }
+
+    /**
+     * im2col in chunks of samples: a column budget of one float makes every chunk one sample (the budget's floor), so the
+     * batched unfold, GEMM and fold run chunk after chunk on the shape table (layers with up to 7 samples).
+     */
+    @Test
+    void im2colRunsInChunksOfSamples() {
+        assumeEmulator();
+        Im2colLauncher.colBudgetFloats = 1;
+        try {
+            int chunked = 0;
+            for (ConvGeometry g : ShapeTableTest.geometries()) {
+                assertEquals(1, Im2colLauncher.samplesPerChunk(g));
+                chunked += g.n > 1 ? 1 : 0;
+                float[][] d = TestSupport.data(g, 19);
+                float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
+                Arrays.fill(y, Float.NaN);
+                CudaBackend.EMU.run(Algorithm.IM2COL, g, d[0], d[1], d[2], y, 0);
+                TestSupport.assertMatchesReference("cuda-emu/im2col one sample per chunk", g, d[0], d[1], d[2], y);
+            }
+            assertTrue(chunked > 5, "layers with several samples: " + chunked);
+        } finally {
+            Im2colLauncher.colBudgetFloats = Im2colLauncher.COL_BUDGET_FLOATS;
+        }
+        ConvGeometry resnet = ConvGeometry.conv2d(new int[] {32, 256, 14, 14}, new int[] {256, 256, 3, 3}, null,
+                ConvSpec.builder().padding(1).build());
+        assertEquals(32, Im2colLauncher.samplesPerChunk(resnet), "a ResNet layer at batch 32 in one chunk (1.7 MiB of columns per sample)");
     }
 
     /** Every cuda-emu algorithm on the shape table with grid-stride loops of at least three trips per thread. */
