@@ -15,28 +15,10 @@ import java.util.List;
  */
 final class ImplicitGemmLauncher extends Launcher {
     /** Tile shapes (pixels x columns), largest first; each has a kernel per operation. */
-    enum Tile {
-        T128X128(128, 128), T128X64(128, 64), T64X64(64, 64);
+    static final List<GemmTile> TILES = List.of(GemmTile.T128X128, GemmTile.T128X64, GemmTile.T64X64);
 
-        final int bm, bn;
-
-        Tile(int bm, int bn) {
-            this.bm = bm;
-            this.bn = bn;
-        }
-
-        int threads() {
-            return bm / 8 * (bn / 8);
-        }
-
-        String kernel(boolean transposed) {
-            return "jconv_implicit_gemm_" + (transposed ? "dgrad" : "fprop") + "_" + bm + "x" + bn;
-        }
-
-        @Override
-        public String toString() {
-            return bm + "x" + bn;
-        }
+    static String kernel(GemmTile t, boolean transposed) {
+        return "jconv_implicit_gemm_" + (transposed ? "dgrad" : "fprop") + "_" + t;
     }
 
     /**
@@ -51,7 +33,7 @@ final class ImplicitGemmLauncher extends Launcher {
     static final int MIN_SPLIT_STEPS = 16;
 
     /** Tests: every launch uses this tile instead of {@link #tile}'s choice (the shape table's layers are all small). */
-    static volatile Tile forcedTile;
+    static volatile GemmTile forcedTile;
     /** Tests: when > 0, this many split-K slices (capped by the steps) instead of {@link #splits}'s choice. */
     static volatile int forcedSplits;
 
@@ -78,26 +60,26 @@ final class ImplicitGemmLauncher extends Launcher {
     }
 
     /** The tile: the largest whose grid still has {@link #MIN_BLOCKS} blocks, else the smallest; 64 columns wide when the GEMM has at most 64. */
-    static Tile tile(ConvGeometry g) {
-        Tile forced = forcedTile;
+    static GemmTile tile(ConvGeometry g) {
+        GemmTile forced = forcedTile;
         if (forced != null) {
             return forced;
         }
         long pixels = g.transposed() ? (long) g.n * g.h * g.w : (long) g.n * g.p * g.q;
         int cols = g.transposed() ? g.cPerGroup() : g.kPerGroup();
-        for (Tile t : Tile.values()) {
-            if (t.bn > 64 && cols <= 64) {
+        for (GemmTile t : TILES) {
+            if (t.bn() > 64 && cols <= 64) {
                 continue;
             }
             if (blocks(t, pixels, cols, g.groups) >= MIN_BLOCKS) {
                 return t;
             }
         }
-        return Tile.T64X64;
+        return GemmTile.T64X64;
     }
 
-    private static long blocks(Tile t, long pixels, int cols, int groups) {
-        return (pixels + t.bm - 1) / t.bm * ((cols + t.bn - 1) / t.bn) * groups;
+    private static long blocks(GemmTile t, long pixels, int cols, int groups) {
+        return t.blocks(pixels, cols, groups);
     }
 
     /** The 8-deep steps of the reduction of the longest GEMM (conv_transpose2d's phases differ in taps). */
@@ -141,16 +123,16 @@ final class ImplicitGemmLauncher extends Launcher {
 
     /** What a plan's explain says: the kernel, its tile, why that tile, split-K, and (conv_transpose2d) the phases. */
     static String variant(ConvGeometry g) {
-        Tile t = tile(g);
+        GemmTile t = tile(g);
         int cols = g.transposed() ? g.cPerGroup() : g.kPerGroup();
         long blocks = blocks(t, outPixels(g), cols, g.groups);
-        String why = t == Tile.T64X64 && blocks < MIN_BLOCKS
+        String why = t.equals(GemmTile.T64X64) && blocks < MIN_BLOCKS
                 ? "the smallest tile: fewer than " + MIN_BLOCKS + " blocks with any"
                 : "the largest tile giving at least " + MIN_BLOCKS + " blocks" + (cols <= 64 ? " at most 64 columns wide (" + cols + " channels)" : "");
         int splits = splits(g);
         String split = splits > 1 ? ", split-K into " + splits + " slices of " + splitSteps(g, splits) + " of " + steps(g) + " steps ("
                 + blocks * splits + " blocks; deterministic: jconv_implicit_gemm_splitk_reduce adds them in order)" : ", no split-K";
-        return t.kernel(g.transposed()) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads"
+        return kernel(t, g.transposed()) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads"
                 + (g.transposed() ? ", " + gemms(g).size() + " stride phase(s)" : "") + split;
     }
 
@@ -161,7 +143,7 @@ final class ImplicitGemmLauncher extends Launcher {
     @Override
     void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
              DeviceBuffer out) {
-        Tile t = tile(g);
+        GemmTile t = tile(g);
         int splits = splits(g), splitSteps = splitSteps(g, splits);
         int limit = Math.max(1, gridYZLimit / splits);
         int[] last = null;
@@ -170,8 +152,8 @@ final class ImplicitGemmLauncher extends Launcher {
                 for (int first = 0; first < g.groups; first += limit) {
                     int[] p = params(g, first, ep, gemm, splits, splitSteps);
                     int groups = Math.min(limit, g.groups - first);
-                    int[] grid = {(int) ((gemm.pixels + t.bm - 1) / t.bm), (gemm.cols + t.bn - 1) / t.bn, groups * splits};
-                    launch(arena, t.kernel(g.transposed()), grid, new int[] {t.threads(), 1, 1}, p, out, in, w, bias, res,
+                    int[] grid = {(int) ((gemm.pixels + t.bm() - 1) / t.bm()), (gemm.cols + t.bn() - 1) / t.bn(), groups * splits};
+                    launch(arena, kernel(t, g.transposed()), grid, t.block(), p, out, in, w, bias, res,
                             ws == null ? out : ws);
                     last = p;
                 }

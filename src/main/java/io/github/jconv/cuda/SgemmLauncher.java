@@ -26,15 +26,11 @@ final class SgemmLauncher {
 
     /** The kernel for an m x n product: jconv_sgemm_BMxBN, each side 128 unless the matrix has at most 64 there. */
     static String kernel(int m, int n) {
-        return "jconv_sgemm_" + tileRows(m) + "x" + tileCols(n);
+        return "jconv_sgemm_" + tile(m, n);
     }
 
-    static int tileRows(int m) {
-        return m > 64 ? 128 : 64;
-    }
-
-    static int tileCols(int n) {
-        return n > 64 ? 128 : 64;
+    static GemmTile tile(int m, int n) {
+        return new GemmTile(m > 64 ? 128 : 64, n > 64 ? 128 : 64);
     }
 
     /**
@@ -72,7 +68,8 @@ final class SgemmLauncher {
                 return;
             }
         }
-        int bm = tileRows(m), bn = tileCols(n);
+        GemmTile t = tile(m, n);
+        int bm = t.bm(), bn = t.bn();
         int limit = Launcher.gridYZLimit;
         long rowsPerLaunch = (long) bm * limit;
         for (long first = 0; first < m; first += rowsPerLaunch) {
@@ -82,7 +79,7 @@ final class SgemmLauncher {
                         batch.aSample(), batch.aGroup(), batch.bSample(), batch.bGroup(), batch.cSample(), batch.cGroup()};
                 int[] grid = {(n + bn - 1) / bn, (rows + bm - 1) / bm, Math.min(limit, batch.count() - p0)};
                 long cAt = 4 * (cOff + first * ldc);
-                Launcher.launch(arena, kernel(m, n), grid, new int[] {bm / 8 * (bn / 8), 1, 1}, params, new DeviceBuffer[] {a, b, res, c},
+                Launcher.launch(arena, kernel(m, n), grid, t.block(), params, new DeviceBuffer[] {a, b, res, c},
                         new long[] {4 * (aOff + first * aRow), 4 * bOff, cAt, cAt});
             }
         }

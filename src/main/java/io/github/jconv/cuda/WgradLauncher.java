@@ -17,27 +17,14 @@ final class WgradLauncher {
     static final int MIN_CHUNK = 16;
 
     /** Tile shapes (output channels x taps); each has a kernel jconv_implicit_gemm_wgrad_BMxBN. */
-    enum Tile {
-        T128X128(128, 128), T64X128(64, 128), T64X64(64, 64);
+    static final java.util.List<GemmTile> TILES = java.util.List.of(GemmTile.T128X128, GemmTile.T64X128, GemmTile.T64X64);
 
-        final int bm, bn;
-
-        Tile(int bm, int bn) {
-            this.bm = bm;
-            this.bn = bn;
-        }
-
-        int threads() {
-            return bm / 8 * (bn / 8);
-        }
-
-        String kernel() {
-            return "jconv_implicit_gemm_wgrad_" + bm + "x" + bn;
-        }
+    static String kernel(GemmTile t) {
+        return "jconv_implicit_gemm_wgrad_" + t;
     }
 
     /** Tests: every launch uses this tile, and (when > 0) this many slices, instead of the launcher's choice. */
-    static volatile Tile forcedTile;
+    static volatile GemmTile forcedTile;
     static volatile int forcedSplits;
 
     private WgradLauncher() {
@@ -58,15 +45,15 @@ final class WgradLauncher {
     }
 
     /** The tile: 128 channels tall when there are more than 64, 128 taps wide when there are more than 64. */
-    static Tile tile(ConvGeometry g) {
-        Tile forced = forcedTile;
+    static GemmTile tile(ConvGeometry g) {
+        GemmTile forced = forcedTile;
         if (forced != null) {
             return forced;
         }
         if (g.kPerGroup() > 64) {
-            return Tile.T128X128;
+            return GemmTile.T128X128;
         }
-        return (long) g.cPerGroup() * g.r * g.s > 64 ? Tile.T64X128 : Tile.T64X64;
+        return (long) g.cPerGroup() * g.r * g.s > 64 ? GemmTile.T64X128 : GemmTile.T64X64;
     }
 
     /** Steps of the reduction: N x P rows of ceil(Q / 8) column blocks. */
@@ -74,8 +61,8 @@ final class WgradLauncher {
         return (long) g.n * g.p * ((g.q + 7) / 8);
     }
 
-    private static long tiles(ConvGeometry g, Tile t) {
-        return ((long) g.cPerGroup() * g.r * g.s + t.bn - 1) / t.bn * ((g.kPerGroup() + t.bm - 1) / t.bm) * g.groups;
+    private static long tiles(ConvGeometry g, GemmTile t) {
+        return t.blocks(g.kPerGroup(), (long) g.cPerGroup() * g.r * g.s, g.groups);
     }
 
     /** Slices of the steps: enough blocks to fill a GPU, each slice at least {@link #MIN_CHUNK} steps (from g alone). */
@@ -101,23 +88,23 @@ final class WgradLauncher {
 
     /** What explain says: the kernel, its tile and the split. */
     static String variant(ConvGeometry g) {
-        Tile t = tile(g);
+        GemmTile t = tile(g);
         int s = splits(g);
-        return t.kernel() + ", " + tiles(g, t) + " blocks of " + t.threads() + " threads" + (s > 1 ? ", split-K into " + s
+        return kernel(t) + ", " + tiles(g, t) + " blocks of " + t.threads() + " threads" + (s > 1 ? ", split-K into " + s
                 + " slices of " + chunk(g, s) + " of " + steps(g) + " steps" : ", no split-K");
     }
 
     /** dw (overwritten) = the weight gradient of g from x and dy (forward names), queued on {@code arena}'s stream. */
     static void run(DeviceArena arena, ConvGeometry g, DeviceBuffer x, DeviceBuffer dy, DeviceBuffer dw) {
         long total = (long) g.k * g.cPerGroup() * g.r * g.s;
-        Tile t = tile(g);
+        GemmTile t = tile(g);
         int splits = splits(g), chunk = chunk(g, splits);
         try (DeviceBuffer ws = splits > 1 ? arena.allocate(splits * total) : null) {
             int perLaunch = Math.max(1, Launcher.gridYZLimit / splits);
             for (int first = 0; first < g.groups; first += perLaunch) {
                 int groups = Math.min(perLaunch, g.groups - first);
-                int[] grid = {(int) (((long) g.cPerGroup() * g.r * g.s + t.bn - 1) / t.bn), (g.kPerGroup() + t.bm - 1) / t.bm, groups * splits};
-                launch(arena, t.kernel(), g, first, splits, chunk, grid, new int[] {t.threads(), 1, 1}, ws == null ? dw : ws, x, dy);
+                int[] grid = {(int) (((long) g.cPerGroup() * g.r * g.s + t.bn() - 1) / t.bn()), (g.kPerGroup() + t.bm() - 1) / t.bm(), groups * splits};
+                launch(arena, kernel(t), g, first, splits, chunk, grid, t.block(), ws == null ? dw : ws, x, dy);
             }
             if (ws != null) {
                 launch(arena, "jconv_implicit_gemm_wgrad_reduce", g, 0, splits, chunk, Launcher.grid1d(total), Launcher.BLOCK_1D, dw, ws);

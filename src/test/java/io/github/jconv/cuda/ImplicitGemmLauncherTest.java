@@ -31,7 +31,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class ImplicitGemmLauncherTest {
     static Stream<Arguments> backendsAndTiles() {
-        return Stream.of("cuda-emu", "cuda").flatMap(b -> Arrays.stream(ImplicitGemmLauncher.Tile.values()).map(t -> Arguments.of(b, t)));
+        return Stream.of("cuda-emu", "cuda").flatMap(b -> ImplicitGemmLauncher.TILES.stream().map(t -> Arguments.of(b, t)));
     }
 
     private static CudaBackend backend(String name) {
@@ -42,7 +42,7 @@ class ImplicitGemmLauncherTest {
 
     @ParameterizedTest(name = "{0} tile {1}")
     @MethodSource("backendsAndTiles")
-    void everyTileMatchesTheReferenceOnTheShapeTable(String backendName, ImplicitGemmLauncher.Tile tile) {
+    void everyTileMatchesTheReferenceOnTheShapeTable(String backendName, GemmTile tile) {
         CudaBackend backend = backend(backendName);
         ImplicitGemmLauncher.forcedTile = tile;
         try {
@@ -85,16 +85,21 @@ class ImplicitGemmLauncherTest {
             ConvGeometry g = ConvGeometry.convTranspose2d(new int[] {2, 24, 5, 6}, new int[] {24, 10, 3, 3}, new int[] {10},
                     ConvSpec.builder().stride(2).padding(1).build());
             assertEquals(3, ImplicitGemmLauncher.splits(g));
-            float[][] d = TestSupport.data(g, 31);
-            float[] residual = TestSupport.gaussian(new Random(3), Tensor.elementCount(g.outputShape()));
-            Epilogue ep = Epilogue.of(Epilogue.Activation.SILU).withResidual(Epilogue.Residual.AFTER_ACTIVATION);
-            float[] y = new float[residual.length];
-            backend.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], ep, residual, y, 0);
-            String why = TestSupport.oracle(g, d[0], d[1], d[2], ep, residual).check(y);
-            assertNull(why, () -> backendName + "/implicit-gemm split-K with the epilogue: " + why);
+            assertEpilogueMatches(backend, g, Epilogue.of(Epilogue.Activation.SILU).withResidual(Epilogue.Residual.AFTER_ACTIVATION), 31,
+                    "split-K");
         } finally {
             ImplicitGemmLauncher.forcedSplits = 0;
         }
+    }
+
+    /** Implicit GEMM with epilogue {@code ep} (and a residual) on g against the float64 composition. */
+    private static void assertEpilogueMatches(CudaBackend backend, ConvGeometry g, Epilogue ep, long seed, String what) {
+        float[][] d = TestSupport.data(g, seed);
+        float[] residual = TestSupport.gaussian(new Random(seed), Tensor.elementCount(g.outputShape()));
+        float[] y = new float[residual.length];
+        backend.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], ep, residual, y, 0);
+        String why = TestSupport.oracle(g, d[0], d[1], d[2], ep, residual).check(y);
+        assertNull(why, () -> backend.name() + "/implicit-gemm " + what + " " + ep + " on " + g + ": " + why);
     }
 
     /** Layers with few tiles split K (from the geometry alone); large ones do not; the workspace holds one output per slice. */
@@ -117,20 +122,15 @@ class ImplicitGemmLauncherTest {
     @ValueSource(strings = {"cuda-emu", "cuda"})
     void severalTilesAndTheEpilogue(String backendName) {
         CudaBackend backend = backend(backendName);
-        ImplicitGemmLauncher.forcedTile = ImplicitGemmLauncher.Tile.T128X128;
+        ImplicitGemmLauncher.forcedTile = GemmTile.T128X128;
         try {
             for (ConvGeometry g : new ConvGeometry[] {
                     ConvGeometry.conv2d(new int[] {2, 20, 9, 11}, new int[] {140, 10, 3, 3}, new int[] {140},
                             ConvSpec.builder().padding(1).groups(2).build()),
                     ConvGeometry.convTranspose2d(new int[] {1, 12, 7, 8}, new int[] {12, 130, 3, 3}, new int[] {130},
                             ConvSpec.builder().stride(2).padding(1).build())}) {
-                float[][] d = TestSupport.data(g, 5);
-                float[] residual = TestSupport.gaussian(new Random(9), Tensor.elementCount(g.outputShape()));
-                Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
-                float[] y = new float[residual.length];
-                backend.run(Algorithm.IMPLICIT_GEMM, g, d[0], d[1], d[2], ep, residual, y, 0);
-                String why = TestSupport.oracle(g, d[0], d[1], d[2], ep, residual).check(y);
-                assertNull(why, () -> backendName + "/implicit-gemm 128x128 " + g + ": " + why);
+                assertEpilogueMatches(backend, g, Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION), 5,
+                        "128x128");
             }
         } finally {
             ImplicitGemmLauncher.forcedTile = null;
@@ -186,9 +186,9 @@ class ImplicitGemmLauncherTest {
         ConvGeometry big = ConvGeometry.conv2d(new int[] {8, 256, 56, 56}, new int[] {256, 256, 3, 3}, null, ConvSpec.builder().padding(1).build());
         ConvGeometry narrow = ConvGeometry.conv2d(new int[] {16, 64, 56, 56}, new int[] {64, 64, 3, 3}, null, ConvSpec.builder().padding(1).build());
         ConvGeometry small = ConvGeometry.conv2d(new int[] {1, 512, 7, 7}, new int[] {512, 512, 3, 3}, null, ConvSpec.builder().padding(1).build());
-        assertEquals(ImplicitGemmLauncher.Tile.T128X128, ImplicitGemmLauncher.tile(big));
-        assertEquals(ImplicitGemmLauncher.Tile.T128X64, ImplicitGemmLauncher.tile(narrow));
-        assertEquals(ImplicitGemmLauncher.Tile.T64X64, ImplicitGemmLauncher.tile(small));
+        assertEquals(GemmTile.T128X128, ImplicitGemmLauncher.tile(big));
+        assertEquals(GemmTile.T128X64, ImplicitGemmLauncher.tile(narrow));
+        assertEquals(GemmTile.T64X64, ImplicitGemmLauncher.tile(small));
         assertTrue(CudaBackend.EMU.variant(Algorithm.IMPLICIT_GEMM, big).startsWith("jconv_implicit_gemm_fprop_128x128, tile 128x128"),
                 CudaBackend.EMU.variant(Algorithm.IMPLICIT_GEMM, big));
         ConvGeometry up = ConvGeometry.convTranspose2d(new int[] {8, 256, 28, 28}, new int[] {256, 128, 4, 4}, null,

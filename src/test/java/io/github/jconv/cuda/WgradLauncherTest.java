@@ -26,13 +26,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 class WgradLauncherTest {
     static Stream<Arguments> backendsTilesSplits() {
-        return Stream.of("cuda-emu", "cuda").flatMap(b -> Arrays.stream(WgradLauncher.Tile.values())
+        return Stream.of("cuda-emu", "cuda").flatMap(b -> WgradLauncher.TILES.stream()
                 .flatMap(t -> Stream.of(Arguments.of(b, t, 0), Arguments.of(b, t, 3))));
     }
 
     @ParameterizedTest(name = "{0} tile {1} splits {2}")
     @MethodSource("backendsTilesSplits")
-    void everyTileMatchesFloat64OnTheShapeTable(String backendName, WgradLauncher.Tile tile, int splits) {
+    void everyTileMatchesFloat64OnTheShapeTable(String backendName, GemmTile tile, int splits) {
         CudaBackend backend = backendName.equals("cuda") ? CudaBackend.CUDA : CudaBackend.EMU;
         Assumptions.assumeTrue(backend.unavailableReason() == null, () -> backendName + ": " + backend.unavailableReason());
         WgradLauncher.forcedTile = tile;
@@ -57,9 +57,9 @@ class WgradLauncherTest {
         ConvGeometry wide = ConvGeometry.conv2d(new int[] {8, 256, 14, 14}, new int[] {256, 256, 3, 3}, null, ConvSpec.builder().padding(1).build());
         ConvGeometry narrow = ConvGeometry.conv2d(new int[] {8, 64, 56, 56}, new int[] {64, 64, 3, 3}, null, ConvSpec.builder().padding(1).build());
         ConvGeometry tiny = ConvGeometry.conv2d(new int[] {1, 4, 5, 5}, new int[] {8, 4, 3, 3}, null, ConvSpec.defaults());
-        assertEquals(WgradLauncher.Tile.T128X128, WgradLauncher.tile(wide));
-        assertEquals(WgradLauncher.Tile.T64X128, WgradLauncher.tile(narrow));
-        assertEquals(WgradLauncher.Tile.T64X64, WgradLauncher.tile(tiny));
+        assertEquals(GemmTile.T128X128, WgradLauncher.tile(wide));
+        assertEquals(GemmTile.T64X128, WgradLauncher.tile(narrow));
+        assertEquals(GemmTile.T64X64, WgradLauncher.tile(tiny));
         // wide: 18 x 2 = 36 tiles want 8 slices of 8 x 14 x 2 = 224 steps; narrow: 5 tiles want 53, capped at 32
         assertEquals(8, WgradLauncher.splits(wide));
         assertEquals(32, WgradLauncher.splits(narrow));
