@@ -61,7 +61,7 @@ gpu_tests() {
     --select-class io.github.jconv.OnnxConvTransposeTest --select-class io.github.jconv.EmptyBatchTest \
     --select-class io.github.jconv.FuzzTest --select-class io.github.jconv.cuda.EmulatorSafetyTest \
     --select-class io.github.jconv.cuda.SelfTestKernelsTest --select-class io.github.jconv.cuda.LaunchLimitsTest \
-    --select-class io.github.jconv.EpilogueTest --select-class io.github.jconv.ConvPlanTest \
+    --select-class io.github.jconv.EpilogueTest --select-class io.github.jconv.ConvPlanTest --select-class io.github.jconv.PlanCacheTest \
     --select-class io.github.jconv.MaxPool2dTest --select-class io.github.jconv.WeightGradientTest \
     --select-class io.github.jconv.cuda.ImplicitGemmLauncherTest --select-class io.github.jconv.cuda.WgradLauncherTest \
     --select-class io.github.jconv.cuda.SgemmLauncherTest --select-class io.github.jconv.cuda.DepthwiseLauncherTest > "$1/tests.txt" 2>&1

@@ -55,6 +55,11 @@ public interface Backend {
         return prepare(algorithm, geometry);
     }
 
+    /** Null when plans on this backend can compute in {@code math}, otherwise why not (by default: FP32 only). */
+    default String cannotUseMath(MathMode math) {
+        return math == MathMode.FP32 ? null : "backend '" + name() + "' computes in strict float32 only (math fp32)";
+    }
+
     /** Scratch memory (bytes) the algorithm allocates for {@code geometry} beyond inputs and output; 0 if none. */
     default long workspaceBytes(Algorithm algorithm, ConvGeometry geometry) {
         return 0;

@@ -37,8 +37,11 @@ public final class ConvPlan implements AutoCloseable {
     private final int threads;
     private final String why;
     private final Weights hostWeight;                    // CPU: the plan's own copy, packed at build
-    private final float[] hostBias;
+    private final float[] hostBias;                      // CPU: the plan's copy; GPU: kept only for the plan cache's check
+    private final float[] weightCopy;                    // the plan's copy of the weights (GPU: only for the plan cache)
     private final DeviceBuffer deviceWeight, deviceBias; // GPU: uploaded once
+    private final MathMode math;
+    private final io.github.jconv.cuda.CudnnPlan cudnn;  // the cudnn backend: descriptors, algorithm, workspace
     private volatile boolean closed;
 
     private ConvPlan(Builder b, ConvGeometry g) {
@@ -46,7 +49,16 @@ public final class ConvPlan implements AutoCloseable {
         this.geometry = g;
         this.epilogue = b.epilogue;
         this.threads = b.threads;
+        this.math = b.math;
         Backend backend = device.backend();
+        String mathWhy = backend.cannotUseMath(math);
+        if (mathWhy != null) {
+            throw new InvalidConvolutionException("math " + math.label() + ": " + mathWhy);
+        }
+        boolean onCudnn = backend == io.github.jconv.cuda.CudnnBackend.INSTANCE;
+        if (onCudnn && io.github.jconv.cuda.CudnnPlan.cannotTake(epilogue) != null) {
+            throw new InvalidConvolutionException("epilogue " + epilogue + ": " + io.github.jconv.cuda.CudnnPlan.cannotTake(epilogue));
+        }
         if (b.algorithm == Algorithm.AUTO) {
             Autotuner tuner = Autotuner.global();
             this.algorithm = tuner.choose(backend, g, threads, b.tune);
@@ -58,20 +70,30 @@ public final class ConvPlan implements AutoCloseable {
             this.algorithm = b.algorithm;
             this.why = "requested";
         }
+        boolean copies = device.isCpu() || b.cached;
+        this.weightCopy = !copies ? null : b.cached ? b.weight.data() : b.weight.data().clone();
+        this.hostBias = !copies || b.bias == null ? null : b.cached ? b.bias.data() : b.bias.data().clone();
         if (device.isCpu()) {
-            this.hostWeight = Weights.kept(b.weight.data().clone());
-            this.hostBias = b.bias == null ? null : b.bias.data().clone();
+            this.hostWeight = Weights.kept(weightCopy);
             this.deviceWeight = null;
             this.deviceBias = null;
-            packWeights();
+            if (!b.cached) { // the cache's plans pack on their first run, which follows at once
+                packWeights();
+            }
         } else {
             synchronized (device) {
                 this.deviceWeight = device.arena().upload(b.weight.data());
                 this.deviceBias = b.bias == null ? null : device.arena().upload(b.bias.data());
+                if (b.cached) { // its runs come on streams of their own: the upload must be complete first
+                    device.arena().stream().synchronize();
+                }
+                this.cudnn = !onCudnn || g.isEmpty() ? null : new io.github.jconv.cuda.CudnnPlan(g, io.github.jconv.cuda.CudnnBackend.pass(g),
+                        epilogue, device.arena(), null, true, math == MathMode.FP32);
             }
             this.hostWeight = null;
-            this.hostBias = null;
+            return;
         }
+        this.cudnn = null;
     }
 
     /**
@@ -127,10 +149,10 @@ public final class ConvPlan implements AutoCloseable {
 
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
-        String variant = device.backend().variant(algorithm, geometry);
-        return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : ", kernel " + variant)
-                + ", epilogue " + epilogue + ", workspace "
-                + device.backend().workspaceBytes(algorithm, geometry) + " bytes"
+        String variant = cudnn != null ? cudnn.explain() : device.backend().variant(algorithm, geometry);
+        return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : cudnn != null ? ", " + variant : ", kernel " + variant)
+                + ", math " + math.label() + ", epilogue " + epilogue + ", workspace "
+                + (cudnn != null ? "(cuDNN's, above)" : device.backend().workspaceBytes(algorithm, geometry) + " bytes")
                 + (hostWeight == null ? "" : ", packed weights " + hostWeight.packedBytes() + " bytes");
     }
 
@@ -160,8 +182,12 @@ public final class ConvPlan implements AutoCloseable {
             return;
         }
         synchronized (device) {
-            ((CudaBackend) device.backend()).runOnDevice(algorithm, geometry, device.arena(), x.buffer(), deviceWeight, deviceBias,
-                    epilogue, residual == null ? null : residual.buffer(), y.buffer());
+            if (cudnn != null) {
+                cudnn.run(x.buffer(), deviceWeight, deviceBias, residual == null ? null : residual.buffer(), y.buffer());
+            } else if (device.backend() instanceof CudaBackend cuda) {
+                cuda.runOnDevice(algorithm, geometry, device.arena(), x.buffer(), deviceWeight, deviceBias, epilogue,
+                        residual == null ? null : residual.buffer(), y.buffer());
+            } // else cudnn with an empty batch: nothing to compute
         }
     }
 
@@ -173,6 +199,39 @@ public final class ConvPlan implements AutoCloseable {
             run(dx, dr, dy);
             return dy.download();
         }
+    }
+
+    /**
+     * The plan cache's run ({@link PlanCache}) on host arrays of the right lengths: on the CPU the kernels read and write
+     * them directly; on a GPU x (and the residual) go up and y comes down on a stream of the call's own, so calls from
+     * many threads overlap as stateless calls do (the plan's weights were uploaded and synchronised at build).
+     */
+    void runHost(float[] x, float[] residual, float[] y) {
+        requireOpen();
+        if (device.isCpu()) {
+            cpu().run(algorithm, geometry, x, hostWeight, hostBias, epilogue, residual, y, threads);
+            return;
+        }
+        try (io.github.jconv.cuda.DeviceArena call = device.arena().sibling();
+             DeviceBuffer in = call.upload(x);
+             DeviceBuffer r = residual == null ? null : call.upload(residual);
+             DeviceBuffer out = call.allocate(y.length)) {
+            ((CudaBackend) device.backend()).runOnDevice(algorithm, geometry, call, in, deviceWeight, deviceBias, epilogue, r, out);
+            out.download(y);
+        }
+    }
+
+    /** Whether the plan was built from exactly these weights and bias, bit for bit (needs the copies a cached plan keeps). */
+    boolean holds(float[] weight, float[] bias) {
+        return Arrays.equals(weightCopy, weight) && Arrays.equals(hostBias, bias);
+    }
+
+    /** Bytes of host and device memory the plan holds for its weights (copies, packed forms, uploads). */
+    long heldBytes() {
+        long copies = 4L * ((weightCopy == null ? 0 : weightCopy.length) + (hostBias == null ? 0 : hostBias.length));
+        long packed = hostWeight == null ? 0 : hostWeight.packedBytes();
+        long uploaded = deviceWeight == null ? 0 : 4L * (deviceWeight.floats() + (deviceBias == null ? 0 : deviceBias.floats()));
+        return copies + packed + uploaded;
     }
 
     private void requireOpen() {
@@ -190,6 +249,9 @@ public final class ConvPlan implements AutoCloseable {
         closed = true;
         if (deviceWeight != null) {
             synchronized (device) {
+                if (cudnn != null) {
+                    cudnn.close();
+                }
                 deviceWeight.close();
                 if (deviceBias != null) {
                     deviceBias.close();
@@ -210,6 +272,8 @@ public final class ConvPlan implements AutoCloseable {
         private Algorithm algorithm = Algorithm.AUTO;
         private int threads;
         private boolean tune = true;
+        private MathMode math = MathMode.FP32;
+        private boolean cached; // built by the plan cache: the weight and bias arrays are its own copies, adopted as they are
 
         private Builder(Device device, ConvGeometry.Op op, int[] inputShape, Tensor weight, Tensor bias, ConvSpec spec) {
             this.device = Objects.requireNonNull(device, "device");
@@ -238,9 +302,24 @@ public final class ConvPlan implements AutoCloseable {
             return this;
         }
 
+        /**
+         * The arithmetic allowed ({@link MathMode}; default {@code FP32}, strict float32). A backend that cannot run the
+         * mode fails the build naming why.
+         */
+        public Builder math(MathMode m) {
+            math = Objects.requireNonNull(m, "math");
+            return this;
+        }
+
         /** Whether {@code auto} may time the algorithms (default true). */
         public Builder tune(boolean on) {
             tune = on;
+            return this;
+        }
+
+        /** The plan cache's build: {@code weight} and {@code bias} are fresh copies the plan may own. */
+        Builder cached() {
+            cached = true;
             return this;
         }
 

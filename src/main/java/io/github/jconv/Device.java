@@ -60,7 +60,33 @@ public final class Device implements AutoCloseable {
         if (b instanceof CudaBackend) {
             return new Device(b, new DeviceArena(((CudaBackend) b).device()));
         }
-        throw new InvalidConvolutionException("backend '" + b.name() + "' has no device tensors (plans run on cpu, cuda or cuda-emu)");
+        if (b == io.github.jconv.cuda.CudnnBackend.INSTANCE) { // GPU 0, convolutions by cuDNN (the peer, planned as a user would)
+            b.requireAvailable();
+            return new Device(b, new DeviceArena(io.github.jconv.cuda.JCudaDevice.get(0)));
+        }
+        throw new InvalidConvolutionException("backend '" + b.name() + "' has no device tensors (plans run on cpu, cuda, cuda-emu or cudnn)");
+    }
+
+    /**
+     * GPU {@code index} with every upload, plan run and download queued on the caller's CUDA stream (JCuda's
+     * {@code CUstream}; a runtime-API {@code cudaStream_t} converts with {@code new CUstream(cudaStream_t)}), so jconv's
+     * work is ordered with the caller's own kernels on that stream without any synchronisation. The stream must belong to
+     * the device's primary context (the one the CUDA runtime uses; jconv uses it too). Closing the device frees jconv's
+     * buffers in the stream's order and waits for the stream; the stream itself stays the caller's (not destroyed).
+     * {@code backend}: {@code "cuda"} (jconv's kernels) or {@code "cudnn"} (GPU 0 only).
+     */
+    public static Device onStream(String backend, int index, jcuda.driver.CUstream stream) {
+        java.util.Objects.requireNonNull(stream, "stream");
+        Backend b = Backends.get(backend);
+        if (b != CudaBackend.CUDA && b != io.github.jconv.cuda.CudnnBackend.INSTANCE) {
+            throw new InvalidConvolutionException("backend '" + b.name() + "' has no CUDA streams (cuda or cudnn)");
+        }
+        if (index != 0 && b != CudaBackend.CUDA) {
+            throw new InvalidConvolutionException("device index " + index + ": backend '" + b.name() + "' runs on GPU 0 only");
+        }
+        b.requireAvailable();
+        io.github.jconv.cuda.JCudaDevice gpu = io.github.jconv.cuda.JCudaDevice.get(index);
+        return new Device(b, DeviceArena.owning(gpu.callerStream(stream)));
     }
 
     /** The backend's name: cpu, cuda or cuda-emu. */

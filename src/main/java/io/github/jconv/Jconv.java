@@ -129,7 +129,9 @@ public final class Jconv {
 
     /**
      * The low-level call: runs a checked geometry on raw NCHW arrays, writing {@code output} (whose length must
-     * be the output's element count). Returns the algorithm that ran.
+     * be the output's element count). Returns the algorithm that ran. Calls that come back with the same weight array
+     * (unchanged) run on a cached plan ({@link PlanCache}): the same result, bit for bit, without packing or uploading the
+     * weights again.
      */
     public static Algorithm run(ConvGeometry g, float[] input, float[] weight, float[] bias, float[] output,
                                 ConvOptions options) {
@@ -147,6 +149,10 @@ public final class Jconv {
         requireLength("output", output, Tensor.elementCount(g.outputShape()));
         epilogue.requireResidual(residual, output.length);
         Backend backend = Backends.get(options.backend());
+        Algorithm cached = PlanCache.global().run(backend, g, input, weight, bias, epilogue, residual, output, options);
+        if (cached != null) {
+            return cached;
+        }
         Algorithm algorithm = options.algorithm();
         if (algorithm == Algorithm.AUTO) {
             algorithm = Autotuner.global().choose(backend, g, options.threads(), options.tune());

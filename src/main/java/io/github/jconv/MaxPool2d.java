@@ -41,7 +41,8 @@ public final class MaxPool2d {
             return;
         }
         synchronized (dev) {
-            ((CudaBackend) dev.backend()).maxPoolOnDevice(dev.arena(), s, o, kernel, stride, padding, in.buffer(), out.buffer());
+            // jconv's pool.cu, also on a cudnn device (the same GPU and stream)
+            (dev.backend() instanceof CudaBackend cuda ? cuda : CudaBackend.CUDA).maxPoolOnDevice(dev.arena(), s, o, kernel, stride, padding, in.buffer(), out.buffer());
         }
     }
 

@@ -27,6 +27,7 @@ public final class WeightGradientPlan implements AutoCloseable {
     private final Algorithm algorithm;
     private final int[] xShape, dyShape;
     private final int threads;
+    private final io.github.jconv.cuda.CudnnPlan cudnn; // the cudnn backend: BackwardFilter set up once
     private volatile boolean closed;
 
     private WeightGradientPlan(Builder b) {
@@ -36,6 +37,14 @@ public final class WeightGradientPlan implements AutoCloseable {
         this.dyShape = b.dyShape.clone();
         this.threads = b.threads;
         this.algorithm = device.backend().resolveBackwardWeight(b.algorithm, geometry);
+        if (device.backend() == io.github.jconv.cuda.CudnnBackend.INSTANCE && !geometry.isEmpty()) {
+            synchronized (device) {
+                cudnn = new io.github.jconv.cuda.CudnnPlan(geometry, io.github.jconv.cuda.CudnnPlan.Pass.BACKWARD_FILTER, Epilogue.none(),
+                        device.arena(), null, true, true);
+            }
+        } else {
+            cudnn = null;
+        }
     }
 
     /** The weight gradient of conv2d for inputs of {@code xShape} and output gradients of {@code dyShape}. */
@@ -58,7 +67,8 @@ public final class WeightGradientPlan implements AutoCloseable {
 
     /** What the plan runs: the geometry, the device, the algorithm (and on the CUDA backends the kernel, tile and split). */
     public String explain() {
-        String kernel = device.backend() instanceof io.github.jconv.cuda.CudaBackend cuda ? cuda.backwardWeightVariant(geometry) : null;
+        String kernel = cudnn != null ? cudnn.explain()
+                : device.backend() instanceof io.github.jconv.cuda.CudaBackend cuda ? cuda.backwardWeightVariant(geometry) : null;
         return "weight gradient of " + geometry + " on " + device.name() + ": " + algorithm + (kernel == null ? "" : ", kernel " + kernel);
     }
 
@@ -81,8 +91,13 @@ public final class WeightGradientPlan implements AutoCloseable {
             return;
         }
         synchronized (device) {
-            ((CudaBackend) device.backend()).backwardWeightOnDevice(algorithm, geometry, device.arena(), fx.buffer(), fdy.buffer(),
-                    dw.buffer());
+            if (cudnn != null) {
+                cudnn.run(fx.buffer(), fdy.buffer(), null, null, dw.buffer());
+            } else if (device.backend() instanceof CudaBackend cuda) {
+                cuda.backwardWeightOnDevice(algorithm, geometry, device.arena(), fx.buffer(), fdy.buffer(), dw.buffer());
+            } else { // cudnn with an empty batch: a sum over no samples
+                dw.upload(new float[dw.size()]);
+            }
         }
     }
 
@@ -98,6 +113,11 @@ public final class WeightGradientPlan implements AutoCloseable {
     public void close() {
         if (!closed) {
             closed = true;
+            if (cudnn != null) {
+                synchronized (device) {
+                    cudnn.close();
+                }
+            }
             device.closed(this);
         }
     }

@@ -262,4 +262,104 @@ class ConvPlanTest {
             assertTrue(Float.isFinite(after[0]) && Float.isFinite(after[after.length - 1]), name);
         }
     }
+
+    /**
+     * cuDNN planned as a user would (descriptors, cudnnFind, workspace and handle once per plan, on the device's stream):
+     * every epilogue it takes, against the float64 oracle; its weight gradient against the CPU's. Runs where cuDNN loads.
+     */
+    @Test
+    void cudnnPlansMatchTheOracle() {
+        try (Device dev = open("cudnn")) {
+            for (ConvGeometry g : EpilogueTest.LAYERS) {
+                if (dev.backend().cannotImplement(Algorithm.VENDOR, g) != null) {
+                    continue;
+                }
+                float[][] d = TestSupport.data(g, 9);
+                float[] residual = TestSupport.gaussian(new Random(5), Tensor.elementCount(g.outputShape()));
+                for (Epilogue ep : cudnnEpilogues()) {
+                    Tensor w = Tensor.of(d[1], g.weightShape()), b = g.hasBias ? Tensor.of(d[2], g.biasLength()) : null;
+                    try (ConvPlan plan = ConvPlan.of(dev, g, w, b).algorithm(Algorithm.VENDOR).epilogue(ep).build()) {
+                        Tensor y = plan.run(Tensor.of(d[0], g.inputShape()), ep.hasResidual() ? Tensor.of(residual, g.outputShape()) : null);
+                        String problem = TestSupport.oracle(g, d[0], d[1], d[2], ep, ep.hasResidual() ? residual : null).check(y.data());
+                        assertTrue(problem == null, "cudnn " + ep + " on " + g + ": " + problem + "; " + plan.explain());
+                    }
+                }
+            }
+            ConvGeometry g = EpilogueTest.LAYERS.get(0);
+            float[][] d = io.github.jconv.SampleData.withOutputGradient(g, 3);
+            try (WeightGradientPlan grad = WeightGradientPlan.conv2d(dev, g.inputShape(), g.outputShape(), new int[] {g.r, g.s},
+                    g.explicitSpec()).build()) {
+                Tensor dw = grad.run(Tensor.of(d[0], g.inputShape()), Tensor.of(d[3], g.outputShape()));
+                Tensor want = Jconv.conv2dBackwardWeight(Tensor.of(d[0], g.inputShape()), Tensor.of(d[3], g.outputShape()),
+                        new int[] {g.r, g.s}, g.explicitSpec(), ConvOptions.defaults().withBackend("cpu"));
+                for (int i = 0; i < want.size(); i++) {
+                    assertEquals(want.data()[i], dw.data()[i], 1e-4f * (1 + Math.abs(want.data()[i])), "dw[" + i + "]; " + grad.explain());
+                }
+            }
+        }
+    }
+
+    private static List<Epilogue> cudnnEpilogues() {
+        List<Epilogue> out = new ArrayList<>();
+        for (Epilogue.Activation a : Epilogue.Activation.values()) {
+            for (Epilogue.Residual r : Epilogue.Residual.values()) {
+                if (a != Epilogue.Activation.GELU) { // not in cuDNN's legacy API
+                    out.add(Epilogue.of(a).withResidual(r));
+                }
+            }
+        }
+        return out;
+    }
+
+    /** Math modes: strict FP32 by default and everywhere but cudnn; asking a backend for what it lacks fails naming why. */
+    @Test
+    void mathModesAreOptInAndChecked() {
+        try (Device dev = Device.open("cpu")) {
+            ConvPlan.Builder b = ConvPlan.conv2d(dev, new int[] {1, 4, 6, 6}, random(1, 4, 4, 3, 3), null, ConvSpec.builder().build());
+            try (ConvPlan plan = b.build()) {
+                assertTrue(plan.explain().contains("math fp32"), plan.explain());
+            }
+            assertEquals("math tf32: backend 'cpu' computes in strict float32 only (math fp32)",
+                    assertThrows(InvalidConvolutionException.class, () -> b.math(MathMode.TF32).build()).getMessage());
+        }
+        assertEquals(MathMode.TF32, MathMode.parse(" TF32"));
+        assertEquals("unknown math mode 'fp16' (fp32, tf32)", assertThrows(InvalidConvolutionException.class, () -> MathMode.parse("fp16")).getMessage());
+        assertTrue(io.github.jconv.cuda.CudnnPlan.cannotTake(Epilogue.of(Epilogue.Activation.GELU)).contains("GELU"));
+        assertEquals(null, io.github.jconv.cuda.CudnnPlan.cannotTake(Epilogue.of(Epilogue.Activation.SILU)));
+    }
+
+    /**
+     * A caller's CUDA stream: jconv's work is queued on it and closing the device leaves it usable (GPU hosts only); without
+     * a GPU, or on a backend without streams, the call fails with one line naming why.
+     */
+    @Test
+    void aCallersStreamCarriesTheWorkAndStaysTheCallers() {
+        assertEquals("backend 'cuda-emu' has no CUDA streams (cuda or cudnn)",
+                assertThrows(InvalidConvolutionException.class, () -> Device.onStream("cuda-emu", 0, new jcuda.driver.CUstream())).getMessage());
+        assertThrows(NullPointerException.class, () -> Device.onStream("cuda", 0, null));
+        if (!TestSupport.gpuPresent()) {
+            BackendUnavailableException e = assertThrows(BackendUnavailableException.class, () -> Device.onStream("cuda", 0, new jcuda.driver.CUstream()));
+            assertTrue(e.getMessage().startsWith("backend 'cuda' not available: "), e.getMessage());
+            return;
+        }
+        io.github.jconv.cuda.JCudaDevice.get().makeCurrent();
+        jcuda.driver.CUstream mine = new jcuda.driver.CUstream();
+        jcuda.driver.JCudaDriver.cuStreamCreate(mine, jcuda.driver.CUstream_flags.CU_STREAM_NON_BLOCKING);
+        try {
+            Tensor x = random(2, 2, 8, 10, 10), w = random(3, 16, 8, 3, 3);
+            Tensor want = Jconv.conv2d(x, w, null, ConvSpec.builder().padding(1).build(), ConvOptions.defaults().withBackend("cpu"));
+            for (int round = 0; round < 2; round++) { // the stream outlives the first device
+                try (Device dev = Device.onStream("cuda", 0, mine);
+                     ConvPlan plan = ConvPlan.conv2d(dev, x.shape(), w, null, ConvSpec.builder().padding(1).build()).build()) {
+                    Tensor got = plan.run(x, null);
+                    for (int i = 0; i < want.size(); i++) {
+                        assertEquals(want.data()[i], got.data()[i], 1e-4f * (1 + Math.abs(want.data()[i])));
+                    }
+                }
+                jcuda.driver.JCudaDriver.cuStreamSynchronize(mine); // still the caller's, still valid
+            }
+        } finally {
+            jcuda.driver.JCudaDriver.cuStreamDestroy(mine);
+        }
+    }
 }

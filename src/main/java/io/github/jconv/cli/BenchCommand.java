@@ -11,6 +11,7 @@ import io.github.jconv.Device;
 import io.github.jconv.DeviceTensor;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.Tensor;
+import io.github.jconv.WeightGradientPlan;
 import io.github.jconv.cpu.CpuInfo;
 import io.github.jconv.cpu.Parallel;
 import io.github.jconv.cpu.WeightGradient;
@@ -204,15 +205,18 @@ final class BenchCommand implements Callable<Integer> {
         List<Peer> active = new ArrayList<>();
         if (noPeers) {
             peers.put("peers", "off (--no-peers)");
-        } else if (wgrad && !be.name().equals("cpu")) {
-            peers.put("peers", "none for the weight gradient on backend " + be.name() + " (cuDNN's BackwardFilter peer: not built yet)");
         } else if (be == CudaBackend.CUDA) {
             String why = io.github.jconv.cuda.CudnnBackend.INSTANCE.unavailableReason();
-            peers.put("cudnn", why == null ? "ran (FMA math and default math)" : "absent: " + why);
+            peers.put("cudnn", why == null ? (wgrad ? "ran (BackwardFilter, FMA math" : "ran (FMA math and default math")
+                    + "; a plan per layer, kernel time by CUDA events)" : "absent: " + why);
             if (why == null) {
-                active.add(new CudnnPeer(true));
-                active.add(new CudnnPeer(false));
+                active.add(new CudnnPeer(io.github.jconv.MathMode.FP32, wgrad));
+                if (!wgrad) {
+                    active.add(new CudnnPeer(io.github.jconv.MathMode.TF32, false));
+                }
             }
+        } else if (wgrad && !be.name().equals("cpu")) {
+            peers.put("peers", "none for the weight gradient on backend " + be.name());
         } else if (!be.name().equals("cpu")) {
             peers.put("peers", "none for backend " + be.name());
         } else {
@@ -242,7 +246,7 @@ final class BenchCommand implements Callable<Integer> {
 
         Progress progress = new Progress(err, problems.size() * algs.size() + active.size());
         try (Device gpu = be instanceof CudaBackend ? Device.open(be.name()) : null) {
-            return measure(problems, algs, be, threadCount, peak, active, peers, progress, wgrad ? null : gpu, wgrad, out);
+            return measure(problems, algs, be, threadCount, peak, active, peers, progress, gpu, wgrad, out);
         }
     }
 
@@ -295,7 +299,8 @@ final class BenchCommand implements Callable<Integer> {
                 }
                 Row row = row(pr, wgrad ? WGRAD : pr.geometry.op.label(), be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak);
                 if (gpu != null) { // the kernels alone: a plan on device tensors, timed by device events
-                    double[] kernel = deviceTimes(gpu, g, chosen, data, Math.max(1, warmup), runs);
+                    double[] kernel = wgrad ? wgradDeviceTimes(gpu, g, chosen, data, Math.max(1, warmup), runs)
+                            : deviceTimes(gpu, g, chosen, data, Math.max(1, warmup), runs);
                     Row k = row(pr, row.op(), be.name(), label, threadCount, kernel, row.maxRelError(), peak);
                     row = new Row(k.shape(), k.op(), k.backend(), k.algorithm(), k.threads(), k.medianMs(), k.minMs(), k.maxMs(), k.gflops(),
                             k.pctPeak(), null, k.maxRelError(), false, row.medianMs());
@@ -317,7 +322,7 @@ final class BenchCommand implements Callable<Integer> {
                     double gf = pr.geometry.flops() / (r.medianMs() * 1e6);
                     rows.add(new Row(pr.label, wgrad ? WGRAD : pr.geometry.op.label(), peer.label(), peer.operation(pr.geometry.transposed()),
                             threadCount, r.medianMs(), r.minMs(), r.maxMs(), gf, pct(gf, peak), null,
-                            ReferenceConv.maxRelError(r.y(), refs.get(i)), true, null));
+                            ReferenceConv.maxRelError(r.y(), refs.get(i)), true, r.e2eMs()));
                 }
             } catch (IOException | RuntimeException e) {
                 peers.put(name, "failed: " + e.getMessage());
@@ -483,6 +488,23 @@ final class BenchCommand implements Callable<Integer> {
             double[] ms = new double[runs];
             for (int i = 0; i < runs; i++) {
                 ms[i] = dev.time(() -> plan.run(x, y));
+            }
+            return ms;
+        }
+    }
+
+    /** Device times (ms) of a weight-gradient plan's runs of g (x and dy from {@code data}) on device tensors. */
+    private static double[] wgradDeviceTimes(Device dev, ConvGeometry g, Algorithm a, float[][] data, int warmup, int runs) {
+        try (WeightGradientPlan plan = WeightGradientPlan.conv2d(dev, g.inputShape(), g.outputShape(), new int[] {g.r, g.s},
+                g.explicitSpec()).algorithm(a).build();
+             DeviceTensor x = dev.upload(data[0], g.inputShape()); DeviceTensor dy = dev.upload(data[3], g.outputShape());
+             DeviceTensor dw = dev.allocate(g.weightShape())) {
+            for (int i = 0; i < warmup; i++) {
+                plan.run(x, dy, dw);
+            }
+            double[] ms = new double[runs];
+            for (int i = 0; i < runs; i++) {
+                ms[i] = dev.time(() -> plan.run(x, dy, dw));
             }
             return ms;
         }

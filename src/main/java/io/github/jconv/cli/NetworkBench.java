@@ -40,25 +40,20 @@ final class NetworkBench {
                 net.name(), net.convolutions(), net.flops() / 1e9, batch, Arrays.toString(net.inputShape()), threads, warmup, runs);
         List<Row> rows = new ArrayList<>();
         Map<String, Object> peers = new LinkedHashMap<>();
-        float[] mine;
-        try (Device dev = Device.open(backend);
-             Network.Compiled trunk = net.compile(dev, Algorithm.AUTO, threads, tune);
-             DeviceTensor in = dev.upload(x)) {
-            double[] ms = new double[runs];
-            try (DeviceTensor y = trunk.run(in)) {
-                mine = y.download().data();
-            }
-            for (int i = 0; i < warmup + runs; i++) {
-                long t0 = System.nanoTime();
-                try (DeviceTensor y = trunk.run(in)) {
-                    dev.synchronize();
-                }
-                if (i >= warmup) {
-                    ms[i - warmup] = (System.nanoTime() - t0) / 1e6;
+        float[][] result = new float[1][];
+        rows.add(timeTrunk(net, x, backend, Algorithm.AUTO, threads, tune, runs, warmup, result));
+        float[] mine = result[0];
+        if (!noPeers && backend.equals("cuda")) { // cuDNN on the same trunk, device-resident the same way, a plan per layer
+            String why = io.github.jconv.cuda.CudnnBackend.INSTANCE.unavailableReason();
+            peers.put("cudnn", why == null ? "ran (FMA math, cudnnFind per layer; max pooling by jconv's pool.cu)" : "absent: " + why);
+            if (why == null) {
+                try {
+                    Row r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, threads, false, runs, warmup, result);
+                    rows.add(new Row("cudnn-fma", r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
+                } catch (RuntimeException e) {
+                    peers.put("cudnn", "failed: " + e.getMessage());
                 }
             }
-            Arrays.sort(ms);
-            rows.add(row("jconv " + dev.name(), ms, batch, 0));
         }
         List<NetworkPeer> active = new ArrayList<>();
         if (noPeers) {
@@ -113,6 +108,33 @@ final class NetworkBench {
             AtomicFile.write(jsonTarget, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT).asString(doc).getBytes(StandardCharsets.UTF_8));
         }
         return 0;
+    }
+
+    /**
+     * The trunk compiled on a device of {@code backend} (plans built once, input uploaded once), run {@code warmup} then
+     * {@code runs} times, each waited for; {@code result[0]} gets the output of the first run.
+     */
+    private static Row timeTrunk(Network net, Tensor x, String backend, Algorithm a, int threads, boolean tune, int runs, int warmup,
+                                 float[][] result) {
+        try (Device dev = Device.open(backend);
+             Network.Compiled trunk = net.compile(dev, a, threads, tune);
+             DeviceTensor in = dev.upload(x)) {
+            double[] ms = new double[runs];
+            try (DeviceTensor y = trunk.run(in)) {
+                result[0] = y.download().data();
+            }
+            for (int i = 0; i < warmup + runs; i++) {
+                long t0 = System.nanoTime();
+                try (DeviceTensor y = trunk.run(in)) {
+                    dev.synchronize();
+                }
+                if (i >= warmup) {
+                    ms[i - warmup] = (System.nanoTime() - t0) / 1e6;
+                }
+            }
+            Arrays.sort(ms);
+            return row("jconv " + dev.name(), ms, net.inputShape()[0], 0);
+        }
     }
 
     /** min, median, max from sorted times (a sorted array of any length, or {min, median, max}). */

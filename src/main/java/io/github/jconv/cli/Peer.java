@@ -5,8 +5,14 @@ import java.util.List;
 
 /** Another library's convolution, timed by `jconv bench` on the same layers, data and thread count. */
 public interface Peer {
-    /** One layer's timing and output (for the error against jconv's float64 reference). */
-    record Result(double medianMs, double minMs, double maxMs, float[] y) {
+    /**
+     * One layer's timing and output (for the error against jconv's float64 reference); a GPU peer's times are device time
+     * and {@code e2eMs} the median whole call with its transfers (null elsewhere).
+     */
+    record Result(double medianMs, double minMs, double maxMs, float[] y, Double e2eMs) {
+        Result(double medianMs, double minMs, double maxMs, float[] y) {
+            this(medianMs, minMs, maxMs, y, null);
+        }
     }
 
     /** The name shown in the backend column, with the version. */

@@ -26,9 +26,19 @@ public final class DeviceArena implements AutoCloseable {
         this(stream, false);
     }
 
+    /** An arena on {@code stream}, which it closes with itself (for a caller's CUDA stream: that releases jconv's staging only). */
+    public static DeviceArena owning(DeviceStream stream) {
+        return new DeviceArena(stream, true);
+    }
+
     private DeviceArena(DeviceStream stream, boolean ownsStream) {
         this.stream = stream;
         this.ownsStream = ownsStream;
+    }
+
+    /** A new arena on a stream of its own on the same device (closed with it); its buffers and this one's share the device. */
+    public DeviceArena sibling() {
+        return new DeviceArena(stream.device());
     }
 
     public DeviceStream stream() {

@@ -214,8 +214,11 @@ public final class JCudaDevice implements DeviceApi {
         return description;
     }
 
-    /** Makes the device's context current on this thread (for calls into other CUDA libraries). */
-    void makeCurrent() {
+    /**
+     * Makes the device's primary context current on this thread (for calls into other CUDA libraries, or to create a
+     * stream for {@link io.github.jconv.Device#onStream}).
+     */
+    public void makeCurrent() {
         JCudaDriver.cuCtxSetCurrent(context);
     }
 
@@ -245,12 +248,22 @@ public final class JCudaDevice implements DeviceApi {
     }
 
     /**
+     * The caller's CUstream (of this device's primary context) as a jconv stream: jconv's copies, allocations and
+     * launches are queued on it; closing it waits for it and frees jconv's pinned staging, but neither pools nor destroys
+     * the CUstream, which stays the caller's.
+     */
+    public DeviceStream callerStream(CUstream callers) {
+        return new JCudaStream(callers);
+    }
+
+    /**
      * A non-blocking CUstream with its own pinned staging buffer (cuMemHostAlloc). Memory is allocated and
      * freed in stream order (cuMemAllocAsync/cuMemFreeAsync) where the device has memory pools, otherwise with
      * cuMemAlloc and a cuMemFree after the stream is idle.
      */
     final class JCudaStream extends DeviceStream {
-        private final CUstream stream = new CUstream();
+        private final CUstream stream;
+        private final boolean callers; // the caller's CUstream: never pooled or destroyed here
         private final Map<Long, jcuda.driver.CUevent> events = new ConcurrentHashMap<>();
         private final AtomicLong nextEvent = new AtomicLong(1);
 
@@ -291,8 +304,16 @@ public final class JCudaDevice implements DeviceApi {
         private final Pointer staging = new Pointer();
         private FloatBuffer stagingFloats;
 
+        JCudaStream(CUstream callers) {
+            super(DEFAULT_MAX_STAGING);
+            this.stream = callers;
+            this.callers = true;
+        }
+
         JCudaStream() {
             super(DEFAULT_MAX_STAGING);
+            this.stream = new CUstream();
+            this.callers = false;
             makeCurrent();
             try {
                 JCudaDriver.cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
@@ -435,11 +456,18 @@ public final class JCudaDevice implements DeviceApi {
 
         @Override
         protected void release() {
-            pool.give(this);
+            if (callers) {
+                destroy(); // jconv's staging goes; the CUstream is the caller's
+            } else {
+                pool.give(this);
+            }
         }
 
         @Override
         protected void destroyQueue() {
+            if (callers) {
+                return;
+            }
             makeCurrent();
             try {
                 JCudaDriver.cuStreamDestroy(stream);
