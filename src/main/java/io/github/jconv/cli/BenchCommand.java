@@ -101,7 +101,8 @@ final class BenchCommand implements Callable<Integer> {
     @Option(names = "--no-peers", description = "Do not run PyTorch.")
     boolean noPeers;
 
-    @Option(names = "--stateless", description = "On the cpu backend, time the stateless call (weights packed on every call)"
+    @Option(names = "--stateless", description = "On the cpu backend, time the stateless call Jconv.run (from its second call on"
+            + " it runs on the plan cache's plan; -Djconv.planCache.entries=0 in JAVA_OPTS: weights packed on every call)"
             + " instead of a plan's run (weights packed once at build, as a service holding a model runs).")
     boolean stateless;
 
@@ -403,8 +404,9 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * One row's timed call on host data: the backend's stateless call (every GPU backend: the whole call with its
-     * transfers; the cpu backend with --stateless), or a CPU plan's run on host-resident device tensors (the cpu default).
+     * One row's timed call on host data: the public stateless call {@code Jconv.run} (every GPU backend: the whole call with
+     * its transfers; the cpu backend with --stateless; from its second call on it runs on the plan cache's plan, weights
+     * packed or uploaded once), or a CPU plan's run on host-resident device tensors (the cpu default).
      */
     private static final class HostCall implements AutoCloseable {
         private final Backend be;
@@ -449,8 +451,9 @@ final class BenchCommand implements Callable<Integer> {
         void run() {
             if (wgrad) {
                 be.backwardWeight(a, g, data[0], data[3], y, threads);
-            } else if (plan == null) {
-                be.run(a, g, data[0], data[1], data[2], y, threads);
+            } else if (plan == null) { // the public stateless call, as a user makes it (its plan cache included)
+                io.github.jconv.Jconv.run(g, data[0], data[1], data[2], y,
+                        io.github.jconv.ConvOptions.defaults().withBackend(be.name()).withAlgorithm(a).withThreads(threads));
             } else {
                 plan.run(x, out);
             }

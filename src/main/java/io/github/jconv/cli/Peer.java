@@ -10,7 +10,7 @@ public interface Peer {
      * and {@code e2eMs} the median whole call with its transfers (null elsewhere).
      */
     record Result(double medianMs, double minMs, double maxMs, float[] y, Double e2eMs) {
-        Result(double medianMs, double minMs, double maxMs, float[] y) {
+        public Result(double medianMs, double minMs, double maxMs, float[] y) {
             this(medianMs, minMs, maxMs, y, null);
         }
     }
