@@ -67,6 +67,9 @@ public final class Autotuner {
     static final double STEADY_SPREAD = Warmup.SPREAD;
     /** A candidate not at steady state within this factor of the winner's time makes the choice provisional. */
     static final double UNSTEADY_MARGIN = 1.5;
+    /** A cached choice is tuned again after this many consecutive calls slower than its recorded time by {@link #RECHECK_MARGIN}. */
+    static final int RECHECK_CALLS = 8;
+    static final double RECHECK_MARGIN = 2.0;
     private static final Logger LOG = LoggerFactory.getLogger(Autotuner.class);
     private static final Autotuner GLOBAL = new Autotuner(defaultCacheFile(), -1);
 
@@ -78,6 +81,8 @@ public final class Autotuner {
     private final Path file;
     private final long minFlops;
     private final Map<String, Map<String, Object>> memory = new ConcurrentHashMap<>();
+    private final Map<String, Integer> slowCalls = new ConcurrentHashMap<>();
+    private final java.util.Set<String> retuned = ConcurrentHashMap.newKeySet();
     private final Map<String, CompletableFuture<Map<String, Object>>> inFlight = new ConcurrentHashMap<>();
     private volatile boolean loaded;
     private final AtomicInteger tunings = new AtomicInteger();
@@ -230,6 +235,39 @@ public final class Autotuner {
     /** The cached entry for this problem, or null: {algorithm, median_ms {alg: ms}, max_rel_error {alg: e}, tuned_at}. */
     public Map<String, Object> cached(Backend backend, ConvGeometry g, int threads) {
         return cached(key(backend, g, threads));
+    }
+
+    /**
+     * The re-check of a cached choice: a call of {@code auto} reports how long its chosen algorithm took ({@code ms}, the
+     * whole call on a host backend). After {@link #RECHECK_CALLS} consecutive calls slower than the time the tuner
+     * recorded for it by {@link #RECHECK_MARGIN}x (the machine got busier, the choice was made under conditions that no
+     * longer hold), the entry is dropped and the next call tunes again (once per problem and process, so a machine that is
+     * merely noisy cannot keep it tuning). GPU backends are not re-checked here: their recorded times are kernel time,
+     * a stateless call's includes the transfers. Returns true when this report dropped the entry.
+     */
+    public boolean observe(Backend backend, ConvGeometry g, int threads, Algorithm ran, double ms) {
+        if (backend instanceof CudaBackend || g.flops() < threshold() || memory.isEmpty()) {
+            return false; // (below the threshold nothing was tuned: no key string built per small call)
+        }
+        String key = key(backend, g, threads);
+        Map<String, Object> entry = memory.get(key);
+        if (entry == null || !ran.label().equals(entry.get("algorithm")) || retuned.contains(key)
+                || !(entry.get("median_ms") instanceof Map<?, ?> times) || !(times.get(ran.label()) instanceof Number recorded)) {
+            return false;
+        }
+        if (ms <= recorded.doubleValue() * RECHECK_MARGIN) {
+            slowCalls.remove(key);
+            return false;
+        }
+        int slow = slowCalls.merge(key, 1, Integer::sum);
+        if (slow < RECHECK_CALLS || !retuned.add(key)) {
+            return false;
+        }
+        slowCalls.remove(key);
+        memory.remove(key, entry);
+        LOG.info("{} on {}: {} ran {} calls in a row over {}x its tuned {} ms (last {} ms); tuning again on the next call", g,
+                backend.name(), ran, RECHECK_CALLS, RECHECK_MARGIN, recorded, Math.round(ms * 1000) / 1000.0);
+        return true;
     }
 
     private Map<String, Object> cached(String key) {

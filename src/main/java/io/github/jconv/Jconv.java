@@ -149,18 +149,23 @@ public final class Jconv {
         requireLength("output", output, Tensor.elementCount(g.outputShape()));
         epilogue.requireResidual(residual, output.length);
         Backend backend = Backends.get(options.backend());
-        Algorithm cached = PlanCache.global().run(backend, g, input, weight, bias, epilogue, residual, output, options);
-        if (cached != null) {
-            return cached;
+        boolean recheck = options.algorithm() == Algorithm.AUTO && options.tune();
+        long t0 = recheck ? System.nanoTime() : 0;
+        Algorithm algorithm = PlanCache.global().run(backend, g, input, weight, bias, epilogue, residual, output, options);
+        if (algorithm == null) {
+            algorithm = options.algorithm();
+            if (algorithm == Algorithm.AUTO) {
+                algorithm = Autotuner.global().choose(backend, g, options.threads(), options.tune());
+                LOG.debug("auto chose {} on {} for {}", algorithm, backend.name(), g);
+                t0 = System.nanoTime(); // the run alone, not the tuning
+            } else {
+                backend.requireImplementable(algorithm, g);
+            }
+            backend.run(algorithm, g, input, weight, bias, epilogue, residual, output, options.threads());
         }
-        Algorithm algorithm = options.algorithm();
-        if (algorithm == Algorithm.AUTO) {
-            algorithm = Autotuner.global().choose(backend, g, options.threads(), options.tune());
-            LOG.debug("auto chose {} on {} for {}", algorithm, backend.name(), g);
-        } else {
-            backend.requireImplementable(algorithm, g);
+        if (recheck) { // a cached choice that has become slow is tuned again (Autotuner.observe)
+            Autotuner.global().observe(backend, g, options.threads(), algorithm, (System.nanoTime() - t0) / 1e6);
         }
-        backend.run(algorithm, g, input, weight, bias, epilogue, residual, output, options.threads());
         return algorithm;
     }
 

@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -345,5 +346,39 @@ class AutotunerTest {
         assertTrue(ms.keySet().containsAll(List.of("direct", "im2col", "implicit-gemm")), ms.toString());
         assertTrue(((Map<String, Object>) entry.get("max_rel_error")).values().stream().allMatch(e -> ((Number) e).doubleValue() < 1e-5));
         assertNotNull(a);
+    }
+
+    /**
+     * A cached choice that becomes slow (here: direct, 1 ms + the computation when tuned, 40 ms + it later) is tuned again after
+     * RECHECK_CALLS consecutive slow calls, and the new tuning picks the now-faster candidate; a fast call in between
+     * resets the count; after one re-tuning the problem is not re-checked again in this process.
+     */
+    @Test
+    void aCachedChoiceThatTurnsSlowIsTunedAgain(@TempDir Path dir) {
+        boolean[] slow = {false};
+        Backend changing = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> sleep(a == Algorithm.DIRECT ? (slow[0] ? 40 : 1) : 8),
+                Algorithm.IM2COL);
+        Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
+        assertEquals(Algorithm.DIRECT, t.choose(changing, G, 1, true));
+        assertEquals(1, t.tunings());
+        double tuned = ((Number) ((Map<?, ?>) t.cached(changing, G, 1).get("median_ms")).get("direct")).doubleValue();
+        double slowMs = tuned * Autotuner.RECHECK_MARGIN * 1.5;
+        for (int i = 0; i < Autotuner.RECHECK_CALLS - 1; i++) {
+            assertFalse(t.observe(changing, G, 1, Algorithm.DIRECT, slowMs));
+        }
+        assertFalse(t.observe(changing, G, 1, Algorithm.DIRECT, tuned * 1.1), "a call within the margin");
+        assertFalse(t.observe(changing, G, 1, Algorithm.IM2COL, 50 * slowMs), "not the cached choice: ignored");
+        for (int i = 0; i < Autotuner.RECHECK_CALLS - 1; i++) {
+            assertFalse(t.observe(changing, G, 1, Algorithm.DIRECT, slowMs), "the count started again at the fast call");
+        }
+        slow[0] = true;
+        assertTrue(t.observe(changing, G, 1, Algorithm.DIRECT, slowMs));
+        assertEquals(Algorithm.IM2COL, t.choose(changing, G, 1, true));
+        assertEquals(2, t.tunings());
+        for (int i = 0; i < 2 * Autotuner.RECHECK_CALLS; i++) {
+            assertFalse(t.observe(changing, G, 1, Algorithm.IM2COL, 1000 * slowMs), "re-tuned once per process");
+        }
+        assertEquals(Algorithm.IM2COL, t.choose(changing, G, 1, true));
+        assertEquals(2, t.tunings());
     }
 }
