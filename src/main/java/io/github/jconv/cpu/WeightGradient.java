@@ -18,9 +18,10 @@ import io.github.jconv.ConvGeometry;
  *   <li>{@code reference}: float64 products and sums, the oracle;</li>
  *   <li>{@code im2col}: per group, dw_g^T += col(x)[:, chunk] * dy_g[:, chunk]^T over chunks of the output pixels
  *       ({@link #transposedSums});</li>
- *   <li>{@code direct}: with the Vector API and stride 1, {@link VectorWeightGradient}'s register-tiled sums over the
- *       padded input; otherwise, per (k, c) pair and tap, row dot products of dy and the shifted x, summed over rows
- *       and samples in float64.</li>
+ *   <li>{@code direct}: with the Vector API, {@link VectorWgradBroadcast} (vectorised over output channels, any stride)
+ *       where a group has at least one vector of output channels, else for stride 1 {@link VectorWeightGradient}'s
+ *       register-tiled dot products over the padded input; otherwise, per (k, c) pair and tap, row dot products of dy
+ *       and the shifted x, summed over rows and samples in float64.</li>
  * </ul>
  */
 public final class WeightGradient {
@@ -42,9 +43,9 @@ public final class WeightGradient {
         }
     }
 
-    /** direct where its Vector API kernel takes g (stride 1), else im2col when it can, else direct. */
+    /** direct where one of its Vector API kernels takes g, else im2col when it can, else direct. */
     public static Algorithm choose(ConvGeometry g) {
-        if (Sgemm.VECTOR && VectorWeightGradient.applies(g)) {
+        if (Sgemm.VECTOR && (VectorWgradBroadcast.applies(g) || VectorWeightGradient.applies(g))) {
             return Algorithm.DIRECT;
         }
         return cannotImplement(Algorithm.IM2COL, g) == null ? Algorithm.IM2COL : Algorithm.DIRECT;
@@ -62,15 +63,17 @@ public final class WeightGradient {
             }
             case IM2COL:
                 if (Sgemm.VECTOR || allFinite(dy)) {
-                    transposedSums(g, x, dy, dw, par, false);
+                    transposedSums(g, x, dy, dw, par, Sgemm.VECTOR ? WeightGradient::vectorGroup : WeightGradient::scalarGroup);
                 } else { // the portable GEMM skips zeros of the unfolded input, so would drop 0 x inf: the exact direct form
                     direct(g, x, dy, dw, par);
                 }
                 return;
             case DIRECT:
-                if (Sgemm.VECTOR && VectorWeightGradient.applies(g)) {
-                    // the vector kernel also multiplies zeros of dy by input past a row's end: exact for finite input only
-                    transposedSums(g, x, dy, dw, par, allFinite(x));
+                if (Sgemm.VECTOR && VectorWgradBroadcast.applies(g)) { // every output pixel, exactly; any stride
+                    transposedSums(g, x, dy, dw, par, VectorWgradBroadcast::group);
+                } else if (Sgemm.VECTOR && VectorWeightGradient.applies(g)) {
+                    // this kernel also multiplies zeros of dy by input past a row's end: exact for finite input only
+                    transposedSums(g, x, dy, dw, par, allFinite(x) ? VectorWeightGradient::group : WeightGradient::vectorGroup);
                 } else {
                     direct(g, x, dy, dw, par);
                 }
@@ -191,7 +194,13 @@ public final class WeightGradient {
      * enough of them, else the slabs (or the GEMM's tiles). Every element is summed in an order fixed by the geometry
      * (samples, chunks, 128-deep blocks, the register tile's loop), never by the thread count.
      */
-    static void transposedSums(ConvGeometry g, float[] x, float[] dy, float[] dw, Parallel par, boolean direct) {
+    /** One group's transposed sums: adds {@code sum[tap * K/G + k]} over all samples. */
+    @FunctionalInterface
+    interface GroupSums {
+        void add(ConvGeometry g, float[] x, float[] dy, int grp, float[] sum, Parallel par);
+    }
+
+    static void transposedSums(ConvGeometry g, float[] x, float[] dy, float[] dw, Parallel par, GroupSums sums) {
         int kg = g.kPerGroup(), crs = g.cPerGroup() * g.r * g.s;
         java.util.Arrays.fill(dw, 0, g.k * crs, 0f);
         if (g.p * g.q == 0) {
@@ -202,13 +211,7 @@ public final class WeightGradient {
         java.util.function.IntConsumer perGroup = grp -> {
             float[] sum = Workspace.get(Workspace.MATRIX, (long) crs * kg); // dw_g^T
             java.util.Arrays.fill(sum, 0, crs * kg, 0f);
-            if (direct) {
-                VectorWeightGradient.group(g, x, dy, grp, sum, inner);
-            } else if (Sgemm.VECTOR) {
-                vectorGroup(g, x, dy, grp, sum, inner);
-            } else {
-                scalarGroup(g, x, dy, grp, sum, inner);
-            }
+            sums.add(g, x, dy, grp, sum, inner);
             for (int j = 0; j < kg; j++) {
                 int row = (grp * kg + j) * crs;
                 for (int i = 0; i < crs; i++) {
