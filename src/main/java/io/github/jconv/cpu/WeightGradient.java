@@ -70,7 +70,7 @@ public final class WeightGradient {
                 return;
             case DIRECT:
                 if (Sgemm.VECTOR && VectorWgradBroadcast.applies(g)) { // every output pixel, exactly; any stride
-                    transposedSums(g, x, dy, dw, par, VectorWgradBroadcast::group);
+                    VectorWgradBroadcast.run(g, x, dy, dw, par);
                 } else if (Sgemm.VECTOR && VectorWeightGradient.applies(g)) {
                     // this kernel also multiplies zeros of dy by input past a row's end: exact for finite input only
                     transposedSums(g, x, dy, dw, par, allFinite(x) ? VectorWeightGradient::group : WeightGradient::vectorGroup);

@@ -19,7 +19,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The weight gradient vectorised over output channels ({@link VectorWgradBroadcast}): channel blocks that are not full,
+ * The weight gradient vectorised over output or input channels ({@link VectorWgradBroadcast}): channel blocks that are not full,
  * tap counts that are not a multiple of the tile's, strides, dilation and asymmetric padding, groups, 1 x 1, a transposed
  * geometry, more pixels than one chunk, several passes over batches of samples; each against float64, the same bits with
  * 1 and 3 threads, and the padding's zeros multiplied like PyTorch's (0 x inf = NaN).
@@ -30,7 +30,11 @@ class VectorWgradBroadcastTest {
             wgrad(new int[] {3, 6, 15, 14}, new int[] {3, 2}, 34, ConvSpec.builder().stride(2, 1).padding(Padding.of(2, 0, 1, 3)).dilation(2, 1).build()),
             wgrad(new int[] {2, 8, 9, 11}, new int[] {3, 3}, 34, ConvSpec.builder().stride(2).padding(1).groups(2).build()), // 17 per group
             wgrad(new int[] {2, 13, 7, 6}, new int[] {1, 1}, 64, ConvSpec.defaults()),
-            wgrad(new int[] {1, 3, 10, 9}, new int[] {5, 3}, 16, ConvSpec.builder().padding(Padding.of(0, 3, 2, 0)).stride(1, 2).build()));
+            wgrad(new int[] {1, 3, 10, 9}, new int[] {5, 3}, 16, ConvSpec.builder().padding(Padding.of(0, 3, 2, 0)).stride(1, 2).build()),
+            // vectorised over input channels: an expanding 1 x 1 (the input is the smaller copy), and few output channels
+            wgrad(new int[] {2, 20, 7, 6}, new int[] {1, 1}, 64, ConvSpec.defaults()),
+            wgrad(new int[] {2, 36, 9, 11}, new int[] {3, 2}, 6, ConvSpec.builder().stride(2).padding(Padding.of(1, 2, 0, 1)).dilation(1, 2).build()),
+            wgrad(new int[] {2, 40, 8, 8}, new int[] {3, 3}, 26, ConvSpec.builder().padding(1).groups(2).build()));
 
     private static ConvGeometry wgrad(int[] x, int[] kernel, int k, ConvSpec spec) {
         int[] y = ConvGeometry.conv2d(x, new int[] {k, x[1] / spec.groups(), kernel[0], kernel[1]}, null, spec).outputShape();
@@ -48,6 +52,8 @@ class VectorWgradBroadcastTest {
     @Test
     void everyPathMatchesFloat64WithTheSameBitsOnAnyThreadCount() {
         Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
+        assertEquals(VectorWgradBroadcast.V == 16 ? 3 : 0, (int) LAYERS.stream().filter(VectorWgradBroadcast::overInputs).count(),
+                "at 16 lanes the last three layers are vectorised over input channels");
         long saved = VectorWgradBroadcast.batchFloats;
         try {
             for (ConvGeometry g : layers()) {
