@@ -485,15 +485,20 @@ final class BenchCommand implements Callable<Integer> {
         ConvPlan.Builder pb = ConvPlan.of(dev, g, w, b);
         try (ConvPlan plan = pb.algorithm(a).build(); DeviceTensor x = dev.upload(data[0], g.inputShape());
              DeviceTensor y = dev.allocate(g.outputShape())) {
-            for (int i = 0; i < warmup; i++) {
-                plan.run(x, y);
-            }
-            double[] ms = new double[runs];
-            for (int i = 0; i < runs; i++) {
-                ms[i] = dev.time(() -> plan.run(x, y));
-            }
-            return ms;
+            return deviceTimes(dev, () -> plan.run(x, y), warmup, runs);
         }
+    }
+
+    /** {@code warmup} untimed runs of {@code work}, then the device time (ms) of each of {@code runs} more. */
+    static double[] deviceTimes(Device dev, Runnable work, int warmup, int runs) {
+        for (int i = 0; i < warmup; i++) {
+            work.run();
+        }
+        double[] ms = new double[runs];
+        for (int i = 0; i < runs; i++) {
+            ms[i] = dev.time(work);
+        }
+        return ms;
     }
 
     /** Device times (ms) of a weight-gradient plan's runs of g (x and dy from {@code data}) on device tensors. */
@@ -502,14 +507,7 @@ final class BenchCommand implements Callable<Integer> {
                 g.explicitSpec()).algorithm(a).build();
              DeviceTensor x = dev.upload(data[0], g.inputShape()); DeviceTensor dy = dev.upload(data[3], g.outputShape());
              DeviceTensor dw = dev.allocate(g.weightShape())) {
-            for (int i = 0; i < warmup; i++) {
-                plan.run(x, dy, dw);
-            }
-            double[] ms = new double[runs];
-            for (int i = 0; i < runs; i++) {
-                ms[i] = dev.time(() -> plan.run(x, dy, dw));
-            }
-            return ms;
+            return deviceTimes(dev, () -> plan.run(x, dy, dw), warmup, runs);
         }
     }
 

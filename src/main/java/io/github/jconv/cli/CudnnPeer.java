@@ -81,13 +81,7 @@ final class CudnnPeer implements Peer {
 
     /** Device times of {@code kernel} (its median, min, max), the median wall time of {@code endToEnd}, and the result. */
     private static Result timed(Device dev, Runnable kernel, Runnable endToEnd, DeviceTensor result, int runs, int warmup) {
-        for (int w = 0; w < warmup; w++) {
-            kernel.run();
-        }
-        double[] ms = new double[runs], e2e = new double[runs];
-        for (int r = 0; r < runs; r++) {
-            ms[r] = dev.time(kernel);
-        }
+        double[] ms = BenchCommand.deviceTimes(dev, kernel, warmup, runs), e2e = new double[runs];
         for (int r = 0; r < runs; r++) {
             long t0 = System.nanoTime();
             endToEnd.run();
