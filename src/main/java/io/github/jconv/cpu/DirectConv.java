@@ -7,13 +7,17 @@ import io.github.jconv.ConvGeometry;
  * tap (c, r, s) the weight is a scalar and the innermost loop runs along an output row,
  * y[p][q] += w * x[ih][q*sW + off], which the JIT vectorises when sW == 1. Transposed: one task per
  * output plane (n, c) of conv_transpose2d, scattering y[n][k][p][q] * w into it the same way. No
- * workspace. With the Vector API and stride 1 along W the forward pass is {@link VectorDirect}'s
- * register-blocked kernel instead.
+ * workspace. With the Vector API the forward pass is {@link Pointwise}'s GEMM for 1 x 1 layers at stride 1 without
+ * padding, else with stride 1 along W {@link VectorDirect}'s register-blocked kernel.
  */
 final class DirectConv implements CpuConvolution {
     @Override
     public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Finish done, Parallel par) {
         float[] w = weights.raw;
+        if (Sgemm.VECTOR && Pointwise.applies(g)) {
+            Pointwise.forward(g, x, weights, bias, y, done, par);
+            return;
+        }
         if (Sgemm.VECTOR && g.strideW == 1) {
             VectorDirect.forward(g, x, weights, bias, y, done, par);
             return;
