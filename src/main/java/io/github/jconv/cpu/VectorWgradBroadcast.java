@@ -49,22 +49,13 @@ final class VectorWgradBroadcast {
      * {@code xT[c][n][Hp][Wp][KB]}, dy broadcast straight from NCHW; the 1 x 1 expanding layers).
      */
     static void run(ConvGeometry g, float[] x, float[] dy, float[] dw, Parallel par) {
-        boolean groupsInParallel = par.threads() > 1 && g.groups >= 2 * par.threads();
-        Parallel inner = groupsInParallel ? Parallel.SERIAL : par;
-        java.util.function.IntConsumer group = grp -> {
+        WeightGradient.forEachGroup(g, par, (grp, inner) -> {
             if (overInputs(g)) {
                 overInputChannels(g, x, dy, grp, dw, inner);
             } else {
                 overOutputChannels(g, x, dy, grp, dw, inner);
             }
-        };
-        if (groupsInParallel) {
-            par.forEach(g.groups, group);
-        } else {
-            for (int grp = 0; grp < g.groups; grp++) {
-                group.accept(grp);
-            }
-        }
+        });
     }
 
     /** Whether g is vectorised over input channels: enough of them, and the padded input is the smaller copy (or K/G < V). */

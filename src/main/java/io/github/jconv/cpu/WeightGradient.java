@@ -206,9 +206,7 @@ public final class WeightGradient {
         if (g.p * g.q == 0) {
             return;
         }
-        boolean groupsInParallel = par.threads() > 1 && g.groups >= 2 * par.threads();
-        Parallel inner = groupsInParallel ? Parallel.SERIAL : par;
-        java.util.function.IntConsumer perGroup = grp -> {
+        forEachGroup(g, par, (grp, inner) -> {
             float[] sum = Workspace.get(Workspace.MATRIX, (long) crs * kg); // dw_g^T
             java.util.Arrays.fill(sum, 0, crs * kg, 0f);
             sums.add(g, x, dy, grp, sum, inner);
@@ -218,12 +216,25 @@ public final class WeightGradient {
                     dw[row + i] = sum[i * kg + j];
                 }
             }
-        };
-        if (groupsInParallel) {
-            par.forEach(g.groups, perGroup);
+        });
+    }
+
+    /** One group's work, given the parallelism it may use inside. */
+    @FunctionalInterface
+    interface PerGroup {
+        void run(int grp, Parallel inner);
+    }
+
+    /**
+     * Runs every group: the groups in parallel (each serial inside) when there are at least twice as many as threads,
+     * else one after another, each with all of {@code par}. Which way changes no result: each group's sums have a fixed order.
+     */
+    static void forEachGroup(ConvGeometry g, Parallel par, PerGroup body) {
+        if (par.threads() > 1 && g.groups >= 2 * par.threads()) {
+            par.forEach(g.groups, grp -> body.run(grp, Parallel.SERIAL));
         } else {
             for (int grp = 0; grp < g.groups; grp++) {
-                perGroup.accept(grp);
+                body.run(grp, par);
             }
         }
     }
