@@ -13,14 +13,16 @@
 // strideH and column likewise are one phase, and exactly the taps (r, s) with r*dilationH = phase (mod strideH) (and
 // so for s) reach them, each at a fixed offset in y: a dense GEMM with no per-tap division and no wasted tap.
 //
-// The main loop is jconv_gemm_mainloop.cuh's (tiles of BM pixels x BN columns, 8 x 8 accumulators per thread). The
-// loader: each thread loads one pixel row of A (its (n, u, v) and plane offsets found once, before the loop) and one
+// The main loop is jconv_gemm_mainloop.cuh's (FP32 SIMT; tiles of BM pixels x BN columns, 8 x 8 accumulators per
+// thread), or with math tf32 / 3xtf32 jconv_mma_mainloop.cuh's (the same tiles and loader on TF32 tensor cores,
+// kernels jconv_implicit_gemm_<tf32|3xtf32>_<fprop|dgrad>_<tile>; sm_80 and newer). The loader: each thread loads one pixel row of A (its (n, u, v) and plane offsets found once, before the loop) and one
 // column of B; it advances channel and tap by adds and compares.
 //
 // Split-K (splits > 1, layers with few tiles): slice s of a block's steps writes its partial tile, without bias or
 // epilogue, to plane s of the workspace (each plane laid out like out), and jconv_implicit_gemm_splitk_reduce adds the
 // planes in slice order, then the bias and the epilogue: no atomics, the same bits every run.
 #include "jconv_gemm_mainloop.cuh"
+#include "jconv_mma_mainloop.cuh"
 
 template <int BM, int BN>
 struct ConvLoader {
@@ -106,8 +108,9 @@ struct ConvLoader {
     }
 };
 
-// out (splits == 1) or the workspace (splits > 1: raw sums in plane `slice`) = the block's tile.
-template <int BM, int BN>
+// out (splits == 1) or the workspace (splits > 1: raw sums in plane `slice`) = the block's tile; MATH 0 is the FP32
+// SIMT main loop, else the tensor-core one in that MmaMath.
+template <int BM, int BN, int MATH = 0>
 __device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __restrict__ in, const float* __restrict__ w,
                                            const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ out) {
     using T = GemmTile<BM, BN>;
@@ -118,14 +121,17 @@ __device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __
     const int mine = steps - first < p.splitSteps ? steps - first : p.splitSteps;
     ConvLoader<BM, BN> ld(p, in, w, grp, mine > 0 ? first : 0);
     float acc[8][8];
-    gemm_mainloop<BM, BN>(ld, mine, acc);
+    if constexpr (MATH == 0) gemm_mainloop<BM, BN>(ld, mine, acc);
+    else mma_mainloop<BM, BN, (MmaMath)MATH>(ld, mine, acc);
+    auto tileRow = [](int i) { return MATH == 0 ? T::row(i) : MmaTile<BM, BN>::row(i); };
+    auto tileCol = [](int j) { return MATH == 0 ? T::col(j) : MmaTile<BM, BN>::col(j); };
 
     const int mPlane = p.mH * p.mW, mTotal = a.n * mPlane;
     const i64 outHW = (i64)p.outH * p.outW;
     float* dst = out + (p.splits > 1 ? (i64)slice * a.n * p.outC * outHW : 0);
     JCONV_UNROLL
     for (int i = 0; i < 8; i++) {
-        const int m = (int)blockIdx.x * BM + T::row(i);
+        const int m = (int)blockIdx.x * BM + tileRow(i);
         if (m >= mTotal) continue;
         const int n = m / mPlane, rem = m - n * mPlane;
         const int u = rem / p.mW, v = rem - u * p.mW;
@@ -133,7 +139,7 @@ __device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __
                           v * p.outStrideW + p.outOffW;
         JCONV_UNROLL
         for (int j = 0; j < 8; j++) {
-            const int col = (int)blockIdx.y * BN + T::col(j);
+            const int col = (int)blockIdx.y * BN + tileCol(j);
             if (col >= p.cols) continue;
             const i64 at = rowAt + (i64)col * outHW;
             if (p.splits > 1) {
@@ -146,33 +152,25 @@ __device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __
     }
 }
 
-// One entry point per operation and tile shape, so reports and profiles name what ran (fprop and dgrad share the code).
+// One entry point per math, operation and tile shape, so reports and profiles name what ran (fprop and dgrad share
+// the code).
 #define JCONV_IGEMM_ARGS IgemmParams p, const float* __restrict__ in, const float* __restrict__ w, const float* __restrict__ bias, \
                          const float* __restrict__ res, float* __restrict__ out
-extern "C" __global__ void __launch_bounds__(256) jconv_implicit_gemm_fprop_128x128(JCONV_IGEMM_ARGS) {
-    igemm_conv<128, 128>(p, in, w, bias, res, out);
-}
-JCONV_KERNEL_REGISTER(jconv_implicit_gemm_fprop_128x128)
-extern "C" __global__ void __launch_bounds__(128) jconv_implicit_gemm_fprop_128x64(JCONV_IGEMM_ARGS) {
-    igemm_conv<128, 64>(p, in, w, bias, res, out);
-}
-JCONV_KERNEL_REGISTER(jconv_implicit_gemm_fprop_128x64)
-extern "C" __global__ void __launch_bounds__(64) jconv_implicit_gemm_fprop_64x64(JCONV_IGEMM_ARGS) {
-    igemm_conv<64, 64>(p, in, w, bias, res, out);
-}
-JCONV_KERNEL_REGISTER(jconv_implicit_gemm_fprop_64x64)
-extern "C" __global__ void __launch_bounds__(256) jconv_implicit_gemm_dgrad_128x128(JCONV_IGEMM_ARGS) {
-    igemm_conv<128, 128>(p, in, w, bias, res, out);
-}
-JCONV_KERNEL_REGISTER(jconv_implicit_gemm_dgrad_128x128)
-extern "C" __global__ void __launch_bounds__(128) jconv_implicit_gemm_dgrad_128x64(JCONV_IGEMM_ARGS) {
-    igemm_conv<128, 64>(p, in, w, bias, res, out);
-}
-JCONV_KERNEL_REGISTER(jconv_implicit_gemm_dgrad_128x64)
-extern "C" __global__ void __launch_bounds__(64) jconv_implicit_gemm_dgrad_64x64(JCONV_IGEMM_ARGS) {
-    igemm_conv<64, 64>(p, in, w, bias, res, out);
-}
-JCONV_KERNEL_REGISTER(jconv_implicit_gemm_dgrad_64x64)
+#define JCONV_IGEMM_ENTRY(name, threads, bm, bn, math)                                  \
+    extern "C" __global__ void __launch_bounds__(threads) name(JCONV_IGEMM_ARGS) {     \
+        igemm_conv<bm, bn, math>(p, in, w, bias, res, out);                            \
+    }                                                                                  \
+    JCONV_KERNEL_REGISTER(name)
+#define JCONV_IGEMM_TILES(prefix, math)                                                \
+    JCONV_IGEMM_ENTRY(prefix##fprop_128x128, 256, 128, 128, math)                      \
+    JCONV_IGEMM_ENTRY(prefix##fprop_128x64, 128, 128, 64, math)                        \
+    JCONV_IGEMM_ENTRY(prefix##fprop_64x64, 64, 64, 64, math)                           \
+    JCONV_IGEMM_ENTRY(prefix##dgrad_128x128, 256, 128, 128, math)                      \
+    JCONV_IGEMM_ENTRY(prefix##dgrad_128x64, 128, 128, 64, math)                        \
+    JCONV_IGEMM_ENTRY(prefix##dgrad_64x64, 64, 64, 64, math)
+JCONV_IGEMM_TILES(jconv_implicit_gemm_, 0)
+JCONV_IGEMM_TILES(jconv_implicit_gemm_tf32_, (int)MmaMath::TF32)
+JCONV_IGEMM_TILES(jconv_implicit_gemm_3xtf32_, (int)MmaMath::TF32X3)
 
 // Split-K's second pass: out[i] = epilogue(the sum of the `splits` workspace planes at i in slice order + bias) over the
 // whole output (N x outC x outH x outW; IgemmParams as the launches', any phase).

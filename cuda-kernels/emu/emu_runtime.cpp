@@ -27,6 +27,7 @@
 #include <ucontext.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -299,7 +300,8 @@ std::uint32_t as_bits(float f) {
 // rounded once to float32.
 void mma_m16n8k8_tf32(Fiber* const* lanes) {
     float A[16][8], B[8][8], C[16][8];
-    auto tf32 = [](std::uint32_t u) { return as_float(u & 0xFFFFE000u); };
+    // the tensor cores read the top 19 bits; a NaN whose payload is only in the dropped bits stays a NaN
+    auto tf32 = [](std::uint32_t u) { return std::isnan(as_float(u)) ? as_float(u | 0x400000u) : as_float(u & 0xFFFFE000u); };
     for (unsigned l = 0; l < WARP; l++) {
         const std::uint32_t* in = lanes[l]->slot.in;
         unsigned g = l / 4, t = l % 4;

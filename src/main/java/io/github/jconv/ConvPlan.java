@@ -59,7 +59,11 @@ public final class ConvPlan implements AutoCloseable {
         if (onCudnn && io.github.jconv.cuda.CudnnPlan.cannotTake(epilogue) != null) {
             throw new InvalidConvolutionException("epilogue " + epilogue + ": " + io.github.jconv.cuda.CudnnPlan.cannotTake(epilogue));
         }
-        if (b.algorithm == Algorithm.AUTO) {
+        Algorithm forMath = b.algorithm == Algorithm.AUTO && backend instanceof CudaBackend cb ? cb.chooseFor(math, g) : null;
+        if (forMath != null) {
+            this.algorithm = forMath;
+            this.why = "auto: math " + math.label() + " runs on the implicit GEMM's tensor-core kernels";
+        } else if (b.algorithm == Algorithm.AUTO) {
             Autotuner tuner = Autotuner.global();
             this.algorithm = tuner.choose(backend, g, threads, b.tune);
             Object tuned = tuner.cached(backend, g, threads);
@@ -149,9 +153,11 @@ public final class ConvPlan implements AutoCloseable {
 
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
-        String variant = cudnn != null ? cudnn.explain() : device.backend().variant(algorithm, geometry);
+        String variant = cudnn != null ? cudnn.explain() : device.backend() instanceof CudaBackend cb ? cb.variant(algorithm, geometry, math)
+                : device.backend().variant(algorithm, geometry);
         return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : cudnn != null ? ", " + variant : ", kernel " + variant)
-                + ", math " + math.label() + ", epilogue " + epilogue + ", workspace "
+                + ", math " + math.label() + (math.tensorCores() && cudnn == null && algorithm != Algorithm.IMPLICIT_GEMM
+                ? " (allowed; " + algorithm + " computes in fp32)" : "") + ", epilogue " + epilogue + ", workspace "
                 + (cudnn != null ? "(cuDNN's, above)" : device.backend().workspaceBytes(algorithm, geometry) + " bytes")
                 + (hostWeight == null ? "" : ", packed weights " + hostWeight.packedBytes() + " bytes");
     }
@@ -185,7 +191,7 @@ public final class ConvPlan implements AutoCloseable {
             if (cudnn != null) {
                 cudnn.run(x.buffer(), deviceWeight, deviceBias, residual == null ? null : residual.buffer(), y.buffer());
             } else if (device.backend() instanceof CudaBackend cuda) {
-                cuda.runOnDevice(algorithm, geometry, device.arena(), x.buffer(), deviceWeight, deviceBias, epilogue,
+                cuda.runOnDevice(algorithm, geometry, math, device.arena(), x.buffer(), deviceWeight, deviceBias, epilogue,
                         residual == null ? null : residual.buffer(), y.buffer());
             } // else cudnn with an empty batch: nothing to compute
         }
@@ -216,7 +222,7 @@ public final class ConvPlan implements AutoCloseable {
              DeviceBuffer in = call.upload(x);
              DeviceBuffer r = residual == null ? null : call.upload(residual);
              DeviceBuffer out = call.allocate(y.length)) {
-            ((CudaBackend) device.backend()).runOnDevice(algorithm, geometry, call, in, deviceWeight, deviceBias, epilogue, r, out);
+            ((CudaBackend) device.backend()).runOnDevice(algorithm, geometry, math, call, in, deviceWeight, deviceBias, epilogue, r, out);
             out.download(y);
         }
     }

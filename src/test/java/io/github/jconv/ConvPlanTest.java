@@ -323,7 +323,9 @@ class ConvPlanTest {
                     assertThrows(InvalidConvolutionException.class, () -> b.math(MathMode.TF32).build()).getMessage());
         }
         assertEquals(MathMode.TF32, MathMode.parse(" TF32"));
-        assertEquals("unknown math mode 'fp16' (fp32, tf32)", assertThrows(InvalidConvolutionException.class, () -> MathMode.parse("fp16")).getMessage());
+        assertEquals(MathMode.TF32X3, MathMode.parse("3xTF32"));
+        assertEquals("3xtf32", MathMode.TF32X3.label());
+        assertEquals("unknown math mode 'fp16' (fp32, tf32, 3xtf32)", assertThrows(InvalidConvolutionException.class, () -> MathMode.parse("fp16")).getMessage());
         assertTrue(io.github.jconv.cuda.CudnnPlan.cannotTake(Epilogue.of(Epilogue.Activation.GELU)).contains("GELU"));
         assertEquals(null, io.github.jconv.cuda.CudnnPlan.cannotTake(Epilogue.of(Epilogue.Activation.SILU)));
     }

@@ -80,12 +80,42 @@ public final class TestSupport {
     }
 
     /**
+     * The oracle of a math mode ({@link io.github.jconv.MathMode}): FP32 as {@link #oracle(ConvGeometry, float[], float[], float[])};
+     * TF32 the float64 convolution of the TF32-rounded input and weights ({@link ReferenceConv#compute(ConvGeometry,
+     * io.github.jconv.MathMode, float[], float[], float[], Parallel)}: the tensor cores' products of rounded operands are
+     * exact) with FP32's accumulation bound over their magnitudes; 3xTF32 the plain float64 convolution with FP32's bound
+     * over three times the terms (each product is three) plus 7 eps per product: splitting a into big A = tf32(a) and
+     * small tf32(a - A) leaves at most 2^-22 |a| (A's rounding error is at most 2^-11 |a| and is itself rounded to 11 bits),
+     * so small*big + big*small + big*big misses ab by at most 3 * 2^-22 |ab| (6 eps) and a term of 2^-22 |ab|.
+     */
+    public static Oracle oracle(ConvGeometry g, io.github.jconv.MathMode math, float[] input, float[] w, float[] b) {
+        switch (math) {
+            case TF32: {
+                float[] x32 = io.github.jconv.Precision.toTf32(input), w32 = io.github.jconv.Precision.toTf32(w);
+                return new Oracle(ReferenceConv.compute(g, x32, w32, b, Parallel.SERIAL),
+                        ReferenceConv.compute(g, abs(x32), abs(w32), abs(b), Parallel.SERIAL), (4 * Math.sqrt(terms(g)) + 1) * EPS);
+            }
+            case TF32X3:
+                return new Oracle(ReferenceConv.compute(g, input, w, b, Parallel.SERIAL),
+                        ReferenceConv.compute(g, abs(input), abs(w), abs(b), Parallel.SERIAL), (4 * Math.sqrt(3.0 * terms(g)) + 8) * EPS);
+            default:
+                return oracle(g, input, w, b);
+        }
+    }
+
+    /**
      * The oracle of {@code epilogue(conv + b, residual)}: the epilogue applied in float64 to the reference; every
      * activation is at most 1.1-Lipschitz, so the convolution's bound (over |conv| + |r|) grows by 1.1, plus 8 ulps of
      * the result for the activation's own float32 rounding.
      */
     public static Oracle oracle(ConvGeometry g, float[] input, float[] w, float[] b, Epilogue epilogue, float[] residual) {
-        Oracle plain = oracle(g, input, w, b);
+        return oracle(g, io.github.jconv.MathMode.FP32, input, w, b, epilogue, residual);
+    }
+
+    /** {@link #oracle(ConvGeometry, float[], float[], float[], Epilogue, float[])} in a math mode. */
+    public static Oracle oracle(ConvGeometry g, io.github.jconv.MathMode math, float[] input, float[] w, float[] b, Epilogue epilogue,
+                                float[] residual) {
+        Oracle plain = oracle(g, math, input, w, b);
         if (epilogue.isNone()) {
             return plain;
         }

@@ -10,6 +10,7 @@ import io.github.jconv.ConvPlan;
 import io.github.jconv.Device;
 import io.github.jconv.DeviceTensor;
 import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.MathMode;
 import io.github.jconv.Tensor;
 import io.github.jconv.WeightGradientPlan;
 import io.github.jconv.cpu.CpuInfo;
@@ -110,6 +111,11 @@ final class BenchCommand implements Callable<Integer> {
             + "speedup of the --threads run over it (a run slower than 1 thread is flagged).")
     boolean threadScaling;
 
+    @Option(names = "--math", split = ",", paramLabel = "tf32|3xtf32",
+            description = "On cuda and cuda-emu: also time the implicit GEMM's tensor-core kernels in these math modes, a row each "
+                    + "(repeatable or comma-separated; fp32 rows are always there).")
+    List<String> maths = new ArrayList<>();
+
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
     boolean noTune;
 
@@ -181,6 +187,10 @@ final class BenchCommand implements Callable<Integer> {
             problems.add(Problem.parse(batch == null ? s : Problem.withBatch(s, batch), operation));
         }
         Backend be = Backends.get(backend);
+        if (!tensorCoreMaths().isEmpty() && !(be instanceof CudaBackend)) {
+            throw new InvalidConvolutionException("--math " + String.join(",", maths) + ": the tensor-core kernels run on cuda and cuda-emu, not on "
+                    + be.name());
+        }
         List<Algorithm> algs = new ArrayList<>();
         for (String a : algorithms) {
             algs.add(Algorithm.parse(a));
@@ -307,6 +317,19 @@ final class BenchCommand implements Callable<Integer> {
                             k.pctPeak(), null, k.maxRelError(), false, row.medianMs());
                 }
                 rows.add(row);
+                if (gpu != null && !wgrad && chosen == Algorithm.IMPLICIT_GEMM) {
+                    for (MathMode m : tensorCoreMaths()) {
+                        String mathWhy = be.cannotUseMath(m);
+                        if (mathWhy != null) {
+                            out.printf("%-34s %-16s %-10s %-14s skipped: math %s: %s%n", pr.label, g.op, be.name(), a, m.label(), mathWhy);
+                            continue;
+                        }
+                        progress.step(pr.label + " " + a + " math " + m.label());
+                        float[] ym = new float[y.length];
+                        double[] kernel = deviceTimes(gpu, g, chosen, m, data, Math.max(1, warmup), runs, ym);
+                        rows.add(row(pr, row.op(), be.name(), label + "/" + m.label(), threadCount, kernel, ReferenceConv.maxRelError(ym, ref), peak));
+                    }
+                }
             }
         }
         for (Peer peer : active) {
@@ -480,13 +503,35 @@ final class BenchCommand implements Callable<Integer> {
 
     /** Device times (ms) of a plan's runs of g with algorithm a on device tensors, after {@code warmup} runs. */
     private static double[] deviceTimes(Device dev, ConvGeometry g, Algorithm a, float[][] data, int warmup, int runs) {
+        return deviceTimes(dev, g, a, MathMode.FP32, data, warmup, runs, null);
+    }
+
+    /** As above in a math mode; the last run's output goes to {@code result} when it is not null. */
+    private static double[] deviceTimes(Device dev, ConvGeometry g, Algorithm a, MathMode math, float[][] data, int warmup, int runs,
+                                        float[] result) {
         Tensor w = Tensor.of(data[1], g.weightShape());
         Tensor b = g.hasBias ? Tensor.of(data[2], g.biasLength()) : null;
         ConvPlan.Builder pb = ConvPlan.of(dev, g, w, b);
-        try (ConvPlan plan = pb.algorithm(a).build(); DeviceTensor x = dev.upload(data[0], g.inputShape());
+        try (ConvPlan plan = pb.algorithm(a).math(math).build(); DeviceTensor x = dev.upload(data[0], g.inputShape());
              DeviceTensor y = dev.allocate(g.outputShape())) {
-            return deviceTimes(dev, () -> plan.run(x, y), warmup, runs);
+            double[] ms = deviceTimes(dev, () -> plan.run(x, y), warmup, runs);
+            if (result != null) {
+                y.download(result);
+            }
+            return ms;
         }
+    }
+
+    /** The --math modes other than fp32, parsed (an unknown one fails naming the choices). */
+    private List<MathMode> tensorCoreMaths() {
+        List<MathMode> out = new ArrayList<>();
+        for (String m : maths) {
+            MathMode mode = MathMode.parse(m);
+            if (mode.tensorCores() && !out.contains(mode)) {
+                out.add(mode);
+            }
+        }
+        return out;
     }
 
     /** {@code warmup} untimed runs of {@code work}, then the device time (ms) of each of {@code runs} more. */

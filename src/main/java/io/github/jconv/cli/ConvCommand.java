@@ -5,8 +5,12 @@ import io.github.jconv.Backend;
 import io.github.jconv.Backends;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvOptions;
+import io.github.jconv.ConvPlan;
 import io.github.jconv.ConvSpec;
+import io.github.jconv.Device;
+import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.Jconv;
+import io.github.jconv.MathMode;
 import io.github.jconv.Tensor;
 import io.github.jconv.io.AtomicFile;
 import io.github.jconv.io.Npy;
@@ -49,6 +53,11 @@ abstract class ConvCommand implements Callable<Integer> {
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
     boolean noTune;
 
+    @Option(names = "--math", defaultValue = "fp32", paramLabel = "fp32|tf32|3xtf32",
+            description = "Arithmetic (default: ${DEFAULT-VALUE}, strict float32): tf32 and 3xtf32 run the implicit GEMM on TF32 "
+                    + "tensor cores (cuda sm_80+, cuda-emu; cudnn takes tf32); see the README's accuracy table.")
+    String math;
+
     @Mixin
     Options.Debug debug;
 
@@ -60,10 +69,15 @@ abstract class ConvCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
+        MathMode mathMode = MathMode.parse(math);
         ConvSpec sp = spec().build();
         ConvOptions opts = ConvOptions.defaults().withBackend(backend).withAlgorithm(Algorithm.parse(algorithm))
                 .withThreads(threads.count).withTuning(!noTune);
         Backend be = Backends.get(backend); // an unknown or unavailable backend fails before any file is read
+        String mathWhy = be.cannotUseMath(mathMode);
+        if (mathWhy != null) {
+            throw new InvalidConvolutionException("--math " + mathMode.label() + ": " + mathWhy);
+        }
         Path target = AtomicFile.target(output); // so does an output that cannot be written
         Npy.Header hx = Npy.readHeader(input), hw = Npy.readHeader(weight);
         Npy.Header hb = bias == null ? null : Npy.readHeader(bias);
@@ -75,7 +89,15 @@ abstract class ConvCommand implements Callable<Integer> {
         Tensor x = Npy.read(input);
         Tensor w = Npy.read(weight);
         Tensor b = bias == null ? null : Npy.read(bias);
-        Tensor y = op() == ConvGeometry.Op.CONV2D ? Jconv.conv2d(x, w, b, sp, opts) : Jconv.convTranspose2d(x, w, b, sp, opts);
+        Tensor y;
+        if (mathMode == MathMode.FP32) {
+            y = op() == ConvGeometry.Op.CONV2D ? Jconv.conv2d(x, w, b, sp, opts) : Jconv.convTranspose2d(x, w, b, sp, opts);
+        } else { // the stateless calls compute in fp32: other math runs through a plan
+            try (Device dev = Device.open(be.name());
+                 ConvPlan plan = ConvPlan.of(dev, g, w, b).algorithm(opts.algorithm()).math(mathMode).tune(!noTune).build()) {
+                y = plan.run(x, null);
+            }
+        }
         Npy.write(target, y);
         return 0;
     }

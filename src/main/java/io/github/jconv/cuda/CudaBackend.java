@@ -4,6 +4,7 @@ import io.github.jconv.Algorithm;
 import io.github.jconv.Backend;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.Epilogue;
+import io.github.jconv.MathMode;
 
 import java.util.List;
 import java.util.function.Supplier;
@@ -54,14 +55,38 @@ public final class CudaBackend implements Backend {
 
     /**
      * Queues the operation on buffers that are already on the device, on {@code arena}'s stream, without touching the
-     * host (a plan's run): out = epilogue(op(in, w) + bias, residual). Bias and residual may be null.
+     * host (a plan's run): out = epilogue(op(in, w) + bias, residual). Bias and residual may be null. With a
+     * tensor-core math ({@link MathMode#tensorCores()}) the implicit GEMM runs its TF32 / 3xTF32 kernels; the other
+     * algorithms compute in FP32 (which those modes allow).
      */
-    public void runOnDevice(Algorithm algorithm, ConvGeometry g, DeviceArena arena, DeviceBuffer in, DeviceBuffer w,
+    public void runOnDevice(Algorithm algorithm, ConvGeometry g, MathMode math, DeviceArena arena, DeviceBuffer in, DeviceBuffer w,
                             DeviceBuffer bias, Epilogue epilogue, DeviceBuffer residual, DeviceBuffer out) {
         if (!prepare(algorithm, g)) {
             return;
         }
-        launcher(algorithm, g).run(arena, g, in, w, bias, epilogue, residual, out);
+        if (algorithm == Algorithm.IMPLICIT_GEMM) {
+            ((ImplicitGemmLauncher) IMPLICIT_GEMM).run(arena, g, math, in, w, bias, epilogue, residual, out);
+        } else {
+            launcher(algorithm, g).run(arena, g, in, w, bias, epilogue, residual, out);
+        }
+    }
+
+    /**
+     * Null when plans on this backend can compute in {@code math}: FP32 always; TF32 and 3xTF32 on the emulator, and on a
+     * GPU with TF32 tensor cores (sm_80 or newer; GPU 0 is asked).
+     */
+    @Override
+    public String cannotUseMath(MathMode math) {
+        if (!math.tensorCores() || unavailableReason() != null) {
+            return null; // an unavailable backend fails when its device opens, naming why
+        }
+        int cc = device().computeCapability();
+        return cc >= 80 ? null : "needs TF32 tensor cores (sm_80 or newer); this GPU is sm_" + cc;
+    }
+
+    /** The algorithm a plan with tensor-core math takes for {@code auto}: the implicit GEMM where it can, else the heuristic's. */
+    public Algorithm chooseFor(MathMode math, ConvGeometry g) {
+        return math.tensorCores() && IMPLICIT_GEMM.cannotImplement(g) == null ? Algorithm.IMPLICIT_GEMM : null;
     }
 
     /**
@@ -171,7 +196,12 @@ public final class CudaBackend implements Backend {
     /** The implicit GEMM's kernel, tile and why (the geometry alone decides, so this holds without a device). */
     @Override
     public String variant(Algorithm algorithm, ConvGeometry g) {
-        return algorithm == Algorithm.IMPLICIT_GEMM && IMPLICIT_GEMM.cannotImplement(g) == null ? ImplicitGemmLauncher.variant(g) : null;
+        return variant(algorithm, g, MathMode.FP32);
+    }
+
+    /** {@link #variant(Algorithm, ConvGeometry)} under a math mode (its tensor-core kernel, for the implicit GEMM). */
+    public String variant(Algorithm algorithm, ConvGeometry g, MathMode math) {
+        return algorithm == Algorithm.IMPLICIT_GEMM && IMPLICIT_GEMM.cannotImplement(g) == null ? ImplicitGemmLauncher.variant(g, math) : null;
     }
 
     @Override

@@ -137,6 +137,6 @@ public final class CudnnBackend implements Backend {
     /** Plans on cudnn take FP32 (CUDNN_FMA_MATH) and TF32 (CUDNN_DEFAULT_MATH: cuDNN may use TF32 tensor cores). */
     @Override
     public String cannotUseMath(io.github.jconv.MathMode math) {
-        return null;
+        return math == io.github.jconv.MathMode.TF32X3 ? "cuDNN has no 3xTF32 math (fp32 is CUDNN_FMA_MATH, tf32 its default math)" : null;
     }
 }

@@ -11,6 +11,12 @@ public interface DeviceApi {
     /** Human-readable description (device name, memory, which library). */
     String describe();
 
+    /**
+     * The compute capability as major * 10 + minor (90 for sm_90). The emulator answers 90: it runs every primitive
+     * jconv's kernels use (TF32 mma.sync, cp.async) with the PTX ISA's per-lane contract.
+     */
+    int computeCapability();
+
     /** A stream for the calling thread (a reused one when a closed one is idle); close it when done. */
     DeviceStream openStream();
 }

@@ -36,6 +36,11 @@ public final class EmuDevice implements DeviceApi {
     }
 
     @Override
+    public int computeCapability() {
+        return 90;
+    }
+
+    @Override
     public String describe() {
         return "CPU emulation of jconv's CUDA kernels (" + EmuNative.kernels().length + " kernels, guard-checked memory)";
     }

@@ -2,6 +2,7 @@ package io.github.jconv.cuda;
 
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.Epilogue;
+import io.github.jconv.MathMode;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -18,7 +19,12 @@ final class ImplicitGemmLauncher extends Launcher {
     static final List<GemmTile> TILES = List.of(GemmTile.T128X128, GemmTile.T128X64, GemmTile.T64X64);
 
     static String kernel(GemmTile t, boolean transposed) {
-        return "jconv_implicit_gemm_" + (transposed ? "dgrad" : "fprop") + "_" + t;
+        return kernel(t, transposed, MathMode.FP32);
+    }
+
+    /** The entry point of a tile, direction and math: jconv_implicit_gemm_[tf32_|3xtf32_](fprop|dgrad)_TILE. */
+    static String kernel(GemmTile t, boolean transposed, MathMode math) {
+        return "jconv_implicit_gemm_" + (math.tensorCores() ? math.label() + "_" : "") + (transposed ? "dgrad" : "fprop") + "_" + t;
     }
 
     /**
@@ -122,7 +128,7 @@ final class ImplicitGemmLauncher extends Launcher {
     }
 
     /** What a plan's explain says: the kernel, its tile, why that tile, split-K, and (conv_transpose2d) the phases. */
-    static String variant(ConvGeometry g) {
+    static String variant(ConvGeometry g, MathMode math) {
         GemmTile t = tile(g);
         int cols = g.transposed() ? g.cPerGroup() : g.kPerGroup();
         long blocks = blocks(t, outPixels(g), cols, g.groups);
@@ -132,7 +138,8 @@ final class ImplicitGemmLauncher extends Launcher {
         int splits = splits(g);
         String split = splits > 1 ? ", split-K into " + splits + " slices of " + splitSteps(g, splits) + " of " + steps(g) + " steps ("
                 + blocks * splits + " blocks; deterministic: jconv_implicit_gemm_splitk_reduce adds them in order)" : ", no split-K";
-        return kernel(t, g.transposed()) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads"
+        return kernel(t, g.transposed(), math) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads"
+                + (math.tensorCores() ? " (" + t.threads() / 32 + " warps on mma.sync m16n8k8 TF32" + (math == MathMode.TF32X3 ? ", 3 per product" : "") + ")" : "")
                 + (g.transposed() ? ", " + gemms(g).size() + " stride phase(s)" : "") + split;
     }
 
@@ -143,6 +150,12 @@ final class ImplicitGemmLauncher extends Launcher {
     @Override
     void run(DeviceArena arena, ConvGeometry g, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, Epilogue ep, DeviceBuffer res,
              DeviceBuffer out) {
+        run(arena, g, MathMode.FP32, in, w, bias, ep, res, out);
+    }
+
+    /** {@link #run} on the main loop of {@code math}: FP32 SIMT, or TF32 / 3xTF32 tensor cores (same tiles, split and order). */
+    void run(DeviceArena arena, ConvGeometry g, MathMode math, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, Epilogue ep,
+             DeviceBuffer res, DeviceBuffer out) {
         GemmTile t = tile(g);
         int splits = splits(g), splitSteps = splitSteps(g, splits);
         int limit = Math.max(1, gridYZLimit / splits);
@@ -153,7 +166,7 @@ final class ImplicitGemmLauncher extends Launcher {
                     int[] p = params(g, first, ep, gemm, splits, splitSteps);
                     int groups = Math.min(limit, g.groups - first);
                     int[] grid = {(int) ((gemm.pixels + t.bm() - 1) / t.bm()), (gemm.cols + t.bn() - 1) / t.bn(), groups * splits};
-                    launch(arena, kernel(t, g.transposed()), grid, t.block(), p, out, in, w, bias, res,
+                    launch(arena, kernel(t, g.transposed(), math), grid, t.block(), p, out, in, w, bias, res,
                             ws == null ? out : ws);
                     last = p;
                 }

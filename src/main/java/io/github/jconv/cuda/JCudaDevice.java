@@ -48,6 +48,7 @@ public final class JCudaDevice implements DeviceApi {
     private final AtomicLong nextHandle = new AtomicLong(1);
     private final StreamPool<JCudaStream> pool = new StreamPool<>();
     private final boolean memoryPools;
+    private final int computeCapability;
 
     private JCudaDevice(byte[] fatbin, int ordinal) {
         CUdevice device = new CUdevice();
@@ -69,6 +70,7 @@ public final class JCudaDevice implements DeviceApi {
         int[] major = {0}, minor = {0};
         JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
         JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
+        computeCapability = major[0] * 10 + minor[0];
         description = (ordinal == 0 ? "" : "GPU " + ordinal + ": ") + new String(name, 0, len, java.nio.charset.StandardCharsets.US_ASCII)
                 + ", sm_" + major[0] + minor[0] + ", " + (mem[0] >> 20) + " MiB, JCuda driver API";
     }
@@ -212,6 +214,11 @@ public final class JCudaDevice implements DeviceApi {
     @Override
     public String describe() {
         return description;
+    }
+
+    @Override
+    public int computeCapability() {
+        return computeCapability;
     }
 
     /**

@@ -1,0 +1,175 @@
+package io.github.jconv.cuda;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvPlan;
+import io.github.jconv.ConvSpec;
+import io.github.jconv.Device;
+import io.github.jconv.Epilogue;
+import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.MathMode;
+import io.github.jconv.ShapeTableTest;
+import io.github.jconv.Tensor;
+import io.github.jconv.TestSupport;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import java.util.Random;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The implicit GEMM's tensor-core kernels (cuda-kernels/jconv_mma_mainloop.cuh; math tf32 and 3xtf32) through plans, on
+ * the emulator (its mma.sync follows the PTX ISA's per-lane fragment layout, so a wrong lane mapping fails here) and on a
+ * GPU where there is one: every tile on the shape table in both directions against the oracle of the math
+ * ({@link TestSupport#oracle(ConvGeometry, MathMode, float[], float[], float[])}: tf32 against the float64 convolution
+ * of TF32-rounded operands, 3xtf32 against the plain one within FP32-level bounds), split-K, the epilogue, non-finite
+ * values, and that tf32 really rounds (it fails FP32's bound on data TF32 cannot hold) while 3xtf32 does not.
+ */
+class TensorCoreTest {
+    private static final MathMode[] TENSOR_CORE_MATHS = {MathMode.TF32, MathMode.TF32X3};
+
+    static Stream<Arguments> backendsMathsAndTiles() {
+        return Stream.of("cuda-emu", "cuda").flatMap(b -> Stream.of(TENSOR_CORE_MATHS)
+                .flatMap(m -> ImplicitGemmLauncher.TILES.stream().map(t -> Arguments.of(b, m, t))));
+    }
+
+    static Stream<Arguments> backendsAndMaths() {
+        return Stream.of("cuda-emu", "cuda").flatMap(b -> Stream.of(TENSOR_CORE_MATHS).map(m -> Arguments.of(b, m)));
+    }
+
+    private static Device open(String name) {
+        CudaBackend b = name.equals("cuda") ? CudaBackend.CUDA : CudaBackend.EMU;
+        Assumptions.assumeTrue(b.unavailableReason() == null, () -> name + ": " + b.unavailableReason());
+        Assumptions.assumeTrue(b.cannotUseMath(MathMode.TF32) == null, () -> name + ": " + b.cannotUseMath(MathMode.TF32));
+        return Device.open(name);
+    }
+
+    /** y of one plan with this math (and epilogue, residual), built and run on dev. */
+    private static float[] run(Device dev, MathMode math, ConvGeometry g, float[][] d, Epilogue ep, float[] residual) {
+        try (ConvPlan plan = ConvPlan.of(dev, g, Tensor.of(d[1], g.weightShape()), d[2] == null ? null : Tensor.of(d[2], g.biasLength()))
+                .algorithm(Algorithm.IMPLICIT_GEMM).math(math).epilogue(ep).build()) {
+            return plan.run(Tensor.of(d[0], g.inputShape()), residual == null ? null : Tensor.of(residual, g.outputShape())).data();
+        }
+    }
+
+    private static void assertMatches(String what, MathMode math, ConvGeometry g, float[][] d, Epilogue ep, float[] residual, float[] y) {
+        String why = TestSupport.oracle(g, math, d[0], d[1], d[2], ep, residual).check(y);
+        assertNull(why, () -> what + " math " + math.label() + " on " + g + ": " + why + TestSupport.scheduleNote(what));
+    }
+
+    @ParameterizedTest(name = "{0} {1} tile {2}")
+    @MethodSource("backendsMathsAndTiles")
+    void everyTileMatchesItsOracleOnTheShapeTable(String backend, MathMode math, GemmTile tile) {
+        ImplicitGemmLauncher.forcedTile = tile;
+        try (Device dev = open(backend)) {
+            int layers = 0;
+            for (ConvGeometry g : ShapeTableTest.geometries()) {
+                float[][] d = TestSupport.data(g, 41);
+                assertMatches(backend + "/" + ImplicitGemmLauncher.kernel(tile, g.transposed(), math), math, g, d, Epilogue.none(), null,
+                        run(dev, math, g, d, Epilogue.none(), null));
+                layers++;
+            }
+            assertEquals(ShapeTableTest.geometries().size(), layers);
+        } finally {
+            ImplicitGemmLauncher.forcedTile = null;
+        }
+    }
+
+    /** Split-K in 3 slices (the partial tiles in the workspace, the epilogue in the reduction) with a residual. */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("backendsAndMaths")
+    void splitKAndTheEpilogue(String backend, MathMode math) {
+        ImplicitGemmLauncher.forcedSplits = 3;
+        try (Device dev = open(backend)) {
+            for (ConvGeometry g : new ConvGeometry[] {
+                    ConvGeometry.conv2d(new int[] {2, 20, 9, 11}, new int[] {70, 10, 3, 3}, new int[] {70}, ConvSpec.builder().padding(1).groups(2).build()),
+                    ConvGeometry.convTranspose2d(new int[] {2, 24, 5, 6}, new int[] {24, 10, 3, 3}, new int[] {10},
+                            ConvSpec.builder().stride(2).padding(1).build())}) {
+                float[][] d = TestSupport.data(g, 43);
+                float[] residual = TestSupport.gaussian(new Random(44), Tensor.elementCount(g.outputShape()));
+                Epilogue ep = Epilogue.of(Epilogue.Activation.SILU).withResidual(Epilogue.Residual.AFTER_ACTIVATION);
+                assertMatches(backend + " split-K " + ImplicitGemmLauncher.splits(g), math, g, d, ep, residual, run(dev, math, g, d, ep, residual));
+            }
+        } finally {
+            ImplicitGemmLauncher.forcedSplits = 0;
+        }
+    }
+
+    /**
+     * tf32 rounds: on Gaussian data (24 significant bits) its result is outside FP32's bound, and it equals the FP32 kernel's
+     * within FP32's bound where the data are TF32-exact (multiples of 1/64 below 16: at most 11 significant bits). 3xtf32
+     * stays within FP32-level bounds on the same Gaussian data (the everyTile test) and differs from tf32.
+     */
+    @Test
+    void tf32RoundsTheOperandsAndThreeTf32DoesNot() {
+        try (Device dev = open("cuda-emu")) {
+            ConvGeometry g = ConvGeometry.conv2d(new int[] {1, 32, 8, 8}, new int[] {16, 32, 3, 3}, null, ConvSpec.builder().padding(1).build());
+            float[][] d = TestSupport.data(g, 45);
+            float[] tf32 = run(dev, MathMode.TF32, g, d, Epilogue.none(), null), x3 = run(dev, MathMode.TF32X3, g, d, Epilogue.none(), null);
+            assertNotNull(TestSupport.oracle(g, d[0], d[1], d[2]).check(tf32), "tf32 on Gaussian data must miss FP32's bound");
+            String why3 = TestSupport.oracle(g, MathMode.TF32X3, d[0], d[1], d[2]).check(x3);
+            assertNull(why3, () -> "3xtf32: " + why3);
+            assertTrue(!java.util.Arrays.equals(tf32, x3), "3xtf32 computes more than tf32");
+            Random rnd = new Random(46);
+            float[][] exact = {new float[d[0].length], new float[d[1].length], null};
+            for (float[] a : new float[][] {exact[0], exact[1]}) {
+                for (int i = 0; i < a.length; i++) {
+                    a[i] = (rnd.nextInt(2048) - 1024) / 64f;
+                }
+            }
+            for (MathMode m : TENSOR_CORE_MATHS) {
+                String why = TestSupport.oracle(g, exact[0], exact[1], null).check(run(dev, m, g, exact, Epilogue.none(), null));
+                assertNull(why, () -> m.label() + " on TF32-exact data: " + why);
+            }
+        }
+    }
+
+    /** An infinite or NaN input reaches exactly the outputs that read it, as in FP32 (3xtf32's small part of infinity is 0, not NaN). */
+    @ParameterizedTest
+    @EnumSource(value = MathMode.class, names = {"TF32", "TF32X3"})
+    void nonFiniteValuesPropagateAsInFp32(MathMode math) {
+        try (Device dev = open("cuda-emu")) {
+            ConvGeometry g = ConvGeometry.conv2d(new int[] {1, 8, 6, 6}, new int[] {8, 8, 3, 3}, null, ConvSpec.builder().padding(1).build());
+            float[][] d = TestSupport.data(g, 47);
+            for (int i = 0; i < d[1].length; i++) {
+                d[1][i] = Math.abs(d[1][i]); // positive weights: an infinity cannot meet its opposite
+            }
+            d[0][1 * 36 + 2 * 6 + 3] = Float.POSITIVE_INFINITY;
+            d[0][5 * 36] = Float.NaN;
+            float[] y = run(dev, math, g, d, Epilogue.none(), null);
+            assertMatches("cuda-emu", math, g, d, Epilogue.none(), null, y);
+        }
+    }
+
+    /** auto with a tensor-core math takes the implicit GEMM; explain names the kernel; what cannot run says why in one line. */
+    @Test
+    void plansNameTheTensorCoreKernelAndRefuseWhatCannotRun() {
+        ConvGeometry g = ConvGeometry.conv2d(new int[] {1, 16, 8, 8}, new int[] {32, 16, 3, 3}, null, ConvSpec.builder().padding(1).build());
+        float[][] d = TestSupport.data(g, 48);
+        try (Device dev = open("cuda-emu");
+             ConvPlan plan = ConvPlan.of(dev, g, Tensor.of(d[1], g.weightShape()), null).math(MathMode.TF32X3).build();
+             ConvPlan direct = ConvPlan.of(dev, g, Tensor.of(d[1], g.weightShape()), null).algorithm(Algorithm.DIRECT).math(MathMode.TF32).build()) {
+            assertEquals(Algorithm.IMPLICIT_GEMM, plan.algorithm());
+            assertTrue(plan.explain().contains("kernel jconv_implicit_gemm_3xtf32_fprop_64x64") && plan.explain().contains("math 3xtf32"),
+                    plan.explain());
+            assertTrue(direct.explain().contains("math tf32 (allowed; direct computes in fp32)"), direct.explain());
+        }
+        try (Device cpu = Device.open("cpu")) {
+            assertEquals("math 3xtf32: backend 'cpu' computes in strict float32 only (math fp32)", assertThrows(InvalidConvolutionException.class,
+                    () -> ConvPlan.of(cpu, g, Tensor.of(d[1], g.weightShape()), null).math(MathMode.TF32X3).build()).getMessage());
+        }
+        assertEquals("cuDNN has no 3xTF32 math (fp32 is CUDNN_FMA_MATH, tf32 its default math)", CudnnBackend.INSTANCE.cannotUseMath(MathMode.TF32X3));
+        assertEquals("jconv_implicit_gemm_tf32_dgrad_128x64", ImplicitGemmLauncher.kernel(GemmTile.T128X64, true, MathMode.TF32));
+        assertEquals("jconv_implicit_gemm_fprop_64x64", ImplicitGemmLauncher.kernel(GemmTile.T64X64, false, MathMode.FP32));
+    }
+}
