@@ -2,32 +2,44 @@
 // loaders (a loader does not know which main loop it feeds), the reduction on mma.sync.m16n8k8 TF32 (sm_80+).
 //
 // Math: MmaMath::TF32 rounds each operand to TF32 (jconv_to_tf32, cvt.rna) as it is staged into shared memory and
-// issues one MMA per 16 x 8 x 8 product, accumulating in FP32 (PyTorch's allow_tf32). MmaMath::TF32X3 (CUTLASS's 3xTF32) splits each operand x into
-// big = tf32(x) and small = tf32(x - big) and issues small*big + big*small + big*big (the small*small term is below
-// FP32's rounding): FP32-level accuracy on the tensor cores. An infinite or NaN operand takes no part in the cross
-// terms (jconv_split_tf32), so big*big alone carries it and results are non-finite exactly where FP32's are.
+// issues one MMA per 16 x 8 x 8 product, accumulating in FP32 (PyTorch's allow_tf32). MmaMath::TF32X3 (CUTLASS's
+// 3xTF32) stages each operand x as big = tf32(x) and small = tf32(x - big) (two shared-memory parts) and issues
+// small*big + big*small + big*big (the small*small term is below FP32's rounding): FP32-level accuracy on the tensor
+// cores. Infinities and NaN stay out of the cross terms (nonFiniteStep below), so results are non-finite exactly where
+// FP32's are.
 //
 // Warps: BM/64 x BN/32, each a 64 x 32 warp tile = 4 x 4 MMA tiles of 16 x 8, 64 FP32 accumulators per thread. Rows
-// and columns are permuted (the order of a GEMM's rows and columns is free) so that each lane's operands are
-// contiguous in shared memory: MMA tile i's row r is warp row 8*(r % 8) + 2i + r / 8 and tile j's column c is warp
-// column 4c + j, so lane (g = lane / 4, t = lane % 4) reads A at warp rows 8g..8g+7 (two 128-bit loads per depth) and
-// B at warp columns 4g..4g+3 (one 128-bit load per depth), for depths t and t + 4. Its accumulators are then the
-// 8 x 8 block acc[a][b] at warp row 8g + a, warp column 8t + b (MmaTile::row / col).
+// and columns are permuted (the order of a GEMM's rows and columns is free): MMA tile i's row r is warp row
+// 8*(r % 8) + 2i + r / 8 and tile j's column c is warp column 4c + j. Lane (g = lane / 4, t = lane % 4) then needs, for
+// tile i, A at warp rows 8g + 2i and 8g + 2i + 1, depths t and t + 4 (its 4 fragment registers), and for tile j, B at
+// warp column 4g + j, depths t and t + 4; its accumulators are the 8 x 8 block acc[a][b] at warp row 8g + a, warp
+// column 8t + b (MmaTile::row / col).
 //
-// Shared memory is As[depth][BM] and Bs[depth][BN] as in the SIMT loop, XOR-swizzled so that those 128-bit loads have
-// no bank conflicts: the 16-byte chunk of row m at depth k moves by jconv_swizzle_a(k) (chunk bits 0 and 2 flipped
-// by the two low bits of k), and of column n by jconv_swizzle_b(k) (chunk bits 1 and 2); the loaders' stores (32
-// consecutive rows per warp) stay conflict-free as the swizzle permutes within aligned groups of 32 floats. Double
-// buffered with register staging, one barrier per 8-deep step, as the SIMT loop.
+// Shared memory holds each stage in fragment order, so every 128-bit load lands in MMA operand registers as they are
+// (no moves): A as [t][row pair][4] = A(2p, t), A(2p+1, t), A(2p, t+4), A(2p+1, t+4) (one load per MMA tile i), B as
+// [t][column][2] = B(n, t), B(n, t+4) (one load per two MMA tiles j). The 16-byte chunks are XOR-swizzled by t
+// (jconv_a_at, jconv_b_at) so that the eight lanes of each quarter-warp load phase hit eight distinct bank groups.
+// Double buffered with register staging, one barrier per 8-deep step, as the SIMT loop.
 #pragma once
 #include "jconv_gemm_mainloop.cuh"
 #include "jconv_warp.cuh"
 
 enum class MmaMath : int { TF32 = 1, TF32X3 = 3 };
 
-// the float offset XOR-ed into row m (A) or column n (B) at depth k
-__device__ __forceinline__ int jconv_swizzle_a(int k) { return ((k & 1) | ((k & 2) << 1)) << 2; }  // 0, 4, 16, 20
-__device__ __forceinline__ int jconv_swizzle_b(int k) { return (k & 3) << 3; }                     // 0, 8, 16, 24
+// The float offset of A(m, k) in one BM x 8 stage (chunk (m / 2) ^ t of row t = k % 4), and of B(n, k) in a BN x 8
+// one (chunk (n / 2) ^ swizzle(t), the swizzle flipping chunk bits 0 and 2); the chunk a lane reads is the same
+// function of its (g, t).
+template <int BM>
+__device__ __forceinline__ int jconv_a_at(int m, int k) {
+    const int t = k & 3;
+    return t * 2 * BM + (((m >> 1) ^ t) << 2) + (m & 1) + ((k >> 2) << 1);
+}
+__device__ __forceinline__ int jconv_b_swizzle(int t) { return (t & 1) | ((t & 2) << 1); }
+template <int BN>
+__device__ __forceinline__ int jconv_b_at(int n, int k) {
+    const int t = k & 3;
+    return t * 2 * BN + (((n >> 1) ^ jconv_b_swizzle(t)) << 2) + ((n & 1) << 1) + (k >> 2);
+}
 
 template <int BM, int BN>
 struct MmaTile {
@@ -40,24 +52,30 @@ struct MmaTile {
     static __device__ __forceinline__ int col(int b) { return warpCol() + (int)threadIdx.x % 4 * 8 + b; }
 };
 
-template <int N>
-__device__ __forceinline__ void lds128n(float (&dst)[N], int at, const float* src) {
+// four TF32 words from 16 aligned bytes of shared memory (one 128-bit load)
+__device__ __forceinline__ void lds128u(unsigned* dst, const float* src) {
     const float4 v = *reinterpret_cast<const float4*>(src);
-    dst[at] = v.x;
-    dst[at + 1] = v.y;
-    dst[at + 2] = v.z;
-    dst[at + 3] = v.w;
+    dst[0] = (unsigned)__float_as_int(v.x);
+    dst[1] = (unsigned)__float_as_int(v.y);
+    dst[2] = (unsigned)__float_as_int(v.z);
+    dst[3] = (unsigned)__float_as_int(v.w);
 }
 
-// big = tf32(x); small = tf32(x - big); cross = big for the cross terms small*big and big*small. Where x is infinite or
-// NaN, small and cross are 0: the cross terms stay finite (an infinite big times the other operand's small part, which
-// may be 0 or of the opposite sign, would make NaN) and big*big alone carries the non-finite value, as FP32 does.
-__device__ __forceinline__ void jconv_split_tf32(float x, unsigned& big, unsigned& small, unsigned& cross) {
+// big = tf32(x) and small = tf32(x - big); false (and small = 0) where x is infinite or NaN.
+__device__ __forceinline__ bool jconv_split_tf32(float x, unsigned& big, unsigned& small) {
     big = jconv_to_tf32(x);
     const bool finite = fabsf(x) <= 3.402823466e38f;
-    const float rest = x - __int_as_float((int)big);
-    small = finite ? jconv_to_tf32(rest) : 0u;
-    cross = finite ? big : 0u;
+    small = finite ? jconv_to_tf32(x - __int_as_float((int)big)) : 0u;
+    return finite;
+}
+
+// a fragment's TF32 words, 0 where one is infinite or NaN (3xTF32's cross terms on a step that holds such a value)
+template <int R, int C>
+__device__ __forceinline__ void jconv_finite_only(const unsigned (&x)[R][C], unsigned (&out)[R][C]) {
+    JCONV_UNROLL
+    for (int r = 0; r < R; r++)
+        JCONV_UNROLL
+        for (int c = 0; c < C; c++) out[r][c] = (x[r][c] & 0x7f800000u) == 0x7f800000u ? 0u : x[r][c];
 }
 
 // acc (as MmaTile lays it out) = the block's A * B over `steps` steps of the loader (zeros first; no step: zeros).
@@ -65,8 +83,15 @@ template <int BM, int BN, MmaMath MATH, typename Loader>
 __device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)[8][8]) {
     using T = GemmTile<BM, BN>;
     using W = MmaTile<BM, BN>;
-    __shared__ __align__(16) float As[2][JCONV_DEPTH][BM];
-    __shared__ __align__(16) float Bs[2][JCONV_DEPTH][BN];
+    constexpr bool X3 = MATH == MmaMath::TF32X3;
+    constexpr int PARTS = X3 ? 2 : 1;  // TF32 stages the rounded operands; 3xTF32 their big and small parts
+    __shared__ __align__(16) float As[PARTS][2][JCONV_DEPTH * BM];
+    __shared__ __align__(16) float Bs[PARTS][2][JCONV_DEPTH * BN];
+    // 3xTF32: a step whose staged operands hold an infinity or NaN is written here (buffer step & 1) by the threads that
+    // staged one, before the barrier, so every thread takes the same path; any other value (the NaN fill, an old step)
+    // means all finite. Cross terms then leave those values out (an infinite big times the other operand's small part,
+    // which may be 0 or of the opposite sign, would make NaN), so big*big alone carries them, as FP32 does.
+    __shared__ int nonFiniteStep[2];
     JCONV_UNROLL
     for (int i = 0; i < 8; i++)
         JCONV_UNROLL
@@ -74,25 +99,62 @@ __device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)
     if (steps <= 0) return;
     const int aRow = T::aRow(), aKk = T::aKk(), bCol = T::bCol(), bKk = T::bKk();
     const int lane = (int)threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    // this lane's fragment addresses: depths t and t + 4 share the swizzle
-    const int aAt = (W::warpRow() + 8 * g) ^ jconv_swizzle_a(t), bAt = (W::warpCol() + 4 * g) ^ jconv_swizzle_b(t);
+    // this lane's fragments: A tile i at chunk aChunk + (i ^ t) of row t (the swizzle flips only bits 0-1 of
+    // aChunk + i, which is a multiple of 4 plus i), B tiles 2h and 2h + 1 at chunk (bChunk + h) ^ swizzle(t)
+    const int aRowAt = t * 2 * BM + ((W::warpRow() / 2 + 4 * g) << 2), bRowAt = t * 2 * BN;
+    const int bChunk = W::warpCol() / 2 + 2 * g, bSw = jconv_b_swizzle(t);
     float ra[T::A_LOADS], rb[T::B_LOADS];
-    // TF32 rounds as it stores (each element once); 3xTF32 stores FP32 and splits in the fragments
-    auto stored = [](float x) { return MATH == MmaMath::TF32 ? __int_as_float((int)jconv_to_tf32(x)) : x; };
-    auto store = [&](int buf) {
+    // each element rounded (TF32) or split (3xTF32) once, as it is staged
+    auto put = [](float* dst0, float* dst1, float x, bool& bad) {
+        if constexpr (X3) {
+            unsigned big, small;
+            bad |= !jconv_split_tf32(x, big, small);
+            *dst0 = __int_as_float((int)big);
+            *dst1 = __int_as_float((int)small);
+        } else {
+            (void)dst1, (void)bad;
+            *dst0 = __int_as_float((int)jconv_to_tf32(x));
+        }
+    };
+    auto store = [&](int buf, int forStep) {
+        bool bad = false;
         JCONV_UNROLL
         for (int i = 0; i < T::A_LOADS; i++) {
-            const int k = aKk + T::A_KK * i;
-            As[buf][k][aRow ^ jconv_swizzle_a(k)] = stored(ra[i]);
+            const int at = jconv_a_at<BM>(aRow, aKk + T::A_KK * i);
+            put(&As[0][buf][at], &As[PARTS - 1][buf][at], ra[i], bad);
         }
         JCONV_UNROLL
         for (int i = 0; i < T::B_LOADS; i++) {
-            const int k = bKk + T::B_KK * i;
-            Bs[buf][k][bCol ^ jconv_swizzle_b(k)] = stored(rb[i]);
+            const int at = jconv_b_at<BN>(bCol, bKk + T::B_KK * i);
+            put(&Bs[0][buf][at], &Bs[PARTS - 1][buf][at], rb[i], bad);
         }
+        if (X3 && bad) nonFiniteStep[buf] = forStep;
+    };
+    // this lane's A fragments (4 MMA tiles i) and B fragments (4 MMA tiles j) of one part, six 128-bit loads
+    auto fragments = [&](int part, int buf, unsigned (&a)[4][4], unsigned (&b)[4][2]) {
+        JCONV_UNROLL
+        for (int i = 0; i < 4; i++) lds128u(a[i], &As[part][buf][aRowAt + ((i ^ t) << 2)]);
+        JCONV_UNROLL
+        for (int h = 0; h < 2; h++) lds128u(&b[2 * h][0], &Bs[part][buf][bRowAt + (((bChunk + h) ^ bSw) << 2)]);
+    };
+    // the accumulators as the MMAs hold them (tile i, tile j, fragment element), so each MMA's C and D stay in place;
+    // acc[2i][j], acc[2i][4+j], acc[2i+1][j], acc[2i+1][4+j] after the loop
+    float q[4][4][4];
+    JCONV_UNROLL
+    for (int i = 0; i < 4; i++)
+        JCONV_UNROLL
+        for (int j = 0; j < 4; j++)
+            JCONV_UNROLL
+            for (int e = 0; e < 4; e++) q[i][j][e] = 0.0f;
+    // q += A * B over the warp tile: 4 x 4 MMAs
+    auto mmas = [&](const unsigned (&a)[4][4], const unsigned (&b)[4][2]) {
+        JCONV_UNROLL
+        for (int i = 0; i < 4; i++)
+            JCONV_UNROLL
+            for (int j = 0; j < 4; j++) jconv_mma_m16n8k8_tf32(q[i][j], a[i], b[j], q[i][j]);
     };
     ld.load(ra, rb);
-    store(0);
+    store(0, 0);
     __syncthreads();
     for (int step = 0; step < steps; step++) {
         const int cur = step & 1;
@@ -101,48 +163,33 @@ __device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)
             ld.advance();
             ld.load(ra, rb);
         }
-        float fa0[8], fa1[8], fb0[4], fb1[4];  // A rows 8g..8g+7 and B columns 4g..4g+3 at depths t and t + 4
-        lds128n(fa0, 0, &As[cur][t][aAt]);
-        lds128n(fa0, 4, &As[cur][t][aAt ^ 4]);
-        lds128n(fa1, 0, &As[cur][t + 4][aAt]);
-        lds128n(fa1, 4, &As[cur][t + 4][aAt ^ 4]);
-        lds128n(fb0, 0, &Bs[cur][t][bAt]);
-        lds128n(fb1, 0, &Bs[cur][t + 4][bAt]);
-        unsigned ab[4][4], as[4][4], ac[4][4], bb[4][2], bs[4][2], bc[4][2];  // big, small, cross (3xTF32)
-        JCONV_UNROLL
-        for (int i = 0; i < 4; i++) {
-            const float x[4] = {fa0[2 * i], fa0[2 * i + 1], fa1[2 * i], fa1[2 * i + 1]};
-            JCONV_UNROLL
-            for (int e = 0; e < 4; e++) {
-                if constexpr (MATH == MmaMath::TF32X3) jconv_split_tf32(x[e], ab[i][e], as[i][e], ac[i][e]);
-                else ab[i][e] = (unsigned)__float_as_int(x[e]);  // rounded when stored
+        unsigned ab[4][4], bb[4][2];  // big parts (TF32: the rounded operands)
+        fragments(0, cur, ab, bb);
+        if constexpr (X3) {  // small*big + big*small first, then big*big, per accumulator
+            unsigned as[4][4], bs[4][2];
+            fragments(1, cur, as, bs);
+            if (nonFiniteStep[cur] != step) {
+                mmas(as, bb);
+                mmas(ab, bs);
+            } else {
+                unsigned ac[4][4], bc[4][2];
+                jconv_finite_only(ab, ac);
+                jconv_finite_only(bb, bc);
+                mmas(as, bc);
+                mmas(ac, bs);
             }
         }
-        JCONV_UNROLL
-        for (int j = 0; j < 4; j++) {
-            const float y[2] = {fb0[j], fb1[j]};
-            JCONV_UNROLL
-            for (int e = 0; e < 2; e++) {
-                if constexpr (MATH == MmaMath::TF32X3) jconv_split_tf32(y[e], bb[j][e], bs[j][e], bc[j][e]);
-                else bb[j][e] = (unsigned)__float_as_int(y[e]);
-            }
-        }
-        JCONV_UNROLL
-        for (int i = 0; i < 4; i++)
-            JCONV_UNROLL
-            for (int j = 0; j < 4; j++) {
-                float c[4] = {acc[2 * i][j], acc[2 * i][4 + j], acc[2 * i + 1][j], acc[2 * i + 1][4 + j]};
-                if constexpr (MATH == MmaMath::TF32X3) {
-                    jconv_mma_m16n8k8_tf32(c, as[i], bc[j], c);
-                    jconv_mma_m16n8k8_tf32(c, ac[i], bs[j], c);
-                }
-                jconv_mma_m16n8k8_tf32(c, ab[i], bb[j], c);
-                acc[2 * i][j] = c[0];
-                acc[2 * i][4 + j] = c[1];
-                acc[2 * i + 1][j] = c[2];
-                acc[2 * i + 1][4 + j] = c[3];
-            }
-        if (more) store(cur ^ 1);
+        mmas(ab, bb);
+        if (more) store(cur ^ 1, step + 1);
         __syncthreads();
     }
+    JCONV_UNROLL
+    for (int i = 0; i < 4; i++)
+        JCONV_UNROLL
+        for (int j = 0; j < 4; j++) {
+            acc[2 * i][j] = q[i][j][0];
+            acc[2 * i][4 + j] = q[i][j][1];
+            acc[2 * i + 1][j] = q[i][j][2];
+            acc[2 * i + 1][4 + j] = q[i][j][3];
+        }
 }

@@ -64,7 +64,8 @@ gpu_tests() {
     --select-class io.github.jconv.EpilogueTest --select-class io.github.jconv.ConvPlanTest --select-class io.github.jconv.PlanCacheTest \
     --select-class io.github.jconv.MaxPool2dTest --select-class io.github.jconv.WeightGradientTest \
     --select-class io.github.jconv.cuda.ImplicitGemmLauncherTest --select-class io.github.jconv.cuda.WgradLauncherTest \
-    --select-class io.github.jconv.cuda.SgemmLauncherTest --select-class io.github.jconv.cuda.DepthwiseLauncherTest > "$1/tests.txt" 2>&1
+    --select-class io.github.jconv.cuda.SgemmLauncherTest --select-class io.github.jconv.cuda.DepthwiseLauncherTest \
+    --select-class io.github.jconv.cuda.TensorCoreTest > "$1/tests.txt" 2>&1
   local rc=$?
   tail -15 "$1/tests.txt"
   return $rc
@@ -88,7 +89,7 @@ elif [ "${1:-}" = check ]; then
   step tests gpu_tests "$OUT"
   step info jconv info
   step verify jconv verify
-  step "bench-$gpu" jconv bench --backend "$gpu" --no-peers "${bench_args[@]}" --json "$OUT/bench-$gpu.json"
+  step "bench-$gpu" jconv bench --backend "$gpu" --no-peers --math tf32,3xtf32 "${bench_args[@]}" --json "$OUT/bench-$gpu.json"
   [ "$gpu" = cuda ] && step bench-cudnn jconv bench --backend cudnn --no-peers "${bench_args[@]}" --json "$OUT/bench-cudnn.json"
   step bench-cpu jconv bench --backend cpu --no-peers --threads "$(nproc)" "${bench_args[@]}" --json "$OUT/bench-cpu.json"
   sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1 || true)"

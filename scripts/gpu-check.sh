@@ -20,6 +20,6 @@ else
   echo "gpu-check: no Maven here: the unit-test suite is skipped, verify and bench still run" | tee "$out/tests.txt"
 fi
 scripts/jconv verify 2>&1 | tee "$out/verify.txt"
-scripts/jconv bench --backend cuda --json "$out/bench-cuda.json" 2>&1 | tee "$out/bench-cuda.txt"
+scripts/jconv bench --backend cuda --math tf32,3xtf32 --json "$out/bench-cuda.json" 2>&1 | tee "$out/bench-cuda.txt"
 scripts/jconv bench --backend cpu --json "$out/bench-cpu.json" 2>&1 | tee "$out/bench-cpu.txt"
 echo "gpu-check: logs in $out"

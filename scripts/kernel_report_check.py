@@ -7,7 +7,10 @@
 Rules, from the machine code nvcc ships for sm_90:
   - every kernel: no spills, and no integer division (inline sequence or 64-bit division call) in its hot loop;
   - the implicit-GEMM main loops (jconv_implicit_gemm_fprop_*, _dgrad_* and _wgrad_*, every tile): FFMA at least 75% of
-    the hot loop's instructions (CUTLASS's SIMT conv2d fprop: 76.5%) and only 128-bit shared loads; all nine must be there.
+    the hot loop's instructions (CUTLASS's SIMT conv2d fprop: 76.5%) and only 128-bit shared loads; all nine must be there;
+  - the tensor-core main loops (jconv_implicit_gemm_tf32_* and _3xtf32_*, fprop and dgrad, every tile): the hot loop
+    issues MMA (16 per 8-deep step for tf32, 48 for 3xtf32, at least) and only 128-bit shared loads (3xtf32: plus
+    the one 32-bit load of its step's non-finite flag); all twelve.
 """
 import copy
 import json
@@ -17,11 +20,13 @@ GEMM_PREFIXES = ("jconv_implicit_gemm_fprop_", "jconv_implicit_gemm_dgrad_", "jc
 GEMM_KERNELS = 9
 NOT_GEMM = ("jconv_implicit_gemm_wgrad_reduce",)  # the split-K sums, not a main loop
 MIN_FFMA_SHARE = 0.75
+MMA_PREFIXES = {"jconv_implicit_gemm_tf32_": 16, "jconv_implicit_gemm_3xtf32_": 48}  # MMAs per 8-deep step, at least
+MMA_KERNELS = 12
 
 
 def check(rows):
     failures = []
-    gemm = 0
+    gemm = mma = 0
     for r in rows:
         name, loop = r["kernel"], r.get("hot_loop") or {}
         if r.get("spill_st", 0) or r.get("spill_ld", 0):
@@ -36,19 +41,31 @@ def check(rows):
             widths = loop.get("lds_widths", {})
             if not widths or set(widths) != {"128"}:
                 failures.append(f"{name}: shared loads not all 128-bit: {widths or 'none'}")
+        mma_min = next((n for p, n in MMA_PREFIXES.items() if name.startswith(p)), None)
+        if mma_min is not None:
+            mma += 1
+            if loop.get("mma", 0) < mma_min:
+                failures.append(f"{name}: {loop.get('mma', 0)} MMA in its hot loop, expected at least {mma_min}")
+            widths = dict(loop.get("lds_widths", {}))
+            if name.startswith("jconv_implicit_gemm_3xtf32_") and widths.get("32") == 1:
+                del widths["32"]  # the step's non-finite flag (one word per step), not an operand load
+            if not widths or set(widths) != {"128"}:
+                failures.append(f"{name}: shared loads not all 128-bit: {widths or 'none'}")
     if gemm != GEMM_KERNELS:
         failures.append(f"{gemm} implicit-GEMM fprop/dgrad/wgrad kernels in the report, expected {GEMM_KERNELS}")
+    if mma != MMA_KERNELS:
+        failures.append(f"{mma} tensor-core implicit-GEMM kernels in the report, expected {MMA_KERNELS}")
     return failures
 
 
 def markdown(rows):
-    out = ["| kernel | regs | spills | occupancy | hot loop instr | FFMA | FFMA share | shared loads | divisions |",
-           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
+    out = ["| kernel | regs | spills | occupancy | hot loop instr | FFMA | MMA | FFMA share | shared loads | divisions |",
+           "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |"]
     for r in rows:
         loop = r.get("hot_loop") or {}
         lds = ", ".join(f"{n} x {w}-bit" for w, n in sorted(loop.get("lds_widths", {}).items(), key=lambda x: -int(x[0])))
         out.append(f"| {r['kernel']} | {r['regs']} | {r['spill_st'] + r['spill_ld']} | {100 * r['occupancy']:.1f}% | "
-                   f"{loop.get('instructions', 0)} | {loop.get('ffma', 0)} | {100 * r['ffma_share']:.1f}% | {lds or '-'} | "
+                   f"{loop.get('instructions', 0)} | {loop.get('ffma', 0)} | {loop.get('mma', 0)} | {100 * r['ffma_share']:.1f}% | {lds or '-'} | "
                    f"{loop.get('idiv_seq', 0) + loop.get('div64_calls', 0)} |")
     return "\n".join(out) + "\n"
 
@@ -58,6 +75,12 @@ def self_test():
             "ffma_share": 0.8, "hot_loop": {"instructions": 640, "ffma": 512, "idiv_seq": 0, "div64_calls": 0,
                                             "lds_widths": {"128": 32}}}
     rows = [dict(copy.deepcopy(good), kernel=p + t) for p in GEMM_PREFIXES for t in ("128x128", "128x64", "64x64")]
+    for p, n in MMA_PREFIXES.items():
+        for op in ("fprop", "dgrad"):
+            for t in ("128x128", "128x64", "64x64"):
+                rows.append(dict(copy.deepcopy(good), kernel=f"{p}{op}_{t}", ffma_share=0.0,
+                                 hot_loop={"instructions": 300, "ffma": 0, "mma": n, "idiv_seq": 0, "div64_calls": 0,
+                                           "lds_widths": {"128": 6} if n == 16 else {"128": 12, "32": 1}}))
     rows.append(dict(copy.deepcopy(good), kernel="jconv_implicit_gemm_wgrad_reduce", ffma_share=0.0,
                      hot_loop={"idiv_seq": 0, "div64_calls": 0, "lds_widths": {}}))
     assert check(rows) == [], check(rows)
@@ -74,6 +97,13 @@ def self_test():
         "32-bit shared loads": lambda b: b[4]["hot_loop"]["lds_widths"].update({"32": 4}),
         "no shared loads": lambda b: b[5]["hot_loop"].update(lds_widths={}),
         "a GEMM kernel missing": lambda b: b.pop(0),
+        "a tensor-core loop without MMA": lambda b: b[9]["hot_loop"].update(mma=0),
+        "3xtf32 with a third of its MMAs": lambda b: b[15]["hot_loop"].update(mma=16),
+        "a tensor-core loop with 32-bit shared loads": lambda b: b[10]["hot_loop"]["lds_widths"].update({"32": 8}),
+        "a tensor-core kernel missing": lambda b: b.pop(12),
+        "a tensor-core kernel spilling": lambda b: b[11].update(spill_ld=4),
+        "3xtf32 with two 32-bit shared loads": lambda b: b[16]["hot_loop"]["lds_widths"].update({"32": 2}),
+        "tf32 with the flag's 32-bit load": lambda b: b[9]["hot_loop"]["lds_widths"].update({"32": 1}),
     }
     for what, change in cases.items():
         assert broken(change), f"kernel_report_check: a report with {what} passed"
@@ -93,7 +123,8 @@ def main(argv):
         sys.exit(1)
     gemm = [r for r in rows if r["kernel"].startswith(GEMM_PREFIXES) and r["kernel"] not in NOT_GEMM]
     print(f"kernel report: {len(rows)} kernels, no spills, no division in any hot loop; implicit-GEMM main loops at "
-          f"{min(100 * r['ffma_share'] for r in gemm):.1f}-{max(100 * r['ffma_share'] for r in gemm):.1f}% FFMA with 128-bit shared loads")
+          f"{min(100 * r['ffma_share'] for r in gemm):.1f}-{max(100 * r['ffma_share'] for r in gemm):.1f}% FFMA with 128-bit shared loads; "
+          f"tensor-core main loops issue {'/'.join(str(n) for n in MMA_PREFIXES.values())} MMA (tf32/3xtf32) per step with 128-bit shared loads")
 
 
 if __name__ == "__main__":

@@ -146,8 +146,16 @@ class TensorCoreTest {
             }
             d[0][1 * 36 + 2 * 6 + 3] = Float.POSITIVE_INFINITY;
             d[0][5 * 36] = Float.NaN;
-            float[] y = run(dev, math, g, d, Epilogue.none(), null);
-            assertMatches("cuda-emu", math, g, d, Epilogue.none(), null, y);
+            assertMatches("cuda-emu", math, g, d, Epilogue.none(), null, run(dev, math, g, d, Epilogue.none(), null));
+            // conv_transpose2d (dgrad) with an infinite weight: every output it reaches is infinite, the others finite
+            ConvGeometry t = ConvGeometry.convTranspose2d(new int[] {1, 8, 5, 5}, new int[] {8, 6, 3, 3}, null,
+                    ConvSpec.builder().stride(2).padding(1).build());
+            float[][] e = TestSupport.data(t, 49);
+            for (int i = 0; i < e[0].length; i++) {
+                e[0][i] = Math.abs(e[0][i]);
+            }
+            e[1][2 * 54 + 3 * 9 + 4] = Float.NEGATIVE_INFINITY;
+            assertMatches("cuda-emu", math, t, e, Epilogue.none(), null, run(dev, math, t, e, Epilogue.none(), null));
         }
     }
 
