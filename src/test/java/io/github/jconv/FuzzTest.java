@@ -15,7 +15,9 @@ import static org.junit.jupiter.api.Assertions.fail;
  * every algorithm of every available backend (the CPU with 1 and 3 threads, cuda-emu, a GPU where there is one)
  * against the float64 reference. The cases are drawn from regimes on purpose, not only uniformly: kernels larger
  * than the input with one-sided padding, wide channel blocks (the CPU's channels-in-lanes kernel), depthwise with
- * multipliers, 1x1, transposed same / same-lower / output size, and empty batches.
+ * multipliers, 1x1, transposed same / same-lower / output size, and empty batches. Every eighth case also runs the
+ * implicit GEMM's tensor-core kernels (math tf32 and 3xtf32) on the CUDA backends that take them, each against its
+ * math's oracle.
  *
  * <p>The run's seed is printed; every failure names its case's own seed, and
  * {@code mvn test -Dtest=FuzzTest -Djconv.fuzz.seed=S -Djconv.fuzz.cases=1} replays exactly that case.
@@ -40,7 +42,7 @@ class FuzzTest {
             }
             String replay = " [case seed " + seed + ": -Djconv.fuzz.seed=" + seed + " -Djconv.fuzz.cases=1]";
             try {
-                runs += check(g, rnd.nextLong(), failures, replay);
+                runs += check(g, rnd.nextLong(), failures, replay, i % 8 == 0);
             } catch (RuntimeException | AssertionError e) {
                 failures.add(g + ": " + e + replay);
             }
@@ -55,8 +57,8 @@ class FuzzTest {
         System.out.println("FuzzTest: " + cases + " cases (" + drawn + " drawn), " + runs + " algorithm runs, all within the bound");
     }
 
-    /** Runs every algorithm on g; returns how many ran. */
-    private static int check(ConvGeometry g, long dataSeed, List<String> failures, String replay) {
+    /** Runs every algorithm on g (and with tensorCores, the implicit GEMM in each tensor-core math); returns how many ran. */
+    private static int check(ConvGeometry g, long dataSeed, List<String> failures, String replay, boolean tensorCores) {
         ConvGeometry again = ConvGeometry.of(g.op, g.inputShape(), g.weightShape(), g.hasBias ? new int[] {g.biasLength()} : null,
                 g.explicitSpec());
         if (!again.toString().equals(g.toString()) || again.h != g.h || again.w != g.w) {
@@ -91,6 +93,36 @@ class FuzzTest {
                     String problem = oracle.check(y);
                     if (problem != null) {
                         failures.add(what + ": " + problem + TestSupport.scheduleNote(what) + replay);
+                    }
+                }
+            }
+        }
+        if (tensorCores) {
+            runs += checkTensorCores(g, d, failures, replay);
+        }
+        return runs;
+    }
+
+    /** The implicit GEMM's tensor-core kernels (tf32, 3xtf32) in plans on the CUDA backends that run them, against their oracles. */
+    private static int checkTensorCores(ConvGeometry g, float[][] d, List<String> failures, String replay) {
+        int runs = 0;
+        for (Backend backend : ShapeTableTest.BACKENDS) {
+            if (!(backend instanceof io.github.jconv.cuda.CudaBackend) || backend.unavailableReason() != null
+                    || backend.cannotUseMath(MathMode.TF32) != null || backend.cannotImplement(Algorithm.IMPLICIT_GEMM, g) != null) {
+                continue;
+            }
+            try (Device dev = Device.open(backend.name())) {
+                for (MathMode m : new MathMode[] {MathMode.TF32, MathMode.TF32X3}) {
+                    String what = backend.name() + "/implicit-gemm math " + m.label() + " on " + g;
+                    try (ConvPlan plan = ConvPlan.of(dev, g, Tensor.of(d[1], g.weightShape()), d[2] == null ? null : Tensor.of(d[2], g.biasLength()))
+                            .algorithm(Algorithm.IMPLICIT_GEMM).math(m).build()) {
+                        String problem = TestSupport.oracle(g, m, d[0], d[1], d[2]).check(plan.run(Tensor.of(d[0], g.inputShape()), null).data());
+                        runs++;
+                        if (problem != null) {
+                            failures.add(what + ": " + problem + TestSupport.scheduleNote(what) + replay);
+                        }
+                    } catch (RuntimeException e) {
+                        failures.add(what + ": " + e + replay);
                     }
                 }
             }

@@ -49,4 +49,33 @@ class GoldenTest {
         }
         assertTrue(checked >= 7, "the CPU's auto, reference, direct, im2col and cuda-emu's auto, direct, im2col ran");
     }
+
+    /**
+     * The tensor-core kernels on PyTorch's cases (cuda-emu, and cuda where it runs TF32): 3xtf32 within the FP32 algorithms'
+     * 1e-4, tf32 within 2e-3 (each operand keeps 11 significant bits, so each product may move by 2^-10 of itself).
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void tensorCoreMathsMatchPyTorch(GoldenCase c) {
+        Tensor x = c.x(), w = c.w(), b = c.b(), ref = c.y();
+        ConvGeometry g = ConvGeometry.of(c.op(), x.shape(), w.shape(), b == null ? null : b.shape(), c.spec());
+        int checked = 0;
+        for (Backend backend : ShapeTableTest.BACKENDS) {
+            if (!(backend instanceof io.github.jconv.cuda.CudaBackend) || backend.unavailableReason() != null
+                    || backend.cannotUseMath(MathMode.TF32) != null || backend.cannotImplement(Algorithm.IMPLICIT_GEMM, g) != null) {
+                continue;
+            }
+            try (Device dev = Device.open(backend.name())) {
+                for (MathMode m : new MathMode[] {MathMode.TF32, MathMode.TF32X3}) {
+                    try (ConvPlan plan = ConvPlan.of(dev, g, w, b).algorithm(Algorithm.IMPLICIT_GEMM).math(m).build()) {
+                        double err = GoldenCase.error(plan.run(x, null).data(), ref.data());
+                        double bound = m == MathMode.TF32 ? 2e-3 : 1e-4;
+                        assertTrue(err <= bound, backend.name() + "/implicit-gemm math " + m.label() + ": error " + err + " on " + c);
+                        checked++;
+                    }
+                }
+            }
+        }
+        assertTrue(checked >= 2, "cuda-emu ran both math modes");
+    }
 }
