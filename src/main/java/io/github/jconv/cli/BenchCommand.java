@@ -113,7 +113,8 @@ final class BenchCommand implements Callable<Integer> {
 
     @Option(names = "--math", split = ",", paramLabel = "tf32|3xtf32",
             description = "On cuda and cuda-emu: also time the implicit GEMM's tensor-core kernels in these math modes, a row each "
-                    + "(repeatable or comma-separated; fp32 rows are always there).")
+                    + "(with --network: the whole trunk in each mode, and on cuda cuDNN's default math beside tf32; repeatable or "
+                    + "comma-separated; fp32 rows are always there).")
     List<String> maths = new ArrayList<>();
 
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
@@ -178,8 +179,9 @@ final class BenchCommand implements Callable<Integer> {
             if (suite != null || !shapes.isEmpty() || !algorithms.isEmpty()) {
                 throw new InvalidConvolutionException("--network times a whole trunk with auto: not with --suite, --shape or --algorithm");
             }
+            List<MathMode> tc = requireTensorCoreBackend(Backends.get(backend));
             return NetworkBench.run(network, batch == null ? 1 : batch, size, seed, backend, !noTune, noPeers,
-                    Parallel.of(threads.count).threads(), runs, warmup, json, spec.commandLine().getOut());
+                    Parallel.of(threads.count).threads(), runs, warmup, tc, json, spec.commandLine().getOut());
         }
         ConvGeometry.Op operation = "transpose".equals(suite) ? ConvGeometry.Op.CONV_TRANSPOSE2D : parseOp(op);
         List<Problem> problems = new ArrayList<>();
@@ -187,10 +189,7 @@ final class BenchCommand implements Callable<Integer> {
             problems.add(Problem.parse(batch == null ? s : Problem.withBatch(s, batch), operation));
         }
         Backend be = Backends.get(backend);
-        if (!tensorCoreMaths().isEmpty() && !(be instanceof CudaBackend)) {
-            throw new InvalidConvolutionException("--math " + String.join(",", maths) + ": the tensor-core kernels run on cuda and cuda-emu, not on "
-                    + be.name());
-        }
+        requireTensorCoreBackend(be);
         List<Algorithm> algs = new ArrayList<>();
         for (String a : algorithms) {
             algs.add(Algorithm.parse(a));
@@ -520,6 +519,16 @@ final class BenchCommand implements Callable<Integer> {
             }
             return ms;
         }
+    }
+
+    /** The --math modes other than fp32; fails in one line when there are some and be is not cuda or cuda-emu. */
+    private List<MathMode> requireTensorCoreBackend(Backend be) {
+        List<MathMode> tc = tensorCoreMaths();
+        if (!tc.isEmpty() && !(be instanceof CudaBackend)) {
+            throw new InvalidConvolutionException("--math " + String.join(",", maths) + ": the tensor-core kernels run on cuda and cuda-emu, not on "
+                    + be.name());
+        }
+        return tc;
     }
 
     /** The --math modes other than fp32, parsed (an unknown one fails naming the choices). */

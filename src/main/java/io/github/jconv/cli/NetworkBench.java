@@ -4,6 +4,7 @@ import com.fasterxml.jackson.jr.ob.JSON;
 import io.github.jconv.Algorithm;
 import io.github.jconv.Device;
 import io.github.jconv.DeviceTensor;
+import io.github.jconv.MathMode;
 import io.github.jconv.Tensor;
 import io.github.jconv.io.AtomicFile;
 import io.github.jconv.net.Network;
@@ -32,7 +33,7 @@ final class NetworkBench {
     }
 
     static int run(String name, int batch, int size, long seed, String backend, boolean tune, boolean noPeers, int threads, int runs,
-                   int warmup, Path json, PrintWriter out) throws IOException {
+                   int warmup, List<MathMode> maths, Path json, PrintWriter out) throws IOException {
         Network net = Network.named(name, batch, size, seed);
         Tensor x = net.randomInput(seed + 1);
         Path jsonTarget = json == null ? null : AtomicFile.target(json);
@@ -41,15 +42,23 @@ final class NetworkBench {
         List<Row> rows = new ArrayList<>();
         Map<String, Object> peers = new LinkedHashMap<>();
         float[][] result = new float[1][];
-        rows.add(timeTrunk(net, x, backend, Algorithm.AUTO, threads, tune, runs, warmup, result));
+        rows.add(timeTrunk(net, x, backend, Algorithm.AUTO, MathMode.FP32, threads, tune, runs, warmup, result));
         float[] mine = result[0];
+        for (MathMode m : maths) { // the same trunk on the tensor-core kernels (auto takes the implicit GEMM)
+            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, m, threads, tune, runs, warmup, result);
+            rows.add(new Row(r.who() + " math " + m.label(), r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
+        }
         if (!noPeers && backend.equals("cuda")) { // cuDNN on the same trunk, device-resident the same way, a plan per layer
             String why = io.github.jconv.cuda.CudnnBackend.INSTANCE.unavailableReason();
             peers.put("cudnn", why == null ? "ran (FMA math, cudnnFind per layer; max pooling by jconv's pool.cu)" : "absent: " + why);
             if (why == null) {
                 try {
-                    Row r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, threads, false, runs, warmup, result);
+                    Row r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.FP32, threads, false, runs, warmup, result);
                     rows.add(new Row("cudnn-fma", r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
+                    if (maths.contains(MathMode.TF32)) { // cuDNN's default math, beside jconv's tf32
+                        r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.TF32, threads, false, runs, warmup, result);
+                        rows.add(new Row("cudnn-default", r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
+                    }
                 } catch (RuntimeException e) {
                     peers.put("cudnn", "failed: " + e.getMessage());
                 }
@@ -81,12 +90,12 @@ final class NetworkBench {
             }
         }
         peers.forEach((k, v) -> out.println("peer " + k + ": " + v));
-        double bestPeer = rows.stream().skip(1).mapToDouble(Row::imagesPerSecond).max().orElse(Double.NaN);
-        out.printf("%-24s %10s %20s %10s %8s %14s%n", "who", "median_ms", "min-max ms", "images/s", "ratio", "max_rel_diff");
+        double bestPeer = rows.stream().filter(r -> !r.who().startsWith("jconv")).mapToDouble(Row::imagesPerSecond).max().orElse(Double.NaN);
+        out.printf("%-28s %10s %20s %10s %8s %14s%n", "who", "median_ms", "min-max ms", "images/s", "ratio", "max_rel_diff");
         List<Map<String, Object>> results = new ArrayList<>();
         for (Row r : rows) {
             Double ratio = r.who.startsWith("jconv") && !Double.isNaN(bestPeer) ? r.imagesPerSecond / bestPeer : null;
-            out.printf("%-24s %10.2f %20s %10.2f %8s %14.3e%n", r.who, r.medianMs, String.format("%.2f-%.2f", r.minMs, r.maxMs),
+            out.printf("%-28s %10.2f %20s %10.2f %8s %14.3e%n", r.who, r.medianMs, String.format("%.2f-%.2f", r.minMs, r.maxMs),
                     r.imagesPerSecond, ratio == null ? "" : String.format("%.2f", ratio), r.maxRelDiff);
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("who", r.who);
@@ -114,10 +123,10 @@ final class NetworkBench {
      * The trunk compiled on a device of {@code backend} (plans built once, input uploaded once), run {@code warmup} then
      * {@code runs} times, each waited for; {@code result[0]} gets the output of the first run.
      */
-    private static Row timeTrunk(Network net, Tensor x, String backend, Algorithm a, int threads, boolean tune, int runs, int warmup,
-                                 float[][] result) {
+    private static Row timeTrunk(Network net, Tensor x, String backend, Algorithm a, MathMode math, int threads, boolean tune, int runs,
+                                 int warmup, float[][] result) {
         try (Device dev = Device.open(backend);
-             Network.Compiled trunk = net.compile(dev, a, threads, tune);
+             Network.Compiled trunk = net.compile(dev, a, math, threads, tune);
              DeviceTensor in = dev.upload(x)) {
             double[] ms = new double[runs];
             try (DeviceTensor y = trunk.run(in)) {

@@ -8,6 +8,7 @@ import io.github.jconv.Device;
 import io.github.jconv.DeviceTensor;
 import io.github.jconv.Epilogue;
 import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.MathMode;
 import io.github.jconv.MaxPool2d;
 import io.github.jconv.Tensor;
 
@@ -274,7 +275,12 @@ public final class Network {
 
     /** The trunk built on a device: one plan per convolution, ready to run many times. */
     public Compiled compile(Device device, Algorithm algorithm, int threads, boolean tune) {
-        return new Compiled(device, algorithm, threads, tune);
+        return compile(device, algorithm, MathMode.FP32, threads, tune);
+    }
+
+    /** As {@link #compile(Device, Algorithm, int, boolean)}, every plan in {@code math} ({@link ConvPlan.Builder#math}). */
+    public Compiled compile(Device device, Algorithm algorithm, MathMode math, int threads, boolean tune) {
+        return new Compiled(device, algorithm, math, threads, tune);
     }
 
     /** Plans for every convolution on one device; {@link #run} keeps every tensor on the device from input to output. */
@@ -283,14 +289,14 @@ public final class Network {
         private final ConvPlan[] plans = new ConvPlan[layers.size()];
         private final int[] lastUse = new int[shapes.size()];
 
-        private Compiled(Device device, Algorithm algorithm, int threads, boolean tune) {
+        private Compiled(Device device, Algorithm algorithm, MathMode math, int threads, boolean tune) {
             this.device = device;
             try {
                 for (int i = 0; i < layers.size(); i++) {
                     if (layers.get(i) instanceof Conv) {
                         Conv c = (Conv) layers.get(i);
                         plans[i] = ConvPlan.conv2d(device, shapes.get(c.input), c.weight, c.bias, c.spec).epilogue(c.epilogue)
-                                .algorithm(algorithm).threads(threads).tune(tune).build();
+                                .algorithm(algorithm).math(math).threads(threads).tune(tune).build();
                     }
                 }
             } catch (RuntimeException e) {

@@ -84,4 +84,36 @@ class NetworkTest {
         assertTrue(scale > 0.1 && finite, "a live, finite output");
         assertTrue(err / scale <= 1e-4, name + ": max relative difference " + err / scale);
     }
+
+    /**
+     * ResNet-50's trunk compiled in a tensor-core math on cuda-emu (every convolution on the implicit GEMM's tf32 or 3xtf32
+     * kernels) against the CPU's fp32 trunk: 3xtf32 to 1e-4 like fp32, tf32 to 2e-2 (each of the 53 layers rounds its
+     * operands to 11 bits).
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"TF32", "TF32X3"})
+    void theTrunkInATensorCoreMathStaysCloseToFp32(String mathName) {
+        Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals("cuda-emu") && b.unavailableReason() == null));
+        io.github.jconv.MathMode math = io.github.jconv.MathMode.valueOf(mathName);
+        Network n = Network.named("resnet50", 1, 32, 7);
+        Tensor x = n.randomInput(8);
+        Tensor cpu, emu;
+        try (Device dev = Device.open("cpu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
+            cpu = c.run(x);
+        }
+        try (Device dev = Device.open("cuda-emu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, math, 0, false)) {
+            emu = c.run(x);
+        }
+        double err = 0, scale = 0;
+        for (int i = 0; i < cpu.size(); i++) {
+            err = Math.max(err, Math.abs(cpu.data()[i] - emu.data()[i]));
+            scale = Math.max(scale, Math.abs(cpu.data()[i]));
+        }
+        double bound = math == io.github.jconv.MathMode.TF32 ? 2e-2 : 1e-4;
+        assertTrue(scale > 0.1, "a live output");
+        assertTrue(err / scale <= bound, math.label() + ": max relative difference " + err / scale);
+        if (math == io.github.jconv.MathMode.TF32) {
+            assertTrue(err / scale > 1e-6, "tf32 rounds: it cannot equal fp32 (" + err / scale + ")");
+        }
+    }
 }
