@@ -4,8 +4,8 @@
 // A block computes a BM x BN tile of D = A * B over `steps` 8-deep steps of the reduction. THREADS = BM/8 * BN/8
 // threads, each with 8 x 8 accumulators: rows GemmTile::row(i) = ty*4 + i (i < 4) and BM/2 + ty*4 + i - 4, columns
 // likewise with tx, so each 8-deep step is 4 x 128-bit shared loads and 64 FFMA per thread per depth. Shared memory
-// is double-buffered with register staging: the next step's global loads are issued before this step's FMAs and
-// stored to the other buffer after them, one barrier per step.
+// is double-buffered with register staging (jconv_staged_steps): the next step's global loads are issued before this
+// step's FMAs and stored to the other buffer after them, one barrier per step.
 //
 // A loader is built per thread (its coordinates found once, before the loop) and provides
 //   load(ra, rb): this step's A_LOADS elements of A, row GemmTile::aRow() at depths aKk() + A_KK * i, and B_LOADS
@@ -51,6 +51,27 @@ __device__ __forceinline__ void lds128(float (&dst)[8], int at, const float* src
     dst[at + 3] = v.w;
 }
 
+// The pipeline both main loops run (this one and jconv_mma_mainloop.cuh's): stage step 0 (store(0, 0)), then per step
+// issue the next step's global loads (into ra, rb) before compute(buffer, step) on this step's shared buffer, store
+// them into the other buffer (store(buffer, step they belong to)) after it, and one barrier.
+template <typename Loader, int NA, int NB, typename Store, typename Compute>
+__device__ __forceinline__ void jconv_staged_steps(Loader& ld, int steps, float (&ra)[NA], float (&rb)[NB], Store store, Compute compute) {
+    ld.load(ra, rb);
+    store(0, 0);
+    __syncthreads();
+    for (int step = 0; step < steps; step++) {
+        const int cur = step & 1;
+        const bool more = step + 1 < steps;
+        if (more) {
+            ld.advance();
+            ld.load(ra, rb);
+        }
+        compute(cur, step);
+        if (more) store(cur ^ 1, step + 1);
+        __syncthreads();
+    }
+}
+
 // acc = the block's A * B over `steps` steps of the loader (acc zeroed first; no step: zeros).
 template <int BM, int BN, typename Loader>
 __device__ __forceinline__ void gemm_mainloop(Loader& ld, int steps, float (&acc)[8][8]) {
@@ -65,22 +86,13 @@ __device__ __forceinline__ void gemm_mainloop(Loader& ld, int steps, float (&acc
         for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
     if (steps <= 0) return;
     float ra[T::A_LOADS], rb[T::B_LOADS];
-    auto store = [&](int buf) {
+    auto store = [&](int buf, int) {
         JCONV_UNROLL
         for (int i = 0; i < T::A_LOADS; i++) As[buf][aKk + T::A_KK * i][aRow] = ra[i];
         JCONV_UNROLL
         for (int i = 0; i < T::B_LOADS; i++) Bs[buf][bKk + T::B_KK * i][bCol] = rb[i];
     };
-    ld.load(ra, rb);
-    store(0);
-    __syncthreads();
-    for (int step = 0; step < steps; step++) {
-        const int cur = step & 1;
-        const bool more = step + 1 < steps;
-        if (more) {
-            ld.advance();
-            ld.load(ra, rb);
-        }
+    jconv_staged_steps(ld, steps, ra, rb, store, [&](int cur, int) {
         JCONV_UNROLL
         for (int kk = 0; kk < JCONV_DEPTH; kk++) {
             float fa[8], fb[8];
@@ -93,7 +105,5 @@ __device__ __forceinline__ void gemm_mainloop(Loader& ld, int steps, float (&acc
                 JCONV_UNROLL
                 for (int j = 0; j < 8; j++) acc[i][j] += fa[i] * fb[j];
         }
-        if (more) store(cur ^ 1);
-        __syncthreads();
-    }
+    });
 }

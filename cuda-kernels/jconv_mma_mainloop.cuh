@@ -19,7 +19,7 @@
 // (no moves): A as [t][row pair][4] = A(2p, t), A(2p+1, t), A(2p, t+4), A(2p+1, t+4) (one load per MMA tile i), B as
 // [t][column][2] = B(n, t), B(n, t+4) (one load per two MMA tiles j). The 16-byte chunks are XOR-swizzled by t
 // (jconv_a_at, jconv_b_at) so that the eight lanes of each quarter-warp load phase hit eight distinct bank groups.
-// Double buffered with register staging, one barrier per 8-deep step, as the SIMT loop.
+// Double buffered with register staging, one barrier per 8-deep step: the SIMT loop's jconv_staged_steps.
 #pragma once
 #include "jconv_gemm_mainloop.cuh"
 #include "jconv_warp.cuh"
@@ -153,16 +153,7 @@ __device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)
             JCONV_UNROLL
             for (int j = 0; j < 4; j++) jconv_mma_m16n8k8_tf32(q[i][j], a[i], b[j], q[i][j]);
     };
-    ld.load(ra, rb);
-    store(0, 0);
-    __syncthreads();
-    for (int step = 0; step < steps; step++) {
-        const int cur = step & 1;
-        const bool more = step + 1 < steps;
-        if (more) {
-            ld.advance();
-            ld.load(ra, rb);
-        }
+    jconv_staged_steps(ld, steps, ra, rb, store, [&](int cur, int step) {
         unsigned ab[4][4], bb[4][2];  // big parts (TF32: the rounded operands)
         fragments(0, cur, ab, bb);
         if constexpr (X3) {  // small*big + big*small first, then big*big, per accumulator
@@ -178,11 +169,11 @@ __device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)
                 mmas(as, bc);
                 mmas(ac, bs);
             }
+        } else {
+            (void)step;
         }
         mmas(ab, bb);
-        if (more) store(cur ^ 1, step + 1);
-        __syncthreads();
-    }
+    });
     JCONV_UNROLL
     for (int i = 0; i < 4; i++)
         JCONV_UNROLL

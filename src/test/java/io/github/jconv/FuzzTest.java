@@ -105,29 +105,12 @@ class FuzzTest {
 
     /** The implicit GEMM's tensor-core kernels (tf32, 3xtf32) in plans on the CUDA backends that run them, against their oracles. */
     private static int checkTensorCores(ConvGeometry g, float[][] d, List<String> failures, String replay) {
-        int runs = 0;
-        for (Backend backend : ShapeTableTest.BACKENDS) {
-            if (!(backend instanceof io.github.jconv.cuda.CudaBackend) || backend.unavailableReason() != null
-                    || backend.cannotUseMath(MathMode.TF32) != null || backend.cannotImplement(Algorithm.IMPLICIT_GEMM, g) != null) {
-                continue;
+        return TestSupport.forEachTensorCoreMath(g, d, (what, m, y) -> {
+            String problem = TestSupport.oracle(g, m, d[0], d[1], d[2]).check(y);
+            if (problem != null) {
+                failures.add(what + " on " + g + ": " + problem + TestSupport.scheduleNote(what) + replay);
             }
-            try (Device dev = Device.open(backend.name())) {
-                for (MathMode m : new MathMode[] {MathMode.TF32, MathMode.TF32X3}) {
-                    String what = backend.name() + "/implicit-gemm math " + m.label() + " on " + g;
-                    try (ConvPlan plan = ConvPlan.of(dev, g, Tensor.of(d[1], g.weightShape()), d[2] == null ? null : Tensor.of(d[2], g.biasLength()))
-                            .algorithm(Algorithm.IMPLICIT_GEMM).math(m).build()) {
-                        String problem = TestSupport.oracle(g, m, d[0], d[1], d[2]).check(plan.run(Tensor.of(d[0], g.inputShape()), null).data());
-                        runs++;
-                        if (problem != null) {
-                            failures.add(what + ": " + problem + TestSupport.scheduleNote(what) + replay);
-                        }
-                    } catch (RuntimeException e) {
-                        failures.add(what + ": " + e + replay);
-                    }
-                }
-            }
-        }
-        return runs;
+        });
     }
 
     /** One random convolution from one of the regimes; null when the draw is not a valid one. */

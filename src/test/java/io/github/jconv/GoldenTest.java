@@ -59,23 +59,10 @@ class GoldenTest {
     void tensorCoreMathsMatchPyTorch(GoldenCase c) {
         Tensor x = c.x(), w = c.w(), b = c.b(), ref = c.y();
         ConvGeometry g = ConvGeometry.of(c.op(), x.shape(), w.shape(), b == null ? null : b.shape(), c.spec());
-        int checked = 0;
-        for (Backend backend : ShapeTableTest.BACKENDS) {
-            if (!(backend instanceof io.github.jconv.cuda.CudaBackend) || backend.unavailableReason() != null
-                    || backend.cannotUseMath(MathMode.TF32) != null || backend.cannotImplement(Algorithm.IMPLICIT_GEMM, g) != null) {
-                continue;
-            }
-            try (Device dev = Device.open(backend.name())) {
-                for (MathMode m : new MathMode[] {MathMode.TF32, MathMode.TF32X3}) {
-                    try (ConvPlan plan = ConvPlan.of(dev, g, w, b).algorithm(Algorithm.IMPLICIT_GEMM).math(m).build()) {
-                        double err = GoldenCase.error(plan.run(x, null).data(), ref.data());
-                        double bound = m == MathMode.TF32 ? 2e-3 : 1e-4;
-                        assertTrue(err <= bound, backend.name() + "/implicit-gemm math " + m.label() + ": error " + err + " on " + c);
-                        checked++;
-                    }
-                }
-            }
-        }
+        int checked = TestSupport.forEachTensorCoreMath(g, new float[][] {x.data(), w.data(), b == null ? null : b.data()}, (what, m, y) -> {
+            double err = GoldenCase.error(y, ref.data());
+            assertTrue(err <= (m == MathMode.TF32 ? 2e-3 : 1e-4), what + ": error " + err + " on " + c);
+        });
         assertTrue(checked >= 2, "cuda-emu ran both math modes");
     }
 }

@@ -157,6 +157,35 @@ public final class TestSupport {
         }
     }
 
+    /** What {@link #forEachTensorCoreMath} hands over: which backend and math ran, and y. */
+    public interface TensorCoreResult {
+        void accept(String what, io.github.jconv.MathMode math, float[] y);
+    }
+
+    /**
+     * y of g's implicit GEMM in a plan in each tensor-core math (tf32, 3xtf32) on every CUDA backend here that runs them
+     * (cuda-emu; cuda on sm_80+), given to {@code body}; d is {input, weight, bias-or-null}. Returns how many ran.
+     */
+    public static int forEachTensorCoreMath(ConvGeometry g, float[][] d, TensorCoreResult body) {
+        int runs = 0;
+        for (Backend backend : ShapeTableTest.BACKENDS) {
+            if (!(backend instanceof io.github.jconv.cuda.CudaBackend) || backend.unavailableReason() != null
+                    || backend.cannotUseMath(io.github.jconv.MathMode.TF32) != null || backend.cannotImplement(Algorithm.IMPLICIT_GEMM, g) != null) {
+                continue;
+            }
+            try (Device dev = Device.open(backend.name())) {
+                for (io.github.jconv.MathMode m : new io.github.jconv.MathMode[] {io.github.jconv.MathMode.TF32, io.github.jconv.MathMode.TF32X3}) {
+                    try (ConvPlan plan = ConvPlan.of(dev, g, Tensor.of(d[1], g.weightShape()), d[2] == null ? null : Tensor.of(d[2], g.biasLength()))
+                            .algorithm(Algorithm.IMPLICIT_GEMM).math(m).build()) {
+                        body.accept(backend.name() + "/implicit-gemm math " + m.label(), m, plan.run(Tensor.of(d[0], g.inputShape()), null).data());
+                        runs++;
+                    }
+                }
+            }
+        }
+        return runs;
+    }
+
     /** Calls {@code body} for every algorithm of every available backend that can compute {@code g}. */
     public static void forEachAlgorithm(ConvGeometry g, java.util.function.BiConsumer<Backend, Algorithm> body) {
         for (Backend backend : ShapeTableTest.BACKENDS) {
