@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Compiles cuda-kernels/ with nvcc into one fatbin: SASS for each architecture in JCONV_CUDA_ARCHS
-# (default 75 80 86 89 90) and PTX for the newest, so newer GPUs JIT. Warnings are errors.
+# (default 75 80 90: sm_80 code runs on every 8.x GPU, sm_86 and sm_89 included) and PTX for the newest, so newer GPUs
+# JIT. Warnings are errors.
 #   scripts/build-kernels.sh [--if-available] [OUTPUT_DIR]
 # OUTPUT_DIR (default target/classes) gets io/github/jconv/cuda/jconv_kernels.fatbin, which the jar carries.
 # --if-available: without nvcc (PATH or $CUDA_HOME/bin) say so and succeed; the cuda backend then says
@@ -22,7 +23,7 @@ if [ -f "$fatbin" ] && [ -z "$(find "$root/cuda-kernels" -name '*.cu*' -newer "$
   exit 0
 fi
 mkdir -p "$out"
-archs=(${JCONV_CUDA_ARCHS:-75 80 86 89 90})
+archs=(${JCONV_CUDA_ARCHS:-75 80 90})
 gencode=()
 for a in "${archs[@]}"; do gencode+=(-gencode "arch=compute_$a,code=sm_$a"); done
 newest="${archs[${#archs[@]}-1]}"
