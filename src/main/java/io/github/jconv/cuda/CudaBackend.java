@@ -25,7 +25,7 @@ public final class CudaBackend implements Backend {
     private static final Launcher DIRECT = new DirectLauncher();
     private static final Launcher TRANSPOSED = new TransposedLauncher();
     private static final Launcher IM2COL = new Im2colLauncher();
-    private static final Launcher IMPLICIT_GEMM = new ImplicitGemmLauncher();
+    private static final ImplicitGemmLauncher IMPLICIT_GEMM = new ImplicitGemmLauncher();
     private static final Launcher DEPTHWISE = new DepthwiseLauncher();
 
     private final String name;
@@ -65,7 +65,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         if (algorithm == Algorithm.IMPLICIT_GEMM) {
-            ((ImplicitGemmLauncher) IMPLICIT_GEMM).run(arena, g, math, in, w, bias, epilogue, residual, out);
+            IMPLICIT_GEMM.run(arena, g, math, in, w, bias, epilogue, residual, out);
         } else {
             launcher(algorithm, g).run(arena, g, in, w, bias, epilogue, residual, out);
         }
@@ -84,7 +84,7 @@ public final class CudaBackend implements Backend {
         return cc >= 80 ? null : "needs TF32 tensor cores (sm_80 or newer); this GPU is sm_" + cc;
     }
 
-    /** The algorithm a plan with tensor-core math takes for {@code auto}: the implicit GEMM where it can, else the heuristic's. */
+    /** The algorithm a plan with tensor-core math takes for {@code auto}: the implicit GEMM where it can; null (tune as for fp32) otherwise. */
     public Algorithm chooseFor(MathMode math, ConvGeometry g) {
         return math.tensorCores() && IMPLICIT_GEMM.cannotImplement(g) == null ? Algorithm.IMPLICIT_GEMM : null;
     }
