@@ -3,7 +3,8 @@
 # JVM (cuda-kernels/emu/sanitize_driver.cpp: the Java tests' shape table and random specs against a float64 host
 # reference; device buffers are plain heap blocks, so ASan sees every out-of-bounds access and use after free).
 #
-#   scripts/emu-sanitize.sh [check [RANDOM_SPECS]]   the kernels as they are: clean and within the bound (default 300)
+#   scripts/emu-sanitize.sh [check [RANDOM_SPECS]]   the kernels as they are: clean and within the bound (default 300),
+#                                                    split into one shard per core (the driver's SHARD/SHARDS)
 #   scripts/emu-sanitize.sh plant KERNEL             a copy of the kernels with a read of the kernel's first input
 #                                                    at [-1] planted in KERNEL: must fail, naming KERNEL
 #   scripts/emu-sanitize.sh plants                   `plant` for every convolution kernel
@@ -11,7 +12,9 @@
 #                                                    turn: every such copy must fail the driver (wrong results or
 #                                                    a finding); selftest.cu's kernels have their own Java tests
 #   scripts/emu-sanitize.sh all                      check, plants and barriers (what CI runs)
-# JCONV_EMU_SEED fixes the emulator's block and thread schedules (printed on every failure).
+# Plants and barriers build and run their copies one per core at a time; a barrier's driver stops at its first wrong
+# result. JCONV_EMU_SEED fixes the emulator's block and thread schedules (printed on every failure);
+# JCONV_SANITIZE_SEED the problems' data (printed at the start).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 work="${JCONV_SANITIZE_DIR:-$root/target/emu-sanitize}"
@@ -48,10 +51,22 @@ build() {
   g++ -fsanitize=address,undefined "$work/obj/emu_runtime.o" "$work/obj/sanitize_driver.o" "$2.kernels.o" -o "$2"
 }
 
+jobs="$(nproc 2>/dev/null || echo 1)"
+
 check() {
   objects
   build "$root/cuda-kernels" "$work/driver"
-  "$work/driver" "${1:-300}"
+  local seed="${JCONV_SANITIZE_SEED:-$(od -An -N6 -tu8 /dev/urandom | tr -d ' ')}" i status=0 pids=()
+  for ((i = 0; i < jobs; i++)); do
+    "$work/driver" "${1:-300}" "$seed" "$i/$jobs" >"$work/check-$i.log" 2>&1 &
+    pids+=($!)
+  done
+  for ((i = 0; i < jobs; i++)); do
+    wait "${pids[$i]}" || status=1
+    cat "$work/check-$i.log"
+  done
+  [ "$status" = 0 ] || echo "emu-sanitize: FAIL: the check found the problems above (rerun with JCONV_SANITIZE_SEED=$seed)" >&2
+  return "$status"
 }
 
 # A copy of cuda-kernels in $work/$1 (emu/ included, for the driver's header paths).
@@ -112,33 +127,43 @@ PY
   echo "emu-sanitize: caught: $(grep -m1 'SUMMARY: AddressSanitizer' "$log" | cut -c1-120); $(grep -m1 'the finding above is in' "$log" | cut -c1-140)"
 }
 
+# barrier N FILE LINE: the copy without the __syncthreads() at FILE:LINE must fail the driver
+barrier() {
+  local n="$1" f="$2" line="$3" dir="barrier-$1"
+  copy_kernels "$dir"
+  sed -i "${line}s/__syncthreads();/\/* __syncthreads() removed by emu-sanitize.sh *\//" "$work/$dir/$(basename "$f")"
+  build "$work/$dir" "$work/$dir/driver"
+  if JCONV_SANITIZE_FAIL_FAST=1 "$work/$dir/driver" 40 >"$work/$dir/driver.log" 2>&1; then
+    echo "emu-sanitize: FAIL: without the __syncthreads() at $(basename "$f"):$line every result was still right" >&2
+    return 1
+  fi
+  echo "emu-sanitize: without the __syncthreads() at $(basename "$f"):$line the driver fails: $(grep -m1 -E 'FAIL|SUMMARY' "$work/$dir/driver.log" | cut -c1-150)"
+}
+
 barriers() {
   objects
-  local f line n=0
-  while IFS=: read -r f line _; do
-    n=$((n + 1))
-    local dir="barrier-$n"
-    copy_kernels "$dir"
-    sed -i "${line}s/__syncthreads();/\/* __syncthreads() removed by emu-sanitize.sh *\//" "$work/$dir/$(basename "$f")"
-    build "$work/$dir" "$work/$dir/driver"
-    if "$work/$dir/driver" 40 >"$work/$dir/driver.log" 2>&1; then
-      echo "emu-sanitize: FAIL: without the __syncthreads() at $(basename "$f"):$line every result was still right" >&2
-      return 1
-    fi
-    echo "emu-sanitize: without the __syncthreads() at $(basename "$f"):$line the driver fails: $(grep -m1 -E 'FAIL|SUMMARY' "$work/$dir/driver.log" | cut -c1-150)"
-  done < <(grep -n "__syncthreads();" "$root"/cuda-kernels/*.cu "$root"/cuda-kernels/*.cuh | grep -v "^$root/cuda-kernels/selftest.cu:")
-  [ "$n" -gt 0 ] || { echo "emu-sanitize: no __syncthreads() found" >&2; return 1; }
-  echo "emu-sanitize: all $n barriers are needed: removing any one fails the emulated tests"
+  local list
+  list="$(grep -n "__syncthreads();" "$root"/cuda-kernels/*.cu "$root"/cuda-kernels/*.cuh | grep -v "^$root/cuda-kernels/selftest.cu:" \
+          | cut -d: -f1,2 | awk -F: '{ print NR, $1, $2 }')"
+  [ -n "$list" ] || { echo "emu-sanitize: no __syncthreads() found" >&2; return 1; }
+  echo "$list" | xargs -P "$jobs" -L 1 "$root/scripts/emu-sanitize.sh" barrier
+  echo "emu-sanitize: all $(echo "$list" | wc -l) barriers are needed: removing any one fails the emulated tests"
+}
+
+plants() {
+  objects
+  printf '%s\n' "${conv_kernels[@]}" | xargs -P "$jobs" -n 1 "$root/scripts/emu-sanitize.sh" plant
 }
 
 case "${1:-all}" in
   check) check "${2:-300}" ;;
   plant) plant "${2:?kernel name}" ;;
-  plants) for k in "${conv_kernels[@]}"; do plant "$k"; done ;;
+  plants) plants ;;
+  barrier) barrier "${2:?number}" "${3:?file}" "${4:?line}" ;;
   barriers) barriers ;;
   all)
     check 300
-    for k in "${conv_kernels[@]}"; do plant "$k"; done
+    plants
     barriers
     ;;
   *) echo "usage: scripts/emu-sanitize.sh [check [N]|plant KERNEL|plants|barriers|all]" >&2; exit 2 ;;

@@ -9,7 +9,11 @@
 // grid-stride loop takes at least three trips. Results are checked against a float64 host reference with the Java
 // tests' bound, |y - ref| <= (4 sqrt(terms) + 1) eps sum |x||w|.
 //
-//   sanitize_driver [RANDOM_SPECS [SEED]]     exit 0 when everything ran clean and within the bound
+//   sanitize_driver [RANDOM_SPECS [SEED [SHARD/SHARDS]]]   exit 0 when everything ran clean and within the bound
+//
+// Problem j (the table's, then the random ones) draws its data from its own generator seeded from SEED and j, so a run
+// split into shards (problem j in shard j % SHARDS; scripts/emu-sanitize.sh runs one per core) checks exactly what the
+// whole run checks. JCONV_SANITIZE_FAIL_FAST=1 stops at the first wrong result (the barrier check: one is enough).
 #include <sanitizer/common_interface_defs.h>
 
 #include <cmath>
@@ -303,6 +307,15 @@ void epilogue(Epi e, const std::vector<float>& res, std::vector<double>& ref, st
 }
 
 int failures = 0, runs = 0;
+const bool failFast = std::getenv("JCONV_SANITIZE_FAIL_FAST") != nullptr && std::strcmp(std::getenv("JCONV_SANITIZE_FAIL_FAST"), "1") == 0;
+
+void failed() {
+    failures++;
+    if (failFast) {
+        std::fprintf(stderr, "emu-sanitize: stopped at the first failure (JCONV_SANITIZE_FAIL_FAST)\n");
+        std::exit(1);
+    }
+}
 
 // Compares a kernel's result with the float64 reference within factor * mag per element; counts the run.
 void compare(const float* got, const std::vector<double>& ref, const std::vector<double>& mag, double factor) {
@@ -312,7 +325,7 @@ void compare(const float* got, const std::vector<double>& ref, const std::vector
         if (!(err <= factor * mag[i])) {
             std::fprintf(stderr, "emu-sanitize: FAIL %s: element %zu is %g, reference %g (schedule seed %llu)\n", where.c_str(), i,
                          (double)got[i], ref[i], (unsigned long long)jconv_emu::schedule_seed());
-            failures++;
+            failed();
             return;
         }
     }
@@ -408,7 +421,7 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
                 algorithm(a, g, din, dw, g.bias ? &db : nullptr, e, e.residual ? &dres : nullptr, out);
             } catch (const std::exception& e) {
                 std::fprintf(stderr, "emu-sanitize: FAIL %s: %s\n", where.c_str(), e.what());
-                failures++;
+                failed();
                 continue;
             }
             compare(out.p, ref, mag, a.find("3xtf32") != std::string::npos ? tf32x3Factor : a.find("tf32") != std::string::npos ? tf32Factor : factor);
@@ -452,15 +465,25 @@ int main(int argc, char** argv) {
     __sanitizer_set_death_callback(on_death);
     const int randomSpecs = argc > 1 ? std::atoi(argv[1]) : 300;
     const unsigned long long seed = argc > 2 ? std::strtoull(argv[2], nullptr, 0) : std::random_device{}();
-    std::printf("emu-sanitize: %zu shape-table problems and %d random ones (seed %llu), emulator schedule seed %llu\n",
-                sizeof TABLE / sizeof TABLE[0], randomSpecs, seed, (unsigned long long)jconv_emu::schedule_seed());
-    std::mt19937_64 rnd(seed);
-    for (const Problem& g : TABLE) check(g, rnd, true);
-    for (int i = 0; i < randomSpecs; i++) {
+    int shard = 0, shards = 1;
+    if (argc > 3 && (std::sscanf(argv[3], "%d/%d", &shard, &shards) != 2 || shards < 1 || shard < 0 || shard >= shards)) {
+        std::fprintf(stderr, "emu-sanitize: the shard is SHARD/SHARDS with 0 <= SHARD < SHARDS, not '%s'\n", argv[3]);
+        return 2;
+    }
+    const int tableSize = (int)(sizeof TABLE / sizeof TABLE[0]);
+    std::printf("emu-sanitize: %d shape-table problems and %d random ones (seed %llu), shard %d/%d, emulator schedule seed %llu\n",
+                tableSize, randomSpecs, seed, shard, shards, (unsigned long long)jconv_emu::schedule_seed());
+    for (int j = 0; j < tableSize + randomSpecs; j++) {
+        if (j % shards != shard) continue;
+        std::mt19937_64 rnd(seed ^ (0x9E3779B97F4A7C15ULL * (unsigned long long)(j + 1)));
+        if (j < tableSize) {
+            check(TABLE[j], rnd, true);
+            continue;
+        }
         Problem g;
         while (!draw(rnd, g)) {
         }
-        check(g, rnd, i % 3 == 0);
+        check(g, rnd, (j - tableSize) % 3 == 0);
     }
     std::printf("emu-sanitize: %d kernel runs, %d failures\n", runs, failures);
     return failures == 0 ? 0 : 1;
