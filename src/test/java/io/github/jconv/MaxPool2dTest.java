@@ -16,10 +16,17 @@ class MaxPool2dTest {
     void matchesItsDefinition(String name) {
         org.junit.jupiter.api.Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals(name) && b.unavailableReason() == null)
                 || name.equals("cpu"), name);
-        int[] in = {2, 3, 9, 8};
-        float[] x = TestSupport.gaussian(new Random(3), Tensor.elementCount(in));
-        x[5] = Float.NaN;
-        for (int[] ksp : new int[][] {{3, 2, 1}, {2, 2, 0}, {3, 1, 1}}) {
+        for (int[] in : new int[][] {{2, 3, 9, 8}, {1, 4, 17, 23}}) {
+            float[] x = TestSupport.gaussian(new Random(3), Tensor.elementCount(in));
+            x[5] = Float.NaN;
+            x[in[3] * in[2] + 1] = Float.NaN; // in the second plane's first row too
+            check(name, in, x);
+        }
+        assertArrayEquals(new int[] {2, 3, 5, 4}, MaxPool2d.outputShape(new int[] {2, 3, 9, 8}, 3, 2, 1), "torch: floor((9 + 2 - 3) / 2) + 1 = 5");
+    }
+
+    private static void check(String name, int[] in, float[] x) {
+        for (int[] ksp : new int[][] {{3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {2, 3, 1}, {5, 2, 2}, {1, 1, 0}}) {
             int k = ksp[0], s = ksp[1], p = ksp[2];
             int[] out = MaxPool2d.outputShape(in, k, s, p);
             float[] got;
@@ -52,6 +59,5 @@ class MaxPool2dTest {
                 }
             }
         }
-        assertArrayEquals(new int[] {2, 3, 5, 4}, MaxPool2d.outputShape(in, 3, 2, 1), "torch: floor((9 + 2 - 3) / 2) + 1 = 5");
     }
 }

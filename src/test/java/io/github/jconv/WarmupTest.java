@@ -7,7 +7,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** {@link Warmup}: runs until three runs agree, not a fixed count; gives up after its cap. */
+/** {@link Warmup}: runs until three runs agree and the JIT is quiet, not a fixed count; gives up after its cap. */
 class WarmupTest {
     private static void sleep(long ms) {
         try {
@@ -46,5 +46,32 @@ class WarmupTest {
             sleep(2);
         }, 7, 60, 5000));
         assertTrue(runs.get() >= 7 && (System.nanoTime() - t0) / 1_000_000 >= 60, runs.get() + " runs");
+    }
+
+    @Test
+    void agreeingRunsWhileTheJitStillCompilesAreNotSteady() {
+        // times agree from the first run (as C1's code does while C2 compiles), but a compilation finishes every run
+        // for the first 300 ms: steady only after that and 100 ms of quiet
+        AtomicInteger runs = new AtomicInteger();
+        long t0 = System.nanoTime();
+        java.util.function.LongSupplier jit = () -> (System.nanoTime() - t0) < 300_000_000L ? runs.get() : 1_000_000;
+        assertTrue(Warmup.untilSteady(() -> {
+            runs.incrementAndGet();
+            sleep(2);
+        }, 1, 0, 5000, jit));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= 300 + Warmup.QUIET_NANOS / 1_000_000, ms + " ms");
+    }
+
+    @Test
+    void aJitThatNeverGoesQuietStopsAtTheCapAndSaysSo() {
+        AtomicInteger runs = new AtomicInteger();
+        assertFalse(Warmup.untilSteady(() -> sleep(runs.incrementAndGet() > 0 ? 2 : 0), 1, 0, 150, runs::get));
+    }
+
+    @Test
+    void theJvmReportsItsCompilationTime() {
+        // HotSpot does; without it the JIT test above would be the only guard, so say so if a JVM ever does not
+        assertTrue(Warmup.compilationMillis() > 0, "the JVM reports no JIT compilation time");
     }
 }

@@ -107,6 +107,10 @@ final class BenchCommand implements Callable<Integer> {
             + " instead of a plan's run (weights packed once at build, as a service holding a model runs).")
     boolean stateless;
 
+    @Option(names = "--layers", description = "With --network: also time each layer of jconv's trunk (the device waited for "
+            + "after every layer) and list them, slowest first: ms, GFLOP/s, share of the trunk, the algorithm auto chose.")
+    boolean layers;
+
     @Option(names = "--thread-scaling", description = "On the cpu backend, also time each row with 1 thread and list the "
             + "speedup of the --threads run over it (a run slower than 1 thread is flagged).")
     boolean threadScaling;
@@ -175,13 +179,16 @@ final class BenchCommand implements Callable<Integer> {
         if (suite != null && !shapes.isEmpty()) {
             throw new InvalidConvolutionException("give --suite or --shape, not both");
         }
+        if (layers && network == null) {
+            throw new InvalidConvolutionException("--layers profiles a --network trunk: give --network too");
+        }
         if (network != null) {
             if (suite != null || !shapes.isEmpty() || !algorithms.isEmpty()) {
                 throw new InvalidConvolutionException("--network times a whole trunk with auto: not with --suite, --shape or --algorithm");
             }
             List<MathMode> tc = requireTensorCoreBackend(Backends.get(backend));
             return NetworkBench.run(network, batch == null ? 1 : batch, size, seed, backend, !noTune, noPeers,
-                    Parallel.of(threads.count).threads(), runs, warmup, tc, json, spec.commandLine().getOut());
+                    Parallel.of(threads.count).threads(), runs, warmup, tc, layers, json, spec.commandLine().getOut());
         }
         ConvGeometry.Op operation = "transpose".equals(suite) ? ConvGeometry.Op.CONV_TRANSPOSE2D : parseOp(op);
         List<Problem> problems = new ArrayList<>();

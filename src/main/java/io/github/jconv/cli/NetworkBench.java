@@ -33,7 +33,7 @@ final class NetworkBench {
     }
 
     static int run(String name, int batch, int size, long seed, String backend, boolean tune, boolean noPeers, int threads, int runs,
-                   int warmup, List<MathMode> maths, Path json, PrintWriter out) throws IOException {
+                   int warmup, List<MathMode> maths, boolean layers, Path json, PrintWriter out) throws IOException {
         Network net = Network.named(name, batch, size, seed);
         Tensor x = net.randomInput(seed + 1);
         Path jsonTarget = json == null ? null : AtomicFile.target(json);
@@ -42,10 +42,11 @@ final class NetworkBench {
         List<Row> rows = new ArrayList<>();
         Map<String, Object> peers = new LinkedHashMap<>();
         float[][] result = new float[1][];
-        rows.add(timeTrunk(net, x, backend, Algorithm.AUTO, MathMode.FP32, threads, tune, runs, warmup, result));
+        List<Map<String, Object>> profile = layers ? new ArrayList<>() : null;
+        rows.add(timeTrunk(net, x, backend, Algorithm.AUTO, MathMode.FP32, threads, tune, runs, warmup, result, profile));
         float[] mine = result[0];
         for (MathMode m : maths) { // the same trunk on the tensor-core kernels (auto takes the implicit GEMM)
-            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, m, threads, tune, runs, warmup, result);
+            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, m, threads, tune, runs, warmup, result, null);
             rows.add(new Row(r.who() + " math " + m.label(), r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
         }
         if (!noPeers && backend.equals("cuda")) { // cuDNN on the same trunk, device-resident the same way, a plan per layer
@@ -53,10 +54,10 @@ final class NetworkBench {
             peers.put("cudnn", why == null ? "ran (FMA math, cudnnFind per layer; max pooling by jconv's pool.cu)" : "absent: " + why);
             if (why == null) {
                 try {
-                    Row r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.FP32, threads, false, runs, warmup, result);
+                    Row r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.FP32, threads, false, runs, warmup, result, null);
                     rows.add(new Row("cudnn-fma", r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
                     if (maths.contains(MathMode.TF32)) { // cuDNN's default math, beside jconv's tf32
-                        r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.TF32, threads, false, runs, warmup, result);
+                        r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.TF32, threads, false, runs, warmup, result, null);
                         rows.add(new Row("cudnn-default", r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
                     }
                 } catch (RuntimeException e) {
@@ -106,6 +107,9 @@ final class NetworkBench {
             results.add(m);
         }
         out.println("(ratio: jconv's images/s over the best peer's; max_rel_diff: max|y - y_jconv| / max|y_jconv|)");
+        if (profile != null) {
+            printProfile(profile, out);
+        }
         if (jsonTarget != null) {
             Map<String, Object> doc = new LinkedHashMap<>();
             doc.put("network", net.name());
@@ -114,6 +118,9 @@ final class NetworkBench {
             doc.put("threads", threads);
             doc.put("results", results);
             doc.put("peers", peers);
+            if (profile != null) {
+                doc.put("layers", profile);
+            }
             AtomicFile.write(jsonTarget, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT).asString(doc).getBytes(StandardCharsets.UTF_8));
         }
         return 0;
@@ -121,10 +128,11 @@ final class NetworkBench {
 
     /**
      * The trunk compiled on a device of {@code backend} (plans built once, input uploaded once), run {@code warmup} then
-     * {@code runs} times, each waited for; {@code result[0]} gets the output of the first run.
+     * {@code runs} times, each waited for; {@code result[0]} gets the output of the first run. With {@code profile}, then
+     * {@code runs} more runs timed layer by layer, a map per layer added to it.
      */
     private static Row timeTrunk(Network net, Tensor x, String backend, Algorithm a, MathMode math, int threads, boolean tune, int runs,
-                                 int warmup, float[][] result) {
+                                 int warmup, float[][] result, List<Map<String, Object>> profile) {
         try (Device dev = Device.open(backend);
              Network.Compiled trunk = net.compile(dev, a, math, threads, tune);
              DeviceTensor in = dev.upload(x)) {
@@ -142,8 +150,58 @@ final class NetworkBench {
                 }
             }
             Arrays.sort(ms);
+            if (profile != null) {
+                profile(net, trunk, in, runs, profile);
+            }
             return row("jconv " + dev.name(), ms, net.inputShape()[0], 0);
         }
+    }
+
+    /** Each layer's median over {@code runs} trunk runs timed layer by layer, with its shape, FLOPs and algorithm. */
+    private static void profile(Network net, Network.Compiled trunk, DeviceTensor in, int runs, List<Map<String, Object>> profile) {
+        List<Network.Layer> layers = net.layers();
+        long[][] ns = new long[layers.size()][runs];
+        long[] one = new long[layers.size()];
+        for (int r = 0; r < runs; r++) {
+            Arrays.fill(one, 0);
+            try (DeviceTensor y = trunk.run(in, one)) {
+                for (int i = 0; i < one.length; i++) {
+                    ns[i][r] = one[i];
+                }
+            }
+        }
+        List<String> algorithms = trunk.algorithms();
+        for (int i = 0; i < layers.size(); i++) {
+            Arrays.sort(ns[i]);
+            Network.Layer l = layers.get(i);
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("layer", l.name());
+            double ms = ns[i][runs / 2] / 1e6;
+            m.put("median_ms", ms);
+            if (l instanceof Network.Conv) {
+                io.github.jconv.ConvGeometry g = ((Network.Conv) l).geometry();
+                m.put("shape", g.n + "," + g.c + "," + g.h + "," + g.w + "," + g.k + "," + g.r + "," + g.s + "," + g.strideH + ","
+                        + g.padTop + "," + g.dilationH + "," + g.groups);
+                m.put("gflops", g.flops() / ms / 1e6);
+                String alg = algorithms.get(i);
+                m.put("algorithm", alg.substring(alg.indexOf(": ") + 2));
+            } else {
+                m.put("shape", "");
+                m.put("algorithm", "max_pool2d");
+            }
+            profile.add(m);
+        }
+    }
+
+    private static void printProfile(List<Map<String, Object>> profile, PrintWriter out) {
+        double total = profile.stream().mapToDouble(m -> (Double) m.get("median_ms")).sum();
+        out.printf("%njconv's layers, slowest first (each layer's median over the timed runs; sum %.2f ms):%n", total);
+        out.printf("%-22s %-26s %-14s %9s %9s %7s%n", "layer", "shape N,C,H,W,K,R,S,st,pad,dil,g", "algorithm", "ms", "GFLOP/s", "share");
+        profile.stream().sorted((a, b) -> Double.compare((Double) b.get("median_ms"), (Double) a.get("median_ms"))).forEach(m -> {
+            Object gf = m.get("gflops");
+            out.printf("%-22s %-26s %-14s %9.3f %9s %6.1f%%%n", m.get("layer"), m.get("shape"), m.get("algorithm"), (Double) m.get("median_ms"),
+                    gf == null ? "" : String.format("%.1f", (Double) gf), 100 * (Double) m.get("median_ms") / total);
+        });
     }
 
     /** min, median, max from sorted times (a sorted array of any length, or {min, median, max}). */

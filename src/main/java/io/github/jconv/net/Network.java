@@ -327,11 +327,24 @@ public final class Network {
          * the caller closes. Each intermediate tensor is freed after its last use.
          */
         public DeviceTensor run(DeviceTensor input) {
+            return run(input, null);
+        }
+
+        /**
+         * As {@link #run(DeviceTensor)}; when {@code layerNanos} (one per layer) is not null, the device is waited for
+         * after every layer and each layer's wall time is added to its entry (a profile: waiting costs the overlap of
+         * queued work on a GPU, so time the trunk without it).
+         */
+        public DeviceTensor run(DeviceTensor input, long[] layerNanos) {
+            if (layerNanos != null && layerNanos.length != layers.size()) {
+                throw new IllegalArgumentException("layerNanos has " + layerNanos.length + " entries for " + layers.size() + " layers");
+            }
             DeviceTensor[] t = new DeviceTensor[shapes.size()];
             t[0] = input;
             try {
                 for (int i = 0; i < layers.size(); i++) {
                     Layer l = layers.get(i);
+                    long t0 = System.nanoTime();
                     t[i + 1] = device.allocate(shapes.get(i + 1));
                     if (l instanceof Conv) {
                         Conv c = (Conv) l;
@@ -339,6 +352,10 @@ public final class Network {
                     } else {
                         Pool p = (Pool) l;
                         MaxPool2d.run(t[p.input], t[i + 1], p.kernel, p.stride, p.padding);
+                    }
+                    if (layerNanos != null) {
+                        device.synchronize();
+                        layerNanos[i] += System.nanoTime() - t0;
                     }
                     for (int j = 1; j <= i; j++) {
                         if (t[j] != null && lastUse[j] == i) {
