@@ -17,8 +17,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.CancellationException;
@@ -50,8 +53,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Steady state: in a fresh JVM a candidate's first runs are interpreted or compiled by C1 while C2 works (on two
  * cores, beside the workers), so a single warm-up run times cold code and can crown the algorithm that warms up
  * fastest, not the fastest. A CPU candidate is therefore run until its last {@link #STEADY_RUNS} times agree within
- * {@link #STEADY_SPREAD} (capped by {@link #warmupMillis()} per candidate, at least {@link #STEADY_RUNS} runs), then
- * timed. The entry records each candidate's spread and whether it reached steady state; a choice made while a
+ * {@link #STEADY_SPREAD} and the JIT has gone quiet ({@link Warmup}; capped by {@link #warmupMillis()} per candidate, at
+ * least {@link #STEADY_RUNS} runs); then the warmed candidates are timed in rounds, each candidate once per round, so
+ * load from elsewhere on the machine falls on every candidate alike; each gets the median of its runs. The entry records each candidate's spread and whether it reached steady state; a choice made while a
  * candidate within {@link #UNSTEADY_MARGIN} of the winner had not is kept for this process only and is not written
  * to the file, so the next process tunes it again.
  */
@@ -60,7 +64,7 @@ public final class Autotuner {
     public static final int FORMAT = 1;
     /** An algorithm must match the float64 reference to max|y - ref| / max|ref| <= this to be chosen. */
     public static final double TOLERANCE = 1e-4;
-    private static final int TIMED_RUNS = 3;
+    private static final int TIMED_RUNS = 5;
     /** Warm-up runs that must agree before timing ({@link Warmup}). */
     static final int STEADY_RUNS = Warmup.RUNS;
     /** How far apart (max / min) they may be. */
@@ -304,8 +308,8 @@ public final class Autotuner {
         }
         Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>(), failed = new TreeMap<>(), spreads = new TreeMap<>();
         Map<String, Boolean> steady = new TreeMap<>();
-        Algorithm best = null;
-        double bestMs = Double.MAX_VALUE;
+        Map<Algorithm, double[]> timed = new LinkedHashMap<>();
+        List<Algorithm> onHost = new ArrayList<>();
         // on a GPU backend the candidates are timed as plans on device tensors between device events: the kernels
         // alone, not the transfers, which are the same for every algorithm
         try (Device device = backend instanceof CudaBackend ? Device.open(backend.name()) : null) {
@@ -313,32 +317,35 @@ public final class Autotuner {
                 if (a == Algorithm.REFERENCE || backend.cannotImplement(a, g) != null) {
                     continue;
                 }
-                double[] ms;
                 try {
                     if (device == null) {
-                        Timing t = hostTimes(backend, a, g, d, out, threads);
-                        ms = t.ms;
-                        steady.put(a.label(), t.steady);
+                        steady.put(a.label(), warmOnHost(backend, a, g, d, out, threads));
+                        onHost.add(a);
                     } else {
-                        ms = deviceTimes(device, a, g, d, out);
+                        timed.put(a, deviceTimes(device, a, g, d, out));
                     }
                 } catch (RuntimeException | OutOfMemoryError | LinkageError e) {
-                    String why = e instanceof OutOfMemoryError ? "out of Java heap memory" : oneLine(e);
-                    failed.put(a.label(), why);
-                    LOG.warn("autotuning {} on {}: {} failed ({}); skipped", g, backend.name(), a, why);
+                    fail(failed, g, backend, a, e);
                     continue;
                 }
-                Arrays.sort(ms);
-                double err = ReferenceConv.maxRelError(out, ref);
-                times.put(a.label(), ms[TIMED_RUNS / 2]);
-                spreads.put(a.label(), Math.round(ms[TIMED_RUNS - 1] / Math.max(ms[0], 1e-9) * 1000) / 1000.0);
-                errors.put(a.label(), err);
-                if (err <= TOLERANCE && ms[TIMED_RUNS / 2] < bestMs) {
-                    best = a;
-                    bestMs = ms[TIMED_RUNS / 2];
-                }
+                errors.put(a.label(), ReferenceConv.maxRelError(out, ref));
             }
         }
+        timed.putAll(hostTimes(backend, onHost, g, d, out, threads, failed));
+        Algorithm best = null;
+        double bestMs = Double.MAX_VALUE;
+        for (Map.Entry<Algorithm, double[]> e : timed.entrySet()) {
+            double[] ms = e.getValue();
+            Arrays.sort(ms);
+            String label = e.getKey().label();
+            times.put(label, ms[TIMED_RUNS / 2]);
+            spreads.put(label, Math.round(ms[TIMED_RUNS - 1] / Math.max(ms[0], 1e-9) * 1000) / 1000.0);
+            if ((Double) errors.get(label) <= TOLERANCE && ms[TIMED_RUNS / 2] < bestMs) {
+                best = e.getKey();
+                bestMs = ms[TIMED_RUNS / 2];
+            }
+        }
+        errors.keySet().retainAll(times.keySet());
         if (best == null) {
             best = backend.choose(g);
             LOG.warn("autotuning found no algorithm within {} of the reference for {}; using {}", TOLERANCE, g, best);
@@ -367,23 +374,44 @@ public final class Autotuner {
         return entry;
     }
 
-    /** A candidate's timed runs (ms) and whether its warm-up reached steady state. */
-    private record Timing(double[] ms, boolean steady) {
+    /**
+     * Warm-up runs until the last {@link #STEADY_RUNS} agree within {@link #STEADY_SPREAD} and the JIT is quiet
+     * ({@link Warmup}; or {@link #warmupMillis()} has passed); returns whether it got there. The last result is in out.
+     */
+    private static boolean warmOnHost(Backend backend, Algorithm a, ConvGeometry g, float[][] d, float[] out, int threads) {
+        return Warmup.untilSteady(() -> backend.run(a, g, d[0], d[1], d[2], out, threads), STEADY_RUNS, 0, warmupMillis());
     }
 
     /**
-     * Warm-up runs until the last {@link #STEADY_RUNS} agree within {@link #STEADY_SPREAD} (or {@link #warmupMillis()}
-     * has passed), then TIMED_RUNS wall times of whole calls; the last result in out.
+     * TIMED_RUNS wall times of whole calls per warmed candidate, in rounds that run each candidate once: a burst of load
+     * from elsewhere on the machine then slows one round of every candidate, not all the runs of one (timed one after
+     * the other, a candidate's 3 runs on a noisy 2-core machine were up to 2x apart and the slower algorithm won).
+     * A candidate that throws is dropped (recorded in failed).
      */
-    private static Timing hostTimes(Backend backend, Algorithm a, ConvGeometry g, float[][] d, float[] out, int threads) {
-        boolean steady = Warmup.untilSteady(() -> backend.run(a, g, d[0], d[1], d[2], out, threads), STEADY_RUNS, 0, warmupMillis());
-        double[] ms = new double[TIMED_RUNS];
-        for (int i = 0; i < TIMED_RUNS; i++) {
-            long s = System.nanoTime();
-            backend.run(a, g, d[0], d[1], d[2], out, threads);
-            ms[i] = (System.nanoTime() - s) / 1e6;
+    private static Map<Algorithm, double[]> hostTimes(Backend backend, List<Algorithm> candidates, ConvGeometry g, float[][] d,
+                                                      float[] out, int threads, Map<String, Object> failed) {
+        Map<Algorithm, double[]> ms = new LinkedHashMap<>();
+        candidates.forEach(a -> ms.put(a, new double[TIMED_RUNS]));
+        for (int round = 0; round < TIMED_RUNS; round++) {
+            for (Iterator<Map.Entry<Algorithm, double[]>> it = ms.entrySet().iterator(); it.hasNext(); ) {
+                Map.Entry<Algorithm, double[]> e = it.next();
+                try {
+                    long s = System.nanoTime();
+                    backend.run(e.getKey(), g, d[0], d[1], d[2], out, threads);
+                    e.getValue()[round] = (System.nanoTime() - s) / 1e6;
+                } catch (RuntimeException | OutOfMemoryError | LinkageError x) {
+                    fail(failed, g, backend, e.getKey(), x);
+                    it.remove();
+                }
+            }
         }
-        return new Timing(ms, steady);
+        return ms;
+    }
+
+    private static void fail(Map<String, Object> failed, ConvGeometry g, Backend backend, Algorithm a, Throwable e) {
+        String why = e instanceof OutOfMemoryError ? "out of Java heap memory" : oneLine(e);
+        failed.put(a.label(), why);
+        LOG.warn("autotuning {} on {}: {} failed ({}); skipped", g, backend.name(), a, why);
     }
 
     /** TIMED_RUNS device times of a plan's runs on device tensors after one warm-up; the result in out. */

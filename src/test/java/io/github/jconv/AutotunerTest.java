@@ -238,7 +238,7 @@ class AutotunerTest {
         }
         pool.shutdown();
         assertEquals(1, t.tunings(), "one tuning");
-        int once = 2 * (Autotuner.STEADY_RUNS + 3); // 2 candidates x (steady warm-up + 3 timed runs), at least
+        int once = 2 * (Autotuner.STEADY_RUNS + 5); // 2 candidates x (steady warm-up + 5 timed runs), at least
         assertTrue(runs.get() >= once && runs.get() < 6 * once, runs.get() + " runs: one tuning's worth, not six");
         assertEquals(1, answers.size(), "every caller got the same answer: " + answers);
     }
@@ -253,8 +253,8 @@ class AutotunerTest {
 
     /**
      * A candidate whose first runs are slow (code still being compiled) is timed once it is steady: with one warm-up run
-     * and three timed ones, direct here would time 18, 16, 14 ms (with a fixed three, 14, 12, 10) and lose to im2col's
-     * 4; warmed until three runs agree it times ~1 ms and wins, and the entry says it was steady.
+     * and five timed ones, direct here would time 18, 16, 14, 12, 10 ms (with a fixed three, 14, 12, 10, 8, 6) and lose to
+     * im2col's 4; warmed until three runs agree it times ~1 ms and wins, and the entry says it was steady.
      */
     @Test
     @SuppressWarnings("unchecked")
@@ -275,6 +275,27 @@ class AutotunerTest {
         assertEquals(Boolean.TRUE, ((Map<String, Object>) entry.get("steady")).get("direct"), entry.toString());
         assertTrue(directRuns.get() >= cold.length + Autotuner.STEADY_RUNS, directRuns.get() + " runs of direct");
         assertTrue(entry.containsKey("spread") && !entry.containsKey("provisional"), entry.toString());
+    }
+
+    /**
+     * The warmed candidates are timed in rounds, one run of each per round, so a burst of load from elsewhere slows a round
+     * of every candidate rather than all the timed runs of one: the calls after the last warm-up alternate.
+     */
+    @Test
+    void theTimedRunsOfTheCandidatesAreInterleaved(@TempDir Path dir) {
+        List<Algorithm> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
+            calls.add(a);
+            sleep(a == Algorithm.DIRECT ? 1 : 2);
+        }, Algorithm.IM2COL);
+        Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
+        assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
+        int timed = 2 * 5; // TIMED_RUNS rounds of two candidates
+        List<Algorithm> tail = calls.subList(calls.size() - timed, calls.size());
+        for (int i = 0; i < timed; i++) {
+            assertEquals(i % 2 == 0 ? Algorithm.DIRECT : Algorithm.IM2COL, tail.get(i), "timed calls " + tail);
+        }
+        assertEquals(Algorithm.IM2COL, calls.get(calls.size() - timed - 1), "im2col's warm-up came before every timed run");
     }
 
     /** A choice made while a close candidate never settled is used in this process but not written for the next one. */

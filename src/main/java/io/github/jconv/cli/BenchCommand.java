@@ -188,7 +188,7 @@ final class BenchCommand implements Callable<Integer> {
             }
             List<MathMode> tc = requireTensorCoreBackend(Backends.get(backend));
             return NetworkBench.run(network, batch == null ? 1 : batch, size, seed, backend, !noTune, noPeers,
-                    Parallel.of(threads.count).threads(), runs, warmup, tc, layers, json, spec.commandLine().getOut());
+                    Parallel.of(threads.count).threads(), runs, warmup, warmupMs, warmupMaxMs, tc, layers, json, spec.commandLine().getOut());
         }
         ConvGeometry.Op operation = "transpose".equals(suite) ? ConvGeometry.Op.CONV_TRANSPOSE2D : parseOp(op);
         List<Problem> problems = new ArrayList<>();

@@ -29,24 +29,31 @@ final class NetworkBench {
     private NetworkBench() {
     }
 
+    /** jconv's warm-up: at least {@code runs} runs and {@code ms}, then until steady ({@link io.github.jconv.Warmup}), at most {@code maxMs}. */
+    record Warm(int runs, long ms, long maxMs) {
+    }
+
     record Row(String who, double medianMs, double minMs, double maxMs, double imagesPerSecond, Double ratio, double maxRelDiff) {
     }
 
     static int run(String name, int batch, int size, long seed, String backend, boolean tune, boolean noPeers, int threads, int runs,
-                   int warmup, List<MathMode> maths, boolean layers, Path json, PrintWriter out) throws IOException {
+                   int warmup, long warmupMs, long warmupMaxMs, List<MathMode> maths, boolean layers, Path json, PrintWriter out)
+            throws IOException {
         Network net = Network.named(name, batch, size, seed);
         Tensor x = net.randomInput(seed + 1);
         Path jsonTarget = json == null ? null : AtomicFile.target(json);
-        out.printf("bench --network %s: %d convolutions, %.2f GFLOP per batch of %d, input %s, %d thread(s), %d warm-up and %d timed runs%n",
-                net.name(), net.convolutions(), net.flops() / 1e9, batch, Arrays.toString(net.inputShape()), threads, warmup, runs);
+        out.printf("bench --network %s: %d convolutions, %.2f GFLOP per batch of %d, input %s, %d thread(s); jconv: >= %d warm-up runs and"
+                        + " >= %d ms, then until steady (at most %d ms), %d timed runs%n", net.name(), net.convolutions(), net.flops() / 1e9, batch,
+                Arrays.toString(net.inputShape()), threads, warmup, warmupMs, warmupMaxMs, runs);
+        Warm warm = new Warm(warmup, warmupMs, warmupMaxMs);
         List<Row> rows = new ArrayList<>();
         Map<String, Object> peers = new LinkedHashMap<>();
         float[][] result = new float[1][];
         List<Map<String, Object>> profile = layers ? new ArrayList<>() : null;
-        rows.add(timeTrunk(net, x, backend, Algorithm.AUTO, MathMode.FP32, threads, tune, runs, warmup, result, profile));
+        rows.add(timeTrunk(net, x, backend, Algorithm.AUTO, MathMode.FP32, threads, tune, runs, warm, result, profile));
         float[] mine = result[0];
         for (MathMode m : maths) { // the same trunk on the tensor-core kernels (auto takes the implicit GEMM)
-            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, m, threads, tune, runs, warmup, result, null);
+            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, m, threads, tune, runs, warm, result, null);
             rows.add(new Row(r.who() + " math " + m.label(), r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
         }
         if (!noPeers && backend.equals("cuda")) { // cuDNN on the same trunk, device-resident the same way, a plan per layer
@@ -54,10 +61,10 @@ final class NetworkBench {
             peers.put("cudnn", why == null ? "ran (FMA math, cudnnFind per layer; max pooling by jconv's pool.cu)" : "absent: " + why);
             if (why == null) {
                 try {
-                    Row r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.FP32, threads, false, runs, warmup, result, null);
+                    Row r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.FP32, threads, false, runs, warm, result, null);
                     rows.add(new Row("cudnn-fma", r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
                     if (maths.contains(MathMode.TF32)) { // cuDNN's default math, beside jconv's tf32
-                        r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.TF32, threads, false, runs, warmup, result, null);
+                        r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.TF32, threads, false, runs, warm, result, null);
                         rows.add(new Row("cudnn-default", r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
                     }
                 } catch (RuntimeException e) {
@@ -127,12 +134,12 @@ final class NetworkBench {
     }
 
     /**
-     * The trunk compiled on a device of {@code backend} (plans built once, input uploaded once), run {@code warmup} then
-     * {@code runs} times, each waited for; {@code result[0]} gets the output of the first run. With {@code profile}, then
+     * The trunk compiled on a device of {@code backend} (plans built once, input uploaded once), warmed up as {@code warm} says,
+     * then run {@code runs} times, each waited for; {@code result[0]} gets the output of the first run. With {@code profile}, then
      * {@code runs} more runs timed layer by layer, a map per layer added to it.
      */
     private static Row timeTrunk(Network net, Tensor x, String backend, Algorithm a, MathMode math, int threads, boolean tune, int runs,
-                                 int warmup, float[][] result, List<Map<String, Object>> profile) {
+                                 Warm warm, float[][] result, List<Map<String, Object>> profile) {
         try (Device dev = Device.open(backend);
              Network.Compiled trunk = net.compile(dev, a, math, threads, tune);
              DeviceTensor in = dev.upload(x)) {
@@ -140,20 +147,22 @@ final class NetworkBench {
             try (DeviceTensor y = trunk.run(in)) {
                 result[0] = y.download().data();
             }
-            for (int i = 0; i < warmup + runs; i++) {
-                long t0 = System.nanoTime();
+            Runnable once = () -> {
                 try (DeviceTensor y = trunk.run(in)) {
                     dev.synchronize();
                 }
-                if (i >= warmup) {
-                    ms[i - warmup] = (System.nanoTime() - t0) / 1e6;
-                }
+            };
+            boolean steady = io.github.jconv.Warmup.untilSteady(once, warm.runs, warm.ms, warm.maxMs);
+            for (int i = 0; i < runs; i++) {
+                long t0 = System.nanoTime();
+                once.run();
+                ms[i] = (System.nanoTime() - t0) / 1e6;
             }
             Arrays.sort(ms);
             if (profile != null) {
                 profile(net, trunk, in, runs, profile);
             }
-            return row("jconv " + dev.name(), ms, net.inputShape()[0], 0);
+            return row("jconv " + dev.name() + (steady ? "" : " (not steady)"), ms, net.inputShape()[0], 0);
         }
     }
 
