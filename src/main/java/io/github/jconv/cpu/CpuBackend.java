@@ -61,6 +61,9 @@ public final class CpuBackend implements Backend {
                 if (DirectConv.onChannelsKernel(g)) {
                     return 4L * VectorDirectChannels.workspaceFloats(DirectConv.vectorForm(g));
                 }
+                if (Sgemm.VECTOR && VectorDirectStrided.applies(g)) {
+                    return 4L * VectorDirectStrided.workspaceFloats(g);
+                }
                 return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
             case DEPTHWISE: return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
             default: return 0;

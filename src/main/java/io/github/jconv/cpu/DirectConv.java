@@ -8,7 +8,8 @@ import io.github.jconv.ConvGeometry;
  * y[p][q] += w * x[ih][q*sW + off], which the JIT vectorises when sW == 1. Transposed: one task per
  * output plane (n, c) of conv_transpose2d, scattering y[n][k][p][q] * w into it the same way. No
  * workspace. With the Vector API the forward pass is {@link Pointwise}'s GEMM for 1 x 1 layers at stride 1 without
- * padding, else with stride 1 along W {@link VectorDirect}'s register-blocked kernel.
+ * padding, else with stride 1 along W {@link VectorDirect}'s register-blocked kernel, and with a larger stride along W
+ * and at least {@link VectorDirectStrided#NB} output channels per group {@link VectorDirectStrided}'s.
  */
 final class DirectConv implements CpuConvolution {
     @Override
@@ -20,6 +21,10 @@ final class DirectConv implements CpuConvolution {
         }
         if (Sgemm.VECTOR && g.strideW == 1) {
             VectorDirect.forward(g, x, weights, bias, y, done, par);
+            return;
+        }
+        if (Sgemm.VECTOR && VectorDirectStrided.applies(g)) {
+            VectorDirectStrided.forward(g, x, weights, bias, y, done, par);
             return;
         }
         int cg = g.cPerGroup(), kg = g.kPerGroup();
