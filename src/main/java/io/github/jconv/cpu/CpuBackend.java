@@ -74,8 +74,9 @@ public final class CpuBackend implements Backend {
      * Depthwise layers go to the depthwise kernel; with the Vector API, dense 3x3-like stride-1 layers
      * ({@link VectorDirectChannels}) and other grouped layers with stride 1 along W (transposed: stride 1) to the
      * direct kernels (faster than im2col there: 1.2-1.8x on the dense 3x3 layers of the README, and im2col's GEMMs
-     * are too small for grouped layers); the rest to im2col + GEMM (direct if im2col cannot). Chosen from the bench
-     * figures in the README.
+     * are too small for grouped layers), and so do layers strided along W with a kernel larger than 1x1 and at least 64
+     * output channels per group ({@link VectorDirectStrided}: 1.3-1.9x on ResNet-50's stem and stride-2 3x3 layers at
+     * batch 1); the rest to im2col + GEMM (direct if im2col cannot). Chosen from the bench figures in the README.
      */
     @Override
     public Algorithm choose(ConvGeometry g) {
@@ -86,6 +87,9 @@ public final class CpuBackend implements Backend {
             return Algorithm.DIRECT;
         }
         if (g.groups > 1 && Sgemm.VECTOR && (g.transposed() ? StrideOneTransposed.applies(g) : g.strideW == 1)) {
+            return Algorithm.DIRECT;
+        }
+        if (Sgemm.VECTOR && VectorDirectStrided.applies(g) && g.r * g.s > 1) {
             return Algorithm.DIRECT;
         }
         return cannotImplement(Algorithm.IM2COL, g) == null ? Algorithm.IM2COL : Algorithm.DIRECT;
