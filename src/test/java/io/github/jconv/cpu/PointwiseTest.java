@@ -4,14 +4,9 @@ import io.github.jconv.Algorithm;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvSpec;
 import io.github.jconv.Epilogue;
-import io.github.jconv.Tensor;
-import io.github.jconv.TestSupport;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-import java.util.Random;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -32,17 +27,7 @@ class PointwiseTest {
                 ConvGeometry g = ConvGeometry.conv2d(new int[] {2, ckg[0], hw[0], hw[1]}, new int[] {ckg[1] * ckg[2], ckg[0] / ckg[2], 1, 1},
                         seed % 2 == 0 ? new int[] {ckg[1] * ckg[2]} : null, ConvSpec.builder().groups(ckg[2]).build());
                 assertTrue(Pointwise.applies(g), g.toString());
-                float[][] d = TestSupport.data(g, ++seed);
-                float[] r = TestSupport.gaussian(new Random(seed), Tensor.elementCount(g.outputShape()));
-                float[] one = new float[r.length], three = new float[r.length];
-                CpuBackend.INSTANCE.run(Algorithm.DIRECT, g, d[0], d[1], d[2], ep, r, one, 1);
-                CpuBackend.INSTANCE.run(Algorithm.DIRECT, g, d[0], d[1], d[2], ep, r, three, 3);
-                String problem = TestSupport.oracle(g, d[0], d[1], d[2], ep, r).check(one);
-                assertTrue(problem == null, g + ": " + problem);
-                assertArrayEquals(one, three, 0f, "1 and 3 threads: " + g);
-                float[] kept = new float[r.length];
-                CpuBackend.INSTANCE.run(Algorithm.DIRECT, g, d[0], Weights.kept(d[1].clone()), d[2], ep, r, kept, 2);
-                assertArrayEquals(one, kept, 0f, "packed once: " + g);
+                KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, ++seed);
             }
         }
     }

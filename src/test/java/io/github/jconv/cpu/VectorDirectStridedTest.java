@@ -5,14 +5,9 @@ import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvSpec;
 import io.github.jconv.Epilogue;
 import io.github.jconv.Padding;
-import io.github.jconv.Tensor;
-import io.github.jconv.TestSupport;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
-import java.util.Random;
-
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -47,18 +42,7 @@ class VectorDirectStridedTest {
             seed++;
             ConvGeometry g = ConvGeometry.conv2d((int[]) l[0], w, seed % 2 == 0 ? new int[] {w[0]} : null, (ConvSpec) l[2]);
             assertTrue(VectorDirectStrided.applies(g), g.toString());
-            float[][] d = TestSupport.data(g, seed);
-            float[] r = TestSupport.gaussian(new Random(seed), Tensor.elementCount(g.outputShape()));
-            float[] one = new float[r.length], three = new float[r.length];
-            java.util.Arrays.fill(one, Float.NaN); // every output written
-            CpuBackend.INSTANCE.run(Algorithm.DIRECT, g, d[0], d[1], d[2], ep, r, one, 1);
-            CpuBackend.INSTANCE.run(Algorithm.DIRECT, g, d[0], d[1], d[2], ep, r, three, 3);
-            String problem = TestSupport.oracle(g, d[0], d[1], d[2], ep, r).check(one);
-            assertTrue(problem == null, g + ": " + problem);
-            assertArrayEquals(one, three, 0f, "1 and 3 threads: " + g);
-            float[] kept = new float[r.length];
-            CpuBackend.INSTANCE.run(Algorithm.DIRECT, g, d[0], Weights.kept(d[1].clone()), d[2], ep, r, kept, 2);
-            assertArrayEquals(one, kept, 0f, "packed once: " + g);
+            KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, seed);
         }
     }
 }

@@ -1,0 +1,36 @@
+package io.github.jconv.cpu;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.Epilogue;
+import io.github.jconv.Tensor;
+import io.github.jconv.TestSupport;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The checks every CPU kernel's edge-case test makes on a layer it takes. */
+final class KernelCheck {
+    private KernelCheck() {
+    }
+
+    /**
+     * {@code algorithm} on g with seeded data and a residual for {@code ep}: against the float64 oracle, the same bits
+     * with 1 and 3 threads, and the same bits through a plan's kept (packed once) weights with 2 threads.
+     */
+    static void againstFloat64AndThreads(Algorithm algorithm, ConvGeometry g, Epilogue ep, int seed) {
+        float[][] d = TestSupport.data(g, seed);
+        float[] r = TestSupport.gaussian(new Random(seed), Tensor.elementCount(g.outputShape()));
+        float[] one = new float[r.length], three = new float[r.length], kept = new float[r.length];
+        java.util.Arrays.fill(one, Float.NaN); // every output written
+        CpuBackend.INSTANCE.run(algorithm, g, d[0], d[1], d[2], ep, r, one, 1);
+        CpuBackend.INSTANCE.run(algorithm, g, d[0], d[1], d[2], ep, r, three, 3);
+        String problem = TestSupport.oracle(g, d[0], d[1], d[2], ep, r).check(one);
+        assertTrue(problem == null, g + ": " + problem);
+        assertArrayEquals(one, three, 0f, "1 and 3 threads: " + g);
+        CpuBackend.INSTANCE.run(algorithm, g, d[0], Weights.kept(d[1].clone()), d[2], ep, r, kept, 2);
+        assertArrayEquals(one, kept, 0f, "packed once: " + g);
+    }
+}
