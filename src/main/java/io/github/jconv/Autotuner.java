@@ -55,9 +55,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * fastest, not the fastest. A CPU candidate is therefore run until its last {@link #STEADY_RUNS} times agree within
  * {@link #STEADY_SPREAD} and the JIT has gone quiet ({@link Warmup}; capped by {@link #warmupMillis()} per candidate, at
  * least {@link #STEADY_RUNS} runs); then the warmed candidates are timed in rounds, each candidate once per round, so
- * load from elsewhere on the machine falls on every candidate alike; each gets the median of its runs. The entry records each candidate's spread and whether it reached steady state; a choice made while a
- * candidate within {@link #UNSTEADY_MARGIN} of the winner had not is kept for this process only and is not written
- * to the file, so the next process tunes it again.
+ * load from elsewhere on the machine falls on every candidate alike; each gets the median of its runs. The entry
+ * records each candidate's spread and whether it reached steady state; a choice made while a candidate within
+ * {@link #UNSTEADY_MARGIN} of the winner had not is kept for this process only and is not written to the file, so the
+ * next process tunes it again.
  */
 public final class Autotuner {
     /** The cache file's format version. */
@@ -345,7 +346,8 @@ public final class Autotuner {
                 bestMs = ms[TIMED_RUNS / 2];
             }
         }
-        errors.keySet().retainAll(times.keySet());
+        errors.keySet().retainAll(times.keySet()); // a candidate that failed in the timed rounds has no time
+        steady.keySet().retainAll(times.keySet());
         if (best == null) {
             best = backend.choose(g);
             LOG.warn("autotuning found no algorithm within {} of the reference for {}; using {}", TOLERANCE, g, best);

@@ -55,7 +55,7 @@ public final class MaxPool2d {
      * two passes with a compare-and-branch 3.7-4.1 ms (random data mispredicts half the branches), these 1.2-1.9 ms
      * (medians of 200 calls, 5 repeats).
      */
-    static void pool(float[] x, int[] s, float[] y, int[] o, int k, int stride, int pad) {
+    private static void pool(float[] x, int[] s, float[] y, int[] o, int k, int stride, int pad) {
         int h = s[2], w = s[3], p = o[2], q = o[3];
         io.github.jconv.cpu.Parallel.of(0).forEach(s[0] * s[1], plane -> {
             float[] col = new float[w];

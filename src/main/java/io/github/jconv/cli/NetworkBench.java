@@ -29,7 +29,10 @@ final class NetworkBench {
     private NetworkBench() {
     }
 
-    /** jconv's warm-up: at least {@code runs} runs and {@code ms}, then until steady ({@link io.github.jconv.Warmup}), at most {@code maxMs}. */
+    /**
+     * jconv's warm-up: at least {@code runs} runs and {@code ms}, then until steady ({@link io.github.jconv.Warmup}), at most
+     * {@code maxMs}.
+     */
     record Warm(int runs, long ms, long maxMs) {
     }
 

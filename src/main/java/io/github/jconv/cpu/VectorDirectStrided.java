@@ -36,9 +36,12 @@ final class VectorDirectStrided {
     private VectorDirectStrided() {
     }
 
-    /** Whether this kernel takes g: a forward layer strided along W with at least a block of output channels per group. */
+    /**
+     * Whether this kernel takes g: a forward layer strided along W with at least a block of output channels per group,
+     * whose workspace fits in Java arrays (larger ones take {@link DirectConv}'s plain loop).
+     */
     static boolean applies(ConvGeometry g) {
-        return !g.transposed() && g.strideW > 1 && g.kPerGroup() >= NB;
+        return !g.transposed() && g.strideW > 1 && g.kPerGroup() >= NB && workspaceFloats(g) <= Integer.MAX_VALUE - 16;
     }
 
     /** Floats between padded rows: the padded width, or what the last tile of a row reads, whichever is more. */
