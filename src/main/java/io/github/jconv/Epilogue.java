@@ -116,22 +116,8 @@ public final class Epilogue {
         if (isNone()) {
             return;
         }
-        Activation a = activation; // one loop per residual placement: no per-element switch on it
-        switch (residual) {
-            case BEFORE_ACTIVATION:
-                for (int i = from; i < to; i++) {
-                    out[i] = activate(a, out[i] + residualValues[i]);
-                }
-                break;
-            case AFTER_ACTIVATION:
-                for (int i = from; i < to; i++) {
-                    out[i] = activate(a, out[i]) + residualValues[i];
-                }
-                break;
-            default:
-                for (int i = from; i < to; i++) {
-                    out[i] = activate(a, out[i]);
-                }
+        for (int i = from; i < to; i++) {
+            out[i] = apply(out[i], residualValues == null ? 0f : residualValues[i]);
         }
     }
 

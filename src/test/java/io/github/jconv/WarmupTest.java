@@ -66,7 +66,10 @@ class WarmupTest {
     @Test
     void aJitThatNeverGoesQuietStopsAtTheCapAndSaysSo() {
         AtomicInteger runs = new AtomicInteger();
-        assertFalse(Warmup.untilSteady(() -> sleep(runs.incrementAndGet() > 0 ? 2 : 0), 1, 0, 150, runs::get));
+        assertFalse(Warmup.untilSteady(() -> {
+            runs.incrementAndGet();
+            sleep(2);
+        }, 1, 0, 150, runs::get));
     }
 
     @Test

@@ -182,7 +182,6 @@ final class NetworkBench {
                 }
             }
         }
-        List<String> algorithms = trunk.algorithms();
         for (int i = 0; i < layers.size(); i++) {
             Arrays.sort(ns[i]);
             Network.Layer l = layers.get(i);
@@ -195,12 +194,10 @@ final class NetworkBench {
                 m.put("shape", g.n + "," + g.c + "," + g.h + "," + g.w + "," + g.k + "," + g.r + "," + g.s + "," + g.strideH + ","
                         + g.padTop + "," + g.dilationH + "," + g.groups);
                 m.put("gflops", g.flops() / ms / 1e6);
-                String alg = algorithms.get(i);
-                m.put("algorithm", alg.substring(alg.indexOf(": ") + 2));
             } else {
                 m.put("shape", "");
-                m.put("algorithm", "max_pool2d");
             }
+            m.put("algorithm", trunk.algorithm(i));
             profile.add(m);
         }
     }

@@ -61,7 +61,7 @@ public final class CpuBackend implements Backend {
                 if (DirectConv.onChannelsKernel(g)) {
                     return 4L * VectorDirectChannels.workspaceFloats(DirectConv.vectorForm(g));
                 }
-                if (Sgemm.VECTOR && VectorDirectStrided.applies(g)) {
+                if (DirectConv.onStridedKernel(g)) {
                     return 4L * VectorDirectStrided.workspaceFloats(g);
                 }
                 return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
@@ -89,7 +89,7 @@ public final class CpuBackend implements Backend {
         if (g.groups > 1 && Sgemm.VECTOR && (g.transposed() ? StrideOneTransposed.applies(g) : g.strideW == 1)) {
             return Algorithm.DIRECT;
         }
-        if (Sgemm.VECTOR && VectorDirectStrided.applies(g) && g.r * g.s > 1) {
+        if (DirectConv.onStridedKernel(g) && g.r * g.s > 1) {
             return Algorithm.DIRECT;
         }
         return cannotImplement(Algorithm.IM2COL, g) == null ? Algorithm.IM2COL : Algorithm.DIRECT;

@@ -23,7 +23,7 @@ final class DirectConv implements CpuConvolution {
             VectorDirect.forward(g, x, weights, bias, y, done, par);
             return;
         }
-        if (Sgemm.VECTOR && VectorDirectStrided.applies(g)) {
+        if (onStridedKernel(g)) {
             VectorDirectStrided.forward(g, x, weights, bias, y, done, par);
             return;
         }
@@ -102,6 +102,11 @@ final class DirectConv implements CpuConvolution {
     static boolean onChannelsKernel(ConvGeometry g) {
         return Sgemm.VECTOR && (g.transposed() ? StrideOneTransposed.applies(g) : g.strideW == 1)
                 && VectorDirectChannels.applies(vectorForm(g));
+    }
+
+    /** Whether {@link #forward} ends in {@link VectorDirectStrided} for g. */
+    static boolean onStridedKernel(ConvGeometry g) {
+        return Sgemm.VECTOR && VectorDirectStrided.applies(g);
     }
 
     /** out[outRow + q] += a * in[inRow + q * stride] for q in [q0, q1). */

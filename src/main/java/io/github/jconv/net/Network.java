@@ -323,18 +323,23 @@ public final class Network {
             }
         }
 
-        /** The algorithms the plans chose, in layer order. */
+        /** The algorithms the plans chose, in layer order ("name: algorithm"). */
         public List<String> algorithms() {
             List<String> out = new ArrayList<>();
             for (int i = 0; i < plans.length; i++) {
-                out.add(layers.get(i).name + ": " + (plans[i] == null ? "max_pool2d" : plans[i].algorithm().label()));
+                out.add(layers.get(i).name + ": " + algorithm(i));
             }
             return out;
         }
 
+        /** What layer i runs: its plan's algorithm, or max_pool2d. */
+        public String algorithm(int i) {
+            return plans[i] == null ? "max_pool2d" : plans[i].algorithm().label();
+        }
+
         /**
          * Runs the trunk on {@code input} (on this device; it is not freed) and returns the output, a new device tensor
-         * the caller closes. Each intermediate tensor is freed after its last use.
+         * the caller closes. Each intermediate tensor goes back to the trunk after its last use, for the next run.
          */
         public DeviceTensor run(DeviceTensor input) {
             return run(input, null);
