@@ -19,6 +19,11 @@ public enum Algorithm {
     KERNEL_MATRIX("kernel-matrix"),
     /** One input channel per group (groups == C), any channel multiplier. */
     DEPTHWISE("depthwise"),
+    /**
+     * Winograd F(4x4, 3x3): 3x3 stride-1 layers with a quarter of direct's multiply-adds and a larger, documented
+     * rounding error (the cpu backend).
+     */
+    WINOGRAD("winograd"),
     /** The vendor library decides (the cudnn backend: cuDNN's own algorithm choice, FMA math). */
     VENDOR("vendor");
 

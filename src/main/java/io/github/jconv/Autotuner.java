@@ -1,9 +1,11 @@
 package io.github.jconv;
 
 import com.fasterxml.jackson.jr.ob.JSON;
+import io.github.jconv.cpu.CpuBackend;
 import io.github.jconv.cpu.CpuInfo;
 import io.github.jconv.cpu.Parallel;
 import io.github.jconv.cpu.ReferenceConv;
+import io.github.jconv.cpu.Weights;
 import io.github.jconv.cuda.CudaBackend;
 import io.github.jconv.io.AtomicFile;
 import org.slf4j.Logger;
@@ -310,7 +312,7 @@ public final class Autotuner {
         Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>(), failed = new TreeMap<>(), spreads = new TreeMap<>();
         Map<String, Boolean> steady = new TreeMap<>();
         Map<Algorithm, double[]> timed = new LinkedHashMap<>();
-        List<Algorithm> onHost = new ArrayList<>();
+        Map<Algorithm, Runnable> onHost = new LinkedHashMap<>();
         // on a GPU backend the candidates are timed as plans on device tensors between device events: the kernels
         // alone, not the transfers, which are the same for every algorithm
         try (Device device = backend instanceof CudaBackend ? Device.open(backend.name()) : null) {
@@ -320,8 +322,9 @@ public final class Autotuner {
                 }
                 try {
                     if (device == null) {
-                        steady.put(a.label(), warmOnHost(backend, a, g, d, out, threads));
-                        onHost.add(a);
+                        Runnable run = hostRun(backend, a, g, d, out, threads);
+                        steady.put(a.label(), warmOnHost(run));
+                        onHost.put(a, run);
                     } else {
                         timed.put(a, deviceTimes(device, a, g, d, out));
                     }
@@ -332,7 +335,7 @@ public final class Autotuner {
                 errors.put(a.label(), ReferenceConv.maxRelError(out, ref));
             }
         }
-        timed.putAll(hostTimes(backend, onHost, g, d, out, threads, failed));
+        timed.putAll(hostTimes(backend, onHost, g, failed));
         Algorithm best = null;
         double bestMs = Double.MAX_VALUE;
         for (Map.Entry<Algorithm, double[]> e : timed.entrySet()) {
@@ -380,8 +383,22 @@ public final class Autotuner {
      * Warm-up runs until the last {@link #STEADY_RUNS} agree within {@link #STEADY_SPREAD} and the JIT is quiet
      * ({@link Warmup}; or {@link #warmupMillis()} has passed); returns whether it got there. The last result is in out.
      */
-    private static boolean warmOnHost(Backend backend, Algorithm a, ConvGeometry g, float[][] d, float[] out, int threads) {
-        return Warmup.untilSteady(() -> backend.run(a, g, d[0], d[1], d[2], out, threads), STEADY_RUNS, 0, warmupMillis());
+    private static boolean warmOnHost(Runnable run) {
+        return Warmup.untilSteady(run, STEADY_RUNS, 0, warmupMillis());
+    }
+
+    /**
+     * One call of candidate a on the host as a plan makes it: on the CPU backend the weights are packed (Winograd:
+     * transformed) once, in the first warm-up run, and kept, so the timed runs compute only, as a plan's runs do (a
+     * stateless call rebuilds them every time, which for Winograd's transform of a 512-channel layer costs more than the
+     * convolution). The result goes to out.
+     */
+    private static Runnable hostRun(Backend backend, Algorithm a, ConvGeometry g, float[][] d, float[] out, int threads) {
+        if (backend instanceof CpuBackend) {
+            Weights kept = Weights.kept(d[1].clone());
+            return () -> ((CpuBackend) backend).run(a, g, d[0], kept, d[2], Epilogue.none(), null, out, threads);
+        }
+        return () -> backend.run(a, g, d[0], d[1], d[2], out, threads);
     }
 
     /**
@@ -390,16 +407,16 @@ public final class Autotuner {
      * the other, a candidate's 3 runs on a noisy 2-core machine were up to 2x apart and the slower algorithm won).
      * A candidate that throws is dropped (recorded in failed).
      */
-    private static Map<Algorithm, double[]> hostTimes(Backend backend, List<Algorithm> candidates, ConvGeometry g, float[][] d,
-                                                      float[] out, int threads, Map<String, Object> failed) {
+    private static Map<Algorithm, double[]> hostTimes(Backend backend, Map<Algorithm, Runnable> candidates, ConvGeometry g,
+                                                      Map<String, Object> failed) {
         Map<Algorithm, double[]> ms = new LinkedHashMap<>();
-        candidates.forEach(a -> ms.put(a, new double[TIMED_RUNS]));
+        candidates.keySet().forEach(a -> ms.put(a, new double[TIMED_RUNS]));
         for (int round = 0; round < TIMED_RUNS; round++) {
             for (Iterator<Map.Entry<Algorithm, double[]>> it = ms.entrySet().iterator(); it.hasNext(); ) {
                 Map.Entry<Algorithm, double[]> e = it.next();
                 try {
                     long s = System.nanoTime();
-                    backend.run(e.getKey(), g, d[0], d[1], d[2], out, threads);
+                    candidates.get(e.getKey()).run();
                     e.getValue()[round] = (System.nanoTime() - s) / 1e6;
                 } catch (RuntimeException | OutOfMemoryError | LinkageError x) {
                     fail(failed, g, backend, e.getKey(), x);

@@ -78,8 +78,8 @@ class BadInputTest {
     void unknownOrUnavailableBackendAndAlgorithm() {
         invalid("unknown backend 'tpu'; known: auto, cuda, cpu, cuda-emu, cudnn",
                 () -> Jconv.conv2d(t(1, 1, 4, 4), t(1, 1, 3, 3), null, ConvSpec.defaults(), ConvOptions.defaults().withBackend("tpu")));
-        invalid("unknown algorithm 'winograd'; known: auto, reference, direct, im2col, implicit-gemm, kernel-matrix, depthwise, vendor",
-                () -> Algorithm.parse("winograd"));
+        invalid("unknown algorithm 'fft'; known: auto, reference, direct, im2col, implicit-gemm, kernel-matrix, depthwise, winograd, vendor",
+                () -> Algorithm.parse("fft"));
         if (!TestSupport.gpuPresent()) {
             fails(BackendUnavailableException.class, "backend 'cuda' not available: ",
                     () -> Jconv.conv2d(t(1, 1, 4, 4), t(1, 1, 3, 3), null, ConvSpec.defaults(), ConvOptions.defaults().withBackend("cuda")));

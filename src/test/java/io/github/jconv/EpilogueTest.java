@@ -51,8 +51,8 @@ class EpilogueTest {
         for (ConvGeometry g : LAYERS) {
             float[][] d = TestSupport.data(g, ep.hashCode() + g.hashCode());
             float[] residual = ep.hasResidual() ? TestSupport.gaussian(new Random(5), Tensor.elementCount(g.outputShape())) : null;
-            TestSupport.Oracle oracle = TestSupport.oracle(g, d[0], d[1], d[2], ep, residual);
             TestSupport.forEachAlgorithm(g, (backend, a) -> {
+                TestSupport.Oracle oracle = TestSupport.oracle(backend, a, g, d[0], d[1], d[2], ep, residual);
                 float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
                 Arrays.fill(y, Float.NaN);
                 backend.run(a, g, d[0], d[1], d[2], ep, residual, y, 2);

@@ -34,10 +34,10 @@ class NonFiniteInputTest {
                 String what = backend.name() + "/" + a.label() + "/" + threads + "t";
                 float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
                 backend.run(a, g, poisoned, d[1], d[2], y, threads);
-                TestSupport.assertMatchesReference(what + " (NaN/Inf input)", g, poisoned, d[1], d[2], y);
+                TestSupport.assertMatchesReference(what + " (NaN/Inf input)", backend, a, g, poisoned, d[1], d[2], y);
                 Arrays.fill(y, Float.NaN);
                 backend.run(a, g, d[0], d[1], d[2], y, threads);
-                TestSupport.assertMatchesReference(what + " (finite input after a NaN one)", g, d[0], d[1], d[2], y);
+                TestSupport.assertMatchesReference(what + " (finite input after a NaN one)", backend, a, g, d[0], d[1], d[2], y);
             }
         });
     }

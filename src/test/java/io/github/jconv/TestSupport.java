@@ -63,6 +63,15 @@ public final class TestSupport {
         }
     }
 
+    /** {@link #assertMatchesReference} against the oracle of what {@code algorithm} computes on {@code backend}. */
+    public static void assertMatchesReference(String what, Backend backend, Algorithm algorithm, ConvGeometry g, float[] input, float[] w,
+                                              float[] b, float[] y) {
+        String problem = oracle(backend, algorithm, g, input, w, b).check(y);
+        if (problem != null) {
+            fail(what + " on " + g + ": " + problem + scheduleNote(what));
+        }
+    }
+
     /** True on a host with a usable GPU (the cuda backend loads): tests that describe a CPU-only host check the other case. */
     public static boolean gpuPresent() {
         return io.github.jconv.cuda.CudaBackend.CUDA.unavailableReason() == null;
@@ -77,6 +86,40 @@ public final class TestSupport {
     public static Oracle oracle(ConvGeometry g, float[] input, float[] w, float[] b) {
         return new Oracle(ReferenceConv.compute(g, input, w, b, Parallel.SERIAL),
                 ReferenceConv.compute(g, abs(input), abs(w), abs(b), Parallel.SERIAL), (4 * Math.sqrt(terms(g)) + 1) * EPS);
+    }
+
+    /**
+     * The oracle of what {@code algorithm} computes on {@code backend}: {@link io.github.jconv.cpu.WinogradBound}'s looser
+     * bound where the cpu backend may run Winograd (asked for it, or {@code auto}, which may pick it where it can take g)
+     * on finite operands (with NaN or an infinity it runs the direct kernel), else {@link #oracle(ConvGeometry, float[], float[], float[])}.
+     */
+    public static Oracle oracle(Backend backend, Algorithm algorithm, ConvGeometry g, float[] input, float[] w, float[] b) {
+        if (!mayRunWinograd(backend, algorithm, g) || !allFinite(input) || !allFinite(w)) { // non-finite operands: it runs direct
+            return oracle(g, input, w, b);
+        }
+        return new Oracle(ReferenceConv.compute(g, input, w, b, Parallel.SERIAL), io.github.jconv.cpu.WinogradBound.magnitude(g, input, w, b),
+                io.github.jconv.cpu.WinogradBound.factor(g));
+    }
+
+    /** {@link #oracle(Backend, Algorithm, ConvGeometry, float[], float[], float[])} of {@code epilogue(conv + b, residual)}. */
+    public static Oracle oracle(Backend backend, Algorithm algorithm, ConvGeometry g, float[] input, float[] w, float[] b,
+                                Epilogue epilogue, float[] residual) {
+        return withEpilogue(oracle(backend, algorithm, g, input, w, b), epilogue, residual);
+    }
+
+    private static boolean allFinite(float[] a) {
+        for (float v : a) {
+            if (!Float.isFinite(v)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /** Whether {@code algorithm} on {@code backend} may compute g with Winograd's transforms (and their larger error). */
+    public static boolean mayRunWinograd(Backend backend, Algorithm algorithm, ConvGeometry g) {
+        return backend == io.github.jconv.cpu.CpuBackend.INSTANCE && (algorithm == Algorithm.WINOGRAD || algorithm == Algorithm.AUTO)
+                && backend.cannotImplement(Algorithm.WINOGRAD, g) == null;
     }
 
     /**
@@ -115,7 +158,10 @@ public final class TestSupport {
     /** {@link #oracle(ConvGeometry, float[], float[], float[], Epilogue, float[])} in a math mode. */
     public static Oracle oracle(ConvGeometry g, io.github.jconv.MathMode math, float[] input, float[] w, float[] b, Epilogue epilogue,
                                 float[] residual) {
-        Oracle plain = oracle(g, math, input, w, b);
+        return withEpilogue(oracle(g, math, input, w, b), epilogue, residual);
+    }
+
+    private static Oracle withEpilogue(Oracle plain, Epilogue epilogue, float[] residual) {
         if (epilogue.isNone()) {
             return plain;
         }
@@ -218,7 +264,7 @@ public final class TestSupport {
                 float[] y = new float[Math.toIntExact(Tensor.elementCount(g.outputShape()))];
                 Arrays.fill(y, Float.NaN);
                 backend.run(a, g, d[0], d[1], d[2], y, threads);
-                assertMatchesReference(backend.name() + "/" + a.label() + "/" + threads + "t", g, d[0], d[1], d[2], y);
+                assertMatchesReference(backend.name() + "/" + a.label() + "/" + threads + "t", backend, a, g, d[0], d[1], d[2], y);
             }
         }
     }

@@ -64,6 +64,15 @@ class WarmupTest {
     }
 
     @Test
+    void smallCompilationsOfOtherMethodsDoNotKeepItFromSteady() {
+        // a 2 ms compilation every 40 ms, as a fresh JVM keeps making for seconds: at most 6 ms in any window, within the slack
+        long t0 = System.nanoTime();
+        java.util.function.LongSupplier jit = () -> (System.nanoTime() - t0) / 40_000_000L * 2;
+        assertTrue(Warmup.untilSteady(() -> sleep(2), 1, 0, 2000, jit));
+        assertTrue((System.nanoTime() - t0) / 1_000_000 < 1000);
+    }
+
+    @Test
     void aJitThatNeverGoesQuietStopsAtTheCapAndSaysSo() {
         AtomicInteger runs = new AtomicInteger();
         assertFalse(Warmup.untilSteady(() -> {

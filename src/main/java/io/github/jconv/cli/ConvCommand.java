@@ -44,7 +44,7 @@ abstract class ConvCommand implements Callable<Integer> {
     String backend;
 
     @Option(names = "--algorithm", defaultValue = "auto", paramLabel = "NAME",
-            description = "auto, reference, direct, im2col, implicit-gemm, kernel-matrix or depthwise (default: ${DEFAULT-VALUE}).")
+            description = "auto, reference, direct, im2col, implicit-gemm, kernel-matrix, depthwise or winograd (default: ${DEFAULT-VALUE}).")
     String algorithm;
 
     @Mixin

@@ -1,5 +1,6 @@
 package io.github.jconv.cpu;
 
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.function.Consumer;
 
 /**
@@ -9,13 +10,18 @@ import java.util.function.Consumer;
  * that needs it, and keep it, so later runs only compute. A plan has one algorithm and one geometry, so each kind of form
  * has one shape; asking for another size is a programming error.
  *
- * <p>Threads: a kept form is built under the object's lock and published through a volatile field, so concurrent first
- * runs build it once and every run reads a complete array.
+ * <p>Threads: a kept form is built under the object's lock and published through a volatile field (an atomic array
+ * element), so concurrent first runs build it once and every run reads a complete array.
  */
 public final class Weights {
+    /** The packed form an algorithm's kernel reads. */
+    private static final int PACKED = 0;
+    /** Winograd's transformed weights: a second form, so its fallback to the direct kernel finds its own packed one. */
+    private static final int TRANSFORMED = 1;
+
     final float[] raw;
     private final boolean kept;
-    private volatile float[] packed;
+    private final AtomicReferenceArray<float[]> forms = new AtomicReferenceArray<>(2);
     private volatile Weights derived;
 
     private Weights(float[] raw, boolean kept) {
@@ -35,26 +41,42 @@ public final class Weights {
 
     /** Bytes held in built forms (0 until a run has built them, and always 0 for a per-call object). */
     public long packedBytes() {
-        float[] p = packed;
+        long bytes = 0;
+        for (int i = 0; i < forms.length(); i++) {
+            float[] f = forms.get(i);
+            bytes += f == null ? 0 : 4L * f.length;
+        }
         Weights d = derived;
-        return 4L * (p == null ? 0 : p.length) + (d == null ? 0 : 4L * d.raw.length + d.packedBytes());
+        return bytes + (d == null ? 0 : 4L * d.raw.length + d.packedBytes());
     }
 
     /** The packed form of {@code size} floats that {@code pack} writes (per call: in the thread's weight workspace). */
     float[] packed(long size, Consumer<float[]> pack) {
+        return form(PACKED, size, pack);
+    }
+
+    /**
+     * The transformed form (Winograd's) of {@code size} floats that {@code transform} writes; per call in the thread's
+     * weight workspace like {@link #packed}, so a call that gives it up for another algorithm's packed form may reuse it.
+     */
+    float[] transformed(long size, Consumer<float[]> transform) {
+        return form(TRANSFORMED, size, transform);
+    }
+
+    private float[] form(int kind, long size, Consumer<float[]> build) {
         if (!kept) {
             float[] p = Workspace.get(Workspace.WEIGHTS, size);
-            pack.accept(p);
+            build.accept(p);
             return p;
         }
-        float[] p = packed;
+        float[] p = forms.get(kind);
         if (p == null) {
             synchronized (this) {
-                p = packed;
+                p = forms.get(kind);
                 if (p == null) {
                     p = new float[Math.toIntExact(size)];
-                    pack.accept(p);
-                    packed = p;
+                    build.accept(p);
+                    forms.set(kind, p);
                 }
             }
         }

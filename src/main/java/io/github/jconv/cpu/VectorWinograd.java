@@ -1,0 +1,342 @@
+package io.github.jconv.cpu;
+
+import io.github.jconv.ConvGeometry;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Winograd F(4x4, 3x3) for forward 3x3 layers at stride 1 (loaded only when the Vector API module is present;
+ * {@link WinogradConv} calls it). Each 4x4 block of outputs ("tile") of a channel is A^T [sum_c (G w G^T) .* (B^T d B)] A
+ * over the 6x6 input patch d under it (Lavin and Gray, 2016, interpolation points 0, +-1, +-2, infinity): 36
+ * products per tile and input channel instead of 144, so a layer's multiply-adds fall to a quarter, paid for by the
+ * transforms and by a larger rounding error (see {@link WinogradConv}).
+ *
+ * <p>Phases of a call: (1) the input of every (sample, channel) is copied into a zero-padded plane with each row split
+ * by column modulo 4 ({@code xs[row][m][u] = x[row][4u + m]}), so the patches of V consecutive tiles of a row read
+ * contiguous vectors (a tile starts every 4 columns); the copy also notes non-finite inputs, which make the call decline
+ * (see {@link #forward}). (2) Tasks over (group of tile rows, chunk of output-channel blocks): the input transform of
+ * the group's tiles, V tiles per vector, into {@code v[36][C][tiles]}; then per block of {@link #NB} output channels
+ * and each of the 36 transformed positions, a GEMM [tiles x C] x [C x NB] on {@link VectorDirectStrided#tile}'s
+ * register tile (6 tiles x NB channels, the transformed weights as the vector operand; the bias starts the sums of
+ * M[1][1], whose coefficient in every output is 1); then the output transform with channels in the lanes, written to y
+ * and reported per channel and run of rows. The weights' transform
+ * ({@code u[36][block][C][NB]}, computed in float64, rounded once) is built once per plan.
+ */
+final class VectorWinograd {
+    static final VectorSpecies<Float> S = VectorDirectStrided.S;
+    static final int V = S.length();
+    /** Output channels per GEMM block (four vectors), as {@link VectorDirectStrided}'s tile. */
+    static final int NB = VectorDirectStrided.NB;
+    /** Tiles per register tile. */
+    static final int PX = VectorDirectStrided.PX;
+    /** Transformed positions per tile (6 x 6). */
+    static final int XI = 36;
+    /** Floats of transformed input a task's group of tiles aims at (its GEMMs read it once per channel block). */
+    static final int GROUP_FLOATS = 1 << 17;
+    /** Vectors of scratch after a task's GEMM results: the input transform's 36, the output transform's 24 + 16. */
+    private static final int SCRATCH_VECTORS = 40;
+    private static final int[] ONE_TAP = {0};
+    /** The transformed position 1*6 + 1, whose coefficient in every output of a tile is 1 (A^T's column 1 is all ones). */
+    private static final int BIAS_XI = 7;
+    private static final double[][] G = {
+        {1 / 4.0, 0, 0},
+        {-1 / 6.0, -1 / 6.0, -1 / 6.0},
+        {-1 / 6.0, 1 / 6.0, -1 / 6.0},
+        {1 / 24.0, 1 / 12.0, 1 / 6.0},
+        {1 / 24.0, -1 / 12.0, 1 / 6.0},
+        {0, 0, 1}};
+
+    private VectorWinograd() {
+    }
+
+    /** The tiling of one geometry: tile counts, the blocked input's sizes, task groups. */
+    private static final class Plan {
+        final int tilesH, tilesW, cBlocks, cp, hp, wp, block, rowsPerGroup, groups, tilesPerGroup, kBlocks;
+
+        Plan(ConvGeometry g) {
+            tilesH = (g.p + 3) / 4;
+            tilesW = (g.q + 3) / 4;
+            cBlocks = (g.c + V - 1) / V;
+            cp = cBlocks * V;
+            hp = 4 * tilesH + 2; // the rows and columns the tiles' patches read
+            wp = 4 * tilesW + 2;
+            block = hp * wp * V;
+            int target = Math.max(PX, GROUP_FLOATS / (XI * cp));
+            int rows = Math.max(1, Math.min(g.n * tilesH, target / tilesW));
+            rowsPerGroup = rows;
+            groups = (g.n * tilesH + rows - 1) / rows;
+            tilesPerGroup = (rows * tilesW + PX - 1) / PX * PX;
+            kBlocks = (g.k + NB - 1) / NB;
+        }
+    }
+
+    /** Floats of workspace a call uses: the blocked input, the transformed weights (per call), a task's two buffers. */
+    static long workspaceFloats(ConvGeometry g) {
+        Plan t = new Plan(g);
+        return (long) g.n * t.cBlocks * t.block + weightFloats(g, t.kBlocks) + (long) XI * t.tilesPerGroup * t.cp
+                + (long) XI * t.tilesPerGroup * NB + SCRATCH_VECTORS * (long) V;
+    }
+
+    private static long weightFloats(ConvGeometry g, int kBlocks) {
+        return (long) XI * kBlocks * g.c * NB + 1;
+    }
+
+    /**
+     * y = conv(x, w) + bias for a forward 3x3 stride-1 layer with one group; false (and y untouched) when x or w holds
+     * NaN or an infinity: the transforms mix a tile's whole patch, so one would spoil outputs that PyTorch computes
+     * finite, and the caller runs the direct kernel instead.
+     */
+    static boolean forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done,
+                           Parallel par) {
+        Plan t = new Plan(g);
+        float[] u = transformedWeights(g, weights, t.kBlocks, par);
+        if (!Float.isFinite(u[u.length - 1])) {
+            return false;
+        }
+        float[] xb = Workspace.get(Workspace.COL, (long) g.n * t.cBlocks * t.block); // read-only once the copy is done
+        if (!blockInput(g, t, x, xb, par)) {
+            return false;
+        }
+        int chunks = Math.max(1, Math.min(t.kBlocks, (4 * par.threads() + t.groups - 1) / t.groups));
+        par.forEach(t.groups * chunks, task -> {
+            int grp = task / chunks, chunk = task % chunks;
+            int kb0 = (int) ((long) t.kBlocks * chunk / chunks), kb1 = (int) ((long) t.kBlocks * (chunk + 1) / chunks);
+            int row0 = grp * t.rowsPerGroup, row1 = Math.min(g.n * t.tilesH, row0 + t.rowsPerGroup);
+            float[] v = Workspace.get(Workspace.SCRATCH, (long) XI * t.tilesPerGroup * t.cp);
+            float[] m = Workspace.get(Workspace.PACK, (long) XI * t.tilesPerGroup * NB + SCRATCH_VECTORS * (long) V);
+            int out = XI * t.tilesPerGroup * NB; // m past the GEMM's results: the output transform's scratch
+            transformInput(g, t, xb, row0, row1, v, m, out);
+            for (int kb = kb0; kb < kb1; kb++) {
+                java.util.Arrays.fill(m, 0, out, 0f);
+                if (bias != null) { // column 1 of A^T is all ones: bias in M[1][1] adds it to every output of the tile
+                    int b0 = BIAS_XI * t.tilesPerGroup * NB, kn = Math.min(NB, g.k - kb * NB);
+                    System.arraycopy(bias, kb * NB, m, b0, kn);
+                    for (int tl = 1; tl < t.tilesPerGroup; tl++) {
+                        System.arraycopy(m, b0, m, b0 + tl * NB, kn);
+                    }
+                }
+                for (int xi = 0; xi < XI; xi++) {
+                    int ui = (xi * t.kBlocks + kb) * g.c * NB;
+                    for (int s = 0; s < t.tilesPerGroup; s += PX) {
+                        VectorDirectStrided.tile(g.c, 1, ONE_TAP, v, (xi * t.tilesPerGroup + s) * t.cp, 1, t.cp, u, ui, m,
+                                (xi * t.tilesPerGroup + s) * NB);
+                    }
+                }
+                transformOutput(g, t, m, out, kb, row0, row1, y, done);
+            }
+        });
+        return true;
+    }
+
+    /**
+     * xb[((n*cBlocks + cb)*hp + yy)*wp*V + xx*V + l] = x[n][cb*V + l][yy - pt][xx - pl], zero outside (and for channels
+     * past C); false if x is not all finite.
+     */
+    private static boolean blockInput(ConvGeometry g, Plan t, float[] x, float[] xb, Parallel par) {
+        int hw = g.h * g.w;
+        int[] probe = new int[g.n * t.cBlocks];
+        int rows = Math.min(g.h, t.hp - g.padTop), cols = Math.min(g.w, t.wp - g.padLeft); // the rest is never read
+        par.forEach(g.n * t.cBlocks, nb -> {
+            int n = nb / t.cBlocks, c0 = nb % t.cBlocks * V, o = nb * t.block;
+            java.util.Arrays.fill(xb, o, o + t.block, 0f);
+            int bits = 0; // sign bit set once an exponent is all ones (NaN, infinity)
+            for (int l = 0; l < Math.min(V, g.c - c0); l++) {
+                int src = (n * g.c + c0 + l) * hw;
+                for (int ih = 0; ih < rows; ih++) {
+                    int s = src + ih * g.w, d = o + ((ih + g.padTop) * t.wp + g.padLeft) * V + l;
+                    for (int iw = 0; iw < cols; iw++) {
+                        float a = x[s + iw];
+                        xb[d + iw * V] = a;
+                        bits |= (Float.floatToRawIntBits(a) & 0x7f800000) + 0x00800000;
+                    }
+                }
+            }
+            probe[nb] = bits;
+        });
+        for (int bits : probe) {
+            if (bits < 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    /**
+     * u[((xi*kBlocks + b)*C + c)*NB + j] = (G w[b*NB + j][c] G^T)[xi] in float64, rounded once; zero for channels past K.
+     * The last float is 0 when every weight is finite, else NaN.
+     */
+    private static float[] transformedWeights(ConvGeometry g, Weights weights, int kBlocks, Parallel par) {
+        float[] w = weights.raw;
+        return weights.transformed(weightFloats(g, kBlocks), u -> {
+            float[] probe = new float[g.k];
+            par.forEach(g.k, k -> {
+                int b = k / NB, j = k % NB;
+                double[] gw = new double[18];
+                float zero = 0f;
+                for (int c = 0; c < g.c; c++) {
+                    int src = (k * g.c + c) * 9;
+                    for (int i = 0; i < 6; i++) { // G w: 6 x 3
+                        for (int col = 0; col < 3; col++) {
+                            gw[i * 3 + col] = G[i][0] * w[src + col] + G[i][1] * w[src + 3 + col] + G[i][2] * w[src + 6 + col];
+                        }
+                    }
+                    for (int i = 0; i < 6; i++) { // (G w) G^T: 6 x 6
+                        for (int l = 0; l < 6; l++) {
+                            double e = gw[i * 3] * G[l][0] + gw[i * 3 + 1] * G[l][1] + gw[i * 3 + 2] * G[l][2];
+                            u[(((i * 6 + l) * kBlocks + b) * g.c + c) * NB + j] = (float) e;
+                        }
+                    }
+                    for (int tap = 0; tap < 9; tap++) {
+                        zero += w[src + tap] * 0f;
+                    }
+                }
+                probe[k] = zero;
+            });
+            for (int k = g.k; k < kBlocks * NB; k++) { // channels of the last block past K
+                for (int xi = 0; xi < XI; xi++) {
+                    for (int c = 0; c < g.c; c++) {
+                        u[((xi * kBlocks + k / NB) * g.c + c) * NB + k % NB] = 0f;
+                    }
+                }
+            }
+            float zero = 0f;
+            for (float z : probe) {
+                zero += z;
+            }
+            u[u.length - 1] = zero;
+        });
+    }
+
+    /**
+     * v[(xi*tilesPerGroup + t)*cp + c] = (B^T d B)[xi] for the group's tile t (tile rows row0..row1 of the whole batch,
+     * tilesW each) and channel c, V channels per vector; the tiles past the group's up to a multiple of PX are zero.
+     * {@code tmp} at {@code tmpOff} holds 36 vectors.
+     */
+    private static void transformInput(ConvGeometry g, Plan t, float[] xb, int row0, int row1, float[] v, float[] tmp, int tmpOff) {
+        int xiStride = t.tilesPerGroup * t.cp, rowStride = t.wp * V;
+        for (int row = row0; row < row1; row++) {
+            int n = row / t.tilesH, tr = row % t.tilesH, tile0 = (row - row0) * t.tilesW;
+            for (int cb = 0; cb < t.cBlocks; cb++) {
+                int src = (n * t.cBlocks + cb) * t.block + 4 * tr * rowStride;
+                for (int tw = 0; tw < t.tilesW; tw++) {
+                    int s = src + 4 * tw * V;
+                    for (int r = 0; r < 6; r++) { // along each patch row
+                        int a = s + r * rowStride;
+                        bt(xb, a, a + V, a + 2 * V, a + 3 * V, a + 4 * V, a + 5 * V, tmp, tmpOff + r * 6 * V, V);
+                    }
+                    int d = (tile0 + tw) * t.cp + cb * V;
+                    for (int col = 0; col < 6; col++) { // along each patch column
+                        int a = tmpOff + col * V;
+                        bt(tmp, a, a + 6 * V, a + 12 * V, a + 18 * V, a + 24 * V, a + 30 * V, v, d + col * xiStride, 6 * xiStride);
+                    }
+                }
+            }
+        }
+        int used = (row1 - row0) * t.tilesW;
+        for (int xi = 0; xi < XI; xi++) {
+            java.util.Arrays.fill(v, (xi * t.tilesPerGroup + used) * t.cp, (xi + 1) * t.tilesPerGroup * t.cp, 0f);
+        }
+    }
+
+    /** out[o + i*os] = (B^T d)_i for the six vectors d_j at in[d0..d5]. */
+    private static void bt(float[] in, int d0, int d1, int d2, int d3, int d4, int d5, float[] out, int o, int os) {
+        FloatVector x0 = FloatVector.fromArray(S, in, d0), x1 = FloatVector.fromArray(S, in, d1);
+        FloatVector x2 = FloatVector.fromArray(S, in, d2), x3 = FloatVector.fromArray(S, in, d3);
+        FloatVector x4 = FloatVector.fromArray(S, in, d4), x5 = FloatVector.fromArray(S, in, d5);
+        FloatVector a = x4.sub(x2.mul(4f)), b = x3.sub(x1.mul(4f));
+        FloatVector c = x4.sub(x2), e = x3.sub(x1).mul(2f);
+        x0.mul(4f).add(x4).sub(x2.mul(5f)).intoArray(out, o);
+        a.add(b).intoArray(out, o + os);
+        a.sub(b).intoArray(out, o + 2 * os);
+        c.add(e).intoArray(out, o + 3 * os);
+        c.sub(e).intoArray(out, o + 4 * os);
+        x1.mul(4f).add(x5).sub(x3.mul(5f)).intoArray(out, o + 5 * os);
+    }
+
+    /** out[o + i*os] = (A^T m)_i (four vectors) for the six vectors m_j at in[m0 + j*ms]. */
+    private static void at(float[] in, int m0, int ms, float[] out, int o, int os) {
+        FloatVector x0 = FloatVector.fromArray(S, in, m0), x1 = FloatVector.fromArray(S, in, m0 + ms);
+        FloatVector x2 = FloatVector.fromArray(S, in, m0 + 2 * ms), x3 = FloatVector.fromArray(S, in, m0 + 3 * ms);
+        FloatVector x4 = FloatVector.fromArray(S, in, m0 + 4 * ms), x5 = FloatVector.fromArray(S, in, m0 + 5 * ms);
+        FloatVector s12 = x1.add(x2), d12 = x1.sub(x2), s34 = x3.add(x4), d34 = x3.sub(x4);
+        x0.add(s12).add(s34).intoArray(out, o);
+        d12.add(d34.mul(2f)).intoArray(out, o + os);
+        s12.add(s34.mul(4f)).intoArray(out, o + 2 * os);
+        d12.add(d34.mul(8f)).add(x5).intoArray(out, o + 3 * os);
+    }
+
+    /**
+     * y for block kb's channels over the group's tiles: A^T M A per tile and vector of channels (M at
+     * m[(xi*tilesPerGroup + t)*NB + j], bias already in M[1][1]), copied into y's planes; each channel's rows reported to done.
+     * m[out...] is scratch: A^T M (24 vectors), then the 16 results.
+     */
+    private static void transformOutput(ConvGeometry g, Plan t, float[] m, int out, int kb, int row0, int row1, float[] y,
+                                        CpuConvolution.Finish done) {
+        int xs = t.tilesPerGroup * NB, pq = g.p * g.q;
+        int mid = out, res = out + 24 * V;
+        for (int lv = 0; lv < NB / V; lv++) {
+            int k0 = kb * NB + lv * V, kn = Math.min(V, g.k - k0);
+            if (kn <= 0) {
+                break;
+            }
+            for (int row = row0; row < row1; row++) {
+                int n = row / t.tilesH, tr = row % t.tilesH, tile0 = (row - row0) * t.tilesW;
+                int p0 = 4 * tr, pn = Math.min(4, g.p - p0);
+                for (int tw = 0; tw < t.tilesW; tw++) {
+                    int mt = (tile0 + tw) * NB + lv * V;
+                    for (int col = 0; col < 6; col++) { // mid[i][col] = (A^T M)[i][col]
+                        at(m, mt + col * xs, 6 * xs, m, mid + col * V, 6 * V);
+                    }
+                    for (int i = 0; i < 4; i++) { // res[i][j] = (A^T M A)[i][j]
+                        at(m, mid + i * 6 * V, V, m, res + i * 4 * V, V);
+                    }
+                    int q0 = 4 * tw, qn = Math.min(4, g.q - q0), dst = (n * g.k + k0) * pq + p0 * g.q + q0;
+                    if (pn == 4 && qn == 4) {
+                        for (int j = 0; j < kn; j++) {
+                            storeTile(m, res + j, y, dst + j * pq, g.q);
+                        }
+                    } else {
+                        for (int j = 0; j < kn; j++) {
+                            for (int i = 0; i < pn; i++) {
+                                for (int l = 0; l < qn; l++) {
+                                    y[dst + j * pq + i * g.q + l] = m[res + (i * 4 + l) * V + j];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for (int j = 0; j < kn; j++) { // each sample's rows of the group, per channel
+                for (int row = row0; row < row1; ) {
+                    int n = row / t.tilesH, end = Math.min(row1, (n + 1) * t.tilesH);
+                    int base = (n * g.k + k0 + j) * pq;
+                    done.region(base + 4 * (row % t.tilesH) * g.q, base + Math.min(g.p, 4 * (end - n * t.tilesH)) * g.q);
+                    row = end;
+                }
+            }
+        }
+    }
+
+    /** y[d + i*q + l] = m[r + (i*4 + l)*V]: one channel's full 4x4 tile from the transposed results. */
+    private static void storeTile(float[] m, int r, float[] y, int d, int q) {
+        y[d] = m[r];
+        y[d + 1] = m[r + V];
+        y[d + 2] = m[r + 2 * V];
+        y[d + 3] = m[r + 3 * V];
+        d += q;
+        y[d] = m[r + 4 * V];
+        y[d + 1] = m[r + 5 * V];
+        y[d + 2] = m[r + 6 * V];
+        y[d + 3] = m[r + 7 * V];
+        d += q;
+        y[d] = m[r + 8 * V];
+        y[d + 1] = m[r + 9 * V];
+        y[d + 2] = m[r + 10 * V];
+        y[d + 3] = m[r + 11 * V];
+        d += q;
+        y[d] = m[r + 12 * V];
+        y[d + 1] = m[r + 13 * V];
+        y[d + 2] = m[r + 14 * V];
+        y[d + 3] = m[r + 15 * V];
+    }
+}
