@@ -72,6 +72,13 @@ public final class Autotuner {
     static final int STEADY_RUNS = Warmup.RUNS;
     /** How far apart (max / min) they may be. */
     static final double STEADY_SPREAD = Warmup.SPREAD;
+    /**
+     * Winograd is chosen only when this much faster than the best other candidate: its rounding error is ~10x direct's
+     * and a plan keeps its weights 4x larger (36 transformed values per 3x3 kernel), which a near tie does not repay; on
+     * 7x7 and 14x14 maps at batch 1 the tuner's runs (caches shared with the other candidates) and a warm bench row
+     * disagreed on the order by up to 1.5x.
+     */
+    public static final double WINOGRAD_MARGIN = 1.15;
     /** A candidate not at steady state within this factor of the winner's time makes the choice provisional. */
     static final double UNSTEADY_MARGIN = 1.5;
     /** A cached choice is tuned again after this many consecutive calls slower than its recorded time by {@link #RECHECK_MARGIN}. */
@@ -344,9 +351,10 @@ public final class Autotuner {
             String label = e.getKey().label();
             times.put(label, ms[TIMED_RUNS / 2]);
             spreads.put(label, Math.round(ms[TIMED_RUNS - 1] / Math.max(ms[0], 1e-9) * 1000) / 1000.0);
-            if ((Double) errors.get(label) <= TOLERANCE && ms[TIMED_RUNS / 2] < bestMs) {
+            double score = ms[TIMED_RUNS / 2] * (e.getKey() == Algorithm.WINOGRAD ? WINOGRAD_MARGIN : 1);
+            if ((Double) errors.get(label) <= TOLERANCE && score < bestMs) {
                 best = e.getKey();
-                bestMs = ms[TIMED_RUNS / 2];
+                bestMs = score;
             }
         }
         errors.keySet().retainAll(times.keySet()); // a candidate that failed in the timed rounds has no time
@@ -364,7 +372,8 @@ public final class Autotuner {
         entry.put("spread", spreads);
         if (!steady.isEmpty()) {
             entry.put("steady", steady);
-            double winner = bestMs;
+            Object bestTime = times.get(best.label());
+            double winner = bestTime instanceof Double ? (Double) bestTime : bestMs;
             boolean provisional = steady.entrySet().stream().anyMatch(e -> !e.getValue() && times.get(e.getKey()) instanceof Double
                     && (Double) times.get(e.getKey()) <= winner * UNSTEADY_MARGIN);
             if (provisional) {

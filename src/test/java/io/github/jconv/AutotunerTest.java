@@ -277,6 +277,17 @@ class AutotunerTest {
         assertTrue(entry.containsKey("spread") && !entry.containsKey("provisional"), entry.toString());
     }
 
+    /** Winograd wins only by {@link Autotuner#WINOGRAD_MARGIN}: 10% faster than direct is not enough, 2x is. */
+    @Test
+    void winogradMustWinByItsMargin(@TempDir Path dir) {
+        for (long[] ms : new long[][] {{10, 11}, {5, 11}}) {
+            Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.WINOGRAD), a -> sleep(a == Algorithm.WINOGRAD ? ms[0] : ms[1]),
+                    Algorithm.DIRECT);
+            Autotuner t = Autotuner.withCacheFile(dir.resolve("w" + ms[0] + ".json"));
+            assertEquals(ms[0] == 10 ? Algorithm.DIRECT : Algorithm.WINOGRAD, t.choose(b, G, 1, true), ms[0] + " vs " + ms[1] + " ms");
+        }
+    }
+
     /**
      * The warmed candidates are timed in rounds, one run of each per round, so a burst of load from elsewhere slows a round
      * of every candidate rather than all the timed runs of one: the calls after the last warm-up alternate.

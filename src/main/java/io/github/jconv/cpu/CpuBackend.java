@@ -74,21 +74,19 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * Depthwise layers go to the depthwise kernel; forward 3x3 stride-1 layers with >= 32 channels on maps of >= 28x28
-     * to Winograd ({@link #prefersWinograd}); with the Vector API, other dense 3x3-like stride-1 layers
+     * Depthwise layers go to the depthwise kernel; with the Vector API, dense 3x3-like stride-1 layers
      * ({@link VectorDirectChannels}) and other grouped layers with stride 1 along W (transposed: stride 1) to the
      * direct kernels (faster than im2col there: 1.2-1.8x on the dense 3x3 layers of the README, and im2col's GEMMs
      * are too small for grouped layers), and so do layers strided along W with a kernel larger than 1x1 and at least 64
      * output channels per group ({@link VectorDirectStrided}: 1.3-1.9x on ResNet-50's stem and stride-2 3x3 layers at
-     * batch 1); the rest to im2col + GEMM (direct if im2col cannot). Chosen from the bench figures in the README.
+     * batch 1); the rest to im2col + GEMM (direct if im2col cannot). Chosen from the bench figures in the README. Never
+     * Winograd: its error is ~10x direct's and inside ResNet-50's trunk at batch 1 it was no faster than direct, so only the
+     * tuner picks it, where it measures it faster by a margin ({@link io.github.jconv.Autotuner#WINOGRAD_MARGIN}).
      */
     @Override
     public Algorithm choose(ConvGeometry g) {
         if (g.groups > 1 && g.isDepthwise()) {
             return Algorithm.DEPTHWISE;
-        }
-        if (prefersWinograd(g)) {
-            return Algorithm.WINOGRAD;
         }
         if (DirectConv.onChannelsKernel(g)) {
             return Algorithm.DIRECT;
@@ -100,16 +98,6 @@ public final class CpuBackend implements Backend {
             return Algorithm.DIRECT;
         }
         return cannotImplement(Algorithm.IM2COL, g) == null ? Algorithm.IM2COL : Algorithm.DIRECT;
-    }
-
-    /**
-     * Winograd for the 3x3 stride-1 layers it takes with >= 32 input and output channels and output maps of at least
-     * 28x28 per sample: 1.3-1.6x direct's speed on ResNet-50's 64@56 and 128@28 layers (README); on smaller maps its gain
-     * was 1.0-1.1x at batch 1 for weights kept four times larger, so there only the tuner picks it, when it measures it
-     * faster.
-     */
-    private boolean prefersWinograd(ConvGeometry g) {
-        return !g.transposed() && g.c >= 32 && g.k >= 32 && (long) g.p * g.q >= 28 * 28 && cannotImplement(Algorithm.WINOGRAD, g) == null;
     }
 
     @Override

@@ -11,16 +11,16 @@ import jdk.incubator.vector.VectorSpecies;
  * products per tile and input channel instead of 144, so a layer's multiply-adds fall to a quarter, paid for by the
  * transforms and by a larger rounding error (see {@link WinogradConv}).
  *
- * <p>Phases of a call: (1) the input of every (sample, channel) is copied into a zero-padded plane with each row split
- * by column modulo 4 ({@code xs[row][m][u] = x[row][4u + m]}), so the patches of V consecutive tiles of a row read
- * contiguous vectors (a tile starts every 4 columns); the copy also notes non-finite inputs, which make the call decline
- * (see {@link #forward}). (2) Tasks over (group of tile rows, chunk of output-channel blocks): the input transform of
- * the group's tiles, V tiles per vector, into {@code v[36][C][tiles]}; then per block of {@link #NB} output channels
- * and each of the 36 transformed positions, a GEMM [tiles x C] x [C x NB] on {@link VectorDirectStrided#tile}'s
- * register tile (6 tiles x NB channels, the transformed weights as the vector operand; the bias starts the sums of
- * M[1][1], whose coefficient in every output is 1); then the output transform with channels in the lanes, written to y
- * and reported per channel and run of rows. The weights' transform
- * ({@code u[36][block][C][NB]}, computed in float64, rounded once) is built once per plan.
+ * <p>Phases of a call: (1) the input of every sample is copied, V channels at a time, into zero-padded channel-blocked
+ * planes ({@code xb[n][C/V][row][col][V]}, the rows and columns the tiles' patches read), so the transform reads V
+ * channels per vector (an earlier layout with V tiles of a row per vector used a quarter of the lanes on 14x14 maps);
+ * the copy also notes non-finite inputs, which make the call decline (see {@link #forward}). (2) Tasks over (group of
+ * tile rows, chunk of output-channel blocks): the input transform of the group's tiles into {@code v[36][tiles][C]};
+ * then per block of {@link #NB} output channels and each of the 36 transformed positions, a GEMM [tiles x C] x
+ * [C x NB] on {@link VectorDirectStrided#tile}'s register tile (6 tiles x NB channels, the transformed weights as the
+ * vector operand; the bias starts the sums of M[1][1], whose coefficient in every output is 1); then the output
+ * transform with channels in the lanes, written to y and reported per channel and run of rows. The weights' transform
+ * ({@code u[36][K/NB][C][NB]}, computed in float64, rounded once) is built once per plan.
  */
 final class VectorWinograd {
     static final VectorSpecies<Float> S = VectorDirectStrided.S;
@@ -38,13 +38,6 @@ final class VectorWinograd {
     private static final int[] ONE_TAP = {0};
     /** The transformed position 1*6 + 1, whose coefficient in every output of a tile is 1 (A^T's column 1 is all ones). */
     private static final int BIAS_XI = 7;
-    private static final double[][] G = {
-        {1 / 4.0, 0, 0},
-        {-1 / 6.0, -1 / 6.0, -1 / 6.0},
-        {-1 / 6.0, 1 / 6.0, -1 / 6.0},
-        {1 / 24.0, 1 / 12.0, 1 / 6.0},
-        {1 / 24.0, -1 / 12.0, 1 / 6.0},
-        {0, 0, 1}};
 
     private VectorWinograd() {
     }
@@ -78,7 +71,15 @@ final class VectorWinograd {
     }
 
     private static long weightFloats(ConvGeometry g, int kBlocks) {
-        return (long) XI * kBlocks * g.c * NB + 1;
+        return (long) XI * weightStride(g, kBlocks) + 1;
+    }
+
+    /**
+     * Floats from one transformed position's weights to the next: the blocks' C x NB floats and a cache line, so the 36
+     * positions do not fall on the same cache sets (1 MiB apart with 512 channels, they made the transform 10x slower).
+     */
+    private static int weightStride(ConvGeometry g, int kBlocks) {
+        return kBlocks * g.c * NB + 16;
     }
 
     /**
@@ -116,7 +117,7 @@ final class VectorWinograd {
                     }
                 }
                 for (int xi = 0; xi < XI; xi++) {
-                    int ui = (xi * t.kBlocks + kb) * g.c * NB;
+                    int ui = xi * weightStride(g, t.kBlocks) + kb * g.c * NB;
                     for (int s = 0; s < t.tilesPerGroup; s += PX) {
                         VectorDirectStrided.tile(g.c, 1, ONE_TAP, v, (xi * t.tilesPerGroup + s) * t.cp, 1, t.cp, u, ui, m,
                                 (xi * t.tilesPerGroup + s) * NB);
@@ -139,7 +140,7 @@ final class VectorWinograd {
         par.forEach(g.n * t.cBlocks, nb -> {
             int n = nb / t.cBlocks, c0 = nb % t.cBlocks * V, o = nb * t.block;
             java.util.Arrays.fill(xb, o, o + t.block, 0f);
-            int bits = 0; // sign bit set once an exponent is all ones (NaN, infinity)
+            int bits = 0; // finiteBits of every input
             for (int l = 0; l < Math.min(V, g.c - c0); l++) {
                 int src = (n * g.c + c0 + l) * hw;
                 for (int ih = 0; ih < rows; ih++) {
@@ -147,7 +148,7 @@ final class VectorWinograd {
                     for (int iw = 0; iw < cols; iw++) {
                         float a = x[s + iw];
                         xb[d + iw * V] = a;
-                        bits |= (Float.floatToRawIntBits(a) & 0x7f800000) + 0x00800000;
+                        bits |= finiteBits(a);
                     }
                 }
             }
@@ -162,49 +163,65 @@ final class VectorWinograd {
     }
 
     /**
-     * u[((xi*kBlocks + b)*C + c)*NB + j] = (G w[b*NB + j][c] G^T)[xi] in float64, rounded once; zero for channels past K.
-     * The last float is 0 when every weight is finite, else NaN.
+     * u[xi*weightStride + (b*C + c)*NB + j] = (G w[b*NB + j][c] G^T)[xi] in float64, rounded once; zero for channels past K.
+     * The last float is 0 when every weight is finite, else NaN. Tasks take a block of output channels and a run of input
+     * channels, so each (block, channel) writes 36 runs of NB consecutive floats.
      */
     private static float[] transformedWeights(ConvGeometry g, Weights weights, int kBlocks, Parallel par) {
         float[] w = weights.raw;
         return weights.transformed(weightFloats(g, kBlocks), u -> {
-            float[] probe = new float[g.k];
-            par.forEach(g.k, k -> {
-                int b = k / NB, j = k % NB;
-                double[] gw = new double[18];
-                float zero = 0f;
-                for (int c = 0; c < g.c; c++) {
-                    int src = (k * g.c + c) * 9;
-                    for (int i = 0; i < 6; i++) { // G w: 6 x 3
-                        for (int col = 0; col < 3; col++) {
-                            gw[i * 3 + col] = G[i][0] * w[src + col] + G[i][1] * w[src + 3 + col] + G[i][2] * w[src + 6 + col];
+            int runs = Math.max(1, Math.min(g.c, 4 * par.threads()));
+            int[] probe = new int[kBlocks * runs];
+            par.forEach(kBlocks * runs, task -> {
+                int b = task / runs, run = task % runs;
+                int c0 = (int) ((long) g.c * run / runs), c1 = (int) ((long) g.c * (run + 1) / runs);
+                double[] gw = new double[18], row = new double[6];
+                int bits = 0;
+                for (int c = c0; c < c1; c++) {
+                    for (int j = 0; j < NB; j++) {
+                        int k = b * NB + j, dst = (b * g.c + c) * NB + j, xiStride = weightStride(g, kBlocks);
+                        if (k >= g.k) {
+                            for (int xi = 0; xi < XI; xi++) {
+                                u[dst + xi * xiStride] = 0f;
+                            }
+                            continue;
                         }
-                    }
-                    for (int i = 0; i < 6; i++) { // (G w) G^T: 6 x 6
-                        for (int l = 0; l < 6; l++) {
-                            double e = gw[i * 3] * G[l][0] + gw[i * 3 + 1] * G[l][1] + gw[i * 3 + 2] * G[l][2];
-                            u[(((i * 6 + l) * kBlocks + b) * g.c + c) * NB + j] = (float) e;
+                        int src = (k * g.c + c) * 9;
+                        for (int col = 0; col < 3; col++) { // G w: 6 x 3
+                            gTimes(w[src + col], w[src + 3 + col], w[src + 6 + col], gw, col, 3);
+                            bits |= finiteBits(w[src + col]) | finiteBits(w[src + 3 + col]) | finiteBits(w[src + 6 + col]);
                         }
-                    }
-                    for (int tap = 0; tap < 9; tap++) {
-                        zero += w[src + tap] * 0f;
+                        for (int i = 0; i < 6; i++) { // (G w) G^T: row i
+                            gTimes(gw[i * 3], gw[i * 3 + 1], gw[i * 3 + 2], row, 0, 1);
+                            for (int l = 0; l < 6; l++) {
+                                u[dst + (i * 6 + l) * xiStride] = (float) row[l];
+                            }
+                        }
                     }
                 }
-                probe[k] = zero;
+                probe[task] = bits;
             });
-            for (int k = g.k; k < kBlocks * NB; k++) { // channels of the last block past K
-                for (int xi = 0; xi < XI; xi++) {
-                    for (int c = 0; c < g.c; c++) {
-                        u[((xi * kBlocks + k / NB) * g.c + c) * NB + k % NB] = 0f;
-                    }
-                }
+            int bits = 0;
+            for (int p : probe) {
+                bits |= p;
             }
-            float zero = 0f;
-            for (float z : probe) {
-                zero += z;
-            }
-            u[u.length - 1] = zero;
+            u[u.length - 1] = bits < 0 ? Float.NaN : 0f;
         });
+    }
+
+    /** out[o + i*os] = (G (a0, a1, a2)^T)_i for the six rows of G. */
+    private static void gTimes(double a0, double a1, double a2, double[] out, int o, int os) {
+        out[o] = a0 / 4;
+        out[o + os] = -(a0 + a1 + a2) / 6;
+        out[o + 2 * os] = -(a0 - a1 + a2) / 6;
+        out[o + 3 * os] = a0 / 24 + a1 / 12 + a2 / 6;
+        out[o + 4 * os] = a0 / 24 - a1 / 12 + a2 / 6;
+        out[o + 5 * os] = a2;
+    }
+
+    /** Sign bit set when a's exponent is all ones (NaN, infinity). */
+    private static int finiteBits(float a) {
+        return (Float.floatToRawIntBits(a) & 0x7f800000) + 0x00800000;
     }
 
     /**
@@ -319,24 +336,11 @@ final class VectorWinograd {
 
     /** y[d + i*q + l] = m[r + (i*4 + l)*V]: one channel's full 4x4 tile from the transposed results. */
     private static void storeTile(float[] m, int r, float[] y, int d, int q) {
-        y[d] = m[r];
-        y[d + 1] = m[r + V];
-        y[d + 2] = m[r + 2 * V];
-        y[d + 3] = m[r + 3 * V];
-        d += q;
-        y[d] = m[r + 4 * V];
-        y[d + 1] = m[r + 5 * V];
-        y[d + 2] = m[r + 6 * V];
-        y[d + 3] = m[r + 7 * V];
-        d += q;
-        y[d] = m[r + 8 * V];
-        y[d + 1] = m[r + 9 * V];
-        y[d + 2] = m[r + 10 * V];
-        y[d + 3] = m[r + 11 * V];
-        d += q;
-        y[d] = m[r + 12 * V];
-        y[d + 1] = m[r + 13 * V];
-        y[d + 2] = m[r + 14 * V];
-        y[d + 3] = m[r + 15 * V];
+        for (int i = 0; i < 4; i++, d += q, r += 4 * V) {
+            y[d] = m[r];
+            y[d + 1] = m[r + V];
+            y[d + 2] = m[r + 2 * V];
+            y[d + 3] = m[r + 3 * V];
+        }
     }
 }

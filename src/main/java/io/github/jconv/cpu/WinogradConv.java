@@ -16,10 +16,13 @@ final class WinogradConv implements CpuConvolution {
 
     @Override
     public String cannotImplement(ConvGeometry g) {
-        ConvGeometry f = g.transposed() ? (StrideOneTransposed.applies(g) ? StrideOneTransposed.forward(g) : null) : g;
-        if (f == null || f.r != 3 || f.s != 3 || f.strideH != 1 || f.strideW != 1 || f.dilationH != 1 || f.dilationW != 1) {
+        if (g.r != 3 || g.s != 3 || g.strideH != 1 || g.strideW != 1 || g.dilationH != 1 || g.dilationW != 1) {
             return "winograd needs a 3x3 kernel, stride 1 and dilation 1, got " + g.r + "x" + g.s + " stride " + g.strideH + "x"
                     + g.strideW + " dilation " + g.dilationH + "x" + g.dilationW;
+        }
+        if (g.transposed() && !StrideOneTransposed.applies(g)) {
+            return "winograd runs conv_transpose2d as a forward convolution, which needs padding (less the output padding) of"
+                    + " at most 2 at each side, got " + g.padTop + "," + g.padBottom + "," + g.padLeft + "," + g.padRight;
         }
         if (g.groups != 1) {
             return "winograd needs groups == 1 (grouped layers: direct), got groups=" + g.groups;
@@ -27,7 +30,7 @@ final class WinogradConv implements CpuConvolution {
         if (!Sgemm.VECTOR) {
             return "winograd needs the Vector API (run with --add-modules jdk.incubator.vector)";
         }
-        if (VectorWinograd.workspaceFloats(f) > Integer.MAX_VALUE - 16) {
+        if (VectorWinograd.workspaceFloats(DirectConv.vectorForm(g)) > Integer.MAX_VALUE - 16) {
             return "winograd's workspace for " + g + " is more than a Java array holds";
         }
         return null;

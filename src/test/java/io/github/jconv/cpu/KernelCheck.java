@@ -16,6 +16,17 @@ final class KernelCheck {
     private KernelCheck() {
     }
 
+    /** The geometries of rows {input N,C,H,W}, {K, C/G, R, S}, spec: the i-th (from 1) with a bias when i is even. */
+    static java.util.List<ConvGeometry> geometries(Object[][] layers) {
+        java.util.List<ConvGeometry> out = new java.util.ArrayList<>();
+        for (int i = 1; i <= layers.length; i++) {
+            int[] w = (int[]) layers[i - 1][1];
+            out.add(ConvGeometry.conv2d((int[]) layers[i - 1][0], w, i % 2 == 0 ? new int[] {w[0]} : null,
+                    (io.github.jconv.ConvSpec) layers[i - 1][2]));
+        }
+        return out;
+    }
+
     /**
      * {@code algorithm} on g with seeded data and a residual for {@code ep}: against the float64 oracle (of what the algorithm computes: Winograd's own bound), the same bits
      * with 1 and 3 threads, and the same bits through a plan's kept (packed once) weights with 2 threads.

@@ -37,10 +37,8 @@ class VectorDirectStridedTest {
         };
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         int seed = 0;
-        for (Object[] l : layers) {
-            int[] w = (int[]) l[1];
+        for (ConvGeometry g : KernelCheck.geometries(layers)) {
             seed++;
-            ConvGeometry g = ConvGeometry.conv2d((int[]) l[0], w, seed % 2 == 0 ? new int[] {w[0]} : null, (ConvSpec) l[2]);
             assertTrue(VectorDirectStrided.applies(g), g.toString());
             KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, seed);
         }

@@ -48,10 +48,8 @@ class WinogradTest {
         };
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         int seed = 0;
-        for (Object[] l : layers) {
-            int[] w = (int[]) l[1];
+        for (ConvGeometry g : KernelCheck.geometries(layers)) {
             seed++;
-            ConvGeometry g = ConvGeometry.conv2d((int[]) l[0], w, seed % 2 == 0 ? new int[] {w[0]} : null, (ConvSpec) l[2]);
             KernelCheck.againstFloat64AndThreads(Algorithm.WINOGRAD, g, ep, seed);
             KernelCheck.againstFloat64AndThreads(Algorithm.WINOGRAD, g, Epilogue.none().withResidual(Epilogue.Residual.AFTER_ACTIVATION), seed + 100);
             withinTheTunersTolerance(g, seed);
@@ -166,6 +164,8 @@ class WinogradTest {
                 {"dilation", "winograd needs a 3x3 kernel, stride 1 and dilation 1, got 3x3 stride 1x1 dilation 2x2"},
                 {"groups", "winograd needs groups == 1 (grouped layers: direct), got groups=2"},
                 {"transposed stride 2", "winograd needs a 3x3 kernel, stride 1 and dilation 1, got 3x3 stride 2x2 dilation 1x1"},
+                {"transposed, padding 3", "winograd runs conv_transpose2d as a forward convolution, which needs padding (less the output"
+                        + " padding) of at most 2 at each side, got 3,3,3,3"},
         };
         ConvGeometry[] g = {
                 ConvGeometry.conv2d(new int[] {1, 4, 8, 8}, new int[] {4, 4, 5, 5}, null, pad),
@@ -173,6 +173,7 @@ class WinogradTest {
                 ConvGeometry.conv2d(new int[] {1, 4, 8, 8}, new int[] {4, 4, 3, 3}, null, ConvSpec.builder().dilation(2).padding(2).build()),
                 ConvGeometry.conv2d(new int[] {1, 4, 8, 8}, new int[] {4, 2, 3, 3}, null, ConvSpec.builder().groups(2).padding(1).build()),
                 ConvGeometry.convTranspose2d(new int[] {1, 4, 8, 8}, new int[] {4, 4, 3, 3}, null, ConvSpec.builder().stride(2).padding(1).build()),
+                ConvGeometry.convTranspose2d(new int[] {1, 4, 8, 8}, new int[] {4, 4, 3, 3}, null, ConvSpec.builder().padding(3).build()),
         };
         for (int i = 0; i < g.length; i++) {
             assertEquals(cases[i][1], CpuBackend.INSTANCE.cannotImplement(Algorithm.WINOGRAD, g[i]), cases[i][0]);
