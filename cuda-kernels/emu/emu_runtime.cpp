@@ -24,8 +24,6 @@
 //   lanes split between a collective and a barrier: the launch fails (on a GPU: a hang or undefined behaviour).
 #include "emu_runtime.h"
 
-#include <ucontext.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -38,6 +36,7 @@
 #include <stdexcept>
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define JCONV_ASAN_FIBERS 1
 #endif
@@ -175,6 +174,41 @@ void order(std::vector<unsigned>& idx, unsigned n, std::uint64_t& rng) {
 }
 
 // ------------------------------------------------------------------------------------------------ fibers
+//
+// A fiber switch saves the callee-saved registers and the floating-point control words on the stack it leaves
+// and loads the other stack's (x86-64 System V; build-emu.sh builds for linux-x86_64 only). The ucontext
+// switch this replaces also saved the signal mask, two system calls per switch: the emulator switches at every
+// warp collective, and a tensor-core trunk spent half its time in the kernel (sys 57 s of 124 s).
+extern "C" void jconv_emu_switch(void** save_sp, void* load_sp);
+asm(R"(
+    .pushsection .text
+    .p2align 4
+    .type jconv_emu_switch, @function
+jconv_emu_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size jconv_emu_switch, .-jconv_emu_switch
+    .popsection
+)");
 
 struct Copy {
     void* dst;
@@ -183,7 +217,7 @@ struct Copy {
 };
 
 struct Fiber {
-    ucontext_t ctx;
+    void* sp = nullptr;  // the saved stack pointer while the fiber is not running
     ThreadState state;
     unsigned lane = 0, warp = 0;
     bool done = false;
@@ -196,7 +230,7 @@ struct Fiber {
     void* fake_stack = nullptr;
 };
 
-ucontext_t scheduler;
+void* scheduler_sp = nullptr;
 Fiber* running = nullptr;
 ThreadState host_state{};
 Launcher* body = nullptr;
@@ -225,7 +259,7 @@ void fail(const std::string& what) {
     if (fiber_error.empty()) fiber_error = what;
 }
 
-void fiber_main() {
+[[noreturn]] void fiber_main() {
     switched(nullptr, &scheduler_stack_bottom, &scheduler_stack_size);
     try {
         (*body)(body_args);
@@ -237,15 +271,24 @@ void fiber_main() {
     if (self->async_groups.size() > 1 || !self->async_groups.back().empty())
         fail("a thread returned with cp.async copies it never waited for");
     switching_to(nullptr, scheduler_stack_bottom, scheduler_stack_size);  // this fiber's stack is done
+    jconv_emu_switch(&self->sp, scheduler_sp);
+    __builtin_unreachable();  // a finished fiber is started afresh by init_fiber, never resumed
 }
 
-// Kept out of line: getcontext returns twice, which must not touch the launch loop's variables.
-__attribute__((noinline)) void init_fiber(Fiber& f) {
-    getcontext(&f.ctx);
-    f.ctx.uc_stack.ss_sp = f.stack.get();
-    f.ctx.uc_stack.ss_size = FIBER_STACK;
-    f.ctx.uc_link = &scheduler;
-    makecontext(&f.ctx, fiber_main, 0);
+// A fresh stack whose first switch "returns" into fiber_main with the stack aligned as after a call: the saved
+// registers zero, MXCSR and the x87 control word at their defaults (all exceptions masked, round to nearest).
+void init_fiber(Fiber& f) {
+#ifdef JCONV_ASAN_FIBERS
+    // the frames of the stack's last fiber never returned: their redzones are still poisoned
+    ASAN_UNPOISON_MEMORY_REGION(f.stack.get(), FIBER_STACK);
+#endif
+    auto top = (reinterpret_cast<std::uintptr_t>(f.stack.get()) + FIBER_STACK) & ~std::uintptr_t{15};
+    auto* slot = reinterpret_cast<std::uint64_t*>(top);
+    *--slot = 0;                                                   // fiber_main's return address: it never returns
+    *--slot = reinterpret_cast<std::uint64_t>(&fiber_main);        // where the switch's ret goes
+    for (int r = 0; r < 6; r++) *--slot = 0;                       // rbp, rbx, r12-r15
+    *--slot = 0x1F80ull | (0x037Full << 32);                       // mxcsr, x87 control word
+    f.sp = slot;
 }
 
 __attribute__((noinline)) void resume(Fiber& f) {
@@ -253,7 +296,7 @@ __attribute__((noinline)) void resume(Fiber& f) {
     running = &f;
     void* fake = nullptr;
     switching_to(&fake, f.stack.get(), FIBER_STACK);
-    swapcontext(&scheduler, &f.ctx);
+    jconv_emu_switch(&scheduler_sp, f.sp);
     switched(fake, nullptr, nullptr);
     running = nullptr;
 }
@@ -263,7 +306,7 @@ void yield(Fiber::Wait why) {
     Fiber* self = running;
     self->wait = why;
     switching_to(&self->fake_stack, scheduler_stack_bottom, scheduler_stack_size);
-    swapcontext(&self->ctx, &scheduler);
+    jconv_emu_switch(&self->sp, scheduler_sp);
     switched(self->fake_stack, &scheduler_stack_bottom, &scheduler_stack_size);
 }
 
