@@ -44,6 +44,8 @@ public class ShapeTableTest {
     static final List<Layer> LAYERS = List.of(
             new Layer("1x1", 2, 8, 5, 7, 6, 1, 1, spec().build(), true),
             new Layer("1x1 strided padded", 1, 3, 6, 6, 4, 1, 1, spec().stride(2).padding(1).build(), true),
+            new Layer("1x1 strided, a downsampling shortcut in groups", 2, 6, 9, 11, 10, 1, 1, spec().stride(2, 3).groups(2).build(), true),
+            new Layer("1x1, more weights than input, a pixel tail", 2, 48, 7, 7, 72, 1, 1, spec().build(), true),
             new Layer("kernel equals input", 1, 3, 5, 5, 4, 5, 5, spec().build(), true),
             new Layer("stride larger than kernel", 2, 3, 11, 11, 4, 2, 2, spec().stride(3).build(), true),
             new Layer("padding >= kernel", 1, 3, 6, 5, 2, 3, 3, spec().padding(3).build(), true),

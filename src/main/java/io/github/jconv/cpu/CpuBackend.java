@@ -59,6 +59,9 @@ public final class CpuBackend implements Backend {
             case IM2COL: return 4L * (col + weights);
             case KERNEL_MATRIX: return 4L * g.cPerGroup() * g.h * g.w * g.kPerGroup() * g.p * g.q;
             case DIRECT:
+                if (Sgemm.VECTOR && Pointwise.appliesStrided(g)) {
+                    return 4L * Pointwise.stridedWorkspaceFloats(g);
+                }
                 if (DirectConv.onChannelsKernel(g)) {
                     return 4L * VectorDirectChannels.workspaceFloats(DirectConv.vectorForm(g));
                 }

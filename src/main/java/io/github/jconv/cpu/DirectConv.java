@@ -7,8 +7,8 @@ import io.github.jconv.ConvGeometry;
  * tap (c, r, s) the weight is a scalar and the innermost loop runs along an output row,
  * y[p][q] += w * x[ih][q*sW + off], which the JIT vectorises when sW == 1. Transposed: one task per
  * output plane (n, c) of conv_transpose2d, scattering y[n][k][p][q] * w into it the same way. No
- * workspace. With the Vector API the forward pass is {@link Pointwise}'s GEMM for 1 x 1 layers at stride 1 without
- * padding, else with stride 1 along W {@link VectorDirect}'s register-blocked kernel, and with a larger stride along W
+ * workspace. With the Vector API the forward pass is {@link Pointwise}'s GEMM for 1 x 1 layers without padding (a
+ * strided one on its input's strided pixels, copied), else with stride 1 along W {@link VectorDirect}'s register-blocked kernel, and with a larger stride along W
  * and at least {@link VectorDirectStrided#NB} output channels per group {@link VectorDirectStrided}'s.
  */
 final class DirectConv implements CpuConvolution {
@@ -17,6 +17,10 @@ final class DirectConv implements CpuConvolution {
         float[] w = weights.raw;
         if (Sgemm.VECTOR && Pointwise.applies(g)) {
             Pointwise.forward(g, x, weights, bias, y, done, par);
+            return;
+        }
+        if (Sgemm.VECTOR && Pointwise.appliesStrided(g)) {
+            Pointwise.forwardStrided(g, x, weights, bias, y, done, par);
             return;
         }
         if (Sgemm.VECTOR && g.strideW == 1) {

@@ -1,6 +1,7 @@
 package io.github.jconv.cpu;
 
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvSpec;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -11,10 +12,9 @@ import jdk.incubator.vector.VectorSpecies;
  * {@link #KT} output channels x {@link #PT} pixels (three vectors, 24 accumulators): per input channel three vector
  * loads of x's row and eight broadcast weights (packed once per plan, eight channels' weights of one input channel
  * side by side) feed 24 FMAs, in one flat loop over the input channels (no packing of x, no horizontal sums). Pixels
- * past the last whole tile are copied into whole vectors first (JDK 17's masked loads are not compiled to vector
- * instructions: 5-10x slower on the 7x7 and 14x14 maps), one vector at a time. A task is one tile of pixels of one sample and group and a run
- * of channel tiles (split so that small maps still give every thread work); each output element is one chain over c in
- * order, the same whatever the thread count.
+ * past the last whole tile are copied into whole vectors first ({@link #tail}), one vector at a time. A task is a run of
+ * channel tiles times a run of pixel tiles of one sample and group ({@link #split}); each output element is one chain
+ * over c in order, the same whatever the thread count.
  */
 final class Pointwise {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -33,6 +33,42 @@ final class Pointwise {
                 && g.padLeft == 0 && g.padRight == 0;
     }
 
+    /**
+     * A 1 x 1 forward layer with a stride and no padding (ResNet's downsampling shortcuts): every output reads one input
+     * pixel of each channel, so it is {@link #forward} on the input's strided pixels, copied once into a compact map.
+     */
+    static boolean appliesStrided(ConvGeometry g) {
+        return !g.transposed() && g.r == 1 && g.s == 1 && (g.strideH > 1 || g.strideW > 1) && g.padTop == 0 && g.padBottom == 0
+                && g.padLeft == 0 && g.padRight == 0;
+    }
+
+    /** The stride-1 layer {@link #forwardStrided} runs on the compact map: the same sample, channel and group counts, H x W = P x Q. */
+    static ConvGeometry compact(ConvGeometry g) {
+        return ConvGeometry.conv2d(new int[] {g.n, g.c, g.p, g.q}, new int[] {g.k, g.cPerGroup(), 1, 1}, null,
+                ConvSpec.builder().groups(g.groups).build());
+    }
+
+    /** Floats of the compact map {@link #forwardStrided} copies the input into. */
+    static long stridedWorkspaceFloats(ConvGeometry g) {
+        return (long) g.n * g.c * g.p * g.q;
+    }
+
+    /** y = conv(x, w) + bias for a layer {@link #appliesStrided} takes. */
+    static void forwardStrided(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done,
+                               Parallel par) {
+        int pq = g.p * g.q, hw = g.h * g.w;
+        float[] xs = Workspace.get(Workspace.COL, stridedWorkspaceFloats(g));
+        par.forEach(g.n * g.c, plane -> {
+            for (int i = 0; i < g.p; i++) {
+                int src = plane * hw + i * g.strideH * g.w, dst = plane * pq + i * g.q;
+                for (int j = 0; j < g.q; j++) {
+                    xs[dst + j] = x[src + j * g.strideW];
+                }
+            }
+        });
+        forward(compact(g), xs, weights, bias, y, done, par);
+    }
+
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), hw = g.h * g.w, kTiles = (kg + KT - 1) / KT;
         float[] w = weights.raw;
@@ -46,49 +82,85 @@ final class Pointwise {
             }
         }));
         int pTiles = (hw + PT - 1) / PT, planes = g.n * g.groups;
-        int runs = Math.max(1, Math.min(kTiles, 8 * par.threads() / Math.max(1, planes * pTiles)));
-        int perRun = (kTiles + runs - 1) / runs, runCount = (kTiles + perRun - 1) / perRun;
-        par.forEach(planes * pTiles * runCount, task -> {
-            int run = task % runCount, pt = (task / runCount) % pTiles, plane = task / runCount / pTiles;
-            int n = plane / g.groups, grp = plane % g.groups, p0 = pt * PT, width = Math.min(PT, hw - p0);
-            int xBase = (n * g.c + grp * cg) * hw + p0;
-            float[] part = Workspace.get(Workspace.SCRATCH, (long) KT * PT);
-            float[] src = x;
-            int from = xBase, stride = hw;
-            if (width < PT) { // the map's last pixels, copied zero-padded to whole vectors: every load a full one
-                stride = (width + V - 1) / V * V;
-                src = Workspace.get(Workspace.ROW, (long) cg * stride);
-                for (int c = 0; c < cg; c++) {
-                    System.arraycopy(x, xBase + c * hw, src, c * stride, width);
-                    java.util.Arrays.fill(src, c * stride + width, (c + 1) * stride, 0f);
-                }
-                from = 0;
-            }
-            for (int kt = run * perRun; kt < Math.min(kTiles, (run + 1) * perRun); kt++) {
+        int[] split = split((long) kg * cg, (long) cg * hw, kTiles, pTiles, (8 * par.threads() + planes - 1) / planes);
+        int runs = split[0], pParts = split[1];
+        par.forEach(planes * pParts * runs, task -> {
+            int run = task % runs, part = task / runs % pParts, plane = task / runs / pParts;
+            int n = plane / g.groups, grp = plane % g.groups;
+            int kt0 = kTiles * run / runs, kt1 = kTiles * (run + 1) / runs;
+            int pt0 = pTiles * part / pParts, pt1 = pTiles * (part + 1) / pParts;
+            float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT);
+            int tailWidth = hw - (pTiles - 1) * PT;
+            float[] tail = pt1 == pTiles && tailWidth < PT ? tail(x, (n * g.c + grp * cg) * hw + (pTiles - 1) * PT, hw, cg, tailWidth) : null;
+            for (int kt = kt0; kt < kt1; kt++) { // the k tile's weights stay in L1 while the task's pixel tiles read them
                 int wBase = (grp * kTiles + kt) * cg * KT;
-                if (width == PT) {
-                    tile3(src, from, stride, cg, wp, wBase, part);
-                } else {
-                    for (int at = 0; at < width; at += V) {
-                        tile1(src, from + at, stride, cg, wp, wBase, part, at);
+                for (int pt = pt0; pt < pt1; pt++) {
+                    int p0 = pt * PT, width = Math.min(PT, hw - p0);
+                    int xBase = (n * g.c + grp * cg) * hw + p0;
+                    if (width == PT) {
+                        tile3(x, xBase, hw, cg, wp, wBase, part8);
+                    } else {
+                        int stride = (width + V - 1) / V * V;
+                        for (int at = 0; at < width; at += V) {
+                            tile1(tail, at, stride, cg, wp, wBase, part8, at);
+                        }
                     }
-                }
-                int k0 = grp * kg + kt * KT;
-                for (int kk = 0; kk < Math.min(KT, kg - kt * KT); kk++) {
-                    int row = (n * g.k + k0 + kk) * hw + p0;
-                    float bk = bias == null ? 0f : bias[k0 + kk];
-                    FloatVector b = FloatVector.broadcast(S, bk);
-                    int at = 0;
-                    for (; at + V <= width; at += V) {
-                        FloatVector.fromArray(S, part, kk * PT + at).add(b).intoArray(y, row + at);
+                    int k0 = grp * kg + kt * KT;
+                    for (int kk = 0; kk < Math.min(KT, kg - kt * KT); kk++) {
+                        int row = (n * g.k + k0 + kk) * hw + p0;
+                        float bk = bias == null ? 0f : bias[k0 + kk];
+                        FloatVector b = FloatVector.broadcast(S, bk);
+                        int at = 0;
+                        for (; at + V <= width; at += V) {
+                            FloatVector.fromArray(S, part8, kk * PT + at).add(b).intoArray(y, row + at);
+                        }
+                        for (; at < width; at++) {
+                            y[row + at] = part8[kk * PT + at] + bk;
+                        }
+                        done.region(row, row + width);
                     }
-                    for (; at < width; at++) {
-                        y[row + at] = part[kk * PT + at] + bk;
-                    }
-                    done.region(row, row + width);
                 }
             }
         });
+    }
+
+    /**
+     * How a call splits each (sample, group) plane into tasks: {runs, parts}, runs of channel tiles times runs of pixel
+     * tiles, at least {@code want} tasks where there are that many tiles. Of those splits the one that moves the fewest
+     * floats: each run of pixels reads all of its runs' weights, each run of channels all of its pixels' input (the 7x7 and
+     * 14x14 layers of ResNet-50 hold 1-4 MB of weights and less input: split over channels; the 56x56 ones the other way).
+     */
+    static int[] split(long weightFloats, long inputFloats, int kTiles, int pTiles, int want) {
+        int target = (int) Math.min(want, (long) kTiles * pTiles);
+        int[] best = {1, Math.min(pTiles, target)};
+        double bestCost = Double.MAX_VALUE;
+        for (int runs = 1; runs <= kTiles; runs++) {
+            int parts = Math.min(pTiles, (target + runs - 1) / runs);
+            if ((long) runs * parts < target) {
+                continue;
+            }
+            double cost = (double) weightFloats * parts + (double) inputFloats * runs;
+            if (cost < bestCost) {
+                bestCost = cost;
+                best = new int[] {runs, parts};
+            }
+        }
+        return best;
+    }
+
+    /**
+     * The map's last pixels (fewer than a tile, from x[xBase] on each of cg planes hw apart) copied zero-padded to whole
+     * vectors, so every load is a full one (JDK 17's masked loads are not compiled to vector instructions: 5-10x slower on
+     * the 7x7 and 14x14 maps).
+     */
+    private static float[] tail(float[] x, int xBase, int hw, int cg, int width) {
+        int stride = (width + V - 1) / V * V;
+        float[] src = Workspace.get(Workspace.ROW, (long) cg * stride);
+        for (int c = 0; c < cg; c++) {
+            System.arraycopy(x, xBase + c * hw, src, c * stride, width);
+            java.util.Arrays.fill(src, c * stride + width, (c + 1) * stride, 0f);
+        }
+        return src;
     }
 
     /** The 8 x 3V tile: part[kk*PT + i] = sum over c of wp[wi0 + c*KT + kk] * x[x0 + c*hw + i]. One flat loop over c. */

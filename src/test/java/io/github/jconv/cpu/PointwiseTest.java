@@ -7,12 +7,15 @@ import io.github.jconv.Epilogue;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The 1 x 1 GEMM ({@link Pointwise}) behind {@code direct}: maps that end in a partial tile or in a masked vector, channel
- * counts that leave a partial channel tile, groups, bias or none, the epilogue with a residual; against the float64
- * oracle, and the same bits with 1 and 3 threads and through a plan (packed weights kept).
+ * counts that leave a partial channel tile, groups, bias or none, the epilogue with a residual; strided layers on their
+ * compact map; against the float64 oracle, and the same bits with 1 and 3 threads and through a plan (packed weights
+ * kept); and how a call splits into tasks.
  */
 class PointwiseTest {
     @Test
@@ -28,6 +31,46 @@ class PointwiseTest {
                         seed % 2 == 0 ? new int[] {ckg[1] * ckg[2]} : null, ConvSpec.builder().groups(ckg[2]).build());
                 assertTrue(Pointwise.applies(g), g.toString());
                 KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, ++seed);
+            }
+        }
+    }
+
+    @Test
+    void stridedLayersRunOnTheCompactMap() {
+        Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
+        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
+        int[][] layers = {{2, 16, 14, 14, 24, 2, 2, 1}, {1, 12, 9, 13, 20, 3, 2, 2}, {3, 8, 7, 7, 8, 2, 1, 1}, {1, 64, 15, 15, 72, 2, 2, 1}};
+        int seed = 100;
+        for (int[] l : layers) {
+            ConvGeometry g = ConvGeometry.conv2d(new int[] {l[0], l[1], l[2], l[3]}, new int[] {l[4], l[1] / l[7], 1, 1},
+                    seed % 2 == 0 ? new int[] {l[4]} : null, ConvSpec.builder().stride(l[5], l[6]).groups(l[7]).build());
+            assertTrue(Pointwise.appliesStrided(g) && !Pointwise.applies(g), g.toString());
+            assertEquals(g.p, Pointwise.compact(g).h);
+            assertEquals(g.q, Pointwise.compact(g).w);
+            KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, ++seed);
+        }
+        ConvGeometry padded = ConvGeometry.conv2d(new int[] {1, 4, 8, 8}, new int[] {4, 4, 1, 1}, null,
+                ConvSpec.builder().stride(2).padding(1).build());
+        assertFalse(Pointwise.appliesStrided(padded), "a padded 1x1 reads zeros: not the compact map");
+    }
+
+    /** Splits that read the fewest floats: over channels where the weights outweigh the input, over pixels the other way. */
+    @Test
+    void splitsFollowWhereTheFloatsAre() {
+        // ResNet-50 at batch 1, 2 threads (16 tasks wanted): 512 -> 2048 at 7x7 (2 pixel tiles, 256 channel tiles)
+        int[] deep = Pointwise.split(2048L * 512, 512L * 49, 256, 2, 16);
+        assertEquals(1, deep[1], "one pixel run: every weight read once");
+        assertTrue(deep[0] >= 16);
+        // 64 -> 64 at 56x56 (66 pixel tiles, 8 channel tiles): weights 16 KB, input 800 KB
+        int[] wide = Pointwise.split(64L * 64, 64L * 3136, 8, 66, 16);
+        assertEquals(1, wide[0], "one channel run: the input read once");
+        assertEquals(16, wide[1]);
+        // never fewer tasks than wanted where there are that many tiles, never more runs than tiles
+        for (int kTiles : new int[] {1, 3, 32}) {
+            for (int pTiles : new int[] {1, 2, 5, 66}) {
+                int[] s = Pointwise.split(1000, 3000, kTiles, pTiles, 16);
+                assertTrue(s[0] <= kTiles && s[1] <= pTiles, java.util.Arrays.toString(s));
+                assertTrue((long) s[0] * s[1] >= Math.min(16, kTiles * pTiles), java.util.Arrays.toString(s));
             }
         }
     }
