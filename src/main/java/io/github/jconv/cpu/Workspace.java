@@ -17,7 +17,16 @@ final class Workspace {
     /** 16 Mi floats (64 MiB) per slot and thread at most stay cached. */
     static final int CACHE_LIMIT = 1 << 24;
 
-    private static final ThreadLocal<float[][]> BUFFERS = ThreadLocal.withInitial(() -> new float[7][]);
+    /**
+     * Per thread: a set of buffers for its own calls, and one more for each loop whose tasks it runs as the loop's caller
+     * ({@link Parallel}'s crew), so a buffer it holds around a loop is never handed to one of that loop's tasks.
+     */
+    private static final ThreadLocal<Sets> BUFFERS = ThreadLocal.withInitial(Sets::new);
+
+    private static final class Sets {
+        float[][][] byDepth = {new float[7][]};
+        int depth;
+    }
 
     private Workspace() {
     }
@@ -30,12 +39,26 @@ final class Workspace {
         if (size > CACHE_LIMIT) {
             return new float[(int) size];
         }
-        float[][] buffers = BUFFERS.get();
+        Sets sets = BUFFERS.get();
+        float[][] buffers = sets.byDepth[sets.depth];
         float[] b = buffers[slot];
         if (b == null || b.length < size) {
             b = new float[(int) Math.max(size, b == null ? 0 : Math.min(CACHE_LIMIT, b.length * 2L))];
             buffers[slot] = b;
         }
         return b;
+    }
+
+    /** The calling thread starts running a loop's tasks itself: {@link #get} hands out the next set until {@link #exitTask}. */
+    static void enterTask() {
+        Sets sets = BUFFERS.get();
+        if (++sets.depth == sets.byDepth.length) {
+            sets.byDepth = java.util.Arrays.copyOf(sets.byDepth, sets.depth + 1);
+            sets.byDepth[sets.depth] = new float[7][];
+        }
+    }
+
+    static void exitTask() {
+        BUFFERS.get().depth--;
     }
 }

@@ -11,10 +11,14 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Worker pools: every index runs once, nested loops work, idle pools die, thread counts are bounded. */
+/**
+ * Worker pools: every index runs once, nested loops work, idle pools die, thread counts are bounded; the crew passes
+ * errors to the caller, keeps the caller's buffers from its tasks, and its idle helpers park.
+ */
 class ParallelTest {
     private static long workers() {
         return Thread.getAllStackTraces().keySet().stream()
@@ -77,5 +81,55 @@ class ParallelTest {
         assertTrue(e.getMessage().contains("threads must be between 0 (all cores) and " + Parallel.maxThreads()), e.getMessage());
         assertThrows(InvalidConvolutionException.class, () -> Parallel.of(-1));
         assertEquals(Parallel.maxThreads(), Parallel.of(Parallel.maxThreads()).threads());
+    }
+
+    @Test
+    void anErrorInATaskReachesTheCallerAndTheCrewRunsOn() {
+        Parallel p = Parallel.of(3);
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> p.forEach(100, i -> {
+            if (i == 37) {
+                throw new IllegalStateException("task 37");
+            }
+        }));
+        assertEquals("task 37", e.getMessage());
+        AtomicIntegerArray seen = new AtomicIntegerArray(100);
+        p.forEach(100, seen::incrementAndGet);
+        for (int i = 0; i < 100; i++) {
+            assertEquals(1, seen.get(i));
+        }
+    }
+
+    @Test
+    void aBufferTheCallerHoldsIsNotHandedToTheLoopsTasks() {
+        Parallel p = Parallel.of(2);
+        for (int round = 0; round < 50; round++) {
+            float[] held = Workspace.get(Workspace.COL, 1000);
+            java.util.Arrays.fill(held, 0, 1000, 7f);
+            p.forEach(64, i -> {
+                float[] mine = Workspace.get(Workspace.COL, 1000);
+                assertTrue(mine != held, "a task got the caller's buffer");
+                java.util.Arrays.fill(mine, 0, 1000, -1f);
+                p.forEach(4, j -> Workspace.get(Workspace.ROW, 10)); // nested: runs inline
+            });
+            for (int i = 0; i < 1000; i++) {
+                assertEquals(7f, held[i]);
+            }
+        }
+    }
+
+    @Test
+    void idleHelpersPark() throws Exception {
+        Parallel.of(4).forEach(100, i -> { });
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (System.nanoTime() < deadline && helpers(4).stream().anyMatch(t -> t.getState() == Thread.State.RUNNABLE)) {
+            Thread.sleep(5);
+        }
+        assertFalse(helpers(4).isEmpty());
+        assertTrue(helpers(4).stream().allMatch(t -> t.getState() == Thread.State.WAITING), "a helper still spins");
+    }
+
+    private static List<Thread> helpers(int threads) {
+        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("jconv-cpu-" + threads + "-h") && t.isAlive())
+                .toList();
     }
 }
