@@ -90,14 +90,13 @@ final class Pointwise {
             int kt0 = kTiles * run / runs, kt1 = kTiles * (run + 1) / runs;
             int pt0 = pTiles * part / pParts, pt1 = pTiles * (part + 1) / pParts;
             float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT);
-            int tailWidth = hw - (pTiles - 1) * PT;
-            float[] tail = pt1 == pTiles && tailWidth < PT ? tail(x, (n * g.c + grp * cg) * hw + (pTiles - 1) * PT, hw, cg, tailWidth) : null;
-            for (int kt = kt0; kt < kt1; kt++) { // the k tile's weights stay in L1 while the task's pixel tiles read them
-                int wBase = (grp * kTiles + kt) * cg * KT;
-                for (int pt = pt0; pt < pt1; pt++) {
-                    int p0 = pt * PT, width = Math.min(PT, hw - p0);
-                    int xBase = (n * g.c + grp * cg) * hw + p0;
-                    if (width == PT) {
+            for (int pt = pt0; pt < pt1; pt++) { // the pixel tile stays in L1/L2 while the task's channel tiles read it
+                int p0 = pt * PT, width = Math.min(PT, hw - p0);
+                int xBase = (n * g.c + grp * cg) * hw + p0;
+                float[] tail = width < PT ? tail(x, xBase, hw, cg, width) : null;
+                for (int kt = kt0; kt < kt1; kt++) {
+                    int wBase = (grp * kTiles + kt) * cg * KT;
+                    if (tail == null) {
                         tile3(x, xBase, hw, cg, wp, wBase, part8);
                     } else {
                         int stride = (width + V - 1) / V * V;

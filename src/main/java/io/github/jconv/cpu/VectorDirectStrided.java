@@ -9,12 +9,13 @@ import jdk.incubator.vector.VectorSpecies;
  * API module is present; {@link DirectConv} calls it): ResNet's 7x7 stride-2 stem and its stride-2 3x3 layers, which
  * before ran either as im2col (an unfold of C*R*S rows, then a GEMM) or on the scalar per-plane loop at 2-4 GFLOP/s.
  *
- * <p>The input of every (sample, group) is first copied into zero-padded planes, Wp floats per row (wide enough that
- * the last tile of a row reads only padding past the row's end) and Hp = H + pt + pb rows, shared read-only by the
+ * <p>The input of every (sample, group) is first copied into zero-padded planes, Wp = W + pl + pr floats per row and
+ * Hp = H + pt + pb rows, shared read-only by the
  * tasks. A task takes one sample, one group, one block of {@link #NB} output channels (four vectors) and a run of
- * output rows; the register tile is {@link #PX} consecutive outputs of a row x NB channels (24 accumulators). For every
+ * output rows; the register tile is {@link #PX} consecutive outputs in flat (row-major) order, across row ends, x NB
+ * channels (24 accumulators; with tiles per row a 7-wide row took 12 outputs' work, 58% kept, and 14-wide 78%). For every
  * input channel and tap it loads the block's four weight vectors (packed once per plan, tap after tap) and broadcasts
- * the PX inputs the tile's outputs read there (stride apart), each for four FMAs: 24 FMAs per 4 loads and 6
+ * the PX inputs the tile's outputs read there (their windows' offsets precomputed per tile), each for four FMAs: 24 FMAs per 4 loads and 6
  * broadcasts, whatever the stride, kernel size or dilation. Input channels go in chunks whose weights fit in
  * {@link #WEIGHT_CHUNK} (L2), each chunk over all the task's tiles, the partial sums in a scratch (bias first), copied
  * into y's channel planes at the end: with a 512-channel 3x3 layer a tile would otherwise stream its block's 1.2 MB of
@@ -44,10 +45,9 @@ final class VectorDirectStrided {
         return !g.transposed() && g.strideW > 1 && g.kPerGroup() >= NB && workspaceFloats(g) <= Integer.MAX_VALUE - 16;
     }
 
-    /** Floats between padded rows: the padded width, or what the last tile of a row reads, whichever is more. */
+    /** Floats between padded rows: the padded width (every output's window lies within its rows). */
     private static int rowStride(ConvGeometry g) {
-        int tiles = (g.q + PX - 1) / PX;
-        return Math.max(g.w + g.padLeft + g.padRight, (tiles * PX - 1) * g.strideW + (g.s - 1) * g.dilationW + 1);
+        return g.w + g.padLeft + g.padRight;
     }
 
     private static int paddedPlane(ConvGeometry g) {
@@ -58,7 +58,7 @@ final class VectorDirectStrided {
     static long workspaceFloats(ConvGeometry g) {
         int blocks = (g.kPerGroup() + NB - 1) / NB;
         return (long) g.n * g.c * paddedPlane(g) + (long) g.groups * blocks * NB * g.cPerGroup() * g.r * g.s
-                + (long) g.p * ((g.q + PX - 1) / PX) * PX * NB;
+                + ((long) g.p * g.q + PX) * NB;
     }
 
     /** y = conv(x, w) + bias; {@link #applies} must hold. */
@@ -85,7 +85,6 @@ final class VectorDirectStrided {
         }
         int units = g.n * g.groups * blocks;
         int parts = Math.max(1, Math.min(g.p, (4 * par.threads() + units - 1) / units));
-        int tiles = (g.q + PX - 1) / PX;
         // input channels in chunks whose weights (cc*R*S*NB floats) stay in L2 while every tile of the task uses them
         int cc = Math.max(1, Math.min(cg, WEIGHT_CHUNK / (taps * NB)));
         par.forEach(units * parts, task -> {
@@ -95,37 +94,35 @@ final class VectorDirectStrided {
             int k0 = b * NB, kn = Math.min(NB, kg - k0);
             int xBase = (n * g.c + grp * cg) * plane, wBase = (grp * blocks + b) * cg * taps * NB;
             int yBase = (n * g.k + grp * kg + k0) * pq;
-            // acc[((p - p0)*tiles + tile)*PX*NB + i*NB + j]: output (p, tile*PX + i) of channel k0 + j, bias first
-            int rows = p1 - p0, tileSize = PX * NB;
-            float[] acc = Workspace.get(Workspace.SCRATCH, (long) rows * tiles * tileSize);
+            // the task's outputs p0*Q .. p1*Q in flat order, PX per tile across row ends (a 7-wide row is not 12 outputs)
+            int f0 = p0 * g.q, outputs = (p1 - p0) * g.q, tiles = (outputs + PX - 1) / PX, tileSize = PX * NB;
+            int[] at = new int[tiles * PX]; // the padded input offset of each flat output's window (the last repeated past the end)
+            for (int i = 0; i < at.length; i++) {
+                int f = f0 + Math.min(i, outputs - 1);
+                at[i] = f / g.q * g.strideH * ws + f % g.q * g.strideW;
+            }
+            // acc[tile*PX*NB + i*NB + j]: flat output f0 + tile*PX + i of channel k0 + j, bias first
+            float[] acc = Workspace.get(Workspace.SCRATCH, (long) tiles * tileSize);
             for (int j = 0; j < NB; j++) {
                 acc[j] = bias == null || j >= kn ? 0f : bias[grp * kg + k0 + j];
             }
-            for (int f = 1; f < rows * tiles * PX; f++) {
+            for (int f = 1; f < tiles * PX; f++) {
                 System.arraycopy(acc, 0, acc, f * NB, NB);
             }
             for (int c0 = 0; c0 < cg; c0 += cc) {
-                int cn = Math.min(cc, cg - c0), wi = wBase + c0 * taps * NB;
-                for (int p = p0; p < p1; p++) {
-                    int xRow = xBase + c0 * plane + p * g.strideH * ws;
-                    for (int tl = 0; tl < tiles; tl++) {
-                        tile(cn, taps, tapOff, xp, xRow + tl * PX * g.strideW, plane, g.strideW, wq, wi, acc, ((p - p0) * tiles + tl) * tileSize);
-                    }
-                }
-            }
-            for (int p = p0; p < p1; p++) {
-                for (int tl = 0; tl < tiles; tl++) {
-                    int q0 = tl * PX, qn = Math.min(PX, g.q - q0), a = ((p - p0) * tiles + tl) * tileSize;
-                    for (int j = 0; j < kn; j++) {
-                        int dst = yBase + j * pq + p * g.q + q0;
-                        for (int i = 0; i < qn; i++) {
-                            y[dst + i] = acc[a + i * NB + j];
-                        }
-                    }
+                int cn = Math.min(cc, cg - c0), wi = wBase + c0 * taps * NB, xc = xBase + c0 * plane;
+                for (int tl = 0, o = 0; tl < tiles; tl++, o += PX) {
+                    int x0 = at[o];
+                    tile(cn, taps, tapOff, xp, xc + x0, plane, at[o + 1] - x0, at[o + 2] - x0, at[o + 3] - x0, at[o + 4] - x0,
+                            at[o + 5] - x0, wq, wi, acc, tl * tileSize);
                 }
             }
             for (int j = 0; j < kn; j++) {
-                done.region(yBase + j * pq + p0 * g.q, yBase + j * pq + p1 * g.q);
+                int dst = yBase + j * pq + f0;
+                for (int i = 0; i < outputs; i++) {
+                    y[dst + i] = acc[i * NB + j];
+                }
+                done.region(dst, dst + outputs);
             }
         });
     }
@@ -148,11 +145,17 @@ final class VectorDirectStrided {
         }));
     }
 
+    /** {@link #tile(int, int, int[], float[], int, int, int, int, int, int, int, float[], int, float[], int)} with output i at x + i*stride. */
+    static void tile(int cn, int taps, int[] tapOff, float[] xp, int x, int plane, int stride, float[] wq, int wi, float[] acc, int a) {
+        tile(cn, taps, tapOff, xp, x, plane, stride, 2 * stride, 3 * stride, 4 * stride, 5 * stride, wq, wi, acc, a);
+    }
+
     /**
      * One register tile: acc[a + i*NB + j] += sum over input channels c < cn and taps t of wq[wi + (c*taps + t)*NB + j]
-     * * xp[x + c*plane + tapOff[t] + i*stride], for the PX outputs i and NB channels j.
+     * * xp[x + c*plane + tapOff[t] + o_i], for the PX outputs i (o_0 = 0) and NB channels j.
      */
-    static void tile(int cn, int taps, int[] tapOff, float[] xp, int x, int plane, int stride, float[] wq, int wi, float[] acc, int a) {
+    static void tile(int cn, int taps, int[] tapOff, float[] xp, int x, int plane, int o1, int o2, int o3, int o4, int o5, float[] wq,
+                     int wi, float[] acc, int a) {
         FloatVector a00 = FloatVector.fromArray(S, acc, a), a01 = FloatVector.fromArray(S, acc, a + V);
         FloatVector a02 = FloatVector.fromArray(S, acc, a + 2 * V), a03 = FloatVector.fromArray(S, acc, a + 3 * V);
         FloatVector a10 = FloatVector.fromArray(S, acc, a + NB), a11 = FloatVector.fromArray(S, acc, a + NB + V);
@@ -180,27 +183,27 @@ final class VectorDirectStrided {
             a01 = w1.fma(b, a01);
             a02 = w2.fma(b, a02);
             a03 = w3.fma(b, a03);
-            b = FloatVector.broadcast(S, xp[xi + stride]);
+            b = FloatVector.broadcast(S, xp[xi + o1]);
             a10 = w0.fma(b, a10);
             a11 = w1.fma(b, a11);
             a12 = w2.fma(b, a12);
             a13 = w3.fma(b, a13);
-            b = FloatVector.broadcast(S, xp[xi + 2 * stride]);
+            b = FloatVector.broadcast(S, xp[xi + o2]);
             a20 = w0.fma(b, a20);
             a21 = w1.fma(b, a21);
             a22 = w2.fma(b, a22);
             a23 = w3.fma(b, a23);
-            b = FloatVector.broadcast(S, xp[xi + 3 * stride]);
+            b = FloatVector.broadcast(S, xp[xi + o3]);
             a30 = w0.fma(b, a30);
             a31 = w1.fma(b, a31);
             a32 = w2.fma(b, a32);
             a33 = w3.fma(b, a33);
-            b = FloatVector.broadcast(S, xp[xi + 4 * stride]);
+            b = FloatVector.broadcast(S, xp[xi + o4]);
             a40 = w0.fma(b, a40);
             a41 = w1.fma(b, a41);
             a42 = w2.fma(b, a42);
             a43 = w3.fma(b, a43);
-            b = FloatVector.broadcast(S, xp[xi + 5 * stride]);
+            b = FloatVector.broadcast(S, xp[xi + o5]);
             a50 = w0.fma(b, a50);
             a51 = w1.fma(b, a51);
             a52 = w2.fma(b, a52);
