@@ -21,8 +21,9 @@ class PointwiseTest {
     @Test
     void everyTailAgainstFloat64AndAnyThreadCount() {
         Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
-        int[][] maps = {{1, 1}, {1, 5}, {3, 7}, {4, 12}, {7, 7}, {14, 14}, {5, 13}};
-        int[][] channels = {{3, 1, 1}, {16, 9, 1}, {24, 20, 2}, {8, 8, 1}, {40, 13, 1}};
+        int[][] maps = {{1, 1}, {1, 3}, {1, 5}, {3, 7}, {4, 12}, {7, 7}, {2, 25}, {14, 14}, {5, 13}};
+        // {C, K/G, G}: the last two give runs of several channel tiles per task
+        int[][] channels = {{3, 1, 1}, {16, 9, 1}, {24, 20, 2}, {8, 8, 1}, {40, 13, 1}, {16, 72, 1}, {64, 40, 2}};
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         int seed = 0;
         for (int[] hw : maps) {
