@@ -12,7 +12,8 @@ import java.util.function.LongSupplier;
  * for seconds), so a fixed warm-up can time cold code. Steady means: the last {@link #RUNS} runs agree within
  * {@link #SPREAD} (slowest / fastest), or all took under {@link #FLOOR_NANOS} (where the clock and the scheduler, not
  * the code, decide a 5% difference), <em>and</em> the JIT was quiet during those runs and the last {@link #QUIET_NANOS}:
- * the JVM's total compilation time ({@link CompilationMXBean}) moved by at most {@link #SLACK_MILLIS}. Agreement alone was
+ * its compiler threads' CPU time ({@link #jitActivityMillis}; without /proc the JVM's total compilation time, {@link
+ * CompilationMXBean}) moved by at most {@link #SLACK_MILLIS}. Agreement alone was
  * not enough: in a fresh JVM a kernel runs on C1's code for many runs at a steady, 2-5x too slow pace while C2 compiles
  * it, and the tuner crowned im2col over direct on every stride-1 3x3 layer of ResNet-50 at batch 1 (direct timed at
  * 6.4 ms in tuning, 1.3 ms warm).
@@ -27,11 +28,13 @@ public final class Warmup {
     /** How long the JIT must have been quiet: 100 ms (C2 takes ~100-270 ms on the largest kernels). */
     public static final long QUIET_NANOS = 100_000_000L;
     /**
-     * Compilation time that still counts as quiet, in ms: in a fresh JVM small compilations of other methods (1-20 ms
-     * each, every 10-200 ms) go on for seconds after a kernel's own C2 compilation (~100-270 ms, reported when it ends),
-     * and on a 2-vCPU AMD Zen 5 they kept a 0.3 ms layer from ever counting as steady within the tuner's 2 s.
+     * JIT activity that still counts as quiet, in ms: in a fresh JVM small compilations of other methods (1-20 ms
+     * each, every 10-200 ms) go on for seconds after a kernel's own C2 compilation (~100-270 ms of a compiler thread's
+     * time), and on a 2-vCPU AMD Zen 5 they kept a 0.3 ms layer from ever counting as steady within the tuner's 2 s
+     * (with the compiler threads' CPU time, at a 10 ms tick, 10 ms left eight concurrent tunings of tiny layers
+     * unsettled; a kernel's compilation in flight moves it by ~100 ms in the 100 ms window).
      */
-    public static final long SLACK_MILLIS = 10;
+    public static final long SLACK_MILLIS = 30;
     private static final CompilationMXBean JIT = ManagementFactory.getCompilationMXBean();
 
     private Warmup() {
@@ -42,7 +45,54 @@ public final class Warmup {
      * class comment) or {@code maxMillis} have passed; returns whether it got there.
      */
     public static boolean untilSteady(Runnable call, int minRuns, long minMillis, long maxMillis) {
-        return untilSteady(call, minRuns, minMillis, maxMillis, Warmup::compilationMillis);
+        return untilSteady(call, minRuns, minMillis, maxMillis, Warmup::jitActivityMillis);
+    }
+
+    /**
+     * The JIT's activity so far, in ms: the CPU time of its compiler threads where Linux reports it ({@link
+     * #compilerCpuMillis}), which moves while a compilation runs; else the JVM's total compilation time, which moves only
+     * when a compilation ends, so a kernel's C2 compilation of a few hundred ms looked quiet while the kernel ran C1's
+     * steady, 10-15x slower code (the tuner timed direct at 2.5 ms on a 0.15-0.19 ms 1x1 layer and chose im2col).
+     */
+    static long jitActivityMillis() {
+        long cpu = compilerCpuMillis();
+        return cpu >= 0 ? cpu : compilationMillis();
+    }
+
+    /** Which of this process's threads (by id under /proc/self/task) are the JIT's compiler threads. */
+    private static final java.util.Map<String, Boolean> COMPILER_THREADS = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * The CPU time (user + system) of the JVM's compiler threads ("C1 CompilerThread", "C2 CompilerThread"), in ms at
+     * the kernel's 10 ms tick, from /proc/self/task/TID/stat; -1 where there is no such file or no compiler thread.
+     */
+    static long compilerCpuMillis() {
+        java.nio.file.Path tasks = java.nio.file.Path.of("/proc/self/task");
+        long ticks = 0;
+        boolean any = false;
+        try (java.nio.file.DirectoryStream<java.nio.file.Path> dir = java.nio.file.Files.newDirectoryStream(tasks)) {
+            for (java.nio.file.Path t : dir) {
+                try {
+                    Boolean compiler = COMPILER_THREADS.get(t.getFileName().toString());
+                    if (compiler == null) {
+                        String comm = java.nio.file.Files.readString(t.resolve("comm")).trim();
+                        compiler = comm.startsWith("C1 CompilerThre") || comm.startsWith("C2 CompilerThre");
+                        COMPILER_THREADS.put(t.getFileName().toString(), compiler);
+                    }
+                    if (compiler) {
+                        String stat = java.nio.file.Files.readString(t.resolve("stat"));
+                        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                        ticks += Long.parseLong(f[11]) + Long.parseLong(f[12]); // utime, stime: fields 14 and 15
+                        any = true;
+                    }
+                } catch (java.io.IOException | RuntimeException gone) {
+                    // a thread that exited between the listing and the read
+                }
+            }
+        } catch (java.io.IOException | RuntimeException e) {
+            return -1;
+        }
+        return any ? ticks * 10 : -1;
     }
 
     /** The JIT's total compilation time so far, in ms; 0 where the JVM does not report it (then only the times count). */

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -85,5 +86,24 @@ class WarmupTest {
     void theJvmReportsItsCompilationTime() {
         // HotSpot does; without it the JIT test above would be the only guard, so say so if a JVM ever does not
         assertTrue(Warmup.compilationMillis() > 0, "the JVM reports no JIT compilation time");
+    }
+
+    /** On Linux the JIT's activity is its compiler threads' CPU time, which a compilation in flight moves. */
+    @Test
+    void onLinuxTheCompilerThreadsCpuTimeIsRead() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.nio.file.Files.isDirectory(java.nio.file.Path.of("/proc/self/task")), "no /proc");
+        long before = Warmup.compilerCpuMillis();
+        assertTrue(before > 0, "no compiler thread found under /proc/self/task, or none has run: " + before);
+        assertEquals(before, Warmup.jitActivityMillis(), 1000, "the activity the warm-up reads");
+        // new code for the JIT: a loop over a fresh lambda, hot enough for C1 and C2
+        long deadline = System.nanoTime() + 3_000_000_000L;
+        double[] sink = new double[1];
+        java.util.function.DoubleUnaryOperator f = v -> Math.sqrt(v * 1.0000001 + 3.0) * 0.5 + Math.sin(v) * 1e-3;
+        while (Warmup.compilerCpuMillis() == before && System.nanoTime() < deadline) {
+            for (int i = 0; i < 100_000; i++) {
+                sink[0] = f.applyAsDouble(sink[0] + i);
+            }
+        }
+        assertTrue(Warmup.compilerCpuMillis() > before, "compiling new code did not move the compiler threads' CPU time");
     }
 }
