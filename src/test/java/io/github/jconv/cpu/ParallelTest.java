@@ -121,7 +121,7 @@ class ParallelTest {
     void idleHelpersPark() throws Exception {
         Parallel.of(4).forEach(100, i -> { });
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (System.nanoTime() < deadline && helpers(4).stream().anyMatch(t -> t.getState() == Thread.State.RUNNABLE)) {
+        while (System.nanoTime() < deadline && helpers(4).stream().anyMatch(t -> t.getState() != Thread.State.WAITING)) {
             Thread.sleep(5);
         }
         assertFalse(helpers(4).isEmpty());
