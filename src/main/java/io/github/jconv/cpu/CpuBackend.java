@@ -96,7 +96,7 @@ public final class CpuBackend implements Backend {
         if (DirectConv.onChannelsKernel(g)) {
             return Algorithm.DIRECT;
         }
-        if (Sgemm.VECTOR && (Pointwise.applies(g) || Pointwise.appliesStrided(g))) {
+        if (DirectConv.onPointwiseKernel(g)) {
             return Algorithm.DIRECT;
         }
         if (g.groups > 1 && Sgemm.VECTOR && (g.transposed() ? StrideOneTransposed.applies(g) : g.strideW == 1)) {

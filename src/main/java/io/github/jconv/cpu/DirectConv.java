@@ -108,6 +108,11 @@ final class DirectConv implements CpuConvolution {
                 && VectorDirectChannels.applies(vectorForm(g));
     }
 
+    /** Whether {@link #forward} ends in {@link Pointwise}'s 1 x 1 GEMM for g (at stride 1, or on the strided pixels copied). */
+    static boolean onPointwiseKernel(ConvGeometry g) {
+        return Sgemm.VECTOR && (Pointwise.applies(g) || Pointwise.appliesStrided(g));
+    }
+
     /** Whether {@link #forward} ends in {@link VectorDirectStrided} for g. */
     static boolean onStridedKernel(ConvGeometry g) {
         return Sgemm.VECTOR && VectorDirectStrided.applies(g);

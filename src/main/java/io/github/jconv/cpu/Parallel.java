@@ -21,7 +21,7 @@ import java.util.function.IntConsumer;
  * in the caller.
  *
  * <p>A loop runs on its pool's crew when the crew is free: the calling thread and T - 1 helper threads claim chunks of
- * indices from a shared counter, and between loops the helpers spin for {@link #spinNanos()} ({@code
+ * indices from a shared counter, and between loops the helpers spin for {@link #SPIN_NANOS} ({@code
  * -Djconv.pool.spinMicros}, default 50) before they park. A fork-join pool took 23-30 us per loop on a 2-vCPU VM even
  * back to back (two thread wake-ups: a worker's, then the blocked caller's), and a ResNet-50 trunk runs 130 loops at
  * batch 1. A second caller that finds the crew busy runs on the fork-join pool, as before. The caller's share of a loop
@@ -57,10 +57,8 @@ public final class Parallel {
         return Long.getLong("jconv.pool.idleMillis", 30_000L);
     }
 
-    /** How long a crew's helpers and a waiting caller spin before they park. */
-    static long spinNanos() {
-        return TimeUnit.MICROSECONDS.toNanos(Long.getLong("jconv.pool.spinMicros", 50L));
-    }
+    /** How long a crew's helpers and a waiting caller spin before they park (read once: it is used around every loop). */
+    private static final long SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(Long.getLong("jconv.pool.spinMicros", 50L));
 
     /** Checks a thread count as the API takes it: 0 (all cores) to {@link #maxThreads()}. */
     public static void requireValidThreads(int threads) {
@@ -83,23 +81,17 @@ public final class Parallel {
 
     /** Calls {@code body} for every index in [0, count), in parallel; returns when all are done. */
     public void forEach(int count, IntConsumer body) {
-        if (threads == 1 || count <= 1) {
+        boolean serial = threads == 1 || count <= 1;
+        Pool inUse = serial ? null : POOLS.get(threads);
+        if (serial || (inUse != null && Crew.RUNNING.get() == inUse.crew)) { // or nested in a loop of the same crew
             for (int i = 0; i < count; i++) {
                 body.accept(i);
             }
             return;
         }
         int grain = Math.max(1, count / (threads * 4));
-        Range task = new Range(0, count, grain, body);
-        Pool inUse = POOLS.get(threads);
-        if (inUse != null && Crew.RUNNING.get() == inUse.crew) {
-            for (int i = 0; i < count; i++) { // nested in a loop of the same crew, which the outer call holds
-                body.accept(i);
-            }
-            return;
-        }
         if (inUse != null && ForkJoinTask.inForkJoinPool() && ForkJoinTask.getPool() == inUse.fjp) {
-            task.invoke(); // nested in a loop of the same pool, which the outer call holds
+            new Range(0, count, grain, body).invoke(); // nested in a loop of the same pool, which the outer call holds
             return;
         }
         Pool pool = acquire(threads);
@@ -107,7 +99,7 @@ public final class Parallel {
             if (pool.crew.tryEnter()) {
                 pool.crew.run(count, grain, body);
             } else {
-                pool.fjp.invoke(task);
+                pool.fjp.invoke(new Range(0, count, grain, body));
             }
         } finally {
             pool.release();
@@ -296,7 +288,7 @@ public final class Parallel {
 
         /** The caller: spins, then parks until the last chunk's finisher unparks it. */
         void await() {
-            long spinUntil = System.nanoTime() + spinNanos();
+            long spinUntil = System.nanoTime() + SPIN_NANOS;
             while (done.get() < count) {
                 if (System.nanoTime() < spinUntil) {
                     Thread.onSpinWait();
@@ -349,7 +341,7 @@ public final class Parallel {
                     }
                     continue;
                 }
-                long spinUntil = System.nanoTime() + spinNanos();
+                long spinUntil = System.nanoTime() + SPIN_NANOS;
                 while (crew.generation == seen && !crew.closed && System.nanoTime() < spinUntil) {
                     Thread.onSpinWait();
                 }

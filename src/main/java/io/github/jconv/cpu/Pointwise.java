@@ -29,8 +29,7 @@ final class Pointwise {
 
     /** A 1 x 1 forward layer at stride 1 without padding (dilation does not matter for one tap). */
     static boolean applies(ConvGeometry g) {
-        return !g.transposed() && g.r == 1 && g.s == 1 && g.strideH == 1 && g.strideW == 1 && g.padTop == 0 && g.padBottom == 0
-                && g.padLeft == 0 && g.padRight == 0;
+        return unpadded1x1(g) && g.strideH == 1 && g.strideW == 1;
     }
 
     /**
@@ -38,8 +37,11 @@ final class Pointwise {
      * pixel of each channel, so it is {@link #forward} on the input's strided pixels, copied once into a compact map.
      */
     static boolean appliesStrided(ConvGeometry g) {
-        return !g.transposed() && g.r == 1 && g.s == 1 && (g.strideH > 1 || g.strideW > 1) && g.padTop == 0 && g.padBottom == 0
-                && g.padLeft == 0 && g.padRight == 0;
+        return unpadded1x1(g) && (g.strideH > 1 || g.strideW > 1);
+    }
+
+    private static boolean unpadded1x1(ConvGeometry g) {
+        return !g.transposed() && g.r == 1 && g.s == 1 && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0;
     }
 
     /** The stride-1 layer {@link #forwardStrided} runs on the compact map: the same sample, channel and group counts, H x W = P x Q. */
@@ -94,12 +96,12 @@ final class Pointwise {
                 int p0 = pt * PT, width = Math.min(PT, hw - p0);
                 int xBase = (n * g.c + grp * cg) * hw + p0;
                 float[] tail = width < PT ? tail(x, xBase, hw, cg, width) : null;
+                int stride = tailStride(width);
                 for (int kt = kt0; kt < kt1; kt++) {
                     int wBase = (grp * kTiles + kt) * cg * KT;
                     if (tail == null) {
                         tile3(x, xBase, hw, cg, wp, wBase, part8);
                     } else {
-                        int stride = (width + V - 1) / V * V;
                         for (int at = 0; at < width; at += V) {
                             tile1(tail, at, stride, cg, wp, wBase, part8, at);
                         }
@@ -153,13 +155,18 @@ final class Pointwise {
      * the 7x7 and 14x14 maps).
      */
     private static float[] tail(float[] x, int xBase, int hw, int cg, int width) {
-        int stride = (width + V - 1) / V * V;
+        int stride = tailStride(width);
         float[] src = Workspace.get(Workspace.ROW, (long) cg * stride);
         for (int c = 0; c < cg; c++) {
             System.arraycopy(x, xBase + c * hw, src, c * stride, width);
             java.util.Arrays.fill(src, c * stride + width, (c + 1) * stride, 0f);
         }
         return src;
+    }
+
+    /** Floats between the channels' rows in {@link #tail}'s copy: width rounded up to whole vectors. */
+    private static int tailStride(int width) {
+        return (width + V - 1) / V * V;
     }
 
     /** The 8 x 3V tile: part[kk*PT + i] = sum over c of wp[wi0 + c*KT + kk] * x[x0 + c*hw + i]. One flat loop over c. */
