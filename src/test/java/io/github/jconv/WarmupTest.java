@@ -95,15 +95,41 @@ class WarmupTest {
         long before = Warmup.compilerCpuMillis();
         assertTrue(before > 0, "no compiler thread found under /proc/self/task, or none has run: " + before);
         assertEquals(before, Warmup.jitActivityMillis(), 1000, "the activity the warm-up reads");
-        // new code for the JIT: a loop over a fresh lambda, hot enough for C1 and C2
-        long deadline = System.nanoTime() + 3_000_000_000L;
-        double[] sink = new double[1];
-        java.util.function.DoubleUnaryOperator f = v -> Math.sqrt(v * 1.0000001 + 3.0) * 0.5 + Math.sin(v) * 1e-3;
-        while (Warmup.compilerCpuMillis() == before && System.nanoTime() < deadline) {
-            for (int i = 0; i < 100_000; i++) {
-                sink[0] = f.applyAsDouble(sink[0] + i);
-            }
+        // new code for the JIT: javac's own classes, which no test has run, compiled in this JVM until the compiler
+        // threads' CPU time moves (a small loop's compilation can finish inside one 10 ms tick and not be counted)
+        javax.tools.JavaCompiler javac = javax.tools.ToolProvider.getSystemJavaCompiler();
+        org.junit.jupiter.api.Assumptions.assumeTrue(javac != null, "no javac in this runtime");
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        for (int n = 0; Warmup.compilerCpuMillis() == before && System.nanoTime() < deadline; n++) {
+            compileInMemory(javac, "class Probe" + n + " { int f(int x) { return x * " + n + " + 1; } }");
         }
         assertTrue(Warmup.compilerCpuMillis() > before, "compiling new code did not move the compiler threads' CPU time");
+    }
+
+    /** Compiles one source file with {@code javac} in this JVM, writing nothing. */
+    private static void compileInMemory(javax.tools.JavaCompiler javac, String source) {
+        String name = source.split(" ")[1];
+        javax.tools.JavaFileObject file = new javax.tools.SimpleJavaFileObject(java.net.URI.create("string:///" + name + ".java"),
+                javax.tools.JavaFileObject.Kind.SOURCE) {
+            @Override
+            public CharSequence getCharContent(boolean ignoreEncodingErrors) {
+                return source;
+            }
+        };
+        javax.tools.StandardJavaFileManager files = javac.getStandardFileManager(null, null, null);
+        javax.tools.JavaFileManager nowhere = new javax.tools.ForwardingJavaFileManager<>(files) {
+            @Override
+            public javax.tools.JavaFileObject getJavaFileForOutput(Location location, String className,
+                    javax.tools.JavaFileObject.Kind kind, javax.tools.FileObject sibling) {
+                return new javax.tools.SimpleJavaFileObject(java.net.URI.create("mem:///" + className + kind.extension), kind) {
+                    @Override
+                    public java.io.OutputStream openOutputStream() {
+                        return java.io.OutputStream.nullOutputStream();
+                    }
+                };
+            }
+        };
+        assertTrue(javac.getTask(null, nowhere, null, java.util.List.of("-proc:none"), null, java.util.List.of(file)).call(),
+                "javac failed on " + source);
     }
 }
