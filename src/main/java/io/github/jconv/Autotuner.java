@@ -331,7 +331,7 @@ public final class Autotuner {
                 try {
                     if (device == null) {
                         Runnable run = hostRun(backend, a, g, d, out, threads);
-                        steady.put(a.label(), warmOnHost(run));
+                        steady.put(a.label(), warmOnHost(run, backend instanceof CpuBackend));
                         onHost.put(a, run);
                     } else {
                         timed.put(a, deviceTimes(device, a, g, d, out));
@@ -392,11 +392,12 @@ public final class Autotuner {
     }
 
     /**
-     * Warm-up runs until the last {@link #STEADY_RUNS} agree within {@link #STEADY_SPREAD} and the JIT is quiet
+     * Warm-up runs until the last {@link #STEADY_RUNS} agree within {@link #STEADY_SPREAD}, the JIT is quiet and, for a
+     * CPU candidate ({@code allocationFree}: its call allocates nothing once compiled), the runs have stopped allocating
      * ({@link Warmup}; or {@link #warmupMillis()} has passed); returns whether it got there. The last result is in out.
      */
-    private static boolean warmOnHost(Runnable run) {
-        return Warmup.untilSteady(run, STEADY_RUNS, 0, warmupMillis());
+    private static boolean warmOnHost(Runnable run, boolean allocationFree) {
+        return Warmup.untilSteady(run, STEADY_RUNS, 0, warmupMillis(), allocationFree);
     }
 
     /**

@@ -1,5 +1,7 @@
 package io.github.jconv;
 
+import io.github.jconv.cpu.CpuBackend;
+
 import java.lang.management.CompilationMXBean;
 import java.lang.management.ManagementFactory;
 import java.util.ArrayDeque;
@@ -17,6 +19,15 @@ import java.util.function.LongSupplier;
  * not enough: in a fresh JVM a kernel runs on C1's code for many runs at a steady, 2-5x too slow pace while C2 compiles
  * it, and the tuner crowned im2col over direct on every stride-1 3x3 layer of ResNet-50 at batch 1 (direct timed at
  * 6.4 ms in tuning, 1.3 ms warm).
+ * <p>
+ * A quiet JIT was not enough either: after C1 has compiled a kernel with profiling, C2 waits until the method has run
+ * enough times (more when its queue is long), and meanwhile the Vector API runs its Java fallback, which allocates an
+ * object for every vector operation: in a fresh JVM compiling ResNet-50 the tuner timed Winograd at 6.4 ms over 104
+ * agreeing runs with the JIT quiet (0.6 ms once compiled) and direct's 1 x 1 kernel at 10 ms (0.35 ms), and cached the
+ * losers. So steady also means the runs have stopped allocating: each of the last {@link #RUNS} allocated (on the calling
+ * thread, leaving out {@link CpuBackend#workspaceBytesAllocated the CPU backend's unkept scratch buffers}) at most
+ * {@link #ALLOC_SLACK} bytes more than the floor: 0 for a call that allocates nothing of its own ({@code
+ * allocationFree}, the tuner's), else the least any run has allocated so far (a bench's call that returns a new tensor).
  */
 public final class Warmup {
     /** Runs that must agree. */
@@ -35,7 +46,10 @@ public final class Warmup {
      * unsettled; a kernel's compilation in flight moves it by ~100 ms in the 100 ms window).
      */
     public static final long SLACK_MILLIS = 30;
+    /** Bytes a run may allocate above the floor and still count as steady: 256 KiB. */
+    public static final long ALLOC_SLACK = 256 << 10;
     private static final CompilationMXBean JIT = ManagementFactory.getCompilationMXBean();
+    private static final com.sun.management.ThreadMXBean THREADS = threads();
 
     private Warmup() {
     }
@@ -45,7 +59,41 @@ public final class Warmup {
      * class comment) or {@code maxMillis} have passed; returns whether it got there.
      */
     public static boolean untilSteady(Runnable call, int minRuns, long minMillis, long maxMillis) {
-        return untilSteady(call, minRuns, minMillis, maxMillis, Warmup::jitActivityMillis);
+        return untilSteady(call, minRuns, minMillis, maxMillis, false);
+    }
+
+    /**
+     * As {@link #untilSteady(Runnable, int, long, long)}; {@code allocationFree}: the call allocates nothing of its own,
+     * so a run that allocates more than {@link #ALLOC_SLACK} is not at steady state however its time compares.
+     */
+    public static boolean untilSteady(Runnable call, int minRuns, long minMillis, long maxMillis, boolean allocationFree) {
+        return untilSteady(call, minRuns, minMillis, maxMillis, Warmup::jitActivityMillis, Warmup::allocatedBytes, allocationFree);
+    }
+
+    /**
+     * Bytes the calling thread has allocated so far, less the CPU backend's unkept scratch buffers; -1 where the JVM does
+     * not count a thread's allocations (then the allocation rule is off).
+     */
+    static long allocatedBytes() {
+        if (THREADS == null) {
+            return -1;
+        }
+        long b = THREADS.getCurrentThreadAllocatedBytes();
+        return b < 0 ? -1 : b - CpuBackend.workspaceBytesAllocated();
+    }
+
+    private static com.sun.management.ThreadMXBean threads() {
+        try {
+            java.lang.management.ThreadMXBean t = ManagementFactory.getThreadMXBean();
+            if (t instanceof com.sun.management.ThreadMXBean && ((com.sun.management.ThreadMXBean) t).isThreadAllocatedMemorySupported()) {
+                com.sun.management.ThreadMXBean sun = (com.sun.management.ThreadMXBean) t;
+                sun.setThreadAllocatedMemoryEnabled(true);
+                return sun;
+            }
+        } catch (RuntimeException | LinkageError e) {
+            // not HotSpot's management extension: no allocation counts
+        }
+        return null;
     }
 
     /**
@@ -102,7 +150,15 @@ public final class Warmup {
 
     /** As {@link #untilSteady(Runnable, int, long, long)} with the JIT's activity read from {@code jitMillis}. */
     static boolean untilSteady(Runnable call, int minRuns, long minMillis, long maxMillis, LongSupplier jitMillis) {
+        return untilSteady(call, minRuns, minMillis, maxMillis, jitMillis, () -> -1, false);
+    }
+
+    /** As {@link #untilSteady(Runnable, int, long, long, boolean)} with the JIT's activity and the allocations read from these. */
+    static boolean untilSteady(Runnable call, int minRuns, long minMillis, long maxMillis, LongSupplier jitMillis,
+                               LongSupplier allocated, boolean allocationFree) {
         double[] last = new double[RUNS];
+        long[] allocs = new long[RUNS];
+        long leastAlloc = Long.MAX_VALUE;
         long[] began = new long[RUNS];
         long start = System.nanoTime();
         // the JIT's total compilation time after each run {time, ms}, oldest first: from the last reading at or before
@@ -110,9 +166,13 @@ public final class Warmup {
         ArrayDeque<long[]> readings = new ArrayDeque<>();
         readings.add(new long[] {start, jitMillis.getAsLong()});
         for (int i = 0; ; i++) {
+            long a0 = allocated.getAsLong();
             long s = System.nanoTime();
             call.run();
             long now = System.nanoTime();
+            long a1 = allocated.getAsLong();
+            allocs[i % RUNS] = a0 < 0 || a1 < 0 ? 0 : a1 - a0;
+            leastAlloc = Math.min(leastAlloc, allocs[i % RUNS]);
             last[i % RUNS] = now - s;
             began[i % RUNS] = s;
             long jit = jitMillis.getAsLong();
@@ -125,7 +185,9 @@ public final class Warmup {
                     readings.removeFirst();
                 }
                 boolean quiet = now - start >= QUIET_NANOS && jit - readings.peekFirst()[1] <= SLACK_MILLIS;
-                if ((hi <= lo * SPREAD || hi < FLOOR_NANOS) && quiet) {
+                long floor = allocationFree ? 0 : leastAlloc;
+                boolean compiled = Arrays.stream(allocs).allMatch(b -> b <= floor + ALLOC_SLACK);
+                if ((hi <= lo * SPREAD || hi < FLOOR_NANOS) && quiet && compiled) {
                     return true;
                 }
                 if (now - start > maxMillis * 1_000_000L) {

@@ -82,6 +82,42 @@ class WarmupTest {
         }, 1, 0, 150, runs::get));
     }
 
+    /**
+     * A kernel on the Vector API's Java fallback (before C2 has compiled it) runs at a steady, 10x too slow pace with the
+     * JIT quiet, but allocates on every run: not steady until the runs stop allocating.
+     */
+    @Test
+    void runsThatStillAllocateAreNotSteady() {
+        AtomicInteger runs = new AtomicInteger();
+        long[] heap = {0};
+        assertTrue(Warmup.untilSteady(() -> {
+            if (runs.incrementAndGet() <= 20) {
+                heap[0] += 4 << 20; // boxed vectors
+            }
+            sleep(1);
+        }, 1, 0, 5000, () -> 0L, () -> heap[0], true));
+        assertTrue(runs.get() >= 20 + Warmup.RUNS, "steady after " + runs.get() + " runs, while 20 allocated");
+    }
+
+    @Test
+    void aCallThatAllocatesTheSameEveryRunIsSteadyUnlessItShouldAllocateNothing() {
+        long[] heap = {0};
+        Runnable newTensorEachRun = () -> {
+            heap[0] += 1 << 20;
+            sleep(1);
+        };
+        assertTrue(Warmup.untilSteady(newTensorEachRun, 1, 0, 2000, () -> 0L, () -> heap[0], false));
+        assertFalse(Warmup.untilSteady(newTensorEachRun, 1, 0, 150, () -> 0L, () -> heap[0], true));
+    }
+
+    @Test
+    void theCallingThreadsAllocationsAreCounted() {
+        org.junit.jupiter.api.Assumptions.assumeTrue(Warmup.allocatedBytes() >= 0, "this JVM does not count a thread's allocations");
+        long before = Warmup.allocatedBytes();
+        float[] big = new float[1 << 20];
+        assertTrue(Warmup.allocatedBytes() - before >= 4L * big.length, "a 4 MiB array was not counted");
+    }
+
     @Test
     void theJvmReportsItsCompilationTime() {
         // HotSpot does; without it the JIT test above would be the only guard, so say so if a JVM ever does not

@@ -15,6 +15,15 @@ public final class CpuBackend implements Backend {
 
     private final Map<Algorithm, CpuConvolution> algorithms = new EnumMap<>(Algorithm.class);
 
+    /**
+     * Bytes the calling thread has allocated for scratch buffers too large to keep between calls (above 64 MiB each; the
+     * smaller ones are allocated once and reused): the one allocation a CPU call makes on purpose, which the warm-up's
+     * allocation rule ({@link io.github.jconv.Warmup}) leaves out.
+     */
+    public static long workspaceBytesAllocated() {
+        return Workspace.uncachedBytes();
+    }
+
     private CpuBackend() {
         algorithms.put(Algorithm.REFERENCE, new ReferenceConv());
         algorithms.put(Algorithm.DIRECT, new DirectConv());

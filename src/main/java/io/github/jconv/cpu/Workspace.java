@@ -26,6 +26,13 @@ final class Workspace {
     private static final class Sets {
         float[][][] byDepth = {new float[7][]};
         int depth;
+        /** Bytes of the buffers above {@link #CACHE_LIMIT} this thread has allocated (each call allocates them again). */
+        long uncachedBytes;
+    }
+
+    /** Bytes this thread has allocated for buffers above {@link #CACHE_LIMIT}, which are allocated on every call. */
+    static long uncachedBytes() {
+        return BUFFERS.get().uncachedBytes;
     }
 
     private Workspace() {
@@ -36,10 +43,11 @@ final class Workspace {
         if (size > Integer.MAX_VALUE - 8) {
             throw new IllegalArgumentException("workspace of " + size + " floats is more than a Java array holds");
         }
+        Sets sets = BUFFERS.get();
         if (size > CACHE_LIMIT) {
+            sets.uncachedBytes += 4 * size;
             return new float[(int) size];
         }
-        Sets sets = BUFFERS.get();
         float[][] buffers = sets.byDepth[sets.depth];
         float[] b = buffers[slot];
         if (b == null || b.length < size) {
