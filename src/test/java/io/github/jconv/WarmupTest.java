@@ -152,20 +152,23 @@ class WarmupTest {
                 return source;
             }
         };
-        javax.tools.StandardJavaFileManager files = javac.getStandardFileManager(null, null, null);
-        javax.tools.JavaFileManager nowhere = new javax.tools.ForwardingJavaFileManager<>(files) {
-            @Override
-            public javax.tools.JavaFileObject getJavaFileForOutput(Location location, String className,
-                    javax.tools.JavaFileObject.Kind kind, javax.tools.FileObject sibling) {
-                return new javax.tools.SimpleJavaFileObject(java.net.URI.create("mem:///" + className + kind.extension), kind) {
-                    @Override
-                    public java.io.OutputStream openOutputStream() {
-                        return java.io.OutputStream.nullOutputStream();
-                    }
-                };
-            }
-        };
-        assertTrue(javac.getTask(null, nowhere, null, java.util.List.of("-proc:none"), null, java.util.List.of(file)).call(),
-                "javac failed on " + source);
+        try (javax.tools.StandardJavaFileManager files = javac.getStandardFileManager(null, null, null)) {
+            javax.tools.JavaFileManager nowhere = new javax.tools.ForwardingJavaFileManager<>(files) {
+                @Override
+                public javax.tools.JavaFileObject getJavaFileForOutput(Location location, String className,
+                        javax.tools.JavaFileObject.Kind kind, javax.tools.FileObject sibling) {
+                    return new javax.tools.SimpleJavaFileObject(java.net.URI.create("mem:///" + className + kind.extension), kind) {
+                        @Override
+                        public java.io.OutputStream openOutputStream() {
+                            return java.io.OutputStream.nullOutputStream();
+                        }
+                    };
+                }
+            };
+            assertTrue(javac.getTask(null, nowhere, null, java.util.List.of("-proc:none"), null, java.util.List.of(file)).call(),
+                    "javac failed on " + source);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 }
