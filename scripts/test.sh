@@ -25,6 +25,16 @@ else
   echo "== Temurin 25 not installed at $jdk25: skipped"
 fi
 
+echo "== the CPU kernels at 128- and 256-bit vector width (-XX:UseAVX=0 and 2): their blocks and tails follow the width"
+if [ "$(uname -m)" = x86_64 ]; then
+  for avx in 0 2; do
+    mvn -B -ntp -q surefire:test -Dtest='PointwiseTest,VectorEpilogueTest,WinogradTest,ShapeTableTest' -Dsurefire.failIfNoSpecifiedTests=false \
+      -DargLine="--add-modules jdk.incubator.vector -XX:UseAVX=$avx -Xmx4g -Djconv.tune.cache=$root/target/test-autotune-avx$avx.json"
+  done
+else
+  echo "not an x86-64 machine: skipped"
+fi
+
 echo "== every CUDA kernel compiled by nvcc for all target architectures, warnings as errors"
 kdir="$(mktemp -d)"
 scripts/build-kernels.sh "$kdir"

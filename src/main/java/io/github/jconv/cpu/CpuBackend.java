@@ -161,7 +161,7 @@ public final class CpuBackend implements Backend {
         CpuConvolution impl = algorithms.get(algorithm);
         Parallel par = Parallel.of(threads);
         CpuConvolution.Finish done = epilogue.isNone() ? CpuConvolution.Finish.NONE
-                : Sgemm.VECTOR ? (from, to) -> VectorEpilogue.apply(epilogue, output, residual, from, to)
+                : Sgemm.VECTOR ? new VectorEpilogue(epilogue, output, residual)
                 : (from, to) -> epilogue.applyInPlace(output, residual, from, to);
         if (g.transposed()) {
             impl.transposed(g, input, weight, bias, output, done, par);

@@ -10,17 +10,24 @@ import jdk.incubator.vector.VectorSpecies;
  * with the Vector API (loaded only when the module is present; {@link DirectConv} calls it): each group's
  * {@code y[k][pixel] = bias[k] + sum over c of w[k][c] * x[c][pixel]}, pixels in the vector lanes. The register tile is
  * {@link #KT} output channels x {@link #PT} pixels (three vectors, 24 accumulators): per input channel three vector
- * loads of x's row and eight broadcast weights (packed once per plan, eight channels' weights of one input channel
- * side by side) feed 24 FMAs, in one flat loop over the input channels (no packing of x, no horizontal sums). Pixels
- * past the last whole tile are copied into whole vectors first ({@link #tail}), one vector at a time. A task is a run of
- * channel tiles times a run of pixel tiles of one sample and group ({@link #split}); each output element is one chain
- * over c in order, the same whatever the thread count.
+ * loads of x's row and eight broadcast weights (packed once per plan: a vector's worth of output channels' weights of
+ * one input channel side by side, {@link #BW}) feed 24 FMAs, in one flat loop over the input channels (no packing of x,
+ * no horizontal sums). Pixels past the last whole tile take one vector at a time, and the last ones, fewer than a
+ * vector, output channels in the lanes ({@link #leftovers}). A task is a run of channel tiles times a run of pixel tiles
+ * of one sample and group ({@link #split}); each output element is one chain
+ * over c in order, the same whatever the thread count. The bias and a ReLU/residual epilogue are applied to each vector
+ * on its way from the tile to y ({@link VectorEpilogue#vector}): no second pass and no call per row.
  */
 final class Pointwise {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
     static final int V = S.length();
     /** Output channels per register tile. */
     static final int KT = 8;
+    /**
+     * Packed weights hold the channel tiles in blocks of {@link #KB} (as many tiles as fill a vector, at least one): per
+     * input channel a block's {@link #BW} weights side by side, so the leftover kernels load a vector of output channels.
+     */
+    static final int BW = Math.max(KT, V), KB = BW / KT;
     /** Pixels per register tile: three vectors. */
     static final int PT = 3 * V;
 
@@ -74,55 +81,213 @@ final class Pointwise {
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), hw = g.h * g.w, kTiles = (kg + KT - 1) / KT;
         float[] w = weights.raw;
-        float[] wp = weights.packed((long) g.groups * kTiles * cg * KT, p -> par.forEach(g.groups * kTiles, gt -> {
-            int grp = gt / kTiles, kt = gt % kTiles;
+        int kBlocks = (kTiles + KB - 1) / KB;
+        float[] wp = weights.packed((long) g.groups * kBlocks * cg * BW, p -> par.forEach(g.groups * kBlocks, gb -> {
+            int grp = gb / kBlocks, kb = gb % kBlocks;
             for (int c = 0; c < cg; c++) {
-                for (int kk = 0; kk < KT; kk++) {
-                    int k = kt * KT + kk;
-                    p[(gt * cg + c) * KT + kk] = k < kg ? w[(grp * kg + k) * cg + c] : 0f;
+                for (int kk = 0; kk < BW; kk++) {
+                    int k = kb * BW + kk;
+                    p[(gb * cg + c) * BW + kk] = k < kg ? w[(grp * kg + k) * cg + c] : 0f;
                 }
             }
         }));
         int pTiles = (hw + PT - 1) / PT, planes = g.n * g.groups;
         int[] split = split((long) kg * cg, (long) cg * hw, kTiles, pTiles, (8 * par.threads() + planes - 1) / planes);
         int runs = split[0], pParts = split[1];
+        // the epilogue applied to each vector before its store (no call per row) where it can be; otherwise per row after it
+        VectorEpilogue fused = done instanceof VectorEpilogue e && e.fuses() ? e : null;
         par.forEach(planes * pParts * runs, task -> {
             int run = task % runs, part = task / runs % pParts, plane = task / runs / pParts;
             int n = plane / g.groups, grp = plane % g.groups;
             int kt0 = kTiles * run / runs, kt1 = kTiles * (run + 1) / runs;
             int pt0 = pTiles * part / pParts, pt1 = pTiles * (part + 1) / pParts;
-            float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT);
+            float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT + LANES_SCRATCH);
             for (int pt = pt0; pt < pt1; pt++) { // the pixel tile stays in L1/L2 while the task's channel tiles read it
-                int p0 = pt * PT, width = Math.min(PT, hw - p0);
-                int xBase = (n * g.c + grp * cg) * hw + p0;
-                float[] tail = width < PT ? tail(x, xBase, hw, cg, width) : null;
-                int stride = tailStride(width);
                 for (int kt = kt0; kt < kt1; kt++) {
-                    int wBase = (grp * kTiles + kt) * cg * KT;
-                    if (tail == null) {
-                        tile3(x, xBase, hw, cg, wp, wBase, part8);
-                    } else {
-                        for (int at = 0; at < width; at += V) {
-                            tile1(tail, at, stride, cg, wp, wBase, part8, at);
-                        }
-                    }
-                    int k0 = grp * kg + kt * KT;
-                    for (int kk = 0; kk < Math.min(KT, kg - kt * KT); kk++) {
-                        int row = (n * g.k + k0 + kk) * hw + p0;
-                        float bk = bias == null ? 0f : bias[k0 + kk];
-                        FloatVector b = FloatVector.broadcast(S, bk);
-                        int at = 0;
-                        for (; at + V <= width; at += V) {
-                            FloatVector.fromArray(S, part8, kk * PT + at).add(b).intoArray(y, row + at);
-                        }
-                        for (; at < width; at++) {
-                            y[row + at] = part8[kk * PT + at] + bk;
-                        }
-                        done.region(row, row + width);
-                    }
+                    tile(g, x, wp, bias, y, done, fused, part8, n, grp, kTiles, pt, kt);
                 }
             }
+            if (pt1 == pTiles && hw % V != 0) {
+                leftovers(g, x, wp, bias, y, done, part8, n, grp, kTiles, kt0, kt1);
+            }
         });
+    }
+
+    /**
+     * Channel tile kt times the whole vectors of pixel tile pt (sample n, group grp): computed, biased, the epilogue
+     * applied, stored. The pixels past the last whole vector are {@link #leftovers}.
+     */
+    private static void tile(ConvGeometry g, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done, VectorEpilogue fused,
+                             float[] part8, int n, int grp, int kTiles, int pt, int kt) {
+        int cg = g.cPerGroup(), kg = g.kPerGroup(), hw = g.h * g.w;
+        int p0 = pt * PT, width = Math.min(PT, hw - p0) / V * V;
+        if (width == 0) {
+            return;
+        }
+        int wBase = weightsAt(g, grp, kTiles, kt), xBase = (n * g.c + grp * cg) * hw + p0;
+        if (width == PT) {
+            tile3(x, xBase, hw, cg, wp, wBase, part8);
+        } else {
+            for (int at = 0; at < width; at += V) {
+                tile1(x, xBase + at, hw, cg, wp, wBase, part8, at);
+            }
+        }
+        int k0 = grp * kg + kt * KT;
+        for (int kk = 0; kk < Math.min(KT, kg - kt * KT); kk++) {
+            int row = (n * g.k + k0 + kk) * hw + p0;
+            FloatVector b = FloatVector.broadcast(S, bias == null ? 0f : bias[k0 + kk]);
+            for (int at = 0; at < width; at += V) {
+                FloatVector v = FloatVector.fromArray(S, part8, kk * PT + at).add(b);
+                (fused == null ? v : fused.vector(v, row + at)).intoArray(y, row + at);
+            }
+            if (fused == null) {
+                done.region(row, row + width);
+            }
+        }
+    }
+
+    /** Where channel tile kt of group grp starts in the packed weights (its weights for input channel c at + c * BW). */
+    private static int weightsAt(ConvGeometry g, int grp, int kTiles, int kt) {
+        int kBlocks = (kTiles + KB - 1) / KB;
+        return (grp * kBlocks + kt / KB) * g.cPerGroup() * BW + kt % KB * KT;
+    }
+
+    /** Floats after a task's {@code part8} tile for the leftover kernels' results: 8 vectors. */
+    private static final int LANES_SCRATCH = 8 * V;
+
+    /**
+     * The last {@code hw % V} pixels of the map (fewer than a vector; 1 of ResNet-50's 7x7 maps, 4 of its 14x14 ones), for
+     * channel tiles [kt0, kt1), with a block of output channels in the vector lanes: groups of 4 pixels two blocks at a
+     * time ({@link #lanes2x4}), then single pixels eight blocks at a time ({@link #lanes8x1}), 8 independent chains either
+     * way. A pixel tile of whole vectors did V lanes of work per pixel, with a load per FMA. The blocks at the run's ends
+     * may hold tiles of another task: computed, not stored. Each output is the same chain over c in order as in the tiles
+     * (the same bits). Below 8 lanes (a block wider than a vector): a scalar chain of {@link Math#fma}, the same bits.
+     */
+    private static void leftovers(ConvGeometry g, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done,
+                                  float[] part8, int n, int grp, int kTiles, int kt0, int kt1) {
+        int cg = g.cPerGroup(), hw = g.h * g.w, px = hw - hw % V, xPlane = (n * g.c + grp * cg) * hw, out = KT * PT;
+        if (BW != V) {
+            for (; px < hw; px++) {
+                for (int kt = kt0; kt < kt1; kt++) {
+                    int wBase = weightsAt(g, grp, kTiles, kt);
+                    for (int kk = 0; kk < KT; kk++) {
+                        float acc = 0f;
+                        for (int c = 0; c < cg; c++) {
+                            acc = Math.fma(wp[wBase + c * BW + kk], x[xPlane + c * hw + px], acc);
+                        }
+                        part8[out + kk] = acc;
+                    }
+                    store(g, bias, y, done, part8, out, 0, n, grp, kTiles, kt0, kt1, kt, px, 1);
+                }
+            }
+            return;
+        }
+        int b0 = kt0 / KB, b1 = (kt1 - 1) / KB, blockAt = weightsAt(g, grp, kTiles, b0 * KB) - b0 * cg * BW;
+        for (; px + 4 <= hw; px += 4) {
+            for (int b = b0; b <= b1; b += 2) {
+                int second = Math.min(b + 1, b1);
+                lanes2x4(x, xPlane + px, hw, cg, wp, blockAt + b * cg * BW, blockAt + second * cg * BW, part8, out);
+                stores(g, bias, y, done, part8, out, BW, n, grp, kTiles, kt0, kt1, b, px, 4);
+                if (second != b) {
+                    stores(g, bias, y, done, part8, out + 4 * BW, BW, n, grp, kTiles, kt0, kt1, second, px, 4);
+                }
+            }
+        }
+        for (; px < hw; px++) {
+            for (int b = b0; b <= b1; b += 8) {
+                lanes8x1(x, xPlane + px, hw, cg, wp, blockAt + b * cg * BW, blockAt + Math.min(b + 1, b1) * cg * BW,
+                        blockAt + Math.min(b + 2, b1) * cg * BW, blockAt + Math.min(b + 3, b1) * cg * BW, blockAt + Math.min(b + 4, b1) * cg * BW,
+                        blockAt + Math.min(b + 5, b1) * cg * BW, blockAt + Math.min(b + 6, b1) * cg * BW, blockAt + Math.min(b + 7, b1) * cg * BW,
+                        part8, out);
+                for (int j = 0; j < 8 && b + j <= b1; j++) {
+                    stores(g, bias, y, done, part8, out + j * BW, 0, n, grp, kTiles, kt0, kt1, b + j, px, 1);
+                }
+            }
+        }
+    }
+
+    /** {@link #store} for each channel tile of block b: the tile's lanes at part[at + (kt % KB) * KT]. */
+    private static void stores(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, float[] part, int at, int pStride, int n,
+                               int grp, int kTiles, int kt0, int kt1, int b, int px, int count) {
+        for (int h = 0; h < KB; h++) {
+            store(g, bias, y, done, part, at + h * KT, pStride, n, grp, kTiles, kt0, kt1, b * KB + h, px, count);
+        }
+    }
+
+    /**
+     * Pixels px .. px + count of channel tile kt from part[at + p * pStride + kk]: biased, stored, the epilogue applied;
+     * nothing for a tile outside the task's run [kt0, kt1).
+     */
+    private static void store(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, float[] part, int at, int pStride, int n,
+                              int grp, int kTiles, int kt0, int kt1, int kt, int px, int count) {
+        if (kt < kt0 || kt >= kt1) {
+            return;
+        }
+        int kg = g.kPerGroup(), hw = g.h * g.w, k0 = grp * kg + kt * KT;
+        for (int kk = 0; kk < Math.min(KT, kg - kt * KT); kk++) {
+            int row = (n * g.k + k0 + kk) * hw + px;
+            float bk = bias == null ? 0f : bias[k0 + kk];
+            for (int p = 0; p < count; p++) {
+                y[row + p] = part[at + p * pStride + kk] + bk;
+            }
+            done.region(row, row + count);
+        }
+    }
+
+    /**
+     * Two blocks of output channels (packed weights at wa and wb) x 4 pixels (x[x0 + c*hw + p]): part[at + (block*4 + p)*V
+     * + lane] = sum over c of w[lane][c] * x[c][p].
+     */
+    static void lanes2x4(float[] x, int x0, int hw, int cg, float[] wp, int wa, int wb, float[] part, int at) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
+        for (int c = 0, xi = x0, wi = 0; c < cg; c++, xi += hw, wi += BW) {
+            FloatVector u = FloatVector.fromArray(S, wp, wa + wi), v = FloatVector.fromArray(S, wp, wb + wi);
+            FloatVector p0 = FloatVector.broadcast(S, x[xi]), p1 = FloatVector.broadcast(S, x[xi + 1]);
+            FloatVector p2 = FloatVector.broadcast(S, x[xi + 2]), p3 = FloatVector.broadcast(S, x[xi + 3]);
+            a0 = u.fma(p0, a0);
+            a1 = u.fma(p1, a1);
+            a2 = u.fma(p2, a2);
+            a3 = u.fma(p3, a3);
+            b0 = v.fma(p0, b0);
+            b1 = v.fma(p1, b1);
+            b2 = v.fma(p2, b2);
+            b3 = v.fma(p3, b3);
+        }
+        a0.intoArray(part, at);
+        a1.intoArray(part, at + V);
+        a2.intoArray(part, at + 2 * V);
+        a3.intoArray(part, at + 3 * V);
+        b0.intoArray(part, at + 4 * V);
+        b1.intoArray(part, at + 5 * V);
+        b2.intoArray(part, at + 6 * V);
+        b3.intoArray(part, at + 7 * V);
+    }
+
+    /** Eight blocks of output channels (packed weights at w0..w7) x 1 pixel (x[x0 + c*hw]): part[at + block*V + lane]. */
+    static void lanes8x1(float[] x, int x0, int hw, int cg, float[] wp, int w0, int w1, int w2, int w3, int w4, int w5, int w6, int w7,
+                         float[] part, int at) {
+        FloatVector z = FloatVector.zero(S);
+        FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
+        for (int c = 0, xi = x0, wi = 0; c < cg; c++, xi += hw, wi += BW) {
+            FloatVector p = FloatVector.broadcast(S, x[xi]);
+            a0 = FloatVector.fromArray(S, wp, w0 + wi).fma(p, a0);
+            a1 = FloatVector.fromArray(S, wp, w1 + wi).fma(p, a1);
+            a2 = FloatVector.fromArray(S, wp, w2 + wi).fma(p, a2);
+            a3 = FloatVector.fromArray(S, wp, w3 + wi).fma(p, a3);
+            a4 = FloatVector.fromArray(S, wp, w4 + wi).fma(p, a4);
+            a5 = FloatVector.fromArray(S, wp, w5 + wi).fma(p, a5);
+            a6 = FloatVector.fromArray(S, wp, w6 + wi).fma(p, a6);
+            a7 = FloatVector.fromArray(S, wp, w7 + wi).fma(p, a7);
+        }
+        a0.intoArray(part, at);
+        a1.intoArray(part, at + V);
+        a2.intoArray(part, at + 2 * V);
+        a3.intoArray(part, at + 3 * V);
+        a4.intoArray(part, at + 4 * V);
+        a5.intoArray(part, at + 5 * V);
+        a6.intoArray(part, at + 6 * V);
+        a7.intoArray(part, at + 7 * V);
     }
 
     /**
@@ -149,34 +314,14 @@ final class Pointwise {
         return best;
     }
 
-    /**
-     * The map's last pixels (fewer than a tile, from x[xBase] on each of cg planes hw apart) copied zero-padded to whole
-     * vectors, so every load is a full one (JDK 17's masked loads are not compiled to vector instructions: 5-10x slower on
-     * the 7x7 and 14x14 maps).
-     */
-    private static float[] tail(float[] x, int xBase, int hw, int cg, int width) {
-        int stride = tailStride(width);
-        float[] src = Workspace.get(Workspace.ROW, (long) cg * stride);
-        for (int c = 0; c < cg; c++) {
-            System.arraycopy(x, xBase + c * hw, src, c * stride, width);
-            java.util.Arrays.fill(src, c * stride + width, (c + 1) * stride, 0f);
-        }
-        return src;
-    }
-
-    /** Floats between the channels' rows in {@link #tail}'s copy: width rounded up to whole vectors. */
-    private static int tailStride(int width) {
-        return (width + V - 1) / V * V;
-    }
-
-    /** The 8 x 3V tile: part[kk*PT + i] = sum over c of wp[wi0 + c*KT + kk] * x[x0 + c*hw + i]. One flat loop over c. */
+    /** The 8 x 3V tile: part[kk*PT + i] = sum over c of wp[wBase + c*BW + kk] * x[xBase + c*hw + i]. One flat loop over c. */
     static void tile3(float[] x, int xBase, int hw, int cg, float[] wp, int wBase, float[] part) {
         FloatVector z = FloatVector.zero(S), w;
         FloatVector a00 = z, a01 = z, a02 = z, a10 = z, a11 = z, a12 = z,
                 a20 = z, a21 = z, a22 = z, a30 = z, a31 = z, a32 = z,
                 a40 = z, a41 = z, a42 = z, a50 = z, a51 = z, a52 = z,
                 a60 = z, a61 = z, a62 = z, a70 = z, a71 = z, a72 = z;
-        for (int c = 0, xi = xBase, wi = wBase; c < cg; c++, xi += hw, wi += KT) {
+        for (int c = 0, xi = xBase, wi = wBase; c < cg; c++, xi += hw, wi += BW) {
             FloatVector x0 = FloatVector.fromArray(S, x, xi), x1 = FloatVector.fromArray(S, x, xi + V), x2 = FloatVector.fromArray(S, x, xi + 2 * V);
             w = FloatVector.broadcast(S, wp[wi + 0]);
             a00 = w.fma(x0, a00);
@@ -241,7 +386,7 @@ final class Pointwise {
     static void tile1(float[] x, int xBase, int hw, int cg, float[] wp, int wBase, float[] part, int at) {
         FloatVector z = FloatVector.zero(S);
         FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
-        for (int c = 0, xi = xBase, wi = wBase; c < cg; c++, xi += hw, wi += KT) {
+        for (int c = 0, xi = xBase, wi = wBase; c < cg; c++, xi += hw, wi += BW) {
             FloatVector x0 = FloatVector.fromArray(S, x, xi);
             a0 = FloatVector.broadcast(S, wp[wi + 0]).fma(x0, a0);
             a1 = FloatVector.broadcast(S, wp[wi + 1]).fma(x0, a1);

@@ -13,7 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The 1 x 1 GEMM ({@link Pointwise}) behind {@code direct}: maps that end in a partial tile or in a masked vector, channel
- * counts that leave a partial channel tile, groups, bias or none, the epilogue with a residual; strided layers on their
+ * counts that leave a partial channel tile, groups, bias or none, every kind of epilogue (fused into the stores or not); strided layers on their
  * compact map; against the float64 oracle, and the same bits with 1 and 3 threads and through a plan (packed weights
  * kept); and how a call splits into tasks.
  */
@@ -24,14 +24,16 @@ class PointwiseTest {
         int[][] maps = {{1, 1}, {1, 3}, {1, 5}, {3, 7}, {4, 12}, {7, 7}, {2, 25}, {14, 14}, {5, 13}};
         // {C, K/G, G}: the last two give runs of several channel tiles per task
         int[][] channels = {{3, 1, 1}, {16, 9, 1}, {24, 20, 2}, {8, 8, 1}, {40, 13, 1}, {16, 72, 1}, {64, 40, 2}};
-        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
+        // fused into the stores (ReLU, ReLU6, residual), none, and applied per row (GELU)
+        Epilogue[] eps = {Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION), Epilogue.none(),
+                Epilogue.of(Epilogue.Activation.RELU6).withResidual(Epilogue.Residual.AFTER_ACTIVATION), Epilogue.of(Epilogue.Activation.GELU)};
         int seed = 0;
         for (int[] hw : maps) {
             for (int[] ckg : channels) {
                 ConvGeometry g = ConvGeometry.conv2d(new int[] {2, ckg[0], hw[0], hw[1]}, new int[] {ckg[1] * ckg[2], ckg[0] / ckg[2], 1, 1},
                         seed % 2 == 0 ? new int[] {ckg[1] * ckg[2]} : null, ConvSpec.builder().groups(ckg[2]).build());
                 assertTrue(Pointwise.applies(g), g.toString());
-                KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, ++seed);
+                KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, eps[seed % eps.length], ++seed);
             }
         }
     }

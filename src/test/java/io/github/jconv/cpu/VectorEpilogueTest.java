@@ -1,6 +1,8 @@
 package io.github.jconv.cpu;
 
 import io.github.jconv.Epilogue;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -11,9 +13,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 /**
  * {@link VectorEpilogue} against {@link Epilogue#applyInPlace} bit for bit: every activation and residual placement, on
  * runs of every length and offset around the vector width, with NaN, -0, +-inf and values at ReLU6's edges in both the
- * output and the residual.
+ * output and the residual; both through {@link VectorEpilogue#region} and vector by vector ({@link VectorEpilogue#vector},
+ * as {@link Pointwise} applies it), and which epilogues fuse.
  */
 class VectorEpilogueTest {
+    private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
     @Test
     void matchesTheScalarEpilogueBitForBit() {
         Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
@@ -32,12 +37,19 @@ class VectorEpilogueTest {
                 Epilogue e = Epilogue.of(a).withResidual(where);
                 for (int from : new int[] {0, 1, 7, 16}) {
                     for (int to : new int[] {from, from + 1, from + 15, from + 16, from + 17, n}) {
-                        float[] want = base.clone(), got = base.clone();
+                        float[] want = base.clone(), got = base.clone(), perVector = base.clone();
                         e.applyInPlace(want, res, from, to);
-                        VectorEpilogue.apply(e, got, res, from, to);
-                        for (int i = 0; i < n; i++) {
-                            assertEquals(Float.floatToRawIntBits(want[i]) == Float.floatToRawIntBits(got[i]) || Float.isNaN(want[i]) && Float.isNaN(got[i]),
-                                    true, e + " [" + from + ", " + to + ") at " + i + ": " + want[i] + " vs " + got[i]);
+                        new VectorEpilogue(e, got, res).region(from, to);
+                        sameBits(want, got, e + " [" + from + ", " + to + ")");
+                        VectorEpilogue fused = new VectorEpilogue(e, perVector, res);
+                        assertEquals(a == Epilogue.Activation.NONE || a == Epilogue.Activation.RELU || a == Epilogue.Activation.RELU6, fused.fuses(), e.toString());
+                        if (fused.fuses()) { // a kernel's vectors on their way to the output, then the last elements by region
+                            int i = from;
+                            for (; i + S.length() <= to; i += S.length()) {
+                                fused.vector(FloatVector.fromArray(S, perVector, i), i).intoArray(perVector, i);
+                            }
+                            fused.region(i, to);
+                            sameBits(want, perVector, e + " per vector [" + from + ", " + to + ")");
                         }
                         checked++;
                     }
@@ -45,5 +57,12 @@ class VectorEpilogueTest {
             }
         }
         assertEquals(5 * 3 * 4 * 6, checked);
+    }
+
+    private static void sameBits(float[] want, float[] got, String what) {
+        for (int i = 0; i < want.length; i++) {
+            assertEquals(Float.floatToRawIntBits(want[i]) == Float.floatToRawIntBits(got[i]) || Float.isNaN(want[i]) && Float.isNaN(got[i]),
+                    true, what + " at " + i + ": " + want[i] + " vs " + got[i]);
+        }
     }
 }
