@@ -1,11 +1,20 @@
 package io.github.jconv.cpu;
 
+import io.github.jconv.Algorithm;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvSpec;
+import io.github.jconv.Epilogue;
+import io.github.jconv.Padding;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** How {@link VectorDirectChannels} splits a call into tasks (its results are checked on the shape table and in the fuzz test). */
+/**
+ * How {@link VectorDirectChannels} splits a call into tasks, and its row tiles for maps 7 wide (its other results are
+ * checked on the shape table and in the fuzz test).
+ */
 class VectorDirectChannelsTest {
     @Test
     void channelBlocksAreSplitBeforeTiles() {
@@ -26,6 +35,24 @@ class VectorDirectChannelsTest {
                 assertTrue(s[0] >= 1 && s[0] <= blocks && s[1] >= 1 && s[1] <= tiles);
                 assertTrue(s[0] * s[1] >= Math.min(12, blocks * tiles));
             }
+        }
+    }
+
+    /** Outputs 7 wide take one tile per row (tile7): padded rows 8 or more apart, partial blocks, groups, batches, epilogues. */
+    @Test
+    void rowsOfSevenAgainstFloat64AndAnyThreadCount() {
+        Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
+        // {N, C, H, W, K, G, pad top, bottom, left, right}
+        int[][] layers = {{1, 40, 7, 7, 64, 1, 1, 1, 1, 1}, {2, 8, 9, 9, 33, 1, 0, 0, 0, 0}, {1, 16, 5, 7, 64, 2, 1, 0, 2, 0},
+                {3, 12, 7, 6, 40, 1, 2, 2, 0, 3}, {1, 64, 7, 7, 96, 1, 1, 1, 1, 1}};
+        int seed = 200;
+        for (int[] l : layers) {
+            ConvGeometry g = ConvGeometry.conv2d(new int[] {l[0], l[1], l[2], l[3]}, new int[] {l[4], l[1] / l[5], 3, 3},
+                    seed % 2 == 0 ? new int[] {l[4]} : null, ConvSpec.builder().groups(l[5]).padding(Padding.of(l[6], l[7], l[8], l[9])).build());
+            assertEquals(7, g.q, g.toString());
+            assertTrue(VectorDirectChannels.applies(g), g.toString());
+            Epilogue ep = seed % 2 == 0 ? Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION) : Epilogue.none();
+            KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, ++seed);
         }
     }
 }
