@@ -14,9 +14,9 @@ import jdk.incubator.vector.VectorSpecies;
  * one input channel side by side, {@link #BW}) feed 24 FMAs, in one flat loop over the input channels (no packing of x,
  * no horizontal sums). Pixels past the last whole tile take one vector at a time, and the last ones, fewer than a
  * vector, output channels in the lanes ({@link #leftovers}). A task is a run of channel tiles times a run of pixel tiles
- * of one sample and group ({@link #split}); each output element is one chain
- * over c in order, the same whatever the thread count. The bias and a ReLU/residual epilogue are applied to each vector
- * on its way from the tile to y ({@link VectorEpilogue#vector}): no second pass and no call per row.
+ * of one sample and group ({@link #split}); each output element is one chain over c in order, the same whatever the
+ * thread count. The bias and a ReLU/residual epilogue are applied to each vector on its way from the tile to y
+ * ({@link VectorEpilogue#vector}): no second pass and no call per row.
  */
 final class Pointwise {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
