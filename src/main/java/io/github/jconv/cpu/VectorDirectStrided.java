@@ -18,8 +18,7 @@ import jdk.incubator.vector.VectorSpecies;
  * the PX inputs the tile's outputs read there (their windows' offsets precomputed per tile), each for four FMAs: 24 FMAs per 4 loads and 6
  * broadcasts, whatever the stride, kernel size or dilation. Input channels go in chunks whose weights fit in
  * {@link #WEIGHT_CHUNK} (L2), each chunk over all the task's tiles, the partial sums in a scratch (bias first), copied
- * into y's channel planes at the end (16 x 16 blocks transposed in registers, {@link VectorDirectChannels#transpose16}:
- * the scalar copy made the stem 1.12x slower): with a 512-channel 3x3 layer a tile would otherwise stream its block's 1.2 MB of
+ * into y's channel planes at the end: with a 512-channel 3x3 layer a tile would otherwise stream its block's 1.2 MB of
  * weights from L3 for only 6 outputs. Blocks past the group's channels compute on zero weights and store nothing.
  *
  * <p>The (input channel, tap) loop is one flat loop: with a loop per level JDK 17's C2 kept the 24 accumulators boxed
@@ -118,17 +117,9 @@ final class VectorDirectStrided {
                             at[o + 5] - x0, wq, wi, acc, tl * tileSize);
                 }
             }
-            int i0 = 0;
-            if (V == 16) { // 16 outputs x 16 channels transposed in registers, stored along 16 rows of y
-                for (; i0 + 16 <= outputs; i0 += 16) {
-                    for (int j = 0; j + 16 <= kn; j += 16) {
-                        VectorDirectChannels.transpose16(acc, i0 * NB + j, NB, y, yBase + j * pq + f0 + i0, pq);
-                    }
-                }
-            }
             for (int j = 0; j < kn; j++) {
                 int dst = yBase + j * pq + f0;
-                for (int i = V == 16 && j < kn / 16 * 16 ? i0 : 0; i < outputs; i++) {
+                for (int i = 0; i < outputs; i++) {
                     y[dst + i] = acc[i * NB + j];
                 }
                 done.region(dst, dst + outputs);
