@@ -81,7 +81,7 @@ final class Pointwise {
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), hw = g.h * g.w, kTiles = (kg + KT - 1) / KT;
         float[] w = weights.raw;
-        int kBlocks = (kTiles + KB - 1) / KB;
+        int kBlocks = (kg + BW - 1) / BW;
         float[] wp = weights.packed((long) g.groups * kBlocks * cg * BW, p -> par.forEach(g.groups * kBlocks, gb -> {
             int grp = gb / kBlocks, kb = gb % kBlocks;
             for (int c = 0; c < cg; c++) {
@@ -104,11 +104,11 @@ final class Pointwise {
             float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT + LANES_SCRATCH);
             for (int pt = pt0; pt < pt1; pt++) { // the pixel tile stays in L1/L2 while the task's channel tiles read it
                 for (int kt = kt0; kt < kt1; kt++) {
-                    tile(g, x, wp, bias, y, done, fused, part8, n, grp, kTiles, pt, kt);
+                    tile(g, x, wp, bias, y, done, fused, part8, n, grp, pt, kt);
                 }
             }
             if (pt1 == pTiles && hw % V != 0) {
-                leftovers(g, x, wp, bias, y, done, part8, n, grp, kTiles, kt0, kt1);
+                leftovers(g, x, wp, bias, y, done, part8, n, grp, kt0, kt1);
             }
         });
     }
@@ -118,13 +118,13 @@ final class Pointwise {
      * applied, stored. The pixels past the last whole vector are {@link #leftovers}.
      */
     private static void tile(ConvGeometry g, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done, VectorEpilogue fused,
-                             float[] part8, int n, int grp, int kTiles, int pt, int kt) {
+                             float[] part8, int n, int grp, int pt, int kt) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), hw = g.h * g.w;
         int p0 = pt * PT, width = Math.min(PT, hw - p0) / V * V;
         if (width == 0) {
             return;
         }
-        int wBase = weightsAt(g, grp, kTiles, kt), xBase = (n * g.c + grp * cg) * hw + p0;
+        int wBase = weightsAt(g, grp, kt), xBase = (n * g.c + grp * cg) * hw + p0;
         if (width == PT) {
             tile3(x, xBase, hw, cg, wp, wBase, part8);
         } else {
@@ -147,8 +147,8 @@ final class Pointwise {
     }
 
     /** Where channel tile kt of group grp starts in the packed weights (its weights for input channel c at + c * BW). */
-    private static int weightsAt(ConvGeometry g, int grp, int kTiles, int kt) {
-        int kBlocks = (kTiles + KB - 1) / KB;
+    private static int weightsAt(ConvGeometry g, int grp, int kt) {
+        int kBlocks = (g.kPerGroup() + BW - 1) / BW;
         return (grp * kBlocks + kt / KB) * g.cPerGroup() * BW + kt % KB * KT;
     }
 
@@ -164,12 +164,12 @@ final class Pointwise {
      * (the same bits). Below 8 lanes (a block wider than a vector): a scalar chain of {@link Math#fma}, the same bits.
      */
     private static void leftovers(ConvGeometry g, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done,
-                                  float[] part8, int n, int grp, int kTiles, int kt0, int kt1) {
+                                  float[] part8, int n, int grp, int kt0, int kt1) {
         int cg = g.cPerGroup(), hw = g.h * g.w, px = hw - hw % V, xPlane = (n * g.c + grp * cg) * hw, out = KT * PT;
         if (BW != V) {
             for (; px < hw; px++) {
                 for (int kt = kt0; kt < kt1; kt++) {
-                    int wBase = weightsAt(g, grp, kTiles, kt);
+                    int wBase = weightsAt(g, grp, kt);
                     for (int kk = 0; kk < KT; kk++) {
                         float acc = 0f;
                         for (int c = 0; c < cg; c++) {
@@ -177,30 +177,31 @@ final class Pointwise {
                         }
                         part8[out + kk] = acc;
                     }
-                    store(g, bias, y, done, part8, out, 0, n, grp, kTiles, kt0, kt1, kt, px, 1);
+                    store(g, bias, y, done, part8, out, 0, n, grp, kt0, kt1, kt, px, 1);
                 }
             }
             return;
         }
-        int b0 = kt0 / KB, b1 = (kt1 - 1) / KB, blockAt = weightsAt(g, grp, kTiles, b0 * KB) - b0 * cg * BW;
+        // block b's weights at blockAt + b * block (blocks past the run: the run's last one again, computed, not stored)
+        int block = cg * BW, b0 = kt0 / KB, b1 = (kt1 - 1) / KB, blockAt = weightsAt(g, grp, b0 * KB) - b0 * block;
         for (; px + 4 <= hw; px += 4) {
             for (int b = b0; b <= b1; b += 2) {
                 int second = Math.min(b + 1, b1);
-                lanes2x4(x, xPlane + px, hw, cg, wp, blockAt + b * cg * BW, blockAt + second * cg * BW, part8, out);
-                stores(g, bias, y, done, part8, out, BW, n, grp, kTiles, kt0, kt1, b, px, 4);
+                lanes2x4(x, xPlane + px, hw, cg, wp, blockAt + b * block, blockAt + second * block, part8, out);
+                stores(g, bias, y, done, part8, out, BW, n, grp, kt0, kt1, b, px, 4);
                 if (second != b) {
-                    stores(g, bias, y, done, part8, out + 4 * BW, BW, n, grp, kTiles, kt0, kt1, second, px, 4);
+                    stores(g, bias, y, done, part8, out + 4 * BW, BW, n, grp, kt0, kt1, second, px, 4);
                 }
             }
         }
         for (; px < hw; px++) {
             for (int b = b0; b <= b1; b += 8) {
-                lanes8x1(x, xPlane + px, hw, cg, wp, blockAt + b * cg * BW, blockAt + Math.min(b + 1, b1) * cg * BW,
-                        blockAt + Math.min(b + 2, b1) * cg * BW, blockAt + Math.min(b + 3, b1) * cg * BW, blockAt + Math.min(b + 4, b1) * cg * BW,
-                        blockAt + Math.min(b + 5, b1) * cg * BW, blockAt + Math.min(b + 6, b1) * cg * BW, blockAt + Math.min(b + 7, b1) * cg * BW,
+                lanes8x1(x, xPlane + px, hw, cg, wp, blockAt + b * block, blockAt + Math.min(b + 1, b1) * block,
+                        blockAt + Math.min(b + 2, b1) * block, blockAt + Math.min(b + 3, b1) * block, blockAt + Math.min(b + 4, b1) * block,
+                        blockAt + Math.min(b + 5, b1) * block, blockAt + Math.min(b + 6, b1) * block, blockAt + Math.min(b + 7, b1) * block,
                         part8, out);
                 for (int j = 0; j < 8 && b + j <= b1; j++) {
-                    stores(g, bias, y, done, part8, out + j * BW, 0, n, grp, kTiles, kt0, kt1, b + j, px, 1);
+                    stores(g, bias, y, done, part8, out + j * BW, 0, n, grp, kt0, kt1, b + j, px, 1);
                 }
             }
         }
@@ -208,9 +209,9 @@ final class Pointwise {
 
     /** {@link #store} for each channel tile of block b: the tile's lanes at part[at + (kt % KB) * KT]. */
     private static void stores(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, float[] part, int at, int pStride, int n,
-                               int grp, int kTiles, int kt0, int kt1, int b, int px, int count) {
+                               int grp, int kt0, int kt1, int b, int px, int count) {
         for (int h = 0; h < KB; h++) {
-            store(g, bias, y, done, part, at + h * KT, pStride, n, grp, kTiles, kt0, kt1, b * KB + h, px, count);
+            store(g, bias, y, done, part, at + h * KT, pStride, n, grp, kt0, kt1, b * KB + h, px, count);
         }
     }
 
@@ -219,7 +220,7 @@ final class Pointwise {
      * nothing for a tile outside the task's run [kt0, kt1).
      */
     private static void store(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, float[] part, int at, int pStride, int n,
-                              int grp, int kTiles, int kt0, int kt1, int kt, int px, int count) {
+                              int grp, int kt0, int kt1, int kt, int px, int count) {
         if (kt < kt0 || kt >= kt1) {
             return;
         }
