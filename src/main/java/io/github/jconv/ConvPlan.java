@@ -333,7 +333,7 @@ public final class ConvPlan implements AutoCloseable {
             device.requireOpen("build a plan");
             ConvGeometry g = ConvGeometry.of(op, inputShape, weight.shape(), bias == null ? null : bias.shape(), spec);
             ConvPlan plan = new ConvPlan(this, g);
-            device.opened(plan, "plan " + g.op + " " + Arrays.toString(g.inputShape()) + " -> " + Arrays.toString(g.outputShape()));
+            device.opened(plan, () -> "plan " + g.op + " " + Arrays.toString(g.inputShape()) + " -> " + Arrays.toString(g.outputShape()));
             return plan;
         }
     }

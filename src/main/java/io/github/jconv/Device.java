@@ -28,12 +28,14 @@ public final class Device implements AutoCloseable {
     private final Backend backend;
     private final DeviceArena arena; // null for the CPU
     private final int id = COUNT.incrementAndGet();
-    private final Map<AutoCloseable, String> live = new ConcurrentHashMap<>();
+    private final Map<AutoCloseable, Opened> live = new ConcurrentHashMap<>();
+    private final HostArrays hostArrays; // null on a GPU
     private volatile boolean closed;
 
     private Device(Backend backend, DeviceArena arena) {
         this.backend = backend;
         this.arena = arena;
+        this.hostArrays = arena == null ? new HostArrays(HostArrays.defaultLimit()) : null;
     }
 
     /** {@code "cpu"}, {@code "cuda"} (GPU 0) or {@code "cuda-emu"}; an unknown or unavailable one fails with the reason. */
@@ -107,7 +109,10 @@ public final class Device implements AutoCloseable {
         return arena == null;
     }
 
-    /** A tensor of this shape on the device; its contents are undefined (NaN on cuda-emu) until written. */
+    /**
+     * A tensor of this shape on the device; its contents are undefined (NaN on cuda-emu) until written. On the CPU it may
+     * take the array of a tensor closed before (see {@link HostArrays}: no fresh heap memory per call in a loop).
+     */
     public DeviceTensor allocate(int... shape) {
         return DeviceTensor.allocate(this, shape);
     }
@@ -163,24 +168,46 @@ public final class Device implements AutoCloseable {
 
     // ------------------------------------------------------------ bookkeeping of what lives here
 
+    boolean isClosed() {
+        return closed;
+    }
+
     void requireOpen(String what) {
         if (closed) {
             throw new IllegalStateException(what + ": device " + name() + " is closed");
         }
     }
 
-    void opened(AutoCloseable thing, String description) {
-        requireOpen(description);
-        live.put(thing, description + ", allocated at " + callSite());
+    /**
+     * What is open here, for the leak report: its description and where it was allocated, both turned into text only
+     * for a report (a tensor allocated once per call, as a trunk's output is, ran its stack walk and strings in the
+     * interpreter: ~90 us a call; a Throwable records the stack natively).
+     */
+    private record Opened(java.util.function.Supplier<String> description, Throwable site) {
+        String describe() {
+            return description.get() + ", allocated at " + callSite(site);
+        }
+    }
+
+    void opened(AutoCloseable thing, java.util.function.Supplier<String> description) {
+        if (closed) {
+            requireOpen(description.get());
+        }
+        live.put(thing, new Opened(description, new Throwable()));
     }
 
     void closed(AutoCloseable thing) {
         live.remove(thing);
     }
 
+    /** The CPU device's cache of freed tensor arrays (null on a GPU). */
+    HostArrays hostArrays() {
+        return hostArrays;
+    }
+
     /** The first stack frame outside jconv's own Device, DeviceTensor and ConvPlan: where the user allocated it. */
-    private static String callSite() {
-        for (StackTraceElement e : new Throwable().getStackTrace()) {
+    private static String callSite(Throwable site) {
+        for (StackTraceElement e : site.getStackTrace()) {
             String c = e.getClassName();
             if (!c.equals(Device.class.getName()) && !c.equals(DeviceTensor.class.getName()) && !c.equals(ConvPlan.class.getName())
                     && !c.startsWith(ConvPlan.class.getName() + "$")) {
@@ -196,7 +223,8 @@ public final class Device implements AutoCloseable {
         if (closed) {
             return;
         }
-        List<String> leaked = new ArrayList<>(live.values());
+        List<String> leaked = new ArrayList<>();
+        live.values().forEach(o -> leaked.add(o.describe()));
         for (AutoCloseable thing : new ArrayList<>(live.keySet())) {
             try {
                 thing.close();
@@ -207,6 +235,8 @@ public final class Device implements AutoCloseable {
         closed = true;
         if (arena != null) {
             arena.close();
+        } else {
+            hostArrays.clear();
         }
         if (!leaked.isEmpty()) {
             leaked.sort(null);

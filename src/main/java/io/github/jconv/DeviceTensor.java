@@ -26,7 +26,7 @@ public final class DeviceTensor implements AutoCloseable {
         }
         this.size = (int) n;
         if (device.isCpu()) {
-            this.host = new float[size];
+            this.host = device.hostArrays().take(size);
             this.buffer = null;
         } else {
             synchronized (device) {
@@ -37,9 +37,11 @@ public final class DeviceTensor implements AutoCloseable {
     }
 
     static DeviceTensor allocate(Device device, int[] shape) {
-        device.requireOpen("allocate " + Arrays.toString(shape));
+        if (device.isClosed()) {
+            device.requireOpen("allocate " + Arrays.toString(shape));
+        }
         DeviceTensor t = new DeviceTensor(device, shape);
-        device.opened(t, "tensor " + Arrays.toString(shape) + " (" + 4L * t.size + " bytes)");
+        device.opened(t, () -> "tensor " + Arrays.toString(t.shape) + " (" + 4L * t.size + " bytes)");
         return t;
     }
 
@@ -124,16 +126,21 @@ public final class DeviceTensor implements AutoCloseable {
 
     @Override
     public void close() {
-        if (closed) {
-            return;
+        synchronized (this) { // once: a second close (from another thread too) must not give the array back twice
+            if (closed) {
+                return;
+            }
+            closed = true;
         }
-        closed = true;
         if (buffer != null) {
             synchronized (device) {
                 buffer.close();
             }
         }
         device.closed(this);
+        if (host != null) {
+            device.hostArrays().give(host);
+        }
     }
 
     @Override

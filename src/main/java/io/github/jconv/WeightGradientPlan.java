@@ -156,7 +156,7 @@ public final class WeightGradientPlan implements AutoCloseable {
         public WeightGradientPlan build() {
             device.requireOpen("build a plan");
             WeightGradientPlan plan = new WeightGradientPlan(this);
-            device.opened(plan, "weight-gradient plan " + op + " " + Arrays.toString(xShape) + " -> " + Arrays.toString(plan.weightShape()));
+            device.opened(plan, () -> "weight-gradient plan " + op + " " + Arrays.toString(xShape) + " -> " + Arrays.toString(plan.weightShape()));
             return plan;
         }
     }
