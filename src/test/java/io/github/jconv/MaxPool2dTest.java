@@ -22,11 +22,28 @@ class MaxPool2dTest {
             x[in[3] * in[2] + 1] = Float.NaN; // in the second plane's first row too
             check(name, in, x);
         }
+        // 3x3 windows (the CPU's vectorised path: rows copied PITCH apart) on maps of one to three rows, a row wider than the
+        // pitch (the general loop), and ResNet-50's pool
+        for (int[] in : new int[][] {{1, 2, 1, 1}, {1, 2, 2, 3}, {1, 1, 3, 2}, {2, 1, 4, 5}, {1, 2, 5, 1100}, {1, 3, 112, 112}}) {
+            float[] x = TestSupport.gaussian(new Random(in[3]), Tensor.elementCount(in));
+            x[x.length / 2] = Float.NaN;
+            x[x.length / 3] = -0f;
+            for (int[] ksp : new int[][] {{3, 2, 1}, {3, 1, 1}, {3, 3, 1}, {3, 2, 0}, {3, 1, 0}}) {
+                if (in[2] + 2 * ksp[2] >= 3 && in[3] + 2 * ksp[2] >= 3) {
+                    check(name, in, x, ksp);
+                }
+            }
+        }
         assertArrayEquals(new int[] {2, 3, 5, 4}, MaxPool2d.outputShape(new int[] {2, 3, 9, 8}, 3, 2, 1), "torch: floor((9 + 2 - 3) / 2) + 1 = 5");
     }
 
     private static void check(String name, int[] in, float[] x) {
-        for (int[] ksp : new int[][] {{3, 2, 1}, {2, 2, 0}, {3, 1, 1}, {2, 3, 1}, {5, 2, 2}, {1, 1, 0}}) {
+        check(name, in, x, new int[] {3, 2, 1}, new int[] {2, 2, 0}, new int[] {3, 1, 1}, new int[] {2, 3, 1}, new int[] {5, 2, 2},
+                new int[] {1, 1, 0});
+    }
+
+    private static void check(String name, int[] in, float[] x, int[]... windows) {
+        for (int[] ksp : windows) {
             int k = ksp[0], s = ksp[1], p = ksp[2];
             int[] out = MaxPool2d.outputShape(in, k, s, p);
             float[] got;
