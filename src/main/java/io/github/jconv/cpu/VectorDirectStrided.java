@@ -70,13 +70,8 @@ final class VectorDirectStrided {
         // the caller's buffer, filled by the workers and then only read (the caller waits for them, and the tasks below
         // use other workspace slots)
         float[] xp = Workspace.get(Workspace.COL, (long) g.n * g.c * plane);
-        par.forEach(g.n * g.c, nc -> {
-            int o = nc * plane;
-            java.util.Arrays.fill(xp, o, o + plane, 0f);
-            for (int ih = 0; ih < g.h; ih++) {
-                System.arraycopy(x, nc * hw + ih * g.w, xp, o + (g.padTop + ih) * ws + g.padLeft, g.w);
-            }
-        });
+        par.forEach(g.n * g.c, nc -> VectorDirect.padPlane(x, nc * hw, g.h, g.w, xp, nc * plane, nc * plane + g.padTop * ws + g.padLeft, ws,
+                (nc + 1) * plane));
         int[] tapOff = new int[taps];
         for (int r = 0; r < g.r; r++) {
             for (int s = 0; s < g.s; s++) {

@@ -37,6 +37,7 @@ final class KernelCheck {
         float[] r = ep.hasResidual() ? TestSupport.gaussian(new Random(seed), size) : null;
         float[] one = new float[size], three = new float[size], kept = new float[size];
         java.util.Arrays.fill(one, Float.NaN); // every output written
+        poisonWorkspace(); // and no value read from a scratch buffer that the call did not write
         CpuBackend.INSTANCE.run(algorithm, g, d[0], d[1], d[2], ep, r, one, 1);
         CpuBackend.INSTANCE.run(algorithm, g, d[0], d[1], d[2], ep, r, three, 3);
         String problem = TestSupport.oracle(CpuBackend.INSTANCE, algorithm, g, d[0], d[1], d[2], ep, r).check(one);
@@ -44,5 +45,13 @@ final class KernelCheck {
         assertArrayEquals(one, three, 0f, "1 and 3 threads: " + g);
         CpuBackend.INSTANCE.run(algorithm, g, d[0], Weights.kept(d[1].clone()), d[2], ep, r, kept, 2);
         assertArrayEquals(one, kept, 0f, "packed once: " + g);
+    }
+
+    /** The calling thread's scratch buffers (as a one-thread call uses them) filled with NaN. */
+    static void poisonWorkspace() {
+        for (int slot : new int[] {Workspace.COL, Workspace.PACK, Workspace.MATRIX, Workspace.PACK_B, Workspace.WEIGHTS, Workspace.ROW,
+                Workspace.SCRATCH}) {
+            java.util.Arrays.fill(Workspace.get(slot, 1 << 18), Float.NaN);
+        }
     }
 }

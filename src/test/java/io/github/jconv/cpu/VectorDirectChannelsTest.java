@@ -55,4 +55,25 @@ class VectorDirectChannelsTest {
             KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, ++seed);
         }
     }
+
+    /**
+     * A pair's input padded once for all its tasks ({@link VectorDirect#padAll}) from a scratch buffer full of NaN: rows
+     * of 10 flat outputs, dilation 2, asymmetric and wide padding, groups, batches of 1 and 2.
+     */
+    @Test
+    void sharedPaddedInputAgainstFloat64AndAnyThreadCount() {
+        Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
+        // {N, C, H, W, K, G, pad top, bottom, left, right, dilation}
+        int[][] layers = {{1, 24, 13, 11, 64, 1, 1, 1, 1, 1, 1}, {2, 16, 10, 12, 96, 2, 0, 2, 3, 0, 1}, {1, 8, 9, 14, 32, 1, 2, 2, 2, 2, 2},
+                {1, 3, 20, 17, 40, 1, 1, 0, 0, 1, 1}};
+        int seed = 300;
+        for (int[] l : layers) {
+            ConvGeometry g = ConvGeometry.conv2d(new int[] {l[0], l[1], l[2], l[3]}, new int[] {l[4], l[1] / l[5], 3, 3},
+                    seed % 2 == 0 ? new int[] {l[4]} : null,
+                    ConvSpec.builder().groups(l[5]).padding(Padding.of(l[6], l[7], l[8], l[9])).dilation(l[10]).build());
+            assertTrue(VectorDirectChannels.applies(g), g.toString());
+            Epilogue ep = seed % 2 == 0 ? Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION) : Epilogue.none();
+            KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, ++seed);
+        }
+    }
 }
