@@ -61,10 +61,14 @@ grep -q "peer onnxruntime: ran" target/peers-bench.txt
 grep -A1 '"backend" : "onnxruntime' target/peers-bench.json >/dev/null
 
 echo "== bench --network: a whole trunk on jconv's device beside both peers, outputs compared"
-scripts/jconv bench --network mobilenetv2 --size 32 --runs 2 --warmup 1 --backend cpu --json target/network-bench.json \
+scripts/jconv bench --network mobilenetv2 --size 32 --runs 2 --warmup 1 --backend cpu --layers --json target/network-bench.json \
   | tee target/network-bench.txt
 grep -q "peer onnxruntime: ran" target/network-bench.txt
 grep -q '"who" : "onnxruntime' target/network-bench.json
+# --layers: ONNX Runtime's own per-layer kernel times (its profiler) beside jconv's, every layer matched
+grep -q "onnxruntime ms" target/network-bench.txt
+grep -q '"onnxruntime_ms" : [0-9]' target/network-bench.json
+! grep -q '"onnxruntime_ms" : null' target/network-bench.json
 
 echo "== JMH kernel benchmarks build and run (one short iteration)"
 scripts/jmh.sh KernelBenchmarks.sgemm -p gemm=64x3136x576 -p layer=8x64x56x56x64x3x3x1x1x1x1 -p algorithm=im2col \

@@ -108,7 +108,8 @@ final class BenchCommand implements Callable<Integer> {
     boolean stateless;
 
     @Option(names = "--layers", description = "With --network: also time each layer of jconv's trunk (the device waited for "
-            + "after every layer) and list them, slowest first: ms, GFLOP/s, share of the trunk, the algorithm auto chose.")
+            + "after every layer) and list them, slowest first: ms, GFLOP/s, share of the trunk, the algorithm auto chose; with ONNX "
+            + "Runtime, its own kernel time per layer beside them (its profiler, in a run of its own).")
     boolean layers;
 
     @Option(names = "--thread-scaling", description = "On the cpu backend, also time each row with 1 thread and list the "

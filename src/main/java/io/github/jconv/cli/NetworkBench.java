@@ -91,6 +91,7 @@ final class NetworkBench {
                 peers.put("onnxruntime", "absent: jconv was built without the Maven profile 'peers'");
             }
         }
+        Map<String, PeerLayerProfile.Times> peerProfiles = new LinkedHashMap<>();
         for (NetworkPeer peer : active) {
             String key = peer instanceof PyTorchNetworkPeer ? "pytorch" : "onnxruntime";
             try {
@@ -98,6 +99,20 @@ final class NetworkBench {
                 rows.add(row(peer.label(), new double[] {r.minMs(), r.medianMs(), r.maxMs()}, batch, relDiff(r.y(), mine)));
             } catch (IOException | RuntimeException e) {
                 peers.put(key, "failed: " + e.getMessage());
+                continue;
+            }
+            if (profile != null) { // the peer's own per-layer times beside jconv's, where its profiler gives them
+                try {
+                    PeerLayerProfile.Times t = peer.layerTimes(net, x, threads, runs, Math.max(1, warmup));
+                    if (t != null) {
+                        for (int i = 0; i < profile.size(); i++) {
+                            profile.get(i).put(key + "_ms", Double.isNaN(t.layerMs()[i]) ? null : t.layerMs()[i]);
+                        }
+                        peerProfiles.put(key, t);
+                    }
+                } catch (IOException | RuntimeException e) {
+                    peers.put(key + " layers", "failed: " + e.getMessage());
+                }
             }
         }
         peers.forEach((k, v) -> out.println("peer " + k + ": " + v));
@@ -118,7 +133,7 @@ final class NetworkBench {
         }
         out.println("(ratio: jconv's images/s over the best peer's; max_rel_diff: max|y - y_jconv| / max|y_jconv|)");
         if (profile != null) {
-            printProfile(profile, out);
+            printProfile(profile, peerProfiles, out);
         }
         if (jsonTarget != null) {
             Map<String, Object> doc = new LinkedHashMap<>();
@@ -202,15 +217,27 @@ final class NetworkBench {
         }
     }
 
-    private static void printProfile(List<Map<String, Object>> profile, PrintWriter out) {
+    private static void printProfile(List<Map<String, Object>> profile, Map<String, PeerLayerProfile.Times> peerProfiles, PrintWriter out) {
         double total = profile.stream().mapToDouble(m -> (Double) m.get("median_ms")).sum();
         out.printf("%njconv's layers, slowest first (each layer's median over the timed runs; sum %.2f ms):%n", total);
-        out.printf("%-22s %-26s %-14s %9s %9s %7s%n", "layer", "shape N,C,H,W,K,R,S,st,pad,dil,g", "algorithm", "ms", "GFLOP/s", "share");
+        StringBuilder head = new StringBuilder(String.format("%-22s %-26s %-14s %9s %9s %7s", "layer", "shape N,C,H,W,K,R,S,st,pad,dil,g",
+                "algorithm", "ms", "GFLOP/s", "share"));
+        peerProfiles.keySet().forEach(k -> head.append(String.format(" %14s %7s", k + " ms", "ratio")));
+        out.println(head);
         profile.stream().sorted((a, b) -> Double.compare((Double) b.get("median_ms"), (Double) a.get("median_ms"))).forEach(m -> {
             Object gf = m.get("gflops");
-            out.printf("%-22s %-26s %-14s %9.3f %9s %6.1f%%%n", m.get("layer"), m.get("shape"), m.get("algorithm"), (Double) m.get("median_ms"),
-                    gf == null ? "" : String.format("%.1f", (Double) gf), 100 * (Double) m.get("median_ms") / total);
+            double ms = (Double) m.get("median_ms");
+            StringBuilder line = new StringBuilder(String.format("%-22s %-26s %-14s %9.3f %9s %6.1f%%", m.get("layer"), m.get("shape"),
+                    m.get("algorithm"), ms, gf == null ? "" : String.format("%.1f", (Double) gf), 100 * ms / total));
+            peerProfiles.keySet().forEach(k -> {
+                Object p = m.get(k + "_ms");
+                line.append(p == null ? String.format(" %14s %7s", "-", "") : String.format(" %14.3f %7.2f", (Double) p, (Double) p / ms));
+            });
+            out.println(line);
         });
+        peerProfiles.forEach((k, t) -> out.printf("%s: its layers' kernels sum to %.2f ms, plus %.2f ms in nodes of no layer (layout"
+                + " reorders); ratio: its time over jconv's (above 1: jconv faster)%n", k,
+                Arrays.stream(t.layerMs()).filter(v -> !Double.isNaN(v)).sum(), t.otherMs()));
     }
 
     /** min, median, max from sorted times (a sorted array of any length, or {min, median, max}). */

@@ -12,4 +12,12 @@ public interface NetworkPeer {
 
     /** Times {@code runs} runs of the trunk on {@code x} after {@code warmup}, with {@code threads} threads; keeps its output. */
     Peer.Result run(Network net, Tensor x, int threads, int runs, int warmup) throws IOException;
+
+    /**
+     * The peer's own per-layer kernel times inside the trunk ({@code bench --network --layers}), from its profiler, in a
+     * separate session after {@link #run} so the profiler does not touch the timed figures; null when it has none.
+     */
+    default PeerLayerProfile.Times layerTimes(Network net, Tensor x, int threads, int runs, int warmup) throws IOException {
+        return null;
+    }
 }

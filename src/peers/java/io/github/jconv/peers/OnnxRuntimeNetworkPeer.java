@@ -5,13 +5,19 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import io.github.jconv.Tensor;
+import com.fasterxml.jackson.jr.ob.JSON;
 import io.github.jconv.cli.NetworkPeer;
 import io.github.jconv.cli.Peer;
+import io.github.jconv.cli.PeerLayerProfile;
 import io.github.jconv.net.Network;
 
 import java.io.IOException;
 import java.nio.FloatBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
 import java.util.Map;
+import java.util.stream.Stream;
 
 /**
  * ONNX Runtime runs the same trunk as one multi-node ONNX model (OnnxModel.network: the folded weights as
@@ -28,13 +34,45 @@ public final class OnnxRuntimeNetworkPeer implements NetworkPeer {
 
     @Override
     public Peer.Result run(Network net, Tensor x, int threads, int runs, int warmup) throws IOException {
+        return session(net, x, threads, null, (session, in) -> OnnxRuntimePeer.time(session, Map.of("X", in), runs, warmup));
+    }
+
+    /**
+     * ONNX Runtime's profiler (session option enableProfiling: every node's kernel time per run, written as JSON when the
+     * session ends profiling) over the same runs in a session of its own, mapped to the trunk's layers.
+     */
+    @Override
+    public PeerLayerProfile.Times layerTimes(Network net, Tensor x, int threads, int runs, int warmup) throws IOException {
+        Path dir = Files.createTempDirectory("jconv-onnxruntime-profile");
+        try {
+            return session(net, x, threads, dir.resolve("profile").toString(), (session, in) -> {
+                OnnxRuntimePeer.time(session, Map.of("X", in), runs, warmup);
+                Path file = Path.of(session.endProfiling());
+                return PeerLayerProfile.of(JSON.std.listFrom(Files.readString(file)), net.layers().size(), runs);
+            });
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            }
+        }
+    }
+
+    private interface Work<T> {
+        T on(OrtSession session, OnnxTensor input) throws OrtException, IOException;
+    }
+
+    /** The trunk's session (intra-op pool of {@code threads}, profiling into {@code profilePrefix} unless null) on x. */
+    private <T> T session(Network net, Tensor x, int threads, String profilePrefix, Work<T> work) throws IOException {
         try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
             opts.setIntraOpNumThreads(threads);
             opts.setInterOpNumThreads(1);
+            if (profilePrefix != null) {
+                opts.enableProfiling(profilePrefix);
+            }
             try (OrtSession session = env.createSession(OnnxModel.network(net), opts);
                  OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x.data()),
                          OnnxRuntimePeer.longs(x.shape()))) {
-                return OnnxRuntimePeer.time(session, Map.of("X", in), runs, warmup);
+                return work.on(session, in);
             }
         } catch (OrtException e) {
             throw new IOException("onnxruntime: " + e.getMessage(), e);
