@@ -92,9 +92,12 @@ final class VectorDirectStrided {
             // the task's outputs p0*Q .. p1*Q in flat order, PX per tile across row ends (a 7-wide row is not 12 outputs)
             int f0 = p0 * g.q, outputs = (p1 - p0) * g.q, tiles = (outputs + PX - 1) / PX, tileSize = PX * NB;
             int[] at = new int[tiles * PX]; // the padded input offset of each flat output's window (the last repeated past the end)
-            for (int i = 0; i < at.length; i++) {
-                int f = f0 + Math.min(i, outputs - 1);
-                at[i] = f / g.q * g.strideH * ws + f % g.q * g.strideW;
+            for (int i = 0, op = p0, oq = 0; i < at.length; i++) { // (op, oq): output f0 + min(i, outputs - 1), no division
+                at[i] = op * g.strideH * ws + oq * g.strideW;
+                if (i < outputs - 1 && ++oq == g.q) {
+                    oq = 0;
+                    op++;
+                }
             }
             // acc[tile*PX*NB + i*NB + j]: flat output f0 + tile*PX + i of channel k0 + j, bias first
             float[] acc = Workspace.get(Workspace.SCRATCH, (long) tiles * tileSize);
