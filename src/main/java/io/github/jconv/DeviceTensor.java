@@ -124,6 +124,11 @@ public final class DeviceTensor implements AutoCloseable {
         return Tensor.of(a, shape);
     }
 
+    /**
+     * Frees the tensor (a second close does nothing). Close it only after the calls that use it have returned: on the CPU
+     * its array may go straight to the next tensor the device allocates ({@link HostArrays}); on a GPU the buffer is freed
+     * in stream order, after the work queued before.
+     */
     @Override
     public void close() {
         synchronized (this) { // once: a second close (from another thread too) must not give the array back twice
