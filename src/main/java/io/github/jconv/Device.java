@@ -168,13 +168,16 @@ public final class Device implements AutoCloseable {
 
     // ------------------------------------------------------------ bookkeeping of what lives here
 
-    boolean isClosed() {
-        return closed;
-    }
-
     void requireOpen(String what) {
         if (closed) {
             throw new IllegalStateException(what + ": device " + name() + " is closed");
+        }
+    }
+
+    /** As {@link #requireOpen(String)}, the text made only for the error (tensors are allocated on hot paths). */
+    void requireOpen(java.util.function.Supplier<String> what) {
+        if (closed) {
+            requireOpen(what.get());
         }
     }
 
@@ -190,9 +193,7 @@ public final class Device implements AutoCloseable {
     }
 
     void opened(AutoCloseable thing, java.util.function.Supplier<String> description) {
-        if (closed) {
-            requireOpen(description.get());
-        }
+        requireOpen(description);
         live.put(thing, new Opened(description, new Throwable()));
     }
 

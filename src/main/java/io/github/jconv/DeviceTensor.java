@@ -37,9 +37,7 @@ public final class DeviceTensor implements AutoCloseable {
     }
 
     static DeviceTensor allocate(Device device, int[] shape) {
-        if (device.isClosed()) {
-            device.requireOpen("allocate " + Arrays.toString(shape));
-        }
+        device.requireOpen(() -> "allocate " + Arrays.toString(shape));
         DeviceTensor t = new DeviceTensor(device, shape);
         device.opened(t, () -> "tensor " + Arrays.toString(t.shape) + " (" + 4L * t.size + " bytes)");
         return t;

@@ -81,7 +81,7 @@ final class Pointwise {
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), hw = g.h * g.w, kTiles = (kg + KT - 1) / KT;
         float[] w = weights.raw;
-        int kBlocks = (kg + BW - 1) / BW;
+        int kBlocks = kBlocks(g);
         float[] wp = weights.packed((long) g.groups * kBlocks * cg * BW, p -> par.forEach(g.groups * kBlocks, gb -> {
             int grp = gb / kBlocks, kb = gb % kBlocks;
             for (int c = 0; c < cg; c++) {
@@ -148,8 +148,12 @@ final class Pointwise {
 
     /** Where channel tile kt of group grp starts in the packed weights (its weights for input channel c at + c * BW). */
     private static int weightsAt(ConvGeometry g, int grp, int kt) {
-        int kBlocks = (g.kPerGroup() + BW - 1) / BW;
-        return (grp * kBlocks + kt / KB) * g.cPerGroup() * BW + kt % KB * KT;
+        return (grp * kBlocks(g) + kt / KB) * g.cPerGroup() * BW + kt % KB * KT;
+    }
+
+    /** Blocks of {@link #BW} output channels per group in the packed weights. */
+    private static int kBlocks(ConvGeometry g) {
+        return (g.kPerGroup() + BW - 1) / BW;
     }
 
     /** Floats after a task's {@code part8} tile for the leftover kernels' results: 8 vectors. */

@@ -118,7 +118,7 @@ final class VectorDirect {
         long size = paddedSize(g, ws, plane);
         float[] xp = Workspace.get(Workspace.COL, size);
         for (int c = 0; c < planes; c++) {
-            padPlane(x, xOff + c * g.h * g.w, g.h, g.w, xp, c * plane, c * plane + g.padTop * ws + g.padLeft, ws, (c + 1) * plane);
+            padPlane(g, x, xOff + c * g.h * g.w, xp, c * plane, ws, plane);
         }
         java.util.Arrays.fill(xp, planes * plane, (int) size, 0f);
         return xp;
@@ -138,7 +138,7 @@ final class VectorDirect {
         par.forEach(g.n * g.c, nc -> { // nc: sample nc / C, channel nc % C = (group, channel in group)
             int pair = nc / cg, c = nc % cg;
             int at = (int) (pair * each) + c * plane, src = nc * h * w;
-            padPlane(x, src, h, w, xp, at, at + g.padTop * ws + g.padLeft, ws, at + plane);
+            padPlane(g, x, src, xp, at, ws, plane);
             if (c == cg - 1) { // the slack after the pair's last plane
                 java.util.Arrays.fill(xp, at + plane, (int) ((pair + 1) * each), 0f);
             }
@@ -147,10 +147,11 @@ final class VectorDirect {
     }
 
     /**
-     * One input plane, H rows of W floats at x[src ..], into xp[at .. end): input (ih, iw) at first + ih*ws + iw, zeros
-     * everywhere else; each float written once.
+     * One input plane, H rows of W floats at x[src ..], into the padded plane xp[at .. at + plane): input (ih, iw) at
+     * at + (pt + ih)*ws + pl + iw, zeros everywhere else; each float written once.
      */
-    static void padPlane(float[] x, int src, int h, int w, float[] xp, int at, int first, int ws, int end) {
+    static void padPlane(ConvGeometry g, float[] x, int src, float[] xp, int at, int ws, int plane) {
+        int h = g.h, w = g.w, first = at + g.padTop * ws + g.padLeft, end = at + plane;
         java.util.Arrays.fill(xp, at, first, 0f);
         for (int ih = 0; ih < h; ih++) {
             int row = first + ih * ws;

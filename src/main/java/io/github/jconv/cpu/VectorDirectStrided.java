@@ -70,8 +70,7 @@ final class VectorDirectStrided {
         // the caller's buffer, filled by the workers and then only read (the caller waits for them, and the tasks below
         // use other workspace slots)
         float[] xp = Workspace.get(Workspace.COL, (long) g.n * g.c * plane);
-        par.forEach(g.n * g.c, nc -> VectorDirect.padPlane(x, nc * hw, g.h, g.w, xp, nc * plane, nc * plane + g.padTop * ws + g.padLeft, ws,
-                (nc + 1) * plane));
+        par.forEach(g.n * g.c, nc -> VectorDirect.padPlane(g, x, nc * hw, xp, nc * plane, ws, plane));
         int[] tapOff = new int[taps];
         for (int r = 0; r < g.r; r++) {
             for (int s = 0; s < g.s; s++) {
