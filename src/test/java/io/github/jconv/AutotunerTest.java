@@ -213,8 +213,10 @@ class AutotunerTest {
     @Test
     void oneTuningPerProblemWhileOthersWait(@TempDir Path dir) throws Exception {
         java.util.concurrent.atomic.AtomicInteger runs = new java.util.concurrent.atomic.AtomicInteger();
+        java.util.Set<Thread> runners = java.util.concurrent.ConcurrentHashMap.newKeySet();
         Backend slow = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
             runs.incrementAndGet();
+            runners.add(Thread.currentThread());
             try {
                 Thread.sleep(20);
             } catch (InterruptedException e) {
@@ -239,7 +241,10 @@ class AutotunerTest {
         pool.shutdown();
         assertEquals(1, t.tunings(), "one tuning");
         int once = 2 * (Autotuner.STEADY_RUNS + 5); // 2 candidates x (steady warm-up + 5 timed runs), at least
-        assertTrue(runs.get() >= once && runs.get() < 6 * once, runs.get() + " runs: one tuning's worth, not six");
+        assertTrue(runs.get() >= once, runs.get() + " runs: at least one tuning's worth");
+        // how many runs one tuning takes depends on how steady the timings are (a loaded machine: more), so not a count:
+        // the candidates ran on one thread only, the others waited
+        assertEquals(1, runners.size(), runs.get() + " runs on " + runners.size() + " threads: one tuning, the others waiting");
         assertEquals(1, answers.size(), "every caller got the same answer: " + answers);
     }
 

@@ -74,6 +74,9 @@ public final class CpuBackend implements Backend {
                 if (DirectConv.onChannelsKernel(g)) {
                     return 4L * VectorDirectChannels.workspaceFloats(DirectConv.vectorForm(g));
                 }
+                if (DirectConv.onDeinterleavedKernel(g)) {
+                    return 4L * VectorDirectDeinterleaved.workspaceFloats(g);
+                }
                 if (DirectConv.onStridedKernel(g)) {
                     return 4L * VectorDirectStrided.workspaceFloats(g);
                 }
@@ -91,11 +94,12 @@ public final class CpuBackend implements Backend {
      * direct kernels (faster than im2col there: 1.2-1.8x on the dense 3x3 layers of the README, and im2col's GEMMs
      * are too small for grouped layers), and so do layers strided along W with a kernel larger than 1x1 and at least 64
      * output channels per group ({@link VectorDirectStrided}: 1.3-1.9x on ResNet-50's stem and stride-2 3x3 layers at
-     * batch 1), and unpadded 1x1 layers ({@link Pointwise}: faster than im2col on 29 of ResNet-50's 30 1x1 layers at batch 1
-     * and 8 in one run on Zen 5, 1.03-2.4x; 0.84x on 1024 -> 2048 s2 at batch 1, which it won in another); the rest to
-     * im2col + GEMM (direct if im2col cannot). Chosen from the bench figures in the README. Never
-     * Winograd: its error is ~10x direct's and inside ResNet-50's trunk at batch 1 it was no faster than direct, so only the
-     * tuner picks it, where it measures it faster by a margin ({@link io.github.jconv.Autotuner#WINOGRAD_MARGIN}).
+     * batch 1; stems of at most 4 input channels now {@link VectorDirectDeinterleaved}, faster still), and unpadded 1x1
+     * layers ({@link Pointwise}: faster than im2col on 29 of ResNet-50's 30 1x1 layers at batch 1 and 8 in one run on
+     * Zen 5, 1.03-2.4x; 0.84x on 1024 -> 2048 s2 at batch 1, which it won in another); the rest to im2col + GEMM (direct
+     * if im2col cannot). Chosen from the bench figures in the README. Never Winograd: its error is ~10x direct's and
+     * inside ResNet-50's trunk at batch 1 it was no faster than direct, so only the tuner picks it, where it measures it
+     * faster by a margin ({@link io.github.jconv.Autotuner#WINOGRAD_MARGIN}).
      */
     @Override
     public Algorithm choose(ConvGeometry g) {
@@ -111,7 +115,7 @@ public final class CpuBackend implements Backend {
         if (g.groups > 1 && Sgemm.VECTOR && (g.transposed() ? StrideOneTransposed.applies(g) : g.strideW == 1)) {
             return Algorithm.DIRECT;
         }
-        if (DirectConv.onStridedKernel(g) && g.r * g.s > 1) {
+        if ((DirectConv.onStridedKernel(g) || DirectConv.onDeinterleavedKernel(g)) && g.r * g.s > 1) {
             return Algorithm.DIRECT;
         }
         return cannotImplement(Algorithm.IM2COL, g) == null ? Algorithm.IM2COL : Algorithm.DIRECT;

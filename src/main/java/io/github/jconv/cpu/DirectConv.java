@@ -9,7 +9,8 @@ import io.github.jconv.ConvGeometry;
  * output plane (n, c) of conv_transpose2d, scattering y[n][k][p][q] * w into it the same way. No
  * workspace. With the Vector API the forward pass is {@link Pointwise}'s GEMM for 1 x 1 layers without padding (a
  * strided one on its input's strided pixels, copied), else with stride 1 along W {@link VectorDirect}'s register-blocked kernel, and with a larger stride along W
- * and at least {@link VectorDirectStrided#NB} output channels per group {@link VectorDirectStrided}'s.
+ * and at most {@link VectorDirectDeinterleaved#MAX_CHANNELS} input channels (a stem) {@link VectorDirectDeinterleaved}'s,
+ * other layers strided along W with at least {@link VectorDirectStrided#NB} output channels per group {@link VectorDirectStrided}'s.
  */
 final class DirectConv implements CpuConvolution {
     @Override
@@ -25,6 +26,10 @@ final class DirectConv implements CpuConvolution {
         }
         if (Sgemm.VECTOR && g.strideW == 1) {
             VectorDirect.forward(g, x, weights, bias, y, done, par);
+            return;
+        }
+        if (onDeinterleavedKernel(g)) {
+            VectorDirectDeinterleaved.forward(g, x, weights, bias, y, done, par);
             return;
         }
         if (onStridedKernel(g)) {
@@ -113,9 +118,14 @@ final class DirectConv implements CpuConvolution {
         return Sgemm.VECTOR && (Pointwise.applies(g) || Pointwise.appliesStrided(g));
     }
 
+    /** Whether {@link #forward} ends in {@link VectorDirectDeinterleaved} for g (a stem: stride 2, few input channels). */
+    static boolean onDeinterleavedKernel(ConvGeometry g) {
+        return Sgemm.VECTOR && !Pointwise.appliesStrided(g) && VectorDirectDeinterleaved.applies(g);
+    }
+
     /** Whether {@link #forward} ends in {@link VectorDirectStrided} for g. */
     static boolean onStridedKernel(ConvGeometry g) {
-        return Sgemm.VECTOR && VectorDirectStrided.applies(g);
+        return Sgemm.VECTOR && !onDeinterleavedKernel(g) && VectorDirectStrided.applies(g);
     }
 
     /** out[outRow + q] += a * in[inRow + q * stride] for q in [q0, q1). */
