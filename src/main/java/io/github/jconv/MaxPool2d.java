@@ -62,7 +62,8 @@ public final class MaxPool2d {
      * the JIT vectorises: the columns' maxima, then every window start's maximum (win[i] over columns i..i+2), of which
      * the outputs pick every stride-th. Other windows take a scalar loop per output. ResNet-50's pool at batch 1 (64 x 112 x
      * 112, AMD EPYC Zen 5, 2 threads, medians of 100 ms slots alternating in one process): 0.46 -> 0.33 ms on JDK 17,
-     * 1.20 -> 0.27 ms on JDK 25; in a fresh process the pool's first 40 calls inside the trunk took 50-62 ms in all, against
+     * 1.20 -> 0.27 ms on JDK 25; the window maxima over shifted copies ({@link #windows3}) then 0.33 -> 0.22 ms on JDK 17,
+     * 0.26 -> 0.23 ms on JDK 25; in a fresh process the pool's first 40 calls inside the trunk took 50-62 ms in all, against
      * 77-89 ms before (three processes each). Earlier (AMD EPYC Zen 4): the scalar loop with bounds tests per tap 10.4 ms,
      * two passes with a compare-and-branch 3.7-4.1 ms (random data mispredicts half the branches), two passes with
      * Math.max 1.2-1.9 ms.
@@ -84,7 +85,7 @@ public final class MaxPool2d {
                         System.arraycopy(x, in + r * w, rows, (r - r0) * PITCH, w);
                     }
                     columns3(rows, r1 - r0, col, w);
-                    windows3(col, win, w);
+                    windows3(col, rows, win, w);
                     for (int oq = qa, c = qa * stride - pad; oq < qb; oq++, c += stride) {
                         y[dst + oq] = win[c];
                     }
@@ -138,10 +139,16 @@ public final class MaxPool2d {
         }
     }
 
-    /** win[i] = max(col[i], col[i + 1], col[i + 2]) for i < w - 2. */
-    private static void windows3(float[] col, float[] win, int w) {
+    /**
+     * win[i] = max(col[i], col[i + 1], col[i + 2]) for i < w - 2, with col shifted by one and by two columns copied into
+     * {@code shifted} (the rows' buffer, free again), PITCH apart, so every load of the loop is at the same index: read
+     * at i + 1 and i + 2 of one array, JDK 17's C2 left this loop scalar (a third of the pool's time).
+     */
+    private static void windows3(float[] col, float[] shifted, float[] win, int w) {
+        System.arraycopy(col, 1, shifted, 0, w - 1);
+        System.arraycopy(col, 2, shifted, PITCH, Math.max(0, w - 2));
         for (int i = 0; i < w - 2; i++) {
-            win[i] = Math.max(Math.max(col[i], col[i + 1]), col[i + 2]);
+            win[i] = Math.max(Math.max(col[i], shifted[i]), shifted[i + PITCH]);
         }
     }
 
