@@ -11,16 +11,16 @@ import jdk.incubator.vector.VectorSpecies;
  * before, holds output channels in its lanes, so its results reach NCHW's rows through a scalar transposing copy (a
  * quarter of the stem's time); here every vector is V consecutive outputs of one row, stored as it is.
  *
- * <p>An output at column ow reads, for tap column s, padded input column 2ow + s: among the input's columns of parity
- * s % 2 (deinterleaved), column ow + s / 2. So each (sample, channel) is first copied into two zero-padded planes, its
+ * <p>An output at column ow reads, for tap column s, padded input column 2ow + s: among the input's columns of
+ * parity s % 2 (deinterleaved), column ow + s / 2. So each (sample, channel) is first copied into two zero-padded planes, its
  * even and its odd padded columns (a scalar loop: see below), and a vector of outputs then reads V consecutive floats
- * of one of them per tap, as a stride-1 layer would. The register tile is {@link #KT} output channels x {@link #VT} vectors of
- * outputs (24 accumulators): per tap (input channel, row, column; one flat loop) three vector loads and eight broadcast
- * weights (packed once per plan, tap after tap) feed 24 FMAs. A row of q outputs is ceil(q / V) vectors, the last one
- * placed to end at the row's end (its first lanes computed twice when V does not divide q, stored once); a task takes one
- * sample's run of output rows, their vectors in order, three at a time across row ends, for every channel tile. The bias
- * and a ReLU/residual epilogue are applied to each vector on its way to y ({@link VectorEpilogue#vector}); others per
- * stored run.
+ * of one of them per tap, as a stride-1 layer would. The register tile is {@link #KT} output channels x {@link #VT}
+ * vectors of outputs (24 accumulators): per tap (input channel, row, column; one flat loop) three vector loads and
+ * eight broadcast weights (packed once per plan, tap after tap) feed 24 FMAs. A row of q outputs is ceil(q / V)
+ * vectors, the last one placed to end at the row's end (its first lanes computed twice when V does not divide q, stored
+ * once); a task takes one sample's run of output rows, their vectors in order, three at a time across row ends, for
+ * every channel tile. The bias and a ReLU/residual epilogue are applied to each vector on its way to y ({@link
+ * VectorEpilogue#vector}); others per stored run.
  *
  * <p>ResNet-50's stem (AMD EPYC Zen 5, 2 threads, medians of runs alternating this kernel and the strided one in one
  * process): batch 1 alone 1.03 -> 0.86 ms, inside the trunk 1.30 -> 1.01 ms; batch 8 11.9 -> 9.8 ms. Tried and left
@@ -255,7 +255,7 @@ final class VectorDirectDeinterleaved {
             a71 = w.fma(x1, a71);
             a72 = w.fma(x2, a72);
         }
-        if (t < taps) {
+        if (t < taps) { // an odd count's last tap: the first half of the loop's body once more
             o = tapOff[t];
             x0 = FloatVector.fromArray(S, xd, b0 + o);
             x1 = FloatVector.fromArray(S, xd, b1 + o);
