@@ -25,9 +25,9 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>ResNet-50's stem (AMD EPYC Zen 5, 2 threads, medians of runs alternating this kernel and the strided one in one
  * process): batch 1 alone 1.03 -> 0.86 ms, inside the trunk 1.30 -> 1.01 ms; batch 8 11.9 -> 9.8 ms. Tried and left
  * out: the even floats taken with the Vector API (a vector read as longs, narrowed to half-width ints: 2-3x faster than
- * this loop alone), because a half-width vector in the process made JDK 17's C2 compile the other kernels' vector code
- * into its slow fallback (ResNet-50's 3x3 layers 0.7-1.0 -> 5 ms, the whole trunk 31 -> 105 ms); three taps per loop
- * iteration (the stem 0.86 -> 1.18 ms).
+ * this loop alone), because once that narrowing had run in a process JDK 17's C2 compiled the other kernels' vector
+ * code into its slow fallback (ResNet-50's 3x3 layers 0.7-1.0 -> 5 ms, the whole trunk 31 -> 105 ms); three taps per loop
+ * iteration (the stem 0.86 -> 1.18 ms). {@code VectorShapeGuardTest} keeps shape changes out of the sources.
  */
 final class VectorDirectDeinterleaved {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
