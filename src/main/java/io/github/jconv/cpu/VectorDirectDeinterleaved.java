@@ -15,8 +15,9 @@ import jdk.incubator.vector.VectorSpecies;
  * parity s % 2 (deinterleaved), column ow + s / 2. So each (sample, channel) is first copied into two zero-padded planes, its
  * even and its odd padded columns (a scalar loop: see below), and a vector of outputs then reads V consecutive floats
  * of one of them per tap, as a stride-1 layer would. The register tile is {@link #KT} output channels x {@link #VT}
- * vectors of outputs (24 accumulators): per tap (input channel, row, column; one flat loop) three vector loads and
- * eight broadcast weights (packed once per plan, tap after tap) feed 24 FMAs. A row of q outputs is ceil(q / V)
+ * vectors of outputs (24 accumulators): per tap (input channel, row, column; one flat loop, two taps per iteration, an
+ * odd count made even by a tap of weight 0 on a plane of zeros) three vector loads and eight broadcast weights (packed
+ * once per plan, tap after tap) feed 24 FMAs. A row of q outputs is ceil(q / V)
  * vectors, the last one placed to end at the row's end (its first lanes computed twice when V does not divide q, stored
  * once); a task takes one sample's run of output rows, their vectors in order, three at a time across row ends, for
  * every channel tile. The bias and a ReLU/residual epilogue are applied to each vector on its way to y ({@link
@@ -61,9 +62,12 @@ final class VectorDirectDeinterleaved {
         return g.q + (g.s - 1) / 2;
     }
 
-    /** Floats of a sample's deinterleaved input: per channel, its even and its odd plane. */
+    /**
+     * Floats of a sample's deinterleaved input: per channel its even and its odd plane, then a plane of zeros, which an
+     * odd tap count's extra tap reads (with weight 0: the tile takes taps in pairs).
+     */
     private static long sampleFloats(ConvGeometry g) {
-        return (long) g.c * 2 * rows(g) * half(g);
+        return (long) (g.c * 2 + 1) * rows(g) * half(g);
     }
 
     /** Floats of workspace a call uses: the deinterleaved input of every sample. */
@@ -73,20 +77,30 @@ final class VectorDirectDeinterleaved {
 
     /** y = conv(x, w) + bias; {@link #applies} must hold. */
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
-        int taps = g.c * g.r * g.s, kTiles = (g.k + KT - 1) / KT, rows = rows(g), wh = half(g), plane = rows * wh;
+        // the real taps, then one of weight 0 on the zero plane when their count is odd
+        int real = g.c * g.r * g.s, taps = real + real % 2, kTiles = (g.k + KT - 1) / KT, rows = rows(g), wh = half(g), plane = rows * wh;
         float[] w = weights.raw;
         float[] wp = weights.packed((long) kTiles * taps * KT, p -> par.forEach(kTiles, kt -> {
             for (int t = 0; t < taps; t++) {
                 for (int kk = 0; kk < KT; kk++) {
                     int k = kt * KT + kk;
-                    p[(kt * taps + t) * KT + kk] = k < g.k ? w[k * taps + t] : 0f;
+                    p[(kt * taps + t) * KT + kk] = k < g.k && t < real ? w[k * real + t] : 0f;
                 }
             }
         }));
         // the caller's buffer, filled by the workers and then only read (the tasks below use another workspace slot)
         float[] xd = Workspace.get(Workspace.COL, workspaceFloats(g));
-        par.forEach(g.n * g.c * 2, pl -> deinterleave(g, x, pl / 2 * g.h * g.w, pl % 2, xd, pl * plane, wh, rows));
+        int perSample = g.c * 2 + 1;
+        par.forEach(g.n * perSample, pl -> {
+            int n = pl / perSample, q = pl % perSample, dst = (int) (n * sampleFloats(g)) + q * plane;
+            if (q == g.c * 2) {
+                java.util.Arrays.fill(xd, dst, dst + plane, 0f);
+            } else {
+                deinterleave(g, x, (n * g.c + q / 2) * g.h * g.w, q % 2, xd, dst, wh, rows);
+            }
+        });
         int[] tapOff = new int[taps];
+        tapOff[taps - 1] = g.c * 2 * plane; // the zero plane, unless a real tap takes this place below
         for (int c = 0; c < g.c; c++) {
             for (int r = 0; r < g.r; r++) {
                 for (int s = 0; s < g.s; s++) {
@@ -172,7 +186,8 @@ final class VectorDirectDeinterleaved {
 
     /**
      * The KT x VT-vector tile: part[(kk*VT + i)*V + lane] = sum over taps t of wp[wBase + t*KT + kk] * xd[b_i + tapOff[t] + lane],
-     * in tap order. Two taps per iteration: one a time ran at 161 GFLOP/s on one Zen 5 core, two at 210 (the tile alone).
+     * in tap order. Two taps per iteration (one a time ran at 161 GFLOP/s on one Zen 5 core, two at 210: the tile alone),
+     * so an even count of them.
      */
     static void tile(float[] xd, int b0, int b1, int b2, int[] tapOff, float[] wp, int wBase, float[] part) {
         FloatVector z = FloatVector.zero(S), w, x0, x1, x2;
@@ -180,8 +195,8 @@ final class VectorDirectDeinterleaved {
                 a20 = z, a21 = z, a22 = z, a30 = z, a31 = z, a32 = z,
                 a40 = z, a41 = z, a42 = z, a50 = z, a51 = z, a52 = z,
                 a60 = z, a61 = z, a62 = z, a70 = z, a71 = z, a72 = z;
-        int t = 0, wi = wBase, o, taps = tapOff.length;
-        for (; t + 1 < taps; t += 2, wi += 2 * KT) {
+        int o;
+        for (int t = 0, wi = wBase; t < tapOff.length; t += 2, wi += 2 * KT) {
             o = tapOff[t];
             x0 = FloatVector.fromArray(S, xd, b0 + o);
             x1 = FloatVector.fromArray(S, xd, b1 + o);
@@ -251,44 +266,6 @@ final class VectorDirectDeinterleaved {
             a61 = w.fma(x1, a61);
             a62 = w.fma(x2, a62);
             w = FloatVector.broadcast(S, wp[wi + KT + 7]);
-            a70 = w.fma(x0, a70);
-            a71 = w.fma(x1, a71);
-            a72 = w.fma(x2, a72);
-        }
-        if (t < taps) { // an odd count's last tap: the first half of the loop's body once more
-            o = tapOff[t];
-            x0 = FloatVector.fromArray(S, xd, b0 + o);
-            x1 = FloatVector.fromArray(S, xd, b1 + o);
-            x2 = FloatVector.fromArray(S, xd, b2 + o);
-            w = FloatVector.broadcast(S, wp[wi + 0]);
-            a00 = w.fma(x0, a00);
-            a01 = w.fma(x1, a01);
-            a02 = w.fma(x2, a02);
-            w = FloatVector.broadcast(S, wp[wi + 1]);
-            a10 = w.fma(x0, a10);
-            a11 = w.fma(x1, a11);
-            a12 = w.fma(x2, a12);
-            w = FloatVector.broadcast(S, wp[wi + 2]);
-            a20 = w.fma(x0, a20);
-            a21 = w.fma(x1, a21);
-            a22 = w.fma(x2, a22);
-            w = FloatVector.broadcast(S, wp[wi + 3]);
-            a30 = w.fma(x0, a30);
-            a31 = w.fma(x1, a31);
-            a32 = w.fma(x2, a32);
-            w = FloatVector.broadcast(S, wp[wi + 4]);
-            a40 = w.fma(x0, a40);
-            a41 = w.fma(x1, a41);
-            a42 = w.fma(x2, a42);
-            w = FloatVector.broadcast(S, wp[wi + 5]);
-            a50 = w.fma(x0, a50);
-            a51 = w.fma(x1, a51);
-            a52 = w.fma(x2, a52);
-            w = FloatVector.broadcast(S, wp[wi + 6]);
-            a60 = w.fma(x0, a60);
-            a61 = w.fma(x1, a61);
-            a62 = w.fma(x2, a62);
-            w = FloatVector.broadcast(S, wp[wi + 7]);
             a70 = w.fma(x0, a70);
             a71 = w.fma(x1, a71);
             a72 = w.fma(x2, a72);
