@@ -63,11 +63,15 @@ final class VectorDirectDeinterleaved {
     }
 
     /**
-     * Floats of a sample's deinterleaved input: per channel its even and its odd plane, then a plane of zeros, which an
-     * odd tap count's extra tap reads (with weight 0: the tile takes taps in pairs).
+     * Planes of a sample's deinterleaved input: per channel its even and its odd plane, then, where the tap count is odd,
+     * a plane of zeros, which the extra tap reads (with weight 0: the tile takes taps in pairs).
      */
+    private static int samplePlanes(ConvGeometry g) {
+        return g.c * 2 + g.c * g.r * g.s % 2;
+    }
+
     private static long sampleFloats(ConvGeometry g) {
-        return (long) (g.c * 2 + 1) * rows(g) * half(g);
+        return (long) samplePlanes(g) * rows(g) * half(g);
     }
 
     /** Floats of workspace a call uses: the deinterleaved input of every sample. */
@@ -90,7 +94,7 @@ final class VectorDirectDeinterleaved {
         }));
         // the caller's buffer, filled by the workers and then only read (the tasks below use another workspace slot)
         float[] xd = Workspace.get(Workspace.COL, workspaceFloats(g));
-        int perSample = g.c * 2 + 1;
+        int perSample = samplePlanes(g);
         par.forEach(g.n * perSample, pl -> {
             int n = pl / perSample, q = pl % perSample, dst = (int) (n * sampleFloats(g)) + q * plane;
             if (q == g.c * 2) {
@@ -100,7 +104,7 @@ final class VectorDirectDeinterleaved {
             }
         });
         int[] tapOff = new int[taps];
-        tapOff[taps - 1] = g.c * 2 * plane; // the zero plane, unless a real tap takes this place below
+        tapOff[taps - 1] = g.c * 2 * plane; // the zero plane (when there is one; else a real tap takes this place below)
         for (int c = 0; c < g.c; c++) {
             for (int r = 0; r < g.r; r++) {
                 for (int s = 0; s < g.s; s++) {
@@ -113,12 +117,13 @@ final class VectorDirectDeinterleaved {
         par.forEach(g.n * runs, task -> {
             int n = task / runs, run = task % runs, p0 = g.p * run / runs, p1 = g.p * (run + 1) / runs;
             float[] part = Workspace.get(Workspace.SCRATCH, (long) KT * VT * V + V);
+            int sampleAt = (int) (n * sampleFloats(g));
             int[] xAt = new int[VT], yAt = new int[VT], fresh = new int[VT];
             int count = (p1 - p0) * perRow;
             for (int f = 0; f < count; f += VT) {
                 for (int i = 0; i < VT; i++) { // the tile's vectors: (row, first output); past the run's end, its last again
                     int v = Math.min(f + i, count - 1), op = p0 + v / perRow, j = v % perRow, ow = Math.min(j * V, g.q - V);
-                    xAt[i] = (int) (n * sampleFloats(g)) + op * g.strideH * wh + ow;
+                    xAt[i] = sampleAt + op * g.strideH * wh + ow;
                     yAt[i] = op * g.q + ow;
                     fresh[i] = f + i < count ? j * V - ow : V; // lanes before it were stored with the row's previous vector
                 }
