@@ -150,9 +150,9 @@ final class Pointwise {
     /**
      * A whole tile's kn rows of three vectors from part to y (row kk at row0 + kk * hw): biased, the epilogue applied,
      * stored. Written out, with the epilogue's test once per row: as a loop over the three vectors (which still takes
-     * the tiles of one or two) it cost 64 -> 256 channels at 56 x 56, batch 1, 2 threads, 4-15% (medians of 100 ms slots
+     * the tiles of one or two) it cost 64 -> 256 channels at 56 x 56, batch 1, 2 threads, 8-16% (medians of 100 ms slots
      * alternating in one process, AMD EPYC Zen 5; with the residual added, one process compiled the loop into a 2.4x
-     * slower form), and ResNet-50's trunk 4% (34.8 -> 33.3 ms, alternating trunk runs).
+     * slower form), and ResNet-50's trunk 3-4% (34.8 -> 33.3 and 33.0 -> 32.0 ms, alternating trunk runs).
      */
     private static void store3(float[] part, float[] y, int row0, int hw, float[] bias, int k0, int kn, VectorEpilogue fused,
                                CpuConvolution.Finish done) {
