@@ -328,18 +328,7 @@ class AutotunerTest {
      */
     @Test
     void noiseOnMostRunsOfOneCandidateDoesNotDecide(@TempDir Path dir) {
-        java.util.concurrent.atomic.AtomicBoolean im2colRan = new java.util.concurrent.atomic.AtomicBoolean();
-        java.util.concurrent.atomic.AtomicInteger timedDirect = new java.util.concurrent.atomic.AtomicInteger();
-        Backend noisy = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
-            if (a == Algorithm.IM2COL) {
-                im2colRan.set(true);
-                sleep(4);
-            } else if (!im2colRan.get()) {
-                sleep(1); // direct's warm-up, before im2col's: steady
-            } else {
-                sleep(timedDirect.getAndIncrement() % 5 < 3 ? 12 : 1);
-            }
-        }, Algorithm.IM2COL);
+        Backend noisy = directTimed(4, i -> i % 5 < 3 ? 12 : 1, new java.util.concurrent.atomic.AtomicInteger());
         Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
         assertEquals(Algorithm.DIRECT, t.choose(noisy, G, 1, true));
         assertTrue((Double) ((Map<?, ?>) t.cached(noisy, G, 1).get("median_ms")).get("direct") >= 12, "the median is recorded as measured");
@@ -353,19 +342,8 @@ class AutotunerTest {
      */
     @Test
     void scatteredTimedRunsAreTimedAgain(@TempDir Path dir) throws Exception {
-        java.util.concurrent.atomic.AtomicBoolean im2colRan = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicInteger timedDirect = new java.util.concurrent.atomic.AtomicInteger();
-        Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
-            if (a == Algorithm.IM2COL) {
-                im2colRan.set(true);
-                sleep(8);
-            } else if (!im2colRan.get()) {
-                sleep(1); // direct's warm-up, before im2col's: steady
-            } else {
-                int i = timedDirect.getAndIncrement();
-                sleep(i >= 5 ? 1 : i == 1 ? 10 : 40);
-            }
-        }, Algorithm.IM2COL);
+        Backend b = directTimed(8, i -> i >= 5 ? 1 : i == 1 ? 10 : 40, timedDirect);
         Path file = dir.resolve("a.json");
         Autotuner t = Autotuner.withCacheFile(file);
         assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
@@ -379,22 +357,30 @@ class AutotunerTest {
     /** Timed again once only: the second rounds decide even when they scatter as well (the same 40 ms runs and one of 10). */
     @Test
     void scatteredTimedRunsAreTimedAgainOnce(@TempDir Path dir) {
-        java.util.concurrent.atomic.AtomicBoolean im2colRan = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicInteger timedDirect = new java.util.concurrent.atomic.AtomicInteger();
-        Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
-            if (a == Algorithm.IM2COL) {
-                im2colRan.set(true);
-                sleep(8);
-            } else if (!im2colRan.get()) {
-                sleep(1);
-            } else {
-                sleep(timedDirect.getAndIncrement() % 5 == 1 ? 10 : 40);
-            }
-        }, Algorithm.IM2COL);
+        Backend b = directTimed(8, i -> i % 5 == 1 ? 10 : 40, timedDirect);
         Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
         assertEquals(Algorithm.IM2COL, t.choose(b, G, 1, true));
         assertEquals(10, timedDirect.get(), "two sets of timed rounds, no third");
         assertEquals(Boolean.TRUE, t.cached(b, G, 1).get("retimed"));
+    }
+
+    /**
+     * Direct and im2col, both computing with im2col: direct warms up at a steady 1 ms (it warms first), im2col runs a steady
+     * {@code im2colMs}; direct's runs after im2col's first (its timed runs) sleep {@code timed} of their index, counted in
+     * {@code timedDirect}.
+     */
+    private static Backend directTimed(int im2colMs, java.util.function.IntUnaryOperator timed,
+                                       java.util.concurrent.atomic.AtomicInteger timedDirect) {
+        java.util.concurrent.atomic.AtomicBoolean im2colRan = new java.util.concurrent.atomic.AtomicBoolean();
+        return fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
+            if (a == Algorithm.IM2COL) {
+                im2colRan.set(true);
+                sleep(im2colMs);
+            } else {
+                sleep(im2colRan.get() ? timed.applyAsInt(timedDirect.getAndIncrement()) : 1);
+            }
+        }, Algorithm.IM2COL);
     }
 
     /** A choice made while a close candidate never settled is used in this process but not written for the next one. */
