@@ -3,6 +3,7 @@ package io.github.jconv.cpu;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvSpec;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -10,13 +11,16 @@ import jdk.incubator.vector.VectorSpecies;
  * with the Vector API (loaded only when the module is present; {@link DirectConv} calls it): each group's
  * {@code y[k][pixel] = bias[k] + sum over c of w[k][c] * x[c][pixel]}, pixels in the vector lanes. The register tile is
  * {@link #KT} output channels x {@link #PT} pixels (three vectors, 24 accumulators): per input channel three vector
- * loads of x's row and eight broadcast weights (packed once per plan: a vector's worth of output channels' weights of
- * one input channel side by side, {@link #BW}) feed 24 FMAs, in one flat loop over the input channels (no packing of x,
- * no horizontal sums). Pixels past the last whole tile take one vector at a time, and the last ones, fewer than a
- * vector, output channels in the lanes ({@link #leftovers}). A task is a run of channel tiles times a run of pixel tiles
- * of one sample and group ({@link #split}); each output element is one chain over c in order, the same whatever the
- * thread count. The bias and a ReLU/residual epilogue are applied to each vector on its way from the tile to y
- * ({@link VectorEpilogue#vector}): no second pass and no call per row.
+ * loads of x's row and eight broadcast weights feed 24 FMAs, in one flat loop over the input channels (no packing of
+ * x, no horizontal sums). The weights are packed once per plan tile by tile: a tile's 8 weights of one input channel
+ * side by side, its input channels one after the other, so a tile reads one dense stream (with blocks as wide as a
+ * vector, a tile read half of each 64-byte line and the next tile the other half: ResNet-50's 7x7 layers, whose 1-4 MB
+ * of weights come from memory at batch 1, ran 5-12% slower). Pixels past the last whole tile take one vector at a
+ * time, and the last ones, fewer than a vector, output channels in the lanes ({@link #leftovers}). A task is a run of
+ * channel tiles times a run of pixel tiles of one sample and group ({@link #split}); each output element is one chain
+ * over c in order (the last pixels: {@link #CPL} chains), the same whatever the thread count. The bias and a
+ * ReLU/residual epilogue are applied to each vector on its way from the tile to y ({@link VectorEpilogue#vector}): no
+ * second pass and no call per row.
  */
 final class Pointwise {
     static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -24,10 +28,10 @@ final class Pointwise {
     /** Output channels per register tile. */
     static final int KT = 8;
     /**
-     * Packed weights hold the channel tiles in blocks of {@link #KB} (as many tiles as fill a vector, at least one): per
-     * input channel a block's {@link #BW} weights side by side, so the leftover kernels load a vector of output channels.
+     * Input channels per lane vector of the leftover kernels: a tile's KT weights of CPL consecutive input channels fill a
+     * vector (2 on AVX-512, 1 on AVX2; 1 and a scalar path below 8 lanes).
      */
-    static final int BW = Math.max(KT, V), KB = BW / KT;
+    static final int CPL = Math.max(1, V / KT);
     /** Pixels per register tile: three vectors. */
     static final int PT = 3 * V;
 
@@ -81,13 +85,13 @@ final class Pointwise {
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), hw = g.h * g.w, kTiles = (kg + KT - 1) / KT;
         float[] w = weights.raw;
-        int kBlocks = kBlocks(g);
-        float[] wp = weights.packed((long) g.groups * kBlocks * cg * BW, p -> par.forEach(g.groups * kBlocks, gb -> {
-            int grp = gb / kBlocks, kb = gb % kBlocks;
-            for (int c = 0; c < cg; c++) {
-                for (int kk = 0; kk < BW; kk++) {
-                    int k = kb * BW + kk;
-                    p[(gb * cg + c) * BW + kk] = k < kg ? w[(grp * kg + k) * cg + c] : 0f;
+        int cp = paddedChannels(cg);
+        float[] wp = weights.packed((long) g.groups * kTiles * cp * KT, p -> par.forEach(g.groups * kTiles, gt -> {
+            int grp = gt / kTiles, kt = gt % kTiles;
+            for (int c = 0; c < cp; c++) {
+                for (int kk = 0; kk < KT; kk++) {
+                    int k = kt * KT + kk;
+                    p[(gt * cp + c) * KT + kk] = k < kg && c < cg ? w[(grp * kg + k) * cg + c] : 0f;
                 }
             }
         }));
@@ -101,7 +105,7 @@ final class Pointwise {
             int n = plane / g.groups, grp = plane % g.groups;
             int kt0 = kTiles * run / runs, kt1 = kTiles * (run + 1) / runs;
             int pt0 = pTiles * part / pParts, pt1 = pTiles * (part + 1) / pParts;
-            float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT + LANES_SCRATCH);
+            float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT + LANES_SCRATCH + pixelFloats(cg, hw));
             for (int pt = pt0; pt < pt1; pt++) { // the pixel tile stays in L1/L2 while the task's channel tiles read it
                 for (int kt = kt0; kt < kt1; kt++) {
                     tile(g, x, wp, bias, y, done, fused, part8, n, grp, pt, kt);
@@ -124,7 +128,7 @@ final class Pointwise {
         if (width == 0) {
             return;
         }
-        int wBase = weightsAt(g, grp, kt), xBase = (n * g.c + grp * cg) * hw + p0;
+        int wBase = tileAt(g, grp, kt), xBase = (n * g.c + grp * cg) * hw + p0;
         int k0 = grp * kg + kt * KT, kn = Math.min(KT, kg - kt * KT), row0 = (n * g.k + k0) * hw + p0;
         if (width == PT) {
             tile3(x, xBase, hw, cg, wp, wBase, part8);
@@ -175,126 +179,163 @@ final class Pointwise {
         }
     }
 
-    /** Where channel tile kt of group grp starts in the packed weights (its weights for input channel c at + c * BW). */
-    private static int weightsAt(ConvGeometry g, int grp, int kt) {
-        return (grp * kBlocks(g) + kt / KB) * g.cPerGroup() * BW + kt % KB * KT;
+    /** Where channel tile kt of group grp starts in the packed weights (its weights for input channel c at + c * KT). */
+    private static int tileAt(ConvGeometry g, int grp, int kt) {
+        return (grp * kTiles(g) + kt) * paddedChannels(g.cPerGroup()) * KT;
     }
 
-    /** Blocks of {@link #BW} output channels per group in the packed weights. */
-    private static int kBlocks(ConvGeometry g) {
-        return (g.kPerGroup() + BW - 1) / BW;
+    private static int kTiles(ConvGeometry g) {
+        return (g.kPerGroup() + KT - 1) / KT;
     }
 
-    /** Floats after a task's {@code part8} tile for the leftover kernels' results: 8 vectors. */
-    private static final int LANES_SCRATCH = 8 * V;
+    /** A channel tile's input channels in the packed weights: cg rounded up to whole lane vectors (zero weights past cg). */
+    static int paddedChannels(int cg) {
+        return (cg + CPL - 1) / CPL * CPL;
+    }
+
+    /** Floats after a task's {@code part8} tile for the leftover kernels' results: 4 tiles x 4 pixels, a vector each. */
+    private static final int LANES_SCRATCH = 16 * V;
+
+    /** Floats after those for {@link #lanes4x4}'s input: 4 pixels' lane vectors of every input channel, if the map has such a group. */
+    private static long pixelFloats(int cg, int hw) {
+        return V >= KT && hw % V >= 4 ? 4L * paddedChannels(cg) * KT : 0;
+    }
+
+    /** Lanes [h * KT, (h + 1) * KT) of a vector: where the leftover kernels put input channel c0 + h. */
+    private static final VectorMask<Float>[] CHANNEL_LANES = channelLanes();
+
+    @SuppressWarnings("unchecked")
+    private static VectorMask<Float>[] channelLanes() {
+        VectorMask<Float>[] m = new VectorMask[CPL];
+        for (int h = 0; h < CPL; h++) {
+            m[h] = S.indexInRange(-h * KT, KT);
+        }
+        return m;
+    }
 
     /**
      * The last {@code hw % V} pixels of the map (fewer than a vector; 1 of ResNet-50's 7x7 maps, 4 of its 14x14 ones), for
-     * channel tiles [kt0, kt1), with a block of output channels in the vector lanes: groups of 4 pixels two blocks at a
-     * time ({@link #lanes2x4}), then single pixels eight blocks at a time ({@link #lanes8x1}, 8 independent chains; a run
-     * of one or two blocks: {@link #lanes2x1}). A pixel tile of whole vectors did V lanes of work per pixel, with a load
-     * per FMA. The blocks at the run's ends may hold tiles of another task: computed, not stored. Each output is the same
-     * chain over c in order as in the tiles (the same bits). Below 8 lanes (a block wider than a vector): a scalar chain
-     * of {@link Math#fma}, the same bits.
+     * channel tiles [kt0, kt1), with output channels in the vector lanes: a lane vector holds a tile's 8 weights of
+     * {@link #CPL} consecutive input channels (one 64-byte line of the packed weights on AVX-512), so each line is read
+     * whole. Groups of 4 pixels x 4 tiles ({@link #lanes4x4}; the 4 pixels' lane vectors are built once per task into
+     * the scratch, so its loop has no broadcasts and blends: with them in the loop 256 -> 1024 @ 14 ran 3% slower than
+     * with blocks as wide as a vector in the trunk, 1% built once, one process each), then single pixels x 4 tiles
+     * ({@link #lanes4x1}); a run's last group repeats its last tile (computed, not stored). Each output is CPL chains over
+     * its input channels c = h mod CPL, in order, summed at the store ({@link #store}): deterministic, whatever the thread
+     * count, but not the tiles'
+     * single chain. Below 8 lanes: a scalar chain of {@link Math#fma}.
      */
     private static void leftovers(ConvGeometry g, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done,
                                   float[] part8, int n, int grp, int kt0, int kt1) {
         int cg = g.cPerGroup(), hw = g.h * g.w, px = hw - hw % V, xPlane = (n * g.c + grp * cg) * hw, out = KT * PT;
-        if (BW != V) {
+        if (V < KT) {
             for (; px < hw; px++) {
                 for (int kt = kt0; kt < kt1; kt++) {
-                    int wBase = weightsAt(g, grp, kt);
+                    int wBase = tileAt(g, grp, kt);
                     for (int kk = 0; kk < KT; kk++) {
                         float acc = 0f;
                         for (int c = 0; c < cg; c++) {
-                            acc = Math.fma(wp[wBase + c * BW + kk], x[xPlane + c * hw + px], acc);
+                            acc = Math.fma(wp[wBase + c * KT + kk], x[xPlane + c * hw + px], acc);
                         }
                         part8[out + kk] = acc;
                     }
-                    store(g, bias, y, done, part8, out, 0, n, grp, kt0, kt1, kt, px, 1);
+                    store(g, bias, y, done, part8, out, 0, n, grp, kt, px, 1);
                 }
             }
             return;
         }
-        // block b's weights at blockAt + b * block (blocks past the run: the run's last one again, computed, not stored)
-        int block = cg * BW, b0 = kt0 / KB, b1 = (kt1 - 1) / KB, blockAt = weightsAt(g, grp, b0 * KB) - b0 * block;
+        int tile = paddedChannels(cg) * KT, at0 = tileAt(g, grp, kt0), last = kt1 - 1 - kt0;
         for (; px + 4 <= hw; px += 4) {
-            for (int b = b0; b <= b1; b += 2) {
-                int second = Math.min(b + 1, b1);
-                lanes2x4(x, xPlane + px, hw, cg, wp, blockAt + b * block, blockAt + second * block, part8, out);
-                stores(g, bias, y, done, part8, out, BW, n, grp, kt0, kt1, b, px, 4);
-                if (second != b) {
-                    stores(g, bias, y, done, part8, out + 4 * BW, BW, n, grp, kt0, kt1, second, px, 4);
+            for (int c = 0, xi = xPlane + px, at = out + LANES_SCRATCH; c < cg; c += CPL, xi += CPL * hw, at += 4 * V) {
+                int valid = Math.min(CPL, cg - c);
+                for (int p = 0; p < 4; p++) {
+                    channels(x, xi + p, hw, valid).intoArray(part8, at + p * V);
+                }
+            }
+            for (int t = 0; t < kt1 - kt0; t += 4) {
+                lanes4x4(part8, out + LANES_SCRATCH, cg, wp, at0 + t * tile, at0 + Math.min(t + 1, last) * tile,
+                        at0 + Math.min(t + 2, last) * tile, at0 + Math.min(t + 3, last) * tile, part8, out);
+                for (int j = 0; j < 4 && kt0 + t + j < kt1; j++) {
+                    store(g, bias, y, done, part8, out + j * 4 * V, V, n, grp, kt0 + t + j, px, 4);
                 }
             }
         }
         for (; px < hw; px++) {
-            if (b1 - b0 < 2) { // a run of one or two blocks: see lanes2x1
-                lanes2x1(x, xPlane + px, hw, cg, wp, blockAt + b0 * block, blockAt + b1 * block, part8, out);
-                for (int b = b0; b <= b1; b++) {
-                    stores(g, bias, y, done, part8, out + (b - b0) * BW, 0, n, grp, kt0, kt1, b, px, 1);
-                }
-                continue;
-            }
-            for (int b = b0; b <= b1; b += 8) {
-                lanes8x1(x, xPlane + px, hw, cg, wp, blockAt + b * block, blockAt + Math.min(b + 1, b1) * block,
-                        blockAt + Math.min(b + 2, b1) * block, blockAt + Math.min(b + 3, b1) * block, blockAt + Math.min(b + 4, b1) * block,
-                        blockAt + Math.min(b + 5, b1) * block, blockAt + Math.min(b + 6, b1) * block, blockAt + Math.min(b + 7, b1) * block,
-                        part8, out);
-                for (int j = 0; j < 8 && b + j <= b1; j++) {
-                    stores(g, bias, y, done, part8, out + j * BW, 0, n, grp, kt0, kt1, b + j, px, 1);
+            for (int t = 0; t < kt1 - kt0; t += 4) {
+                lanes4x1(x, xPlane + px, hw, cg, wp, at0 + t * tile, at0 + Math.min(t + 1, last) * tile,
+                        at0 + Math.min(t + 2, last) * tile, at0 + Math.min(t + 3, last) * tile, part8, out);
+                for (int j = 0; j < 4 && kt0 + t + j < kt1; j++) {
+                    store(g, bias, y, done, part8, out + j * V, 0, n, grp, kt0 + t + j, px, 1);
                 }
             }
-        }
-    }
-
-    /** {@link #store} for each channel tile of block b: the tile's lanes at part[at + (kt % KB) * KT]. */
-    private static void stores(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, float[] part, int at, int pStride, int n,
-                               int grp, int kt0, int kt1, int b, int px, int count) {
-        for (int h = 0; h < KB; h++) {
-            store(g, bias, y, done, part, at + h * KT, pStride, n, grp, kt0, kt1, b * KB + h, px, count);
         }
     }
 
     /**
-     * Pixels px .. px + count of channel tile kt from part[at + p * pStride + kk]: biased, stored, the epilogue applied;
-     * nothing for a tile outside the task's run [kt0, kt1).
+     * Pixels px .. px + count of channel tile kt, channel kk from the sum over h < CPL of part[at + p * pStride + h * KT +
+     * kk]: biased, stored, the epilogue applied.
      */
     private static void store(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, float[] part, int at, int pStride, int n,
-                              int grp, int kt0, int kt1, int kt, int px, int count) {
-        if (kt < kt0 || kt >= kt1) {
-            return;
-        }
-        int kg = g.kPerGroup(), hw = g.h * g.w, k0 = grp * kg + kt * KT;
+                              int grp, int kt, int px, int count) {
+        int kg = g.kPerGroup(), hw = g.h * g.w, k0 = grp * kg + kt * KT, lanes = V < KT ? 1 : CPL;
         for (int kk = 0; kk < Math.min(KT, kg - kt * KT); kk++) {
             int row = (n * g.k + k0 + kk) * hw + px;
             float bk = bias == null ? 0f : bias[k0 + kk];
             for (int p = 0; p < count; p++) {
-                y[row + p] = part[at + p * pStride + kk] + bk;
+                float sum = part[at + p * pStride + kk];
+                for (int h = 1; h < lanes; h++) {
+                    sum += part[at + p * pStride + h * KT + kk];
+                }
+                y[row + p] = sum + bk;
             }
             done.region(row, row + count);
         }
     }
 
     /**
-     * Two blocks of output channels (packed weights at wa and wb) x 4 pixels (x[x0 + c*hw + p]): part[at + (block*4 + p)*V
-     * + lane] = sum over c of w[lane][c] * x[c][p].
+     * The lane vector of input channels c .. c + CPL - 1 of one pixel (x[xi + h * hw]), each repeated over its KT lanes;
+     * channels from {@code valid} on are zero (the group's last channels).
      */
-    static void lanes2x4(float[] x, int x0, int hw, int cg, float[] wp, int wa, int wb, float[] part, int at) {
+    private static FloatVector channels(float[] x, int xi, int hw, int valid) {
+        FloatVector v = FloatVector.broadcast(S, x[xi]);
+        for (int h = 1; h < CPL; h++) {
+            v = v.blend(h < valid ? x[xi + h * hw] : 0f, CHANNEL_LANES[h]);
+        }
+        return v;
+    }
+
+    /**
+     * Four channel tiles (packed weights at w0..w3) x 4 pixels (their lane vectors of {@link #channels} at xd[x0 + (j*4 +
+     * p)*V] for the j-th CPL input channels): part[at + (tile*4 + p)*V + h*KT + kk] = sum over the input channels c = h
+     * mod CPL of w[kk][c] * x[c][p].
+     */
+    static void lanes4x4(float[] xd, int x0, int cg, float[] wp, int w0, int w1, int w2, int w3, float[] part, int at) {
         FloatVector z = FloatVector.zero(S);
         FloatVector a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
-        for (int c = 0, xi = x0, wi = 0; c < cg; c++, xi += hw, wi += BW) {
-            FloatVector u = FloatVector.fromArray(S, wp, wa + wi), v = FloatVector.fromArray(S, wp, wb + wi);
-            FloatVector p0 = FloatVector.broadcast(S, x[xi]), p1 = FloatVector.broadcast(S, x[xi + 1]);
-            FloatVector p2 = FloatVector.broadcast(S, x[xi + 2]), p3 = FloatVector.broadcast(S, x[xi + 3]);
+        FloatVector c0 = z, c1 = z, c2 = z, c3 = z, d0 = z, d1 = z, d2 = z, d3 = z;
+        for (int c = 0, xi = x0, wi = 0; c < cg; c += CPL, xi += 4 * V, wi += V) {
+            FloatVector p0 = FloatVector.fromArray(S, xd, xi), p1 = FloatVector.fromArray(S, xd, xi + V);
+            FloatVector p2 = FloatVector.fromArray(S, xd, xi + 2 * V), p3 = FloatVector.fromArray(S, xd, xi + 3 * V);
+            FloatVector u = FloatVector.fromArray(S, wp, w0 + wi);
             a0 = u.fma(p0, a0);
             a1 = u.fma(p1, a1);
             a2 = u.fma(p2, a2);
             a3 = u.fma(p3, a3);
-            b0 = v.fma(p0, b0);
-            b1 = v.fma(p1, b1);
-            b2 = v.fma(p2, b2);
-            b3 = v.fma(p3, b3);
+            u = FloatVector.fromArray(S, wp, w1 + wi);
+            b0 = u.fma(p0, b0);
+            b1 = u.fma(p1, b1);
+            b2 = u.fma(p2, b2);
+            b3 = u.fma(p3, b3);
+            u = FloatVector.fromArray(S, wp, w2 + wi);
+            c0 = u.fma(p0, c0);
+            c1 = u.fma(p1, c1);
+            c2 = u.fma(p2, c2);
+            c3 = u.fma(p3, c3);
+            u = FloatVector.fromArray(S, wp, w3 + wi);
+            d0 = u.fma(p0, d0);
+            d1 = u.fma(p1, d1);
+            d2 = u.fma(p2, d2);
+            d3 = u.fma(p3, d3);
         }
         a0.intoArray(part, at);
         a1.intoArray(part, at + V);
@@ -304,51 +345,30 @@ final class Pointwise {
         b1.intoArray(part, at + 5 * V);
         b2.intoArray(part, at + 6 * V);
         b3.intoArray(part, at + 7 * V);
+        c0.intoArray(part, at + 8 * V);
+        c1.intoArray(part, at + 9 * V);
+        c2.intoArray(part, at + 10 * V);
+        c3.intoArray(part, at + 11 * V);
+        d0.intoArray(part, at + 12 * V);
+        d1.intoArray(part, at + 13 * V);
+        d2.intoArray(part, at + 14 * V);
+        d3.intoArray(part, at + 15 * V);
     }
 
-    /**
-     * Two blocks of output channels (packed weights at w0 and w1; the same block twice for one) x 1 pixel (x[x0 + c*hw]):
-     * part[at + block*V + lane], each the same chain over c as {@link #lanes8x1}'s. For a run of one or two blocks, where
-     * lanes8x1 computes 6-7 copies and C2 keeps 7 of its 8 weight offsets on the stack, stored and reloaded every input
-     * channel (its machine code): ResNet-50's 2048 -> 512 @ 7, batch 1, 2 threads (runs of two blocks), 0.327 -> 0.278 ms
-     * alone and 0.514 -> 0.466 ms in the trunk (AMD EPYC Zen 5, alternating in one process); the pixel past the tiles had
-     * cost 28% of that layer.
-     */
-    static void lanes2x1(float[] x, int x0, int hw, int cg, float[] wp, int w0, int w1, float[] part, int at) {
-        FloatVector a0 = FloatVector.zero(S), a1 = a0;
-        for (int c = 0, xi = x0, wi = 0; c < cg; c++, xi += hw, wi += BW) {
-            FloatVector p = FloatVector.broadcast(S, x[xi]);
-            a0 = FloatVector.fromArray(S, wp, w0 + wi).fma(p, a0);
-            a1 = FloatVector.fromArray(S, wp, w1 + wi).fma(p, a1);
-        }
-        a0.intoArray(part, at);
-        a1.intoArray(part, at + V);
-    }
-
-    /** Eight blocks of output channels (packed weights at w0..w7) x 1 pixel (x[x0 + c*hw]): part[at + block*V + lane]. */
-    static void lanes8x1(float[] x, int x0, int hw, int cg, float[] wp, int w0, int w1, int w2, int w3, int w4, int w5, int w6, int w7,
-                         float[] part, int at) {
-        FloatVector z = FloatVector.zero(S);
-        FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
-        for (int c = 0, xi = x0, wi = 0; c < cg; c++, xi += hw, wi += BW) {
-            FloatVector p = FloatVector.broadcast(S, x[xi]);
+    /** Four channel tiles (packed weights at w0..w3) x 1 pixel (x[x0 + c*hw]): part[at + tile*V + h*KT + kk], as {@link #lanes4x4}. */
+    static void lanes4x1(float[] x, int x0, int hw, int cg, float[] wp, int w0, int w1, int w2, int w3, float[] part, int at) {
+        FloatVector a0 = FloatVector.zero(S), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0, xi = x0, wi = 0; c < cg; c += CPL, xi += CPL * hw, wi += V) {
+            FloatVector p = channels(x, xi, hw, Math.min(CPL, cg - c));
             a0 = FloatVector.fromArray(S, wp, w0 + wi).fma(p, a0);
             a1 = FloatVector.fromArray(S, wp, w1 + wi).fma(p, a1);
             a2 = FloatVector.fromArray(S, wp, w2 + wi).fma(p, a2);
             a3 = FloatVector.fromArray(S, wp, w3 + wi).fma(p, a3);
-            a4 = FloatVector.fromArray(S, wp, w4 + wi).fma(p, a4);
-            a5 = FloatVector.fromArray(S, wp, w5 + wi).fma(p, a5);
-            a6 = FloatVector.fromArray(S, wp, w6 + wi).fma(p, a6);
-            a7 = FloatVector.fromArray(S, wp, w7 + wi).fma(p, a7);
         }
         a0.intoArray(part, at);
         a1.intoArray(part, at + V);
         a2.intoArray(part, at + 2 * V);
         a3.intoArray(part, at + 3 * V);
-        a4.intoArray(part, at + 4 * V);
-        a5.intoArray(part, at + 5 * V);
-        a6.intoArray(part, at + 6 * V);
-        a7.intoArray(part, at + 7 * V);
     }
 
     /**
@@ -375,14 +395,14 @@ final class Pointwise {
         return best;
     }
 
-    /** The 8 x 3V tile: part[kk*PT + i] = sum over c of wp[wBase + c*BW + kk] * x[xBase + c*hw + i]. One flat loop over c. */
+    /** The 8 x 3V tile: part[kk*PT + i] = sum over c of wp[wBase + c*KT + kk] * x[xBase + c*hw + i]. One flat loop over c. */
     static void tile3(float[] x, int xBase, int hw, int cg, float[] wp, int wBase, float[] part) {
         FloatVector z = FloatVector.zero(S), w;
         FloatVector a00 = z, a01 = z, a02 = z, a10 = z, a11 = z, a12 = z,
                 a20 = z, a21 = z, a22 = z, a30 = z, a31 = z, a32 = z,
                 a40 = z, a41 = z, a42 = z, a50 = z, a51 = z, a52 = z,
                 a60 = z, a61 = z, a62 = z, a70 = z, a71 = z, a72 = z;
-        for (int c = 0, xi = xBase, wi = wBase; c < cg; c++, xi += hw, wi += BW) {
+        for (int c = 0, xi = xBase, wi = wBase; c < cg; c++, xi += hw, wi += KT) {
             FloatVector x0 = FloatVector.fromArray(S, x, xi), x1 = FloatVector.fromArray(S, x, xi + V), x2 = FloatVector.fromArray(S, x, xi + 2 * V);
             w = FloatVector.broadcast(S, wp[wi + 0]);
             a00 = w.fma(x0, a00);
@@ -447,7 +467,7 @@ final class Pointwise {
     static void tile1(float[] x, int xBase, int hw, int cg, float[] wp, int wBase, float[] part, int at) {
         FloatVector z = FloatVector.zero(S);
         FloatVector a0 = z, a1 = z, a2 = z, a3 = z, a4 = z, a5 = z, a6 = z, a7 = z;
-        for (int c = 0, xi = xBase, wi = wBase; c < cg; c++, xi += hw, wi += BW) {
+        for (int c = 0, xi = xBase, wi = wBase; c < cg; c++, xi += hw, wi += KT) {
             FloatVector x0 = FloatVector.fromArray(S, x, xi);
             a0 = FloatVector.broadcast(S, wp[wi + 0]).fma(x0, a0);
             a1 = FloatVector.broadcast(S, wp[wi + 1]).fma(x0, a1);
