@@ -15,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * The stem kernel ({@link VectorDirectDeinterleaved}) behind {@code direct}: ResNet's 7x7 stride-2 stem at a small size,
- * rows that are one vector, rows whose last vector overlaps the one before it, a partial channel tile, 1 to 4 input
+ * rows of 7 vectors (tiles within a row and across rows), rows that are one vector, rows whose last vector overlaps the one before it, a partial channel tile, 1 to 4 input
  * channels, odd and even and asymmetric padding (so the even plane starts on an input's odd column, and the other way),
  * a different stride and a dilation along H, bias or none; each with the epilogue fused into the stores (ReLU and a
  * residual), none, and one applied per stored run (GELU); against the float64 oracle, the same bits with 1 and 3 threads
@@ -29,6 +29,8 @@ class VectorDirectDeinterleavedTest {
         Object[][] layers = {
                 // {input N,C,H,W}, {K, C, R, S}, spec
                 {new int[] {1, 3, 40, 2 * v + 5}, new int[] {64, 3, 7, 7}, ConvSpec.builder().stride(2).padding(3).build()}, // stem
+                // rows of 7 vectors (ResNet-50's stem): two whole tiles per row, the rows' last vectors three at a time
+                {new int[] {1, 3, 12, 14 * v}, new int[] {16, 3, 7, 7}, ConvSpec.builder().stride(2).padding(3).build()},
                 {new int[] {2, 3, 9, 2 * v}, new int[] {11, 3, 3, 3}, ConvSpec.builder().stride(2).padding(1).build()}, // one vector a row
                 {new int[] {1, 4, 9, 5 * v + 3}, new int[] {16, 4, 2, 5},
                     ConvSpec.builder().stride(1, 2).padding(Padding.of(1, 0, 2, 1)).build()},
