@@ -222,8 +222,7 @@ final class Pointwise {
      * with blocks as wide as a vector in the trunk, 1% built once, one process each), then single pixels x 4 tiles
      * ({@link #lanes4x1}); a run's last group repeats its last tile (computed, not stored). Each output is CPL chains over
      * its input channels c = h mod CPL, in order, summed at the store ({@link #store}): deterministic, whatever the thread
-     * count, but not the tiles'
-     * single chain. Below 8 lanes: a scalar chain of {@link Math#fma}.
+     * count, but not the tiles' single chain. Below 8 lanes: a scalar chain of {@link Math#fma}.
      */
     private static void leftovers(ConvGeometry g, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done,
                                   float[] part8, int n, int grp, int kt0, int kt1) {

@@ -312,7 +312,9 @@ final class VectorDirectDeinterleaved {
     /**
      * {@link #tile} for three consecutive vectors of one row (at b0, b0 + V, b0 + 2V): their loads at constant offsets
      * from one base. With three bases the tile ran at 148-152 GFLOP/s on one Zen 5 core (the same loop with one base and
-     * offsets V and 2V: 206-210; two bases, or one and a delta passed in: 126-139), alone with its data in L1.
+     * offsets V and 2V: 206-210; two bases, or one and a delta passed in: 126-139), alone with its data in L1. A copy of
+     * tile's loop rather than one method for both: the offsets must be constants where C2 compiles the loop, and a method
+     * this large is not inlined into its caller, so a call with b0 + V and b0 + 2V would reach it as three bases.
      */
     static void tileRow(float[] xd, int b0, int[] tapOff, float[] wp, int wBase, float[] part) {
         FloatVector z = FloatVector.zero(S), w, x0, x1, x2;
