@@ -372,7 +372,7 @@ public final class Autotuner {
             // chosen by its fastest run: on a shared machine noise only adds time, and it can fall on most of one candidate's
             // runs (a 0.14 ms 1x1 layer timed at a median of 1.14 ms, spread 63x, lost to im2col's 0.43 on a Zen 5 VM)
             double score = score(e.getKey(), ms[0]);
-            if ((Double) errors.get(label) <= TOLERANCE && score < bestMs) {
+            if (accurate(errors, e.getKey()) && score < bestMs) {
                 best = e.getKey();
                 bestMs = score;
             }
@@ -417,20 +417,25 @@ public final class Autotuner {
      * #TIMED_SPREAD} (slowest / fastest): then even its fastest run may not be its speed.
      */
     private static boolean scattered(Map<Algorithm, double[]> timed, Map<String, Object> errors) {
-        double best = Double.MAX_VALUE;
+        Map<Algorithm, Double> fastest = new LinkedHashMap<>(); // the fastest run of each candidate that could win
         for (Map.Entry<Algorithm, double[]> e : timed.entrySet()) {
-            if (errors.get(e.getKey().label()) instanceof Double err && err <= TOLERANCE) {
-                best = Math.min(best, score(e.getKey(), Arrays.stream(e.getValue()).min().orElse(Double.MAX_VALUE)));
+            if (accurate(errors, e.getKey())) {
+                fastest.put(e.getKey(), Arrays.stream(e.getValue()).min().orElse(Double.MAX_VALUE));
             }
         }
-        for (Map.Entry<Algorithm, double[]> e : timed.entrySet()) {
-            double min = Arrays.stream(e.getValue()).min().orElse(Double.MAX_VALUE), max = Arrays.stream(e.getValue()).max().orElse(0);
-            if (errors.get(e.getKey().label()) instanceof Double err && err <= TOLERANCE && score(e.getKey(), min) <= best * UNSTEADY_MARGIN
-                    && max > min * TIMED_SPREAD) {
+        double best = fastest.entrySet().stream().mapToDouble(e -> score(e.getKey(), e.getValue())).min().orElse(Double.MAX_VALUE);
+        for (Map.Entry<Algorithm, Double> e : fastest.entrySet()) {
+            double max = Arrays.stream(timed.get(e.getKey())).max().orElse(0);
+            if (score(e.getKey(), e.getValue()) <= best * UNSTEADY_MARGIN && max > e.getValue() * TIMED_SPREAD) {
                 return true;
             }
         }
         return false;
+    }
+
+    /** Whether candidate a's result was within {@link #TOLERANCE} of the float64 reference. */
+    private static boolean accurate(Map<String, Object> errors, Algorithm a) {
+        return errors.get(a.label()) instanceof Double err && err <= TOLERANCE;
     }
 
     /** What the tuner ranks a candidate by: its fastest run, Winograd's times its {@link #WINOGRAD_MARGIN}. */

@@ -83,7 +83,7 @@ final class Pointwise {
     }
 
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
-        int cg = g.cPerGroup(), kg = g.kPerGroup(), hw = g.h * g.w, kTiles = (kg + KT - 1) / KT;
+        int cg = g.cPerGroup(), kg = g.kPerGroup(), hw = g.h * g.w, kTiles = kTiles(g);
         float[] w = weights.raw;
         int cp = paddedChannels(cg);
         float[] wp = weights.packed((long) g.groups * kTiles * cp * KT, p -> par.forEach(g.groups * kTiles, gt -> {
@@ -276,13 +276,13 @@ final class Pointwise {
      */
     private static void store(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, float[] part, int at, int pStride, int n,
                               int grp, int kt, int px, int count) {
-        int kg = g.kPerGroup(), hw = g.h * g.w, k0 = grp * kg + kt * KT, lanes = V < KT ? 1 : CPL;
+        int kg = g.kPerGroup(), hw = g.h * g.w, k0 = grp * kg + kt * KT;
         for (int kk = 0; kk < Math.min(KT, kg - kt * KT); kk++) {
             int row = (n * g.k + k0 + kk) * hw + px;
             float bk = bias == null ? 0f : bias[k0 + kk];
             for (int p = 0; p < count; p++) {
                 float sum = part[at + p * pStride + kk];
-                for (int h = 1; h < lanes; h++) {
+                for (int h = 1; h < CPL; h++) {
                     sum += part[at + p * pStride + h * KT + kk];
                 }
                 y[row + p] = sum + bk;
