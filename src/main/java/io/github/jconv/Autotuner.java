@@ -63,7 +63,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link #UNSTEADY_MARGIN} of the winner had not is kept for this process only and is not written to the file, so the
  * next process tunes it again. The timed runs of a candidate within that margin that spread more than {@link
  * #TIMED_SPREAD} (its fastest run may not be its speed) are timed again with the others, once, and the second rounds
- * decide ({@code retimed} in the entry).
+ * decide ({@code retimed} in the entry). The backend's own pick losing by more than {@link #SUSPECT_MARGIN} is warmed
+ * again and every candidate timed once more; still losing by as much, the choice is provisional ({@code suspect}).
  */
 public final class Autotuner {
     /** The cache file's format version. */
@@ -93,6 +94,17 @@ public final class Autotuner {
      * scatter whatever the tuner does.
      */
     static final double TIMED_SPREAD = 2.0;
+    /**
+     * The backend's own pick ({@link Backend#choose}, the algorithm its heuristic expects to be fastest) losing by more
+     * than this (its fastest run over the winner's, Winograd's margin counted) is suspect: it is warmed again for at least
+     * {@link #SUSPECT_WARMUP_MILLIS} and every candidate is timed again, once; if it still loses by as much, the choice is
+     * provisional. On a Zen 5 VM, in 1 of 4 fresh `bench --network` processes, the tuner timed direct on the stem at 54 ms
+     * and on 64 -> 256 @ 56 at a steady 14 ms (1.2 and 0.4 ms in the trunk a moment later) and chose im2col, which ran
+     * 3.3 and 1.2 ms: the trunk 10% slower, and the 1x1 choice cached on disk for every later process.
+     */
+    static final double SUSPECT_MARGIN = 2.5;
+    /** The least warm-up of a suspect candidate before its second timing: time for the JIT to replace the code it ran on. */
+    static final long SUSPECT_WARMUP_MILLIS = 1000;
     /** A cached choice is tuned again after this many consecutive calls slower than its recorded time by {@link #RECHECK_MARGIN}. */
     static final int RECHECK_CALLS = 8;
     static final double RECHECK_MARGIN = 2.0;
@@ -360,6 +372,16 @@ public final class Autotuner {
             LOG.info("autotuning {}: the timed runs of a candidate near the fastest spread more than {}x; timing them again", g, TIMED_SPREAD);
             host = hostTimes(backend, onHost, g, failed);
         }
+        Algorithm expected = backend.choose(g);
+        boolean suspect = outrun(host, errors, expected);
+        if (suspect) {
+            LOG.info("autotuning {}: {}, the backend's own pick, lost by more than {}x; warming it again and timing every candidate once more", g,
+                    expected, SUSPECT_MARGIN);
+            steady.put(expected.label(), warmOnHost(onHost.get(expected), backend instanceof CpuBackend, SUSPECT_WARMUP_MILLIS));
+            host = hostTimes(backend, onHost, g, failed);
+            retimed = true;
+            suspect = outrun(host, errors, expected);
+        }
         timed.putAll(host);
         Algorithm best = null;
         double bestMs = Double.MAX_VALUE;
@@ -401,6 +423,11 @@ public final class Autotuner {
                 LOG.info("autotuning {}: a candidate near the winner had not reached steady state; not cached on disk", g);
             }
         }
+        if (suspect) {
+            entry.put("suspect", expected.label());
+            entry.put("provisional", true);
+            LOG.info("autotuning {}: {} still lost by more than {}x; not cached on disk", g, expected, SUSPECT_MARGIN);
+        }
         if (retimed) {
             entry.put("retimed", true);
         }
@@ -417,12 +444,7 @@ public final class Autotuner {
      * #TIMED_SPREAD} (slowest / fastest): then even its fastest run may not be its speed.
      */
     private static boolean scattered(Map<Algorithm, double[]> timed, Map<String, Object> errors) {
-        Map<Algorithm, Double> fastest = new LinkedHashMap<>(); // the fastest run of each candidate that could win
-        for (Map.Entry<Algorithm, double[]> e : timed.entrySet()) {
-            if (accurate(errors, e.getKey())) {
-                fastest.put(e.getKey(), Arrays.stream(e.getValue()).min().orElse(Double.MAX_VALUE));
-            }
-        }
+        Map<Algorithm, Double> fastest = fastest(timed, errors);
         double best = fastest.entrySet().stream().mapToDouble(e -> score(e.getKey(), e.getValue())).min().orElse(Double.MAX_VALUE);
         for (Map.Entry<Algorithm, Double> e : fastest.entrySet()) {
             double max = Arrays.stream(timed.get(e.getKey())).max().orElse(0);
@@ -431,6 +453,28 @@ public final class Autotuner {
             }
         }
         return false;
+    }
+
+    /**
+     * Whether {@code expected} (within {@link #TOLERANCE} of the reference) lost to another candidate by more than {@link
+     * #SUSPECT_MARGIN}, both ranked by {@link #score}.
+     */
+    private static boolean outrun(Map<Algorithm, double[]> timed, Map<String, Object> errors, Algorithm expected) {
+        Map<Algorithm, Double> fastest = fastest(timed, errors);
+        Double mine = fastest.remove(expected);
+        return mine != null && fastest.entrySet().stream()
+                .anyMatch(e -> score(expected, mine) > SUSPECT_MARGIN * score(e.getKey(), e.getValue()));
+    }
+
+    /** The fastest run of each candidate that could win (within {@link #TOLERANCE} of the reference), in timed's order. */
+    private static Map<Algorithm, Double> fastest(Map<Algorithm, double[]> timed, Map<String, Object> errors) {
+        Map<Algorithm, Double> fastest = new LinkedHashMap<>();
+        for (Map.Entry<Algorithm, double[]> e : timed.entrySet()) {
+            if (accurate(errors, e.getKey())) {
+                fastest.put(e.getKey(), Arrays.stream(e.getValue()).min().orElse(Double.MAX_VALUE));
+            }
+        }
+        return fastest;
     }
 
     /** Whether candidate a's result was within {@link #TOLERANCE} of the float64 reference. */
@@ -449,7 +493,12 @@ public final class Autotuner {
      * ({@link Warmup}; or {@link #warmupMillis()} has passed); returns whether it got there. The last result is in out.
      */
     private static boolean warmOnHost(Runnable run, boolean allocationFree) {
-        return Warmup.untilSteady(run, STEADY_RUNS, 0, warmupMillis(), allocationFree);
+        return warmOnHost(run, allocationFree, 0);
+    }
+
+    /** As {@link #warmOnHost(Runnable, boolean)}, for at least minMillis (and then up to {@link #warmupMillis()} more). */
+    private static boolean warmOnHost(Runnable run, boolean allocationFree, long minMillis) {
+        return Warmup.untilSteady(run, STEADY_RUNS, minMillis, minMillis + warmupMillis(), allocationFree);
     }
 
     /**

@@ -143,12 +143,18 @@ class AutotunerTest {
 
     /** As {@link #fake(List, java.util.function.Consumer)}, every candidate computing with {@code computeWith} (same cost) when not null. */
     private static Backend fake(List<Algorithm> algorithms, java.util.function.Consumer<Algorithm> body, Algorithm computeWith) {
+        return fake(algorithms, body, computeWith, Algorithm.REFERENCE);
+    }
+
+    /** As {@link #fake(List, java.util.function.Consumer, Algorithm)}, whose heuristic ({@link Backend#choose}) picks {@code expected}. */
+    private static Backend fake(List<Algorithm> algorithms, java.util.function.Consumer<Algorithm> body, Algorithm computeWith,
+                                Algorithm expected) {
         return new Backend() {
             @Override public String name() { return "fake"; }
             @Override public String unavailableReason() { return null; }
             @Override public List<Algorithm> algorithms() { return algorithms; }
             @Override public String cannotImplement(Algorithm a, ConvGeometry g) { return null; }
-            @Override public Algorithm choose(ConvGeometry g) { return Algorithm.REFERENCE; }
+            @Override public Algorithm choose(ConvGeometry g) { return expected; }
 
             @Override
             public void run(Algorithm a, ConvGeometry g, float[] in, float[] w, float[] b, float[] out, int threads) {
@@ -411,6 +417,67 @@ class AutotunerTest {
             next.choose(jittery, G, 1, true);
             assertEquals(1, next.tunings());
         });
+    }
+
+    /**
+     * The backend's own pick (direct here) timed at a steady 40 ms, as code the JIT has not replaced yet, loses to im2col's
+     * 8 ms by more than {@link Autotuner#SUSPECT_MARGIN}: it is warmed again (for at least {@link
+     * Autotuner#SUSPECT_WARMUP_MILLIS}) and every candidate timed once more. Direct is slow until its timed rounds are over
+     * (its 5 calls right after one of im2col's), then 1 ms: the second timing decides, direct wins, and the choice is
+     * cached as usual.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aSuspectLossOfTheBackendsOwnPickIsTimedAgain(@TempDir Path dir) throws Throwable {
+        Algorithm[] last = {null};
+        int[] afterIm2col = {0};
+        java.util.concurrent.atomic.AtomicInteger directRuns = new java.util.concurrent.atomic.AtomicInteger();
+        Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
+            if (a == Algorithm.DIRECT) {
+                directRuns.incrementAndGet();
+                if (last[0] == Algorithm.IM2COL) {
+                    afterIm2col[0]++;
+                }
+                sleep(afterIm2col[0] < 5 || last[0] == Algorithm.IM2COL && afterIm2col[0] == 5 ? 40 : 1);
+            } else {
+                sleep(8);
+            }
+            last[0] = a;
+        }, Algorithm.IM2COL, Algorithm.DIRECT);
+        withWarmupMillis("300", () -> {
+            Path file = dir.resolve("a.json");
+            Autotuner t = Autotuner.withCacheFile(file);
+            assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
+            Map<String, Object> entry = t.cached(b, G, 1);
+            assertEquals(Boolean.TRUE, entry.get("retimed"), entry.toString());
+            assertEquals(null, entry.get("suspect"), entry.toString());
+            assertEquals(null, entry.get("provisional"), entry.toString());
+            assertTrue(directRuns.get() > 2 * 5 + Autotuner.STEADY_RUNS, directRuns.get() + " runs of direct: warmed again");
+            assertTrue(Files.readString(file).contains("fake"), "cached on disk");
+        });
+    }
+
+    /**
+     * The backend's own pick that still loses by more than {@link Autotuner#SUSPECT_MARGIN} after the second warm-up and
+     * timing (direct 40 ms, im2col 8 ms) leaves the choice (im2col) to this process: provisional, marked suspect, not on
+     * disk; losing by less (15 ms against 8) is an ordinary choice, cached.
+     */
+    @Test
+    void aBackendsOwnPickThatStillLosesByFarLeavesTheChoiceProvisional(@TempDir Path dir) throws Throwable {
+        for (int directMs : new int[] {40, 15}) {
+            Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> sleep(a == Algorithm.DIRECT ? directMs : 8),
+                    Algorithm.IM2COL, Algorithm.DIRECT);
+            withWarmupMillis("150", () -> {
+                Path file = dir.resolve("d" + directMs + ".json");
+                Autotuner t = Autotuner.withCacheFile(file);
+                assertEquals(Algorithm.IM2COL, t.choose(b, G, 1, true));
+                Map<String, Object> entry = t.cached(b, G, 1);
+                boolean far = directMs == 40;
+                assertEquals(far ? "direct" : null, entry.get("suspect"), entry.toString());
+                assertEquals(far ? Boolean.TRUE : null, entry.get("provisional"), entry.toString());
+                assertEquals(far, !Files.exists(file) || !Files.readString(file).contains("fake"), "on disk only when not suspect");
+            });
+        }
     }
 
     /** Runs body with {@code -Djconv.tune.warmupMillis=ms}, the property restored after. */
