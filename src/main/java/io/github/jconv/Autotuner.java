@@ -99,8 +99,9 @@ public final class Autotuner {
      * than this (its fastest run over the winner's, Winograd's margin counted) is suspect: it is warmed again for at least
      * {@link #SUSPECT_WARMUP_MILLIS} and every candidate is timed again, once; if it still loses by as much, the choice is
      * provisional. On a Zen 5 VM, in 1 of 4 fresh `bench --network` processes, the tuner timed direct on the stem at 54 ms
-     * and on 64 -> 256 @ 56 at a steady 14 ms (1.2 and 0.4 ms in the trunk a moment later) and chose im2col, which ran
-     * 3.3 and 1.2 ms: the trunk 10% slower, and the 1x1 choice cached on disk for every later process.
+     * and on 64 -> 256 @ 56 at a steady 14 ms (1.2 and 0.48-0.66 ms in the other processes' trunks) and chose im2col,
+     * which ran them at 3.3 and 1.0-1.35 ms: the trunk 11% slower, and the 1x1 choice cached on disk for every later
+     * process.
      */
     static final double SUSPECT_MARGIN = 2.5;
     /** The least warm-up of a suspect candidate before its second timing: time for the JIT to replace the code it ran on. */
