@@ -53,6 +53,16 @@ final class VectorDirectChannels {
     static final int WEIGHT_CHUNK = 1 << 18;
     /** Output tiles that run one (block, tap) slice of weights before the next. */
     static final int GROUP = 4;
+    /**
+     * For maps 7 wide ({@link #tile7}), the regions each (block, kernel row) slice of the packed weights is split into:
+     * input channel c in region c % STREAMS, so the loop over c reads STREAMS streams in turn. There the weights outweigh
+     * everything else (ResNet-50's last stage: 9.4 MB against 100 KB of input) and come from memory every call at batch
+     * 1, and one stream left the hardware prefetcher too few lines in flight. AMD EPYC Zen 5, 2 threads, 512 -> 512 @ 7
+     * with 12 weight copies cycling: 0.960 -> 0.860 ms (8 regions: 1.047; medians of 100 ms slots alternating in one
+     * process), 1.07-1.08 -> 0.93-0.94 in separate processes; with one copy (from L3) 0.681 -> 0.702 and 0.81-0.97 ->
+     * 0.87-0.89. At 14x14 (256 channels, 2.4 MB) it was 2-3% slower, cached or not: other maps keep one stream.
+     */
+    static final int STREAMS = 4;
 
     /** Lane l to lane l ^ d, and the lanes with bit d set, for {@link #transpose16} (meaningful when V == 16). */
     private static final VectorShuffle<Float> X1 = xor(1), X2 = xor(2), X4 = xor(4), X8 = xor(8);
@@ -95,7 +105,8 @@ final class VectorDirectChannels {
     /** Floats of workspace a call uses at most: the padded input of every pair, the accumulators of one task, and the packed weights. */
     static long workspaceFloats(ConvGeometry g) {
         int ws = rowStride(g), kPad = (g.kPerGroup() + NB - 1) / NB * NB;
-        return (long) g.n * g.groups * VectorDirect.paddedSize(g, ws, paddedPlane(g, ws)) + ((long) g.p * ws + PX) * kPad + (long) g.groups * kPad * g.cPerGroup() * g.r * 3;
+        return (long) g.n * g.groups * VectorDirect.paddedSize(g, ws, paddedPlane(g, ws)) + ((long) g.p * ws + PX) * kPad
+                + (long) g.groups * kPad / NB * g.r * streams(g) * regionFloats(g.cPerGroup(), streams(g));
     }
 
     /** y = conv(x, w) + bias; {@link #applies} must hold. */
@@ -104,11 +115,13 @@ final class VectorDirectChannels {
         int blocks = (kg + NB - 1) / NB, kPad = blocks * NB;
         int wpad = rowStride(g), plane = paddedPlane(g, wpad);
         // tiles of PX consecutive flat outputs, or one per output row of 7 (tile7): ts flat outputs from one to the next
-        boolean rows = g.q == 7 && g.dilationW == 1;
+        boolean rows = rowsOfSeven(g);
         int ts = rows ? wpad : PX, tiles = rows ? g.p : (g.p * wpad + PX - 1) / PX;
         float[] wq = packWeights(g, w, blocks, par);
         int chunks = (int) Math.min(cg, ((long) blocks * NB * g.r * 3 * cg + WEIGHT_CHUNK - 1) / WEIGHT_CHUNK);
-        int cc = (cg + chunks - 1) / chunks;
+        // a chunk starts at a multiple of the streams: its channels are runs of the slice's regions at one offset
+        int streams = streams(g), rs = regionFloats(cg, streams), slice = streams * rs;
+        int cc = ((cg + chunks - 1) / chunks + streams - 1) / streams * streams;
         int pairs = g.n * g.groups;
         int[] split = split(pairs, blocks, tiles, par.threads());
         int kParts = split[0], parts = split[1];
@@ -138,12 +151,12 @@ final class VectorDirectChannels {
                     int tEnd = Math.min(t1, tg + GROUP);
                     for (int b = b0; b < b1; b++) {
                         for (int r = 0; r < g.r; r++) {
-                            int wOff = (((grp * blocks + b) * g.r + r) * cg + c0) * 3 * NB;
+                            int wOff = ((grp * blocks + b) * g.r + r) * slice + c0 / streams * 3 * NB;
                             int xOff = xBase + c0 * plane + r * g.dilationH * wpad;
                             for (int t = tg; t < tEnd; t++) {
                                 int a = (t - t0) * ts * accK + (b - b0) * NB;
                                 if (rows) {
-                                    tile7(cn, xp, xOff + t * ts, plane, wq, wOff, acc, a, accK);
+                                    tile7(cn, xp, xOff + t * ts, plane, wq, wOff, rs, acc, a, accK);
                                 } else if (g.dilationW == 1) {
                                     tile1(cn, xp, xOff + t * ts, plane, wq, wOff, acc, a, accK);
                                 } else {
@@ -178,16 +191,34 @@ final class VectorDirectChannels {
         return new int[] {kParts, parts};
     }
 
-    /** wq[((((grp*blocks + b)*R + r)*C/G + c)*3 + s)*NB + j] = w[grp*K/G + b*NB + j][c][r][s], zero past the group's channels. */
+    /** Whether the outputs take one tile per row of 7 ({@link #tile7}). */
+    private static boolean rowsOfSeven(ConvGeometry g) {
+        return g.q == 7 && g.dilationW == 1;
+    }
+
+    /** The regions each slice of g's packed weights is split into: {@link #STREAMS} for rows of 7, else one. */
+    private static int streams(ConvGeometry g) {
+        return rowsOfSeven(g) ? STREAMS : 1;
+    }
+
+    /** Floats of one region of a (block, kernel row) slice of the packed weights: its input channels' 3 taps x NB each. */
+    private static int regionFloats(int cg, int streams) {
+        return (cg + streams - 1) / streams * 3 * NB;
+    }
+
+    /**
+     * wq[((grp*blocks + b)*R + r)*slice + (c % streams)*rs + (c / streams)*3*NB + s*NB + j] = w[grp*K/G + b*NB + j][c][r][s]
+     * ({@link #streams}, rs = {@link #regionFloats}, slice = streams * rs), zero past the group's channels.
+     */
     private static float[] packWeights(ConvGeometry g, Weights weights, int blocks, Parallel par) {
-        int cg = g.cPerGroup(), kg = g.kPerGroup();
+        int cg = g.cPerGroup(), kg = g.kPerGroup(), streams = streams(g), rs = regionFloats(cg, streams), slice = streams * rs;
         float[] w = weights.raw;
-        return weights.packed((long) g.groups * blocks * g.r * cg * 3 * NB, wq -> par.forEach(g.groups * blocks, gb -> {
+        return weights.packed((long) g.groups * blocks * g.r * slice, wq -> par.forEach(g.groups * blocks, gb -> {
             int grp = gb / blocks, b = gb % blocks;
             for (int r = 0; r < g.r; r++) {
                 for (int c = 0; c < cg; c++) {
                     for (int s = 0; s < 3; s++) {
-                        int dst = (((gb * g.r + r) * cg + c) * 3 + s) * NB;
+                        int dst = (gb * g.r + r) * slice + c % streams * rs + (c / streams * 3 + s) * NB;
                         for (int j = 0; j < NB; j++) {
                             int k = b * NB + j;
                             wq[dst + j] = k < kg ? w[(((grp * kg + k) * cg + c) * g.r + r) * 3 + s] : 0f;
@@ -417,9 +448,10 @@ final class VectorDirectChannels {
 
     /**
      * {@link #tile1} for one output row of 7 (ResNet-50's 7x7 maps, whose padded rows are 8 apart: tiles of 10 flat
-     * outputs computed 60 for every 49 kept): 7 outputs x NB channels, the same FMAs per output in the same order.
+     * outputs computed 60 for every 49 kept): 7 outputs x NB channels, the same FMAs per output in the same order; input
+     * channel c's weights at wq[t + (c % STREAMS)*rs + (c / STREAMS)*3*NB] ({@link #STREAMS}).
      */
-    static void tile7(int cn, float[] xp, int x, int xs, float[] wq, int t, float[] acc, int a, int ldo) {
+    static void tile7(int cn, float[] xp, int x, int xs, float[] wq, int t, int rs, float[] acc, int a, int ldo) {
         FloatVector a00 = FloatVector.fromArray(S, acc, a + 0 * ldo), a01 = FloatVector.fromArray(S, acc, a + 0 * ldo + V);
         FloatVector a10 = FloatVector.fromArray(S, acc, a + 1 * ldo), a11 = FloatVector.fromArray(S, acc, a + 1 * ldo + V);
         FloatVector a20 = FloatVector.fromArray(S, acc, a + 2 * ldo), a21 = FloatVector.fromArray(S, acc, a + 2 * ldo + V);
@@ -428,7 +460,7 @@ final class VectorDirectChannels {
         FloatVector a50 = FloatVector.fromArray(S, acc, a + 5 * ldo), a51 = FloatVector.fromArray(S, acc, a + 5 * ldo + V);
         FloatVector a60 = FloatVector.fromArray(S, acc, a + 6 * ldo), a61 = FloatVector.fromArray(S, acc, a + 6 * ldo + V);
         for (int c = 0; c < cn; c++) {
-            int xi = x + c * xs, ti = t + c * 3 * NB;
+            int xi = x + c * xs, ti = t + c % STREAMS * rs + c / STREAMS * 3 * NB;
             FloatVector w00 = FloatVector.fromArray(S, wq, ti + 0 * V), w01 = FloatVector.fromArray(S, wq, ti + 1 * V);
             FloatVector w10 = FloatVector.fromArray(S, wq, ti + 2 * V), w11 = FloatVector.fromArray(S, wq, ti + 3 * V);
             FloatVector w20 = FloatVector.fromArray(S, wq, ti + 4 * V), w21 = FloatVector.fromArray(S, wq, ti + 5 * V);

@@ -57,6 +57,24 @@ class VectorDirectChannelsTest {
     }
 
     /**
+     * Input channels in several chunks (WEIGHT_CHUNK) whose size is not a multiple of {@link VectorDirectChannels#STREAMS}
+     * before rounding (470 channels x 2 blocks: 2 chunks of 235, rounded to 236 and 234 for rows of 7), the packed weights' regions read
+     * from each chunk's offset: rows of 7 (tile7), flat tiles (tile1), dilation 2 (tile2).
+     */
+    @Test
+    void chunksOfInputChannelsAcrossTheWeightRegions() {
+        Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
+        int seed = 400;
+        for (int[] l : new int[][] {{7, 7, 1}, {9, 10, 1}, {9, 9, 2}}) { // H, W, dilation
+            ConvGeometry g = ConvGeometry.conv2d(new int[] {1, 470, l[0], l[1]}, new int[] {2 * VectorDirectChannels.NB - 3, 470, 3, 3},
+                    new int[] {2 * VectorDirectChannels.NB - 3}, ConvSpec.builder().padding(l[2]).dilation(l[2]).build());
+            assertTrue(VectorDirectChannels.applies(g), g.toString());
+            assertTrue(2L * VectorDirectChannels.NB * 9 * 470 > VectorDirectChannels.WEIGHT_CHUNK, "more than one chunk");
+            KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, Epilogue.none(), ++seed);
+        }
+    }
+
+    /**
      * A pair's input padded once for all its tasks ({@link VectorDirect#padAll}) from a scratch buffer full of NaN: rows
      * of 10 flat outputs, dilation 2, asymmetric and wide padding, groups, batches of 1 and 2.
      */
