@@ -353,11 +353,8 @@ class AutotunerTest {
         Path file = dir.resolve("a.json");
         Autotuner t = Autotuner.withCacheFile(file);
         assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
-        Map<String, Object> entry = t.cached(b, G, 1);
-        assertEquals(Boolean.TRUE, entry.get("retimed"), entry.toString());
-        assertEquals(null, entry.get("provisional"), entry.toString());
+        retimedAndSaved(t.cached(b, G, 1), file);
         assertEquals(10, timedDirect.get(), "two sets of timed rounds");
-        assertTrue(Files.readString(file).contains("fake"), "written to the cache file");
     }
 
     /** Timed again once only: the second rounds decide even when they scatter as well (the same 40 ms runs and one of 10). */
@@ -449,11 +446,9 @@ class AutotunerTest {
             Autotuner t = Autotuner.withCacheFile(file);
             assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
             Map<String, Object> entry = t.cached(b, G, 1);
-            assertEquals(Boolean.TRUE, entry.get("retimed"), entry.toString());
             assertEquals(null, entry.get("suspect"), entry.toString());
-            assertEquals(null, entry.get("provisional"), entry.toString());
+            retimedAndSaved(entry, file);
             assertTrue(directRuns.get() > 2 * 5 + Autotuner.STEADY_RUNS, directRuns.get() + " runs of direct: warmed again");
-            assertTrue(Files.readString(file).contains("fake"), "cached on disk");
         });
     }
 
@@ -478,6 +473,13 @@ class AutotunerTest {
                 assertEquals(far, !Files.exists(file) || !Files.readString(file).contains("fake"), "on disk only when not suspect");
             });
         }
+    }
+
+    /** A choice timed twice that stands: the entry says retimed, is not provisional, and is in the cache file. */
+    private static void retimedAndSaved(Map<String, Object> entry, Path file) throws java.io.IOException {
+        assertEquals(Boolean.TRUE, entry.get("retimed"), entry.toString());
+        assertEquals(null, entry.get("provisional"), entry.toString());
+        assertTrue(Files.readString(file).contains("fake"), "written to the cache file");
     }
 
     /** Runs body with {@code -Djconv.tune.warmupMillis=ms}, the property restored after. */
