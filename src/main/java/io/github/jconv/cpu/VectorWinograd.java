@@ -15,8 +15,10 @@ import jdk.incubator.vector.VectorSpecies;
  * planes ({@code xb[n][C/V][row][col][V]}, the rows and columns the tiles' patches read), so the transform reads V
  * channels per vector (an earlier layout with V tiles of a row per vector used a quarter of the lanes on 14x14 maps);
  * the copy also notes non-finite inputs, which make the call decline (see {@link #forward}). (2) Tasks over (group of
- * tile rows, chunk of output-channel blocks): the input transform of the group's tiles into {@code v[36][tiles][C]};
- * then per block of {@link #NB} output channels and each of the 36 transformed positions, a GEMM [tiles x C] x
+ * tile rows, chunk of output-channel blocks): the input transform of the group's tiles into {@code v[36][tiles][C]}
+ * (done once for all of a group's tasks, in a loop of their own over groups and channel vectors, where the groups' v
+ * together fit in L2: ResNet-50's 14x14 layers at batch 1; otherwise each task transforms its group, whose v it then
+ * reads from its own cache); then per block of {@link #NB} output channels and each of the 36 transformed positions, a GEMM [tiles x C] x
  * [C x NB] on {@link VectorDirectStrided#tile}'s register tile (6 tiles x NB channels, the transformed weights as the
  * vector operand; the bias starts the sums of M[1][1], whose coefficient in every output is 1); then the output
  * transform with channels in the lanes, written to y and reported per channel and run of rows. The weights' transform
@@ -31,7 +33,15 @@ final class VectorWinograd {
     static final int PX = VectorDirectStrided.PX;
     /** Transformed positions per tile (6 x 6). */
     static final int XI = 36;
-    /** Floats of transformed input a task's group of tiles aims at (its GEMMs read it once per channel block). */
+    /**
+     * Floats of transformed input a task's group of tiles aims at (its GEMMs read it once per channel block); a call whose
+     * whole transformed input is at most twice this runs one group (threads permitting), since every group reads all the
+     * transformed weights. ResNet-50's 256 -> 256 3x3 layer at 14x14, batch 1 (AMD EPYC Zen 5, 2 threads, 12 weight
+     * copies cycling, alternating in one process): two groups of 12 tiles, each task transforming its own, 1.02-1.12 ms;
+     * one group of 16, 0.67-0.75 ms; its input transformed once for the 4 tasks, 0.6-0.65 ms inside the trunk (0.85-0.89
+     * before; direct 0.71-0.84). At batch 8 (5 groups instead of 11: 5% slower) the rule keeps the former groups; the
+     * 28x28 layer at batch 1 (two groups, sharing their transform) runs as fast as before.
+     */
     static final int GROUP_FLOATS = 1 << 17;
     /** Vectors of scratch after a task's GEMM results: the input transform's 36, the output transform's 24 + 16. */
     private static final int SCRATCH_VECTORS = 40;
@@ -46,7 +56,7 @@ final class VectorWinograd {
     private static final class Plan {
         final int tilesH, tilesW, cBlocks, cp, hp, wp, block, rowsPerGroup, groups, tilesPerGroup, kBlocks;
 
-        Plan(ConvGeometry g) {
+        Plan(ConvGeometry g, int threads) {
             tilesH = (g.p + 3) / 4;
             tilesW = (g.q + 3) / 4;
             cBlocks = (g.c + V - 1) / V;
@@ -54,19 +64,27 @@ final class VectorWinograd {
             hp = 4 * tilesH + 2; // the rows and columns the tiles' patches read
             wp = 4 * tilesW + 2;
             block = hp * wp * V;
-            int target = Math.max(PX, GROUP_FLOATS / (XI * cp));
-            int rows = Math.max(1, Math.min(g.n * tilesH, target / tilesW));
-            rowsPerGroup = rows;
-            groups = (g.n * tilesH + rows - 1) / rows;
-            tilesPerGroup = (rows * tilesW + PX - 1) / PX * PX;
             kBlocks = (g.k + NB - 1) / NB;
+            int all = g.n * tilesH;
+            // one group where the whole call's transformed input fits in twice GROUP_FLOATS (small maps at small batches:
+            // every group reads all of the transformed weights, 4x the raw ones), else groups of about GROUP_FLOATS
+            int rows = (long) XI * all * tilesW * cp <= 2L * GROUP_FLOATS ? all
+                    : Math.max(1, Math.min(all, Math.max(PX, GROUP_FLOATS / (XI * cp)) / tilesW));
+            // and at least 2 tasks per thread: groups times the output-channel blocks each group's tasks split
+            int n = Math.max((all + rows - 1) / rows, Math.min(all, (2 * threads + kBlocks - 1) / kBlocks));
+            rowsPerGroup = (all + n - 1) / n; // balanced: no group of a row or two after full ones
+            groups = (all + rowsPerGroup - 1) / rowsPerGroup;
+            tilesPerGroup = (rowsPerGroup * tilesW + PX - 1) / PX * PX;
         }
     }
 
-    /** Floats of workspace a call uses: the blocked input, the transformed weights (per call), a task's two buffers. */
+    /**
+     * Floats of workspace a call uses at most: the blocked input and the groups' shared transformed input, the transformed
+     * weights (per call), a task's two buffers (the largest groups: no floor of tasks per thread).
+     */
     static long workspaceFloats(ConvGeometry g) {
-        Plan t = new Plan(g);
-        return (long) g.n * t.cBlocks * t.block + weightFloats(g, t.kBlocks) + (long) XI * t.tilesPerGroup * t.cp
+        Plan t = new Plan(g, 0);
+        return (long) g.n * t.cBlocks * t.block + 2L * GROUP_FLOATS + weightFloats(g, t.kBlocks) + (long) XI * t.tilesPerGroup * t.cp
                 + (long) XI * t.tilesPerGroup * NB + SCRATCH_VECTORS * (long) V;
     }
 
@@ -89,24 +107,38 @@ final class VectorWinograd {
      */
     static boolean forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done,
                            Parallel par) {
-        Plan t = new Plan(g);
+        Plan t = new Plan(g, par.threads());
         float[] u = transformedWeights(g, weights, t.kBlocks, par);
         if (!Float.isFinite(u[u.length - 1])) {
             return false;
         }
-        float[] xb = Workspace.get(Workspace.COL, (long) g.n * t.cBlocks * t.block); // read-only once the copy is done
+        int chunks = Math.max(1, Math.min(t.kBlocks, (4 * par.threads() + t.groups - 1) / t.groups));
+        long xbFloats = (long) g.n * t.cBlocks * t.block, vFloats = (long) XI * t.tilesPerGroup * t.cp;
+        boolean shared = chunks > 1 && t.groups * vFloats <= 2L * GROUP_FLOATS;
+        // read-only once filled: the blocked input, then (shared) every group's transformed input
+        float[] xb = Workspace.get(Workspace.COL, xbFloats + (shared ? t.groups * vFloats : 0));
         if (!blockInput(g, t, x, xb, par)) {
             return false;
         }
-        int chunks = Math.max(1, Math.min(t.kBlocks, (4 * par.threads() + t.groups - 1) / t.groups));
+        int out = XI * t.tilesPerGroup * NB; // a task's m past the GEMM's results: the transforms' scratch
+        if (shared) {
+            par.forEach(t.groups * t.cBlocks, task -> {
+                int grp = task / t.cBlocks, cb = task % t.cBlocks;
+                int row0 = grp * t.rowsPerGroup, row1 = Math.min(g.n * t.tilesH, row0 + t.rowsPerGroup);
+                float[] m = Workspace.get(Workspace.PACK, out + SCRATCH_VECTORS * (long) V);
+                transformInput(g, t, xb, row0, row1, cb, cb + 1, xb, (int) (xbFloats + grp * vFloats), m, out);
+            });
+        }
         par.forEach(t.groups * chunks, task -> {
             int grp = task / chunks, chunk = task % chunks;
             int kb0 = (int) ((long) t.kBlocks * chunk / chunks), kb1 = (int) ((long) t.kBlocks * (chunk + 1) / chunks);
             int row0 = grp * t.rowsPerGroup, row1 = Math.min(g.n * t.tilesH, row0 + t.rowsPerGroup);
-            float[] v = Workspace.get(Workspace.SCRATCH, (long) XI * t.tilesPerGroup * t.cp);
-            float[] m = Workspace.get(Workspace.PACK, (long) XI * t.tilesPerGroup * NB + SCRATCH_VECTORS * (long) V);
-            int out = XI * t.tilesPerGroup * NB; // m past the GEMM's results: the output transform's scratch
-            transformInput(g, t, xb, row0, row1, v, m, out);
+            float[] v = shared ? xb : Workspace.get(Workspace.SCRATCH, vFloats);
+            int v0 = shared ? (int) (xbFloats + grp * vFloats) : 0;
+            float[] m = Workspace.get(Workspace.PACK, out + SCRATCH_VECTORS * (long) V);
+            if (!shared) {
+                transformInput(g, t, xb, row0, row1, 0, t.cBlocks, v, 0, m, out);
+            }
             for (int kb = kb0; kb < kb1; kb++) {
                 java.util.Arrays.fill(m, 0, out, 0f);
                 if (bias != null) { // column 1 of A^T is all ones: bias in M[1][1] adds it to every output of the tile
@@ -119,7 +151,7 @@ final class VectorWinograd {
                 for (int xi = 0; xi < XI; xi++) {
                     int ui = xi * weightStride(g, t.kBlocks) + kb * g.c * NB;
                     for (int s = 0; s < t.tilesPerGroup; s += PX) {
-                        VectorDirectStrided.tile(g.c, 1, ONE_TAP, v, (xi * t.tilesPerGroup + s) * t.cp, 1, t.cp, u, ui, m,
+                        VectorDirectStrided.tile(g.c, 1, ONE_TAP, v, v0 + (xi * t.tilesPerGroup + s) * t.cp, 1, t.cp, u, ui, m,
                                 (xi * t.tilesPerGroup + s) * NB);
                     }
                 }
@@ -229,14 +261,15 @@ final class VectorWinograd {
      * tilesW each) and channel c, V channels per vector; the tiles past the group's up to a multiple of PX are zero.
      * {@code tmp} at {@code tmpOff} holds 36 vectors.
      */
-    private static void transformInput(ConvGeometry g, Plan t, float[] xb, int row0, int row1, float[] v, float[] tmp, int tmpOff) {
+    private static void transformInput(ConvGeometry g, Plan t, float[] xb, int row0, int row1, int cb0, int cb1, float[] v, int v0,
+                                       float[] tmp, int tmpOff) {
         int xiStride = t.tilesPerGroup * t.cp, rowStride = t.wp * V;
         for (int row = row0; row < row1; row++) {
             int n = row / t.tilesH, tr = row % t.tilesH, tile0 = (row - row0) * t.tilesW;
-            for (int cb = 0; cb < t.cBlocks; cb++) {
+            for (int cb = cb0; cb < cb1; cb++) {
                 int src = (n * t.cBlocks + cb) * t.block + 4 * tr * rowStride;
                 for (int tw = 0; tw < t.tilesW; tw++) {
-                    int s = src + 4 * tw * V, d = (tile0 + tw) * t.cp + cb * V;
+                    int s = src + 4 * tw * V, d = v0 + (tile0 + tw) * t.cp + cb * V;
                     // along each patch row (i < 6) into tmp, then along each column of tmp into v: one call site, so C2
                     // inlines bt's vector operations once (two call sites' worth went past its inlining budget in the
                     // tuner's JVMs, and the calls left out ran the Vector API's allocating fallback: 5-9x slower)
@@ -251,7 +284,10 @@ final class VectorWinograd {
         }
         int used = (row1 - row0) * t.tilesW;
         for (int xi = 0; xi < XI; xi++) {
-            java.util.Arrays.fill(v, (xi * t.tilesPerGroup + used) * t.cp, (xi + 1) * t.tilesPerGroup * t.cp, 0f);
+            for (int tl = used; tl < t.tilesPerGroup; tl++) {
+                int at = v0 + (xi * t.tilesPerGroup + tl) * t.cp;
+                java.util.Arrays.fill(v, at + cb0 * V, at + cb1 * V, 0f);
+            }
         }
     }
 

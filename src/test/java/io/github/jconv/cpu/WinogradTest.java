@@ -43,8 +43,11 @@ class WinogradTest {
                 {new int[] {1, 5, 13, 5}, new int[] {7, 5, 3, 3}, ConvSpec.builder().padding(Padding.of(2, 0, 1, 2)).build()},
                 {new int[] {2, 1, 1, 1}, new int[] {3, 1, 3, 3}, ConvSpec.builder().padding(2).build()},        // all padding
                 {new int[] {1, 33, 3, 30}, new int[] {nb - 1, 33, 3, 3}, ConvSpec.builder().padding(Padding.of(0, 0, 1, 1)).build()},
-                // more tile rows than a group holds (GROUP_FLOATS): groups across samples
-                {new int[] {3, 96, 14, 14}, new int[] {nb + 1, 96, 3, 3}, ConvSpec.builder().padding(1).build()},
+                // more tile rows than a group holds (GROUP_FLOATS; the whole call's are over twice that): groups across samples
+                {new int[] {5, 96, 14, 14}, new int[] {nb + 1, 96, 3, 3}, ConvSpec.builder().padding(1).build()},
+                // one group (two with 3 threads), its input transformed once for the tasks of its 4 channel blocks, in
+                // loops over its 10 channel vectors (the last one partial): 16 tiles padded to 18
+                {new int[] {1, 150, 14, 13}, new int[] {3 * nb + 5, 150, 3, 3}, ConvSpec.builder().padding(1).build()},
         };
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         int seed = 0;
