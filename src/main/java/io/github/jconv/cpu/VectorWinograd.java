@@ -16,10 +16,10 @@ import jdk.incubator.vector.VectorSpecies;
  * channels per vector (an earlier layout with V tiles of a row per vector used a quarter of the lanes on 14x14 maps);
  * the copy also notes non-finite inputs, which make the call decline (see {@link #forward}). (2) Tasks over (group of
  * tile rows, chunk of output-channel blocks): the input transform of the group's tiles into {@code v[36][tiles][C]}
- * (done once for all of a group's tasks, in a loop of their own over groups and channel vectors, where the groups' v
- * together fit in L2: ResNet-50's 14x14 layers at batch 1; otherwise each task transforms its group, whose v it then
- * reads from its own cache); then per block of {@link #NB} output channels and each of the 36 transformed positions, a GEMM [tiles x C] x
- * [C x NB] on {@link VectorDirectStrided#tile}'s register tile (6 tiles x NB channels, the transformed weights as the
+ * (done once for all of a group's tasks, in a loop of its own over groups and channel vectors, where the groups' v
+ * together take at most 1 MiB: ResNet-50's 14x14 layers at batch 1; otherwise each task transforms its group, whose v
+ * it then reads from its own cache); then per block of {@link #NB} output channels and each of the 36 transformed
+ * positions, a GEMM [tiles x C] x [C x NB] on {@link VectorDirectStrided#tile}'s register tile (6 tiles x NB channels, the transformed weights as the
  * vector operand; the bias starts the sums of M[1][1], whose coefficient in every output is 1); then the output
  * transform with channels in the lanes, written to y and reported per channel and run of rows. The weights' transform
  * ({@code u[36][K/NB][C][NB]}, computed in float64, rounded once) is built once per plan.
@@ -86,8 +86,8 @@ final class VectorWinograd {
      */
     static long workspaceFloats(ConvGeometry g) {
         Plan t = new Plan(g, 0);
-        return (long) g.n * t.cBlocks * t.block + 2L * GROUP_FLOATS + weightFloats(g, t.kBlocks) + (long) XI * t.tilesPerGroup * t.cp
-                + (long) XI * t.tilesPerGroup * NB + SCRATCH_VECTORS * (long) V;
+        return (long) g.n * t.cBlocks * t.block + 2L * GROUP_FLOATS + weightFloats(g, t.kBlocks)
+                + (long) XI * t.tilesPerGroup * t.cp + (long) XI * t.tilesPerGroup * NB + SCRATCH_VECTORS * (long) V;
     }
 
     private static long weightFloats(ConvGeometry g, int kBlocks) {
@@ -259,9 +259,9 @@ final class VectorWinograd {
     }
 
     /**
-     * v[(xi*tilesPerGroup + t)*cp + c] = (B^T d B)[xi] for the group's tile t (tile rows row0..row1 of the whole batch,
-     * tilesW each) and channel c, V channels per vector; the tiles past the group's up to a multiple of PX are zero.
-     * {@code tmp} at {@code tmpOff} holds 36 vectors.
+     * v[v0 + (xi*tilesPerGroup + t)*cp + c] = (B^T d B)[xi] for the group's tile t (tile rows row0..row1 of the whole
+     * batch, tilesW each) and the channels c of channel vectors cb0..cb1 (V channels per vector); the tiles past the
+     * group's up to a multiple of PX are zero in those channels. {@code tmp} at {@code tmpOff} holds 36 vectors.
      */
     private static void transformInput(ConvGeometry g, Plan t, float[] xb, int row0, int row1, int cb0, int cb1, float[] v, int v0,
                                        float[] tmp, int tmpOff) {
