@@ -341,7 +341,8 @@ public final class Autotuner {
             LOG.warn("autotuning {} skipped: no Java heap for its operands and the float64 reference; using the heuristic", g);
             return null;
         }
-        Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>(), failed = new TreeMap<>(), spreads = new TreeMap<>();
+        Map<String, Object> times = new TreeMap<>(), errors = new TreeMap<>(), failed = new TreeMap<>(), spreads = new TreeMap<>(),
+                notTuned = new TreeMap<>();
         Map<String, Boolean> steady = new TreeMap<>();
         Map<Algorithm, double[]> timed = new LinkedHashMap<>();
         Map<Algorithm, Runnable> onHost = new LinkedHashMap<>();
@@ -350,6 +351,11 @@ public final class Autotuner {
         try (Device device = backend instanceof CudaBackend ? Device.open(backend.name()) : null) {
             for (Algorithm a : backend.algorithms()) {
                 if (a == Algorithm.REFERENCE || backend.cannotImplement(a, g) != null) {
+                    continue;
+                }
+                String why = backend.notTuned(a, g);
+                if (why != null) {
+                    notTuned.put(a.label(), why);
                     continue;
                 }
                 try {
@@ -434,6 +440,9 @@ public final class Autotuner {
         }
         if (!failed.isEmpty()) {
             entry.put("failed", failed);
+        }
+        if (!notTuned.isEmpty()) {
+            entry.put("not_tuned", notTuned);
         }
         entry.put("tuned_at", Instant.now().toString());
         return entry;

@@ -69,6 +69,15 @@ public interface Backend {
     Algorithm choose(ConvGeometry geometry);
 
     /**
+     * Null when {@code auto}'s tuner may time {@code algorithm} on {@code geometry} (one it can implement), otherwise why
+     * the tuner leaves it out though it runs: a candidate whose speed in the tuner's loop, on operands it has just used,
+     * would not hold where they come from memory, as in a network. By default none is left out.
+     */
+    default String notTuned(Algorithm algorithm, ConvGeometry geometry) {
+        return null;
+    }
+
+    /**
      * Which kernel variant {@code algorithm} runs for {@code geometry} and why (tile shape, phases), for explain; null
      * when the algorithm has no variants to tell apart.
      */

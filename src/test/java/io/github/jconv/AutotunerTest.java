@@ -308,6 +308,39 @@ class AutotunerTest {
     }
 
     /**
+     * A candidate the backend leaves out of tuning ({@link Backend#notTuned}) is never run by the tuner, however fast it
+     * would be, and the entry says why.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aCandidateTheBackendLeavesOutIsNotTimed(@TempDir Path dir) {
+        List<Algorithm> ran = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        Backend inner = fake(List.of(Algorithm.DIRECT, Algorithm.WINOGRAD), a -> {
+            ran.add(a);
+            sleep(a == Algorithm.WINOGRAD ? 1 : 10);
+        }, Algorithm.DIRECT);
+        Backend b = new Backend() {
+            @Override public String name() { return inner.name(); }
+            @Override public String unavailableReason() { return null; }
+            @Override public List<Algorithm> algorithms() { return inner.algorithms(); }
+            @Override public String cannotImplement(Algorithm a, ConvGeometry g) { return null; }
+            @Override public Algorithm choose(ConvGeometry g) { return Algorithm.DIRECT; }
+            @Override public String notTuned(Algorithm a, ConvGeometry g) { return a == Algorithm.WINOGRAD ? "its weights outweigh" : null; }
+
+            @Override
+            public void run(Algorithm a, ConvGeometry g, float[] in, float[] w, float[] bias, float[] out, int threads) {
+                inner.run(a, g, in, w, bias, out, threads);
+            }
+        };
+        Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
+        assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
+        assertFalse(ran.contains(Algorithm.WINOGRAD), "winograd ran: " + ran);
+        Map<String, Object> entry = t.cached(b, G, 1);
+        assertEquals(Map.of("winograd", "its weights outweigh"), entry.get("not_tuned"), entry.toString());
+        assertFalse(((Map<String, Object>) entry.get("median_ms")).containsKey("winograd"), entry.toString());
+    }
+
+    /**
      * The warmed candidates are timed in rounds, one run of each per round, so a burst of load from elsewhere slows a round
      * of every candidate rather than all the timed runs of one: the calls after the last warm-up alternate.
      */

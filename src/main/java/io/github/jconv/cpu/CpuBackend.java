@@ -89,6 +89,29 @@ public final class CpuBackend implements Backend {
     }
 
     /**
+     * Transformed weights per output (36 C / (N P Q) for F(4x4, 3x3)) above which the tuner leaves Winograd out
+     * ({@link #notTuned}): it reads them all every call, 4x direct's weights, and in a network at batch 1 they come from
+     * memory. ResNet-50's 256 -> 256 3x3 layer at 14x14 (47 per output; AMD EPYC Zen 5, 2 threads, alternating with
+     * direct inside the trunk in one process): Winograd 0.80 vs 0.76 ms and 1.0 vs 0.87, where the tuner, on weights it
+     * had just used, timed it 1.07-1.17x faster than direct and picked it in 2 of 10 fresh tunings. The layers below
+     * stay candidates: 128 -> 128 at 28x28 (5.9 per output; alone 0.49 vs direct's 0.76 ms, in the trunk 0.47-0.54 against
+     * ONNX Runtime's 0.62-0.64), 64 -> 64 at 56x56 (0.7), and batch 8 at 14x14 (5.9).
+     */
+    static final int WINOGRAD_WEIGHTS_PER_OUTPUT = 16;
+
+    @Override
+    public String notTuned(Algorithm algorithm, ConvGeometry g) {
+        if (algorithm != Algorithm.WINOGRAD || cannotImplement(algorithm, g) != null) {
+            return null;
+        }
+        ConvGeometry f = DirectConv.vectorForm(g);
+        double perOutput = 36.0 * f.c / ((double) f.n * f.p * f.q);
+        return perOutput <= WINOGRAD_WEIGHTS_PER_OUTPUT ? null : String.format(java.util.Locale.ROOT,
+                "winograd reads %.0f transformed weights per output (above %d: from memory in a network they make it slower than"
+                        + " direct); run it by name", perOutput, WINOGRAD_WEIGHTS_PER_OUTPUT);
+    }
+
+    /**
      * Depthwise layers go to the depthwise kernel; with the Vector API, dense 3x3-like stride-1 layers
      * ({@link VectorDirectChannels}) and other grouped layers with stride 1 along W (transposed: stride 1) to the
      * direct kernels (faster than im2col there: 1.2-1.8x on the dense 3x3 layers of the README, and im2col's GEMMs

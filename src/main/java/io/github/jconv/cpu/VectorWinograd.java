@@ -40,9 +40,10 @@ final class VectorWinograd {
      * copies cycling, alternating in one process): two groups of 12 tiles, each task transforming its own, 1.02-1.12 ms;
      * one group of 16, 0.67-0.75 ms; inside the trunk, with its input transformed once for the 4 tasks, 0.60-0.64 ms
      * against 0.85-0.89 before. Direct is still faster there from cold weights (in the trunk 0.76 vs 0.80 and 0.87 vs
-     * 1.0 ms, alternating in one process; 4x the bytes of weights from memory), so the tuner keeps it; Winograd wins only
-     * with its weights in cache (0.55 vs 0.67 ms). At batch 8 (5 groups instead of 11: 5% slower) the rule keeps the
-     * former groups; the 28x28 layer at batch 1 (two groups, sharing their transform) runs as fast as before.
+     * 1.0 ms, alternating in one process; 4x the bytes of weights from memory), so the tuner leaves Winograd out there
+     * ({@link CpuBackend#notTuned}); it wins only with its weights in cache (0.55 vs 0.67 ms). At batch 8 (5 groups
+     * instead of 11: 5% slower) the rule keeps the former groups; the 28x28 layer at batch 1 (two groups, sharing their
+     * transform) runs as fast as before.
      */
     static final int GROUP_FLOATS = 1 << 17;
     /** Vectors of scratch after a task's GEMM results: the input transform's 36, the output transform's 24 + 16. */
