@@ -164,6 +164,15 @@ class AutotunerTest {
         };
     }
 
+    /** A fake whose candidates add each call to {@code calls} and sleep {@code ms} of it, computing with {@code computeWith}. */
+    private static Backend recording(List<Algorithm> algorithms, List<Algorithm> calls, java.util.function.ToIntFunction<Algorithm> ms,
+                                     Algorithm computeWith) {
+        return fake(algorithms, a -> {
+            calls.add(a);
+            sleep(ms.applyAsInt(a));
+        }, computeWith);
+    }
+
     @Test
     @SuppressWarnings("unchecked")
     void aCandidateThatThrowsOrRunsOutOfMemoryIsSkippedAndRecorded(@TempDir Path dir) {
@@ -315,10 +324,7 @@ class AutotunerTest {
     @SuppressWarnings("unchecked")
     void aCandidateTheBackendLeavesOutIsNotTimed(@TempDir Path dir) {
         List<Algorithm> ran = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
-        Backend inner = fake(List.of(Algorithm.DIRECT, Algorithm.WINOGRAD), a -> {
-            ran.add(a);
-            sleep(a == Algorithm.WINOGRAD ? 1 : 10);
-        }, Algorithm.DIRECT);
+        Backend inner = recording(List.of(Algorithm.DIRECT, Algorithm.WINOGRAD), ran, a -> a == Algorithm.WINOGRAD ? 1 : 10, Algorithm.DIRECT);
         Backend b = new Backend() {
             @Override public String name() { return inner.name(); }
             @Override public String unavailableReason() { return null; }
@@ -347,10 +353,7 @@ class AutotunerTest {
     @Test
     void theTimedRunsOfTheCandidatesAreInterleaved(@TempDir Path dir) {
         List<Algorithm> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
-        Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), a -> {
-            calls.add(a);
-            sleep(a == Algorithm.DIRECT ? 1 : 2);
-        }, Algorithm.IM2COL);
+        Backend b = recording(List.of(Algorithm.DIRECT, Algorithm.IM2COL), calls, a -> a == Algorithm.DIRECT ? 1 : 2, Algorithm.IM2COL);
         Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
         assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
         int timed = 2 * 5; // TIMED_RUNS rounds of two candidates
