@@ -149,12 +149,19 @@ class AutotunerTest {
     /** As {@link #fake(List, java.util.function.Consumer, Algorithm)}, whose heuristic ({@link Backend#choose}) picks {@code expected}. */
     private static Backend fake(List<Algorithm> algorithms, java.util.function.Consumer<Algorithm> body, Algorithm computeWith,
                                 Algorithm expected) {
+        return fake(algorithms, body, computeWith, expected, a -> null);
+    }
+
+    /** As {@link #fake(List, java.util.function.Consumer, Algorithm, Algorithm)}, leaving out of tuning what {@code notTuned} says why for. */
+    private static Backend fake(List<Algorithm> algorithms, java.util.function.Consumer<Algorithm> body, Algorithm computeWith,
+                                Algorithm expected, java.util.function.Function<Algorithm, String> notTuned) {
         return new Backend() {
             @Override public String name() { return "fake"; }
             @Override public String unavailableReason() { return null; }
             @Override public List<Algorithm> algorithms() { return algorithms; }
             @Override public String cannotImplement(Algorithm a, ConvGeometry g) { return null; }
             @Override public Algorithm choose(ConvGeometry g) { return expected; }
+            @Override public String notTuned(Algorithm a, ConvGeometry g) { return notTuned.apply(a); }
 
             @Override
             public void run(Algorithm a, ConvGeometry g, float[] in, float[] w, float[] b, float[] out, int threads) {
@@ -164,13 +171,12 @@ class AutotunerTest {
         };
     }
 
-    /** A fake whose candidates add each call to {@code calls} and sleep {@code ms} of it, computing with {@code computeWith}. */
-    private static Backend recording(List<Algorithm> algorithms, List<Algorithm> calls, java.util.function.ToIntFunction<Algorithm> ms,
-                                     Algorithm computeWith) {
-        return fake(algorithms, a -> {
+    /** A fake's body that adds each call to {@code calls} and sleeps {@code ms} of it. */
+    private static java.util.function.Consumer<Algorithm> recording(List<Algorithm> calls, java.util.function.ToIntFunction<Algorithm> ms) {
+        return a -> {
             calls.add(a);
             sleep(ms.applyAsInt(a));
-        }, computeWith);
+        };
     }
 
     @Test
@@ -324,20 +330,8 @@ class AutotunerTest {
     @SuppressWarnings("unchecked")
     void aCandidateTheBackendLeavesOutIsNotTimed(@TempDir Path dir) {
         List<Algorithm> ran = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
-        Backend inner = recording(List.of(Algorithm.DIRECT, Algorithm.WINOGRAD), ran, a -> a == Algorithm.WINOGRAD ? 1 : 10, Algorithm.DIRECT);
-        Backend b = new Backend() {
-            @Override public String name() { return inner.name(); }
-            @Override public String unavailableReason() { return null; }
-            @Override public List<Algorithm> algorithms() { return inner.algorithms(); }
-            @Override public String cannotImplement(Algorithm a, ConvGeometry g) { return null; }
-            @Override public Algorithm choose(ConvGeometry g) { return Algorithm.DIRECT; }
-            @Override public String notTuned(Algorithm a, ConvGeometry g) { return a == Algorithm.WINOGRAD ? "its weights outweigh" : null; }
-
-            @Override
-            public void run(Algorithm a, ConvGeometry g, float[] in, float[] w, float[] bias, float[] out, int threads) {
-                inner.run(a, g, in, w, bias, out, threads);
-            }
-        };
+        Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.WINOGRAD), recording(ran, a -> a == Algorithm.WINOGRAD ? 1 : 10),
+                Algorithm.DIRECT, Algorithm.DIRECT, a -> a == Algorithm.WINOGRAD ? "its weights outweigh" : null);
         Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
         assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
         assertFalse(ran.contains(Algorithm.WINOGRAD), "winograd ran: " + ran);
@@ -353,7 +347,7 @@ class AutotunerTest {
     @Test
     void theTimedRunsOfTheCandidatesAreInterleaved(@TempDir Path dir) {
         List<Algorithm> calls = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
-        Backend b = recording(List.of(Algorithm.DIRECT, Algorithm.IM2COL), calls, a -> a == Algorithm.DIRECT ? 1 : 2, Algorithm.IM2COL);
+        Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.IM2COL), recording(calls, a -> a == Algorithm.DIRECT ? 1 : 2), Algorithm.IM2COL);
         Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
         assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
         int timed = 2 * 5; // TIMED_RUNS rounds of two candidates
