@@ -79,9 +79,9 @@ class AutotunerTest {
     void aCorruptCacheIsIgnoredWithAWarningAndRewritten(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("autotune.json");
         Files.writeString(file, "{ this is not json");
-        float[][] d = data();
         Autotuner t = Autotuner.withCacheFile(file);
-        t.choose(CpuBackend.INSTANCE, G, 2, true);
+        // a steady candidate: a CPU tuning that ends provisional (not steady on a busy machine) writes no file to check
+        t.choose(fake(List.of(Algorithm.DIRECT), a -> sleep(3), Algorithm.REFERENCE), G, 2, true);
         assertEquals(1, t.tunings());
         assertTrue(log.list.stream().anyMatch(e -> e.getLevel().toString().equals("WARN")
                 && e.getFormattedMessage().contains("ignoring the corrupt autotuning cache")), "warned");
@@ -207,11 +207,17 @@ class AutotunerTest {
         assertEquals(Algorithm.REFERENCE, Autotuner.withCacheFile(dir.resolve("a.json")).choose(broken, G, 2, true));
     }
 
-    /** Threads tuning different new problems at once: every entry reaches the file (a second in-process lock threw). */
+    /**
+     * Threads tuning different new problems at once: every entry the tuner means to keep reaches the file (a second
+     * in-process lock threw). A choice made before a candidate reached steady state is provisional and, by design, kept
+     * in memory only: eight tunings at once on a 2-core CI machine made one of the CPU backend's so (CI, 2026-12-05), so
+     * the candidate here is a steady sleep, and a provisional entry must be absent from the file rather than present.
+     */
     @Test
     void concurrentTuningsOfDifferentProblemsAreAllSaved(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("autotune.json");
         Autotuner t = Autotuner.withCacheFile(file).withMinFlops(0);
+        Backend steady = fake(List.of(Algorithm.DIRECT), a -> sleep(3), Algorithm.REFERENCE);
         int threads = 8;
         java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
@@ -223,19 +229,25 @@ class AutotunerTest {
         for (ConvGeometry g : problems) {
             done.add(pool.submit(() -> {
                 start.await();
-                return t.choose(CpuBackend.INSTANCE, g, 1, true);
+                return t.choose(steady, g, 1, true);
             }));
         }
         for (java.util.concurrent.Future<Algorithm> f : done) {
-            assertNotNull(f.get());
+            assertEquals(Algorithm.DIRECT, f.get());
         }
         pool.shutdown();
         assertEquals(threads, t.tunings());
         Autotuner reader = Autotuner.withCacheFile(file); // a new process
+        int saved = 0;
         for (ConvGeometry g : problems) {
-            assertNotNull(reader.cached(CpuBackend.INSTANCE, g, 1), "saved: " + g);
+            Map<String, Object> kept = t.cached(steady, g, 1);
+            assertNotNull(kept, "kept in memory: " + g);
+            boolean provisional = Boolean.TRUE.equals(kept.get("provisional"));
+            assertEquals(!provisional, reader.cached(steady, g, 1) != null, "on disk unless provisional: " + g + " " + kept);
+            saved += provisional ? 0 : 1;
         }
         assertTrue(log.list.stream().noneMatch(e -> e.getFormattedMessage().contains("could not save")), log.list.toString());
+        org.junit.jupiter.api.Assumptions.assumeTrue(saved > 0, "every tuning was provisional: no save to check");
     }
 
     /** Threads asking for the same new problem: one tunes, the others wait for its answer. */
