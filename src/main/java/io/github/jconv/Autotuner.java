@@ -78,11 +78,14 @@ public final class Autotuner {
     static final double STEADY_SPREAD = Warmup.SPREAD;
     /**
      * Winograd is chosen only when this much faster than the best other candidate: its rounding error is ~10x direct's
-     * and a plan keeps its weights 4x larger (36 transformed values per 3x3 kernel), which a near tie does not repay; on
-     * 7x7 and 14x14 maps at batch 1 the tuner's runs (caches shared with the other candidates) and a warm bench row
-     * disagreed on the order by up to 1.5x.
+     * and a plan keeps its weights 4x larger (36 transformed values per 3x3 kernel), which a near tie does not repay. It
+     * was 1.15 while the tuner also timed Winograd where its transformed weights outweigh the work (on 7x7 and 14x14 maps
+     * at batch 1 the tuner's runs and the network disagreed on the order by up to 1.5x); those shapes are now left out
+     * ({@code CpuBackend.notTuned}), and where it stays a candidate (ResNet-50's 56x56 and 28x28 layers at batch 1) it
+     * ran 10-18% faster than direct inside the trunk while the tuner, seeing it 1.14x faster by median, kept direct on
+     * one of them in 5 of 10 fresh processes (AMD EPYC Zen 5, 2026-12-05).
      */
-    public static final double WINOGRAD_MARGIN = 1.15;
+    public static final double WINOGRAD_MARGIN = 1.05;
     /** A candidate not at steady state within this factor of the winner's time makes the choice provisional. */
     static final double UNSTEADY_MARGIN = 1.5;
     /**

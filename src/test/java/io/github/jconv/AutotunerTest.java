@@ -323,14 +323,20 @@ class AutotunerTest {
         assertTrue(entry.containsKey("spread") && !entry.containsKey("provisional"), entry.toString());
     }
 
-    /** Winograd wins only by {@link Autotuner#WINOGRAD_MARGIN}: 10% faster than direct is not enough, 2x is. */
+    /**
+     * Winograd wins only by {@link Autotuner#WINOGRAD_MARGIN}: 40 ms against direct's 40 ms plus half the margin is not
+     * enough, against 1.2x the margin it is.
+     */
     @Test
     void winogradMustWinByItsMargin(@TempDir Path dir) {
-        for (long[] ms : new long[][] {{10, 11}, {5, 11}}) {
-            Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.WINOGRAD), a -> sleep(a == Algorithm.WINOGRAD ? ms[0] : ms[1]),
+        long winograd = 40, under = Math.round(winograd * (1 + (Autotuner.WINOGRAD_MARGIN - 1) / 2)),
+                over = Math.round(winograd * Autotuner.WINOGRAD_MARGIN * 1.2);
+        assertTrue(under > winograd && under < winograd * Autotuner.WINOGRAD_MARGIN, "the near tie " + under + " ms is under the margin");
+        for (long direct : new long[] {under, over}) {
+            Backend b = fake(List.of(Algorithm.DIRECT, Algorithm.WINOGRAD), a -> sleep(a == Algorithm.WINOGRAD ? winograd : direct),
                     Algorithm.DIRECT);
-            Autotuner t = Autotuner.withCacheFile(dir.resolve("w" + ms[0] + ".json"));
-            assertEquals(ms[0] == 10 ? Algorithm.DIRECT : Algorithm.WINOGRAD, t.choose(b, G, 1, true), ms[0] + " vs " + ms[1] + " ms");
+            Autotuner t = Autotuner.withCacheFile(dir.resolve("w" + direct + ".json"));
+            assertEquals(direct == under ? Algorithm.DIRECT : Algorithm.WINOGRAD, t.choose(b, G, 1, true), winograd + " vs " + direct + " ms");
         }
     }
 
