@@ -42,10 +42,6 @@ class AutotunerTest {
         logger.detachAppender(log);
     }
 
-    private static float[][] data() {
-        return TestSupport.data(G, 5);
-    }
-
     /**
      * Warm-up capped at 30 s instead of 2: run alone, in a JVM the other tests have not warmed, the first tuning's winner was
      * not at steady state after 2 s on two cores (C2 still compiling), which leaves the choice provisional and the file
@@ -80,8 +76,7 @@ class AutotunerTest {
         Path file = dir.resolve("autotune.json");
         Files.writeString(file, "{ this is not json");
         Autotuner t = Autotuner.withCacheFile(file);
-        // a steady candidate: a CPU tuning that ends provisional (not steady on a busy machine) writes no file to check
-        t.choose(fake(List.of(Algorithm.DIRECT), a -> sleep(3), Algorithm.REFERENCE), G, 2, true);
+        t.choose(steadyCandidate(), G, 2, true);
         assertEquals(1, t.tunings());
         assertTrue(log.list.stream().anyMatch(e -> e.getLevel().toString().equals("WARN")
                 && e.getFormattedMessage().contains("ignoring the corrupt autotuning cache")), "warned");
@@ -92,7 +87,6 @@ class AutotunerTest {
     void aCacheOfAnotherFormatIsIgnored(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("autotune.json");
         Files.writeString(file, "{\"format\": 99, \"entries\": {}}");
-        float[][] d = data();
         Autotuner t = Autotuner.withCacheFile(file);
         t.choose(CpuBackend.INSTANCE, G, 2, true);
         assertEquals(1, t.tunings());
@@ -103,9 +97,7 @@ class AutotunerTest {
     void smallProblemsAndNoTuneUseTheHeuristic(@TempDir Path dir) {
         Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
         ConvGeometry small = ConvGeometry.conv2d(new int[] {1, 3, 8, 8}, new int[] {4, 3, 3, 3}, null, ConvSpec.defaults());
-        float[][] s = TestSupport.data(small, 1);
         assertEquals(CpuBackend.INSTANCE.choose(small), t.choose(CpuBackend.INSTANCE, small, 1, true));
-        float[][] d = data();
         assertEquals(CpuBackend.INSTANCE.choose(G), t.choose(CpuBackend.INSTANCE, G, 1, false));
         assertEquals(0, t.tunings());
         assertTrue(!Files.exists(dir.resolve("a.json")));
@@ -130,7 +122,6 @@ class AutotunerTest {
                 }
             }
         };
-        float[][] d = data();
         Algorithm chosen = Autotuner.withCacheFile(dir.resolve("a.json")).choose(liar, G, 2, true);
         assertEquals(Algorithm.DIRECT, chosen);
         assertNotEquals(liar.choose(G), chosen);
@@ -169,6 +160,15 @@ class AutotunerTest {
                 CpuBackend.INSTANCE.run(computeWith == null ? a : computeWith, g, in, w, b, out, threads);
             }
         };
+    }
+
+    /**
+     * One candidate whose every run takes the same 3 ms, for tests of the cache file: a tuning whose candidate has not
+     * reached steady state is provisional and not written to the file, and eight CPU tunings at once on a 2-core CI
+     * machine left one of the CPU backend's so (CI, 2026-12-05).
+     */
+    private static Backend steadyCandidate() {
+        return fake(List.of(Algorithm.DIRECT), a -> sleep(3), Algorithm.REFERENCE);
     }
 
     /** A fake's body that adds each call to {@code calls} and sleeps {@code ms} of it. */
@@ -210,14 +210,13 @@ class AutotunerTest {
     /**
      * Threads tuning different new problems at once: every entry the tuner means to keep reaches the file (a second
      * in-process lock threw). A choice made before a candidate reached steady state is provisional and, by design, kept
-     * in memory only: eight tunings at once on a 2-core CI machine made one of the CPU backend's so (CI, 2026-12-05), so
-     * the candidate here is a steady sleep, and a provisional entry must be absent from the file rather than present.
+     * in memory only ({@link #steadyCandidate}), so such an entry must be absent from the file rather than present.
      */
     @Test
     void concurrentTuningsOfDifferentProblemsAreAllSaved(@TempDir Path dir) throws Exception {
         Path file = dir.resolve("autotune.json");
         Autotuner t = Autotuner.withCacheFile(file).withMinFlops(0);
-        Backend steady = fake(List.of(Algorithm.DIRECT), a -> sleep(3), Algorithm.REFERENCE);
+        Backend steady = steadyCandidate();
         int threads = 8;
         java.util.concurrent.CyclicBarrier start = new java.util.concurrent.CyclicBarrier(threads);
         java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
