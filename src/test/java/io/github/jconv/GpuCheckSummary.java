@@ -16,13 +16,17 @@ import java.util.stream.Stream;
 
 /**
  * The one page a GPU check leaves behind ({@code .gpu/run.sh check OUT} writes OUT/summary.txt with it): each step's
- * exit code, the tests passed / failed / skipped per backend (from the JUnit XML reports in OUT/tests), verify's worst
- * relative error per backend and algorithm (OUT/verify.txt) and the bench medians (OUT/bench-*.json).
+ * exit code, the tests passed / failed / skipped per backend (from the JUnit XML reports in OUT/tests) and each failed
+ * test by name with the start of its message (the page is often all a CI log keeps of the check, and a randomised test's
+ * message carries the seed that replays it), verify's worst relative error per backend and algorithm (OUT/verify.txt)
+ * and the bench medians (OUT/bench-*.json).
  *
  * <pre>java -cp ... io.github.jconv.GpuCheckSummary OUT</pre>
  */
 public final class GpuCheckSummary {
     private static final List<String> BACKENDS = List.of("cuda-emu", "cuda", "cudnn", "cpu");
+    /** Failed tests named on the page at most, and lines of each one's message. */
+    private static final int MAX_FAILURES = 20, MESSAGE_LINES = 4;
 
     private GpuCheckSummary() {
     }
@@ -49,6 +53,14 @@ public final class GpuCheckSummary {
         b.append("\ntests per backend (passed / failed / skipped):\n");
         tests(out.resolve("tests")).forEach((backend, c) ->
                 b.append(String.format("  %-10s %6d / %d / %d%n", backend, c[0], c[1], c[2])));
+        List<String> failed = failures(out.resolve("tests"));
+        if (!failed.isEmpty()) {
+            b.append("\nfailed tests (").append(failed.size()).append("):\n");
+            failed.stream().limit(MAX_FAILURES).forEach(f -> b.append(f.indent(2)));
+            if (failed.size() > MAX_FAILURES) {
+                b.append("  ... and ").append(failed.size() - MAX_FAILURES).append(" more (OUT/tests.txt)\n");
+            }
+        }
         b.append("\nverify, worst max_rel_error per backend and algorithm (ERROR: the algorithm threw):\n");
         verify(out.resolve("verify.txt")).forEach((key, worst) -> b.append(String.format("  %-26s %s%n", key, worst)));
         b.append("\nbench medians:\n");
@@ -64,30 +76,75 @@ public final class GpuCheckSummary {
         if (!Files.isDirectory(dir)) {
             return counts;
         }
-        List<Path> reports;
-        try (Stream<Path> s = Files.list(dir)) {
-            reports = s.filter(p -> p.getFileName().toString().endsWith(".xml")).sorted().toList();
-        }
-        for (Path report : reports) {
-            NodeList cases = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(report.toFile()).getElementsByTagName("testcase");
-            for (int i = 0; i < cases.getLength(); i++) {
-                Element c = (Element) cases.item(i);
-                int[] n = counts.computeIfAbsent(backendOf(c), k -> new int[3]);
-                n[c.getElementsByTagName("failure").getLength() + c.getElementsByTagName("error").getLength() > 0 ? 1
-                        : c.getElementsByTagName("skipped").getLength() > 0 ? 2 : 0]++;
-            }
+        for (Element c : testcases(dir)) {
+            int[] n = counts.computeIfAbsent(backendOf(c), k -> new int[3]);
+            n[problem(c) != null ? 1 : c.getElementsByTagName("skipped").getLength() > 0 ? 2 : 0]++;
         }
         return counts;
     }
 
+    /**
+     * "Class.method display-name" and below it the first lines of the message (or of the stack trace when there is no
+     * message), one entry per failed test, in the order of the reports.
+     */
+    static List<String> failures(Path dir) throws Exception {
+        List<String> failed = new ArrayList<>();
+        if (!Files.isDirectory(dir)) {
+            return failed;
+        }
+        for (Element c : testcases(dir)) {
+            Element p = problem(c);
+            if (p == null) {
+                continue;
+            }
+            String cls = c.getAttribute("classname");
+            String text = p.getAttribute("message").isBlank() ? p.getTextContent() : p.getAttribute("message");
+            List<String> lines = text.strip().lines().limit(MESSAGE_LINES)
+                    .map(l -> "  " + (l.length() > 300 ? l.substring(0, 300) + " ..." : l)).toList();
+            failed.add(cls.substring(cls.lastIndexOf('.') + 1) + "." + c.getAttribute("name") + " (" + displayName(c) + ")\n"
+                    + String.join("\n", lines));
+        }
+        return failed;
+    }
+
+    private static List<Element> testcases(Path dir) throws Exception {
+        List<Path> reports;
+        try (Stream<Path> s = Files.list(dir)) {
+            reports = s.filter(p -> p.getFileName().toString().endsWith(".xml")).sorted().toList();
+        }
+        List<Element> all = new ArrayList<>();
+        for (Path report : reports) {
+            NodeList cases = DocumentBuilderFactory.newInstance().newDocumentBuilder().parse(report.toFile()).getElementsByTagName("testcase");
+            for (int i = 0; i < cases.getLength(); i++) {
+                all.add((Element) cases.item(i));
+            }
+        }
+        return all;
+    }
+
+    /** The test case's failure or error element, null when it passed or was skipped. */
+    private static Element problem(Element testcase) {
+        for (String tag : List.of("failure", "error")) {
+            NodeList found = testcase.getElementsByTagName(tag);
+            if (found.getLength() > 0) {
+                return (Element) found.item(0);
+            }
+        }
+        return null;
+    }
+
     private static String backendOf(Element testcase) {
+        String first = displayName(testcase).split("[\\s/]", 2)[0];
+        return BACKENDS.contains(first) ? first : "other";
+    }
+
+    /** The last part of the case's display name (the invocation, without its "[n]"), or its name in the report. */
+    private static String displayName(Element testcase) {
         NodeList out = testcase.getElementsByTagName("system-out");
         String text = out.getLength() > 0 ? out.item(0).getTextContent() : "";
         int at = text.indexOf("display-name: ");
         String name = at < 0 ? testcase.getAttribute("name") : text.substring(at + 14).lines().findFirst().orElse("");
-        String last = name.substring(name.lastIndexOf(" > ") + (name.contains(" > ") ? 3 : 0)).replaceFirst("^\\[\\d+\\]\\s*", "");
-        String first = last.split("[\\s/]", 2)[0];
-        return BACKENDS.contains(first) ? first : "other";
+        return name.substring(name.contains(" > ") ? name.lastIndexOf(" > ") + 3 : 0).replaceFirst("^\\[\\d+\\]\\s*", "");
     }
 
     /** "backend algorithm" -> the worst relative error (or ERROR), from verify's table. */

@@ -29,6 +29,9 @@ class GpuCheckSummaryTest {
                 <testcase name="t(String)[1]" classname="io.github.jconv.cuda.SelfTestKernelsTest"><system-out><![CDATA[
                 display-name: JUnit Jupiter > SelfTestKernelsTest > t(String) > [1] cuda-emu
                 ]]></system-out></testcase>
+                <testcase name="fuzz()" classname="io.github.jconv.FuzzTest"><failure message="2 fuzz failure(s) (run seed 42):&#10;a: bad [case seed 7]&#10;b: bad&#10;c&#10;d"/></testcase>
+                <testcase name="p" classname="io.github.jconv.AlgorithmPropertiesTest"><error>java.lang.IllegalStateException: no message
+                	at io.github.jconv.X.y(X.java:1)</error></testcase>
                 </testsuite>
                 """);
         Files.writeString(out.resolve("verify.txt"), String.join("\n",
@@ -43,6 +46,11 @@ class GpuCheckSummaryTest {
         assertTrue(s.contains("  tests                    ok") && s.contains("  verify                   FAILED (exit 1)"), s);
         assertTrue(s.contains("  cuda            1 / 1 / 0") && s.contains("  cudnn           0 / 0 / 1")
                 && s.contains("  cuda-emu        1 / 0 / 0"), s);
+        // each failed test by name, display name and the start of its message (or of its stack trace)
+        assertTrue(s.contains("failed tests (3):\n  ShapeTableTest.m(String)[2] (cuda 1x1 conv2d im2col threads=0)\n    x\n"), s);
+        assertTrue(s.contains("  FuzzTest.fuzz() (fuzz())\n    2 fuzz failure(s) (run seed 42):\n    a: bad [case seed 7]\n    b: bad\n    c\n")
+                && !s.contains("    d\n"), s);
+        assertTrue(s.contains("  AlgorithmPropertiesTest.p (p)\n    java.lang.IllegalStateException: no message\n"), s);
         assertTrue(s.contains("  cuda direct                5.000e-07") && s.contains("  cuda im2col                ERROR"), s);
         assertTrue(s.contains("cuda       direct         1,8,16,16,8,3,3,1,1,1,1") && s.contains("0.250 ms") && s.contains("150.5 GFLOP/s"), s);
     }
