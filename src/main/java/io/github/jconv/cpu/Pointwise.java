@@ -34,6 +34,17 @@ final class Pointwise {
     static final int CPL = Math.max(1, V / KT);
     /** Pixels per register tile: three vectors. */
     static final int PT = 3 * V;
+    /**
+     * Streams of weights a whole tile reads where they come from memory ({@link #streamed}, {@link #tile3Streams}). At batch 1
+     * every layer's weights are evicted by the other layers' before its next call, and read as one stream per thread they
+     * left the hardware prefetcher too few lines in flight (as in {@link VectorDirectChannels#STREAMS}). AMD EPYC Zen 5, 2
+     * threads, 64 weight copies and 2 inputs cycling, medians of alternating runs in one process (ms, one stream -> four):
+     * 1024 -> 256 @ 14 0.315 -> 0.280, 256 -> 1024 @ 14 0.353 -> 0.309, 2048 -> 512 @ 7 0.365 -> 0.309, 512 -> 2048 @ 7
+     * 0.363 -> 0.300, 512 -> 128 @ 28 0.348 -> 0.319; with one copy (weights cached) within 1.5% either way. Two streams
+     * gained about half as much; the four channels' order computed from the loop index instead (one copy of the loop body)
+     * ran 20-35% slower than one stream, its loads' bounds checks left in the loop.
+     */
+    static final int STREAMS = 4;
 
     private Pointwise() {
     }
@@ -131,7 +142,11 @@ final class Pointwise {
         int wBase = tileAt(g, grp, kt), xBase = (n * g.c + grp * cg) * hw + p0;
         int k0 = grp * kg + kt * KT, kn = Math.min(KT, kg - kt * KT), row0 = (n * g.k + k0) * hw + p0;
         if (width == PT) {
-            tile3(x, xBase, hw, cg, wp, wBase, part8);
+            if (streamed(cg, kg)) {
+                tile3Streams(x, xBase, hw, cg, wp, wBase, part8);
+            } else {
+                tile3(x, xBase, hw, cg, wp, wBase, part8);
+            }
             store3(part8, y, row0, hw, bias, k0, kn, fused, done);
             return;
         }
@@ -177,6 +192,18 @@ final class Pointwise {
                 done.region(row, row + PT);
             }
         }
+    }
+
+    /**
+     * Whether a group's weights are read as {@link #STREAMS} streams: at least 64 Ki floats (256 KiB) of them and at least
+     * 256 input channels, a multiple of 4. ResNet-50's trunk at batch 1, alternating trunk runs in one process (medians, ms,
+     * one stream -> four): 1024 -> 256 @ 14 0.37-0.40 -> 0.34-0.35, 256 -> 1024 @ 14 (residual fused) 0.43-0.46 ->
+     * 0.39-0.42, 512 -> 2048 @ 7 0.45-0.53 -> 0.39-0.49, the 1x1 layers' sum 18.54 -> 17.58 and the trunk 34.3 -> 33.0.
+     * Where the weights are smaller or the input channels fewer, four streams ran up to 25% slower (64 -> 256 @ 56 0.52 ->
+     * 0.66, 128 -> 512 @ 28 0.42-0.47 -> 0.44-0.52, 256 -> 128 @ 56 0.77 -> 0.81), and those stay one stream.
+     */
+    static boolean streamed(int cg, int kg) {
+        return cg % STREAMS == 0 && cg >= 256 && (long) cg * kg >= 1 << 16;
     }
 
     /** Where channel tile kt of group grp starts in the packed weights (its weights for input channel c at + c * KT). */
@@ -432,6 +459,188 @@ final class Pointwise {
             a61 = w.fma(x1, a61);
             a62 = w.fma(x2, a62);
             w = FloatVector.broadcast(S, wp[wi + 7]);
+            a70 = w.fma(x0, a70);
+            a71 = w.fma(x1, a71);
+            a72 = w.fma(x2, a72);
+        }
+        a00.intoArray(part, 0 * PT + 0 * V);
+        a01.intoArray(part, 0 * PT + 1 * V);
+        a02.intoArray(part, 0 * PT + 2 * V);
+        a10.intoArray(part, 1 * PT + 0 * V);
+        a11.intoArray(part, 1 * PT + 1 * V);
+        a12.intoArray(part, 1 * PT + 2 * V);
+        a20.intoArray(part, 2 * PT + 0 * V);
+        a21.intoArray(part, 2 * PT + 1 * V);
+        a22.intoArray(part, 2 * PT + 2 * V);
+        a30.intoArray(part, 3 * PT + 0 * V);
+        a31.intoArray(part, 3 * PT + 1 * V);
+        a32.intoArray(part, 3 * PT + 2 * V);
+        a40.intoArray(part, 4 * PT + 0 * V);
+        a41.intoArray(part, 4 * PT + 1 * V);
+        a42.intoArray(part, 4 * PT + 2 * V);
+        a50.intoArray(part, 5 * PT + 0 * V);
+        a51.intoArray(part, 5 * PT + 1 * V);
+        a52.intoArray(part, 5 * PT + 2 * V);
+        a60.intoArray(part, 6 * PT + 0 * V);
+        a61.intoArray(part, 6 * PT + 1 * V);
+        a62.intoArray(part, 6 * PT + 2 * V);
+        a70.intoArray(part, 7 * PT + 0 * V);
+        a71.intoArray(part, 7 * PT + 1 * V);
+        a72.intoArray(part, 7 * PT + 2 * V);
+    }
+
+    /**
+     * {@link #tile3} for layers whose weights come from memory ({@link #streamed}): the input channels in {@link #STREAMS}
+     * quarters read side by side, each iteration one channel of each quarter (channels c, c + q, c + 2q, c + 3q), so the
+     * tile's weights (and input rows) are read as four streams. Each output is still one chain of FMAs, in that order.
+     */
+    static void tile3Streams(float[] x, int xBase, int hw, int cg, float[] wp, int wBase, float[] part) {
+        FloatVector z = FloatVector.zero(S), w;
+        FloatVector a00 = z, a01 = z, a02 = z, a10 = z, a11 = z, a12 = z,
+                a20 = z, a21 = z, a22 = z, a30 = z, a31 = z, a32 = z,
+                a40 = z, a41 = z, a42 = z, a50 = z, a51 = z, a52 = z,
+                a60 = z, a61 = z, a62 = z, a70 = z, a71 = z, a72 = z;
+        int q = cg / STREAMS, xq = q * hw, wq = q * KT;
+        FloatVector x0, x1, x2;
+        for (int c = 0, xa = xBase, wa = wBase; c < q; c++, xa += hw, wa += KT) {
+            int xb = xa + xq, wb = wa + wq, xc = xb + xq, wc = wb + wq, xd = xc + xq, wd = wc + wq;
+            x0 = FloatVector.fromArray(S, x, xa);
+            x1 = FloatVector.fromArray(S, x, xa + V);
+            x2 = FloatVector.fromArray(S, x, xa + 2 * V);
+            w = FloatVector.broadcast(S, wp[wa + 0]);
+            a00 = w.fma(x0, a00);
+            a01 = w.fma(x1, a01);
+            a02 = w.fma(x2, a02);
+            w = FloatVector.broadcast(S, wp[wa + 1]);
+            a10 = w.fma(x0, a10);
+            a11 = w.fma(x1, a11);
+            a12 = w.fma(x2, a12);
+            w = FloatVector.broadcast(S, wp[wa + 2]);
+            a20 = w.fma(x0, a20);
+            a21 = w.fma(x1, a21);
+            a22 = w.fma(x2, a22);
+            w = FloatVector.broadcast(S, wp[wa + 3]);
+            a30 = w.fma(x0, a30);
+            a31 = w.fma(x1, a31);
+            a32 = w.fma(x2, a32);
+            w = FloatVector.broadcast(S, wp[wa + 4]);
+            a40 = w.fma(x0, a40);
+            a41 = w.fma(x1, a41);
+            a42 = w.fma(x2, a42);
+            w = FloatVector.broadcast(S, wp[wa + 5]);
+            a50 = w.fma(x0, a50);
+            a51 = w.fma(x1, a51);
+            a52 = w.fma(x2, a52);
+            w = FloatVector.broadcast(S, wp[wa + 6]);
+            a60 = w.fma(x0, a60);
+            a61 = w.fma(x1, a61);
+            a62 = w.fma(x2, a62);
+            w = FloatVector.broadcast(S, wp[wa + 7]);
+            a70 = w.fma(x0, a70);
+            a71 = w.fma(x1, a71);
+            a72 = w.fma(x2, a72);
+            x0 = FloatVector.fromArray(S, x, xb);
+            x1 = FloatVector.fromArray(S, x, xb + V);
+            x2 = FloatVector.fromArray(S, x, xb + 2 * V);
+            w = FloatVector.broadcast(S, wp[wb + 0]);
+            a00 = w.fma(x0, a00);
+            a01 = w.fma(x1, a01);
+            a02 = w.fma(x2, a02);
+            w = FloatVector.broadcast(S, wp[wb + 1]);
+            a10 = w.fma(x0, a10);
+            a11 = w.fma(x1, a11);
+            a12 = w.fma(x2, a12);
+            w = FloatVector.broadcast(S, wp[wb + 2]);
+            a20 = w.fma(x0, a20);
+            a21 = w.fma(x1, a21);
+            a22 = w.fma(x2, a22);
+            w = FloatVector.broadcast(S, wp[wb + 3]);
+            a30 = w.fma(x0, a30);
+            a31 = w.fma(x1, a31);
+            a32 = w.fma(x2, a32);
+            w = FloatVector.broadcast(S, wp[wb + 4]);
+            a40 = w.fma(x0, a40);
+            a41 = w.fma(x1, a41);
+            a42 = w.fma(x2, a42);
+            w = FloatVector.broadcast(S, wp[wb + 5]);
+            a50 = w.fma(x0, a50);
+            a51 = w.fma(x1, a51);
+            a52 = w.fma(x2, a52);
+            w = FloatVector.broadcast(S, wp[wb + 6]);
+            a60 = w.fma(x0, a60);
+            a61 = w.fma(x1, a61);
+            a62 = w.fma(x2, a62);
+            w = FloatVector.broadcast(S, wp[wb + 7]);
+            a70 = w.fma(x0, a70);
+            a71 = w.fma(x1, a71);
+            a72 = w.fma(x2, a72);
+            x0 = FloatVector.fromArray(S, x, xc);
+            x1 = FloatVector.fromArray(S, x, xc + V);
+            x2 = FloatVector.fromArray(S, x, xc + 2 * V);
+            w = FloatVector.broadcast(S, wp[wc + 0]);
+            a00 = w.fma(x0, a00);
+            a01 = w.fma(x1, a01);
+            a02 = w.fma(x2, a02);
+            w = FloatVector.broadcast(S, wp[wc + 1]);
+            a10 = w.fma(x0, a10);
+            a11 = w.fma(x1, a11);
+            a12 = w.fma(x2, a12);
+            w = FloatVector.broadcast(S, wp[wc + 2]);
+            a20 = w.fma(x0, a20);
+            a21 = w.fma(x1, a21);
+            a22 = w.fma(x2, a22);
+            w = FloatVector.broadcast(S, wp[wc + 3]);
+            a30 = w.fma(x0, a30);
+            a31 = w.fma(x1, a31);
+            a32 = w.fma(x2, a32);
+            w = FloatVector.broadcast(S, wp[wc + 4]);
+            a40 = w.fma(x0, a40);
+            a41 = w.fma(x1, a41);
+            a42 = w.fma(x2, a42);
+            w = FloatVector.broadcast(S, wp[wc + 5]);
+            a50 = w.fma(x0, a50);
+            a51 = w.fma(x1, a51);
+            a52 = w.fma(x2, a52);
+            w = FloatVector.broadcast(S, wp[wc + 6]);
+            a60 = w.fma(x0, a60);
+            a61 = w.fma(x1, a61);
+            a62 = w.fma(x2, a62);
+            w = FloatVector.broadcast(S, wp[wc + 7]);
+            a70 = w.fma(x0, a70);
+            a71 = w.fma(x1, a71);
+            a72 = w.fma(x2, a72);
+            x0 = FloatVector.fromArray(S, x, xd);
+            x1 = FloatVector.fromArray(S, x, xd + V);
+            x2 = FloatVector.fromArray(S, x, xd + 2 * V);
+            w = FloatVector.broadcast(S, wp[wd + 0]);
+            a00 = w.fma(x0, a00);
+            a01 = w.fma(x1, a01);
+            a02 = w.fma(x2, a02);
+            w = FloatVector.broadcast(S, wp[wd + 1]);
+            a10 = w.fma(x0, a10);
+            a11 = w.fma(x1, a11);
+            a12 = w.fma(x2, a12);
+            w = FloatVector.broadcast(S, wp[wd + 2]);
+            a20 = w.fma(x0, a20);
+            a21 = w.fma(x1, a21);
+            a22 = w.fma(x2, a22);
+            w = FloatVector.broadcast(S, wp[wd + 3]);
+            a30 = w.fma(x0, a30);
+            a31 = w.fma(x1, a31);
+            a32 = w.fma(x2, a32);
+            w = FloatVector.broadcast(S, wp[wd + 4]);
+            a40 = w.fma(x0, a40);
+            a41 = w.fma(x1, a41);
+            a42 = w.fma(x2, a42);
+            w = FloatVector.broadcast(S, wp[wd + 5]);
+            a50 = w.fma(x0, a50);
+            a51 = w.fma(x1, a51);
+            a52 = w.fma(x2, a52);
+            w = FloatVector.broadcast(S, wp[wd + 6]);
+            a60 = w.fma(x0, a60);
+            a61 = w.fma(x1, a61);
+            a62 = w.fma(x2, a62);
+            w = FloatVector.broadcast(S, wp[wd + 7]);
             a70 = w.fma(x0, a70);
             a71 = w.fma(x1, a71);
             a72 = w.fma(x2, a72);

@@ -57,6 +57,26 @@ class PointwiseTest {
         assertFalse(Pointwise.appliesStrided(padded), "a padded 1x1 reads zeros: not the compact map");
     }
 
+    /** Layers whose weights a tile reads as four streams ({@link Pointwise#streamed}): quarters of 64 to 256 channels, groups, strided. */
+    @Test
+    void weightsFromMemoryAreReadAsFourStreams() {
+        Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
+        assertTrue(Pointwise.streamed(256, 256));
+        assertFalse(Pointwise.streamed(256, 255), "under 64 Ki weights");
+        assertFalse(Pointwise.streamed(252, 1024), "fewer than 256 input channels");
+        assertFalse(Pointwise.streamed(262, 1024), "input channels not a multiple of 4");
+        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
+        // {N, C, H, W, K, G, stride}: a whole tile and one leftover pixel, two groups of 256 and two tiles, 66 channels a quarter
+        int[][] layers = {{1, 256, 7, 7, 256, 1, 1}, {2, 512, 10, 10, 512, 2, 1}, {1, 264, 8, 9, 264, 1, 1}, {1, 256, 13, 14, 256, 1, 2}};
+        int seed = 200;
+        for (int[] l : layers) {
+            ConvGeometry g = ConvGeometry.conv2d(new int[] {l[0], l[1], l[2], l[3]}, new int[] {l[4], l[1] / l[5], 1, 1},
+                    seed % 2 == 0 ? new int[] {l[4]} : null, ConvSpec.builder().stride(l[6]).groups(l[5]).build());
+            assertTrue(Pointwise.streamed(g.cPerGroup(), g.kPerGroup()) && g.p * g.q >= Pointwise.PT, g.toString());
+            KernelCheck.againstFloat64AndThreads(Algorithm.DIRECT, g, ep, ++seed);
+        }
+    }
+
     /** Splits that read the fewest floats: over channels where the weights outweigh the input, over pixels the other way. */
     @Test
     void splitsFollowWhereTheFloatsAre() {
