@@ -15,7 +15,8 @@ import jdk.incubator.vector.VectorSpecies;
  * x, no horizontal sums). The weights are packed once per plan tile by tile: a tile's 8 weights of one input channel
  * side by side, its input channels one after the other, so a tile reads one dense stream (with blocks as wide as a
  * vector, a tile read half of each 64-byte line and the next tile the other half: ResNet-50's 7x7 layers, whose 1-4 MB
- * of weights come from memory at batch 1, ran 5-12% slower). Pixels past the last whole tile take one vector at a
+ * of weights come from memory at batch 1, ran 5-12% slower); where a group's weights are that large ({@link #streamed})
+ * the tile reads them as four streams, its input channels in quarters side by side ({@link #tile3Streams}). Pixels past the last whole tile take one vector at a
  * time, and the last ones, fewer than a vector, output channels in the lanes ({@link #leftovers}). A task is a run of
  * channel tiles times a run of pixel tiles of one sample and group ({@link #split}); each output element is one chain
  * over c in order (the last pixels: {@link #CPL} chains), the same whatever the thread count. The bias and a
@@ -200,7 +201,7 @@ final class Pointwise {
      * one stream -> four): 1024 -> 256 @ 14 0.37-0.40 -> 0.34-0.35, 256 -> 1024 @ 14 (residual fused) 0.43-0.46 ->
      * 0.39-0.42, 512 -> 2048 @ 7 0.45-0.53 -> 0.39-0.49, the 1x1 layers' sum 18.54 -> 17.58 and the trunk 34.3 -> 33.0.
      * Where the weights are smaller or the input channels fewer, four streams ran up to 25% slower (64 -> 256 @ 56 0.52 ->
-     * 0.66, 128 -> 512 @ 28 0.42-0.47 -> 0.44-0.52, 256 -> 128 @ 56 0.77 -> 0.81), and those stay one stream.
+     * 0.66, 128 -> 512 @ 28 0.42-0.48 -> 0.44-0.52, 256 -> 128 @ 56 0.77 -> 0.81), and those stay one stream.
      */
     static boolean streamed(int cg, int kg) {
         return cg % STREAMS == 0 && cg >= 256 && (long) cg * kg >= 1 << 16;
