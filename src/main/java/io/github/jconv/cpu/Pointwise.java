@@ -16,10 +16,11 @@ import jdk.incubator.vector.VectorSpecies;
  * side by side, its input channels one after the other, so a tile reads one dense stream (with blocks as wide as a
  * vector, a tile read half of each 64-byte line and the next tile the other half: ResNet-50's 7x7 layers, whose 1-4 MB
  * of weights come from memory at batch 1, ran 5-12% slower); where a group's weights are that large ({@link #streamed})
- * the tile reads them as four streams, its input channels in quarters side by side ({@link #tile3Streams}). Pixels past the last whole tile take one vector at a
- * time, and the last ones, fewer than a vector, output channels in the lanes ({@link #leftovers}). A task is a run of
- * channel tiles times a run of pixel tiles of one sample and group ({@link #split}); each output element is one chain
- * over c in order (the last pixels: {@link #CPL} chains), the same whatever the thread count. The bias and a
+ * the tile reads them as four streams, its input channels in quarters side by side ({@link #tile3Streams}). Pixels past
+ * the last whole tile take one vector at a time, and the last ones, fewer than a vector, output channels in the lanes
+ * ({@link #leftovers}). A task is a run of channel tiles times a run of pixel tiles of one sample and group ({@link
+ * #split}); each output element is one chain over c in order (the streamed tiles: the quarters' channels in turn; the
+ * last pixels: {@link #CPL} chains), the same whatever the thread count. The bias and a
  * ReLU/residual epilogue are applied to each vector on its way from the tile to y ({@link VectorEpilogue#vector}): no
  * second pass and no call per row.
  */
