@@ -51,9 +51,10 @@ public final class GpuCheckSummary {
             }
         }
         b.append("\ntests per backend (passed / failed / skipped):\n");
-        tests(out.resolve("tests")).forEach((backend, c) ->
+        List<Element> cases = testcases(out.resolve("tests"));
+        tests(cases).forEach((backend, c) ->
                 b.append(String.format("  %-10s %6d / %d / %d%n", backend, c[0], c[1], c[2])));
-        List<String> failed = failures(out.resolve("tests"));
+        List<String> failed = failures(cases);
         if (!failed.isEmpty()) {
             b.append("\nfailed tests (").append(failed.size()).append("):\n");
             failed.stream().limit(MAX_FAILURES).forEach(f -> b.append(f.indent(2)));
@@ -71,12 +72,9 @@ public final class GpuCheckSummary {
     }
 
     /** backend -> {passed, failed, skipped}, from the display names of the test cases (the backend is their first word). */
-    static Map<String, int[]> tests(Path dir) throws Exception {
+    static Map<String, int[]> tests(List<Element> cases) {
         Map<String, int[]> counts = new TreeMap<>();
-        if (!Files.isDirectory(dir)) {
-            return counts;
-        }
-        for (Element c : testcases(dir)) {
+        for (Element c : cases) {
             int[] n = counts.computeIfAbsent(backendOf(c), k -> new int[3]);
             n[problem(c) != null ? 1 : c.getElementsByTagName("skipped").getLength() > 0 ? 2 : 0]++;
         }
@@ -87,12 +85,9 @@ public final class GpuCheckSummary {
      * "Class.method display-name" and below it the first lines of the message (or of the stack trace when there is no
      * message), one entry per failed test, in the order of the reports.
      */
-    static List<String> failures(Path dir) throws Exception {
+    static List<String> failures(List<Element> cases) {
         List<String> failed = new ArrayList<>();
-        if (!Files.isDirectory(dir)) {
-            return failed;
-        }
-        for (Element c : testcases(dir)) {
+        for (Element c : cases) {
             Element p = problem(c);
             if (p == null) {
                 continue;
@@ -107,7 +102,11 @@ public final class GpuCheckSummary {
         return failed;
     }
 
+    /** Every test case of the JUnit XML reports in dir (none when it is missing), in the reports' order. */
     private static List<Element> testcases(Path dir) throws Exception {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
         List<Path> reports;
         try (Stream<Path> s = Files.list(dir)) {
             reports = s.filter(p -> p.getFileName().toString().endsWith(".xml")).sorted().toList();
