@@ -41,6 +41,7 @@ public final class ConvPlan implements AutoCloseable {
     private final float[] weightCopy;                    // the plan's copy of the weights (GPU: only for the plan cache)
     private final DeviceBuffer deviceWeight, deviceBias; // GPU: uploaded once
     private final MathMode math;
+    private final Layout layout;
     private final io.github.jconv.cuda.CudnnPlan cudnn;  // the cudnn backend: descriptors, algorithm, workspace
     private volatile boolean closed;
 
@@ -50,7 +51,12 @@ public final class ConvPlan implements AutoCloseable {
         this.epilogue = b.epilogue;
         this.threads = b.threads;
         this.math = b.math;
+        this.layout = b.layout;
         Backend backend = device.backend();
+        if (layout != Layout.NCHW && !device.isCpu()) {
+            throw new InvalidConvolutionException("layout " + layout.label() + ": the " + backend.name()
+                    + " backend's kernels read and write NCHW only; NHWC runs on the cpu backend for now");
+        }
         String mathWhy = backend.cannotUseMath(math);
         if (mathWhy != null) {
             throw new InvalidConvolutionException("math " + math.label() + ": " + mathWhy);
@@ -151,11 +157,17 @@ public final class ConvPlan implements AutoCloseable {
         return geometry.outputShape();
     }
 
+    /** The layout of the plan's input, residual and output tensors ({@link Builder#layout}). */
+    public Layout layout() {
+        return layout;
+    }
+
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
         String variant = cudnn != null ? cudnn.explain() : device.backend() instanceof CudaBackend cb ? cb.variant(algorithm, geometry, math)
                 : device.backend().variant(algorithm, geometry);
         return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : cudnn != null ? ", " + variant : ", kernel " + variant)
+                + (layout == Layout.NCHW ? "" : ", layout " + layout.label() + " (converted to and from nchw around the kernel)")
                 + ", math " + math.label() + (math.tensorCores() && cudnn == null && algorithm != Algorithm.IMPLICIT_GEMM
                 ? " (allowed; " + algorithm + " computes in fp32)" : "") + ", epilogue " + epilogue + ", workspace "
                 + (cudnn != null ? "(cuDNN's, above)" : device.backend().workspaceBytes(algorithm, geometry) + " bytes")
@@ -170,10 +182,10 @@ public final class ConvPlan implements AutoCloseable {
     /** y = epilogue(op(x) + bias, residual): the residual has the output's shape, given exactly when the epilogue adds one. */
     public void run(DeviceTensor x, DeviceTensor residual, DeviceTensor y) {
         requireOpen();
-        DeviceTensor.requirePlanOperand("input", x, device, geometry.inputShape());
-        DeviceTensor.requirePlanOperand("output", y, device, geometry.outputShape());
+        DeviceTensor.requirePlanOperand("input", x, device, geometry.inputShape(), layout);
+        DeviceTensor.requirePlanOperand("output", y, device, geometry.outputShape(), layout);
         if (residual != null) {
-            DeviceTensor.requirePlanOperand("residual", residual, device, geometry.outputShape());
+            DeviceTensor.requirePlanOperand("residual", residual, device, geometry.outputShape(), layout);
         }
         if (epilogue.hasResidual() != (residual != null)) {
             throw new InvalidConvolutionException(epilogue.hasResidual() ? "this plan's epilogue adds a residual: pass one"
@@ -183,8 +195,12 @@ public final class ConvPlan implements AutoCloseable {
             throw new InvalidConvolutionException("the output tensor must not be the input or the residual (no in-place runs)");
         }
         if (device.isCpu()) {
-            cpu().run(algorithm, geometry, x.host(), hostWeight, hostBias, epilogue, residual == null ? null : residual.host(),
-                    y.host(), threads);
+            if (layout == Layout.NCHW) {
+                cpu().run(algorithm, geometry, x.host(), hostWeight, hostBias, epilogue, residual == null ? null : residual.host(),
+                        y.host(), threads);
+            } else {
+                runConverted(x.host(), residual == null ? null : residual.host(), y.host());
+            }
             return;
         }
         synchronized (device) {
@@ -197,11 +213,36 @@ public final class ConvPlan implements AutoCloseable {
         }
     }
 
-    /** A host convenience: uploads x (and the residual), runs, downloads the result. */
+    /**
+     * The CPU run of a plan whose tensors are not NCHW: x (and the residual) converted into NCHW arrays of the device's
+     * pool, the kernel run on them, its NCHW result converted into y. y is written only by the last step, so a failure
+     * leaves it as it was.
+     */
+    private void runConverted(float[] x, float[] residual, float[] y) {
+        int[] in = geometry.inputShape(), out = geometry.outputShape();
+        HostArrays pool = device.hostArrays();
+        float[] xc = pool.take(x.length), rc = residual == null ? null : pool.take(residual.length), yc = pool.take(y.length);
+        try {
+            Layout.convert(x, layout, xc, Layout.NCHW, in, threads);
+            if (residual != null) {
+                Layout.convert(residual, layout, rc, Layout.NCHW, out, threads);
+            }
+            cpu().run(algorithm, geometry, xc, hostWeight, hostBias, epilogue, rc, yc, threads);
+            Layout.convert(yc, Layout.NCHW, y, layout, out, threads);
+        } finally {
+            pool.give(xc);
+            if (rc != null) {
+                pool.give(rc);
+            }
+            pool.give(yc);
+        }
+    }
+
+    /** A host convenience: uploads x (and the residual), runs, downloads the result (in the plan's layout). */
     public Tensor run(Tensor x, Tensor residual) {
         try (DeviceTensor dx = device.upload(x);
              DeviceTensor dr = residual == null ? null : device.upload(residual);
-             DeviceTensor dy = device.allocate(outputShape())) {
+             DeviceTensor dy = device.allocate(layout, outputShape())) {
             run(dx, dr, dy);
             return dy.download();
         }
@@ -279,6 +320,7 @@ public final class ConvPlan implements AutoCloseable {
         private int threads;
         private boolean tune = true;
         private MathMode math = MathMode.FP32;
+        private Layout layout = Layout.NCHW;
         private boolean cached; // built by the plan cache: the weight and bias arrays are its own copies, adopted as they are
 
         private Builder(Device device, ConvGeometry.Op op, int[] inputShape, Tensor weight, Tensor bias, ConvSpec spec) {
@@ -314,6 +356,17 @@ public final class ConvPlan implements AutoCloseable {
          */
         public Builder math(MathMode m) {
             math = Objects.requireNonNull(m, "math");
+            return this;
+        }
+
+        /**
+         * The layout of the input, residual and output tensors the plan runs on (default {@link Layout#NCHW}); their shapes
+         * stay the logical N x C x H x W, the weights PyTorch's K x C/G x R x S. On the CPU an NHWC plan converts its
+         * operands to NCHW and back around the kernel (the result is the NCHW run's, bit for bit); the GPU backends fail
+         * the build (their kernels read NCHW).
+         */
+        public Builder layout(Layout l) {
+            layout = Objects.requireNonNull(l, "layout");
             return this;
         }
 

@@ -114,12 +114,18 @@ public final class Device implements AutoCloseable {
      * take the array of a tensor closed before (see {@link HostArrays}: no fresh heap memory per call in a loop).
      */
     public DeviceTensor allocate(int... shape) {
-        return DeviceTensor.allocate(this, shape);
+        return DeviceTensor.allocate(this, shape, Layout.NCHW);
     }
 
-    /** A copy of {@code t} on the device. */
+    /** As {@link #allocate(int...)}, laid out as {@code layout} ({@code shape}: the logical N x C x H x W for NHWC). */
+    public DeviceTensor allocate(Layout layout, int... shape) {
+        java.util.Objects.requireNonNull(layout, "layout");
+        return DeviceTensor.allocate(this, shape, layout);
+    }
+
+    /** A copy of {@code t} on the device, in its layout. */
     public DeviceTensor upload(Tensor t) {
-        DeviceTensor d = allocate(t.shape());
+        DeviceTensor d = allocate(t.layout(), t.shape());
         d.upload(t.data());
         return d;
     }

@@ -5,20 +5,24 @@ import io.github.jconv.cuda.DeviceBuffer;
 import java.util.Arrays;
 
 /**
- * A dense float32 tensor (C order; NCHW for convolutions) in a {@link Device}'s memory: a GPU buffer, or a host array
- * for the CPU device. Close it to free it; using it afterwards fails with a message naming it.
+ * A dense float32 tensor (C order, NCHW for convolutions, or channels last: {@link Layout}) in a {@link Device}'s
+ * memory: a GPU buffer, or a host array for the CPU device. Close it to free it; using it afterwards fails with a
+ * message naming it.
  */
 public final class DeviceTensor implements AutoCloseable {
     private final Device device;
     private final int[] shape;
+    private final Layout layout;
     private final int size;
     private final DeviceBuffer buffer; // GPU
     private final float[] host;        // CPU
     private volatile boolean closed;
 
-    private DeviceTensor(Device device, int[] shape) {
+    private DeviceTensor(Device device, int[] shape, Layout layout) {
         this.device = device;
         this.shape = shape.clone();
+        layout.requireValidFor(this.shape);
+        this.layout = layout;
         long n = Tensor.elementCount(shape);
         if (n > ConvGeometry.MAX_ELEMENTS) {
             throw new InvalidConvolutionException("device tensor of shape " + Arrays.toString(shape) + " has " + n + " elements, more than "
@@ -36,10 +40,11 @@ public final class DeviceTensor implements AutoCloseable {
         }
     }
 
-    static DeviceTensor allocate(Device device, int[] shape) {
+    static DeviceTensor allocate(Device device, int[] shape, Layout layout) {
         device.requireOpen(() -> "allocate " + Arrays.toString(shape));
-        DeviceTensor t = new DeviceTensor(device, shape);
-        device.opened(t, () -> "tensor " + Arrays.toString(t.shape) + " (" + 4L * t.size + " bytes)");
+        DeviceTensor t = new DeviceTensor(device, shape, layout);
+        device.opened(t, () -> "tensor " + Arrays.toString(t.shape) + (layout == Layout.NCHW ? "" : " " + layout.label()) + " ("
+                + 4L * t.size + " bytes)");
         return t;
     }
 
@@ -55,6 +60,11 @@ public final class DeviceTensor implements AutoCloseable {
         return size;
     }
 
+    /** How the elements lie in memory; the {@link #shape()} is the logical one whatever the layout. */
+    public Layout layout() {
+        return layout;
+    }
+
     void requireOpen(String what) {
         if (closed) {
             throw new IllegalStateException(what + ": tensor " + Arrays.toString(shape) + " on " + device.name() + " was closed");
@@ -62,8 +72,11 @@ public final class DeviceTensor implements AutoCloseable {
         device.requireOpen(what);
     }
 
-    /** A plan's operand check: {@code t} (named {@code what}) is on the plan's device and has the shape the plan needs. */
-    static void requirePlanOperand(String what, DeviceTensor t, Device device, int[] shape) {
+    /**
+     * A plan's operand check: {@code t} (named {@code what}) is on the plan's device and has the shape and layout the plan
+     * needs.
+     */
+    static void requirePlanOperand(String what, DeviceTensor t, Device device, int[] shape, Layout layout) {
         java.util.Objects.requireNonNull(t, what);
         if (t.device() != device) {
             throw new InvalidConvolutionException(what + " tensor is on " + t.device() + ", the plan on " + device);
@@ -71,6 +84,9 @@ public final class DeviceTensor implements AutoCloseable {
         if (!Arrays.equals(t.shape(), shape)) {
             throw new InvalidConvolutionException(what + " tensor has shape " + Arrays.toString(t.shape()) + ", the plan needs "
                     + Arrays.toString(shape));
+        }
+        if (t.layout != layout) {
+            throw new InvalidConvolutionException(what + " tensor is " + t.layout.label() + ", the plan takes " + layout.label());
         }
     }
 
@@ -84,7 +100,10 @@ public final class DeviceTensor implements AutoCloseable {
         return host;
     }
 
-    /** Overwrites the tensor with {@code data} ({@link #size()} floats, C order); queued on a GPU, data may change afterwards. */
+    /**
+     * Overwrites the tensor with {@code data} ({@link #size()} floats laid out as the tensor's {@link #layout()}); queued on
+     * a GPU, data may change afterwards.
+     */
     public void upload(float[] data) {
         requireOpen("upload");
         if (data.length != size) {
@@ -115,11 +134,11 @@ public final class DeviceTensor implements AutoCloseable {
         }
     }
 
-    /** A host copy. */
+    /** A host copy, in the tensor's layout. */
     public Tensor download() {
         float[] a = new float[size];
         download(a);
-        return Tensor.of(a, shape);
+        return Tensor.of(layout, a, shape);
     }
 
     /**
@@ -148,6 +167,7 @@ public final class DeviceTensor implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "DeviceTensor" + Arrays.toString(shape) + "@" + device.name() + (closed ? " (closed)" : "");
+        return "DeviceTensor" + Arrays.toString(shape) + (layout == Layout.NCHW ? "" : " " + layout.label()) + "@" + device.name()
+                + (closed ? " (closed)" : "");
     }
 }

@@ -5,7 +5,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The jconv API: {@code conv2d} and {@code convTranspose2d} on NCHW float32 tensors, with PyTorch's
- * semantics and weight layouts. Thread-safe; every call checks its arguments before any work is done.
+ * semantics and weight layouts. Thread-safe; every call checks its arguments before any work is done. Activations may
+ * also be channels last ({@link Layout#NHWC}; shapes stay N x C x H x W): the result takes the input's layout, as in
+ * PyTorch, and the arrays are converted to NCHW around the computation.
  *
  * <pre>{@code
  * Tensor y = Jconv.conv2d(x, w, bias, ConvSpec.builder().stride(2).padding(1).build());
@@ -67,7 +69,7 @@ public final class Jconv {
     public static Tensor conv2dBackwardWeight(Tensor x, Tensor dy, int[] kernelSize, ConvSpec spec, ConvOptions options) {
         ConvGeometry g = ConvGeometry.backwardWeight(ConvGeometry.Op.CONV2D, x.shape(), dy.shape(), kernelSize, spec);
         Tensor dw = Tensor.zeros(g.weightShape());
-        backwardWeight(g, x.data(), dy.data(), dw.data(), options);
+        backwardWeight(g, nchw(x), nchw(dy), dw.data(), options);
         return dw;
     }
 
@@ -79,7 +81,7 @@ public final class Jconv {
     public static Tensor convTranspose2dBackwardWeight(Tensor x, Tensor dy, int[] kernelSize, ConvSpec spec, ConvOptions options) {
         ConvGeometry g = ConvGeometry.backwardWeight(ConvGeometry.Op.CONV_TRANSPOSE2D, x.shape(), dy.shape(), kernelSize, spec);
         Tensor dw = Tensor.zeros(g.weightShape());
-        backwardWeight(g, dy.data(), x.data(), dw.data(), options);
+        backwardWeight(g, nchw(dy), nchw(x), dw.data(), options);
         return dw;
     }
 
@@ -110,7 +112,7 @@ public final class Jconv {
                     + java.util.Arrays.toString(s));
         }
         Tensor db = Tensor.zeros(s[1]);
-        Backends.get(options.backend()).backwardBias(dy.data(), s[0], s[1], s[2] * s[3], db.data(), options.threads());
+        Backends.get(options.backend()).backwardBias(nchw(dy), s[0], s[1], s[2] * s[3], db.data(), options.threads());
         return db;
     }
 
@@ -121,10 +123,18 @@ public final class Jconv {
             throw new InvalidConvolutionException("residual must have the output's shape " + java.util.Arrays.toString(g.outputShape())
                     + ", got " + java.util.Arrays.toString(residual.shape()));
         }
+        if (weight.layout() != Layout.NCHW) {
+            throw new InvalidConvolutionException("weight must be in C order (K x C/G x R x S, layout nchw), got " + weight.layout().label());
+        }
         Tensor out = Tensor.zeros(g.outputShape());
-        run(g, x.data(), weight.data(), bias == null ? null : bias.data(), epilogue, residual == null ? null : residual.data(),
+        run(g, nchw(x), weight.data(), bias == null ? null : bias.data(), epilogue, residual == null ? null : nchw(residual),
                 out.data(), options);
-        return out;
+        return out.to(x.layout());
+    }
+
+    /** t's data in NCHW: its own array, or a converted copy of a channels-last tensor's. */
+    private static float[] nchw(Tensor t) {
+        return t.to(Layout.NCHW).data();
     }
 
     /**

@@ -35,6 +35,9 @@ public final class MaxPool2d {
             throw new InvalidConvolutionException("max_pool2d output must be " + Arrays.toString(o) + " on " + in.device() + ", got "
                     + Arrays.toString(out.shape()) + " on " + out.device());
         }
+        if (in.layout() != Layout.NCHW || out.layout() != Layout.NCHW) {
+            throw new InvalidConvolutionException("max_pool2d runs on nchw tensors, got " + in.layout().label() + " -> " + out.layout().label());
+        }
         Device dev = in.device();
         if (dev.isCpu()) {
             pool(in.host(), s, out.host(), o, kernel, stride, padding);

@@ -10,6 +10,7 @@ import io.github.jconv.ConvSpec;
 import io.github.jconv.Device;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.Jconv;
+import io.github.jconv.Layout;
 import io.github.jconv.MathMode;
 import io.github.jconv.Tensor;
 import io.github.jconv.io.AtomicFile;
@@ -23,7 +24,7 @@ import java.util.concurrent.Callable;
 
 /** {@code conv2d} and {@code conv-transpose2d}: read .npy inputs, compute, write the .npy output. */
 abstract class ConvCommand implements Callable<Integer> {
-    @Option(names = "--input", required = true, paramLabel = "X.npy", description = "Input, N x C x H x W.")
+    @Option(names = "--input", required = true, paramLabel = "X.npy", description = "Input, N x C x H x W (N x H x W x C with --layout nhwc).")
     Path input;
 
     @Option(names = "--weight", required = true, paramLabel = "W.npy", description = "Weight in PyTorch's layout.")
@@ -58,6 +59,11 @@ abstract class ConvCommand implements Callable<Integer> {
                     + "tensor cores (cuda sm_80+, cuda-emu; cudnn takes tf32); see the README's accuracy table.")
     String math;
 
+    @Option(names = "--layout", defaultValue = "nchw", paramLabel = "nchw|nhwc",
+            description = "Layout of the input and output arrays (default: ${DEFAULT-VALUE}); nhwc (channels last): N x H x W x C "
+                    + "files, converted to NCHW around the kernels. The weight stays K x C/G x R x S.")
+    String layout;
+
     @Mixin
     Options.Debug debug;
 
@@ -70,6 +76,7 @@ abstract class ConvCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         MathMode mathMode = MathMode.parse(math);
+        Layout lay = Layout.parse(layout);
         ConvSpec sp = spec().build();
         ConvOptions opts = ConvOptions.defaults().withBackend(backend).withAlgorithm(Algorithm.parse(algorithm))
                 .withThreads(threads.count).withTuning(!noTune);
@@ -81,12 +88,13 @@ abstract class ConvCommand implements Callable<Integer> {
         Path target = AtomicFile.target(output); // so does an output that cannot be written
         Npy.Header hx = Npy.readHeader(input), hw = Npy.readHeader(weight);
         Npy.Header hb = bias == null ? null : Npy.readHeader(bias);
-        ConvGeometry g = ConvGeometry.of(op(), hx.shape(), hw.shape(), hb == null ? null : hb.shape(), sp);
+        ConvGeometry g = ConvGeometry.of(op(), lay.logicalShape(hx.shape()), hw.shape(), hb == null ? null : hb.shape(), sp);
         if (opts.algorithm() != Algorithm.AUTO) {
             be.requireImplementable(opts.algorithm(), g);
         }
         HeapCheck.require(g, be, opts.algorithm() == Algorithm.AUTO ? be.choose(g) : opts.algorithm());
         Tensor x = Npy.read(input);
+        x = Tensor.of(lay, x.data(), lay.logicalShape(x.shape())); // a file of N x H x W x C is that memory
         Tensor w = Npy.read(weight);
         Tensor b = bias == null ? null : Npy.read(bias);
         Tensor y;
@@ -95,7 +103,7 @@ abstract class ConvCommand implements Callable<Integer> {
         } else { // the stateless calls compute in fp32: other math runs through a plan
             try (Device dev = Device.open(be.name());
                  ConvPlan plan = ConvPlan.of(dev, g, w, b).algorithm(opts.algorithm()).math(mathMode).tune(!noTune).build()) {
-                y = plan.run(x, null);
+                y = plan.run(x.to(Layout.NCHW), null).to(lay);
             }
         }
         Npy.write(target, y);

@@ -294,9 +294,9 @@ public final class Npy {
         return buf.array();
     }
 
-    /** The complete bytes of a version 1.0 {@code <f4} .npy file (small tensors; {@link #write} streams). */
+    /** The complete bytes of a version 1.0 {@code <f4} .npy file (small tensors; {@link #write} streams), shaped as {@link #write} says. */
     public static byte[] encode(Tensor t) {
-        byte[] header = headerBytes(t.shape());
+        byte[] header = headerBytes(t.layout().memoryShape(t.shape()));
         ByteBuffer buf = ByteBuffer.allocate(header.length + 4 * t.size()).order(ByteOrder.LITTLE_ENDIAN);
         buf.put(header);
         buf.asFloatBuffer().put(t.data());
@@ -305,11 +305,12 @@ public final class Npy {
 
     /**
      * Writes {@code t} as {@code <f4} to {@code file} (following a symbolic link to its target), replacing it only
-     * once the whole file is written. The parent directory must exist.
+     * once the whole file is written. The parent directory must exist. The array's shape is the memory's: a channels-last
+     * tensor ({@link io.github.jconv.Layout#NHWC}) is written as an N x H x W x C array.
      */
     public static void write(Path file, Tensor t) {
         AtomicFile.write(file, out -> {
-            writeFully(out, ByteBuffer.wrap(headerBytes(t.shape())));
+            writeFully(out, ByteBuffer.wrap(headerBytes(t.layout().memoryShape(t.shape()))));
             float[] data = t.data();
             ByteBuffer chunk = ByteBuffer.allocate((int) Math.min(CHUNK, Math.max(4, 4L * data.length))).order(ByteOrder.LITTLE_ENDIAN);
             for (int at = 0; at < data.length; ) {

@@ -458,6 +458,46 @@ class CliTest {
         assertArrayEquals(new int[] {2, 3, 9, 12}, Npy.read(dir.resolve("o.npy")).shape());
     }
 
+    /**
+     * {@code --layout nhwc}: N x H x W x C input and output files, the same values as the NCHW run (the stateless path, and
+     * a plan's with --math on cuda-emu where it is present); a bad layout or a 3-D channels-last input is exit 2, one line.
+     */
+    @Test
+    void channelsLastFiles(@TempDir Path dir) {
+        Tensor x = random(1, 2, 5, 9, 7), w = random(2, 6, 5, 3, 3), b = random(3, 6);
+        String ws = write(dir, "w.npy", w).toString(), bs = write(dir, "b.npy", b).toString();
+        String xs = write(dir, "x.npy", x).toString(), xl = write(dir, "xl.npy", x.to(io.github.jconv.Layout.NHWC)).toString();
+        List<String> backends = new java.util.ArrayList<>(List.of("cpu"));
+        if (io.github.jconv.Backends.all().stream().anyMatch(be -> be.name().equals("cuda-emu") && be.unavailableReason() == null)) {
+            backends.add("cuda-emu");
+        }
+        for (String backend : backends) {
+            String[] math = backend.equals("cpu") ? new String[0] : new String[] {"--math", "3xtf32"};
+            List<String> common = new java.util.ArrayList<>(List.of("--weight", ws, "--bias", bs, "--stride", "2", "--padding", "1",
+                    "--backend", backend));
+            common.addAll(List.of(math));
+            List<String> a = new java.util.ArrayList<>(List.of("conv2d", "--input", xs, "--output", dir.resolve("y.npy").toString()));
+            a.addAll(common);
+            assertEquals(0, cli(a.toArray(new String[0])).code());
+            List<String> l = new java.util.ArrayList<>(List.of("conv2d", "--input", xl, "--output", dir.resolve("yl.npy").toString(),
+                    "--layout", "nhwc"));
+            l.addAll(common);
+            Result r = cli(l.toArray(new String[0]));
+            assertEquals(0, r.code(), r.err());
+            Tensor y = Npy.read(dir.resolve("y.npy")), yl = Npy.read(dir.resolve("yl.npy"));
+            assertArrayEquals(new int[] {2, 5, 4, 6}, yl.shape(), "N x P x Q x K");
+            assertArrayEquals(y.to(io.github.jconv.Layout.NHWC).data(), yl.data(), 0f, backend);
+        }
+        Result bad = cli("conv2d", "--input", xl, "--weight", ws, "--output", dir.resolve("z.npy").toString(), "--layout", "nwhc");
+        assertEquals(2, bad.code());
+        assertEquals("jconv: error: unknown layout 'nwhc' (nchw, nhwc)", bad.err().strip());
+        String x3 = write(dir, "x3.npy", random(4, 5, 9, 7)).toString();
+        bad = cli("conv2d", "--input", x3, "--weight", ws, "--output", dir.resolve("z.npy").toString(), "--layout", "nhwc");
+        assertEquals(2, bad.code());
+        assertEquals("jconv: error: layout nhwc needs a 4-D tensor (N x C x H x W), got shape [5, 9, 7]", bad.err().strip());
+        assertFalse(Files.exists(dir.resolve("z.npy")));
+    }
+
     @Test
     void theOutputIsCheckedBeforeAnyWork(@TempDir Path dir) throws Exception {
         // the inputs do not even exist: the output's missing directory must be what is reported
