@@ -8,5 +8,6 @@
 #include "implicit_gemm.cu"
 #include "wgrad.cu"
 #include "pool.cu"
+#include "layout.cu"
 #include "fma_probe.cu"
 #include "selftest.cu"

@@ -381,6 +381,41 @@ void checkGradients(const Problem& g, std::mt19937_64& rnd) {
     compare(db.p, bref, bmag, factor);
 }
 
+// The channels-last conversion (layout.cu, CudaBackend.convertLayoutOnDevice) of g's input, NCHW -> NHWC and back, each
+// against the host's transpose exactly; with the launcher's grid and with one small enough that each block takes three
+// tiles or more (the tile's second barrier guards its reuse).
+void checkLayouts(const Problem& g, std::mt19937_64& rnd) {
+    std::normal_distribution<float> gauss;
+    const int hw = g.h * g.w;
+    std::vector<float> x((std::size_t)g.n * g.c * hw);
+    for (auto& v : x) v = gauss(rnd);
+    std::vector<double> nhwc(x.size()), nchw(x.size()), zero(x.size(), 0.0);
+    for (int n = 0; n < g.n; n++)
+        for (int c = 0; c < g.c; c++)
+            for (int i = 0; i < hw; i++) {
+                const std::size_t at = ((std::size_t)n * g.c + c) * hw + i;
+                nhwc[((std::size_t)n * hw + i) * g.c + c] = x[at];
+                nchw[at] = x[at];
+            }
+    for (int mode = 0; mode < 2; mode++) {
+        for (int toNhwc = 1; toNhwc >= 0; toNhwc--) {
+            const int rows = toNhwc ? g.c : hw, cols = toNhwc ? hw : g.c;
+            const long long tiles = (long long)g.n * ((rows + 31) / 32) * ((cols + 31) / 32);
+            const dim3 grid{(unsigned)(mode ? std::max(1LL, tiles / 3) : std::min(4096LL, tiles)), 1, 1};
+            ConvParams a{};
+            a.n = g.n;
+            a.h = rows;
+            a.w = cols;
+            std::vector<float> src(x.size());
+            for (std::size_t i = 0; i < x.size(); i++) src[i] = (float)(toNhwc ? nchw[i] : nhwc[i]);
+            where = std::string(toNhwc ? "nchw -> nhwc" : "nhwc -> nchw") + (mode ? " (three tiles per block)" : "") + " of " + describe(g);
+            Buffer in(src), out(x.size());
+            run("jconv_transpose_planes", grid, BLOCK_1D, &a, in.p, out.p);
+            compare(out.p, toNhwc ? nhwc : nchw, zero, 0.0);
+        }
+    }
+}
+
 // tensorCores: also the tensor-core kernels (every shape-table problem and a third of the random ones: under the
 // sanitizers each emulated mma.sync is a warp collective, which makes them the slowest kernels here)
 void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
@@ -428,6 +463,7 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
         }
     }
     checkGradients(g, rnd);
+    checkLayouts(g, rnd);
 }
 
 // A random valid problem (explicit padding; the shape table covers same / output size).

@@ -53,10 +53,6 @@ public final class ConvPlan implements AutoCloseable {
         this.math = b.math;
         this.layout = b.layout;
         Backend backend = device.backend();
-        if (layout != Layout.NCHW && !device.isCpu()) {
-            throw new InvalidConvolutionException("layout " + layout.label() + ": the " + backend.name()
-                    + " backend's kernels read and write NCHW only; NHWC runs on the cpu backend for now");
-        }
         String mathWhy = backend.cannotUseMath(math);
         if (mathWhy != null) {
             throw new InvalidConvolutionException("math " + math.label() + ": " + mathWhy);
@@ -195,7 +191,7 @@ public final class ConvPlan implements AutoCloseable {
             throw new InvalidConvolutionException("the output tensor must not be the input or the residual (no in-place runs)");
         }
         if (device.isCpu()) {
-            if (layout == Layout.NCHW) {
+            if (layout == Layout.NCHW || geometry.isEmpty()) {
                 cpu().run(algorithm, geometry, x.host(), hostWeight, hostBias, epilogue, residual == null ? null : residual.host(),
                         y.host(), threads);
             } else {
@@ -204,12 +200,44 @@ public final class ConvPlan implements AutoCloseable {
             return;
         }
         synchronized (device) {
-            if (cudnn != null) {
-                cudnn.run(x.buffer(), deviceWeight, deviceBias, residual == null ? null : residual.buffer(), y.buffer());
-            } else if (device.backend() instanceof CudaBackend cuda) {
-                cuda.runOnDevice(algorithm, geometry, math, device.arena(), x.buffer(), deviceWeight, deviceBias, epilogue,
-                        residual == null ? null : residual.buffer(), y.buffer());
-            } // else cudnn with an empty batch: nothing to compute
+            if (layout == Layout.NCHW) {
+                runOnDevice(x.buffer(), residual == null ? null : residual.buffer(), y.buffer());
+            } else {
+                runConvertedOnDevice(x.buffer(), residual == null ? null : residual.buffer(), y.buffer());
+            }
+        }
+    }
+
+    /** The GPU run on NCHW buffers, queued on the device's stream (the caller holds the device). */
+    private void runOnDevice(DeviceBuffer x, DeviceBuffer residual, DeviceBuffer y) {
+        if (cudnn != null) {
+            cudnn.run(x, deviceWeight, deviceBias, residual, y);
+        } else if (device.backend() instanceof CudaBackend cuda) {
+            cuda.runOnDevice(algorithm, geometry, math, device.arena(), x, deviceWeight, deviceBias, epilogue, residual, y);
+        } // else cudnn with an empty batch: nothing to compute
+    }
+
+    /**
+     * The GPU run of a plan whose tensors are not NCHW: x (and the residual) converted on the device into NCHW buffers
+     * (cuda-kernels/layout.cu, also on a cudnn device: the same GPU and stream), the kernel run on them, its result
+     * converted into y; the buffers are freed in stream order after the work queued on them.
+     */
+    private void runConvertedOnDevice(DeviceBuffer x, DeviceBuffer residual, DeviceBuffer y) {
+        CudaBackend convert = device.backend() instanceof CudaBackend cuda ? cuda : CudaBackend.CUDA;
+        int[] in = geometry.inputShape(), out = geometry.outputShape();
+        io.github.jconv.cuda.DeviceArena arena = device.arena();
+        try (DeviceBuffer xc = arena.allocate(Math.max(1, x.floats()));
+             DeviceBuffer rc = residual == null ? null : arena.allocate(Math.max(1, residual.floats()));
+             DeviceBuffer yc = arena.allocate(Math.max(1, y.floats()))) {
+            if (geometry.isEmpty()) {
+                return;
+            }
+            convert.convertLayoutOnDevice(arena, in, false, x, xc);
+            if (residual != null) {
+                convert.convertLayoutOnDevice(arena, out, false, residual, rc);
+            }
+            runOnDevice(xc, rc, yc);
+            convert.convertLayoutOnDevice(arena, out, true, yc, y);
         }
     }
 
@@ -361,9 +389,9 @@ public final class ConvPlan implements AutoCloseable {
 
         /**
          * The layout of the input, residual and output tensors the plan runs on (default {@link Layout#NCHW}); their shapes
-         * stay the logical N x C x H x W, the weights PyTorch's K x C/G x R x S. On the CPU an NHWC plan converts its
-         * operands to NCHW and back around the kernel (the result is the NCHW run's, bit for bit); the GPU backends fail
-         * the build (their kernels read NCHW).
+         * stay the logical N x C x H x W, the weights PyTorch's K x C/G x R x S. An NHWC plan converts its operands to NCHW
+         * and back around the kernel, which reads NCHW (on a GPU on the device, cuda-kernels/layout.cu): the result is the
+         * NCHW run's, bit for bit.
          */
         public Builder layout(Layout l) {
             layout = Objects.requireNonNull(l, "layout");

@@ -14,9 +14,10 @@ import java.util.Locale;
  *       kernels): the channels of a pixel side by side, element (n, c, h, w) at ((n*H + h)*W + w)*C + c, i.e. the C order
  *       of an N x H x W x C array.</li>
  * </ul>
- * Weights keep PyTorch's K x C/G x R x S in C order whatever the activations' layout. Where an algorithm reads only NCHW,
- * the CPU backend converts on the way in and out ({@link ConvPlan.Builder#layout}); the GPU backends take NCHW only for
- * now and say so when a plan is built.
+ * Weights keep PyTorch's K x C/G x R x S in C order whatever the activations' layout. Every algorithm reads NCHW for now:
+ * a plan built for NHWC ({@link ConvPlan.Builder#layout}) converts its operands on the way in and out, on the CPU with
+ * {@link #convert}, on a GPU with cuda-kernels/layout.cu on the device; the stateless calls ({@link Jconv}) convert on
+ * the host.
  */
 public enum Layout {
     NCHW, NHWC;

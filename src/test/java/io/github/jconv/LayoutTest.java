@@ -4,6 +4,8 @@ import io.github.jconv.io.Npy;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -18,8 +20,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Channels-last (NHWC) tensors: the conversion against the index formula, and every path that takes them (the stateless
- * calls, CPU plans, the weight and bias gradients, .npy files) against the NCHW run, bit for bit; the places that take
- * NCHW only say so.
+ * calls, CPU and GPU plans, the weight and bias gradients, .npy files) against the NCHW run, bit for bit; the places that
+ * take NCHW only say so.
  */
 class LayoutTest {
     private static Tensor random(long seed, int... shape) {
@@ -149,16 +151,34 @@ class LayoutTest {
         }
     }
 
-    /** The GPU backends' plans take NCHW only: an NHWC plan fails at build, naming the layout; max_pool2d takes NCHW only. */
-    @Test
-    void whatTakesNchwOnlySaysSo() {
-        Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals("cuda-emu") && b.unavailableReason() == null), "cuda-emu");
-        ConvGeometry g = EpilogueTest.LAYERS.get(0);
-        try (Device dev = Device.open("cuda-emu")) {
-            InvalidConvolutionException e = assertThrows(InvalidConvolutionException.class,
-                    () -> ConvPlan.of(dev, g, random(2, g.weightShape()), null).layout(Layout.NHWC).build());
-            assertEquals("layout nhwc: the cuda-emu backend's kernels read and write NCHW only; NHWC runs on the cpu backend for now", e.getMessage());
-        } // closing the device checks that the failed build left nothing allocated
+    /**
+     * On the GPU backends an NHWC plan converts on the device (cuda-kernels/layout.cu) around the NCHW kernels: with every
+     * algorithm, a fused residual, an odd channel count and maps of several 32 x 32 tiles, the NCHW plan's result bit for
+     * bit; closing the device checks that the conversion buffers were freed.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"cuda-emu", "cuda"})
+    void gpuPlansConvertOnTheDevice(String name) {
+        Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals(name) && b.unavailableReason() == null), name);
+        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
+        try (Device dev = Device.open(name)) {
+            for (ConvGeometry g : List.of(EpilogueTest.LAYERS.get(0), EpilogueTest.LAYERS.get(3), // and 2 x 2 tiles of the transpose
+                    ConvGeometry.conv2d(new int[] {2, 64, 7, 7}, new int[] {40, 64, 1, 1}, new int[] {40}, ConvSpec.builder().build()))) {
+                Tensor x = random(1, g.inputShape()), w = random(2, g.weightShape()), r = random(4, g.outputShape());
+                Tensor b = g.hasBias ? random(3, g.biasLength()) : null;
+                for (Algorithm a : dev.backend().algorithms()) {
+                    if (dev.backend().cannotImplement(a, g) != null) {
+                        continue;
+                    }
+                    try (ConvPlan nchw = ConvPlan.of(dev, g, w, b).algorithm(a).epilogue(ep).build();
+                         ConvPlan nhwc = ConvPlan.of(dev, g, w, b).algorithm(a).epilogue(ep).layout(Layout.NHWC).build()) {
+                        Tensor got = nhwc.run(x.to(Layout.NHWC), r.to(Layout.NHWC));
+                        assertEquals(Layout.NHWC, got.layout());
+                        assertArrayEquals(nchw.run(x, r).data(), got.to(Layout.NCHW).data(), 0f, name + "/" + a + " on " + g);
+                    }
+                }
+            }
+        }
     }
 
     @Test

@@ -101,6 +101,22 @@ public final class CudaBackend implements Backend {
                 y, x, y);
     }
 
+    /**
+     * Queues the conversion (cuda-kernels/layout.cu) of the 4-D activation x, of logical shape N x C x H x W, from NCHW to
+     * NHWC ({@code toNhwc}) or back, into y, on {@code arena}'s stream: per sample a transpose of C x HW into HW x C, or
+     * back.
+     */
+    public void convertLayoutOnDevice(DeviceArena arena, int[] shape, boolean toNhwc, DeviceBuffer x, DeviceBuffer y) {
+        int c = shape[1], hw = shape[2] * shape[3];
+        int[] params = new int[21];
+        params[0] = shape[0];
+        params[2] = toNhwc ? c : hw; // rows and columns of each sample's matrix
+        params[3] = toNhwc ? hw : c;
+        long tiles = (long) shape[0] * ((params[2] + 31) / 32) * ((params[3] + 31) / 32);
+        Launcher.launch(arena, "jconv_transpose_planes", new int[] {(int) Math.max(1, Math.min(Launcher.MAX_BLOCKS, tiles)), 1, 1},
+                Launcher.BLOCK_1D, params, y, x, y);
+    }
+
     /** What runs the kernels (device name or the emulator); only when available. */
     public String describeDevice() {
         return device.get().describe();
