@@ -1,6 +1,6 @@
 package io.github.jconv;
 
-import io.github.jconv.cpu.Parallel;
+import io.github.jconv.cpu.Transpose;
 
 import java.util.Arrays;
 import java.util.Locale;
@@ -65,8 +65,8 @@ public enum Layout {
 
     /**
      * Copies {@code src}, laid out as {@code from}, into {@code dst} laid out as {@code to} (logical shape N x C x H x W);
-     * a plain copy when the layouts agree. Each sample is a C x HW <-> HW x C transpose, done in 32 x 32 blocks (both
-     * sides' lines stay in L1) and spread over {@code threads} (0: all cores).
+     * a plain copy when the layouts agree. Each sample is a C x HW <-> HW x C transpose ({@link Transpose#planes}) spread
+     * over {@code threads} (0: all cores).
      */
     static void convert(float[] src, Layout from, float[] dst, Layout to, int[] shape, int threads) {
         int n = shape[0], c = shape[1], hw = shape[2] * shape[3];
@@ -79,22 +79,6 @@ public enum Layout {
             return;
         }
         // NCHW -> NHWC: each sample's C x HW matrix transposed; NHWC -> NCHW: its HW x C one
-        int rows = from == NCHW ? c : hw, cols = from == NCHW ? hw : c;
-        int rowBlocks = (rows + BLOCK - 1) / BLOCK;
-        Parallel.of(threads).forEach(n * rowBlocks, task -> {
-            int base = task / rowBlocks * rows * cols, r0 = task % rowBlocks * BLOCK, r1 = Math.min(rows, r0 + BLOCK);
-            for (int c0 = 0; c0 < cols; c0 += BLOCK) {
-                int c1 = Math.min(cols, c0 + BLOCK);
-                for (int r = r0; r < r1; r++) {
-                    int s = base + r * cols;
-                    for (int j = c0; j < c1; j++) {
-                        dst[base + j * rows + r] = src[s + j];
-                    }
-                }
-            }
-        });
+        Transpose.planes(src, dst, n, from == NCHW ? c : hw, from == NCHW ? hw : c, threads);
     }
-
-    /** Rows and columns per block of {@link #convert}'s transpose. */
-    private static final int BLOCK = 32;
 }

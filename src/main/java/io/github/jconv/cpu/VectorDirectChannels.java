@@ -263,7 +263,7 @@ final class VectorDirectChannels {
      * Transposes 16 x 16 floats with 4 butterfly stages (stage d swaps bit d of the row with bit d of the lane): the
      * rows acc[src + l*kPad ..] (16 outputs, 16 channels each) become out[o + kk*ldo ..] (16 outputs of channel kk).
      */
-    private static void transpose16(float[] acc, int src, int kPad, float[] out, int o, int ldo) {
+    static void transpose16(float[] acc, int src, int kPad, float[] out, int o, int ldo) {
         FloatVector r0 = FloatVector.fromArray(S, acc, src + 0 * kPad);
         FloatVector r1 = FloatVector.fromArray(S, acc, src + 1 * kPad);
         FloatVector r2 = FloatVector.fromArray(S, acc, src + 2 * kPad);
