@@ -8,6 +8,7 @@ import io.github.jconv.ConvOptions;
 import io.github.jconv.ConvPlan;
 import io.github.jconv.ConvSpec;
 import io.github.jconv.Device;
+import io.github.jconv.Dtype;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.Jconv;
 import io.github.jconv.Layout;
@@ -34,7 +35,7 @@ abstract class ConvCommand implements Callable<Integer> {
     Path bias;
 
     @Option(names = "--output", required = true, paramLabel = "Y.npy",
-            description = "Output file (float32), written only on success; a symbolic link is followed, only regular files are written.")
+            description = "Output file (float32, or --dtype), written only on success; a symbolic link is followed, only regular files are written.")
     Path output;
 
     @Mixin
@@ -64,6 +65,11 @@ abstract class ConvCommand implements Callable<Integer> {
                     + "files, converted to NCHW around the kernels. The weight stays K x C/G x R x S.")
     String layout;
 
+    @Option(names = "--dtype", paramLabel = "fp32|fp16|bf16",
+            description = "Storage of the output: fp32 ('<f4'), fp16 ('<f2') or bf16 ('<V2', bfloat16 bits), rounded once to nearest "
+                    + "even (default: the input's, fp32 for float64). Inputs of any of these read exactly; the arithmetic is float32.")
+    String dtype;
+
     @Mixin
     Options.Debug debug;
 
@@ -77,6 +83,7 @@ abstract class ConvCommand implements Callable<Integer> {
     public Integer call() {
         MathMode mathMode = MathMode.parse(math);
         Layout lay = Layout.parse(layout);
+        Dtype outType = dtype == null ? null : Dtype.parse(dtype);
         ConvSpec sp = spec().build();
         ConvOptions opts = ConvOptions.defaults().withBackend(backend).withAlgorithm(Algorithm.parse(algorithm))
                 .withThreads(threads.count).withTuning(!noTune);
@@ -106,7 +113,7 @@ abstract class ConvCommand implements Callable<Integer> {
                 y = plan.run(x.to(Layout.NCHW), null).to(lay);
             }
         }
-        Npy.write(target, y);
+        Npy.write(target, y, outType != null ? outType : hx.dtype());
         return 0;
     }
 

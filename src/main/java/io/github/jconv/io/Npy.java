@@ -1,5 +1,7 @@
 package io.github.jconv.io;
 
+import io.github.jconv.Dtype;
+import io.github.jconv.Precision;
 import io.github.jconv.Tensor;
 
 import java.io.IOException;
@@ -19,9 +21,11 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * NumPy {@code .npy} files (format versions 1.0 to 3.0). Reads float32 and float64 arrays (either byte
- * order, C order) into float32 tensors; writes little-endian float32 ({@code <f4}), atomically (see
- * {@link AtomicFile}): the data goes to a temporary file beside the target, which is renamed only when
+ * NumPy {@code .npy} files (format versions 1.0 to 3.0). Reads float32, float64 and float16 arrays (either byte
+ * order, C order) and bfloat16 ones (2-byte void {@code <V2} or {@code |V2}, the bits little-endian: what {@code np.save}
+ * writes for {@code ml_dtypes.bfloat16}) into float32 tensors (float64 rounded, the half formats exact); writes
+ * little-endian float32 ({@code <f4}), or a half format rounded to nearest even ({@link #write(Path, Tensor, Dtype)}),
+ * atomically (see {@link AtomicFile}): the data goes to a temporary file beside the target, which is renamed only when
  * complete, so a failure never leaves a partial output. Files are read and written in chunks, so a file of more
  * than 2 GiB (a float64 array, or float32 of up to 2^31 - 8 elements) needs no byte array of its size; the
  * header alone ({@link #readHeader}) tells the shape without reading the data.
@@ -50,14 +54,21 @@ public final class Npy {
         private final int itemSize;
         private final ByteOrder order;
         private final long dataStart;
+        private final boolean bfloat16; // 2-byte items: bfloat16 bits rather than IEEE binary16
 
-        private Header(String name, int[] shape, String descr, int itemSize, ByteOrder order, long dataStart) {
+        private Header(String name, int[] shape, String descr, int itemSize, ByteOrder order, long dataStart, boolean bfloat16) {
             this.name = name;
             this.shape = shape;
             this.descr = descr;
             this.itemSize = itemSize;
             this.order = order;
             this.dataStart = dataStart;
+            this.bfloat16 = bfloat16;
+        }
+
+        /** The storage whose values the file holds exactly: fp16 for float16, bf16 for bfloat16, else fp32 (float64 is rounded to it). */
+        public Dtype dtype() {
+            return itemSize != 2 ? Dtype.FP32 : bfloat16 ? Dtype.BF16 : Dtype.FP16;
         }
 
         public int[] shape() {
@@ -96,7 +107,7 @@ public final class Npy {
         }
     }
 
-    /** Reads a float32 or float64 array; float64 is rounded to float32. */
+    /** Reads a float32, float64, float16 or bfloat16 array; float64 is rounded to float32, the half formats widen exactly. */
     public static Tensor read(Path file) {
         try (FileChannel ch = open(file)) {
             Header h = readHeader(file.toString(), ch);
@@ -113,7 +124,7 @@ public final class Npy {
                     }
                 }
                 chunk.flip();
-                done += decode(chunk, h.itemSize, data, done);
+                done += decode(chunk, h, data, done);
             }
             return Tensor.of(data, h.shape);
         } catch (IOException e) {
@@ -167,15 +178,20 @@ public final class Npy {
         Header h = parseHeader(name, bytes);
         h.requireDataBytes(bytes.length - h.dataStart);
         float[] data = new float[Math.toIntExact(h.elements())];
-        decode(ByteBuffer.wrap(bytes, (int) h.dataStart, (int) h.dataBytes()).slice().order(h.order), h.itemSize, data, 0);
+        decode(ByteBuffer.wrap(bytes, (int) h.dataStart, (int) h.dataBytes()).slice().order(h.order), h, data, 0);
         return Tensor.of(data, h.shape);
     }
 
     /** Converts the whole items in {@code buf} into data[at...]; returns how many. */
-    private static int decode(ByteBuffer buf, int itemSize, float[] data, int at) {
-        int n = buf.remaining() / itemSize;
-        if (itemSize == 4) {
+    private static int decode(ByteBuffer buf, Header h, float[] data, int at) {
+        int n = buf.remaining() / h.itemSize;
+        if (h.itemSize == 4) {
             buf.asFloatBuffer().get(data, at, n);
+        } else if (h.itemSize == 2) {
+            java.nio.ShortBuffer d = buf.asShortBuffer();
+            for (int i = 0; i < n; i++) {
+                data[at + i] = h.bfloat16 ? Precision.fromBfloat16(d.get(i)) : Precision.fromHalf(d.get(i));
+            }
         } else {
             java.nio.DoubleBuffer d = buf.asDoubleBuffer();
             for (int i = 0; i < n; i++) {
@@ -223,13 +239,18 @@ public final class Npy {
         }
         int itemSize;
         ByteOrder order;
+        boolean bfloat16 = false;
         switch (descr) {
             case "<f4": case "=f4": itemSize = 4; order = ByteOrder.LITTLE_ENDIAN; break;
             case ">f4": itemSize = 4; order = ByteOrder.BIG_ENDIAN; break;
             case "<f8": case "=f8": itemSize = 8; order = ByteOrder.LITTLE_ENDIAN; break;
             case ">f8": itemSize = 8; order = ByteOrder.BIG_ENDIAN; break;
+            case "<f2": case "=f2": itemSize = 2; order = ByteOrder.LITTLE_ENDIAN; break;
+            case ">f2": itemSize = 2; order = ByteOrder.BIG_ENDIAN; break;
+            case "<V2": case "|V2": itemSize = 2; order = ByteOrder.LITTLE_ENDIAN; bfloat16 = true; break;
             default:
-                throw new NpyException(name + " has dtype '" + descr + "'; jconv reads float32 ('<f4') or float64 ('<f8')");
+                throw new NpyException(name + " has dtype '" + descr + "'; jconv reads float32 ('<f4'), float64 ('<f8'), float16 ('<f2')"
+                        + " or bfloat16 as 2-byte void ('<V2')");
         }
         long count;
         try {
@@ -241,7 +262,7 @@ public final class Npy {
             throw new NpyException(name + " holds " + count + " elements, more than a Java array holds (" + (Integer.MAX_VALUE - 8)
                     + "); split it along the batch");
         }
-        return new Header(name, shape, descr, itemSize, order, dataStart);
+        return new Header(name, shape, descr, itemSize, order, dataStart, bfloat16);
     }
 
     private static boolean startsWithMagic(byte[] b) {
@@ -277,14 +298,14 @@ public final class Npy {
         return dims.stream().mapToInt(Integer::intValue).toArray();
     }
 
-    /** The header of a version 1.0 {@code <f4} .npy file of this shape, padded to 64 bytes as NumPy does. */
-    private static byte[] headerBytes(int[] shapeDims) {
+    /** The header of a version 1.0 .npy file of this shape and dtype, padded to 64 bytes as NumPy does. */
+    private static byte[] headerBytes(int[] shapeDims, String descr) {
         StringBuilder shape = new StringBuilder("(");
         for (int i = 0; i < shapeDims.length; i++) {
             shape.append(shapeDims[i]).append(shapeDims.length == 1 ? "," : (i + 1 < shapeDims.length ? ", " : ""));
         }
         shape.append(')');
-        String dict = "{'descr': '<f4', 'fortran_order': False, 'shape': " + shape + ", }";
+        String dict = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': " + shape + ", }";
         int unpadded = 10 + dict.length() + 1;
         int padding = (64 - unpadded % 64) % 64;
         String header = dict + " ".repeat(padding) + "\n";
@@ -296,7 +317,7 @@ public final class Npy {
 
     /** The complete bytes of a version 1.0 {@code <f4} .npy file (small tensors; {@link #write} streams), shaped as {@link #write} says. */
     public static byte[] encode(Tensor t) {
-        byte[] header = headerBytes(t.layout().memoryShape(t.shape()));
+        byte[] header = headerBytes(t.layout().memoryShape(t.shape()), Dtype.FP32.npyDescr());
         ByteBuffer buf = ByteBuffer.allocate(header.length + 4 * t.size()).order(ByteOrder.LITTLE_ENDIAN);
         buf.put(header);
         buf.asFloatBuffer().put(t.data());
@@ -309,15 +330,31 @@ public final class Npy {
      * tensor ({@link io.github.jconv.Layout#NHWC}) is written as an N x H x W x C array.
      */
     public static void write(Path file, Tensor t) {
+        write(file, t, Dtype.FP32);
+    }
+
+    /**
+     * As {@link #write(Path, Tensor)}, stored as {@code dtype} ({@link Dtype#npyDescr}): float32 as it is, float16 and
+     * bfloat16 rounded to nearest even ({@link Precision#toHalf}, {@link Precision#toBfloat16}; overflow to infinity).
+     */
+    public static void write(Path file, Tensor t, Dtype dtype) {
+        int item = dtype == Dtype.FP32 ? 4 : 2;
         AtomicFile.write(file, out -> {
-            writeFully(out, ByteBuffer.wrap(headerBytes(t.layout().memoryShape(t.shape()))));
+            writeFully(out, ByteBuffer.wrap(headerBytes(t.layout().memoryShape(t.shape()), dtype.npyDescr())));
             float[] data = t.data();
             ByteBuffer chunk = ByteBuffer.allocate((int) Math.min(CHUNK, Math.max(4, 4L * data.length))).order(ByteOrder.LITTLE_ENDIAN);
             for (int at = 0; at < data.length; ) {
-                int n = Math.min(chunk.capacity() / 4, data.length - at);
+                int n = Math.min(chunk.capacity() / item, data.length - at);
                 chunk.clear();
-                chunk.asFloatBuffer().put(data, at, n);
-                chunk.limit(4 * n);
+                if (dtype == Dtype.FP32) {
+                    chunk.asFloatBuffer().put(data, at, n);
+                } else {
+                    java.nio.ShortBuffer sb = chunk.asShortBuffer();
+                    for (int i = 0; i < n; i++) {
+                        sb.put(i, dtype == Dtype.FP16 ? Precision.toHalf(data[at + i]) : Precision.toBfloat16(data[at + i]));
+                    }
+                }
+                chunk.limit(item * n);
                 writeFully(out, chunk);
                 at += n;
             }

@@ -459,6 +459,51 @@ class CliTest {
     }
 
     /**
+     * Half-precision files: float16 ('<f2') and bfloat16 ('<V2') operands read exactly, the output stored as the input's
+     * (or --dtype's) format: each element the float32 run's on the widened operands, rounded once to nearest even; bad
+     * --dtype values are exit 2, one line.
+     */
+    @Test
+    void halfPrecisionFiles(@TempDir Path dir) {
+        for (io.github.jconv.Dtype dt : new io.github.jconv.Dtype[] {io.github.jconv.Dtype.FP16, io.github.jconv.Dtype.BF16}) {
+            Tensor x = random(1, 2, 5, 9, 7), w = random(2, 6, 5, 3, 3), b = random(3, 6);
+            String xs = dir.resolve("x.npy").toString(), ws = dir.resolve("w.npy").toString(), bs = dir.resolve("b.npy").toString();
+            Npy.write(Path.of(xs), x, dt);
+            Npy.write(Path.of(ws), w, dt);
+            Npy.write(Path.of(bs), b, dt);
+            // the same operands widened, as float32 files
+            String xf = write(dir, "xf.npy", Npy.read(Path.of(xs))).toString(), wf = write(dir, "wf.npy", Npy.read(Path.of(ws))).toString();
+            String bf = write(dir, "bf.npy", Npy.read(Path.of(bs))).toString();
+            String[] common = {"--stride", "2", "--padding", "1", "--backend", "cpu", "--algorithm", "direct"};
+            Result r = cli(concat(new String[] {"conv2d", "--input", xs, "--weight", ws, "--bias", bs, "--output", dir.resolve("y.npy").toString()}, common));
+            assertEquals(0, r.code(), r.err());
+            r = cli(concat(new String[] {"conv2d", "--input", xf, "--weight", wf, "--bias", bf, "--output", dir.resolve("yf.npy").toString()}, common));
+            assertEquals(0, r.code(), r.err());
+            assertEquals(dt.npyDescr(), Npy.readHeader(dir.resolve("y.npy")).descr(), "the output keeps the input's storage");
+            float[] want = Npy.read(dir.resolve("yf.npy")).data(), got = Npy.read(dir.resolve("y.npy")).data();
+            for (int i = 0; i < want.length; i++) {
+                assertEquals(dt.round(want[i]), got[i], 0f, dt + " element " + i);
+            }
+            r = cli(concat(new String[] {"conv2d", "--input", xs, "--weight", ws, "--bias", bs, "--output", dir.resolve("y32.npy").toString(),
+                    "--dtype", "fp32"}, common));
+            assertEquals(0, r.code(), r.err());
+            assertEquals("<f4", Npy.readHeader(dir.resolve("y32.npy")).descr());
+            assertArrayEquals(want, Npy.read(dir.resolve("y32.npy")).data(), 0f, "float32 output: no rounding");
+        }
+        Result bad = cli("conv2d", "--input", dir.resolve("x.npy").toString(), "--weight", dir.resolve("w.npy").toString(),
+                "--output", dir.resolve("z.npy").toString(), "--dtype", "fp8");
+        assertEquals(2, bad.code());
+        assertEquals("jconv: error: unknown dtype 'fp8' (fp32, fp16, bf16)", bad.err().strip());
+        assertFalse(Files.exists(dir.resolve("z.npy")));
+    }
+
+    private static String[] concat(String[] a, String[] b) {
+        String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+        System.arraycopy(b, 0, out, a.length, b.length);
+        return out;
+    }
+
+    /**
      * {@code --layout nhwc}: N x H x W x C input and output files, the same values as the NCHW run (the stateless path, and
      * a plan's with --math on cuda-emu where it is present); a bad layout or a 3-D channels-last input is exit 2, one line.
      */
