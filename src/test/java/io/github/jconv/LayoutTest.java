@@ -110,32 +110,42 @@ class LayoutTest {
                 Jconv.convTranspose2dBackwardWeight(xt.to(Layout.NHWC), dyt.to(Layout.NHWC), new int[] {3, 3}, ts, ConvOptions.defaults()).data(), 0f);
     }
 
+    /** Plans' layers: padded 3x3 with bias, strided grouped, a transposed one, and a 1x1 whose maps are 2 x 2 tiles of the device transpose. */
+    private static final List<ConvGeometry> PLAN_LAYERS = List.of(EpilogueTest.LAYERS.get(0), EpilogueTest.LAYERS.get(1), EpilogueTest.LAYERS.get(3),
+            ConvGeometry.conv2d(new int[] {2, 64, 7, 7}, new int[] {40, 64, 1, 1}, new int[] {40}, ConvSpec.builder().build()));
+
     /**
-     * A CPU plan built for NHWC runs on NHWC device tensors and gives the NCHW plan's result, bit for bit, with every
-     * algorithm; tensors of the other layout are refused with the layout named, and the output is left untouched.
+     * For every algorithm of the device's backend on {@link #PLAN_LAYERS}, with a fused residual: an NHWC plan on NHWC
+     * tensors gives the NCHW plan's result, bit for bit, and its explanation names the layout.
+     */
+    private static void nhwcPlansMatchNchw(Device dev) {
+        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
+        for (ConvGeometry g : PLAN_LAYERS) {
+            Tensor x = random(1, g.inputShape()), w = random(2, g.weightShape()), r = random(4, g.outputShape());
+            Tensor b = g.hasBias ? random(3, g.biasLength()) : null;
+            for (Algorithm a : dev.backend().algorithms()) {
+                if (dev.backend().cannotImplement(a, g) != null) {
+                    continue;
+                }
+                try (ConvPlan nchw = ConvPlan.of(dev, g, w, b).algorithm(a).epilogue(ep).threads(2).build();
+                     ConvPlan nhwc = ConvPlan.of(dev, g, w, b).algorithm(a).epilogue(ep).threads(2).layout(Layout.NHWC).build()) {
+                    Tensor got = nhwc.run(x.to(Layout.NHWC), r.to(Layout.NHWC));
+                    assertEquals(Layout.NHWC, got.layout());
+                    assertArrayEquals(nchw.run(x, r).data(), got.to(Layout.NCHW).data(), 0f, dev.name() + "/" + a + " on " + g);
+                    assertTrue(nhwc.explain().contains("layout nhwc"), nhwc.explain());
+                }
+            }
+        }
+    }
+
+    /**
+     * A CPU plan built for NHWC converts around the NCHW kernels ({@link #nhwcPlansMatchNchw}); tensors of the other
+     * layout are refused with the layout named, and the output is left untouched.
      */
     @Test
     void cpuPlansRunChannelsLast() {
-        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         try (Device dev = Device.open("cpu")) {
-            for (ConvGeometry g : List.of(EpilogueTest.LAYERS.get(0), EpilogueTest.LAYERS.get(1), EpilogueTest.LAYERS.get(3),
-                    ConvGeometry.conv2d(new int[] {2, 64, 7, 7}, new int[] {40, 64, 1, 1}, new int[] {40}, ConvSpec.builder().build()))) {
-                Tensor x = random(1, g.inputShape()), w = random(2, g.weightShape()), r = random(4, g.outputShape());
-                Tensor b = g.hasBias ? random(3, g.biasLength()) : null;
-                for (Algorithm a : dev.backend().algorithms()) {
-                    if (dev.backend().cannotImplement(a, g) != null) {
-                        continue;
-                    }
-                    try (ConvPlan nchw = ConvPlan.of(dev, g, w, b).algorithm(a).epilogue(ep).threads(2).build();
-                         ConvPlan nhwc = ConvPlan.of(dev, g, w, b).algorithm(a).epilogue(ep).threads(2).layout(Layout.NHWC).build()) {
-                        Tensor want = nchw.run(x, r);
-                        Tensor got = nhwc.run(x.to(Layout.NHWC), r.to(Layout.NHWC));
-                        assertEquals(Layout.NHWC, got.layout());
-                        assertArrayEquals(want.data(), got.to(Layout.NCHW).data(), 0f, a + " on " + g);
-                        assertTrue(nhwc.explain().contains("layout nhwc"), nhwc.explain());
-                    }
-                }
-            }
+            nhwcPlansMatchNchw(dev);
             ConvGeometry g = EpilogueTest.LAYERS.get(0);
             try (ConvPlan plan = ConvPlan.of(dev, g, random(2, g.weightShape()), random(3, g.biasLength())).layout(Layout.NHWC).build();
                  DeviceTensor x = dev.upload(random(1, g.inputShape()));
@@ -152,32 +162,15 @@ class LayoutTest {
     }
 
     /**
-     * On the GPU backends an NHWC plan converts on the device (cuda-kernels/layout.cu) around the NCHW kernels: with every
-     * algorithm, a fused residual, an odd channel count and maps of several 32 x 32 tiles, the NCHW plan's result bit for
-     * bit; closing the device checks that the conversion buffers were freed.
+     * On the GPU backends an NHWC plan converts on the device (cuda-kernels/layout.cu) around the NCHW kernels
+     * ({@link #nhwcPlansMatchNchw}); closing the device checks that the conversion buffers were freed.
      */
     @ParameterizedTest
     @ValueSource(strings = {"cuda-emu", "cuda"})
     void gpuPlansConvertOnTheDevice(String name) {
         Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals(name) && b.unavailableReason() == null), name);
-        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         try (Device dev = Device.open(name)) {
-            for (ConvGeometry g : List.of(EpilogueTest.LAYERS.get(0), EpilogueTest.LAYERS.get(3), // and 2 x 2 tiles of the transpose
-                    ConvGeometry.conv2d(new int[] {2, 64, 7, 7}, new int[] {40, 64, 1, 1}, new int[] {40}, ConvSpec.builder().build()))) {
-                Tensor x = random(1, g.inputShape()), w = random(2, g.weightShape()), r = random(4, g.outputShape());
-                Tensor b = g.hasBias ? random(3, g.biasLength()) : null;
-                for (Algorithm a : dev.backend().algorithms()) {
-                    if (dev.backend().cannotImplement(a, g) != null) {
-                        continue;
-                    }
-                    try (ConvPlan nchw = ConvPlan.of(dev, g, w, b).algorithm(a).epilogue(ep).build();
-                         ConvPlan nhwc = ConvPlan.of(dev, g, w, b).algorithm(a).epilogue(ep).layout(Layout.NHWC).build()) {
-                        Tensor got = nhwc.run(x.to(Layout.NHWC), r.to(Layout.NHWC));
-                        assertEquals(Layout.NHWC, got.layout());
-                        assertArrayEquals(nchw.run(x, r).data(), got.to(Layout.NCHW).data(), 0f, name + "/" + a + " on " + g);
-                    }
-                }
-            }
+            nhwcPlansMatchNchw(dev);
         }
     }
 
