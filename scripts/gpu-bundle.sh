@@ -69,7 +69,7 @@ gpu_tests() {
     --select-class io.github.jconv.MaxPool2dTest --select-class io.github.jconv.WeightGradientTest \
     --select-class io.github.jconv.cuda.ImplicitGemmLauncherTest --select-class io.github.jconv.cuda.WgradLauncherTest \
     --select-class io.github.jconv.cuda.SgemmLauncherTest --select-class io.github.jconv.cuda.DepthwiseLauncherTest \
-    --select-class io.github.jconv.cuda.TensorCoreTest > "$1/tests.txt" 2>&1
+    --select-class io.github.jconv.cuda.TensorCoreTest --select-class io.github.jconv.LayoutTest > "$1/tests.txt" 2>&1
   local rc=$?
   tail -15 "$1/tests.txt"
   return $rc

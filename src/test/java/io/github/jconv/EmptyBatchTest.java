@@ -32,9 +32,11 @@ class EmptyBatchTest {
         assertArrayEquals(new int[] {0, 4, 12, 12}, y.shape());
     }
 
+    /** Every algorithm of every backend runs it (and a plan of it explains itself: its workspace and split-K sizing). */
     @Test
     void everyBackendAndAlgorithmTakesAnEmptyBatch() {
         for (ConvGeometry g : new ConvGeometry[] {
+                ConvGeometry.conv2d(new int[] {0, 4, 6, 6}, new int[] {6, 4, 3, 3}, new int[] {6}, ConvSpec.builder().padding(1).build()),
                 ConvGeometry.conv2d(new int[] {0, 4, 6, 6}, new int[] {6, 2, 3, 3}, new int[] {6}, ConvSpec.builder().groups(2).padding(1).build()),
                 ConvGeometry.conv2d(new int[] {0, 4, 6, 6}, new int[] {4, 1, 3, 3}, null, ConvSpec.builder().groups(4).build()),
                 ConvGeometry.convTranspose2d(new int[] {0, 4, 6, 6}, new int[] {4, 3, 3, 3}, new int[] {3}, ConvSpec.builder().stride(2).build())}) {
@@ -47,6 +49,12 @@ class EmptyBatchTest {
                     if (b.cannotImplement(a, g) == null) {
                         b.run(a, g, new float[0], new float[Math.toIntExact(Tensor.elementCount(g.weightShape()))],
                                 g.hasBias ? new float[g.biasLength()] : null, new float[0], 3);
+                        try (Device dev = Device.open(b.name());
+                             ConvPlan plan = ConvPlan.of(dev, g, Tensor.zeros(g.weightShape()), g.hasBias ? Tensor.zeros(g.biasLength()) : null)
+                                     .algorithm(a).build()) {
+                            assertTrue(plan.explain().contains(a.label()), plan.explain());
+                            assertEquals(0, plan.run(Tensor.zeros(g.inputShape()), null).size());
+                        }
                     }
                 }
                 Jconv.run(g, new float[0], new float[Math.toIntExact(Tensor.elementCount(g.weightShape()))],

@@ -68,7 +68,7 @@ final class VectorWinograd {
             wp = 4 * tilesW + 2;
             block = hp * wp * V;
             kBlocks = (g.k + NB - 1) / NB;
-            int all = g.n * tilesH;
+            int all = Math.max(1, g.n * tilesH); // an empty batch (never run) is sized as one row of tiles
             // one group where the whole call's transformed input fits in twice GROUP_FLOATS (small maps at small batches:
             // every group reads all of the transformed weights, 4x the raw ones), else groups of about GROUP_FLOATS
             int rows = (long) XI * all * tilesW * cp <= 2L * GROUP_FLOATS ? all

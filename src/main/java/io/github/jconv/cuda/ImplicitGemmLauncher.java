@@ -106,7 +106,7 @@ final class ImplicitGemmLauncher extends Launcher {
             return Math.max(1, Math.min(forced, steps));
         }
         long blocks = blocks(tile(g), outPixels(g), g.transposed() ? g.cPerGroup() : g.kPerGroup(), g.groups);
-        if (blocks >= MIN_BLOCKS) {
+        if (blocks >= MIN_BLOCKS || blocks == 0) { // no blocks: an empty batch, never launched
             return 1;
         }
         long want = (MIN_BLOCKS + blocks - 1) / blocks;
