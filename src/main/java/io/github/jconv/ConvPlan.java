@@ -200,7 +200,7 @@ public final class ConvPlan implements AutoCloseable {
             return;
         }
         synchronized (device) {
-            if (layout == Layout.NCHW) {
+            if (layout == Layout.NCHW || geometry.isEmpty()) {
                 runOnDevice(x.buffer(), residual == null ? null : residual.buffer(), y.buffer());
             } else {
                 runConvertedOnDevice(x.buffer(), residual == null ? null : residual.buffer(), y.buffer());
@@ -229,9 +229,6 @@ public final class ConvPlan implements AutoCloseable {
         try (DeviceBuffer xc = arena.allocate(Math.max(1, x.floats()));
              DeviceBuffer rc = residual == null ? null : arena.allocate(Math.max(1, residual.floats()));
              DeviceBuffer yc = arena.allocate(Math.max(1, y.floats()))) {
-            if (geometry.isEmpty()) {
-                return;
-            }
             convert.convertLayoutOnDevice(arena, in, false, x, xc);
             if (residual != null) {
                 convert.convertLayoutOnDevice(arena, out, false, residual, rc);

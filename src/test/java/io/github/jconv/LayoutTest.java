@@ -110,9 +110,13 @@ class LayoutTest {
                 Jconv.convTranspose2dBackwardWeight(xt.to(Layout.NHWC), dyt.to(Layout.NHWC), new int[] {3, 3}, ts, ConvOptions.defaults()).data(), 0f);
     }
 
-    /** Plans' layers: padded 3x3 with bias, strided grouped, a transposed one, and a 1x1 whose maps are 2 x 2 tiles of the device transpose. */
+    /**
+     * Plans' layers: padded 3x3 with bias, strided grouped, a transposed one, a 1x1 whose maps are 2 x 2 tiles of the
+     * device transpose, and an empty batch.
+     */
     private static final List<ConvGeometry> PLAN_LAYERS = List.of(EpilogueTest.LAYERS.get(0), EpilogueTest.LAYERS.get(1), EpilogueTest.LAYERS.get(3),
-            ConvGeometry.conv2d(new int[] {2, 64, 7, 7}, new int[] {40, 64, 1, 1}, new int[] {40}, ConvSpec.builder().build()));
+            ConvGeometry.conv2d(new int[] {2, 64, 7, 7}, new int[] {40, 64, 1, 1}, new int[] {40}, ConvSpec.builder().build()),
+            ConvGeometry.conv2d(new int[] {0, 5, 9, 11}, new int[] {7, 5, 3, 3}, new int[] {7}, ConvSpec.builder().padding(1).build()));
 
     /**
      * For every algorithm of the device's backend on {@link #PLAN_LAYERS}, with a fused residual: an NHWC plan on NHWC
