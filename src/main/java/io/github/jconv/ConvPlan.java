@@ -223,7 +223,7 @@ public final class ConvPlan implements AutoCloseable {
      * converted into y; the buffers are freed in stream order after the work queued on them.
      */
     private void runConvertedOnDevice(DeviceBuffer x, DeviceBuffer residual, DeviceBuffer y) {
-        CudaBackend convert = device.backend() instanceof CudaBackend cuda ? cuda : CudaBackend.CUDA;
+        CudaBackend convert = CudaBackend.kernelsFor(device.backend());
         int[] in = geometry.inputShape(), out = geometry.outputShape();
         io.github.jconv.cuda.DeviceArena arena = device.arena();
         try (DeviceBuffer xc = arena.allocate(Math.max(1, x.floats()));

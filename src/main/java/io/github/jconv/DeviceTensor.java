@@ -43,7 +43,7 @@ public final class DeviceTensor implements AutoCloseable {
     static DeviceTensor allocate(Device device, int[] shape, Layout layout) {
         device.requireOpen(() -> "allocate " + Arrays.toString(shape));
         DeviceTensor t = new DeviceTensor(device, shape, layout);
-        device.opened(t, () -> "tensor " + Arrays.toString(t.shape) + (layout == Layout.NCHW ? "" : " " + layout.label()) + " ("
+        device.opened(t, () -> "tensor " + Arrays.toString(t.shape) + layout.suffix() + " ("
                 + 4L * t.size + " bytes)");
         return t;
     }
@@ -167,7 +167,7 @@ public final class DeviceTensor implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "DeviceTensor" + Arrays.toString(shape) + (layout == Layout.NCHW ? "" : " " + layout.label()) + "@" + device.name()
+        return "DeviceTensor" + Arrays.toString(shape) + layout.suffix() + "@" + device.name()
                 + (closed ? " (closed)" : "");
     }
 }

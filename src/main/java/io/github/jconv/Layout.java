@@ -27,6 +27,11 @@ public enum Layout {
         return name().toLowerCase(Locale.ROOT);
     }
 
+    /** How descriptions name a tensor's layout after its shape: nothing for the default NCHW, " nhwc" otherwise. */
+    String suffix() {
+        return this == NCHW ? "" : " " + label();
+    }
+
     /** {@code nchw} or {@code nhwc} (also {@code channels_last} / {@code channels-last}), any case; anything else fails naming the choices. */
     public static Layout parse(String s) {
         String t = s.trim().toLowerCase(Locale.ROOT);

@@ -45,7 +45,7 @@ public final class MaxPool2d {
         }
         synchronized (dev) {
             // jconv's pool.cu, also on a cudnn device (the same GPU and stream)
-            (dev.backend() instanceof CudaBackend cuda ? cuda : CudaBackend.CUDA).maxPoolOnDevice(dev.arena(), s, o, kernel, stride, padding, in.buffer(), out.buffer());
+            CudaBackend.kernelsFor(dev.backend()).maxPoolOnDevice(dev.arena(), s, o, kernel, stride, padding, in.buffer(), out.buffer());
         }
     }
 

@@ -117,6 +117,6 @@ public final class Tensor {
 
     @Override
     public String toString() {
-        return "Tensor" + Arrays.toString(shape) + (layout == Layout.NCHW ? "" : " " + layout.label());
+        return "Tensor" + Arrays.toString(shape) + layout.suffix();
     }
 }

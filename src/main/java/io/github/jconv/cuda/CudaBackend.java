@@ -20,6 +20,14 @@ public final class CudaBackend implements Backend {
     public static final CudaBackend CUDA = new CudaBackend("cuda", JCudaDevice::unavailableReason, JCudaDevice::get);
     public static final CudaBackend EMU = new CudaBackend("cuda-emu", EmuDevice::unavailableReason, () -> EmuDevice.INSTANCE);
 
+    /**
+     * What launches jconv's own kernels (pool.cu, layout.cu) on a device of {@code backend}: that backend itself, or on a
+     * cudnn device (the same GPU and stream) the cuda one.
+     */
+    public static CudaBackend kernelsFor(Backend backend) {
+        return backend instanceof CudaBackend cuda ? cuda : CUDA;
+    }
+
     private static final List<Algorithm> ALGORITHMS =
             List.of(Algorithm.DIRECT, Algorithm.IM2COL, Algorithm.IMPLICIT_GEMM, Algorithm.DEPTHWISE);
     private static final Launcher DIRECT = new DirectLauncher();
