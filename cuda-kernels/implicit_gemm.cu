@@ -14,8 +14,9 @@
 // so for s) reach them, each at a fixed offset in y: a dense GEMM with no per-tap division and no wasted tap.
 //
 // The main loop is jconv_gemm_mainloop.cuh's (FP32 SIMT; tiles of BM pixels x BN columns, 8 x 8 accumulators per
-// thread), or with math tf32 / 3xtf32 jconv_mma_mainloop.cuh's (the same tiles and loader on TF32 tensor cores,
-// kernels jconv_implicit_gemm_<tf32|3xtf32>_<fprop|dgrad>_<tile>; sm_80 and newer). The loader: each thread loads one pixel row of A (its (n, u, v) and plane offsets found once, before the loop) and one
+// thread), or with math tf32 / 3xtf32 / fp16 / bf16 jconv_mma_mainloop.cuh's (the same tiles and loader on the tensor
+// cores: m16n8k8 TF32, or m16n8k16 on operands rounded to FP16 / BF16 as they are staged, two loader steps per MMA
+// depth; kernels jconv_implicit_gemm_<tf32|3xtf32|fp16|bf16>_<fprop|dgrad>_<tile>; sm_80 and newer). The loader: each thread loads one pixel row of A (its (n, u, v) and plane offsets found once, before the loop) and one
 // column of B; it advances channel and tap by adds and compares.
 //
 // Split-K (splits > 1, layers with few tiles): slice s of a block's steps writes its partial tile, without bias or
@@ -171,6 +172,8 @@ __device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __
 JCONV_IGEMM_TILES(jconv_implicit_gemm_, 0)
 JCONV_IGEMM_TILES(jconv_implicit_gemm_tf32_, (int)MmaMath::TF32)
 JCONV_IGEMM_TILES(jconv_implicit_gemm_3xtf32_, (int)MmaMath::TF32X3)
+JCONV_IGEMM_TILES(jconv_implicit_gemm_fp16_, (int)MmaMath::F16)
+JCONV_IGEMM_TILES(jconv_implicit_gemm_bf16_, (int)MmaMath::BF16)
 
 // Split-K's second pass: out[i] = epilogue(the sum of the `splits` workspace planes at i in slice order + bias) over the
 // whole output (N x outC x outH x outW; IgemmParams as the launches', any phase).

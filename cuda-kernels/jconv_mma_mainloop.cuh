@@ -1,5 +1,6 @@
 // jconv_mma_mainloop.cuh: the tensor-core counterpart of jconv_gemm_mainloop.cuh: the same tiles, thread counts and
-// loaders (a loader does not know which main loop it feeds), the reduction on mma.sync.m16n8k8 TF32 (sm_80+).
+// loaders (a loader does not know which main loop it feeds), the reduction on mma.sync.m16n8k8 TF32 or, for
+// MmaMath::F16 / BF16, mma.sync.m16n8k16 on FP16 / BF16 operands (sm_80+; mma_half_mainloop at the end).
 //
 // Math: MmaMath::TF32 rounds each operand to TF32 (jconv_to_tf32, cvt.rna) as it is staged into shared memory and
 // issues one MMA per 16 x 8 x 8 product, accumulating in FP32 (PyTorch's allow_tf32). MmaMath::TF32X3 (CUTLASS's
@@ -24,7 +25,7 @@
 #include "jconv_gemm_mainloop.cuh"
 #include "jconv_warp.cuh"
 
-enum class MmaMath : int { TF32 = 1, TF32X3 = 3 };
+enum class MmaMath : int { TF32 = 1, TF32X3 = 3, F16 = 16, BF16 = 17 };
 
 // The float offset of A(m, k) in one BM x 8 stage (chunk (m / 2) ^ t of row t = k % 4), and of B(n, k) in a BN x 8
 // one (chunk (n / 2) ^ swizzle(t), the swizzle flipping chunk bits 0 and 2); the chunk a lane reads is the same
@@ -78,11 +79,56 @@ __device__ __forceinline__ void jconv_finite_only(const unsigned (&x)[R][C], uns
         for (int c = 0; c < C; c++) out[r][c] = (x[r][c] & 0x7f800000u) == 0x7f800000u ? 0u : x[r][c];
 }
 
-// acc (as MmaTile lays it out) = the block's A * B over `steps` steps of the loader (zeros first; no step: zeros).
+// One lane's view of a stage in fragment order (words of 32 bits: TF32 values, or pairs of 16-bit values): A tile i at
+// chunk aChunk + (i ^ t) of row t (the swizzle flips only bits 0-1 of aChunk + i, which is a multiple of 4 plus i),
+// B tiles 2h and 2h + 1 at chunk (bChunk + h) ^ swizzle(t).
+template <int BM, int BN>
+struct MmaLane {
+    int t, aRowAt, bRowAt, bChunk, bSw;
+    __device__ __forceinline__ MmaLane() {
+        const int lane = (int)threadIdx.x % 32, g = lane / 4;
+        t = lane % 4;
+        aRowAt = t * 2 * BM + ((MmaTile<BM, BN>::warpRow() / 2 + 4 * g) << 2);
+        bRowAt = t * 2 * BN;
+        bChunk = MmaTile<BM, BN>::warpCol() / 2 + 2 * g;
+        bSw = jconv_b_swizzle(t);
+    }
+    // this lane's A fragments (4 MMA tiles i) and B fragments (4 MMA tiles j) of one stage, six 128-bit loads
+    __device__ __forceinline__ void fragments(const float* as, const float* bs, unsigned (&a)[4][4], unsigned (&b)[4][2]) const {
+        JCONV_UNROLL
+        for (int i = 0; i < 4; i++) lds128u(a[i], &as[aRowAt + ((i ^ t) << 2)]);
+        JCONV_UNROLL
+        for (int h = 0; h < 2; h++) lds128u(&b[2 * h][0], &bs[bRowAt + (((bChunk + h) ^ bSw) << 2)]);
+    }
+};
+
+// The accumulators as the MMAs hold them (tile i, tile j, fragment element), so each MMA's C and D stay in place.
+__device__ __forceinline__ void jconv_mma_zero(float (&q)[4][4][4]) {
+    JCONV_UNROLL
+    for (int i = 0; i < 4; i++)
+        JCONV_UNROLL
+        for (int j = 0; j < 4; j++)
+            JCONV_UNROLL
+            for (int e = 0; e < 4; e++) q[i][j][e] = 0.0f;
+}
+
+// q as MmaTile lays the accumulators out: acc[2i][j], acc[2i][4+j], acc[2i+1][j], acc[2i+1][4+j].
+__device__ __forceinline__ void jconv_mma_unpack(const float (&q)[4][4][4], float (&acc)[8][8]) {
+    JCONV_UNROLL
+    for (int i = 0; i < 4; i++)
+        JCONV_UNROLL
+        for (int j = 0; j < 4; j++) {
+            acc[2 * i][j] = q[i][j][0];
+            acc[2 * i][4 + j] = q[i][j][1];
+            acc[2 * i + 1][j] = q[i][j][2];
+            acc[2 * i + 1][4 + j] = q[i][j][3];
+        }
+}
+
+// acc (as MmaTile lays it out) = the block's A * B over `steps` steps of the loader (zeros first; no step: zeros), TF32.
 template <int BM, int BN, MmaMath MATH, typename Loader>
-__device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)[8][8]) {
+__device__ __forceinline__ void mma_tf32_mainloop(Loader& ld, int steps, float (&acc)[8][8]) {
     using T = GemmTile<BM, BN>;
-    using W = MmaTile<BM, BN>;
     constexpr bool X3 = MATH == MmaMath::TF32X3;
     constexpr int PARTS = X3 ? 2 : 1;  // TF32 stages the rounded operands; 3xTF32 their big and small parts
     __shared__ __align__(16) float As[PARTS][2][JCONV_DEPTH * BM];
@@ -98,11 +144,6 @@ __device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)
         for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
     if (steps <= 0) return;
     const int aRow = T::aRow(), aKk = T::aKk(), bCol = T::bCol(), bKk = T::bKk();
-    const int lane = (int)threadIdx.x % 32, g = lane / 4, t = lane % 4;
-    // this lane's fragments: A tile i at chunk aChunk + (i ^ t) of row t (the swizzle flips only bits 0-1 of
-    // aChunk + i, which is a multiple of 4 plus i), B tiles 2h and 2h + 1 at chunk (bChunk + h) ^ swizzle(t)
-    const int aRowAt = t * 2 * BM + ((W::warpRow() / 2 + 4 * g) << 2), bRowAt = t * 2 * BN;
-    const int bChunk = W::warpCol() / 2 + 2 * g, bSw = jconv_b_swizzle(t);
     float ra[T::A_LOADS], rb[T::B_LOADS];
     // each element rounded (TF32) or split (3xTF32) once, as it is staged
     auto put = [](float* dst0, float* dst1, float x, bool& bad) {
@@ -130,22 +171,10 @@ __device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)
         }
         if (X3 && bad) nonFiniteStep[buf] = forStep;
     };
-    // this lane's A fragments (4 MMA tiles i) and B fragments (4 MMA tiles j) of one part, six 128-bit loads
-    auto fragments = [&](int part, int buf, unsigned (&a)[4][4], unsigned (&b)[4][2]) {
-        JCONV_UNROLL
-        for (int i = 0; i < 4; i++) lds128u(a[i], &As[part][buf][aRowAt + ((i ^ t) << 2)]);
-        JCONV_UNROLL
-        for (int h = 0; h < 2; h++) lds128u(&b[2 * h][0], &Bs[part][buf][bRowAt + (((bChunk + h) ^ bSw) << 2)]);
-    };
-    // the accumulators as the MMAs hold them (tile i, tile j, fragment element), so each MMA's C and D stay in place;
-    // acc[2i][j], acc[2i][4+j], acc[2i+1][j], acc[2i+1][4+j] after the loop
+    const MmaLane<BM, BN> lane;
+    auto fragments = [&](int part, int buf, unsigned (&a)[4][4], unsigned (&b)[4][2]) { lane.fragments(As[part][buf], Bs[part][buf], a, b); };
     float q[4][4][4];
-    JCONV_UNROLL
-    for (int i = 0; i < 4; i++)
-        JCONV_UNROLL
-        for (int j = 0; j < 4; j++)
-            JCONV_UNROLL
-            for (int e = 0; e < 4; e++) q[i][j][e] = 0.0f;
+    jconv_mma_zero(q);
     // q += A * B over the warp tile: 4 x 4 MMAs
     auto mmas = [&](const unsigned (&a)[4][4], const unsigned (&b)[4][2]) {
         JCONV_UNROLL
@@ -174,13 +203,94 @@ __device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)
         }
         mmas(ab, bb);
     });
-    JCONV_UNROLL
-    for (int i = 0; i < 4; i++)
+    jconv_mma_unpack(q, acc);
+}
+
+// Two of a loader's 8-deep steps as one 16-deep step (the half-precision MMA's depth): the first step's values in
+// ra[0, NA) and rb[0, NB), the second's in ra[NA, 2 NA) and rb[NB, 2 NB), zeros past the loader's last step.
+template <typename Loader>
+struct JconvStepPairs {
+    Loader& ld;
+    int steps, at;  // the loader's steps and the one it stands at
+    template <int NA2, int NB2>
+    __device__ __forceinline__ void load(float (&ra)[NA2], float (&rb)[NB2]) {
+        constexpr int NA = NA2 / 2, NB = NB2 / 2;
+        float a[NA], b[NB];
+        ld.load(a, b);
         JCONV_UNROLL
-        for (int j = 0; j < 4; j++) {
-            acc[2 * i][j] = q[i][j][0];
-            acc[2 * i][4 + j] = q[i][j][1];
-            acc[2 * i + 1][j] = q[i][j][2];
-            acc[2 * i + 1][4 + j] = q[i][j][3];
+        for (int i = 0; i < NA; i++) ra[i] = a[i];
+        JCONV_UNROLL
+        for (int i = 0; i < NB; i++) rb[i] = b[i];
+        const bool second = at + 1 < steps;
+        if (second) {
+            ld.advance();
+            at++;
+            ld.load(a, b);
         }
+        JCONV_UNROLL
+        for (int i = 0; i < NA; i++) ra[NA + i] = second ? a[i] : 0.0f;
+        JCONV_UNROLL
+        for (int i = 0; i < NB; i++) rb[NB + i] = second ? b[i] : 0.0f;
+    }
+    __device__ __forceinline__ void advance() {
+        ld.advance();
+        at++;
+    }
+};
+
+// acc (as MmaTile lays it out) = the block's A * B over `steps` 8-deep steps of the loader, taken two at a time as
+// 16-deep m16n8k16 MMAs on FP16 or BF16 operands (each rounded to nearest even as it is staged; products exact,
+// accumulated in FP32). A 16-deep stage of 16-bit values is the size of an 8-deep stage of TF32 words, in the same
+// fragment order: the word of TF32 depth w (jconv_a_at / jconv_b_at) holds depths 2w and 2w + 1, the lower in its low
+// half, so a 128-bit load gives an m16n8k16 fragment as the TF32 one gives an m16n8k8 fragment.
+template <int BM, int BN, bool BF16, typename Loader>
+__device__ __forceinline__ void mma_half_mainloop(Loader& ld, int steps, float (&acc)[8][8]) {
+    using T = GemmTile<BM, BN>;
+    __shared__ __align__(16) float As[2][JCONV_DEPTH * BM];
+    __shared__ __align__(16) float Bs[2][JCONV_DEPTH * BN];
+    JCONV_UNROLL
+    for (int i = 0; i < 8; i++)
+        JCONV_UNROLL
+        for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
+    if (steps <= 0) return;
+    const int aRow = T::aRow(), aKk = T::aKk(), bCol = T::bCol(), bKk = T::bKk();
+    float ra[2 * T::A_LOADS], rb[2 * T::B_LOADS];
+    JconvStepPairs<Loader> pairs{ld, steps, 0};
+    auto half = [](float x) { return BF16 ? jconv_to_bf16(x) : jconv_to_f16(x); };
+    auto store = [&](int buf, int) {
+        unsigned short* as = reinterpret_cast<unsigned short*>(As[buf]);
+        unsigned short* bs = reinterpret_cast<unsigned short*>(Bs[buf]);
+        JCONV_UNROLL
+        for (int h = 0; h < 2; h++) {
+            JCONV_UNROLL
+            for (int i = 0; i < T::A_LOADS; i++) {
+                const int k = JCONV_DEPTH * h + aKk + T::A_KK * i;
+                as[2 * jconv_a_at<BM>(aRow, k >> 1) + (k & 1)] = half(ra[T::A_LOADS * h + i]);
+            }
+            JCONV_UNROLL
+            for (int i = 0; i < T::B_LOADS; i++) {
+                const int k = JCONV_DEPTH * h + bKk + T::B_KK * i;
+                bs[2 * jconv_b_at<BN>(bCol, k >> 1) + (k & 1)] = half(rb[T::B_LOADS * h + i]);
+            }
+        }
+    };
+    const MmaLane<BM, BN> lane;
+    float q[4][4][4];
+    jconv_mma_zero(q);
+    jconv_staged_steps(pairs, (steps + 1) / 2, ra, rb, store, [&](int cur, int) {
+        unsigned a[4][4], b[4][2];
+        lane.fragments(As[cur], Bs[cur], a, b);
+        JCONV_UNROLL
+        for (int i = 0; i < 4; i++)
+            JCONV_UNROLL
+            for (int j = 0; j < 4; j++) jconv_mma_m16n8k16<BF16>(q[i][j], a[i], b[j], q[i][j]);
+    });
+    jconv_mma_unpack(q, acc);
+}
+
+// acc = the block's A * B on the tensor cores in MATH: mma_tf32_mainloop or mma_half_mainloop.
+template <int BM, int BN, MmaMath MATH, typename Loader>
+__device__ __forceinline__ void mma_mainloop(Loader& ld, int steps, float (&acc)[8][8]) {
+    if constexpr (MATH == MmaMath::F16 || MATH == MmaMath::BF16) mma_half_mainloop<BM, BN, MATH == MmaMath::BF16>(ld, steps, acc);
+    else mma_tf32_mainloop<BM, BN, MATH>(ld, steps, acc);
 }

@@ -8,6 +8,12 @@
 //   c and d = {C[group][2t], C[group][2t+1], C[group+8][2t], C[group+8][2t+1]}. a and b hold TF32 values
 //   (jconv_to_tf32); every lane of the warp must call it.
 // jconv_to_tf32(x): cvt.rna.tf32.f32, x rounded to 10 mantissa bits, ties away from zero, as a 32-bit pattern.
+// jconv_mma_m16n8k16<BF16>(d, a, b, c): mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32, A 16 x 16,
+//   B 16 x 8, two 16-bit elements per register, the lower-numbered column (A) or row (B) in the low half:
+//   a = {A[group][2t, 2t+1], A[group+8][2t, 2t+1], A[group][2t+8, 2t+9], A[group+8][2t+8, 2t+9]},
+//   b = {B[2t, 2t+1][group], B[2t+8, 2t+9][group]}, c and d as m16n8k8's. sm_80 and newer.
+// jconv_to_f16(x), jconv_to_bf16(x): cvt.rn.f16.f32 / cvt.rn.bf16.f32, x rounded to nearest even as a 16-bit pattern
+//   (overflow to infinity, NaN stays NaN; f16's subnormals kept).
 // jconv_cp_async_16(smem, gmem), jconv_cp_async_commit(), jconv_cp_async_wait<N>(): cp.async.cg of 16 bytes into
 //   shared memory, commit_group, wait_group N (all but the newest N committed groups are complete and visible to
 //   this thread; a __syncthreads() makes them visible to the block). The emulator poisons the destination until the
@@ -24,6 +30,63 @@ __device__ __forceinline__ unsigned jconv_to_tf32(float x) {
     unsigned u = (unsigned)__float_as_int(x);
     if ((u & 0x7f800000u) == 0x7f800000u) return u;  // Inf and NaN as they are
     return (u + 0x1000u) & 0xffffe000u;              // half of the dropped 13 bits: ties go away from zero
+#endif
+}
+
+__device__ __forceinline__ unsigned short jconv_to_f16(float x) {
+#if defined(__CUDA_ARCH__)
+    unsigned short h;
+    asm("cvt.rn.f16.f32 %0, %1;\n" : "=h"(h) : "f"(x));
+    return h;
+#else
+    const unsigned u = (unsigned)__float_as_int(x), sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+    if (a > 0x7f800000u) return (unsigned short)(sign | 0x7e00u | ((a >> 13) & 0x3ffu));  // NaN, quiet
+    if (a >= 0x477ff000u) return (unsigned short)(sign | 0x7c00u);  // at or above 65520 (a tie that rounds up): infinity
+    if (a < 0x38800000u) {  // below 2^-14: a multiple of 2^-24 (1024 of them is the least normal, encoded alike)
+        return (unsigned short)(sign | (unsigned)rintf(__int_as_float((int)a) * 16777216.0f));
+    }
+    return (unsigned short)(sign | ((a + 0xfffu + ((a >> 13) & 1u) - (112u << 23)) >> 13));  // rebias 127 - 15, ties to even
+#endif
+}
+
+__device__ __forceinline__ unsigned short jconv_to_bf16(float x) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned short h;
+    asm("cvt.rn.bf16.f32 %0, %1;\n" : "=h"(h) : "f"(x));
+    return h;
+#else
+    const unsigned u = (unsigned)__float_as_int(x);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (unsigned short)((u >> 16) | 0x40u);  // NaN, quiet
+    return (unsigned short)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);                   // ties to even, overflow to infinity
+#endif
+}
+
+template <bool BF16>
+__device__ __forceinline__ void jconv_mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2], const float (&c)[4]) {
+#ifdef JCONV_EMU
+    jconv_emu::LaneSlot& s = jconv_emu::lane_slot();
+    for (int i = 0; i < 4; i++) s.in[i] = a[i];
+    s.in[4] = b[0];
+    s.in[5] = b[1];
+    std::memcpy(s.in + 6, c, sizeof c);
+    jconv_emu::warp_collective(BF16 ? jconv_emu::Collective::MMA_M16N8K16_BF16 : jconv_emu::Collective::MMA_M16N8K16_F16, 0xffffffffu);
+    std::memcpy(d, jconv_emu::lane_slot().out, sizeof d);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    if constexpr (BF16) {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                     "{%10, %11, %12, %13};\n"
+                     : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+    } else {
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                     "{%10, %11, %12, %13};\n"
+                     : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+    }
+#else
+    (void)a, (void)b, (void)c;
+    for (int i = 0; i < 4; i++) d[i] = 0.0f;
+    __trap();  // half-precision m16n8k16 with FP32 accumulation: sm_80 here (callers check the architecture first)
 #endif
 }
 

@@ -321,6 +321,8 @@ const char* collective_name(Collective c) {
         case Collective::SHFL_DOWN: return "__shfl_down_sync";
         case Collective::BALLOT: return "__ballot_sync";
         case Collective::MMA_M16N8K8_TF32: return "mma.sync.m16n8k8.tf32";
+        case Collective::MMA_M16N8K16_F16: return "mma.sync.m16n8k16.f16";
+        case Collective::MMA_M16N8K16_BF16: return "mma.sync.m16n8k16.bf16";
     }
     return "a warp collective";
 }
@@ -334,6 +336,21 @@ std::uint32_t as_bits(float f) {
     std::uint32_t u;
     std::memcpy(&u, &f, 4);
     return u;
+}
+
+// Each lane's D fragment (c0..c3's positions) of C + A * B, A 16 x K and B K x 8: the products and sum in float64,
+// rounded once to float32.
+template <int K>
+void mma_result(Fiber* const* lanes, const float (&A)[16][K], const float (&B)[K][8], const float (&C)[16][8]) {
+    for (unsigned l = 0; l < WARP; l++) {
+        unsigned g = l / 4, t = l % 4;
+        const unsigned rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
+        for (int e = 0; e < 4; e++) {
+            double acc = C[rows[e]][cols[e]];
+            for (int kk = 0; kk < K; kk++) acc += (double)A[rows[e]][kk] * (double)B[kk][cols[e]];
+            lanes[l]->slot.out[e] = as_bits((float)acc);
+        }
+    }
 }
 
 // mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 on the lanes' fragments, laid out as the PTX ISA says
@@ -359,15 +376,40 @@ void mma_m16n8k8_tf32(Fiber* const* lanes) {
         C[g + 8][2 * t] = as_float(in[8]);
         C[g + 8][2 * t + 1] = as_float(in[9]);
     }
+    mma_result(lanes, A, B, C);
+}
+
+// mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16}.{f16,bf16}.f32: two 16-bit elements per register, the lower-numbered
+// column (A) or row (B) in the low half: a0 A[group][2t, 2t+1], a1 A[group+8][2t, 2t+1], a2 A[group][2t+8, 2t+9],
+// a3 A[group+8][2t+8, 2t+9]; b0 B[2t, 2t+1][group], b1 B[2t+8, 2t+9][group]; c and d as m16n8k8's. The products of
+// 11- (or 8-) bit significands are exact and the sum is rounded once to float32.
+void mma_m16n8k16_half(Fiber* const* lanes, bool bf16) {
+    float A[16][16], B[16][8], C[16][8];
+    auto half = [bf16](std::uint32_t h) {
+        h &= 0xffffu;
+        if (bf16) return as_float(h << 16);
+        const std::uint32_t sign = (h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+        if (e == 0x1f) return as_float(sign | 0x7f800000u | (m << 13));           // infinity, NaN
+        if (e == 0) return (sign ? -1.0f : 1.0f) * (float)m * 5.9604644775390625e-8f;  // subnormal: m * 2^-24, exact
+        return as_float(sign | ((e + 112u) << 23) | (m << 13));
+    };
     for (unsigned l = 0; l < WARP; l++) {
+        const std::uint32_t* in = lanes[l]->slot.in;
         unsigned g = l / 4, t = l % 4;
-        const unsigned rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
-        for (int e = 0; e < 4; e++) {
-            double acc = C[rows[e]][cols[e]];
-            for (int kk = 0; kk < 8; kk++) acc += (double)A[rows[e]][kk] * (double)B[kk][cols[e]];
-            lanes[l]->slot.out[e] = as_bits((float)acc);
+        for (unsigned h = 0; h < 2; h++) {  // the register's low, then high half
+            A[g][2 * t + h] = half(in[0] >> (16 * h));
+            A[g + 8][2 * t + h] = half(in[1] >> (16 * h));
+            A[g][2 * t + 8 + h] = half(in[2] >> (16 * h));
+            A[g + 8][2 * t + 8 + h] = half(in[3] >> (16 * h));
+            B[2 * t + h][g] = half(in[4] >> (16 * h));
+            B[2 * t + 8 + h][g] = half(in[5] >> (16 * h));
         }
+        C[g][2 * t] = as_float(in[6]);
+        C[g][2 * t + 1] = as_float(in[7]);
+        C[g + 8][2 * t] = as_float(in[8]);
+        C[g + 8][2 * t + 1] = as_float(in[9]);
     }
+    mma_result(lanes, A, B, C);
 }
 
 // The lanes of one warp all wait at the same collective: combine their slots.
@@ -375,6 +417,11 @@ void combine(Collective c, Fiber* const* lanes, unsigned n) {
     if (c == Collective::MMA_M16N8K8_TF32) {
         if (n != WARP) throw std::runtime_error("mma.sync needs a full warp of 32 lanes, this one has " + std::to_string(n));
         mma_m16n8k8_tf32(lanes);
+        return;
+    }
+    if (c == Collective::MMA_M16N8K16_F16 || c == Collective::MMA_M16N8K16_BF16) {
+        if (n != WARP) throw std::runtime_error("mma.sync needs a full warp of 32 lanes, this one has " + std::to_string(n));
+        mma_m16n8k16_half(lanes, c == Collective::MMA_M16N8K16_BF16);
         return;
     }
     if (c == Collective::SYNCWARP) return;

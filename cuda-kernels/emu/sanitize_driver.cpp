@@ -169,9 +169,9 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
             run("jconv_depthwise_fprop_tiled", dim3{tiles, (unsigned)g.k, (unsigned)g.n}, dim3{128, 1, 1}, &a, in.p, w.p, b, res, out.p);
         } else if (!g.transposed) run("jconv_depthwise_fprop", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
         else run("jconv_depthwise_dgrad", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
-    } else if (alg.rfind("implicit-gemm", 0) == 0) {  // "implicit-gemm [tf32 |3xtf32 ]BMxBN[ split]": every tile, and split-K in 3 slices
+    } else if (alg.rfind("implicit-gemm", 0) == 0) {  // "implicit-gemm [tf32 |3xtf32 |fp16 |bf16 ]BMxBN[ split]": every tile, and split-K in 3 slices
         std::string tile = alg.substr(alg.find(' ') + 1), math;
-        for (const char* m : {"tf32 ", "3xtf32 "})
+        for (const char* m : {"tf32 ", "3xtf32 ", "fp16 ", "bf16 "})
             if (tile.rfind(m, 0) == 0) {
                 math = std::string(m).substr(0, std::strlen(m) - 1) + "_";
                 tile = tile.substr(std::strlen(m));
@@ -436,17 +436,20 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
     const int terms = (g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1;
     const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
     const bool depthwise = g.c == g.groups;
-    // The tensor-core kernels: tf32 against the same float64 reference of the unrounded operands, so its bound adds the
-    // operands' rounding (each at most 2^-11 relative, so 2^-10 + 2^-22 of |x w|); 3xtf32 FP32's bound over three terms per
-    // product plus 7 eps (TestSupport.oracle's derivation).
-    const double tf32Factor = factor + 9.7658e-4, tf32x3Factor = (4 * std::sqrt(3.0 * terms) + 8) * 1.1920928955078125e-7;
+    // The tensor-core kernels: tf32 and fp16 against the same float64 reference of the unrounded operands, so their bound
+    // adds the operands' rounding (each at most 2^-11 relative, so 2^-10 + 2^-22 of |x w|), bf16 likewise with 2^-8
+    // (2^-7 + 2^-16); 3xtf32 FP32's bound over three terms per product plus 7 eps (TestSupport.oracle's derivation).
+    const double tf32Factor = factor + 9.7658e-4, bf16Factor = factor + 7.8278e-3,
+                 tf32x3Factor = (4 * std::sqrt(3.0 * terms) + 8) * 1.1920928955078125e-7;
     for (const char* alg : {"direct", "im2col", "implicit-gemm 128x128", "implicit-gemm 128x64", "implicit-gemm 64x64",
                             "implicit-gemm 64x64 split", "implicit-gemm tf32 128x128", "implicit-gemm tf32 128x64",
                             "implicit-gemm tf32 64x64 split", "implicit-gemm 3xtf32 128x64", "implicit-gemm 3xtf32 64x64",
-                            "implicit-gemm 3xtf32 128x128 split", "depthwise", "depthwise per-element"}) {
+                            "implicit-gemm 3xtf32 128x128 split", "implicit-gemm fp16 128x128", "implicit-gemm fp16 64x64 split",
+                            "implicit-gemm bf16 128x64", "implicit-gemm bf16 64x64 split", "depthwise", "depthwise per-element"}) {
         const std::string a = alg;
         if (a.rfind("depthwise", 0) == 0 && !depthwise) continue;
-        if (a.find("tf32") != std::string::npos && !tensorCores) continue;
+        const bool mma = a.find("tf32") != std::string::npos || a.find("fp16") != std::string::npos || a.find("bf16") != std::string::npos;
+        if (mma && !tensorCores) continue;
         for (int mode = 0; mode < (a.rfind("implicit-gemm", 0) == 0 ? 1 : 2); mode++) {  // implicit GEMM has no grid-stride loop
             tripsMode = mode;
             where = a + (mode ? " (grid-stride loops of three trips)" : "") + " epilogue " + std::to_string(e.activation) + "/" +
@@ -459,7 +462,8 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
                 failed();
                 continue;
             }
-            compare(out.p, ref, mag, a.find("3xtf32") != std::string::npos ? tf32x3Factor : a.find("tf32") != std::string::npos ? tf32Factor : factor);
+            compare(out.p, ref, mag, a.find("3xtf32") != std::string::npos ? tf32x3Factor : a.find("bf16") != std::string::npos ? bf16Factor
+                                     : mma ? tf32Factor : factor);
         }
     }
     checkGradients(g, rnd);

@@ -325,7 +325,9 @@ class ConvPlanTest {
         assertEquals(MathMode.TF32, MathMode.parse(" TF32"));
         assertEquals(MathMode.TF32X3, MathMode.parse("3xTF32"));
         assertEquals("3xtf32", MathMode.TF32X3.label());
-        assertEquals("unknown math mode 'fp16' (fp32, tf32, 3xtf32)", assertThrows(InvalidConvolutionException.class, () -> MathMode.parse("fp16")).getMessage());
+        assertEquals(MathMode.BF16, MathMode.parse("bf16"));
+        assertEquals("fp16", MathMode.FP16.label());
+        assertEquals("unknown math mode 'fp8' (fp32, tf32, 3xtf32, fp16, bf16)", assertThrows(InvalidConvolutionException.class, () -> MathMode.parse("fp8")).getMessage());
         assertTrue(io.github.jconv.cuda.CudnnPlan.cannotTake(Epilogue.of(Epilogue.Activation.GELU)).contains("GELU"));
         assertEquals(null, io.github.jconv.cuda.CudnnPlan.cannotTake(Epilogue.of(Epilogue.Activation.SILU)));
     }

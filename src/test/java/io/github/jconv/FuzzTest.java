@@ -103,7 +103,7 @@ class FuzzTest {
         return runs;
     }
 
-    /** The implicit GEMM's tensor-core kernels (tf32, 3xtf32) in plans on the CUDA backends that run them, against their oracles. */
+    /** The implicit GEMM's tensor-core kernels (every tensor-core math) in plans on the CUDA backends that run them, against their oracles. */
     private static int checkTensorCores(ConvGeometry g, float[][] d, List<String> failures, String replay) {
         return TestSupport.forEachTensorCoreMath(g, d, (what, m, y) -> {
             String problem = TestSupport.oracle(g, m, d[0], d[1], d[2]).check(y);

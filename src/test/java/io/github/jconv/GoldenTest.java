@@ -51,8 +51,8 @@ class GoldenTest {
     }
 
     /**
-     * The tensor-core kernels on PyTorch's cases (cuda-emu, and cuda where it runs TF32): 3xtf32 within the FP32 algorithms'
-     * 1e-4, tf32 within 2e-3 (each operand keeps 11 significant bits, so each product may move by 2^-10 of itself).
+     * The tensor-core kernels on PyTorch's cases (cuda-emu, and cuda where it runs them), each math within its {@link
+     * TestSupport#pytorchBound}.
      */
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
@@ -61,8 +61,8 @@ class GoldenTest {
         ConvGeometry g = ConvGeometry.of(c.op(), x.shape(), w.shape(), b == null ? null : b.shape(), c.spec());
         int checked = TestSupport.forEachTensorCoreMath(g, new float[][] {x.data(), w.data(), b == null ? null : b.data()}, (what, m, y) -> {
             double err = GoldenCase.error(y, ref.data());
-            assertTrue(err <= (m == MathMode.TF32 ? 2e-3 : 1e-4), what + ": error " + err + " on " + c);
+            assertTrue(err <= TestSupport.pytorchBound(m), what + ": error " + err + " on " + c);
         });
-        assertTrue(checked >= 2, "cuda-emu ran both math modes");
+        assertEquals(TestSupport.TENSOR_CORE_MATHS.length, checked, "cuda-emu ran every tensor-core math");
     }
 }

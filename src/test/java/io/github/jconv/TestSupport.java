@@ -124,19 +124,21 @@ public final class TestSupport {
 
     /**
      * The oracle of a math mode ({@link io.github.jconv.MathMode}): FP32 as {@link #oracle(ConvGeometry, float[], float[], float[])};
-     * TF32 the float64 convolution of the TF32-rounded input and weights ({@link ReferenceConv#compute(ConvGeometry,
-     * io.github.jconv.MathMode, float[], float[], float[], Parallel)}: the tensor cores' products of rounded operands are
-     * exact) with FP32's accumulation bound over their magnitudes; 3xTF32 the plain float64 convolution with FP32's bound
+     * TF32, FP16 and BF16 the float64 convolution of the input and weights rounded as the mode rounds them ({@link
+     * ReferenceConv#compute(ConvGeometry, io.github.jconv.MathMode, float[], float[], float[], Parallel)}: the tensor cores'
+     * products of rounded operands are exact) with FP32's accumulation bound over their magnitudes; 3xTF32 the plain float64 convolution with FP32's bound
      * over three times the terms (each product is three) plus 7 eps per product: splitting a into big A = tf32(a) and
      * small tf32(a - A) leaves at most 2^-22 |a| (A's rounding error is at most 2^-11 |a| and is itself rounded to 11 bits),
      * so small*big + big*small + big*big misses ab by at most 3 * 2^-22 |ab| (6 eps) and a term of 2^-22 |ab|.
      */
     public static Oracle oracle(ConvGeometry g, io.github.jconv.MathMode math, float[] input, float[] w, float[] b) {
         switch (math) {
-            case TF32: {
-                float[] x32 = io.github.jconv.Precision.toTf32(input), w32 = io.github.jconv.Precision.toTf32(w);
-                return new Oracle(ReferenceConv.compute(g, x32, w32, b, Parallel.SERIAL),
-                        ReferenceConv.compute(g, abs(x32), abs(w32), abs(b), Parallel.SERIAL), (4 * Math.sqrt(terms(g)) + 1) * EPS);
+            case TF32:
+            case FP16:
+            case BF16: {
+                float[] xr = math.roundOperand(input), wr = math.roundOperand(w);
+                return new Oracle(ReferenceConv.compute(g, xr, wr, b, Parallel.SERIAL),
+                        ReferenceConv.compute(g, abs(xr), abs(wr), abs(b), Parallel.SERIAL), (4 * Math.sqrt(terms(g)) + 1) * EPS);
             }
             case TF32X3:
                 return new Oracle(ReferenceConv.compute(g, input, w, b, Parallel.SERIAL),
@@ -203,13 +205,31 @@ public final class TestSupport {
         }
     }
 
+    /** The maths that run on tensor cores: tf32, 3xtf32, fp16, bf16. */
+    public static final io.github.jconv.MathMode[] TENSOR_CORE_MATHS = java.util.Arrays.stream(io.github.jconv.MathMode.values())
+            .filter(io.github.jconv.MathMode::tensorCores).toArray(io.github.jconv.MathMode[]::new);
+
+    /**
+     * How far a tensor-core math's result may be from PyTorch's float32 one (max |y - ref| / max |ref|): the FP32
+     * algorithms' 1e-4 for 3xtf32; 2e-3 for tf32 and fp16 (each operand keeps 11 significant bits, so each product may
+     * move by 2^-10 of itself); 1.6e-2 for bf16 (8 bits: 2^-7, eight times as far).
+     */
+    public static double pytorchBound(io.github.jconv.MathMode m) {
+        switch (m) {
+            case TF32:
+            case FP16: return 2e-3;
+            case BF16: return 1.6e-2;
+            default: return 1e-4;
+        }
+    }
+
     /** What {@link #forEachTensorCoreMath} hands over: which backend and math ran, and y. */
     public interface TensorCoreResult {
         void accept(String what, io.github.jconv.MathMode math, float[] y);
     }
 
     /**
-     * y of g's implicit GEMM in a plan in each tensor-core math (tf32, 3xtf32) on every CUDA backend here that runs them
+     * y of g's implicit GEMM in a plan in each tensor-core math ({@link #TENSOR_CORE_MATHS}) on every CUDA backend here that runs them
      * (cuda-emu; cuda on sm_80+), given to {@code body}; d is {input, weight, bias-or-null}. Returns how many ran.
      */
     public static int forEachTensorCoreMath(ConvGeometry g, float[][] d, TensorCoreResult body) {
@@ -220,7 +240,7 @@ public final class TestSupport {
                 continue;
             }
             try (Device dev = Device.open(backend.name())) {
-                for (io.github.jconv.MathMode m : new io.github.jconv.MathMode[] {io.github.jconv.MathMode.TF32, io.github.jconv.MathMode.TF32X3}) {
+                for (io.github.jconv.MathMode m : TENSOR_CORE_MATHS) {
                     try (ConvPlan plan = ConvPlan.of(dev, g, Tensor.of(d[1], g.weightShape()), d[2] == null ? null : Tensor.of(d[2], g.biasLength()))
                             .algorithm(Algorithm.IMPLICIT_GEMM).math(m).build()) {
                         body.accept(backend.name() + "/implicit-gemm math " + m.label(), m, plan.run(Tensor.of(d[0], g.inputShape()), null).data());

@@ -116,7 +116,7 @@ final class BenchCommand implements Callable<Integer> {
             + "speedup of the --threads run over it (a run slower than 1 thread is flagged).")
     boolean threadScaling;
 
-    @Option(names = "--math", split = ",", paramLabel = "tf32|3xtf32",
+    @Option(names = "--math", split = ",", paramLabel = "tf32|3xtf32|fp16|bf16",
             description = "On cuda and cuda-emu: also time the implicit GEMM's tensor-core kernels in these math modes, a row each "
                     + "(with --network: the whole trunk in each mode, and on cuda cuDNN's default math beside tf32; repeatable or "
                     + "comma-separated; fp32 rows are always there).")

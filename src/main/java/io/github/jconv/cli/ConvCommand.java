@@ -55,9 +55,10 @@ abstract class ConvCommand implements Callable<Integer> {
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
     boolean noTune;
 
-    @Option(names = "--math", defaultValue = "fp32", paramLabel = "fp32|tf32|3xtf32",
+    @Option(names = "--math", defaultValue = "fp32", paramLabel = "fp32|tf32|3xtf32|fp16|bf16",
             description = "Arithmetic (default: ${DEFAULT-VALUE}, strict float32): tf32 and 3xtf32 run the implicit GEMM on TF32 "
-                    + "tensor cores (cuda sm_80+, cuda-emu; cudnn takes tf32); see the README's accuracy table.")
+                    + "tensor cores, fp16 and bf16 on half-precision ones with the operands rounded (cuda sm_80+, cuda-emu; cudnn "
+                    + "takes tf32); see the README's accuracy table.")
     String math;
 
     @Option(names = "--layout", defaultValue = "nchw", paramLabel = "nchw|nhwc",

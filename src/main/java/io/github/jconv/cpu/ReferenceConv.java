@@ -58,15 +58,14 @@ public final class ReferenceConv implements CpuConvolution {
     }
 
     /**
-     * The oracle of a math mode: for {@link io.github.jconv.MathMode#TF32} the input and weights are first rounded to TF32
-     * as tensor cores round them ({@link io.github.jconv.Precision#toTf32}), then every product and sum is float64 (the
-     * hardware's products of rounded operands are exact; only its float32 accumulation then differs); FP32 as
-     * {@link #compute(ConvGeometry, float[], float[], float[], Parallel)}. The bias is added unrounded, as kernels add it.
+     * The oracle of a math mode: for {@link io.github.jconv.MathMode#TF32}, {@code FP16} and {@code BF16} the input and
+     * weights are first rounded as tensor cores round them ({@link io.github.jconv.MathMode#roundOperand}), then every
+     * product and sum is float64 (the hardware's products of rounded operands are exact; only its float32 accumulation then
+     * differs); FP32 and 3xTF32 as {@link #compute(ConvGeometry, float[], float[], float[], Parallel)}. The bias is added
+     * unrounded, as kernels add it.
      */
     public static double[] compute(ConvGeometry g, io.github.jconv.MathMode math, float[] input, float[] w, float[] bias, Parallel par) {
-        return math == io.github.jconv.MathMode.TF32
-                ? compute(g, io.github.jconv.Precision.toTf32(input), io.github.jconv.Precision.toTf32(w), bias, par)
-                : compute(g, input, w, bias, par);
+        return compute(g, math.roundOperand(input), math.roundOperand(w), bias, par);
     }
 
     /** y[n][k][p][q] = bias[k] + sum_{c in group, r, s} x[n][c][p*sH - padTop + r*dH][q*sW - padLeft + s*dW] * w[k][c%Cg][r][s]. */

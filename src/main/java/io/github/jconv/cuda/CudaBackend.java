@@ -64,7 +64,7 @@ public final class CudaBackend implements Backend {
     /**
      * Queues the operation on buffers that are already on the device, on {@code arena}'s stream, without touching the
      * host (a plan's run): out = epilogue(op(in, w) + bias, residual). Bias and residual may be null. With a
-     * tensor-core math ({@link MathMode#tensorCores()}) the implicit GEMM runs its TF32 / 3xTF32 kernels; the other
+     * tensor-core math ({@link MathMode#tensorCores()}) the implicit GEMM runs its TF32 / 3xTF32 / FP16 / BF16 kernels; the other
      * algorithms compute in FP32 (which those modes allow).
      */
     public void runOnDevice(Algorithm algorithm, ConvGeometry g, MathMode math, DeviceArena arena, DeviceBuffer in, DeviceBuffer w,
@@ -80,8 +80,8 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Null when plans on this backend can compute in {@code math}: FP32 always; TF32 and 3xTF32 on the emulator, and on a
-     * GPU with TF32 tensor cores (sm_80 or newer; GPU 0 is asked).
+     * Null when plans on this backend can compute in {@code math}: FP32 always; the tensor-core modes on the emulator, and
+     * on a GPU with TF32 and BF16 tensor cores (sm_80 or newer; GPU 0 is asked).
      */
     @Override
     public String cannotUseMath(MathMode math) {
@@ -89,7 +89,7 @@ public final class CudaBackend implements Backend {
             return null; // an unavailable backend fails when its device opens, naming why
         }
         int cc = device().computeCapability();
-        return cc >= 80 ? null : "needs TF32 tensor cores (sm_80 or newer); this GPU is sm_" + cc;
+        return cc >= 80 ? null : "needs " + (math.halfOperands() ? "m16n8k16 " + math.label() : "TF32") + " tensor cores (sm_80 or newer); this GPU is sm_" + cc;
     }
 
     /** The algorithm a plan with tensor-core math takes for {@code auto}: the implicit GEMM where it can; null (tune as for fp32) otherwise. */

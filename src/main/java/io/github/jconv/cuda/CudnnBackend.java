@@ -134,9 +134,16 @@ public final class CudnnBackend implements Backend {
         return g.transposed() ? CudnnPlan.Pass.BACKWARD_DATA : CudnnPlan.Pass.FORWARD;
     }
 
-    /** Plans on cudnn take FP32 (CUDNN_FMA_MATH) and TF32 (CUDNN_DEFAULT_MATH: cuDNN may use TF32 tensor cores). */
+    /**
+     * Plans on cudnn take FP32 (CUDNN_FMA_MATH) and TF32 (CUDNN_DEFAULT_MATH: cuDNN may use TF32 tensor cores); not 3xTF32
+     * (cuDNN has none) nor fp16 / bf16 math on float32 tensors (not wired to cuDNN's conversion math here).
+     */
     @Override
     public String cannotUseMath(io.github.jconv.MathMode math) {
-        return math == io.github.jconv.MathMode.TF32X3 ? "cuDNN has no 3xTF32 math (fp32 is CUDNN_FMA_MATH, tf32 its default math)" : null;
+        if (math == io.github.jconv.MathMode.TF32X3) {
+            return "cuDNN has no 3xTF32 math (fp32 is CUDNN_FMA_MATH, tf32 its default math)";
+        }
+        return math.halfOperands() ? "the cudnn backend computes float32 tensors in fp32 or tf32 only; math " + math.label()
+                + " runs on the cuda backend's tensor-core kernels" : null;
     }
 }

@@ -22,7 +22,7 @@ final class ImplicitGemmLauncher extends Launcher {
         return kernel(t, transposed, MathMode.FP32);
     }
 
-    /** The entry point of a tile, direction and math: jconv_implicit_gemm_[tf32_|3xtf32_](fprop|dgrad)_TILE. */
+    /** The entry point of a tile, direction and math: jconv_implicit_gemm_[tf32_|3xtf32_|fp16_|bf16_](fprop|dgrad)_TILE. */
     static String kernel(GemmTile t, boolean transposed, MathMode math) {
         return "jconv_implicit_gemm_" + (math.tensorCores() ? math.label() + "_" : "") + (transposed ? "dgrad" : "fprop") + "_" + t;
     }
@@ -139,7 +139,8 @@ final class ImplicitGemmLauncher extends Launcher {
         String split = splits > 1 ? ", split-K into " + splits + " slices of " + splitSteps(g, splits) + " of " + steps(g) + " steps ("
                 + blocks * splits + " blocks; deterministic: jconv_implicit_gemm_splitk_reduce adds them in order)" : ", no split-K";
         return kernel(t, g.transposed(), math) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads"
-                + (math.tensorCores() ? " (" + t.threads() / 32 + " warps on mma.sync m16n8k8 TF32" + (math == MathMode.TF32X3 ? ", 3 per product" : "") + ")" : "")
+                + (math.tensorCores() ? " (" + t.threads() / 32 + " warps on " + (math.halfOperands() ? "mma.sync m16n8k16 " + math.label().toUpperCase(java.util.Locale.ROOT)
+                        + ", two 8-deep steps per MMA" : "mma.sync m16n8k8 TF32" + (math == MathMode.TF32X3 ? ", 3 per product" : "")) + ")" : "")
                 + (g.transposed() ? ", " + gemms(g).size() + " stride phase(s)" : "") + split;
     }
 

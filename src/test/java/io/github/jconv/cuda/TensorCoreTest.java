@@ -5,6 +5,7 @@ import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvPlan;
 import io.github.jconv.ConvSpec;
 import io.github.jconv.Device;
+import io.github.jconv.Dtype;
 import io.github.jconv.Epilogue;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.MathMode;
@@ -28,15 +29,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * The implicit GEMM's tensor-core kernels (cuda-kernels/jconv_mma_mainloop.cuh; math tf32 and 3xtf32) through plans, on
+ * The implicit GEMM's tensor-core kernels (cuda-kernels/jconv_mma_mainloop.cuh; math tf32, 3xtf32, fp16, bf16) through plans, on
  * the emulator (its mma.sync follows the PTX ISA's per-lane fragment layout, so a wrong lane mapping fails here) and on a
  * GPU where there is one: every tile on the shape table in both directions against the oracle of the math
- * ({@link TestSupport#oracle(ConvGeometry, MathMode, float[], float[], float[])}: tf32 against the float64 convolution
- * of TF32-rounded operands, 3xtf32 against the plain one within FP32-level bounds), split-K, the epilogue, non-finite
+ * ({@link TestSupport#oracle(ConvGeometry, MathMode, float[], float[], float[])}: tf32, fp16 and bf16 against the float64
+ * convolution of the operands rounded as the math rounds them, 3xtf32 against the plain one within FP32-level bounds), split-K, the epilogue, non-finite
  * values, and that tf32 really rounds (it fails FP32's bound on data TF32 cannot hold) while 3xtf32 does not.
  */
 class TensorCoreTest {
-    private static final MathMode[] TENSOR_CORE_MATHS = {MathMode.TF32, MathMode.TF32X3};
+    private static final MathMode[] TENSOR_CORE_MATHS = TestSupport.TENSOR_CORE_MATHS;
 
     static Stream<Arguments> backendsMathsAndTiles() {
         return Stream.of("cuda-emu", "cuda").flatMap(b -> Stream.of(TENSOR_CORE_MATHS)
@@ -106,17 +107,16 @@ class TensorCoreTest {
     }
 
     /**
-     * tf32 rounds: on Gaussian data (24 significant bits) its result is outside FP32's bound, and it equals the FP32 kernel's
-     * within FP32's bound where the data are TF32-exact (multiples of 1/64 below 16: at most 11 significant bits). 3xtf32
-     * stays within FP32-level bounds on the same Gaussian data (the everyTile test) and differs from tf32.
+     * tf32, fp16 and bf16 round: on Gaussian data (24 significant bits) each result is outside FP32's bound, and each
+     * meets FP32's bound where the data are exact in all three (multiples of 1/8 below 16: at most 8 significant bits).
+     * 3xtf32 stays within FP32-level bounds on the same Gaussian data (the everyTile test) and differs from tf32.
      */
     @Test
-    void tf32RoundsTheOperandsAndThreeTf32DoesNot() {
+    void roundingMathsRoundTheOperandsAndThreeTf32DoesNot() {
         try (Device dev = open("cuda-emu")) {
             ConvGeometry g = ConvGeometry.conv2d(new int[] {1, 32, 8, 8}, new int[] {16, 32, 3, 3}, null, ConvSpec.builder().padding(1).build());
             float[][] d = TestSupport.data(g, 45);
             float[] tf32 = run(dev, MathMode.TF32, g, d, Epilogue.none(), null), x3 = run(dev, MathMode.TF32X3, g, d, Epilogue.none(), null);
-            assertNotNull(TestSupport.oracle(g, d[0], d[1], d[2]).check(tf32), "tf32 on Gaussian data must miss FP32's bound");
             String why3 = TestSupport.oracle(g, MathMode.TF32X3, d[0], d[1], d[2]).check(x3);
             assertNull(why3, () -> "3xtf32: " + why3);
             assertTrue(!java.util.Arrays.equals(tf32, x3), "3xtf32 computes more than tf32");
@@ -124,19 +124,52 @@ class TensorCoreTest {
             float[][] exact = {new float[d[0].length], new float[d[1].length], null};
             for (float[] a : new float[][] {exact[0], exact[1]}) {
                 for (int i = 0; i < a.length; i++) {
-                    a[i] = (rnd.nextInt(2048) - 1024) / 64f;
+                    a[i] = (rnd.nextInt(256) - 128) / 8f;
                 }
             }
             for (MathMode m : TENSOR_CORE_MATHS) {
+                if (m != MathMode.TF32X3) {
+                    assertNotNull(TestSupport.oracle(g, d[0], d[1], d[2]).check(run(dev, m, g, d, Epilogue.none(), null)),
+                            () -> m.label() + " on Gaussian data must miss FP32's bound");
+                }
                 String why = TestSupport.oracle(g, exact[0], exact[1], null).check(run(dev, m, g, exact, Epilogue.none(), null));
-                assertNull(why, () -> m.label() + " on TF32-exact data: " + why);
+                assertNull(why, () -> m.label() + " on data exact in every math: " + why);
+            }
+        }
+    }
+
+    /**
+     * fp16 and bf16 round each operand exactly as {@link Dtype#round} (cvt.rn): one input channel times one weight of 1
+     * (and ones times each weight) gives back the rounded value, at the edges of each format: ties to even, the largest
+     * finite values and the first that overflow to infinity, fp16's subnormals and what underflows to zero, bf16's
+     * subnormals, infinities and NaN.
+     */
+    @ParameterizedTest
+    @EnumSource(value = MathMode.class, names = {"FP16", "BF16"})
+    void halfMathsRoundEachOperandToNearestEven(MathMode math) {
+        float[] edges = {1 / 3f, -2.5f, 1 + 0x1p-11f, 1 + 3 * 0x1p-11f, 1 + 0x1p-8f, 1 + 3 * 0x1p-8f, 65504f, 65519.99f, 65520f, 70000f,
+                -70000f, 0x1p-14f, 6.0e-5f, 0x1p-25f, Math.nextUp(0x1p-25f), 1e-8f, -0f, 3.3895314e38f, 3.4e38f, 1e-39f,
+                Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN};
+        Dtype dtype = math == MathMode.FP16 ? Dtype.FP16 : Dtype.BF16;
+        try (Device dev = open("cuda-emu")) {
+            // the edges as the input (one channel, weight 1), then as the weights (ones in)
+            ConvGeometry gx = ConvGeometry.conv2d(new int[] {1, 1, 1, edges.length}, new int[] {1, 1, 1, 1}, null, ConvSpec.builder().build());
+            float[] yx = run(dev, math, gx, new float[][] {edges, {1f}, null}, Epilogue.none(), null);
+            ConvGeometry gw = ConvGeometry.conv2d(new int[] {1, 1, 1, 1}, new int[] {edges.length, 1, 1, 1}, null, ConvSpec.builder().build());
+            float[] yw = run(dev, math, gw, new float[][] {{1f}, edges, null}, Epilogue.none(), null);
+            for (int i = 0; i < edges.length; i++) {
+                float want = dtype.round(edges[i]);
+                for (float got : new float[] {yx[i], yw[i]}) {
+                    assertTrue(got == want || Float.isNaN(got) && Float.isNaN(want),
+                            math.label() + " of " + edges[i] + ": " + got + ", expected " + want);
+                }
             }
         }
     }
 
     /** An infinite or NaN input reaches exactly the outputs that read it, as in FP32 (3xtf32's small part of infinity is 0, not NaN). */
     @ParameterizedTest
-    @EnumSource(value = MathMode.class, names = {"TF32", "TF32X3"})
+    @EnumSource(value = MathMode.class, names = {"TF32", "TF32X3", "FP16", "BF16"})
     void nonFiniteValuesPropagateAsInFp32(MathMode math) {
         try (Device dev = open("cuda-emu")) {
             ConvGeometry g = ConvGeometry.conv2d(new int[] {1, 8, 6, 6}, new int[] {8, 8, 3, 3}, null, ConvSpec.builder().padding(1).build());
@@ -172,12 +205,20 @@ class TensorCoreTest {
                     plan.explain());
             assertTrue(direct.explain().contains("math tf32 (allowed; direct computes in fp32)"), direct.explain());
         }
+        try (Device dev = open("cuda-emu");
+             ConvPlan plan = ConvPlan.of(dev, g, Tensor.of(d[1], g.weightShape()), null).math(MathMode.BF16).build()) {
+            assertTrue(plan.explain().contains("kernel jconv_implicit_gemm_bf16_fprop_64x64") && plan.explain().contains("m16n8k16 BF16"),
+                    plan.explain());
+        }
         try (Device cpu = Device.open("cpu")) {
             assertEquals("math 3xtf32: backend 'cpu' computes in strict float32 only (math fp32)", assertThrows(InvalidConvolutionException.class,
                     () -> ConvPlan.of(cpu, g, Tensor.of(d[1], g.weightShape()), null).math(MathMode.TF32X3).build()).getMessage());
         }
         assertEquals("cuDNN has no 3xTF32 math (fp32 is CUDNN_FMA_MATH, tf32 its default math)", CudnnBackend.INSTANCE.cannotUseMath(MathMode.TF32X3));
+        assertEquals("the cudnn backend computes float32 tensors in fp32 or tf32 only; math fp16 runs on the cuda backend's tensor-core kernels",
+                CudnnBackend.INSTANCE.cannotUseMath(MathMode.FP16));
         assertEquals("jconv_implicit_gemm_tf32_dgrad_128x64", ImplicitGemmLauncher.kernel(GemmTile.T128X64, true, MathMode.TF32));
         assertEquals("jconv_implicit_gemm_fprop_64x64", ImplicitGemmLauncher.kernel(GemmTile.T64X64, false, MathMode.FP32));
+        assertEquals("jconv_implicit_gemm_fp16_dgrad_128x128", ImplicitGemmLauncher.kernel(GemmTile.T128X128, true, MathMode.FP16));
     }
 }
