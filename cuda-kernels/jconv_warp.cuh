@@ -33,6 +33,25 @@ __device__ __forceinline__ unsigned jconv_to_tf32(float x) {
 #endif
 }
 
+// One mma.sync with FP32 C and D and four A, two B registers (every shape jconv issues), as inline PTX.
+#define JCONV_MMA_F32(ptx)                                                                                              \
+    asm volatile(ptx " {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%10, %11, %12, %13};\n"                          \
+                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])                                                     \
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]))
+
+#ifdef JCONV_EMU
+// The emulator's mma.sync: the lane's fragments into its slot, the warp's collective, d from the slot.
+inline void jconv_emu_mma(jconv_emu::Collective kind, float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2], const float (&c)[4]) {
+    jconv_emu::LaneSlot& s = jconv_emu::lane_slot();
+    for (int i = 0; i < 4; i++) s.in[i] = a[i];
+    s.in[4] = b[0];
+    s.in[5] = b[1];
+    std::memcpy(s.in + 6, c, sizeof c);
+    jconv_emu::warp_collective(kind, 0xffffffffu);
+    std::memcpy(d, jconv_emu::lane_slot().out, sizeof d);
+}
+#endif
+
 __device__ __forceinline__ unsigned short jconv_to_f16(float x) {
 #if defined(__CUDA_ARCH__)
     unsigned short h;
@@ -64,25 +83,10 @@ __device__ __forceinline__ unsigned short jconv_to_bf16(float x) {
 template <bool BF16>
 __device__ __forceinline__ void jconv_mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2], const float (&c)[4]) {
 #ifdef JCONV_EMU
-    jconv_emu::LaneSlot& s = jconv_emu::lane_slot();
-    for (int i = 0; i < 4; i++) s.in[i] = a[i];
-    s.in[4] = b[0];
-    s.in[5] = b[1];
-    std::memcpy(s.in + 6, c, sizeof c);
-    jconv_emu::warp_collective(BF16 ? jconv_emu::Collective::MMA_M16N8K16_BF16 : jconv_emu::Collective::MMA_M16N8K16_F16, 0xffffffffu);
-    std::memcpy(d, jconv_emu::lane_slot().out, sizeof d);
+    jconv_emu_mma(BF16 ? jconv_emu::Collective::MMA_M16N8K16_BF16 : jconv_emu::Collective::MMA_M16N8K16_F16, d, a, b, c);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    if constexpr (BF16) {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-                     "{%10, %11, %12, %13};\n"
-                     : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
-    } else {
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-                     "{%10, %11, %12, %13};\n"
-                     : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-                     : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
-    }
+    if constexpr (BF16) JCONV_MMA_F32("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32");
+    else JCONV_MMA_F32("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32");
 #else
     (void)a, (void)b, (void)c;
     for (int i = 0; i < 4; i++) d[i] = 0.0f;
@@ -93,18 +97,9 @@ __device__ __forceinline__ void jconv_mma_m16n8k16(float (&d)[4], const unsigned
 __device__ __forceinline__ void jconv_mma_m16n8k8_tf32(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2],
                                                        const float (&c)[4]) {
 #ifdef JCONV_EMU
-    jconv_emu::LaneSlot& s = jconv_emu::lane_slot();
-    for (int i = 0; i < 4; i++) s.in[i] = a[i];
-    s.in[4] = b[0];
-    s.in[5] = b[1];
-    std::memcpy(s.in + 6, c, sizeof c);
-    jconv_emu::warp_collective(jconv_emu::Collective::MMA_M16N8K8_TF32, 0xffffffffu);
-    std::memcpy(d, jconv_emu::lane_slot().out, sizeof d);
+    jconv_emu_mma(jconv_emu::Collective::MMA_M16N8K8_TF32, d, a, b, c);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-                 "{%10, %11, %12, %13};\n"
-                 : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+    JCONV_MMA_F32("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32");
 #else
     (void)a, (void)b, (void)c;
     for (int i = 0; i < 4; i++) d[i] = 0.0f;
