@@ -89,7 +89,7 @@ for f in root.glob("*.cu"):
     if not m:
         # an entry point a macro writes (implicit_gemm.cu's JCONV_IGEMM_ENTRY(name, ...)): plant in the macro's body,
         # for this kernel's name only
-        e = re.search(r'#define (\w+)\(name, [^)]*\)\s*\\\n\s*extern "C" __global__ void __launch_bounds__\(\w+\) name\((\w+)\) \{\s*\\\n', text)
+        e = re.search(r'#define (\w+)\(name, [^)]*\)\s*\\\n\s*extern "C" __global__ void __launch_bounds__\s*\w+ name\((\w+)\) \{\s*\\\n', text)
         prefix = kernel.rsplit("_", 2)[0] + "_"  # JCONV_IGEMM_TILES(prefix, math) writes prefix + (fprop|dgrad)_TILE
         if not e or f"JCONV_IGEMM_TILES({prefix}," not in text:
             continue
