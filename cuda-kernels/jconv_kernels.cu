@@ -9,5 +9,6 @@
 #include "wgrad.cu"
 #include "pool.cu"
 #include "layout.cu"
+#include "dtype.cu"
 #include "fma_probe.cu"
 #include "selftest.cu"

@@ -80,6 +80,28 @@ __device__ __forceinline__ unsigned short jconv_to_bf16(float x) {
 #endif
 }
 
+// jconv_from_f16(h), jconv_from_bf16(h): the float32 value of a 16-bit pattern (exact: every f16 and bf16 value,
+//   subnormals and infinities, is a float32 one; NaN stays NaN).
+__device__ __forceinline__ float jconv_from_f16(unsigned short h) {
+#if defined(__CUDA_ARCH__)
+    float f;
+    asm("cvt.f32.f16 %0, %1;\n" : "=f"(f) : "h"(h));
+    return f;
+#else
+    const unsigned sign = (unsigned)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu;
+    if (e == 0x1fu) return __int_as_float((int)(sign | 0x7f800000u | (m << 13) | (m ? 0x400000u : 0u)));  // Inf, NaN quiet
+    if (e == 0) {  // zero and subnormals: m * 2^-24, exact
+        const float v = (float)m * 5.9604644775390625e-8f;
+        return sign ? -v : v;
+    }
+    return __int_as_float((int)(sign | ((e + 112u) << 23) | (m << 13)));  // rebias 15 -> 127
+#endif
+}
+
+__device__ __forceinline__ float jconv_from_bf16(unsigned short h) {
+    return __int_as_float((int)((unsigned)h << 16));  // bfloat16 is float32's top half
+}
+
 template <bool BF16>
 __device__ __forceinline__ void jconv_mma_m16n8k16(float (&d)[4], const unsigned (&a)[4], const unsigned (&b)[2], const float (&c)[4]) {
 #ifdef JCONV_EMU

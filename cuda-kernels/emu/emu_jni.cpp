@@ -51,6 +51,18 @@ JNIEXPORT void JNICALL Java_io_github_jconv_cuda_EmuNative_copyToHost(JNIEnv* en
     env->SetFloatArrayRegion(dst, offset, count, static_cast<const jfloat*>(address(src)));
 }
 
+JNIEXPORT void JNICALL Java_io_github_jconv_cuda_EmuNative_copyShortsToDevice(JNIEnv* env, jclass, jlong dst, jshortArray src,
+                                                                              jint offset, jint count) {
+    std::lock_guard<std::mutex> g(device_lock());
+    env->GetShortArrayRegion(src, offset, count, static_cast<jshort*>(address(dst)));
+}
+
+JNIEXPORT void JNICALL Java_io_github_jconv_cuda_EmuNative_copyShortsToHost(JNIEnv* env, jclass, jshortArray dst, jint offset,
+                                                                            jlong src, jint count) {
+    std::lock_guard<std::mutex> g(device_lock());
+    env->SetShortArrayRegion(dst, offset, count, static_cast<const jshort*>(address(src)));
+}
+
 JNIEXPORT void JNICALL Java_io_github_jconv_cuda_EmuNative_copy(JNIEnv*, jclass, jlong dst, jlong src, jlong bytes) {
     std::lock_guard<std::mutex> g(device_lock());
     std::memcpy(address(dst), address(src), static_cast<std::size_t>(bytes));

@@ -416,6 +416,68 @@ void checkLayouts(const Problem& g, std::mt19937_64& rnd) {
     }
 }
 
+// Reference conversions in double arithmetic (independent of jconv_warp.cuh's bit manipulation): a half format of
+// `mant` stored mantissa bits and exponent bias `bias`, rounded with nearbyint (ties to even), overflow to infinity.
+unsigned short refEncode(float f, int mant, int bias) {
+    const unsigned short sign = std::signbit(f) ? (unsigned short)0x8000 : (unsigned short)0;
+    const double v = std::fabs((double)f);
+    const unsigned expMax = (1u << (15 - mant)) - 1, inf = (unsigned short)(expMax << mant);
+    if (v == 0) return sign;
+    if (std::isinf(v)) return (unsigned short)(sign | inf);
+    int e;
+    std::frexp(v, &e);
+    int lead = std::max(e - 1, 1 - bias);  // the leading bit's exponent, at least the least normal one's
+    double q = std::nearbyint(std::ldexp(v, mant - lead));
+    if (q >= std::ldexp(1.0, mant + 1)) q /= 2, lead++;  // rounded up into the next binade
+    if (lead + bias >= (int)expMax) return (unsigned short)(sign | inf);
+    if (q < std::ldexp(1.0, mant)) return (unsigned short)(sign | (unsigned)q);  // subnormal (or the least normal, alike)
+    return (unsigned short)(sign | ((unsigned)(lead + bias) << mant) | ((unsigned)q - (1u << mant)));
+}
+
+double refDecode(unsigned short h, int mant, int bias) {
+    const unsigned e = (h & 0x7fffu) >> mant, m = h & ((1u << mant) - 1), expMax = (1u << (15 - mant)) - 1;
+    const double sign = (h & 0x8000u) ? -1.0 : 1.0;
+    if (e == expMax) return m ? std::nan("") : sign * INFINITY;
+    return sign * (e == 0 ? std::ldexp((double)m, 1 - bias - mant) : std::ldexp((double)((1u << mant) + m), (int)e - bias - mant));
+}
+
+// Half-precision storage (dtype.cu, CudaBackend.convertDtypeOnDevice) on as many elements as g's input, in buffers of
+// exactly that many 16-bit elements (an odd count ends mid-float): float32 -> fp16 / bf16 against the double-arithmetic
+// rounding (values from the subnormals to past the largest finite one), and back against the exact decode, bit for bit;
+// with the launcher's grid and with one block.
+void checkDtypes(const Problem& g, std::mt19937_64& rnd) {
+    std::normal_distribution<float> gauss;
+    const std::size_t n = (std::size_t)g.n * g.c * g.h * g.w;
+    std::vector<float> x(n);
+    for (auto& v : x) v = std::ldexp(gauss(rnd), std::uniform_int_distribution<int>(-30, 20)(rnd));
+    for (int bf16 = 0; bf16 < 2; bf16++) {
+        const int mant = bf16 ? 7 : 10, bias = bf16 ? 127 : 15;
+        for (int oneBlock = 0; oneBlock < 2; oneBlock++) {
+            ConvParams a{};
+            a.n = (int)n;
+            a.c = bf16;
+            const dim3 grid = oneBlock ? dim3{1, 1, 1} : grid1d((long long)n);
+            where = std::string(bf16 ? "bf16" : "fp16") + " storage of " + std::to_string(n) + " elements" + (oneBlock ? " (one block)" : "") +
+                    " for " + describe(g);
+            Buffer in(x), wide(n);
+            auto* half = static_cast<unsigned short*>(jconv_emu::device_alloc(n * sizeof(unsigned short)));
+            run("jconv_float_to_half", grid, BLOCK_1D, &a, in.p, half);
+            run("jconv_half_to_float", grid, BLOCK_1D, &a, half, wide.p);
+            runs++;
+            for (std::size_t i = 0; i < n; i++) {
+                const unsigned short want = refEncode(x[i], mant, bias);
+                if (half[i] != want || (double)wide.p[i] != refDecode(want, mant, bias)) {
+                    std::fprintf(stderr, "emu-sanitize: FAIL %s: element %zu, %a, became %04x and widened to %a (want %04x, %a)\n", where.c_str(),
+                                 i, (double)x[i], half[i], (double)wide.p[i], want, refDecode(want, mant, bias));
+                    failed();
+                    break;
+                }
+            }
+            jconv_emu::device_free(half);
+        }
+    }
+}
+
 // tensorCores: also the tensor-core kernels (every shape-table problem and a third of the random ones: under the
 // sanitizers each emulated mma.sync is a warp collective, which makes them the slowest kernels here)
 void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
@@ -468,6 +530,7 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
     }
     checkGradients(g, rnd);
     checkLayouts(g, rnd);
+    checkDtypes(g, rnd);
 }
 
 // A random valid problem (explicit padding; the shape table covers same / output size).

@@ -5,7 +5,9 @@ import io.github.jconv.cpu.Weights;
 import io.github.jconv.cuda.CudaBackend;
 import io.github.jconv.cuda.DeviceBuffer;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -42,6 +44,7 @@ public final class ConvPlan implements AutoCloseable {
     private final DeviceBuffer deviceWeight, deviceBias; // GPU: uploaded once
     private final MathMode math;
     private final Layout layout;
+    private final Dtype dtype;
     private final io.github.jconv.cuda.CudnnPlan cudnn;  // the cudnn backend: descriptors, algorithm, workspace
     private volatile boolean closed;
 
@@ -52,6 +55,7 @@ public final class ConvPlan implements AutoCloseable {
         this.threads = b.threads;
         this.math = b.math;
         this.layout = b.layout;
+        this.dtype = b.dtype;
         Backend backend = device.backend();
         String mathWhy = backend.cannotUseMath(math);
         if (mathWhy != null) {
@@ -77,8 +81,10 @@ public final class ConvPlan implements AutoCloseable {
             this.why = "requested";
         }
         boolean copies = device.isCpu() || b.cached;
-        this.weightCopy = !copies ? null : b.cached ? b.weight.data() : b.weight.data().clone();
-        this.hostBias = !copies || b.bias == null ? null : b.cached ? b.bias.data() : b.bias.data().clone();
+        float[] weight = roundedTo(dtype, b.weight.data()), bias = b.bias == null ? null : roundedTo(dtype, b.bias.data());
+        boolean own = b.cached || dtype != Dtype.FP32; // the arrays are the plan's already: the cache's copies, or rounded ones
+        this.weightCopy = !copies ? null : own ? weight : weight.clone();
+        this.hostBias = !copies || bias == null ? null : own ? bias : bias.clone();
         if (device.isCpu()) {
             this.hostWeight = Weights.kept(weightCopy);
             this.deviceWeight = null;
@@ -88,8 +94,8 @@ public final class ConvPlan implements AutoCloseable {
             }
         } else {
             synchronized (device) {
-                this.deviceWeight = device.arena().upload(b.weight.data());
-                this.deviceBias = b.bias == null ? null : device.arena().upload(b.bias.data());
+                this.deviceWeight = device.arena().upload(weight);
+                this.deviceBias = bias == null ? null : device.arena().upload(bias);
                 if (b.cached) { // its runs come on streams of their own: the upload must be complete first
                     device.arena().stream().synchronize();
                 }
@@ -100,6 +106,18 @@ public final class ConvPlan implements AutoCloseable {
             return;
         }
         this.cudnn = null;
+    }
+
+    /** {@code a} itself for float32; for a half-precision plan a copy with each element rounded to {@code dtype}. */
+    private static float[] roundedTo(Dtype dtype, float[] a) {
+        if (dtype == Dtype.FP32) {
+            return a;
+        }
+        float[] r = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            r[i] = dtype.round(a[i]);
+        }
+        return r;
     }
 
     /**
@@ -158,12 +176,18 @@ public final class ConvPlan implements AutoCloseable {
         return layout;
     }
 
+    /** The storage of the plan's input, residual and output tensors ({@link Builder#dtype}). */
+    public Dtype dtype() {
+        return dtype;
+    }
+
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
         String variant = cudnn != null ? cudnn.explain() : device.backend() instanceof CudaBackend cb ? cb.variant(algorithm, geometry, math)
                 : device.backend().variant(algorithm, geometry);
         return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : cudnn != null ? ", " + variant : ", kernel " + variant)
                 + (layout == Layout.NCHW ? "" : ", layout " + layout.label() + " (converted to and from nchw around the kernel)")
+                + (dtype == Dtype.FP32 ? "" : ", dtype " + dtype.label() + " (widened to fp32 around the kernel, the result rounded)")
                 + ", math " + math.label() + (math.tensorCores() && cudnn == null && algorithm != Algorithm.IMPLICIT_GEMM
                 ? " (allowed; " + algorithm + " computes in fp32)" : "") + ", epilogue " + epilogue + ", workspace "
                 + (cudnn != null ? "(cuDNN's, above)" : device.backend().workspaceBytes(algorithm, geometry) + " bytes")
@@ -178,10 +202,10 @@ public final class ConvPlan implements AutoCloseable {
     /** y = epilogue(op(x) + bias, residual): the residual has the output's shape, given exactly when the epilogue adds one. */
     public void run(DeviceTensor x, DeviceTensor residual, DeviceTensor y) {
         requireOpen();
-        DeviceTensor.requirePlanOperand("input", x, device, geometry.inputShape(), layout);
-        DeviceTensor.requirePlanOperand("output", y, device, geometry.outputShape(), layout);
+        DeviceTensor.requirePlanOperand("input", x, device, geometry.inputShape(), layout, dtype);
+        DeviceTensor.requirePlanOperand("output", y, device, geometry.outputShape(), layout, dtype);
         if (residual != null) {
-            DeviceTensor.requirePlanOperand("residual", residual, device, geometry.outputShape(), layout);
+            DeviceTensor.requirePlanOperand("residual", residual, device, geometry.outputShape(), layout, dtype);
         }
         if (epilogue.hasResidual() != (residual != null)) {
             throw new InvalidConvolutionException(epilogue.hasResidual() ? "this plan's epilogue adds a residual: pass one"
@@ -190,20 +214,24 @@ public final class ConvPlan implements AutoCloseable {
         if (x == y || residual == y) {
             throw new InvalidConvolutionException("the output tensor must not be the input or the residual (no in-place runs)");
         }
+        if (geometry.isEmpty()) {
+            return; // no output element: nothing to compute
+        }
+        boolean asKernels = layout == Layout.NCHW && dtype == Dtype.FP32; // the tensors are what the kernels read and write
         if (device.isCpu()) {
-            if (layout == Layout.NCHW || geometry.isEmpty()) {
+            if (asKernels) {
                 cpu().run(algorithm, geometry, x.host(), hostWeight, hostBias, epilogue, residual == null ? null : residual.host(),
                         y.host(), threads);
             } else {
-                runConverted(x.host(), residual == null ? null : residual.host(), y.host());
+                runConverted(x, residual, y);
             }
             return;
         }
         synchronized (device) {
-            if (layout == Layout.NCHW || geometry.isEmpty()) {
+            if (asKernels) {
                 runOnDevice(x.buffer(), residual == null ? null : residual.buffer(), y.buffer());
             } else {
-                runConvertedOnDevice(x.buffer(), residual == null ? null : residual.buffer(), y.buffer());
+                runConvertedOnDevice(x, residual, y);
             }
         }
     }
@@ -214,60 +242,114 @@ public final class ConvPlan implements AutoCloseable {
             cudnn.run(x, deviceWeight, deviceBias, residual, y);
         } else if (device.backend() instanceof CudaBackend cuda) {
             cuda.runOnDevice(algorithm, geometry, math, device.arena(), x, deviceWeight, deviceBias, epilogue, residual, y);
-        } // else cudnn with an empty batch: nothing to compute
-    }
-
-    /**
-     * The GPU run of a plan whose tensors are not NCHW: x (and the residual) converted on the device into NCHW buffers
-     * (cuda-kernels/layout.cu, also on a cudnn device: the same GPU and stream), the kernel run on them, its result
-     * converted into y; the buffers are freed in stream order after the work queued on them.
-     */
-    private void runConvertedOnDevice(DeviceBuffer x, DeviceBuffer residual, DeviceBuffer y) {
-        CudaBackend convert = CudaBackend.kernelsFor(device.backend());
-        int[] in = geometry.inputShape(), out = geometry.outputShape();
-        io.github.jconv.cuda.DeviceArena arena = device.arena();
-        try (DeviceBuffer xc = arena.allocate(Math.max(1, x.floats()));
-             DeviceBuffer rc = residual == null ? null : arena.allocate(Math.max(1, residual.floats()));
-             DeviceBuffer yc = arena.allocate(Math.max(1, y.floats()))) {
-            convert.convertLayoutOnDevice(arena, in, false, x, xc);
-            if (residual != null) {
-                convert.convertLayoutOnDevice(arena, out, false, residual, rc);
-            }
-            runOnDevice(xc, rc, yc);
-            convert.convertLayoutOnDevice(arena, out, true, yc, y);
         }
     }
 
     /**
-     * The CPU run of a plan whose tensors are not NCHW: x (and the residual) converted into NCHW arrays of the device's
-     * pool, the kernel run on them, its NCHW result converted into y. y is written only by the last step, so a failure
-     * leaves it as it was.
+     * The GPU run of a plan whose tensors are not what the kernels take (NCHW float32): x (and the residual) converted on
+     * the device into float32 NCHW buffers (cuda-kernels/dtype.cu widens half precision, layout.cu transposes; also on a
+     * cudnn device: the same GPU and stream), the kernel run on them, its result converted into y (transposed, then
+     * rounded); the buffers are freed in stream order after the work queued on them.
      */
-    private void runConverted(float[] x, float[] residual, float[] y) {
-        int[] in = geometry.inputShape(), out = geometry.outputShape();
-        HostArrays pool = device.hostArrays();
-        float[] xc = pool.take(x.length), rc = residual == null ? null : pool.take(residual.length), yc = pool.take(y.length);
+    private void runConvertedOnDevice(DeviceTensor x, DeviceTensor residual, DeviceTensor y) {
+        List<DeviceBuffer> temps = new ArrayList<>(5);
         try {
-            Layout.convert(x, layout, xc, Layout.NCHW, in, threads);
-            if (residual != null) {
-                Layout.convert(residual, layout, rc, Layout.NCHW, out, threads);
+            DeviceBuffer xc = toKernelOnDevice(x, geometry.inputShape(), temps);
+            DeviceBuffer rc = residual == null ? null : toKernelOnDevice(residual, geometry.outputShape(), temps);
+            DeviceBuffer yc = temp(y.size(), temps);
+            runOnDevice(xc, rc, yc);
+            CudaBackend convert = CudaBackend.kernelsFor(device.backend());
+            DeviceBuffer out = yc;
+            if (layout != Layout.NCHW) {
+                out = dtype == Dtype.FP32 ? y.buffer() : temp(y.size(), temps);
+                convert.convertLayoutOnDevice(device.arena(), geometry.outputShape(), true, yc, out);
             }
-            cpu().run(algorithm, geometry, xc, hostWeight, hostBias, epilogue, rc, yc, threads);
-            Layout.convert(yc, Layout.NCHW, y, layout, out, threads);
+            if (dtype != Dtype.FP32) {
+                convert.convertDtypeOnDevice(device.arena(), y.size(), dtype == Dtype.BF16, true, out, y.buffer());
+            }
         } finally {
-            pool.give(xc);
-            if (rc != null) {
-                pool.give(rc);
-            }
-            pool.give(yc);
+            temps.forEach(DeviceBuffer::close);
         }
     }
 
-    /** A host convenience: uploads x (and the residual), runs, downloads the result (in the plan's layout). */
+    /** t (of logical shape {@code shape}) as a float32 NCHW buffer: t's own, or one of {@code temps} it was converted into. */
+    private DeviceBuffer toKernelOnDevice(DeviceTensor t, int[] shape, List<DeviceBuffer> temps) {
+        CudaBackend convert = CudaBackend.kernelsFor(device.backend());
+        DeviceBuffer b = t.buffer();
+        if (dtype != Dtype.FP32) {
+            DeviceBuffer f = temp(t.size(), temps);
+            convert.convertDtypeOnDevice(device.arena(), t.size(), dtype == Dtype.BF16, false, b, f);
+            b = f;
+        }
+        if (layout != Layout.NCHW) {
+            DeviceBuffer c = temp(t.size(), temps);
+            convert.convertLayoutOnDevice(device.arena(), shape, false, b, c);
+            b = c;
+        }
+        return b;
+    }
+
+    private DeviceBuffer temp(int floats, List<DeviceBuffer> temps) {
+        DeviceBuffer b = device.arena().allocate(Math.max(1, floats));
+        temps.add(b);
+        return b;
+    }
+
+    /**
+     * The CPU run of a plan whose tensors are not what the kernels take: x (and the residual) widened and converted into
+     * float32 NCHW arrays of the device's pool, the kernel run on them, its NCHW result converted (and rounded) into y. y
+     * is written only by the last step, so a failure leaves it as it was.
+     */
+    private void runConverted(DeviceTensor x, DeviceTensor residual, DeviceTensor y) {
+        List<float[]> taken = new ArrayList<>(5);
+        try {
+            float[] xc = toKernel(x, geometry.inputShape(), taken);
+            float[] rc = residual == null ? null : toKernel(residual, geometry.outputShape(), taken);
+            float[] yc = take(y.size(), taken);
+            cpu().run(algorithm, geometry, xc, hostWeight, hostBias, epilogue, rc, yc, threads);
+            float[] out = yc;
+            if (layout != Layout.NCHW) {
+                out = dtype == Dtype.FP32 ? y.host() : take(y.size(), taken);
+                Layout.convert(yc, Layout.NCHW, out, layout, geometry.outputShape(), threads);
+            }
+            if (dtype != Dtype.FP32) {
+                dtype.encode(out, y.halves(), y.size(), threads);
+            }
+        } finally {
+            HostArrays pool = device.hostArrays();
+            taken.forEach(pool::give);
+        }
+    }
+
+    /** t (of logical shape {@code shape}) as a float32 NCHW array: t's own, or one of {@code taken} it was converted into. */
+    private float[] toKernel(DeviceTensor t, int[] shape, List<float[]> taken) {
+        float[] a = t.host();
+        if (dtype != Dtype.FP32) {
+            a = take(t.size(), taken);
+            dtype.decode(t.halves(), a, t.size(), threads);
+        }
+        if (layout != Layout.NCHW) {
+            float[] c = take(t.size(), taken);
+            Layout.convert(a, layout, c, Layout.NCHW, shape, threads);
+            a = c;
+        }
+        return a;
+    }
+
+    private float[] take(int size, List<float[]> taken) {
+        float[] a = device.hostArrays().take(size);
+        taken.add(a);
+        return a;
+    }
+
+    /**
+     * A host convenience: uploads x (and the residual), rounded to the plan's dtype, runs, downloads the result (in the
+     * plan's layout; the values of its dtype).
+     */
     public Tensor run(Tensor x, Tensor residual) {
-        try (DeviceTensor dx = device.upload(x);
-             DeviceTensor dr = residual == null ? null : device.upload(residual);
-             DeviceTensor dy = device.allocate(layout, outputShape())) {
+        try (DeviceTensor dx = device.upload(x, dtype);
+             DeviceTensor dr = residual == null ? null : device.upload(residual, dtype);
+             DeviceTensor dy = device.allocate(layout, dtype, outputShape())) {
             run(dx, dr, dy);
             return dy.download();
         }
@@ -346,6 +428,7 @@ public final class ConvPlan implements AutoCloseable {
         private boolean tune = true;
         private MathMode math = MathMode.FP32;
         private Layout layout = Layout.NCHW;
+        private Dtype dtype = Dtype.FP32;
         private boolean cached; // built by the plan cache: the weight and bias arrays are its own copies, adopted as they are
 
         private Builder(Device device, ConvGeometry.Op op, int[] inputShape, Tensor weight, Tensor bias, ConvSpec spec) {
@@ -392,6 +475,19 @@ public final class ConvPlan implements AutoCloseable {
          */
         public Builder layout(Layout l) {
             layout = Objects.requireNonNull(l, "layout");
+            return this;
+        }
+
+        /**
+         * The storage of the input, residual and output tensors (default {@link Dtype#FP32}): with {@code FP16} or
+         * {@code BF16} the plan runs on half-precision device tensors, as PyTorch's convolution of a {@code .half()} or
+         * {@code .bfloat16()} model: the weights and bias are rounded to the dtype at build (to nearest even), the operands
+         * widen exactly to float32, the kernel computes in float32 (or in the plan's {@link #math}), and the result is
+         * rounded once into the output. The kernels read float32 NCHW: the plan widens and rounds around them (on a GPU on
+         * the device, cuda-kernels/dtype.cu), so the result equals the float32 run on the rounded operands, rounded.
+         */
+        public Builder dtype(Dtype d) {
+            dtype = Objects.requireNonNull(d, "dtype");
             return this;
         }
 

@@ -114,19 +114,38 @@ public final class Device implements AutoCloseable {
      * take the array of a tensor closed before (see {@link HostArrays}: no fresh heap memory per call in a loop).
      */
     public DeviceTensor allocate(int... shape) {
-        return DeviceTensor.allocate(this, shape, Layout.NCHW);
+        return DeviceTensor.allocate(this, shape, Layout.NCHW, Dtype.FP32);
     }
 
     /** As {@link #allocate(int...)}, laid out as {@code layout} ({@code shape}: the logical N x C x H x W for NHWC). */
     public DeviceTensor allocate(Layout layout, int... shape) {
+        return allocate(layout, Dtype.FP32, shape);
+    }
+
+    /**
+     * As {@link #allocate(Layout, int...)}, each element stored as {@code dtype}: float32, or half precision (two bytes an
+     * element; {@link DeviceTensor#upload(float[])} rounds to it, {@link DeviceTensor#download(float[])} widens from it).
+     */
+    public DeviceTensor allocate(Layout layout, Dtype dtype, int... shape) {
         java.util.Objects.requireNonNull(layout, "layout");
-        return DeviceTensor.allocate(this, shape, layout);
+        java.util.Objects.requireNonNull(dtype, "dtype");
+        return DeviceTensor.allocate(this, shape, layout, dtype);
     }
 
     /** A copy of {@code t} on the device, in its layout. */
     public DeviceTensor upload(Tensor t) {
-        DeviceTensor d = allocate(t.layout(), t.shape());
-        d.upload(t.data());
+        return upload(t, Dtype.FP32);
+    }
+
+    /** A copy of {@code t} on the device, in its layout, each element rounded to {@code dtype} (to nearest even). */
+    public DeviceTensor upload(Tensor t, Dtype dtype) {
+        DeviceTensor d = allocate(t.layout(), dtype, t.shape());
+        try {
+            d.upload(t.data());
+        } catch (RuntimeException e) {
+            d.close();
+            throw e;
+        }
         return d;
     }
 

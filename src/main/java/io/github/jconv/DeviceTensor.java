@@ -5,47 +5,58 @@ import io.github.jconv.cuda.DeviceBuffer;
 import java.util.Arrays;
 
 /**
- * A dense float32 tensor (C order, NCHW for convolutions, or channels last: {@link Layout}) in a {@link Device}'s
- * memory: a GPU buffer, or a host array for the CPU device. Close it to free it; using it afterwards fails with a
- * message naming it.
+ * A dense tensor (C order, NCHW for convolutions, or channels last: {@link Layout}) in a {@link Device}'s memory: a GPU
+ * buffer, or a host array for the CPU device. Its elements are float32, or half precision ({@link Dtype}: two bytes an
+ * element, rounded to nearest even as they are written, widened exactly as they are read). Close it to free it; using
+ * it afterwards fails with a message naming it.
  */
 public final class DeviceTensor implements AutoCloseable {
     private final Device device;
     private final int[] shape;
     private final Layout layout;
+    private final Dtype dtype;
     private final int size;
-    private final DeviceBuffer buffer; // GPU
-    private final float[] host;        // CPU
+    private final DeviceBuffer buffer; // GPU (a half-precision tensor's elements two to a float)
+    private final float[] host;        // CPU, float32
+    private final short[] halves;      // CPU, half precision
     private volatile boolean closed;
 
-    private DeviceTensor(Device device, int[] shape, Layout layout) {
+    private DeviceTensor(Device device, int[] shape, Layout layout, Dtype dtype) {
         this.device = device;
         this.shape = shape.clone();
         layout.requireValidFor(this.shape);
         this.layout = layout;
+        this.dtype = dtype;
         long n = Tensor.elementCount(shape);
         if (n > ConvGeometry.MAX_ELEMENTS) {
             throw new InvalidConvolutionException("device tensor of shape " + Arrays.toString(shape) + " has " + n + " elements, more than "
                     + ConvGeometry.MAX_ELEMENTS);
         }
         this.size = (int) n;
+        boolean half = dtype != Dtype.FP32;
         if (device.isCpu()) {
-            this.host = device.hostArrays().take(size);
+            this.host = half ? null : device.hostArrays().take(size);
+            this.halves = half ? new short[size] : null;
             this.buffer = null;
         } else {
             synchronized (device) {
-                this.buffer = device.arena().allocate(Math.max(1, size));
+                this.buffer = device.arena().allocate(Math.max(1, half ? (size + 1L) / 2 : size));
             }
             this.host = null;
+            this.halves = null;
         }
     }
 
-    static DeviceTensor allocate(Device device, int[] shape, Layout layout) {
+    static DeviceTensor allocate(Device device, int[] shape, Layout layout, Dtype dtype) {
         device.requireOpen(() -> "allocate " + Arrays.toString(shape));
-        DeviceTensor t = new DeviceTensor(device, shape, layout);
-        device.opened(t, () -> "tensor " + Arrays.toString(t.shape) + layout.suffix() + " ("
-                + 4L * t.size + " bytes)");
+        DeviceTensor t = new DeviceTensor(device, shape, layout, dtype);
+        device.opened(t, () -> "tensor " + t.describe() + " (" + (long) dtype.bytes() * t.size + " bytes)");
         return t;
+    }
+
+    /** The shape, then the layout and dtype where they are not the defaults: "[1, 3, 8, 8] nhwc fp16". */
+    private String describe() {
+        return Arrays.toString(shape) + layout.suffix() + (dtype == Dtype.FP32 ? "" : " " + dtype.label());
     }
 
     public Device device() {
@@ -65,6 +76,11 @@ public final class DeviceTensor implements AutoCloseable {
         return layout;
     }
 
+    /** How each element is stored: float32 or a half-precision format. */
+    public Dtype dtype() {
+        return dtype;
+    }
+
     void requireOpen(String what) {
         if (closed) {
             throw new IllegalStateException(what + ": tensor " + Arrays.toString(shape) + " on " + device.name() + " was closed");
@@ -76,7 +92,7 @@ public final class DeviceTensor implements AutoCloseable {
      * A plan's operand check: {@code t} (named {@code what}) is on the plan's device and has the shape and layout the plan
      * needs.
      */
-    static void requirePlanOperand(String what, DeviceTensor t, Device device, int[] shape, Layout layout) {
+    static void requirePlanOperand(String what, DeviceTensor t, Device device, int[] shape, Layout layout, Dtype dtype) {
         java.util.Objects.requireNonNull(t, what);
         if (t.device() != device) {
             throw new InvalidConvolutionException(what + " tensor is on " + t.device() + ", the plan on " + device);
@@ -88,6 +104,9 @@ public final class DeviceTensor implements AutoCloseable {
         if (t.layout != layout) {
             throw new InvalidConvolutionException(what + " tensor is " + t.layout.label() + ", the plan takes " + layout.label());
         }
+        if (t.dtype != dtype) {
+            throw new InvalidConvolutionException(what + " tensor is " + t.dtype.label() + ", the plan takes " + dtype.label());
+        }
     }
 
     DeviceBuffer buffer() {
@@ -95,22 +114,32 @@ public final class DeviceTensor implements AutoCloseable {
         return buffer;
     }
 
+    /** The CPU device's float32 array (null for a half-precision tensor). */
     float[] host() {
         requireOpen("use");
         return host;
     }
 
+    /** The CPU device's array of 16-bit elements (null for a float32 tensor). */
+    short[] halves() {
+        requireOpen("use");
+        return halves;
+    }
+
     /**
-     * Overwrites the tensor with {@code data} ({@link #size()} floats laid out as the tensor's {@link #layout()}); queued on
-     * a GPU, data may change afterwards.
+     * Overwrites the tensor with {@code data} ({@link #size()} floats laid out as the tensor's {@link #layout()}), rounded
+     * to nearest even if the tensor is half precision; queued on a GPU, data may change afterwards.
      */
     public void upload(float[] data) {
         requireOpen("upload");
-        if (data.length != size) {
-            throw new InvalidConvolutionException("upload of " + data.length + " floats into a tensor of shape " + Arrays.toString(shape)
-                    + " (" + size + ")");
-        }
-        if (host != null) {
+        requireLength("upload of " + data.length + " floats into", data.length);
+        if (dtype != Dtype.FP32) {
+            short[] bits = halves != null ? halves : new short[size];
+            dtype.encode(data, bits, size, 0);
+            if (halves == null) {
+                uploadHalves(bits);
+            }
+        } else if (host != null) {
             System.arraycopy(data, 0, host, 0, size);
         } else if (size > 0) {
             synchronized (device) {
@@ -119,18 +148,69 @@ public final class DeviceTensor implements AutoCloseable {
         }
     }
 
-    /** Copies the tensor into {@code dst} after everything queued before (waits; throws the error of failed work). */
+    /**
+     * Copies the tensor into {@code dst} (widened exactly from half precision) after everything queued before (waits;
+     * throws the error of failed work).
+     */
     public void download(float[] dst) {
         requireOpen("download");
-        if (dst.length != size) {
-            throw new InvalidConvolutionException("download of a tensor of " + size + " floats into an array of " + dst.length);
-        }
-        if (host != null) {
+        requireLength("download into an array of " + dst.length + " floats of", dst.length);
+        if (dtype != Dtype.FP32) {
+            short[] bits = halves != null ? halves : new short[size];
+            if (halves == null) {
+                downloadHalves(bits);
+            }
+            dtype.decode(bits, dst, size, 0);
+        } else if (host != null) {
             System.arraycopy(host, 0, dst, 0, size);
         } else if (size > 0) {
             synchronized (device) {
                 buffer.download(dst);
             }
+        }
+    }
+
+    /**
+     * Overwrites a half-precision tensor with {@code bits}: {@link #size()} 16-bit patterns of its {@link #dtype()} (IEEE
+     * binary16 or bfloat16, as Java's {@code Float.floatToFloat16} or a {@code ShortBuffer} of a half-precision file gives
+     * them), as they are.
+     */
+    public void uploadHalves(short[] bits) {
+        requireOpen("upload");
+        requireHalf("uploadHalves");
+        requireLength("upload of " + bits.length + " 16-bit elements into", bits.length);
+        if (halves != null) {
+            System.arraycopy(bits, 0, halves, 0, size);
+        } else if (size > 0) {
+            synchronized (device) {
+                buffer.uploadHalves(bits);
+            }
+        }
+    }
+
+    /** Copies a half-precision tensor's 16-bit patterns into {@code bits}, as {@link #download(float[])} waits. */
+    public void downloadHalves(short[] bits) {
+        requireOpen("download");
+        requireHalf("downloadHalves");
+        requireLength("download into an array of " + bits.length + " 16-bit elements of", bits.length);
+        if (halves != null) {
+            System.arraycopy(halves, 0, bits, 0, size);
+        } else if (size > 0) {
+            synchronized (device) {
+                buffer.downloadHalves(bits);
+            }
+        }
+    }
+
+    private void requireLength(String what, int length) {
+        if (length != size) {
+            throw new InvalidConvolutionException(what + " a tensor of shape " + Arrays.toString(shape) + " (" + size + " elements)");
+        }
+    }
+
+    private void requireHalf(String what) {
+        if (dtype == Dtype.FP32) {
+            throw new InvalidConvolutionException(what + ": the tensor " + describe() + " is fp32 (16-bit patterns are for fp16 and bf16 tensors)");
         }
     }
 
@@ -167,7 +247,7 @@ public final class DeviceTensor implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "DeviceTensor" + Arrays.toString(shape) + layout.suffix() + "@" + device.name()
+        return "DeviceTensor" + describe() + "@" + device.name()
                 + (closed ? " (closed)" : "");
     }
 }

@@ -38,6 +38,9 @@ public final class MaxPool2d {
         if (in.layout() != Layout.NCHW || out.layout() != Layout.NCHW) {
             throw new InvalidConvolutionException("max_pool2d runs on nchw tensors, got " + in.layout().label() + " -> " + out.layout().label());
         }
+        if (in.dtype() != Dtype.FP32 || out.dtype() != Dtype.FP32) {
+            throw new InvalidConvolutionException("max_pool2d runs on fp32 tensors, got " + in.dtype().label() + " -> " + out.dtype().label());
+        }
         Device dev = in.device();
         if (dev.isCpu()) {
             pool(in.host(), s, out.host(), o, kernel, stride, padding);

@@ -78,9 +78,9 @@ public final class WeightGradientPlan implements AutoCloseable {
             throw new IllegalStateException("run: the weight-gradient plan " + geometry.op + " " + Arrays.toString(xShape) + " was closed");
         }
         device.requireOpen("run");
-        DeviceTensor.requirePlanOperand("x", x, device, xShape, Layout.NCHW);
-        DeviceTensor.requirePlanOperand("dy", dy, device, dyShape, Layout.NCHW);
-        DeviceTensor.requirePlanOperand("dw", dw, device, geometry.weightShape(), Layout.NCHW);
+        DeviceTensor.requirePlanOperand("x", x, device, xShape, Layout.NCHW, Dtype.FP32);
+        DeviceTensor.requirePlanOperand("dy", dy, device, dyShape, Layout.NCHW, Dtype.FP32);
+        DeviceTensor.requirePlanOperand("dw", dw, device, geometry.weightShape(), Layout.NCHW, Dtype.FP32);
         if (dw == x || dw == dy) {
             throw new InvalidConvolutionException("dw must not be x or dy (no in-place runs)");
         }

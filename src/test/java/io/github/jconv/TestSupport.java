@@ -187,6 +187,11 @@ public final class TestSupport {
             this.factor = factor;
         }
 
+        /** The float64 reference's values. */
+        public double[] reference() {
+            return ref.clone();
+        }
+
         /** Null when y matches, else which element is wrong and by how much. */
         public String check(float[] y) {
             for (int i = 0; i < ref.length; i++) {

@@ -9,6 +9,7 @@ import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvPlan;
 import io.github.jconv.Device;
 import io.github.jconv.DeviceTensor;
+import io.github.jconv.Dtype;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.MathMode;
 import io.github.jconv.Tensor;
@@ -122,6 +123,12 @@ final class BenchCommand implements Callable<Integer> {
                     + "comma-separated; fp32 rows are always there).")
     List<String> maths = new ArrayList<>();
 
+    @Option(names = "--dtype", split = ",", paramLabel = "fp16|bf16",
+            description = "On cpu, cuda and cuda-emu: also time a plan on half-precision tensors of these dtypes, a row each (the "
+                    + "weights rounded to the dtype, the result rounded into it; the error column against the float32 data's "
+                    + "reference; with --network: the whole trunk in each dtype; repeatable or comma-separated; fp32 rows are always there).")
+    List<String> dtypes = new ArrayList<>();
+
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
     boolean noTune;
 
@@ -198,6 +205,7 @@ final class BenchCommand implements Callable<Integer> {
         }
         Backend be = Backends.get(backend);
         requireTensorCoreBackend(be);
+        List<Dtype> halves = requireHalfBackend(be);
         List<Algorithm> algs = new ArrayList<>();
         for (String a : algorithms) {
             algs.add(Algorithm.parse(a));
@@ -264,13 +272,14 @@ final class BenchCommand implements Callable<Integer> {
 
         Progress progress = new Progress(err, problems.size() * algs.size() + active.size());
         try (Device gpu = be instanceof CudaBackend ? Device.open(be.name()) : null) {
-            return measure(problems, algs, be, threadCount, peak, active, peers, progress, gpu, wgrad, out);
+            return measure(problems, algs, be, threadCount, peak, active, peers, progress, gpu, wgrad, halves, out);
         }
     }
 
     /** The timed rows, then the table, the JSON and the report; {@code gpu} is the GPU backend's device (null on the CPU). */
     private int measure(List<Problem> problems, List<Algorithm> algs, Backend be, int threadCount, double peak, List<Peer> active,
-                        Map<String, Object> peers, Progress progress, Device gpu, boolean wgrad, PrintWriter out) throws IOException {
+                        Map<String, Object> peers, Progress progress, Device gpu, boolean wgrad, List<Dtype> halves, PrintWriter out)
+            throws IOException {
         List<Row> rows = new ArrayList<>();
         List<String> unsteady = new ArrayList<>();
         List<Map<String, Object>> scaling = new ArrayList<>();
@@ -318,7 +327,7 @@ final class BenchCommand implements Callable<Integer> {
                 Row row = row(pr, wgrad ? WGRAD : pr.geometry.op.label(), be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak);
                 if (gpu != null) { // the kernels alone: a plan on device tensors, timed by device events
                     double[] kernel = wgrad ? wgradDeviceTimes(gpu, g, chosen, data, Math.max(1, warmup), runs)
-                            : deviceTimes(gpu, g, chosen, data, Math.max(1, warmup), runs);
+                            : planTimes(gpu, g, chosen, MathMode.FP32, Dtype.FP32, 0, data, null, null, null);
                     Row k = row(pr, row.op(), be.name(), label, threadCount, kernel, row.maxRelError(), peak);
                     row = new Row(k.shape(), k.op(), k.backend(), k.algorithm(), k.threads(), k.medianMs(), k.minMs(), k.maxMs(), k.gflops(),
                             k.pctPeak(), null, k.maxRelError(), false, row.medianMs());
@@ -333,9 +342,19 @@ final class BenchCommand implements Callable<Integer> {
                         }
                         progress.step(pr.label + " " + a + " math " + m.label());
                         float[] ym = new float[y.length];
-                        double[] kernel = deviceTimes(gpu, g, chosen, m, data, Math.max(1, warmup), runs, ym);
+                        double[] kernel = planTimes(gpu, g, chosen, m, Dtype.FP32, 0, data, ym, null, null);
                         rows.add(row(pr, row.op(), be.name(), label + "/" + m.label(), threadCount, kernel, ReferenceConv.maxRelError(ym, ref), peak));
                     }
+                }
+                for (Dtype d : wgrad ? List.<Dtype>of() : halves) { // a plan on half-precision tensors: device time on a GPU, wall time on the CPU
+                    progress.step(pr.label + " " + a + " dtype " + d.label());
+                    float[] yh = new float[y.length];
+                    double[] ms2;
+                    try (Device cpu = gpu != null ? null : Device.open("cpu")) {
+                        ms2 = planTimes(gpu != null ? gpu : cpu, g, chosen, MathMode.FP32, d, threadCount, data, yh,
+                                pr.label + " " + a + " dtype " + d.label(), unsteady);
+                    }
+                    rows.add(row(pr, row.op(), be.name(), label + "@" + d.label(), threadCount, ms2, ReferenceConv.maxRelError(yh, ref), peak));
                 }
             }
         }
@@ -374,6 +393,10 @@ final class BenchCommand implements Callable<Integer> {
         if (gpu != null) {
             out.println("(" + be.name() + ": median_ms and GFLOP/s are the kernels alone, a plan run on device tensors between device events;"
                     + " e2e_ms the whole call with its transfers)");
+        }
+        if (!halves.isEmpty() && !wgrad) {
+            out.println("(ALGORITHM@fp16, @bf16: a plan on half-precision tensors, widened to float32 and rounded back around the kernel;"
+                    + " its max_rel_err against the float32 data's reference; ALGORITHM/MATH: a tensor-core math on float32 tensors)");
         }
         if (skipped > 0) {
             out.printf("(%d layer/algorithm pairs not shown: the algorithm cannot take the layer; name it with --algorithm to see why)%n",
@@ -508,20 +531,25 @@ final class BenchCommand implements Callable<Integer> {
         }
     }
 
-    /** Device times (ms) of a plan's runs of g with algorithm a on device tensors, after {@code warmup} runs. */
-    private static double[] deviceTimes(Device dev, ConvGeometry g, Algorithm a, float[][] data, int warmup, int runs) {
-        return deviceTimes(dev, g, a, MathMode.FP32, data, warmup, runs, null);
-    }
-
-    /** As above in a math mode; the last run's output goes to {@code result} when it is not null. */
-    private static double[] deviceTimes(Device dev, ConvGeometry g, Algorithm a, MathMode math, float[][] data, int warmup, int runs,
-                                        float[] result) {
+    /**
+     * Times (ms) of a plan's runs of g with algorithm a on device tensors (device time on a GPU, after {@code warmup} runs;
+     * wall time on the CPU) in a math mode, on tensors of {@code dtype}, with {@code threads} CPU threads (0: all); the last run's output
+     * goes to {@code result} when it is not null. On the CPU device the warm-up runs to steady state, as the float32 rows'
+     * (a row that never settles is added to {@code unsteady} as {@code what}).
+     */
+    private double[] planTimes(Device dev, ConvGeometry g, Algorithm a, MathMode math, Dtype dtype, int threads, float[][] data,
+                               float[] result, String what, List<String> unsteady) {
         Tensor w = Tensor.of(data[1], g.weightShape());
         Tensor b = g.hasBias ? Tensor.of(data[2], g.biasLength()) : null;
         ConvPlan.Builder pb = ConvPlan.of(dev, g, w, b);
-        try (ConvPlan plan = pb.algorithm(a).math(math).build(); DeviceTensor x = dev.upload(data[0], g.inputShape());
-             DeviceTensor y = dev.allocate(g.outputShape())) {
-            double[] ms = deviceTimes(dev, () -> plan.run(x, y), warmup, runs);
+        try (ConvPlan plan = pb.algorithm(a).math(math).dtype(dtype).threads(threads).build();
+             DeviceTensor x = dev.upload(Tensor.of(data[0], g.inputShape()), dtype);
+             DeviceTensor y = dev.allocate(io.github.jconv.Layout.NCHW, dtype, g.outputShape())) {
+            Runnable run = () -> plan.run(x, y);
+            if (dev.isCpu() && !io.github.jconv.Warmup.untilSteady(run, warmup, warmupMs, warmupMaxMs)) {
+                unsteady.add(what);
+            }
+            double[] ms = deviceTimes(dev, run, dev.isCpu() ? 0 : Math.max(1, warmup), runs);
             if (result != null) {
                 y.download(result);
             }
@@ -537,6 +565,22 @@ final class BenchCommand implements Callable<Integer> {
                     + be.name());
         }
         return tc;
+    }
+
+    /** The --dtype formats other than fp32, parsed; fails in one line when there are some and be has no device tensors to hold them. */
+    private List<Dtype> requireHalfBackend(Backend be) {
+        List<Dtype> out = new ArrayList<>();
+        for (String d : dtypes) {
+            Dtype t = Dtype.parse(d);
+            if (t != Dtype.FP32 && !out.contains(t)) {
+                out.add(t);
+            }
+        }
+        if (!out.isEmpty() && !(be instanceof CudaBackend) && !be.name().equals("cpu")) {
+            throw new InvalidConvolutionException("--dtype " + String.join(",", dtypes) + ": half-precision tensors are timed on cpu, cuda and "
+                    + "cuda-emu, not on " + be.name());
+        }
+        return out;
     }
 
     /** The --math modes other than fp32, parsed (an unknown one fails naming the choices). */

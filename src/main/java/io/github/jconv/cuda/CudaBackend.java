@@ -125,6 +125,19 @@ public final class CudaBackend implements Backend {
                 Launcher.BLOCK_1D, params, y, x, y);
     }
 
+    /**
+     * Queues the conversion (cuda-kernels/dtype.cu) of {@code count} elements between float32 and half-precision storage:
+     * {@code toHalf} rounds the floats of x to the 16-bit elements of y (to nearest even), otherwise the 16-bit elements of
+     * x become the floats of y (exactly). {@code bf16}: bfloat16, else IEEE binary16.
+     */
+    public void convertDtypeOnDevice(DeviceArena arena, long count, boolean bf16, boolean toHalf, DeviceBuffer x, DeviceBuffer y) {
+        int[] params = new int[21];
+        params[0] = Math.toIntExact(count);
+        params[1] = bf16 ? 1 : 0;
+        Launcher.launch(arena, toHalf ? "jconv_float_to_half" : "jconv_half_to_float", Launcher.grid1d(count), Launcher.BLOCK_1D, params,
+                y, x, y);
+    }
+
     /** What runs the kernels (device name or the emulator); only when available. */
     public String describeDevice() {
         return device.get().describe();

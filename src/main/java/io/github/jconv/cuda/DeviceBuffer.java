@@ -37,6 +37,28 @@ public final class DeviceBuffer implements AutoCloseable {
         arena.stream().copyToDevice(handle, 0, src, 0, src.length);
     }
 
+    /**
+     * As {@link #download(float[])} for a buffer of 16-bit elements (half-precision storage, two to a float): the first
+     * {@code dst.length} of them, at most 2 x {@link #floats()}.
+     */
+    public void downloadHalves(short[] dst) {
+        requireHalves(dst.length);
+        arena.stream().copyToHost(dst, 0, handle, 0, dst.length);
+        arena.stream().synchronize();
+    }
+
+    /** As {@link #upload(float[])} for 16-bit elements: {@code src} into the buffer's first {@code src.length} of them. */
+    public void uploadHalves(short[] src) {
+        requireHalves(src.length);
+        arena.stream().copyToDevice(handle, 0, src, 0, src.length);
+    }
+
+    private void requireHalves(int count) {
+        if (count > 2 * floats) {
+            throw new IllegalArgumentException("copy of " + count + " 16-bit elements with a buffer of " + floats + " floats");
+        }
+    }
+
     @Override
     public void close() {
         arena.released(this);

@@ -60,6 +60,12 @@ public abstract class DeviceStream implements AutoCloseable {
     /** Staging at {@code stagingOffset} into host floats, now (the queue is idle). */
     protected abstract void unstage(float[] dst, int dstOffset, long stagingOffset, int count);
 
+    /** Host 16-bit elements into staging at {@code stagingOffset} (bytes), now. */
+    protected abstract void stage(long stagingOffset, short[] src, int srcOffset, int count);
+
+    /** Staging at {@code stagingOffset} into host 16-bit elements, now (the queue is idle). */
+    protected abstract void unstage(short[] dst, int dstOffset, long stagingOffset, int count);
+
     /** Queues a copy of {@code bytes} bytes from staging to the device. */
     protected abstract void queueToDevice(long handle, long byteOffset, long stagingOffset, long bytes);
 
@@ -92,25 +98,50 @@ public abstract class DeviceStream implements AutoCloseable {
 
     /** Copies {@code count} floats from src[srcOffset ..] to the device at handle + byteOffset; src may be reused on return. */
     public final void copyToDevice(long handle, long byteOffset, float[] src, int srcOffset, int count) {
-        int done = 0;
-        while (done < count) {
-            int chunk = chunk(count - done);
-            long at = reserve(4L * chunk);
-            stage(at, src, srcOffset + done, chunk);
-            queueToDevice(handle, byteOffset + 4L * done, at, 4L * chunk);
-            done += chunk;
-        }
+        toDevice(handle, byteOffset, count, 4, (at, done, chunk) -> stage(at, src, srcOffset + done, chunk));
+    }
+
+    /** As {@link #copyToDevice(long, long, float[], int, int)} for 16-bit elements (half-precision storage). */
+    public final void copyToDevice(long handle, long byteOffset, short[] src, int srcOffset, int count) {
+        toDevice(handle, byteOffset, count, 2, (at, done, chunk) -> stage(at, src, srcOffset + done, chunk));
     }
 
     /** Queues a copy of {@code count} floats from the device at handle + byteOffset to dst[dstOffset ..]; filled by {@link #synchronize()}. */
     public final void copyToHost(float[] dst, int dstOffset, long handle, long byteOffset, int count) {
+        toHost(handle, byteOffset, count, 4, (at, done, chunk) -> unstage(dst, dstOffset + done, at, chunk));
+    }
+
+    /** As {@link #copyToHost(float[], int, long, long, int)} for 16-bit elements. */
+    public final void copyToHost(short[] dst, int dstOffset, long handle, long byteOffset, int count) {
+        toHost(handle, byteOffset, count, 2, (at, done, chunk) -> unstage(dst, dstOffset + done, at, chunk));
+    }
+
+    /** One chunk's host side: {@code chunk} elements from element {@code done} of the copy, at staging offset {@code at}. */
+    private interface HostSide {
+        void copy(long at, int done, int chunk);
+    }
+
+    /** A copy to the device in chunks that fit the staging buffer, each staged by {@code stager} and queued. */
+    private void toDevice(long handle, long byteOffset, int count, int itemBytes, HostSide stager) {
         int done = 0;
         while (done < count) {
-            int chunk = chunk(count - done);
-            long at = reserve(4L * chunk);
-            queueToHost(at, handle, byteOffset + 4L * done, 4L * chunk);
-            int off = dstOffset + done;
-            pendingUnstage.add(() -> unstage(dst, off, at, chunk));
+            int chunk = chunk(count - done, itemBytes);
+            long at = reserve((long) itemBytes * chunk);
+            stager.copy(at, done, chunk);
+            queueToDevice(handle, byteOffset + (long) itemBytes * done, at, (long) itemBytes * chunk);
+            done += chunk;
+        }
+    }
+
+    /** A copy to the host in chunks, each queued now and unstaged by {@code unstager} at the next synchronize. */
+    private void toHost(long handle, long byteOffset, int count, int itemBytes, HostSide unstager) {
+        int done = 0;
+        while (done < count) {
+            int chunk = chunk(count - done, itemBytes);
+            long at = reserve((long) itemBytes * chunk);
+            queueToHost(at, handle, byteOffset + (long) itemBytes * done, (long) itemBytes * chunk);
+            int from = done;
+            pendingUnstage.add(() -> unstager.copy(at, from, chunk));
             done += chunk;
         }
     }
@@ -138,8 +169,8 @@ public abstract class DeviceStream implements AutoCloseable {
         }
     }
 
-    private int chunk(int remaining) {
-        return (int) Math.min(remaining, maxStagingBytes / 4);
+    private int chunk(int remaining, int itemBytes) {
+        return (int) Math.min(remaining, maxStagingBytes / itemBytes);
     }
 
     /** Room for {@code bytes} in staging: waits for the queue when staging is full, grows it when too small. */

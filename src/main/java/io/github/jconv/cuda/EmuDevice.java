@@ -133,6 +133,16 @@ public final class EmuDevice implements DeviceApi {
         }
 
         @Override
+        protected void stage(long stagingOffset, short[] src, int srcOffset, int count) {
+            EmuNative.copyShortsToDevice(staging + stagingOffset, src, srcOffset, count);
+        }
+
+        @Override
+        protected void unstage(short[] dst, int dstOffset, long stagingOffset, int count) {
+            EmuNative.copyShortsToHost(dst, dstOffset, staging + stagingOffset, count);
+        }
+
+        @Override
         protected void queueToDevice(long handle, long byteOffset, long stagingOffset, long bytes) {
             long from = staging + stagingOffset;
             queue(false, () -> EmuNative.copy(handle + byteOffset, from, bytes));

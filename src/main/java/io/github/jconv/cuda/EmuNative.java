@@ -52,6 +52,10 @@ final class EmuNative {
 
     static native void copyToHost(float[] dst, int offset, long src, int count);
 
+    static native void copyShortsToDevice(long dst, short[] src, int offset, int count);
+
+    static native void copyShortsToHost(short[] dst, int offset, long src, int count);
+
     /** memcpy between two emulated device addresses (a stream's queued staging copy). */
     static native void copy(long dst, long src, long bytes);
 

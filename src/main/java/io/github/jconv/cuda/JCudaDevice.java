@@ -310,6 +310,7 @@ public final class JCudaDevice implements DeviceApi {
         }
         private final Pointer staging = new Pointer();
         private FloatBuffer stagingFloats;
+        private java.nio.ShortBuffer stagingShorts; // the same memory, 16-bit elements (half-precision tensors)
 
         JCudaStream(CUstream callers) {
             super(DEFAULT_MAX_STAGING);
@@ -406,12 +407,14 @@ public final class JCudaDevice implements DeviceApi {
                 throw error("cuMemHostAlloc of " + bytes + " bytes of pinned staging", e);
             }
             stagingFloats = staging.getByteBuffer(0, bytes).order(ByteOrder.nativeOrder()).asFloatBuffer();
+            stagingShorts = staging.getByteBuffer(0, bytes).order(ByteOrder.nativeOrder()).asShortBuffer();
         }
 
         @Override
         protected void freeStaging() {
             makeCurrent();
             stagingFloats = null;
+            stagingShorts = null;
             try {
                 JCudaDriver.cuMemFreeHost(staging);
             } catch (CudaException e) {
@@ -427,6 +430,16 @@ public final class JCudaDevice implements DeviceApi {
         @Override
         protected void unstage(float[] dst, int dstOffset, long stagingOffset, int count) {
             stagingFloats.get((int) (stagingOffset / 4), dst, dstOffset, count);
+        }
+
+        @Override
+        protected void stage(long stagingOffset, short[] src, int srcOffset, int count) {
+            stagingShorts.put((int) (stagingOffset / 2), src, srcOffset, count);
+        }
+
+        @Override
+        protected void unstage(short[] dst, int dstOffset, long stagingOffset, int count) {
+            stagingShorts.get((int) (stagingOffset / 2), dst, dstOffset, count);
         }
 
         @Override
