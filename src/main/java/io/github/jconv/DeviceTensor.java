@@ -202,6 +202,29 @@ public final class DeviceTensor implements AutoCloseable {
         }
     }
 
+    /**
+     * Queues this half-precision tensor's values, widened exactly, into {@code f32} (a float32 tensor of its size on its
+     * device): on a GPU with cuda-kernels/dtype.cu, on the CPU now.
+     */
+    void widenInto(DeviceTensor f32) {
+        if (halves != null) {
+            dtype.decode(halves(), f32.host(), size, 0);
+        } else if (size > 0) {
+            io.github.jconv.cuda.CudaBackend.kernelsFor(device.backend())
+                    .convertDtypeOnDevice(device.arena(), size, dtype == Dtype.BF16, false, buffer(), f32.buffer());
+        }
+    }
+
+    /** Queues the values of {@code f32} (float32, of this tensor's size and device), rounded to nearest even, into this half-precision tensor. */
+    void roundFrom(DeviceTensor f32) {
+        if (halves != null) {
+            dtype.encode(f32.host(), halves(), size, 0);
+        } else if (size > 0) {
+            io.github.jconv.cuda.CudaBackend.kernelsFor(device.backend())
+                    .convertDtypeOnDevice(device.arena(), size, dtype == Dtype.BF16, true, f32.buffer(), buffer());
+        }
+    }
+
     private void requireLength(String what, int length) {
         if (length != size) {
             throw new InvalidConvolutionException(what + " a tensor of shape " + Arrays.toString(shape) + " (" + size + " elements)");

@@ -28,7 +28,10 @@ public final class MaxPool2d {
         return new int[] {in[0], in[1], (int) p, (int) q};
     }
 
-    /** out = max_pool2d(in); both on the same device, out of {@link #outputShape}. */
+    /**
+     * out = max_pool2d(in); both on the same device, NCHW and of one dtype, out of {@link #outputShape}. Half-precision
+     * tensors are widened to float32, pooled and rounded back, which is exact (the maximum is one of the values).
+     */
     public static void run(DeviceTensor in, DeviceTensor out, int kernel, int stride, int padding) {
         int[] s = in.shape(), o = outputShape(s, kernel, stride, padding);
         if (!Arrays.equals(o, out.shape()) || in.device() != out.device()) {
@@ -38,10 +41,22 @@ public final class MaxPool2d {
         if (in.layout() != Layout.NCHW || out.layout() != Layout.NCHW) {
             throw new InvalidConvolutionException("max_pool2d runs on nchw tensors, got " + in.layout().label() + " -> " + out.layout().label());
         }
-        if (in.dtype() != Dtype.FP32 || out.dtype() != Dtype.FP32) {
-            throw new InvalidConvolutionException("max_pool2d runs on fp32 tensors, got " + in.dtype().label() + " -> " + out.dtype().label());
+        if (in.dtype() != out.dtype()) {
+            throw new InvalidConvolutionException("max_pool2d keeps the dtype, got " + in.dtype().label() + " -> " + out.dtype().label());
         }
         Device dev = in.device();
+        if (in.dtype() != Dtype.FP32) { // widened, pooled, rounded back: exact, the maximum is one of the values
+            try (DeviceTensor wide = dev.allocate(s); DeviceTensor pooled = dev.allocate(o)) {
+                synchronized (dev) {
+                    in.widenInto(wide);
+                }
+                run(wide, pooled, kernel, stride, padding);
+                synchronized (dev) {
+                    out.roundFrom(pooled);
+                }
+            }
+            return;
+        }
         if (dev.isCpu()) {
             pool(in.host(), s, out.host(), o, kernel, stride, padding);
             return;

@@ -223,7 +223,7 @@ class DtypeTensorTest {
         }
     }
 
-    /** Operands of another dtype, 16-bit copies of a float32 tensor, wrong lengths and max pool on halves: one-line errors. */
+    /** Operands of another dtype, 16-bit copies of a float32 tensor, wrong lengths, max pool changing the dtype: one-line errors. */
     @Test
     void whatTakesFloat32OnlySaysSo() {
         try (Device dev = Device.open("cpu");
@@ -233,16 +233,40 @@ class DtypeTensorTest {
              DeviceTensor x = dev.allocate(Layout.NCHW, Dtype.BF16, 1, 2, 4, 4);
              DeviceTensor y16 = dev.allocate(Layout.NCHW, Dtype.FP16, 1, 3, 4, 4);
              DeviceTensor y = dev.allocate(Layout.NCHW, Dtype.BF16, 1, 3, 4, 4);
-             DeviceTensor pooled = dev.allocate(Layout.NCHW, Dtype.BF16, 1, 2, 2, 2)) {
+             DeviceTensor pooled16 = dev.allocate(Layout.NCHW, Dtype.FP16, 1, 2, 2, 2)) {
             assertEquals("input tensor is fp32, the plan takes bf16", assertThrows(InvalidConvolutionException.class, () -> plan.run(x32, y)).getMessage());
             assertEquals("output tensor is fp16, the plan takes bf16", assertThrows(InvalidConvolutionException.class, () -> plan.run(x, y16)).getMessage());
             assertEquals("uploadHalves: the tensor [1, 2, 4, 4] is fp32 (16-bit patterns are for fp16 and bf16 tensors)",
                     assertThrows(InvalidConvolutionException.class, () -> x32.uploadHalves(new short[32])).getMessage());
             assertEquals("upload of 3 16-bit elements into a tensor of shape [1, 2, 4, 4] (32 elements)",
                     assertThrows(InvalidConvolutionException.class, () -> x.uploadHalves(new short[3])).getMessage());
-            assertEquals("max_pool2d runs on fp32 tensors, got bf16 -> bf16",
-                    assertThrows(InvalidConvolutionException.class, () -> MaxPool2d.run(x, pooled, 2, 2, 0)).getMessage());
+            assertEquals("max_pool2d keeps the dtype, got bf16 -> fp16",
+                    assertThrows(InvalidConvolutionException.class, () -> MaxPool2d.run(x, pooled16, 2, 2, 0)).getMessage());
             assertEquals("DeviceTensor[1, 3, 4, 4] fp16@cpu", y16.toString());
+        }
+    }
+
+    /** Max pooling on half-precision tensors gives the float32 pooling of the values, exactly (NaN and infinities too). */
+    @ParameterizedTest
+    @ValueSource(strings = {"cpu", "cuda-emu", "cuda"})
+    void maxPoolOnHalvesIsExact(String name) {
+        Assumptions.assumeTrue(available(name), name);
+        int[] in = {2, 3, 9, 7};
+        Tensor x = random(5, in);
+        x.data()[3] = Float.NaN;
+        x.data()[70] = Float.POSITIVE_INFINITY;
+        x.data()[140] = 70000f;
+        int[] out = MaxPool2d.outputShape(in, 3, 2, 1);
+        try (Device dev = Device.open(name)) {
+            for (Dtype d : HALVES) {
+                Tensor xr = rounded(d, x);
+                try (DeviceTensor a = dev.upload(xr, d); DeviceTensor b = dev.allocate(Layout.NCHW, d, out);
+                     DeviceTensor a32 = dev.upload(xr); DeviceTensor b32 = dev.allocate(out)) {
+                    MaxPool2d.run(a, b, 3, 2, 1);
+                    MaxPool2d.run(a32, b32, 3, 2, 1);
+                    assertArrayEquals(b32.download().data(), b.download().data(), 0f, name + " " + d);
+                }
+            }
         }
     }
 

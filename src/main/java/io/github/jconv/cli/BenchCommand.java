@@ -195,8 +195,9 @@ final class BenchCommand implements Callable<Integer> {
                 throw new InvalidConvolutionException("--network times a whole trunk with auto: not with --suite, --shape or --algorithm");
             }
             List<MathMode> tc = requireTensorCoreBackend(Backends.get(backend));
+            List<Dtype> halves = requireHalfBackend(Backends.get(backend));
             return NetworkBench.run(network, batch == null ? 1 : batch, size, seed, backend, !noTune, noPeers,
-                    Parallel.of(threads.count).threads(), runs, warmup, warmupMs, warmupMaxMs, tc, layers, json, spec.commandLine().getOut());
+                    Parallel.of(threads.count).threads(), runs, warmup, warmupMs, warmupMaxMs, tc, halves, layers, json, spec.commandLine().getOut());
         }
         ConvGeometry.Op operation = "transpose".equals(suite) ? ConvGeometry.Op.CONV_TRANSPOSE2D : parseOp(op);
         List<Problem> problems = new ArrayList<>();
@@ -211,6 +212,9 @@ final class BenchCommand implements Callable<Integer> {
             algs.add(Algorithm.parse(a));
         }
         boolean wgrad = WGRAD.equals(op);
+        if (wgrad && !halves.isEmpty()) {
+            throw new InvalidConvolutionException("--dtype times conv2d and conv_transpose2d plans on half-precision tensors, not the weight gradient");
+        }
         if (wgrad && "transpose".equals(suite)) {
             throw new InvalidConvolutionException("--op " + WGRAD + " times conv2d layers: not with --suite transpose");
         }
@@ -346,7 +350,7 @@ final class BenchCommand implements Callable<Integer> {
                         rows.add(row(pr, row.op(), be.name(), label + "/" + m.label(), threadCount, kernel, ReferenceConv.maxRelError(ym, ref), peak));
                     }
                 }
-                for (Dtype d : wgrad ? List.<Dtype>of() : halves) { // a plan on half-precision tensors: device time on a GPU, wall time on the CPU
+                for (Dtype d : halves) { // a plan on half-precision tensors: device time on a GPU, wall time on the CPU
                     progress.step(pr.label + " " + a + " dtype " + d.label());
                     float[] yh = new float[y.length];
                     double[] ms2;

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.jr.ob.JSON;
 import io.github.jconv.Algorithm;
 import io.github.jconv.Device;
 import io.github.jconv.DeviceTensor;
+import io.github.jconv.Dtype;
 import io.github.jconv.MathMode;
 import io.github.jconv.Tensor;
 import io.github.jconv.io.AtomicFile;
@@ -40,7 +41,8 @@ final class NetworkBench {
     }
 
     static int run(String name, int batch, int size, long seed, String backend, boolean tune, boolean noPeers, int threads, int runs,
-                   int warmup, long warmupMs, long warmupMaxMs, List<MathMode> maths, boolean layers, Path json, PrintWriter out)
+                   int warmup, long warmupMs, long warmupMaxMs, List<MathMode> maths, List<Dtype> dtypes, boolean layers, Path json,
+                   PrintWriter out)
             throws IOException {
         Network net = Network.named(name, batch, size, seed);
         Tensor x = net.randomInput(seed + 1);
@@ -53,21 +55,25 @@ final class NetworkBench {
         Map<String, Object> peers = new LinkedHashMap<>();
         float[][] result = new float[1][];
         List<Map<String, Object>> profile = layers ? new ArrayList<>() : null;
-        rows.add(timeTrunk(net, x, backend, Algorithm.AUTO, MathMode.FP32, threads, tune, runs, warm, result, profile));
+        rows.add(timeTrunk(net, x, backend, Algorithm.AUTO, MathMode.FP32, Dtype.FP32, threads, tune, runs, warm, result, profile));
         float[] mine = result[0];
         for (MathMode m : maths) { // the same trunk on the tensor-core kernels (auto takes the implicit GEMM)
-            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, m, threads, tune, runs, warm, result, null);
+            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, m, Dtype.FP32, threads, tune, runs, warm, result, null);
             rows.add(new Row(r.who() + " math " + m.label(), r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
+        }
+        for (Dtype d : dtypes) { // the same trunk on half-precision tensors (the weights rounded to them)
+            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, MathMode.FP32, d, threads, tune, runs, warm, result, null);
+            rows.add(new Row(r.who() + " dtype " + d.label(), r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
         }
         if (!noPeers && backend.equals("cuda")) { // cuDNN on the same trunk, device-resident the same way, a plan per layer
             String why = io.github.jconv.cuda.CudnnBackend.INSTANCE.unavailableReason();
             peers.put("cudnn", why == null ? "ran (FMA math, cudnnFind per layer; max pooling by jconv's pool.cu)" : "absent: " + why);
             if (why == null) {
                 try {
-                    Row r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.FP32, threads, false, runs, warm, result, null);
+                    Row r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.FP32, Dtype.FP32, threads, false, runs, warm, result, null);
                     rows.add(new Row("cudnn-fma", r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
                     if (maths.contains(MathMode.TF32)) { // cuDNN's default math, beside jconv's tf32
-                        r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.TF32, threads, false, runs, warm, result, null);
+                        r = timeTrunk(net, x, "cudnn", Algorithm.VENDOR, MathMode.TF32, Dtype.FP32, threads, false, runs, warm, result, null);
                         rows.add(new Row("cudnn-default", r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
                     }
                 } catch (RuntimeException e) {
@@ -156,11 +162,11 @@ final class NetworkBench {
      * then run {@code runs} times, each waited for; {@code result[0]} gets the output of the first run. With {@code profile}, then
      * {@code runs} more runs timed layer by layer, a map per layer added to it.
      */
-    private static Row timeTrunk(Network net, Tensor x, String backend, Algorithm a, MathMode math, int threads, boolean tune, int runs,
-                                 Warm warm, float[][] result, List<Map<String, Object>> profile) {
+    private static Row timeTrunk(Network net, Tensor x, String backend, Algorithm a, MathMode math, Dtype dtype, int threads, boolean tune,
+                                 int runs, Warm warm, float[][] result, List<Map<String, Object>> profile) {
         try (Device dev = Device.open(backend);
-             Network.Compiled trunk = net.compile(dev, a, math, threads, tune);
-             DeviceTensor in = dev.upload(x)) {
+             Network.Compiled trunk = net.compile(dev, a, math, dtype, threads, tune);
+             DeviceTensor in = dev.upload(x, dtype)) {
             double[] ms = new double[runs];
             try (DeviceTensor y = trunk.run(in)) {
                 result[0] = y.download().data();

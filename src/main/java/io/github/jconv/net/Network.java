@@ -9,6 +9,7 @@ import io.github.jconv.DeviceTensor;
 import io.github.jconv.Epilogue;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.MathMode;
+import io.github.jconv.Dtype;
 import io.github.jconv.MaxPool2d;
 import io.github.jconv.Tensor;
 
@@ -283,12 +284,22 @@ public final class Network {
 
     /** As {@link #compile(Device, Algorithm, int, boolean)}, every plan in {@code math} ({@link ConvPlan.Builder#math}). */
     public Compiled compile(Device device, Algorithm algorithm, MathMode math, int threads, boolean tune) {
-        return new Compiled(device, algorithm, math, threads, tune);
+        return compile(device, algorithm, math, Dtype.FP32, threads, tune);
+    }
+
+    /**
+     * As {@link #compile(Device, Algorithm, MathMode, int, boolean)} on tensors of {@code dtype}: the input, every
+     * intermediate and the output are stored in it, and every plan rounds its weights to it ({@link ConvPlan.Builder#dtype}),
+     * as PyTorch's {@code model.half()} / {@code .bfloat16()}.
+     */
+    public Compiled compile(Device device, Algorithm algorithm, MathMode math, Dtype dtype, int threads, boolean tune) {
+        return new Compiled(device, algorithm, math, dtype, threads, tune);
     }
 
     /** Plans for every convolution on one device; {@link #run} keeps every tensor on the device from input to output. */
     public final class Compiled implements AutoCloseable {
         private final Device device;
+        private final Dtype dtype;
         private final ConvPlan[] plans = new ConvPlan[layers.size()];
         private final int[] lastUse = new int[shapes.size()];
         /**
@@ -299,14 +310,15 @@ public final class Network {
          */
         private final Map<List<Integer>, ArrayDeque<DeviceTensor>> spare = new HashMap<>();
 
-        private Compiled(Device device, Algorithm algorithm, MathMode math, int threads, boolean tune) {
+        private Compiled(Device device, Algorithm algorithm, MathMode math, Dtype dtype, int threads, boolean tune) {
             this.device = device;
+            this.dtype = dtype;
             try {
                 for (int i = 0; i < layers.size(); i++) {
                     if (layers.get(i) instanceof Conv) {
                         Conv c = (Conv) layers.get(i);
                         plans[i] = ConvPlan.conv2d(device, shapes.get(c.input), c.weight, c.bias, c.spec).epilogue(c.epilogue)
-                                .algorithm(algorithm).math(math).threads(threads).tune(tune).build();
+                                .algorithm(algorithm).math(math).dtype(dtype).threads(threads).tune(tune).build();
                     }
                 }
             } catch (RuntimeException e) {
@@ -360,7 +372,7 @@ public final class Network {
                 for (int i = 0; i < layers.size(); i++) {
                     Layer l = layers.get(i);
                     long t0 = System.nanoTime();
-                    t[i + 1] = i + 1 == shapes.size() - 1 ? device.allocate(shapes.get(i + 1)) : take(shapes.get(i + 1));
+                    t[i + 1] = i + 1 == shapes.size() - 1 ? allocate(shapes.get(i + 1)) : take(shapes.get(i + 1));
                     if (l instanceof Conv) {
                         Conv c = (Conv) l;
                         plans[i].run(t[c.input], c.residual >= 0 ? t[c.residual] : null, t[i + 1]);
@@ -398,7 +410,11 @@ public final class Network {
                     return free.pop();
                 }
             }
-            return device.allocate(shape);
+            return allocate(shape);
+        }
+
+        private DeviceTensor allocate(int[] shape) {
+            return device.allocate(io.github.jconv.Layout.NCHW, dtype, shape);
         }
 
         private void give(DeviceTensor t) {
@@ -411,9 +427,14 @@ public final class Network {
             return Arrays.stream(shape).boxed().toList();
         }
 
-        /** A host convenience: upload, run, download. */
+        /** The storage of the trunk's tensors: its input's, its intermediates' and its output's. */
+        public Dtype dtype() {
+            return dtype;
+        }
+
+        /** A host convenience: upload (rounded to the trunk's dtype), run, download. */
         public Tensor run(Tensor input) {
-            try (DeviceTensor in = device.upload(input); DeviceTensor out = run(in)) {
+            try (DeviceTensor in = device.upload(input, dtype); DeviceTensor out = run(in)) {
                 return out.download();
             }
         }

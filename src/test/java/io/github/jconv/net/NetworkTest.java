@@ -9,6 +9,7 @@ import io.github.jconv.Tensor;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.List;
@@ -142,6 +143,41 @@ class NetworkTest {
         assertTrue(err / scale <= bound, math.label() + ": max relative difference " + err / scale);
         if (math != io.github.jconv.MathMode.TF32X3) {
             assertTrue(err / scale > 1e-6, math.label() + " rounds: it cannot equal fp32 (" + err / scale + ")");
+        }
+    }
+
+    /**
+     * ResNet-50's trunk on half-precision tensors (weights rounded to the dtype, every intermediate stored in it, max pool
+     * included) on the CPU and on cuda-emu, against the CPU's fp32 trunk: fp16 to 2e-2 and bf16 to 1.6e-1, the tensor-core
+     * maths' bounds (each layer rounds its operands and its result to 11 or 8 bits); it must differ from fp32, and closing
+     * the device finds nothing left open.
+     */
+    @ParameterizedTest
+    @CsvSource({"FP16, cpu", "BF16, cpu", "FP16, cuda-emu", "BF16, cuda-emu"})
+    void theTrunkOnHalfPrecisionTensorsStaysCloseToFp32(String dtypeName, String backend) {
+        Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals(backend) && b.unavailableReason() == null));
+        io.github.jconv.Dtype dtype = io.github.jconv.Dtype.valueOf(dtypeName);
+        Network n = Network.named("resnet50", 1, 32, 7);
+        Tensor x = n.randomInput(8);
+        Tensor cpu, half;
+        try (Device dev = Device.open("cpu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
+            cpu = c.run(x);
+        }
+        try (Device dev = Device.open(backend);
+             Network.Compiled c = n.compile(dev, Algorithm.AUTO, io.github.jconv.MathMode.FP32, dtype, 2, false)) {
+            assertEquals(dtype, c.dtype());
+            half = c.run(x);
+        }
+        double err = 0, scale = 0;
+        for (int i = 0; i < cpu.size(); i++) {
+            err = Math.max(err, Math.abs(cpu.data()[i] - half.data()[i]));
+            scale = Math.max(scale, Math.abs(cpu.data()[i]));
+        }
+        double bound = dtype == io.github.jconv.Dtype.BF16 ? 1.6e-1 : 2e-2;
+        assertTrue(scale > 0.1, "a live output");
+        assertTrue(err / scale <= bound && err / scale > 1e-6, dtype.label() + " on " + backend + ": max relative difference " + err / scale);
+        for (float v : half.data()) {
+            assertEquals(v, dtype.round(v), "the output holds values of the dtype");
         }
     }
 }
