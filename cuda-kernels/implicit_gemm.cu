@@ -16,7 +16,10 @@
 // The main loop is jconv_gemm_mainloop.cuh's (FP32 SIMT; tiles of BM pixels x BN columns, 8 x 8 accumulators per
 // thread), or with math tf32 / 3xtf32 / fp16 / bf16 jconv_mma_mainloop.cuh's (the same tiles and loader on the tensor
 // cores: m16n8k8 TF32, or m16n8k16 on operands rounded to FP16 / BF16 as they are staged, two loader steps per MMA
-// depth; kernels jconv_implicit_gemm_<tf32|3xtf32|fp16|bf16>_<fprop|dgrad>_<tile>; sm_80 and newer). The loader: each thread loads one pixel row of A (its (n, u, v) and plane offsets found once, before the loop) and one
+// depth; kernels jconv_implicit_gemm_<tf32|3xtf32|fp16|bf16>_<fprop|dgrad>_<tile>; sm_80 and newer). On half-precision
+// tensors in their own math (a plan of dtype fp16 in math fp16, or bf16 in bf16) the <fp16io|bf16io> kernels load the
+// 16-bit input, weight and residual elements as they are (jconv_f16 / jconv_bf16: the loader's values go into the MMA
+// stage without a conversion) and round the result as they store it; the bias and the split-K workspace stay float32. The loader: each thread loads one pixel row of A (its (n, u, v) and plane offsets found once, before the loop) and one
 // column of B; it advances channel and tap by adds and compares.
 //
 // Split-K (splits > 1, layers with few tiles): slice s of a block's steps writes its partial tile, without bias or
@@ -25,19 +28,20 @@
 #include "jconv_gemm_mainloop.cuh"
 #include "jconv_mma_mainloop.cuh"
 
-template <int BM, int BN>
+template <int BM, int BN, typename In = float>
 struct ConvLoader {
     using T = GemmTile<BM, BN>;
+    using Value = In;  // what load gives: the tensors' elements as they are stored
     const IgemmParams& p;
     bool aPix, bOk;
     int aRow0, aCol0, aKk, bKk, inHW;
-    const float* aBase;
-    const float* bBase;
+    const In* aBase;
+    const In* bBase;
     int aKkStride, aStep, bKkStride, bStep;
     int c0, aChan, bChan, tj, dh, dw, rsRow, rs;
 
     // the loader of group grp's block (blockIdx.x, blockIdx.y), positioned at step `first`
-    __device__ ConvLoader(const IgemmParams& prm, const float* in, const float* w, int grp, int first) : p(prm) {
+    __device__ ConvLoader(const IgemmParams& prm, const In* in, const In* w, int grp, int first) : p(prm) {
         const ConvParams& a = p.conv;
         const int mPlane = p.mH * p.mW;
         inHW = p.inH * p.inW;  // offsets within one sample's group of channels and one w group fit in 32 bits (the launcher checks)
@@ -76,16 +80,16 @@ struct ConvLoader {
     }
 
     template <int NA, int NB>
-    __device__ __forceinline__ void load(float (&ra)[NA], float (&rb)[NB]) const {
+    __device__ __forceinline__ void load(In (&ra)[NA], In (&rb)[NB]) const {
         const int ih = aRow0 + dh, iw = aCol0 + dw;
         const bool tapOk = aPix && (unsigned)ih < (unsigned)p.inH && (unsigned)iw < (unsigned)p.inW;
-        const float* ap = aBase + (aChan + ih * p.inW + iw);  // outside the plane when !tapOk: formed, never read
-        const float* bp = bBase + (bChan + rs);
+        const In* ap = aBase + (aChan + ih * p.inW + iw);  // outside the plane when !tapOk: formed, never read
+        const In* bp = bBase + (bChan + rs);
         const int aLeft = p.redC - c0 - aKk, bLeft = p.redC - c0 - bKk;  // depths of this step still below redC
         JCONV_UNROLL
-        for (int i = 0; i < NA; i++) ra[i] = (tapOk && T::A_KK * i < aLeft) ? load_strided(ap, aKkStride, i) : 0.0f;
+        for (int i = 0; i < NA; i++) ra[i] = (tapOk && T::A_KK * i < aLeft) ? load_strided(ap, aKkStride, i) : In{};
         JCONV_UNROLL
-        for (int i = 0; i < NB; i++) rb[i] = (bOk && T::B_KK * i < bLeft) ? load_strided(bp, bKkStride, i) : 0.0f;
+        for (int i = 0; i < NB; i++) rb[i] = (bOk && T::B_KK * i < bLeft) ? load_strided(bp, bKkStride, i) : In{};
     }
 
     __device__ __forceinline__ void advance() {
@@ -109,18 +113,21 @@ struct ConvLoader {
     }
 };
 
-// out (splits == 1) or the workspace (splits > 1: raw sums in plane `slice`) = the block's tile; MATH 0 is the FP32
-// SIMT main loop, else the tensor-core one in that MmaMath.
-template <int BM, int BN, int MATH = 0>
-__device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __restrict__ in, const float* __restrict__ w,
-                                           const float* __restrict__ bias, const float* __restrict__ res, float* __restrict__ out) {
+// out (splits == 1) or the workspace ws (splits > 1: raw float32 sums in plane `slice`; the float32 kernels pass their
+// out as both, hence neither is __restrict__ here) = the block's tile; MATH 0 is
+// the FP32 SIMT main loop, else the tensor-core one in that MmaMath. In: the tensors' storage (float, or the 16-bit
+// jconv_f16 / jconv_bf16 of a half-precision plan, loaded as they are by the half-precision main loop, the output rounded
+// to it as it is stored); the bias is float32.
+template <int BM, int BN, int MATH = 0, typename In = float>
+__device__ __forceinline__ void igemm_conv(const IgemmParams& p, const In* __restrict__ in, const In* __restrict__ w,
+                                           const float* __restrict__ bias, const In* __restrict__ res, In* out, float* ws) {
     using T = GemmTile<BM, BN>;
     const ConvParams& a = p.conv;
     const int grp = a.group + (int)blockIdx.z / p.splits, slice = (int)blockIdx.z % p.splits;
     const int steps = (p.redC + JCONV_DEPTH - 1) / JCONV_DEPTH * p.tapsH * p.tapsW;
     const int first = slice * p.splitSteps;
     const int mine = steps - first < p.splitSteps ? steps - first : p.splitSteps;
-    ConvLoader<BM, BN> ld(p, in, w, grp, mine > 0 ? first : 0);
+    ConvLoader<BM, BN, In> ld(p, in, w, grp, mine > 0 ? first : 0);
     float acc[8][8];
     if constexpr (MATH == 0) gemm_mainloop<BM, BN>(ld, mine, acc);
     else mma_mainloop<BM, BN, (MmaMath)MATH>(ld, mine, acc);
@@ -129,7 +136,7 @@ __device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __
 
     const int mPlane = p.mH * p.mW, mTotal = a.n * mPlane;
     const i64 outHW = (i64)p.outH * p.outW;
-    float* dst = out + (p.splits > 1 ? (i64)slice * a.n * p.outC * outHW : 0);
+    float* part = p.splits > 1 ? ws + (i64)slice * a.n * p.outC * outHW : nullptr;
     JCONV_UNROLL
     for (int i = 0; i < 8; i++) {
         const int m = (int)blockIdx.x * BM + tileRow(i);
@@ -144,10 +151,10 @@ __device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __
             if (col >= p.cols) continue;
             const i64 at = rowAt + (i64)col * outHW;
             if (p.splits > 1) {
-                dst[at] = acc[i][j];
+                part[at] = acc[i][j];
             } else {
                 const float b = a.hasBias ? bias[grp * p.cols + col] : 0.0f;
-                dst[at] = jconv_epilogue(a.activation, a.residual, acc[i][j] + b, res, at);
+                out[at] = jconv_narrow<In>(jconv_epilogue(a.activation, a.residual, acc[i][j] + b, res, at));
             }
         }
     }
@@ -159,7 +166,7 @@ __device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __
                          const float* __restrict__ res, float* __restrict__ out
 #define JCONV_IGEMM_ENTRY(name, bounds, bm, bn, math)                                   \
     extern "C" __global__ void __launch_bounds__ bounds name(JCONV_IGEMM_ARGS) {      \
-        igemm_conv<bm, bn, math>(p, in, w, bias, res, out);                            \
+        igemm_conv<bm, bn, math>(p, in, w, bias, res, out, out);                       \
     }                                                                                  \
     JCONV_KERNEL_REGISTER(name)
 // bounds128: the 128 x 128 tile's __launch_bounds__ arguments. (256) for FP32 and TF32; (256, 2) for the half-precision
@@ -173,16 +180,35 @@ __device__ __forceinline__ void igemm_conv(const IgemmParams& p, const float* __
     JCONV_IGEMM_ENTRY(prefix##dgrad_128x128, bounds128, 128, 128, math)                \
     JCONV_IGEMM_ENTRY(prefix##dgrad_128x64, (128), 128, 64, math)                      \
     JCONV_IGEMM_ENTRY(prefix##dgrad_64x64, (64), 64, 64, math)
+// The float32 kernels' `out` is also their split-K workspace (the launcher passes the workspace there); a half-precision
+// plan's kernels (<fp16|bf16>io: fp16 / bf16 tensors in and out, on that format's main loop) take it apart.
+#define JCONV_IGEMM_IO_ENTRY(name, bounds, bm, bn, math, In)                                                          \
+    extern "C" __global__ void __launch_bounds__ bounds name(IgemmParams p, const In* __restrict__ in, const In* __restrict__ w, \
+                                                            const float* __restrict__ bias, const In* __restrict__ res,       \
+                                                            In* __restrict__ out, float* __restrict__ ws) {                    \
+        igemm_conv<bm, bn, math, In>(p, in, w, bias, res, out, ws);                                                    \
+    }                                                                                                                  \
+    JCONV_KERNEL_REGISTER(name)
+#define JCONV_IGEMM_IO_TILES(prefix, math, In)                                              \
+    JCONV_IGEMM_IO_ENTRY(prefix##fprop_128x128, (256, 2), 128, 128, math, In)               \
+    JCONV_IGEMM_IO_ENTRY(prefix##fprop_128x64, (128), 128, 64, math, In)                    \
+    JCONV_IGEMM_IO_ENTRY(prefix##fprop_64x64, (64), 64, 64, math, In)                       \
+    JCONV_IGEMM_IO_ENTRY(prefix##dgrad_128x128, (256, 2), 128, 128, math, In)               \
+    JCONV_IGEMM_IO_ENTRY(prefix##dgrad_128x64, (128), 128, 64, math, In)                    \
+    JCONV_IGEMM_IO_ENTRY(prefix##dgrad_64x64, (64), 64, 64, math, In)
 JCONV_IGEMM_TILES(jconv_implicit_gemm_, 0, (256))
 JCONV_IGEMM_TILES(jconv_implicit_gemm_tf32_, (int)MmaMath::TF32, (256))
 JCONV_IGEMM_TILES(jconv_implicit_gemm_3xtf32_, (int)MmaMath::TF32X3, (256))
 JCONV_IGEMM_TILES(jconv_implicit_gemm_fp16_, (int)MmaMath::F16, (256, 2))
 JCONV_IGEMM_TILES(jconv_implicit_gemm_bf16_, (int)MmaMath::BF16, (256, 2))
+JCONV_IGEMM_IO_TILES(jconv_implicit_gemm_fp16io_, (int)MmaMath::F16, jconv_f16)
+JCONV_IGEMM_IO_TILES(jconv_implicit_gemm_bf16io_, (int)MmaMath::BF16, jconv_bf16)
 
 // Split-K's second pass: out[i] = epilogue(the sum of the `splits` workspace planes at i in slice order + bias) over the
-// whole output (N x outC x outH x outW; IgemmParams as the launches', any phase).
-extern "C" __global__ void jconv_implicit_gemm_splitk_reduce(IgemmParams p, const float* __restrict__ ws, const float* __restrict__ bias,
-                                                             const float* __restrict__ res, float* __restrict__ out) {
+// whole output (N x outC x outH x outW; IgemmParams as the launches', any phase), stored as Out.
+template <typename Out>
+__device__ __forceinline__ void igemm_splitk_reduce(const IgemmParams& p, const float* __restrict__ ws, const float* __restrict__ bias,
+                                                    const Out* __restrict__ res, Out* __restrict__ out) {
     const ConvParams& a = p.conv;
     const i64 plane = (i64)p.outH * p.outW, total = (i64)a.n * p.outC * plane;
     const FastDiv dplane(plane), dc(p.outC);
@@ -191,7 +217,21 @@ extern "C" __global__ void jconv_implicit_gemm_splitk_reduce(IgemmParams p, cons
         for (int s = 0; s < p.splits; s++) sum += ws[(i64)s * total + i];
         int c;
         dc.divmod(dplane.div(i), c);
-        out[i] = jconv_epilogue(a.activation, a.residual, sum + (a.hasBias ? bias[c] : 0.0f), res, i);
+        out[i] = jconv_narrow<Out>(jconv_epilogue(a.activation, a.residual, sum + (a.hasBias ? bias[c] : 0.0f), res, i));
     }
 }
+extern "C" __global__ void jconv_implicit_gemm_splitk_reduce(IgemmParams p, const float* __restrict__ ws, const float* __restrict__ bias,
+                                                             const float* __restrict__ res, float* __restrict__ out) {
+    igemm_splitk_reduce(p, ws, bias, res, out);
+}
 JCONV_KERNEL_REGISTER(jconv_implicit_gemm_splitk_reduce)
+extern "C" __global__ void jconv_implicit_gemm_splitk_reduce_fp16io(IgemmParams p, const float* __restrict__ ws, const float* __restrict__ bias,
+                                                                    const jconv_f16* __restrict__ res, jconv_f16* __restrict__ out) {
+    igemm_splitk_reduce(p, ws, bias, res, out);
+}
+JCONV_KERNEL_REGISTER(jconv_implicit_gemm_splitk_reduce_fp16io)
+extern "C" __global__ void jconv_implicit_gemm_splitk_reduce_bf16io(IgemmParams p, const float* __restrict__ ws, const float* __restrict__ bias,
+                                                                    const jconv_bf16* __restrict__ res, jconv_bf16* __restrict__ out) {
+    igemm_splitk_reduce(p, ws, bias, res, out);
+}
+JCONV_KERNEL_REGISTER(jconv_implicit_gemm_splitk_reduce_bf16io)

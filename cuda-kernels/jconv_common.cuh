@@ -135,10 +135,15 @@ __device__ __forceinline__ float jconv_activate(int activation, float v) {
         default: return v;
     }
 }
-__device__ __forceinline__ float jconv_epilogue(int activation, int residual, float v, const float* res, i64 i) {
-    if (residual == 2) v += res[i];
+// The float32 value of a stored element: a float itself; the 16-bit storage types (jconv_warp.cuh's jconv_f16 and
+// jconv_bf16) overload it, and a residual of theirs is widened the same way.
+__device__ __forceinline__ float jconv_widen(float v) { return v; }
+
+template <typename R>
+__device__ __forceinline__ float jconv_epilogue(int activation, int residual, float v, const R* res, i64 i) {
+    if (residual == 2) v += jconv_widen(res[i]);
     v = jconv_activate(activation, v);
-    if (residual == 1) v += res[i];
+    if (residual == 1) v += jconv_widen(res[i]);
     return v;
 }
 

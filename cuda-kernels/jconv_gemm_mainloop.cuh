@@ -9,7 +9,8 @@
 //
 // A loader is built per thread (its coordinates found once, before the loop) and provides
 //   load(ra, rb): this step's A_LOADS elements of A, row GemmTile::aRow() at depths aKk() + A_KK * i, and B_LOADS
-//                 elements of B, column bCol() at depths bKk() + B_KK * i, 0 outside the operands;
+//                 elements of B, column bCol() at depths bKk() + B_KK * i, 0 outside the operands, as its Value
+//                 (float; the half-precision main loop also takes jconv_f16 / jconv_bf16, loaded from 16-bit tensors);
 //   advance():    to the next step, without dividing.
 #pragma once
 #include "jconv_common.cuh"
@@ -38,8 +39,9 @@ struct GemmTile {
 };
 
 // base[stride * i], as one wide multiply-add of the address (offsets within an operand fit in 32 bits).
-__device__ __forceinline__ float load_strided(const float* base, unsigned stride, int i) {
-    return *reinterpret_cast<const float*>(reinterpret_cast<const char*>(base) + (unsigned long long)(stride * 4u) * (unsigned)i);
+template <typename T>
+__device__ __forceinline__ T load_strided(const T* base, unsigned stride, int i) {
+    return *reinterpret_cast<const T*>(reinterpret_cast<const char*>(base) + (unsigned long long)(stride * (unsigned)sizeof(T)) * (unsigned)i);
 }
 
 // dst[at..at+3] = src[0..3], one 128-bit shared load (src 16-byte aligned).
@@ -54,8 +56,8 @@ __device__ __forceinline__ void lds128(float (&dst)[8], int at, const float* src
 // The pipeline both main loops run (this one and jconv_mma_mainloop.cuh's): stage step 0 (store(0, 0)), then per step
 // issue the next step's global loads (into ra, rb) before compute(buffer, step) on this step's shared buffer, store
 // them into the other buffer (store(buffer, step they belong to)) after it, and one barrier.
-template <typename Loader, int NA, int NB, typename Store, typename Compute>
-__device__ __forceinline__ void jconv_staged_steps(Loader& ld, int steps, float (&ra)[NA], float (&rb)[NB], Store store, Compute compute) {
+template <typename Loader, typename V, int NA, int NB, typename Store, typename Compute>
+__device__ __forceinline__ void jconv_staged_steps(Loader& ld, int steps, V (&ra)[NA], V (&rb)[NB], Store store, Compute compute) {
     ld.load(ra, rb);
     store(0, 0);
     __syncthreads();

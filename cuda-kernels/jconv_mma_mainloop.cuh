@@ -212,10 +212,10 @@ template <typename Loader>
 struct JconvStepPairs {
     Loader& ld;
     int steps, at;  // the loader's steps and the one it stands at
-    template <int NA2, int NB2>
-    __device__ __forceinline__ void load(float (&ra)[NA2], float (&rb)[NB2]) {
+    template <typename V, int NA2, int NB2>
+    __device__ __forceinline__ void load(V (&ra)[NA2], V (&rb)[NB2]) {
         constexpr int NA = NA2 / 2, NB = NB2 / 2;
-        float a[NA], b[NB];
+        V a[NA], b[NB];
         ld.load(a, b);
         JCONV_UNROLL
         for (int i = 0; i < NA; i++) ra[i] = a[i];
@@ -228,9 +228,9 @@ struct JconvStepPairs {
             ld.load(a, b);
         }
         JCONV_UNROLL
-        for (int i = 0; i < NA; i++) ra[NA + i] = second ? a[i] : 0.0f;
+        for (int i = 0; i < NA; i++) ra[NA + i] = second ? a[i] : V{};
         JCONV_UNROLL
-        for (int i = 0; i < NB; i++) rb[NB + i] = second ? b[i] : 0.0f;
+        for (int i = 0; i < NB; i++) rb[NB + i] = second ? b[i] : V{};
     }
     __device__ __forceinline__ void advance() {
         ld.advance();
@@ -239,8 +239,8 @@ struct JconvStepPairs {
 };
 
 // acc (as MmaTile lays it out) = the block's A * B over `steps` 8-deep steps of the loader, taken two at a time as
-// 16-deep m16n8k16 MMAs on FP16 or BF16 operands (each rounded to nearest even as it is staged; products exact,
-// accumulated in FP32). A 16-deep stage of 16-bit values is the size of an 8-deep stage of TF32 words, in the same
+// 16-deep m16n8k16 MMAs on FP16 or BF16 operands (float ones rounded to nearest even as they are staged, those of a
+// loader of 16-bit tensors staged as they are; products exact, accumulated in FP32). A 16-deep stage of 16-bit values is the size of an 8-deep stage of TF32 words, in the same
 // fragment order: the word of TF32 depth w (jconv_a_at / jconv_b_at) holds depths 2w and 2w + 1, the lower in its low
 // half, so a 128-bit load gives an m16n8k16 fragment as the TF32 one gives an m16n8k8 fragment.
 template <int BM, int BN, bool BF16, typename Loader>
@@ -254,9 +254,10 @@ __device__ __forceinline__ void mma_half_mainloop(Loader& ld, int steps, float (
         for (int j = 0; j < 8; j++) acc[i][j] = 0.0f;
     if (steps <= 0) return;
     const int aRow = T::aRow(), aKk = T::aKk(), bCol = T::bCol(), bKk = T::bKk();
-    float ra[2 * T::A_LOADS], rb[2 * T::B_LOADS];
+    using V = typename Loader::Value;  // float (rounded here) or the format's stored bits (staged as they are)
+    V ra[2 * T::A_LOADS], rb[2 * T::B_LOADS];
     JconvStepPairs<Loader> pairs{ld, steps, 0};
-    auto half = [](float x) { return BF16 ? jconv_to_bf16(x) : jconv_to_f16(x); };
+    auto half = [](V x) { return jconv_half_bits<BF16>(x); };
     auto store = [&](int buf, int) {
         unsigned short* as = reinterpret_cast<unsigned short*>(As[buf]);
         unsigned short* bs = reinterpret_cast<unsigned short*>(Bs[buf]);

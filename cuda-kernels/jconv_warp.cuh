@@ -19,6 +19,7 @@
 //   this thread; a __syncthreads() makes them visible to the block). The emulator poisons the destination until the
 //   wait, so a read before it gives NaN.
 #pragma once
+#include <type_traits>
 #include "jconv_common.cuh"
 
 __device__ __forceinline__ unsigned jconv_to_tf32(float x) {
@@ -100,6 +101,41 @@ __device__ __forceinline__ float jconv_from_f16(unsigned short h) {
 
 __device__ __forceinline__ float jconv_from_bf16(unsigned short h) {
     return __int_as_float((int)((unsigned)h << 16));  // bfloat16 is float32's top half
+}
+
+// Half-precision storage elements (io.github.jconv.Dtype FP16 / BF16 tensors): the 16 bits of one value, a type per
+// format so that a load widens (jconv_widen) and a store rounds (jconv_narrow<T>) by its own rule, and so that a
+// loader of them feeds the half-precision main loop its bits as they are (jconv_half_bits).
+struct jconv_f16 {
+    unsigned short bits;
+};
+struct jconv_bf16 {
+    unsigned short bits;
+};
+__device__ __forceinline__ float jconv_widen(jconv_f16 v) { return jconv_from_f16(v.bits); }
+__device__ __forceinline__ float jconv_widen(jconv_bf16 v) { return jconv_from_bf16(v.bits); }
+
+// v stored as T: as it is for float, rounded to nearest even for the 16-bit formats.
+template <typename T>
+__device__ __forceinline__ T jconv_narrow(float v) {
+    if constexpr (std::is_same<T, jconv_f16>::value) return jconv_f16{jconv_to_f16(v)};
+    else if constexpr (std::is_same<T, jconv_bf16>::value) return jconv_bf16{jconv_to_bf16(v)};
+    else return v;
+}
+
+// The 16 bits a half-precision MMA operand stages for x: a float rounded to the format, a stored element of that format
+// as it is (a format mismatch does not compile).
+template <bool BF16>
+__device__ __forceinline__ unsigned short jconv_half_bits(float x) { return BF16 ? jconv_to_bf16(x) : jconv_to_f16(x); }
+template <bool BF16>
+__device__ __forceinline__ unsigned short jconv_half_bits(jconv_f16 x) {
+    static_assert(!BF16, "fp16 storage on the bf16 main loop");
+    return x.bits;
+}
+template <bool BF16>
+__device__ __forceinline__ unsigned short jconv_half_bits(jconv_bf16 x) {
+    static_assert(BF16, "bf16 storage on the fp16 main loop");
+    return x.bits;
 }
 
 template <bool BF16>

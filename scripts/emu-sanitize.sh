@@ -30,6 +30,7 @@ conv_kernels=(jconv_direct_fprop jconv_direct_dgrad jconv_depthwise_fprop jconv_
               jconv_implicit_gemm_dgrad_64x64 jconv_implicit_gemm_tf32_fprop_128x128 jconv_implicit_gemm_tf32_dgrad_128x64
               jconv_implicit_gemm_3xtf32_fprop_64x64 jconv_implicit_gemm_3xtf32_dgrad_128x128
               jconv_implicit_gemm_fp16_fprop_128x128 jconv_implicit_gemm_bf16_dgrad_64x64
+              jconv_implicit_gemm_fp16io_dgrad_128x128 jconv_implicit_gemm_bf16io_fprop_64x64
               jconv_implicit_gemm_splitk_reduce jconv_implicit_gemm_wgrad_128x128
               jconv_implicit_gemm_wgrad_64x128 jconv_implicit_gemm_wgrad_64x64 jconv_implicit_gemm_wgrad_reduce
               jconv_bias_wgrad)
@@ -87,19 +88,26 @@ for f in root.glob("*.cu"):
     text = f.read_text()
     m = re.search(r'__global__ void (?:__launch_bounds__\(\d+\) )?' + re.escape(kernel) + r'\((.*?)\)\s*\{', text, re.S)
     if not m:
-        # an entry point a macro writes (implicit_gemm.cu's JCONV_IGEMM_ENTRY(name, ...)): plant in the macro's body,
-        # for this kernel's name only
-        e = re.search(r'#define (\w+)\(name, [^)]*\)\s*\\\n\s*extern "C" __global__ void __launch_bounds__\s*\w+ name\((\w+)\) \{\s*\\\n', text)
-        prefix = kernel.rsplit("_", 2)[0] + "_"  # JCONV_IGEMM_TILES(prefix, math) writes prefix + (fprop|dgrad)_TILE
-        if not e or f"JCONV_IGEMM_TILES({prefix}," not in text:
+        # an entry point a macro writes (implicit_gemm.cu's JCONV_IGEMM_TILES(prefix, ...) / JCONV_IGEMM_IO_TILES(prefix, ...),
+        # prefix + (fprop|dgrad)_TILE, through JCONV_IGEMM_ENTRY / JCONV_IGEMM_IO_ENTRY(name, ...)): plant in the entry
+        # macro's body, for this kernel's name only
+        prefix = kernel.rsplit("_", 2)[0] + "_"
+        use = re.search(r'^(\w+_TILES)\(' + re.escape(prefix) + ',', text, re.M)
+        if not use:
             continue
-        args = text[text.index("#define " + e.group(2)):]
-        args = args[:args.index("\n#define", 1) if "\n#define" in args[1:] else len(args)]
-        first = re.search(r'const float\* __restrict__ (\w+)', args)
-        planted = (f"        if (__builtin_strcmp(#name, \"{kernel}\") == 0) {{ volatile float jconv_planted = {first.group(1)}[-1]; "
+        body = text[text.index("#define " + use.group(1) + "("):].split("\n")
+        body = "\n".join(body[:next(i for i, line in enumerate(body) if not line.endswith("\\")) + 1])
+        entry = re.search(r'(\w+_ENTRY)\(prefix', body).group(1)
+        e = re.search(r'#define ' + entry + r'\(name, [^)]*\)\s*\\\n\s*extern "C" __global__ void __launch_bounds__\s*\w+ name\(([^{]*?)\)\s*\{\s*\\\n',
+                      text)
+        args = e.group(1)
+        if re.fullmatch(r'\w+', args):  # an argument list given as a macro
+            args = re.search(r'#define ' + args + r' ((?:.*\\\n)*.*)', text).group(1)
+        first = re.search(r'const (?:float|In)\* __restrict__ (\w+)', args)
+        planted = (f"        if (__builtin_strcmp(#name, \"{kernel}\") == 0) {{ volatile auto jconv_planted = {first.group(1)}[-1]; "
                    f"(void)jconv_planted; }}  /* planted by emu-sanitize.sh */ \\\n")
         f.write_text(text[:e.end()] + planted + text[e.end():])
-        print(f"emu-sanitize: planted a read of {first.group(1)}[-1] in {kernel} ({f.name}, macro {e.group(1)})")
+        print(f"emu-sanitize: planted a read of {first.group(1)}[-1] in {kernel} ({f.name}, macro {entry})")
         break
     args = m.group(1)
     for name, value in re.findall(r'#define (\w+) ((?:.*\\\n)*.*)', text):  # an argument list given as a macro

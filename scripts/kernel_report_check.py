@@ -8,10 +8,10 @@ Rules, from the machine code nvcc ships for sm_90:
   - every kernel: no spills, and no integer division (inline sequence or 64-bit division call) in its hot loop;
   - the implicit-GEMM main loops (jconv_implicit_gemm_fprop_*, _dgrad_* and _wgrad_*, every tile): FFMA at least 75% of
     the hot loop's instructions (CUTLASS's SIMT conv2d fprop: 76.5%) and only 128-bit shared loads; all nine must be there;
-  - the tensor-core main loops (jconv_implicit_gemm_tf32_*, _3xtf32_*, _fp16_* and _bf16_*, fprop and dgrad, every
-    tile): the hot loop issues MMA (16 per 8-deep step for tf32, 48 for 3xtf32, 16 m16n8k16 per 16-deep step for fp16
-    and bf16, at least) and only 128-bit shared loads (3xtf32: plus the one 32-bit load of its step's non-finite
-    flag); all twenty-four.
+  - the tensor-core main loops (jconv_implicit_gemm_tf32_*, _3xtf32_*, _fp16_* and _bf16_*, and _fp16io_* / _bf16io_*
+    on 16-bit tensors; fprop and dgrad, every tile): the hot loop issues MMA (16 per 8-deep step for tf32, 48 for
+    3xtf32, 16 m16n8k16 per 16-deep step for the half-precision ones, at least) and only 128-bit shared loads (3xtf32:
+    plus the one 32-bit load of its step's non-finite flag); all thirty-six.
 """
 import copy
 import json
@@ -23,8 +23,8 @@ NOT_GEMM = ("jconv_implicit_gemm_wgrad_reduce",)  # the split-K sums, not a main
 MIN_FFMA_SHARE = 0.75
 # MMAs per step of the hot loop, at least (tf32 / 3xtf32: 8-deep steps; fp16 / bf16: 16-deep, m16n8k16)
 MMA_PREFIXES = {"jconv_implicit_gemm_tf32_": 16, "jconv_implicit_gemm_3xtf32_": 48, "jconv_implicit_gemm_fp16_": 16,
-                "jconv_implicit_gemm_bf16_": 16}
-MMA_KERNELS = 24
+                "jconv_implicit_gemm_bf16_": 16, "jconv_implicit_gemm_fp16io_": 16, "jconv_implicit_gemm_bf16io_": 16}
+MMA_KERNELS = 36
 
 
 def check(rows):
@@ -109,6 +109,8 @@ def self_test():
         "tf32 with the flag's 32-bit load": lambda b: b[9]["hot_loop"]["lds_widths"].update({"32": 1}),
         "fp16 with half its MMAs": lambda b: b[21]["hot_loop"].update(mma=8),
         "bf16 with 64-bit shared loads": lambda b: b[27]["hot_loop"]["lds_widths"].update({"64": 2}),
+        "fp16 tensors' loop with half its MMAs": lambda b: b[33]["hot_loop"].update(mma=8),
+        "a bf16-tensor kernel missing": lambda b: b.pop(40),
     }
     for what, change in cases.items():
         assert broken(change), f"kernel_report_check: a report with {what} passed"
@@ -129,7 +131,8 @@ def main(argv):
     gemm = [r for r in rows if r["kernel"].startswith(GEMM_PREFIXES) and r["kernel"] not in NOT_GEMM]
     print(f"kernel report: {len(rows)} kernels, no spills, no division in any hot loop; implicit-GEMM main loops at "
           f"{min(100 * r['ffma_share'] for r in gemm):.1f}-{max(100 * r['ffma_share'] for r in gemm):.1f}% FFMA with 128-bit shared loads; "
-          f"tensor-core main loops issue {'/'.join(str(n) for n in MMA_PREFIXES.values())} MMA (tf32/3xtf32/fp16/bf16) per step with 128-bit shared loads")
+          f"tensor-core main loops issue {'/'.join(str(n) for n in MMA_PREFIXES.values())} MMA (tf32/3xtf32/fp16/bf16/fp16io/bf16io) per step with "
+          f"128-bit shared loads")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,48 @@ struct Buffer {
     Buffer& operator=(const Buffer&) = delete;
 };
 
+// Reference conversions in double arithmetic (independent of jconv_warp.cuh's bit manipulation): a half format of
+// `mant` stored mantissa bits and exponent bias `bias`, rounded with nearbyint (ties to even), overflow to infinity.
+unsigned short refEncode(float f, int mant, int bias) {
+    const unsigned short sign = std::signbit(f) ? (unsigned short)0x8000 : (unsigned short)0;
+    const double v = std::fabs((double)f);
+    const unsigned expMax = (1u << (15 - mant)) - 1, inf = (unsigned short)(expMax << mant);
+    if (v == 0) return sign;
+    if (std::isinf(v)) return (unsigned short)(sign | inf);
+    int e;
+    std::frexp(v, &e);
+    int lead = std::max(e - 1, 1 - bias);  // the leading bit's exponent, at least the least normal one's
+    double q = std::nearbyint(std::ldexp(v, mant - lead));
+    if (q >= std::ldexp(1.0, mant + 1)) q /= 2, lead++;  // rounded up into the next binade
+    if (lead + bias >= (int)expMax) return (unsigned short)(sign | inf);
+    if (q < std::ldexp(1.0, mant)) return (unsigned short)(sign | (unsigned)q);  // subnormal (or the least normal, alike)
+    return (unsigned short)(sign | ((unsigned)(lead + bias) << mant) | ((unsigned)q - (1u << mant)));
+}
+
+double refDecode(unsigned short h, int mant, int bias) {
+    const unsigned e = (h & 0x7fffu) >> mant, m = h & ((1u << mant) - 1), expMax = (1u << (15 - mant)) - 1;
+    const double sign = (h & 0x8000u) ? -1.0 : 1.0;
+    if (e == expMax) return m ? std::nan("") : sign * INFINITY;
+    return sign * (e == 0 ? std::ldexp((double)m, 1 - bias - mant) : std::ldexp((double)((1u << mant) + m), (int)e - bias - mant));
+}
+
+
+// A device copy of n floats as 16-bit elements of fp16 (mant 10, bias 15) or bf16 (7, 127), rounded by refEncode, in
+// a heap block of exactly n of them (ASan sees a read past the end); widen() reads one back by refDecode.
+struct Half16 {
+    unsigned short* p = nullptr;
+    std::size_t n = 0;
+    int mant, bias;
+    Half16(const float* src, std::size_t count, bool bf16) : n(count), mant(bf16 ? 7 : 10), bias(bf16 ? 127 : 15) {
+        p = static_cast<unsigned short*>(jconv_emu::device_alloc(std::max<std::size_t>(1, n) * sizeof(unsigned short)));
+        for (std::size_t i = 0; src && i < n; i++) p[i] = refEncode(src[i], mant, bias);
+    }
+    double widen(std::size_t i) const { return refDecode(p[i], mant, bias); }
+    ~Half16() { jconv_emu::device_free(p); }
+    Half16(const Half16&) = delete;
+    Half16& operator=(const Half16&) = delete;
+};
+
 int tripsMode = 0;  // 1: grid-stride launches get a grid small enough for three trips per thread
 
 dim3 grid1d(long long total) {
@@ -169,13 +211,21 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
             run("jconv_depthwise_fprop_tiled", dim3{tiles, (unsigned)g.k, (unsigned)g.n}, dim3{128, 1, 1}, &a, in.p, w.p, b, res, out.p);
         } else if (!g.transposed) run("jconv_depthwise_fprop", grid1d((long long)g.n * g.k * pq), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
         else run("jconv_depthwise_dgrad", grid1d((long long)g.n * g.c * g.h * g.w), BLOCK_1D, &a, in.p, w.p, b, res, out.p);
-    } else if (alg.rfind("implicit-gemm", 0) == 0) {  // "implicit-gemm [tf32 |3xtf32 |fp16 |bf16 ]BMxBN[ split]": every tile, and split-K in 3 slices
+    } else if (alg.rfind("implicit-gemm", 0) == 0) {  // "implicit-gemm [tf32 |3xtf32 |fp16 |bf16 |fp16io |bf16io ]BMxBN[ split]": every tile, and split-K in 3 slices
         std::string tile = alg.substr(alg.find(' ') + 1), math;
-        for (const char* m : {"tf32 ", "3xtf32 ", "fp16 ", "bf16 "})
+        for (const char* m : {"tf32 ", "3xtf32 ", "fp16 ", "bf16 ", "fp16io ", "bf16io "})
             if (tile.rfind(m, 0) == 0) {
                 math = std::string(m).substr(0, std::strlen(m) - 1) + "_";
                 tile = tile.substr(std::strlen(m));
             }
+        // <fp16|bf16>io: the operands, residual and output as 16-bit tensors (ImplicitGemmLauncher with a half-precision
+        // storage), the output widened into `out` for the comparison
+        const bool io = math.find("io_") != std::string::npos, bf16 = math.rfind("bf16", 0) == 0;
+        Half16 in16(io ? in.p : nullptr, io ? in.n : 0, bf16), w16(io ? w.p : nullptr, io ? w.n : 0, bf16),
+            res16(io && residual ? residual->p : nullptr, io && residual ? residual->n : 0, bf16), out16(nullptr, io ? out.n : 0, bf16);
+        const void* inP = io ? (const void*)in16.p : in.p;
+        const void* wP = io ? (const void*)w16.p : w.p;
+        const void* resP = io ? (residual ? (const void*)res16.p : (const void*)out16.p) : (const void*)res;
         const int bm = std::atoi(tile.c_str()), bn = std::atoi(tile.c_str() + tile.find('x') + 1);
         const bool split = alg.find("split") != std::string::npos;
         std::vector<IgemmParams> gemms = igemmGemms(g);
@@ -194,14 +244,20 @@ void algorithm(const std::string& alg, const Problem& g, const Buffer& in, const
                 ip.conv = params(g, e, 0, first);
                 const long long pixels = (long long)g.n * ip.mH * ip.mW;
                 const int groups = std::min(perLaunch, g.groups - first);
-                run(std::string("jconv_implicit_gemm_") + math + (g.transposed ? "dgrad_" : "fprop_") + tile.substr(0, tile.find(' ')),
-                    dim3{(unsigned)((pixels + bm - 1) / bm), (unsigned)((ip.cols + bn - 1) / bn), (unsigned)(groups * splits)},
-                    dim3{(unsigned)(bm / 8 * (bn / 8)), 1, 1}, &ip, in.p, w.p, b, res, splits > 1 ? ws.p : out.p);
+                const std::string name = std::string("jconv_implicit_gemm_") + math + (g.transposed ? "dgrad_" : "fprop_") + tile.substr(0, tile.find(' '));
+                const dim3 grid{(unsigned)((pixels + bm - 1) / bm), (unsigned)((ip.cols + bn - 1) / bn), (unsigned)(groups * splits)};
+                const dim3 block{(unsigned)(bm / 8 * (bn / 8)), 1, 1};
+                if (io) run(name, grid, block, &ip, inP, wP, b, resP, out16.p, splits > 1 ? ws.p : out.p);
+                else run(name, grid, block, &ip, in.p, w.p, b, res, splits > 1 ? ws.p : out.p);
                 last = ip;
             }
         }
-        if (splits > 1 && !gemms.empty())
-            run("jconv_implicit_gemm_splitk_reduce", grid1d(outSize), BLOCK_1D, &last, ws.p, b, res, out.p);
+        if (splits > 1 && !gemms.empty()) {
+            if (io) run(std::string("jconv_implicit_gemm_splitk_reduce_") + (bf16 ? "bf16io" : "fp16io"), grid1d(outSize), BLOCK_1D, &last, ws.p, b,
+                        resP, out16.p);
+            else run("jconv_implicit_gemm_splitk_reduce", grid1d(outSize), BLOCK_1D, &last, ws.p, b, res, out.p);
+        }
+        for (std::size_t i = 0; io && i < out.n; i++) out.p[i] = (float)out16.widen(i);
     } else if (alg == "im2col") {  // Im2colLauncher: chunks of 2 samples (the launcher's budget holds more; 2 runs the chunking)
         const int chunk = 2;
         Buffer col((std::size_t)(chunk * g.groups * crs * pq));
@@ -416,31 +472,6 @@ void checkLayouts(const Problem& g, std::mt19937_64& rnd) {
     }
 }
 
-// Reference conversions in double arithmetic (independent of jconv_warp.cuh's bit manipulation): a half format of
-// `mant` stored mantissa bits and exponent bias `bias`, rounded with nearbyint (ties to even), overflow to infinity.
-unsigned short refEncode(float f, int mant, int bias) {
-    const unsigned short sign = std::signbit(f) ? (unsigned short)0x8000 : (unsigned short)0;
-    const double v = std::fabs((double)f);
-    const unsigned expMax = (1u << (15 - mant)) - 1, inf = (unsigned short)(expMax << mant);
-    if (v == 0) return sign;
-    if (std::isinf(v)) return (unsigned short)(sign | inf);
-    int e;
-    std::frexp(v, &e);
-    int lead = std::max(e - 1, 1 - bias);  // the leading bit's exponent, at least the least normal one's
-    double q = std::nearbyint(std::ldexp(v, mant - lead));
-    if (q >= std::ldexp(1.0, mant + 1)) q /= 2, lead++;  // rounded up into the next binade
-    if (lead + bias >= (int)expMax) return (unsigned short)(sign | inf);
-    if (q < std::ldexp(1.0, mant)) return (unsigned short)(sign | (unsigned)q);  // subnormal (or the least normal, alike)
-    return (unsigned short)(sign | ((unsigned)(lead + bias) << mant) | ((unsigned)q - (1u << mant)));
-}
-
-double refDecode(unsigned short h, int mant, int bias) {
-    const unsigned e = (h & 0x7fffu) >> mant, m = h & ((1u << mant) - 1), expMax = (1u << (15 - mant)) - 1;
-    const double sign = (h & 0x8000u) ? -1.0 : 1.0;
-    if (e == expMax) return m ? std::nan("") : sign * INFINITY;
-    return sign * (e == 0 ? std::ldexp((double)m, 1 - bias - mant) : std::ldexp((double)((1u << mant) + m), (int)e - bias - mant));
-}
-
 // Half-precision storage (dtype.cu, CudaBackend.convertDtypeOnDevice) on as many elements as g's input, in buffers of
 // exactly that many 16-bit elements (an odd count ends mid-float): float32 -> fp16 / bf16 against the double-arithmetic
 // rounding (values from the subnormals to past the largest finite one), and back against the exact decode, bit for bit;
@@ -498,7 +529,7 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
     const int terms = (g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1;
     const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
     const bool depthwise = g.c == g.groups;
-    // The tensor-core kernels: tf32 and fp16 against the same float64 reference of the unrounded operands, so their bound
+    // The tensor-core kernels (and those of 16-bit tensors): tf32 and fp16 against the same float64 reference of the unrounded operands, so their bound
     // adds the operands' rounding (each at most 2^-11 relative, so 2^-10 + 2^-22 of |x w|), bf16 likewise with 2^-8
     // (2^-7 + 2^-16); 3xtf32 FP32's bound over three terms per product plus 7 eps (TestSupport.oracle's derivation).
     const double tf32Factor = factor + 9.7658e-4, bf16Factor = factor + 7.8278e-3,
@@ -507,7 +538,9 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
                             "implicit-gemm 64x64 split", "implicit-gemm tf32 128x128", "implicit-gemm tf32 128x64",
                             "implicit-gemm tf32 64x64 split", "implicit-gemm 3xtf32 128x64", "implicit-gemm 3xtf32 64x64",
                             "implicit-gemm 3xtf32 128x128 split", "implicit-gemm fp16 128x128", "implicit-gemm fp16 64x64 split",
-                            "implicit-gemm bf16 128x64", "implicit-gemm bf16 64x64 split", "depthwise", "depthwise per-element"}) {
+                            "implicit-gemm bf16 128x64", "implicit-gemm bf16 64x64 split", "implicit-gemm fp16io 128x64",
+                            "implicit-gemm fp16io 128x128 split", "implicit-gemm bf16io 64x64", "implicit-gemm bf16io 128x64 split",
+                            "depthwise", "depthwise per-element"}) {
         const std::string a = alg;
         if (a.rfind("depthwise", 0) == 0 && !depthwise) continue;
         const bool mma = a.find("tf32") != std::string::npos || a.find("fp16") != std::string::npos || a.find("bf16") != std::string::npos;
@@ -524,8 +557,11 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
                 failed();
                 continue;
             }
-            compare(out.p, ref, mag, a.find("3xtf32") != std::string::npos ? tf32x3Factor : a.find("bf16") != std::string::npos ? bf16Factor
-                                     : mma ? tf32Factor : factor);
+            // 16-bit tensors also round the residual and the output (each at most one unit of |v| <= mag / 4 or |res| <= mag)
+            const bool io = a.find("io ") != std::string::npos;
+            compare(out.p, ref, mag, a.find("3xtf32") != std::string::npos ? tf32x3Factor
+                                     : a.find("bf16") != std::string::npos ? bf16Factor + (io ? 2 * 3.90625e-3 : 0.0)
+                                     : mma ? tf32Factor + (io ? 2 * 4.8828125e-4 : 0.0) : factor);
         }
     }
     checkGradients(g, rnd);

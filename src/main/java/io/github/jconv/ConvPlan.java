@@ -45,6 +45,7 @@ public final class ConvPlan implements AutoCloseable {
     private final MathMode math;
     private final Layout layout;
     private final Dtype dtype;
+    private final boolean stored; // GPU: the kernel loads and stores the tensors as they are (half precision in its own math)
     private final io.github.jconv.cuda.CudnnPlan cudnn;  // the cudnn backend: descriptors, algorithm, workspace
     private volatile boolean closed;
 
@@ -80,6 +81,7 @@ public final class ConvPlan implements AutoCloseable {
             this.algorithm = b.algorithm;
             this.why = "requested";
         }
+        this.stored = backend instanceof CudaBackend && layout == Layout.NCHW && CudaBackend.loadsAsStored(algorithm, math, dtype);
         boolean copies = device.isCpu() || b.cached;
         float[] weight = roundedTo(dtype, b.weight.data()), bias = b.bias == null ? null : roundedTo(dtype, b.bias.data());
         boolean own = b.cached || dtype != Dtype.FP32; // the arrays are the plan's already: the cache's copies, or rounded ones
@@ -94,7 +96,7 @@ public final class ConvPlan implements AutoCloseable {
             }
         } else {
             synchronized (device) {
-                this.deviceWeight = device.arena().upload(weight);
+                this.deviceWeight = stored ? uploadHalves(device.arena(), dtype, weight) : device.arena().upload(weight);
                 this.deviceBias = bias == null ? null : device.arena().upload(bias);
                 if (b.cached) { // its runs come on streams of their own: the upload must be complete first
                     device.arena().stream().synchronize();
@@ -106,6 +108,15 @@ public final class ConvPlan implements AutoCloseable {
             return;
         }
         this.cudnn = null;
+    }
+
+    /** A buffer of {@code a}'s elements as {@code dtype}'s 16 bits (two to a float). */
+    private static DeviceBuffer uploadHalves(io.github.jconv.cuda.DeviceArena arena, Dtype dtype, float[] a) {
+        short[] bits = new short[a.length];
+        dtype.encode(a, bits, a.length, 0);
+        DeviceBuffer b = arena.allocate(Math.max(1, (a.length + 1L) / 2));
+        b.uploadHalves(bits);
+        return b;
     }
 
     /** {@code a} itself for float32; for a half-precision plan a copy with each element rounded to {@code dtype}. */
@@ -183,11 +194,12 @@ public final class ConvPlan implements AutoCloseable {
 
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
-        String variant = cudnn != null ? cudnn.explain() : device.backend() instanceof CudaBackend cb ? cb.variant(algorithm, geometry, math)
+        String variant = cudnn != null ? cudnn.explain() : device.backend() instanceof CudaBackend cb ? cb.variant(algorithm, geometry, math, stored ? dtype : Dtype.FP32)
                 : device.backend().variant(algorithm, geometry);
         return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : cudnn != null ? ", " + variant : ", kernel " + variant)
                 + (layout == Layout.NCHW ? "" : ", layout " + layout.label() + " (converted to and from nchw around the kernel)")
-                + (dtype == Dtype.FP32 ? "" : ", dtype " + dtype.label() + " (widened to fp32 around the kernel, the result rounded)")
+                + (dtype == Dtype.FP32 ? "" : ", dtype " + dtype.label() + (stored ? " (loaded and stored as " + dtype.label() + " by the kernel)"
+                : " (widened to fp32 around the kernel, the result rounded)"))
                 + ", math " + math.label() + (math.tensorCores() && cudnn == null && algorithm != Algorithm.IMPLICIT_GEMM
                 ? " (allowed; " + algorithm + " computes in fp32)" : "") + ", epilogue " + epilogue + ", workspace "
                 + (cudnn != null ? "(cuDNN's, above)" : device.backend().workspaceBytes(algorithm, geometry) + " bytes")
@@ -217,7 +229,7 @@ public final class ConvPlan implements AutoCloseable {
         if (geometry.isEmpty()) {
             return; // no output element: nothing to compute
         }
-        boolean asKernels = layout == Layout.NCHW && dtype == Dtype.FP32; // the tensors are what the kernels read and write
+        boolean asKernels = layout == Layout.NCHW && dtype == Dtype.FP32 || stored; // the tensors are what the kernels read and write
         if (device.isCpu()) {
             if (asKernels) {
                 cpu().run(algorithm, geometry, x.host(), hostWeight, hostBias, epilogue, residual == null ? null : residual.host(),
@@ -238,7 +250,10 @@ public final class ConvPlan implements AutoCloseable {
 
     /** The GPU run on NCHW buffers, queued on the device's stream (the caller holds the device). */
     private void runOnDevice(DeviceBuffer x, DeviceBuffer residual, DeviceBuffer y) {
-        if (cudnn != null) {
+        if (stored) {
+            ((CudaBackend) device.backend()).runStoredOnDevice(geometry, math, dtype, device.arena(), x, deviceWeight, deviceBias, epilogue,
+                    residual, y);
+        } else if (cudnn != null) {
             cudnn.run(x, deviceWeight, deviceBias, residual, y);
         } else if (device.backend() instanceof CudaBackend cuda) {
             cuda.runOnDevice(algorithm, geometry, math, device.arena(), x, deviceWeight, deviceBias, epilogue, residual, y);
@@ -483,8 +498,11 @@ public final class ConvPlan implements AutoCloseable {
          * {@code BF16} the plan runs on half-precision device tensors, as PyTorch's convolution of a {@code .half()} or
          * {@code .bfloat16()} model: the weights and bias are rounded to the dtype at build (to nearest even), the operands
          * widen exactly to float32, the kernel computes in float32 (or in the plan's {@link #math}), and the result is
-         * rounded once into the output. The kernels read float32 NCHW: the plan widens and rounds around them (on a GPU on
-         * the device, cuda-kernels/dtype.cu), so the result equals the float32 run on the rounded operands, rounded.
+         * rounded once into the output. On a GPU the implicit GEMM in the dtype's own math ({@code FP16} tensors in
+         * {@link MathMode#FP16}, {@code BF16} in {@link MathMode#BF16}; NCHW) loads and stores the 16-bit tensors as they are
+         * (weights uploaded as 16 bits too); every other plan widens and rounds around kernels that read float32 NCHW (on a
+         * GPU on the device, cuda-kernels/dtype.cu). Either way the result equals the float32 run (in the same math) on the
+         * rounded operands, rounded, bit for bit.
          */
         public Builder dtype(Dtype d) {
             dtype = Objects.requireNonNull(d, "dtype");

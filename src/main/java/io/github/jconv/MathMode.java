@@ -12,7 +12,8 @@ import java.util.Locale;
  * "small" remainder and three products are summed (small x big, big x small, big x big). {@link #FP16} and {@link
  * #BF16} round the float32 operands to half precision (to nearest even; fp16 overflows to infinity above 65504) and
  * multiply them on the half-precision tensor cores ({@code mma.sync m16n8k16}), accumulating in float32: oneDNN's
- * {@code fpmath_mode} f16 / bf16, cuDNN's {@code CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION}; the tensors stay float32.
+ * {@code fpmath_mode} f16 / bf16, cuDNN's {@code CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION}, on float32 tensors; on tensors
+ * stored in that format ({@link ConvPlan.Builder#dtype}) the implicit GEMM loads the 16-bit values as they are.
  *
  * <p>Where they run: {@code cuda} (sm_80 and newer) and {@code cuda-emu} run every mode with the implicit GEMM's
  * tensor-core kernels (other algorithms stay in FP32, which the modes allow); {@code cudnn} runs {@code tf32}
@@ -36,6 +37,11 @@ public enum MathMode {
         return this == FP16 || this == BF16;
     }
 
+    /** The storage format whose values this mode multiplies: {@code FP16} / {@code BF16} for those modes, null for the others. */
+    public Dtype operandDtype() {
+        return this == FP16 ? Dtype.FP16 : this == BF16 ? Dtype.BF16 : null;
+    }
+
     /**
      * An operand as this mode rounds it before multiplying (a copy): TF32 ({@link Precision#toTf32}), FP16 or BF16 (to
      * nearest even, {@link Dtype#round}); FP32 and 3xTF32 (whose split loses nothing FP32 keeps) return it as it is.
@@ -47,7 +53,7 @@ public enum MathMode {
         if (!halfOperands()) {
             return a;
         }
-        Dtype d = this == FP16 ? Dtype.FP16 : Dtype.BF16;
+        Dtype d = operandDtype();
         float[] out = new float[a.length];
         for (int i = 0; i < a.length; i++) {
             out[i] = d.round(a[i]);

@@ -184,7 +184,7 @@ class ConvPlanTest {
             assertTrue(assertThrows(InvalidConvolutionException.class, () -> p.run(x, x, y)).getMessage()
                     .contains("shape"));
             assertTrue(assertThrows(InvalidConvolutionException.class, () -> x.upload(new float[3])).getMessage()
-                    .contains("upload of 3 floats into a tensor of shape [1, 3, 4, 4] (48)"));
+                    .contains("upload of 3 floats into a tensor of shape [1, 3, 4, 4] (48 elements)"));
             assertTrue(p.explain().contains("conv2d") && p.explain().contains("on cpu"), p.explain());
         }
         assertEquals("device index 1: backend 'cpu' has one device, index 0",

@@ -354,11 +354,14 @@ final class BenchCommand implements Callable<Integer> {
                     progress.step(pr.label + " " + a + " dtype " + d.label());
                     float[] yh = new float[y.length];
                     double[] ms2;
+                    // the implicit GEMM on a GPU runs in the dtype's own math: its kernels that load the 16-bit tensors as they are
+                    MathMode own = gpu != null && chosen == Algorithm.IMPLICIT_GEMM ? MathMode.valueOf(d.name()) : MathMode.FP32;
                     try (Device cpu = gpu != null ? null : Device.open("cpu")) {
-                        ms2 = planTimes(gpu != null ? gpu : cpu, g, chosen, MathMode.FP32, d, threadCount, data, yh,
+                        ms2 = planTimes(gpu != null ? gpu : cpu, g, chosen, own, d, threadCount, data, yh,
                                 pr.label + " " + a + " dtype " + d.label(), unsteady);
                     }
-                    rows.add(row(pr, row.op(), be.name(), label + "@" + d.label(), threadCount, ms2, ReferenceConv.maxRelError(yh, ref), peak));
+                    rows.add(row(pr, row.op(), be.name(), label + (own.tensorCores() ? "/" + own.label() : "") + "@" + d.label(), threadCount, ms2,
+                            ReferenceConv.maxRelError(yh, ref), peak));
                 }
             }
         }
@@ -399,8 +402,9 @@ final class BenchCommand implements Callable<Integer> {
                     + " e2e_ms the whole call with its transfers)");
         }
         if (!halves.isEmpty() && !wgrad) {
-            out.println("(ALGORITHM@fp16, @bf16: a plan on half-precision tensors, widened to float32 and rounded back around the kernel;"
-                    + " its max_rel_err against the float32 data's reference; ALGORITHM/MATH: a tensor-core math on float32 tensors)");
+            out.println("(ALGORITHM@fp16, @bf16: a plan on half-precision tensors, widened to float32 and rounded back around the kernel,"
+                    + " or on a GPU implicit-gemm/fp16@fp16 (bf16@bf16): the kernels that load and store them as they are; its max_rel_err"
+                    + " against the float32 data's reference; ALGORITHM/MATH: a tensor-core math on float32 tensors)");
         }
         if (skipped > 0) {
             out.printf("(%d layer/algorithm pairs not shown: the algorithm cannot take the layer; name it with --algorithm to see why)%n",

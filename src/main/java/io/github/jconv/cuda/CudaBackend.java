@@ -3,6 +3,7 @@ package io.github.jconv.cuda;
 import io.github.jconv.Algorithm;
 import io.github.jconv.Backend;
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.Dtype;
 import io.github.jconv.Epilogue;
 import io.github.jconv.MathMode;
 
@@ -76,6 +77,26 @@ public final class CudaBackend implements Backend {
             IMPLICIT_GEMM.run(arena, g, math, in, w, bias, epilogue, residual, out);
         } else {
             launcher(algorithm, g).run(arena, g, in, w, bias, epilogue, residual, out);
+        }
+    }
+
+    /**
+     * Whether a plan of {@code algorithm} in {@code math} on tensors of {@code storage} runs on them as they are stored
+     * ({@link #runStoredOnDevice}): the implicit GEMM in fp16 math on fp16 tensors, or bf16 on bf16 ones.
+     */
+    public static boolean loadsAsStored(Algorithm algorithm, MathMode math, Dtype storage) {
+        return algorithm == Algorithm.IMPLICIT_GEMM && ImplicitGemmLauncher.loadsAsStored(math, storage);
+    }
+
+    /**
+     * The implicit GEMM on half-precision tensors as they are stored ({@link #loadsAsStored}): in, w, residual and out
+     * hold 16-bit elements of {@code storage}, the bias float32; the kernels load them into the half-precision main loop
+     * and round the result as they store it.
+     */
+    public void runStoredOnDevice(ConvGeometry g, MathMode math, Dtype storage, DeviceArena arena, DeviceBuffer in, DeviceBuffer w,
+                                  DeviceBuffer bias, Epilogue epilogue, DeviceBuffer residual, DeviceBuffer out) {
+        if (prepare(Algorithm.IMPLICIT_GEMM, g)) {
+            IMPLICIT_GEMM.run(arena, g, math, storage, in, w, bias, epilogue, residual, out);
         }
     }
 
@@ -238,7 +259,13 @@ public final class CudaBackend implements Backend {
 
     /** {@link #variant(Algorithm, ConvGeometry)} under a math mode (its tensor-core kernel, for the implicit GEMM). */
     public String variant(Algorithm algorithm, ConvGeometry g, MathMode math) {
-        return algorithm == Algorithm.IMPLICIT_GEMM && IMPLICIT_GEMM.cannotImplement(g) == null ? ImplicitGemmLauncher.variant(g, math) : null;
+        return variant(algorithm, g, math, Dtype.FP32);
+    }
+
+    /** As above on tensors of {@code storage} (the 16-bit kernels where {@link #loadsAsStored}). */
+    public String variant(Algorithm algorithm, ConvGeometry g, MathMode math, Dtype storage) {
+        return algorithm == Algorithm.IMPLICIT_GEMM && IMPLICIT_GEMM.cannotImplement(g) == null
+                ? ImplicitGemmLauncher.variant(g, math, loadsAsStored(algorithm, math, storage) ? storage : Dtype.FP32) : null;
     }
 
     @Override

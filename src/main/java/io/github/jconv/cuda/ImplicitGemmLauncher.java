@@ -1,6 +1,7 @@
 package io.github.jconv.cuda;
 
 import io.github.jconv.ConvGeometry;
+import io.github.jconv.Dtype;
 import io.github.jconv.Epilogue;
 import io.github.jconv.MathMode;
 
@@ -24,7 +25,21 @@ final class ImplicitGemmLauncher extends Launcher {
 
     /** The entry point of a tile, direction and math: jconv_implicit_gemm_[tf32_|3xtf32_|fp16_|bf16_](fprop|dgrad)_TILE. */
     static String kernel(GemmTile t, boolean transposed, MathMode math) {
-        return "jconv_implicit_gemm_" + (math.tensorCores() ? math.label() + "_" : "") + (transposed ? "dgrad" : "fprop") + "_" + t;
+        return kernel(t, transposed, math, Dtype.FP32);
+    }
+
+    /**
+     * As {@link #kernel(GemmTile, boolean, MathMode)} on tensors of {@code storage}: float32, or (math fp16 / bf16 on
+     * tensors of that format) jconv_implicit_gemm_[fp16io_|bf16io_](fprop|dgrad)_TILE, which load and store 16-bit elements.
+     */
+    static String kernel(GemmTile t, boolean transposed, MathMode math, Dtype storage) {
+        String prefix = storage != Dtype.FP32 ? storage.label() + "io_" : math.tensorCores() ? math.label() + "_" : "";
+        return "jconv_implicit_gemm_" + prefix + (transposed ? "dgrad" : "fprop") + "_" + t;
+    }
+
+    /** Whether the kernels load and store tensors of {@code storage} as they are in {@code math}: half-precision storage in its own math. */
+    static boolean loadsAsStored(MathMode math, Dtype storage) {
+        return storage != Dtype.FP32 && math.operandDtype() == storage;
     }
 
     /**
@@ -128,7 +143,7 @@ final class ImplicitGemmLauncher extends Launcher {
     }
 
     /** What a plan's explain says: the kernel, its tile, why that tile, split-K, and (conv_transpose2d) the phases. */
-    static String variant(ConvGeometry g, MathMode math) {
+    static String variant(ConvGeometry g, MathMode math, Dtype storage) {
         GemmTile t = tile(g);
         int cols = g.transposed() ? g.cPerGroup() : g.kPerGroup();
         long blocks = blocks(t, outPixels(g), cols, g.groups);
@@ -138,7 +153,7 @@ final class ImplicitGemmLauncher extends Launcher {
         int splits = splits(g);
         String split = splits > 1 ? ", split-K into " + splits + " slices of " + splitSteps(g, splits) + " of " + steps(g) + " steps ("
                 + blocks * splits + " blocks; deterministic: jconv_implicit_gemm_splitk_reduce adds them in order)" : ", no split-K";
-        return kernel(t, g.transposed(), math) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads"
+        return kernel(t, g.transposed(), math, storage) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads"
                 + (math.tensorCores() ? " (" + t.threads() / 32 + " warps on " + (math.halfOperands() ? "mma.sync m16n8k16 " + math.label().toUpperCase(java.util.Locale.ROOT)
                         + ", two 8-deep steps per MMA" : "mma.sync m16n8k8 TF32" + (math == MathMode.TF32X3 ? ", 3 per product" : "")) + ")" : "")
                 + (g.transposed() ? ", " + gemms(g).size() + " stride phase(s)" : "") + split;
@@ -157,6 +172,20 @@ final class ImplicitGemmLauncher extends Launcher {
     /** {@link #run} on the main loop of {@code math}: FP32 SIMT, or TF32 / 3xTF32 tensor cores (same tiles, split and order). */
     void run(DeviceArena arena, ConvGeometry g, MathMode math, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias, Epilogue ep,
              DeviceBuffer res, DeviceBuffer out) {
+        run(arena, g, math, Dtype.FP32, in, w, bias, ep, res, out);
+    }
+
+    /**
+     * As above on tensors of {@code storage}: in, w, res and out hold its elements ({@link #loadsAsStored} for a
+     * half-precision one), the bias float32; the split-K workspace is float32 either way.
+     */
+    void run(DeviceArena arena, ConvGeometry g, MathMode math, Dtype storage, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias,
+             Epilogue ep, DeviceBuffer res, DeviceBuffer out) {
+        if (storage != Dtype.FP32 && !loadsAsStored(math, storage)) {
+            throw new IllegalArgumentException(storage.label() + " tensors are loaded as they are in math " + storage.label() + " only, not "
+                    + math.label());
+        }
+        boolean half = storage != Dtype.FP32;
         GemmTile t = tile(g);
         int splits = splits(g), splitSteps = splitSteps(g, splits);
         int limit = Math.max(1, gridYZLimit / splits);
@@ -167,13 +196,18 @@ final class ImplicitGemmLauncher extends Launcher {
                     int[] p = params(g, first, ep, gemm, splits, splitSteps);
                     int groups = Math.min(limit, g.groups - first);
                     int[] grid = {(int) ((gemm.pixels + t.bm() - 1) / t.bm()), (gemm.cols + t.bn() - 1) / t.bn(), groups * splits};
-                    launch(arena, kernel(t, g.transposed(), math), grid, t.block(), p, out, in, w, bias, res,
-                            ws == null ? out : ws);
+                    if (half) { // (in, w, bias, res, out, ws): the output and the float32 workspace apart
+                        launch(arena, kernel(t, g.transposed(), math, storage), grid, t.block(), p, out, in, w, bias, res, out,
+                                ws == null ? out : ws);
+                    } else { // (in, w, bias, res, out): the workspace in the output's place when split
+                        launch(arena, kernel(t, g.transposed(), math), grid, t.block(), p, out, in, w, bias, res, ws == null ? out : ws);
+                    }
                     last = p;
                 }
             }
             if (ws != null && last != null) {
-                launch(arena, "jconv_implicit_gemm_splitk_reduce", grid1d(outputElements(g)), BLOCK_1D, last, out, ws, bias, res, out);
+                launch(arena, "jconv_implicit_gemm_splitk_reduce" + (half ? "_" + storage.label() + "io" : ""), grid1d(outputElements(g)),
+                        BLOCK_1D, last, out, ws, bias, res, out);
             }
         }
     }

@@ -86,6 +86,57 @@ class TensorCoreTest {
         }
     }
 
+    static Stream<Arguments> backendsHalvesAndTiles() {
+        return Stream.of("cuda-emu", "cuda").flatMap(b -> Stream.of(MathMode.FP16, MathMode.BF16)
+                .flatMap(m -> Stream.concat(ImplicitGemmLauncher.TILES.stream().map(t -> Arguments.of(b, m, t, 0)), Stream.of(Arguments.of(b, m, null, 3)))));
+    }
+
+    private static float[] rounded(Dtype d, float[] a) {
+        float[] r = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            r[i] = d.round(a[i]);
+        }
+        return r;
+    }
+
+    /**
+     * Half-precision tensors in their own math (fp16 tensors in math fp16, bf16 in bf16): the <fp16|bf16>io kernels load
+     * the 16-bit elements as they are and round the result as they store it, which must give exactly the float32 tensors'
+     * run of the same math on the operands rounded to the format, rounded: every tile on the shape table with a residual
+     * epilogue, and split-K in 3 slices (its reduction storing 16 bits).
+     */
+    @ParameterizedTest(name = "{0} {1} tile {2} splits {3}")
+    @MethodSource("backendsHalvesAndTiles")
+    void halfTensorsAreLoadedAsStoredAndGiveTheRoundedFloatRun(String backend, MathMode math, GemmTile tile, int splits) {
+        Dtype d = math.operandDtype();
+        ImplicitGemmLauncher.forcedTile = tile;
+        ImplicitGemmLauncher.forcedSplits = splits;
+        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
+        try (Device dev = open(backend)) {
+            int layers = 0;
+            for (ConvGeometry g : ShapeTableTest.geometries()) {
+                float[][] d0 = TestSupport.data(g, 45);
+                float[][] dr = {rounded(d, d0[0]), rounded(d, d0[1]), d0[2] == null ? null : rounded(d, d0[2])};
+                float[] res = rounded(d, TestSupport.gaussian(new Random(46), Tensor.elementCount(g.outputShape())));
+                Tensor w = Tensor.of(d0[1], g.weightShape()), b = d0[2] == null ? null : Tensor.of(d0[2], g.biasLength());
+                float[] y;
+                try (ConvPlan plan = ConvPlan.of(dev, g, w, b).algorithm(Algorithm.IMPLICIT_GEMM).math(math).dtype(d).epilogue(ep).build()) {
+                    String why = plan.explain();
+                    assertTrue(why.contains("jconv_implicit_gemm_" + d.label() + "io_") && why.contains("loaded and stored as " + d.label()), why);
+                    y = plan.run(Tensor.of(d0[0], g.inputShape()), Tensor.of(res, g.outputShape())).data();
+                }
+                float[] want = rounded(d, run(dev, math, g, dr, ep, res));
+                String what = backend + " " + d.label() + " tensors, tile " + tile + ", splits " + splits + ", " + g;
+                org.junit.jupiter.api.Assertions.assertArrayEquals(want, y, 0f, () -> what + TestSupport.scheduleNote(what));
+                layers++;
+            }
+            assertEquals(ShapeTableTest.geometries().size(), layers);
+        } finally {
+            ImplicitGemmLauncher.forcedTile = null;
+            ImplicitGemmLauncher.forcedSplits = 0;
+        }
+    }
+
     /** Split-K in 3 slices (the partial tiles in the workspace, the epilogue in the reduction) with a residual. */
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("backendsAndMaths")
