@@ -1,6 +1,8 @@
 package io.github.jconv;
 
+import io.github.jconv.cpu.HalfVectors;
 import io.github.jconv.cpu.Parallel;
+import io.github.jconv.cpu.Sgemm;
 
 import java.util.Locale;
 
@@ -63,8 +65,8 @@ public enum Dtype {
     private static final int CHUNK = 1 << 14;
 
     /**
-     * src[0 .. n) encoded into dst[0 .. n), as {@link #encode(float)} bit for bit (a branch-light form of it), spread over
-     * {@code threads} (0: all cores) in chunks.
+     * src[0 .. n) encoded into dst[0 .. n), as {@link #encode(float)} bit for bit, spread over {@code threads} (0: all
+     * cores) in chunks: with the Vector API branch-free ({@link HalfVectors}), else a branch-light scalar form.
      */
     void encode(float[] src, short[] dst, int n, int threads) {
         if (this == FP32) {
@@ -72,19 +74,31 @@ public enum Dtype {
         }
         boolean half = this == FP16;
         Parallel.of(threads).forEach((n + CHUNK - 1) / CHUNK, task -> {
-            for (int i = task * CHUNK, end = Math.min(n, i + CHUNK); i < end; i++) {
+            int from = task * CHUNK, end = Math.min(n, from + CHUNK);
+            if (Sgemm.VECTOR) {
+                HalfVectors.encode(src, dst, from, end, !half);
+                return;
+            }
+            for (int i = from; i < end; i++) {
                 dst[i] = half ? fastHalf(src[i]) : fastBfloat16(src[i]);
             }
         });
     }
 
-    /** src[0 .. n) decoded into dst[0 .. n), exactly ({@link #decode(short)}), spread over {@code threads} in chunks. */
+    /**
+     * src[0 .. n) decoded into dst[0 .. n), exactly ({@link #decode(short)}), spread over {@code threads} in chunks (with the
+     * Vector API {@link HalfVectors}, else a table for fp16 and a shift for bf16).
+     */
     void decode(short[] src, float[] dst, int n, int threads) {
         if (this == FP32) {
             throw new IllegalStateException("fp32 has no 16-bit form");
         }
         boolean half = this == FP16;
         Parallel.of(threads).forEach((n + CHUNK - 1) / CHUNK, task -> {
+            if (Sgemm.VECTOR) {
+                HalfVectors.decode(src, dst, task * CHUNK, Math.min(n, task * CHUNK + CHUNK), !half);
+                return;
+            }
             if (half) {
                 float[] table = HalfTable.VALUES;
                 for (int i = task * CHUNK, end = Math.min(n, i + CHUNK); i < end; i++) {

@@ -13,6 +13,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Half-precision device tensors ({@link Dtype#FP16}, {@link Dtype#BF16}) and the plans that run on them: what goes in
@@ -70,8 +71,9 @@ class DtypeTensorTest {
 
     /**
      * The array conversions' fast rounding equals {@link Precision}'s, bit for bit: on float patterns strided through all
-     * 2^32 (every exponent, sign, NaN and infinity), and around every half value: the value itself, its neighbours one float
-     * ulp away and the exact midpoints to the next value up (the ties), for both formats.
+     * 2^32 (every exponent, sign, NaN and infinity), scalar and through the array methods (the Vector API's branch-free
+     * form where it runs), and around every half value: the value itself, its neighbours one float ulp away and the exact
+     * midpoints to the next value up (the ties), for both formats; every 16-bit pattern widens as {@link Dtype#decode}.
      */
     @Test
     void fastRoundingIsPrecisionsBitForBit() {
@@ -79,6 +81,37 @@ class DtypeTensorTest {
             float v = Float.intBitsToFloat((int) b);
             assertEquals(Precision.toHalf(v), Dtype.fastHalf(v), () -> "fp16 of " + Integer.toHexString(Float.floatToRawIntBits(v)));
             assertEquals(Precision.toBfloat16(v), Dtype.fastBfloat16(v), () -> "bf16 of " + Integer.toHexString(Float.floatToRawIntBits(v)));
+        }
+        // the array conversions the plans use (with the Vector API its branch-free form, else the scalar one), on the same
+        // patterns in chunks of an odd length (the vector loops' scalar tails), and every 16-bit pattern widened
+        int chunk = 100_003;
+        float[] src = new float[chunk], wide = new float[chunk];
+        short[] bits = new short[chunk];
+        for (long b0 = 0; b0 < 1L << 32; b0 += 251L * chunk) {
+            int n = (int) Math.min(chunk, ((1L << 32) - b0 + 250) / 251);
+            for (int i = 0; i < n; i++) {
+                src[i] = Float.intBitsToFloat((int) (b0 + 251L * i));
+            }
+            for (Dtype d : HALVES) {
+                d.encode(src, bits, n, 2);
+                for (int i = 0; i < n; i++) {
+                    if (bits[i] != d.encode(src[i])) {
+                        fail(d + " array rounding of " + Integer.toHexString(Float.floatToRawIntBits(src[i])) + ": " + hex(bits[i]) + ", not "
+                                + hex(d.encode(src[i])));
+                    }
+                }
+            }
+        }
+        short[] all = new short[1 << 16];
+        float[] values = new float[all.length];
+        for (int h = 0; h < all.length; h++) {
+            all[h] = (short) h;
+        }
+        for (Dtype d : HALVES) {
+            d.decode(all, values, all.length - 3, 2);
+            for (int h = 0; h < all.length - 3; h++) {
+                assertEquals(Float.floatToRawIntBits(d.decode(all[h])), Float.floatToRawIntBits(values[h]), d + " widening of " + hex(all[h]));
+            }
         }
         for (Dtype d : HALVES) {
             for (int h = 0; h < 1 << 16; h++) {

@@ -94,10 +94,7 @@ class NetworkTest {
         Assumptions.assumeTrue(Backends.all().stream().anyMatch(b -> b.name().equals("cuda-emu") && b.unavailableReason() == null));
         Network n = Network.named(name, 1, name.equals("resnet50") ? 32 : 64, 7);
         Tensor x = n.randomInput(8);
-        Tensor cpu, emu;
-        try (Device dev = Device.open("cpu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
-            cpu = c.run(x);
-        }
+        Tensor cpu = cpuTrunk(n, x), emu;
         try (Device dev = Device.open("cuda-emu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, 0, false)) {
             emu = c.run(x);
         }
@@ -126,18 +123,12 @@ class NetworkTest {
         io.github.jconv.MathMode math = io.github.jconv.MathMode.valueOf(mathName);
         Network n = Network.named("resnet50", 1, 32, 7);
         Tensor x = n.randomInput(8);
-        Tensor cpu, emu;
-        try (Device dev = Device.open("cpu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
-            cpu = c.run(x);
-        }
+        Tensor cpu = cpuTrunk(n, x), emu;
         try (Device dev = Device.open("cuda-emu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, math, 0, false)) {
             emu = c.run(x);
         }
-        double err = 0, scale = 0;
-        for (int i = 0; i < cpu.size(); i++) {
-            err = Math.max(err, Math.abs(cpu.data()[i] - emu.data()[i]));
-            scale = Math.max(scale, Math.abs(cpu.data()[i]));
-        }
+        double[] d = difference(cpu, emu);
+        double err = d[0], scale = d[1];
         double bound = math == io.github.jconv.MathMode.TF32X3 ? 1e-4 : math == io.github.jconv.MathMode.BF16 ? 1.6e-1 : 2e-2;
         assertTrue(scale > 0.1, "a live output");
         assertTrue(err / scale <= bound, math.label() + ": max relative difference " + err / scale);
@@ -159,25 +150,36 @@ class NetworkTest {
         io.github.jconv.Dtype dtype = io.github.jconv.Dtype.valueOf(dtypeName);
         Network n = Network.named("resnet50", 1, 32, 7);
         Tensor x = n.randomInput(8);
-        Tensor cpu, half;
-        try (Device dev = Device.open("cpu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
-            cpu = c.run(x);
-        }
+        Tensor cpu = cpuTrunk(n, x), half;
         try (Device dev = Device.open(backend);
              Network.Compiled c = n.compile(dev, Algorithm.AUTO, io.github.jconv.MathMode.FP32, dtype, 2, false)) {
             assertEquals(dtype, c.dtype());
             half = c.run(x);
         }
-        double err = 0, scale = 0;
-        for (int i = 0; i < cpu.size(); i++) {
-            err = Math.max(err, Math.abs(cpu.data()[i] - half.data()[i]));
-            scale = Math.max(scale, Math.abs(cpu.data()[i]));
-        }
+        double[] d = difference(cpu, half);
+        double err = d[0], scale = d[1];
         double bound = dtype == io.github.jconv.Dtype.BF16 ? 1.6e-1 : 2e-2;
         assertTrue(scale > 0.1, "a live output");
         assertTrue(err / scale <= bound && err / scale > 1e-6, dtype.label() + " on " + backend + ": max relative difference " + err / scale);
         for (float v : half.data()) {
             assertEquals(v, dtype.round(v), "the output holds values of the dtype");
         }
+    }
+
+    /** The trunk's fp32 output on the CPU (2 threads, no tuning). */
+    private static Tensor cpuTrunk(Network n, Tensor x) {
+        try (Device dev = Device.open("cpu"); Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
+            return c.run(x);
+        }
+    }
+
+    /** {max |ref - y|, max |ref|} over the elements. */
+    private static double[] difference(Tensor ref, Tensor y) {
+        double err = 0, scale = 0;
+        for (int i = 0; i < ref.size(); i++) {
+            err = Math.max(err, Math.abs(ref.data()[i] - y.data()[i]));
+            scale = Math.max(scale, Math.abs(ref.data()[i]));
+        }
+        return new double[] {err, scale};
     }
 }
