@@ -65,6 +65,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * #TIMED_SPREAD} (its fastest run may not be its speed) are timed again with the others, once, and the second rounds
  * decide ({@code retimed} in the entry). The backend's own pick losing by more than {@link #SUSPECT_MARGIN} is warmed
  * again and every candidate timed once more; still losing by as much, the choice is provisional ({@code suspect}).
+ *
+ * <p>Cold caches: where the backend says its candidates' weights outweigh the work ({@link Backend#timedCold}: Winograd's
+ * transformed weights on 7x7 and 14x14 maps at batch 1), each timed run is preceded by a sweep through more memory than
+ * the last-level cache holds ({@link #clearCaches}), as in a network, where the other layers' weights pass through the
+ * caches between two calls of this one; timed on weights it had just used, Winograd won where it lost in the trunk
+ * ({@code "timed"} in the entry says which).
  */
 public final class Autotuner {
     /** The cache file's format version. */
@@ -80,8 +86,8 @@ public final class Autotuner {
      * Winograd is chosen only when this much faster than the best other candidate: its rounding error is ~10x direct's
      * and a plan keeps its weights 4x larger (36 transformed values per 3x3 kernel), which a near tie does not repay. It
      * was 1.15 while the tuner also timed Winograd where its transformed weights outweigh the work (on 7x7 and 14x14 maps
-     * at batch 1 the tuner's runs and the network disagreed on the order by up to 1.5x); those shapes are now left out
-     * ({@code CpuBackend.notTuned}), and where it stays a candidate (ResNet-50's 56x56 and 28x28 layers at batch 1) it
+     * at batch 1 the tuner's runs and the network disagreed on the order by up to 1.5x); those shapes are now timed with
+     * the caches cleared ({@code CpuBackend.timedCold}), and on ResNet-50's 56x56 and 28x28 layers at batch 1 it
      * ran 10-18% faster than direct inside the trunk while the tuner, seeing it 1.14x faster by median, kept direct on
      * one of them in 5 of 10 fresh processes (AMD EPYC Zen 5, 2026-12-05).
      */
@@ -376,11 +382,12 @@ public final class Autotuner {
                 errors.put(a.label(), ReferenceConv.maxRelError(out, ref));
             }
         }
-        Map<Algorithm, double[]> host = hostTimes(backend, onHost, g, failed);
+        boolean cold = backend.timedCold(g);
+        Map<Algorithm, double[]> host = hostTimes(backend, onHost, g, failed, cold);
         boolean retimed = scattered(host, errors);
         if (retimed) {
             LOG.info("autotuning {}: the timed runs of a candidate near the fastest spread more than {}x; timing them again", g, TIMED_SPREAD);
-            host = hostTimes(backend, onHost, g, failed);
+            host = hostTimes(backend, onHost, g, failed, cold);
         }
         Algorithm expected = backend.choose(g);
         boolean suspect = outrun(host, errors, expected);
@@ -388,7 +395,7 @@ public final class Autotuner {
             LOG.info("autotuning {}: {}, the backend's own pick, lost by more than {}x; warming it again and timing every candidate once more", g,
                     expected, SUSPECT_MARGIN);
             steady.put(expected.label(), warmOnHost(onHost.get(expected), backend instanceof CpuBackend, SUSPECT_WARMUP_MILLIS));
-            host = hostTimes(backend, onHost, g, failed);
+            host = hostTimes(backend, onHost, g, failed, cold);
             retimed = true;
             suspect = outrun(host, errors, expected);
         }
@@ -420,7 +427,8 @@ public final class Autotuner {
         entry.put("algorithm", best.label());
         entry.put("median_ms", times);
         entry.put("max_rel_error", errors);
-        entry.put("timed", backend instanceof CudaBackend ? "device events around plan runs" : "whole calls at steady state");
+        entry.put("timed", backend instanceof CudaBackend ? "device events around plan runs"
+                : "whole calls at steady state" + (cold ? ", the caches cleared before each" : ""));
         entry.put("spread", spreads);
         if (!steady.isEmpty()) {
             entry.put("steady", steady);
@@ -535,13 +543,16 @@ public final class Autotuner {
      * A candidate that throws is dropped (recorded in failed).
      */
     private static Map<Algorithm, double[]> hostTimes(Backend backend, Map<Algorithm, Runnable> candidates, ConvGeometry g,
-                                                      Map<String, Object> failed) {
+                                                      Map<String, Object> failed, boolean cold) {
         Map<Algorithm, double[]> ms = new LinkedHashMap<>();
         candidates.keySet().forEach(a -> ms.put(a, new double[TIMED_RUNS]));
         for (int round = 0; round < TIMED_RUNS; round++) {
             for (Iterator<Map.Entry<Algorithm, double[]>> it = ms.entrySet().iterator(); it.hasNext(); ) {
                 Map.Entry<Algorithm, double[]> e = it.next();
                 try {
+                    if (cold) {
+                        clearCaches.run();
+                    }
                     long s = System.nanoTime();
                     candidates.get(e.getKey()).run();
                     e.getValue()[round] = (System.nanoTime() - s) / 1e6;
@@ -552,6 +563,31 @@ public final class Autotuner {
             }
         }
         return ms;
+    }
+
+    /** Bytes swept by {@link #sweep}: twice a 32 MiB last-level cache (AMD EPYC's per CCD; Intel Xeon's are smaller). */
+    static final int SWEEP_BYTES = 64 << 20;
+    private static volatile int[] sweepBuffer;
+    private static volatile int sweepSink;
+
+    /** What a cold timed run is preceded by: {@link #sweep}; tests replace it to see when it runs. */
+    static volatile Runnable clearCaches = Autotuner::sweep;
+
+    /**
+     * Reads one int of every 64-byte line of {@link #SWEEP_BYTES} (allocated on first use): whatever the caches held
+     * before is evicted by it, as a network's other layers evict a layer's weights (~2-4 ms).
+     */
+    static void sweep() {
+        int[] b = sweepBuffer;
+        if (b == null) {
+            b = new int[SWEEP_BYTES / 4];
+            sweepBuffer = b;
+        }
+        int sum = 0;
+        for (int i = 0; i < b.length; i += 16) {
+            sum += b[i];
+        }
+        sweepSink = sum;
     }
 
     private static void fail(Map<String, Object> failed, ConvGeometry g, Backend backend, Algorithm a, Throwable e) {

@@ -78,6 +78,16 @@ public interface Backend {
     }
 
     /**
+     * Whether the tuner times the candidates for {@code geometry} with the caches cleared before each timed run (see
+     * {@link Autotuner}): where a candidate's weights outweigh the work, its speed on weights it has just used would not
+     * hold in a network, where the other layers' weights pass through the caches between two of its calls. By default
+     * not.
+     */
+    default boolean timedCold(ConvGeometry geometry) {
+        return false;
+    }
+
+    /**
      * Which kernel variant {@code algorithm} runs for {@code geometry} and why (tile shape, phases), for explain; null
      * when the algorithm has no variants to tell apart.
      */

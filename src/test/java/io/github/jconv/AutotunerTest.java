@@ -358,6 +358,61 @@ class AutotunerTest {
     }
 
     /**
+     * Where the backend says its candidates' weights outweigh the work ({@link Backend#timedCold}), each timed run follows a
+     * sweep of the caches: a fake Winograd that is fast on weights it has just used (1 ms) and slow right after a sweep
+     * (12 ms, as on weights from memory) loses to a 4 ms direct there, and wins where the timing is warm; the entry says
+     * how it was timed. The sweep is the tuner's own (Autotuner.clearCaches), replaced here to see when it runs.
+     */
+    @Test
+    void whereTheBackendSaysSoEachTimedRunFollowsASweepOfTheCaches(@TempDir Path dir) {
+        Runnable sweep = Autotuner.clearCaches;
+        java.util.concurrent.atomic.AtomicBoolean swept = new java.util.concurrent.atomic.AtomicBoolean();
+        java.util.concurrent.atomic.AtomicInteger sweeps = new java.util.concurrent.atomic.AtomicInteger();
+        Autotuner.clearCaches = () -> {
+            swept.set(true);
+            sweeps.incrementAndGet();
+        };
+        try {
+            for (boolean cold : new boolean[] {true, false}) {
+                Backend b = new Backend() {
+                    @Override public String name() { return "fake"; }
+                    @Override public String unavailableReason() { return null; }
+                    @Override public List<Algorithm> algorithms() { return List.of(Algorithm.DIRECT, Algorithm.WINOGRAD); }
+                    @Override public String cannotImplement(Algorithm a, ConvGeometry g) { return null; }
+                    @Override public Algorithm choose(ConvGeometry g) { return Algorithm.DIRECT; }
+                    @Override public boolean timedCold(ConvGeometry g) { return cold; }
+
+                    @Override
+                    public void run(Algorithm a, ConvGeometry g, float[] in, float[] w, float[] bias, float[] out, int threads) {
+                        sleep(a == Algorithm.DIRECT ? 4 : swept.getAndSet(false) ? 12 : 1);
+                        CpuBackend.INSTANCE.run(Algorithm.DIRECT, g, in, w, bias, out, threads);
+                    }
+                };
+                sweeps.set(0);
+                Autotuner t = Autotuner.withCacheFile(dir.resolve(cold + ".json"));
+                assertEquals(cold ? Algorithm.DIRECT : Algorithm.WINOGRAD, t.choose(b, G, 1, true), cold ? "timed cold" : "timed warm");
+                assertEquals(cold ? "whole calls at steady state, the caches cleared before each" : "whole calls at steady state",
+                        t.cached(b, G, 1).get("timed"));
+                if (cold) {
+                    assertTrue(sweeps.get() >= 10, sweeps + " sweeps for 5 rounds of 2 candidates");
+                } else {
+                    assertEquals(0, sweeps.get());
+                }
+            }
+        } finally {
+            Autotuner.clearCaches = sweep;
+        }
+    }
+
+    /** The tuner's own sweep reads through more than a last-level cache (twice AMD EPYC's 32 MiB per CCD). */
+    @Test
+    void theSweepReadsTwiceALastLevelCache() {
+        assertTrue(Autotuner.SWEEP_BYTES >= 64 << 20);
+        Autotuner.sweep(); // allocates its buffer once and reads it: must not throw
+        Autotuner.sweep();
+    }
+
+    /**
      * The warmed candidates are timed in rounds, one run of each per round, so a burst of load from elsewhere slows a round
      * of every candidate rather than all the timed runs of one: the calls after the last warm-up alternate.
      */

@@ -89,26 +89,25 @@ public final class CpuBackend implements Backend {
     }
 
     /**
-     * Transformed weights per output (36 C / (N P Q) for F(4x4, 3x3)) above which the tuner leaves Winograd out
-     * ({@link #notTuned}): it reads them all every call, 4x direct's weights, and in a network at batch 1 they come from
-     * memory. ResNet-50's 256 -> 256 3x3 layer at 14x14 (47 per output; AMD EPYC Zen 5, 2 threads, alternating with
-     * direct inside the trunk in one process): Winograd 0.80 vs 0.76 ms and 1.0 vs 0.87, where the tuner, on weights it
-     * had just used, timed it 1.07-1.17x faster than direct and picked it in 2 of 10 fresh tunings. The layers below
-     * stay candidates: 128 -> 128 at 28x28 (5.9 per output; alone 0.49 vs direct's 0.76 ms, in the trunk 0.47-0.54 against
-     * ONNX Runtime's 0.62-0.64), 64 -> 64 at 56x56 (0.7), and batch 8 at 14x14 (5.9).
+     * Transformed weights per output (36 C / (N P Q) for F(4x4, 3x3)) above which the tuner times the candidates with the
+     * caches cleared ({@link #timedCold}): Winograd reads them all every call, 4x direct's weights, and in a network at
+     * batch 1 they come from memory. On weights it had just used the tuner timed Winograd 1.07-1.17x faster than direct
+     * on ResNet-50's 256 -> 256 3x3 layer at 14x14 (47 per output) and picked it in 2 of 10 fresh tunings, while inside the
+     * trunk it ran 0.80 vs 0.76 ms and 1.0 vs 0.87 (AMD EPYC Zen 5, 2 threads); so it was left out of tuning there. On a Zen
+     * 4 VM (2026-12-05) the same layer ran 0.61-0.86 ms with Winograd inside the trunk against direct's 1.31-1.33, and
+     * the 512 one at 7x7 1.07-1.28 against 1.37-1.39 (ONNX Runtime 1.01-1.04 and 1.18): which wins depends on the machine,
+     * so the tuner times it as the trunk runs it instead of leaving it out. At or below this (128 -> 128 at 28x28: 5.9,
+     * 64 -> 64 at 56x56: 0.7, batch 8 at 14x14: 5.9) the weights stay in the caches and the timing is warm.
      */
     static final int WINOGRAD_WEIGHTS_PER_OUTPUT = 16;
 
     @Override
-    public String notTuned(Algorithm algorithm, ConvGeometry g) {
-        if (algorithm != Algorithm.WINOGRAD || cannotImplement(algorithm, g) != null) {
-            return null;
+    public boolean timedCold(ConvGeometry g) {
+        if (cannotImplement(Algorithm.WINOGRAD, g) != null) {
+            return false;
         }
         ConvGeometry f = DirectConv.vectorForm(g);
-        double perOutput = 36.0 * f.c / ((double) f.n * f.p * f.q);
-        return perOutput <= WINOGRAD_WEIGHTS_PER_OUTPUT ? null : String.format(java.util.Locale.ROOT,
-                "winograd reads %.0f transformed weights per output (above %d: from memory in a network they make it slower than"
-                        + " direct); run it by name", perOutput, WINOGRAD_WEIGHTS_PER_OUTPUT);
+        return 36.0 * f.c / ((double) f.n * f.p * f.q) > WINOGRAD_WEIGHTS_PER_OUTPUT;
     }
 
     /**
@@ -121,8 +120,8 @@ public final class CpuBackend implements Backend {
      * layers ({@link Pointwise}: faster than im2col on 29 of ResNet-50's 30 1x1 layers at batch 1 and 8 in one run on
      * Zen 5, 1.03-2.4x; 0.84x on 1024 -> 2048 s2 at batch 1, which it won in another); the rest to im2col + GEMM (direct
      * if im2col cannot). Chosen from the bench figures in the README. Never Winograd: its error is ~10x direct's and
-     * inside ResNet-50's trunk at batch 1 it was no faster than direct, so only the tuner picks it, where it measures it
-     * faster by a margin ({@link io.github.jconv.Autotuner#WINOGRAD_MARGIN}).
+     * whether it wins depends on the machine, so only the tuner picks it, where it measures it faster by a margin
+     * ({@link io.github.jconv.Autotuner#WINOGRAD_MARGIN}; with the caches cleared where its weights outweigh the work).
      */
     @Override
     public Algorithm choose(ConvGeometry g) {
