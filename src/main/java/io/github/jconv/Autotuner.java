@@ -567,21 +567,27 @@ public final class Autotuner {
 
     /** Bytes swept by {@link #sweep}: twice a 32 MiB last-level cache (AMD EPYC's per CCD; Intel Xeon's are smaller). */
     static final int SWEEP_BYTES = 64 << 20;
-    private static volatile int[] sweepBuffer;
+    private static volatile java.lang.ref.SoftReference<int[]> sweepBuffer = new java.lang.ref.SoftReference<>(null);
     private static volatile int sweepSink;
 
     /** What a cold timed run is preceded by: {@link #sweep}; tests replace it to see when it runs. */
     static volatile Runnable clearCaches = Autotuner::sweep;
 
     /**
-     * Reads one int of every 64-byte line of {@link #SWEEP_BYTES} (allocated on first use): whatever the caches held
-     * before is evicted by it, as a network's other layers evict a layer's weights (~2-4 ms).
+     * Reads one int of every 64-byte line of {@link #SWEEP_BYTES} (allocated on first use, held softly so that a heap under
+     * pressure takes it back; without the heap for it, no sweep and a warning): whatever the caches held before is evicted
+     * by it, as a network's other layers evict a layer's weights (~2-4 ms).
      */
     static void sweep() {
-        int[] b = sweepBuffer;
+        int[] b = sweepBuffer.get();
         if (b == null) {
-            b = new int[SWEEP_BYTES / 4];
-            sweepBuffer = b;
+            try {
+                b = new int[SWEEP_BYTES / 4];
+            } catch (OutOfMemoryError e) {
+                LOG.warn("autotuning: no Java heap for the {} MiB cache sweep; timing with warm caches", SWEEP_BYTES >> 20);
+                return;
+            }
+            sweepBuffer = new java.lang.ref.SoftReference<>(b);
         }
         int sum = 0;
         for (int i = 0; i < b.length; i += 16) {
