@@ -4,6 +4,7 @@ import com.fasterxml.jackson.jr.ob.JSON;
 import io.github.jconv.Algorithm;
 import io.github.jconv.Device;
 import io.github.jconv.DeviceTensor;
+import io.github.jconv.Backends;
 import io.github.jconv.Dtype;
 import io.github.jconv.MathMode;
 import io.github.jconv.Tensor;
@@ -61,9 +62,12 @@ final class NetworkBench {
             Row r = timeTrunk(net, x, backend, Algorithm.AUTO, m, Dtype.FP32, threads, tune, runs, warm, result, null);
             rows.add(new Row(r.who() + " math " + m.label(), r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
         }
-        for (Dtype d : dtypes) { // the same trunk on half-precision tensors (the weights rounded to them)
-            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, MathMode.FP32, d, threads, tune, runs, warm, result, null);
-            rows.add(new Row(r.who() + " dtype " + d.label(), r.medianMs(), r.minMs(), r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
+        for (Dtype d : dtypes) { // the same trunk on half-precision tensors (the weights rounded to them); on a GPU in the
+            // dtype's own math, whose implicit-GEMM kernels load and store the 16-bit tensors as they are
+            MathMode own = Backends.get(backend) instanceof io.github.jconv.cuda.CudaBackend ? MathMode.valueOf(d.name()) : MathMode.FP32;
+            Row r = timeTrunk(net, x, backend, Algorithm.AUTO, own, d, threads, tune, runs, warm, result, null);
+            rows.add(new Row(r.who() + " dtype " + d.label() + (own == MathMode.FP32 ? "" : " math " + own.label()), r.medianMs(), r.minMs(),
+                    r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));
         }
         if (!noPeers && backend.equals("cuda")) { // cuDNN on the same trunk, device-resident the same way, a plan per layer
             String why = io.github.jconv.cuda.CudnnBackend.INSTANCE.unavailableReason();

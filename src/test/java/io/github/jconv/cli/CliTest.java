@@ -208,6 +208,20 @@ class CliTest {
                 "--warmup", "1", "--warmup-ms", "0", "--warmup-max-ms", "0", "--math", "tf32,3xtf32", "--no-peers");
         assertEquals(0, b.code(), b.err());
         assertTrue(b.out().contains("implicit-gemm/tf32") && b.out().contains("implicit-gemm/3xtf32"), b.out());
+        // --dtype: a row per half-precision dtype (on a GPU the implicit GEMM in the dtype's own math), refused where no plan runs
+        Result h = cli("bench", "--backend", "cuda-emu", "--shape", "1,8,8,8,8,3,3,1,1,1,1", "--algorithm", "implicit-gemm", "--algorithm", "direct",
+                "--runs", "1", "--warmup", "1", "--warmup-ms", "0", "--warmup-max-ms", "0", "--dtype", "fp16,bf16", "--no-peers");
+        assertEquals(0, h.code(), h.err());
+        assertTrue(h.out().contains("implicit-gemm/fp16@fp16") && h.out().contains("implicit-gemm/bf16@bf16") && h.out().contains("direct@fp16"),
+                h.out());
+        Result hc = cli("bench", "--backend", "cpu", "--shape", "1,8,8,8,8,3,3,1,1,1,1", "--algorithm", "direct", "--runs", "1", "--warmup", "1",
+                "--warmup-ms", "0", "--warmup-max-ms", "0", "--dtype", "bf16", "--no-peers");
+        assertEquals(0, hc.code(), hc.err());
+        assertTrue(hc.out().contains("direct@bf16"), hc.out());
+        bad(dir, "--dtype times conv2d and conv_transpose2d plans on half-precision tensors, not the weight gradient", "bench", "--backend", "cpu",
+                "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--op", "conv2d-backward-weight", "--dtype", "fp16", "--no-peers");
+        bad(dir, "unknown dtype 'fp8' (fp32, fp16, bf16)", "bench", "--backend", "cpu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--dtype", "fp8",
+                "--no-peers");
     }
 
     private static double[] toDouble(float[] a) {
