@@ -71,8 +71,8 @@ class DtypeTensorTest {
 
     /**
      * The array conversions' fast rounding equals {@link Precision}'s, bit for bit: on float patterns strided through all
-     * 2^32 (every exponent, sign, NaN and infinity), scalar and through the array methods (the Vector API's branch-free
-     * form where it runs), and around every half value: the value itself, its neighbours one float ulp away and the exact
+     * 2^32 (every exponent, sign, NaN and infinity), one by one and through the array methods the plans use, and around
+     * every half value: the value itself, its neighbours one float ulp away and the exact
      * midpoints to the next value up (the ties), for both formats; every 16-bit pattern widens as {@link Dtype#decode}.
      */
     @Test
@@ -82,8 +82,8 @@ class DtypeTensorTest {
             assertEquals(Precision.toHalf(v), Dtype.fastHalf(v), () -> "fp16 of " + Integer.toHexString(Float.floatToRawIntBits(v)));
             assertEquals(Precision.toBfloat16(v), Dtype.fastBfloat16(v), () -> "bf16 of " + Integer.toHexString(Float.floatToRawIntBits(v)));
         }
-        // the array conversions the plans use (with the Vector API its branch-free form, else the scalar one), on the same
-        // patterns in chunks of an odd length (the vector loops' scalar tails), and every 16-bit pattern widened
+        // the array conversions the plans use, on the same patterns in chunks of an odd length split over two threads, and
+        // every 16-bit pattern widened
         int chunk = 100_003;
         float[] src = new float[chunk], wide = new float[chunk];
         short[] bits = new short[chunk];
