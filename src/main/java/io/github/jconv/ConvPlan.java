@@ -83,7 +83,7 @@ public final class ConvPlan implements AutoCloseable {
         }
         this.stored = backend instanceof CudaBackend && layout == Layout.NCHW && CudaBackend.loadsAsStored(algorithm, math, dtype);
         boolean copies = device.isCpu() || b.cached;
-        float[] weight = roundedTo(dtype, b.weight.data()), bias = b.bias == null ? null : roundedTo(dtype, b.bias.data());
+        float[] weight = dtype.round(b.weight.data()), bias = b.bias == null ? null : dtype.round(b.bias.data());
         boolean own = b.cached || dtype != Dtype.FP32; // the arrays are the plan's already: the cache's copies, or rounded ones
         this.weightCopy = !copies ? null : own ? weight : weight.clone();
         this.hostBias = !copies || bias == null ? null : own ? bias : bias.clone();
@@ -117,18 +117,6 @@ public final class ConvPlan implements AutoCloseable {
         DeviceBuffer b = arena.allocate(Math.max(1, (a.length + 1L) / 2));
         b.uploadHalves(bits);
         return b;
-    }
-
-    /** {@code a} itself for float32; for a half-precision plan a copy with each element rounded to {@code dtype}. */
-    private static float[] roundedTo(Dtype dtype, float[] a) {
-        if (dtype == Dtype.FP32) {
-            return a;
-        }
-        float[] r = new float[a.length];
-        for (int i = 0; i < a.length; i++) {
-            r[i] = dtype.round(a[i]);
-        }
-        return r;
     }
 
     /**
@@ -280,7 +268,7 @@ public final class ConvPlan implements AutoCloseable {
                 convert.convertLayoutOnDevice(device.arena(), geometry.outputShape(), true, yc, out);
             }
             if (dtype != Dtype.FP32) {
-                convert.convertDtypeOnDevice(device.arena(), y.size(), dtype == Dtype.BF16, true, out, y.buffer());
+                y.roundFrom(out);
             }
         } finally {
             temps.forEach(DeviceBuffer::close);
@@ -289,16 +277,15 @@ public final class ConvPlan implements AutoCloseable {
 
     /** t (of logical shape {@code shape}) as a float32 NCHW buffer: t's own, or one of {@code temps} it was converted into. */
     private DeviceBuffer toKernelOnDevice(DeviceTensor t, int[] shape, List<DeviceBuffer> temps) {
-        CudaBackend convert = CudaBackend.kernelsFor(device.backend());
         DeviceBuffer b = t.buffer();
         if (dtype != Dtype.FP32) {
             DeviceBuffer f = temp(t.size(), temps);
-            convert.convertDtypeOnDevice(device.arena(), t.size(), dtype == Dtype.BF16, false, b, f);
+            t.widenInto(f);
             b = f;
         }
         if (layout != Layout.NCHW) {
             DeviceBuffer c = temp(t.size(), temps);
-            convert.convertLayoutOnDevice(device.arena(), shape, false, b, c);
+            CudaBackend.kernelsFor(device.backend()).convertLayoutOnDevice(device.arena(), shape, false, b, c);
             b = c;
         }
         return b;
@@ -328,7 +315,7 @@ public final class ConvPlan implements AutoCloseable {
                 Layout.convert(yc, Layout.NCHW, out, layout, geometry.outputShape(), threads);
             }
             if (dtype != Dtype.FP32) {
-                dtype.encode(out, y.halves(), y.size(), threads);
+                y.roundFrom(out, threads);
             }
         } finally {
             HostArrays pool = device.hostArrays();
@@ -341,7 +328,7 @@ public final class ConvPlan implements AutoCloseable {
         float[] a = t.host();
         if (dtype != Dtype.FP32) {
             a = take(t.size(), taken);
-            dtype.decode(t.halves(), a, t.size(), threads);
+            t.widenInto(a, threads);
         }
         if (layout != Layout.NCHW) {
             float[] c = take(t.size(), taken);

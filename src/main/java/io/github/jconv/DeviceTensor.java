@@ -208,20 +208,44 @@ public final class DeviceTensor implements AutoCloseable {
      */
     void widenInto(DeviceTensor f32) {
         if (halves != null) {
-            dtype.decode(halves(), f32.host(), size, 0);
-        } else if (size > 0) {
-            io.github.jconv.cuda.CudaBackend.kernelsFor(device.backend())
-                    .convertDtypeOnDevice(device.arena(), size, dtype == Dtype.BF16, false, buffer(), f32.buffer());
+            widenInto(f32.host(), 0);
+        } else {
+            widenInto(f32.buffer());
         }
     }
 
     /** Queues the values of {@code f32} (float32, of this tensor's size and device), rounded to nearest even, into this half-precision tensor. */
     void roundFrom(DeviceTensor f32) {
         if (halves != null) {
-            dtype.encode(f32.host(), halves(), size, 0);
-        } else if (size > 0) {
+            roundFrom(f32.host(), 0);
+        } else {
+            roundFrom(f32.buffer());
+        }
+    }
+
+    /** CPU: this half-precision tensor's values, widened exactly, into dst[0 .. size) over {@code threads} (0: all cores). */
+    void widenInto(float[] dst, int threads) {
+        dtype.decode(halves(), dst, size, threads);
+    }
+
+    /** CPU: src[0 .. size) rounded to nearest even into this half-precision tensor, over {@code threads}. */
+    void roundFrom(float[] src, int threads) {
+        dtype.encode(src, halves(), size, threads);
+    }
+
+    /** GPU: queues this half-precision tensor's values, widened exactly, into the float32 buffer dst (cuda-kernels/dtype.cu). */
+    void widenInto(DeviceBuffer dst) {
+        if (size > 0) {
             io.github.jconv.cuda.CudaBackend.kernelsFor(device.backend())
-                    .convertDtypeOnDevice(device.arena(), size, dtype == Dtype.BF16, true, f32.buffer(), buffer());
+                    .convertDtypeOnDevice(device.arena(), size, dtype == Dtype.BF16, false, buffer(), dst);
+        }
+    }
+
+    /** GPU: queues the float32 buffer src, rounded to nearest even, into this half-precision tensor. */
+    void roundFrom(DeviceBuffer src) {
+        if (size > 0) {
+            io.github.jconv.cuda.CudaBackend.kernelsFor(device.backend())
+                    .convertDtypeOnDevice(device.arena(), size, dtype == Dtype.BF16, true, src, buffer());
         }
     }
 

@@ -141,6 +141,18 @@ public enum Dtype {
         return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
     }
 
+    /** {@code a} with every element rounded to this storage ({@link #round(float)}): a copy, or {@code a} itself for float32. */
+    public float[] round(float[] a) {
+        if (this == FP32) {
+            return a;
+        }
+        float[] r = new float[a.length];
+        for (int i = 0; i < a.length; i++) {
+            r[i] = round(a[i]);
+        }
+        return r;
+    }
+
     /** v rounded to this storage (to nearest even; float32: v itself). */
     public float round(float v) {
         switch (this) {

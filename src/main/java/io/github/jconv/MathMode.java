@@ -42,6 +42,11 @@ public enum MathMode {
         return this == FP16 ? Dtype.FP16 : this == BF16 ? Dtype.BF16 : null;
     }
 
+    /** The mode that multiplies values of {@code d} as they are ({@link #operandDtype}'s inverse): FP32 for float32. */
+    public static MathMode of(Dtype d) {
+        return d == Dtype.FP16 ? FP16 : d == Dtype.BF16 ? BF16 : FP32;
+    }
+
     /**
      * An operand as this mode rounds it before multiplying (a copy): TF32 ({@link Precision#toTf32}), FP16 or BF16 (to
      * nearest even, {@link Dtype#round}); FP32 and 3xTF32 (whose split loses nothing FP32 keeps) return it as it is.
@@ -53,12 +58,7 @@ public enum MathMode {
         if (!halfOperands()) {
             return a;
         }
-        Dtype d = operandDtype();
-        float[] out = new float[a.length];
-        for (int i = 0; i < a.length; i++) {
-            out[i] = d.round(a[i]);
-        }
-        return out;
+        return operandDtype().round(a);
     }
 
     /** {@code fp32}, {@code tf32}, {@code 3xtf32}, {@code fp16} or {@code bf16}, any case; anything else fails naming the choices. */

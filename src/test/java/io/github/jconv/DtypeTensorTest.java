@@ -179,11 +179,7 @@ class DtypeTensorTest {
     }
 
     private static Tensor rounded(Dtype d, Tensor t) {
-        float[] a = t.data().clone();
-        for (int i = 0; i < a.length; i++) {
-            a[i] = d.round(a[i]);
-        }
-        return Tensor.of(t.layout(), a, t.shape());
+        return Tensor.of(t.layout(), d.round(t.data()), t.shape());
     }
 
     /**

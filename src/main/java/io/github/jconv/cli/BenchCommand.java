@@ -355,7 +355,7 @@ final class BenchCommand implements Callable<Integer> {
                     float[] yh = new float[y.length];
                     double[] ms2;
                     // the implicit GEMM on a GPU runs in the dtype's own math: its kernels that load the 16-bit tensors as they are
-                    MathMode own = gpu != null && chosen == Algorithm.IMPLICIT_GEMM ? MathMode.valueOf(d.name()) : MathMode.FP32;
+                    MathMode own = gpu != null && chosen == Algorithm.IMPLICIT_GEMM ? MathMode.of(d) : MathMode.FP32;
                     try (Device cpu = gpu != null ? null : Device.open("cpu")) {
                         ms2 = planTimes(gpu != null ? gpu : cpu, g, chosen, own, d, threadCount, data, yh,
                                 pr.label + " " + a + " dtype " + d.label(), unsteady);

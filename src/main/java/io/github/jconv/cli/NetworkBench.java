@@ -64,7 +64,7 @@ final class NetworkBench {
         }
         for (Dtype d : dtypes) { // the same trunk on half-precision tensors (the weights rounded to them); on a GPU in the
             // dtype's own math, whose implicit-GEMM kernels load and store the 16-bit tensors as they are
-            MathMode own = Backends.get(backend) instanceof io.github.jconv.cuda.CudaBackend ? MathMode.valueOf(d.name()) : MathMode.FP32;
+            MathMode own = Backends.get(backend) instanceof io.github.jconv.cuda.CudaBackend ? MathMode.of(d) : MathMode.FP32;
             Row r = timeTrunk(net, x, backend, Algorithm.AUTO, own, d, threads, tune, runs, warm, result, null);
             rows.add(new Row(r.who() + " dtype " + d.label() + (own == MathMode.FP32 ? "" : " math " + own.label()), r.medianMs(), r.minMs(),
                     r.maxMs(), r.imagesPerSecond(), null, relDiff(result[0], mine)));

@@ -91,14 +91,6 @@ class TensorCoreTest {
                 .flatMap(m -> Stream.concat(ImplicitGemmLauncher.TILES.stream().map(t -> Arguments.of(b, m, t, 0)), Stream.of(Arguments.of(b, m, null, 3)))));
     }
 
-    private static float[] rounded(Dtype d, float[] a) {
-        float[] r = new float[a.length];
-        for (int i = 0; i < a.length; i++) {
-            r[i] = d.round(a[i]);
-        }
-        return r;
-    }
-
     /**
      * Half-precision tensors in their own math (fp16 tensors in math fp16, bf16 in bf16): the <fp16|bf16>io kernels load
      * the 16-bit elements as they are and round the result as they store it, which must give exactly the float32 tensors'
@@ -116,8 +108,8 @@ class TensorCoreTest {
             int layers = 0;
             for (ConvGeometry g : ShapeTableTest.geometries()) {
                 float[][] d0 = TestSupport.data(g, 45);
-                float[][] dr = {rounded(d, d0[0]), rounded(d, d0[1]), d0[2] == null ? null : rounded(d, d0[2])};
-                float[] res = rounded(d, TestSupport.gaussian(new Random(46), Tensor.elementCount(g.outputShape())));
+                float[][] dr = {d.round(d0[0]), d.round(d0[1]), d0[2] == null ? null : d.round(d0[2])};
+                float[] res = d.round(TestSupport.gaussian(new Random(46), Tensor.elementCount(g.outputShape())));
                 Tensor w = Tensor.of(d0[1], g.weightShape()), b = d0[2] == null ? null : Tensor.of(d0[2], g.biasLength());
                 float[] y;
                 try (ConvPlan plan = ConvPlan.of(dev, g, w, b).algorithm(Algorithm.IMPLICIT_GEMM).math(math).dtype(d).epilogue(ep).build()) {
@@ -125,7 +117,7 @@ class TensorCoreTest {
                     assertTrue(why.contains("jconv_implicit_gemm_" + d.label() + "io_") && why.contains("loaded and stored as " + d.label()), why);
                     y = plan.run(Tensor.of(d0[0], g.inputShape()), Tensor.of(res, g.outputShape())).data();
                 }
-                float[] want = rounded(d, run(dev, math, g, dr, ep, res));
+                float[] want = d.round(run(dev, math, g, dr, ep, res));
                 String what = backend + " " + d.label() + " tensors, tile " + tile + ", splits " + splits + ", " + g;
                 org.junit.jupiter.api.Assertions.assertArrayEquals(want, y, 0f, () -> what + TestSupport.scheduleNote(what));
                 layers++;
