@@ -69,6 +69,9 @@ grep -q '"who" : "onnxruntime' target/network-bench.json
 grep -q "onnxruntime ms" target/network-bench.txt
 grep -q '"onnxruntime_ms" : [0-9]' target/network-bench.json
 ! grep -q '"onnxruntime_ms" : null' target/network-bench.json
+# the trunk and ONNX Runtime's timed in alternating rounds, with their ratio
+grep -q "^paired, jconv cpu vs onnxruntime" target/network-bench.txt
+grep -A3 '"paired"' target/network-bench.json | grep -q '"peer" : "onnxruntime'
 
 echo "== JMH kernel benchmarks build and run (one short iteration)"
 scripts/jmh.sh KernelBenchmarks.sgemm -p gemm=64x3136x576 -p layer=8x64x56x56x64x3x3x1x1x1x1 -p algorithm=im2col \

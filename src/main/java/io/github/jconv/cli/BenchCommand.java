@@ -53,7 +53,8 @@ final class BenchCommand implements Callable<Integer> {
     String suite;
 
     @Option(names = "--network", paramLabel = "resnet50|mobilenetv2",
-            description = "Time a whole network trunk end to end (run --network) beside PyTorch and ONNX Runtime, in images/s.")
+            description = "Time a whole network trunk end to end (run --network) beside PyTorch and ONNX Runtime, in images/s;"
+                    + " then jconv's and ONNX Runtime's trunks in alternating rounds, and their ratio.")
     String network;
 
     @Option(names = "--size", defaultValue = "224", paramLabel = "H", description = "With --network: input H = W (default: ${DEFAULT-VALUE}).")

@@ -57,6 +57,59 @@ public final class OnnxRuntimeNetworkPeer implements NetworkPeer {
         }
     }
 
+    @Override
+    public Session open(Network net, Tensor x, int threads, int warmup) throws IOException {
+        OpenTrunk t = new OpenTrunk();
+        try {
+            t.opts.setIntraOpNumThreads(threads);
+            t.opts.setInterOpNumThreads(1);
+            t.session = env.createSession(OnnxModel.network(net), t.opts);
+            t.in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x.data()), OnnxRuntimePeer.longs(x.shape()));
+            for (int i = 0; i < warmup; i++) {
+                t.run();
+            }
+            return t;
+        } catch (OrtException e) {
+            t.close();
+            throw new IOException("onnxruntime: " + e.getMessage(), e);
+        } catch (IOException | RuntimeException e) {
+            t.close();
+            throw e;
+        }
+    }
+
+    /** The trunk's session and input held open for {@link #open}'s one-run-at-a-time use. */
+    private static final class OpenTrunk implements Session {
+        final OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
+        OrtSession session;
+        OnnxTensor in;
+
+        @Override
+        public void run() throws IOException {
+            try {
+                session.run(Map.of("X", in)).close();
+            } catch (OrtException e) {
+                throw new IOException("onnxruntime: " + e.getMessage(), e);
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                if (in != null) {
+                    in.close();
+                }
+                if (session != null) {
+                    session.close();
+                }
+            } catch (OrtException e) {
+                throw new IOException("onnxruntime: " + e.getMessage(), e);
+            } finally {
+                opts.close();
+            }
+        }
+    }
+
     private interface Work<T> {
         T on(OrtSession session, OnnxTensor input) throws OrtException, IOException;
     }
