@@ -88,9 +88,16 @@ public final class MaxPool2d {
      * 77-89 ms before (three processes each). Earlier (AMD EPYC Zen 4): the scalar loop with bounds tests per tap 10.4 ms,
      * two passes with a compare-and-branch 3.7-4.1 ms (random data mispredicts half the branches), two passes with
      * Math.max 1.2-1.9 ms.
+     *
+     * <p>With the Vector API, 3x3 windows with padding up to 1 go to the CPU backend's VectorPool instead (the same two
+     * passes in vectors read straight from the rows, no copies): ResNet-50's pool 0.199-0.206 -> 0.127-0.128 ms (AMD EPYC
+     * Zen 4 VM, JDK 17, 2 threads, medians of 41 slots of 50 calls, two processes each, 2026-12-05).
      */
     private static void pool(float[] x, int[] s, float[] y, int[] o, int k, int stride, int pad) {
         int h = s[2], w = s[3], p = o[2], q = o[3];
+        if (k == 3 && io.github.jconv.cpu.CpuBackend.maxPool3(x, s[0] * s[1], h, w, y, p, q, stride, pad)) {
+            return;
+        }
         boolean three = k == 3 && w <= PITCH;
         // the outputs whose window lies inside the row: [qa, qb)
         int qa = Math.min(q, (pad + stride - 1) / stride), qb = Math.max(qa, Math.min(q, Math.floorDiv(w - k + pad, stride) + 1));

@@ -22,9 +22,10 @@ class MaxPool2dTest {
             x[in[3] * in[2] + 1] = Float.NaN; // in the second plane's first row too
             check(name, in, x);
         }
-        // 3x3 windows (the CPU's vectorised path: rows copied PITCH apart) on maps of one to three rows, a row wider than the
-        // pitch (the general loop), and ResNet-50's pool
-        for (int[] in : new int[][] {{1, 2, 1, 1}, {1, 2, 2, 3}, {1, 1, 3, 2}, {2, 1, 4, 5}, {1, 2, 5, 1100}, {1, 3, 112, 112}}) {
+        // 3x3 windows (with the Vector API the CPU's VectorPool, widths below, at and past a vector; without it the loops over
+        // rows copied PITCH apart) on maps of one to three rows, a row wider than the pitch (the general loop), and
+        // ResNet-50's pool
+        for (int[] in : new int[][] {{1, 2, 1, 1}, {1, 2, 2, 3}, {1, 1, 3, 2}, {2, 1, 4, 5}, {1, 2, 5, 1100}, {1, 2, 6, 16}, {1, 2, 7, 33}, {1, 3, 112, 112}}) {
             float[] x = TestSupport.gaussian(new Random(in[3]), Tensor.elementCount(in));
             x[x.length / 2] = Float.NaN;
             x[x.length / 3] = -0f;
