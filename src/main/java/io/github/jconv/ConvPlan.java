@@ -223,7 +223,7 @@ public final class ConvPlan implements AutoCloseable {
                 cpu().run(algorithm, geometry, x.host(), hostWeight, hostBias, epilogue, residual == null ? null : residual.host(),
                         y.host(), threads);
             } else {
-                runConverted(x, residual, y);
+                runConverted(x, residual, y, new HostFloats());
             }
             return;
         }
@@ -231,7 +231,7 @@ public final class ConvPlan implements AutoCloseable {
             if (asKernels) {
                 runOnDevice(x.buffer(), residual == null ? null : residual.buffer(), y.buffer());
             } else {
-                runConvertedOnDevice(x, residual, y);
+                runConverted(x, residual, y, new DeviceFloats());
             }
         }
     }
@@ -249,99 +249,153 @@ public final class ConvPlan implements AutoCloseable {
     }
 
     /**
-     * The GPU run of a plan whose tensors are not what the kernels take (NCHW float32): x (and the residual) converted on
-     * the device into float32 NCHW buffers (cuda-kernels/dtype.cu widens half precision, layout.cu transposes; also on a
-     * cudnn device: the same GPU and stream), the kernel run on them, its result converted into y (transposed, then
-     * rounded); the buffers are freed in stream order after the work queued on them.
+     * The run of a plan whose tensors are not what the kernels take (NCHW float32), the same steps on either side: x (and
+     * the residual) widened and converted into float32 NCHW temporaries, the kernel run on them, its NCHW result
+     * converted (transposed, then rounded) into y, which only the last step writes, so a failure leaves it as it was.
+     * {@link Floats} does each step on one side: on the CPU on arrays of the device's pool, on a GPU on buffers (widened
+     * by cuda-kernels/dtype.cu, transposed by layout.cu, also on a cudnn device: the same GPU and stream) freed in stream
+     * order after the work queued on them.
      */
-    private void runConvertedOnDevice(DeviceTensor x, DeviceTensor residual, DeviceTensor y) {
-        List<DeviceBuffer> temps = new ArrayList<>(5);
+    private <B> void runConverted(DeviceTensor x, DeviceTensor residual, DeviceTensor y, Floats<B> f) {
         try {
-            DeviceBuffer xc = toKernelOnDevice(x, geometry.inputShape(), temps);
-            DeviceBuffer rc = residual == null ? null : toKernelOnDevice(residual, geometry.outputShape(), temps);
-            DeviceBuffer yc = temp(y.size(), temps);
-            runOnDevice(xc, rc, yc);
-            CudaBackend convert = CudaBackend.kernelsFor(device.backend());
-            DeviceBuffer out = yc;
+            B xc = toKernel(x, geometry.inputShape(), f);
+            B rc = residual == null ? null : toKernel(residual, geometry.outputShape(), f);
+            B yc = f.temp(y.size());
+            f.run(xc, rc, yc);
+            B out = yc;
             if (layout != Layout.NCHW) {
-                out = dtype == Dtype.FP32 ? y.buffer() : temp(y.size(), temps);
-                convert.convertLayoutOnDevice(device.arena(), geometry.outputShape(), true, yc, out);
+                out = dtype == Dtype.FP32 ? f.of(y) : f.temp(y.size());
+                f.convert(geometry.outputShape(), true, yc, out);
             }
             if (dtype != Dtype.FP32) {
-                y.roundFrom(out);
+                f.round(out, y);
             }
         } finally {
-            temps.forEach(DeviceBuffer::close);
+            f.release();
         }
     }
 
-    /** t (of logical shape {@code shape}) as a float32 NCHW buffer: t's own, or one of {@code temps} it was converted into. */
-    private DeviceBuffer toKernelOnDevice(DeviceTensor t, int[] shape, List<DeviceBuffer> temps) {
-        DeviceBuffer b = t.buffer();
+    /** t (of logical shape {@code shape}) as float32 NCHW storage: t's own, or a temporary of f it was converted into. */
+    private <B> B toKernel(DeviceTensor t, int[] shape, Floats<B> f) {
+        B b = f.of(t);
         if (dtype != Dtype.FP32) {
-            DeviceBuffer f = temp(t.size(), temps);
-            t.widenInto(f);
-            b = f;
+            b = f.temp(t.size());
+            f.widen(t, b);
         }
         if (layout != Layout.NCHW) {
-            DeviceBuffer c = temp(t.size(), temps);
-            CudaBackend.kernelsFor(device.backend()).convertLayoutOnDevice(device.arena(), shape, false, b, c);
+            B c = f.temp(t.size());
+            f.convert(shape, false, b, c);
             b = c;
         }
         return b;
     }
 
-    private DeviceBuffer temp(int floats, List<DeviceBuffer> temps) {
-        DeviceBuffer b = device.arena().allocate(Math.max(1, floats));
-        temps.add(b);
-        return b;
+    /** Float32 storage on one side ({@code float[]} on the CPU, {@link DeviceBuffer} on a GPU) and {@link #runConverted}'s steps on it. */
+    private interface Floats<B> {
+        /** A float32 tensor's own storage. */
+        B of(DeviceTensor t);
+
+        /** A temporary of {@code floats} floats, given back by {@link #release}. */
+        B temp(int floats);
+
+        /** t's half-precision values, widened into {@code into}. */
+        void widen(DeviceTensor t, B into);
+
+        /** from, of logical shape {@code shape}, into {@code to}: NCHW to the plan's layout ({@code toLayout}) or back. */
+        void convert(int[] shape, boolean toLayout, B from, B to);
+
+        /** The plan's kernel on NCHW float32 storage. */
+        void run(B x, B residual, B y);
+
+        /** from rounded into y's half-precision storage. */
+        void round(B from, DeviceTensor y);
+
+        void release();
     }
 
-    /**
-     * The CPU run of a plan whose tensors are not what the kernels take: x (and the residual) widened and converted into
-     * float32 NCHW arrays of the device's pool, the kernel run on them, its NCHW result converted (and rounded) into y. y
-     * is written only by the last step, so a failure leaves it as it was.
-     */
-    private void runConverted(DeviceTensor x, DeviceTensor residual, DeviceTensor y) {
-        List<float[]> taken = new ArrayList<>(5);
-        try {
-            float[] xc = toKernel(x, geometry.inputShape(), taken);
-            float[] rc = residual == null ? null : toKernel(residual, geometry.outputShape(), taken);
-            float[] yc = take(y.size(), taken);
-            cpu().run(algorithm, geometry, xc, hostWeight, hostBias, epilogue, rc, yc, threads);
-            float[] out = yc;
-            if (layout != Layout.NCHW) {
-                out = dtype == Dtype.FP32 ? y.host() : take(y.size(), taken);
-                Layout.convert(yc, Layout.NCHW, out, layout, geometry.outputShape(), threads);
-            }
-            if (dtype != Dtype.FP32) {
-                y.roundFrom(out, threads);
-            }
-        } finally {
+    /** {@link Floats} on the CPU: arrays of the device's pool, the plan's threads. */
+    private final class HostFloats implements Floats<float[]> {
+        private final List<float[]> taken = new ArrayList<>(5);
+
+        @Override
+        public float[] of(DeviceTensor t) {
+            return t.host();
+        }
+
+        @Override
+        public float[] temp(int floats) {
+            float[] a = device.hostArrays().take(floats);
+            taken.add(a);
+            return a;
+        }
+
+        @Override
+        public void widen(DeviceTensor t, float[] into) {
+            t.widenInto(into, threads);
+        }
+
+        @Override
+        public void convert(int[] shape, boolean toLayout, float[] from, float[] to) {
+            Layout.convert(from, toLayout ? Layout.NCHW : layout, to, toLayout ? layout : Layout.NCHW, shape, threads);
+        }
+
+        @Override
+        public void run(float[] x, float[] residual, float[] y) {
+            cpu().run(algorithm, geometry, x, hostWeight, hostBias, epilogue, residual, y, threads);
+        }
+
+        @Override
+        public void round(float[] from, DeviceTensor y) {
+            y.roundFrom(from, threads);
+        }
+
+        @Override
+        public void release() {
             HostArrays pool = device.hostArrays();
             taken.forEach(pool::give);
         }
     }
 
-    /** t (of logical shape {@code shape}) as a float32 NCHW array: t's own, or one of {@code taken} it was converted into. */
-    private float[] toKernel(DeviceTensor t, int[] shape, List<float[]> taken) {
-        float[] a = t.host();
-        if (dtype != Dtype.FP32) {
-            a = take(t.size(), taken);
-            t.widenInto(a, threads);
-        }
-        if (layout != Layout.NCHW) {
-            float[] c = take(t.size(), taken);
-            Layout.convert(a, layout, c, Layout.NCHW, shape, threads);
-            a = c;
-        }
-        return a;
-    }
+    /** {@link Floats} on a GPU: buffers of the device's arena, the kernels queued on its stream (the caller holds the device). */
+    private final class DeviceFloats implements Floats<DeviceBuffer> {
+        private final List<DeviceBuffer> temps = new ArrayList<>(5);
 
-    private float[] take(int size, List<float[]> taken) {
-        float[] a = device.hostArrays().take(size);
-        taken.add(a);
-        return a;
+        @Override
+        public DeviceBuffer of(DeviceTensor t) {
+            return t.buffer();
+        }
+
+        @Override
+        public DeviceBuffer temp(int floats) {
+            DeviceBuffer b = device.arena().allocate(Math.max(1, floats));
+            temps.add(b);
+            return b;
+        }
+
+        @Override
+        public void widen(DeviceTensor t, DeviceBuffer into) {
+            t.widenInto(into);
+        }
+
+        @Override
+        public void convert(int[] shape, boolean toLayout, DeviceBuffer from, DeviceBuffer to) {
+            CudaBackend.kernelsFor(device.backend()).convertLayoutOnDevice(device.arena(), shape, toLayout, from, to);
+        }
+
+        @Override
+        public void run(DeviceBuffer x, DeviceBuffer residual, DeviceBuffer y) {
+            runOnDevice(x, residual, y);
+        }
+
+        @Override
+        public void round(DeviceBuffer from, DeviceTensor y) {
+            y.roundFrom(from);
+        }
+
+        @Override
+        public void release() {
+            temps.forEach(DeviceBuffer::close);
+        }
     }
 
     /**
