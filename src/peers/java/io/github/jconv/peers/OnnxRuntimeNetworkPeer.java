@@ -59,26 +59,40 @@ public final class OnnxRuntimeNetworkPeer implements NetworkPeer {
 
     @Override
     public Session open(Network net, Tensor x, int threads, int warmup) throws IOException {
-        OpenTrunk t = new OpenTrunk();
+        OpenTrunk t = openTrunk(net, x, threads, null);
         try {
-            t.opts.setIntraOpNumThreads(threads);
-            t.opts.setInterOpNumThreads(1);
-            t.session = env.createSession(OnnxModel.network(net), t.opts);
-            t.in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x.data()), OnnxRuntimePeer.longs(x.shape()));
             for (int i = 0; i < warmup; i++) {
                 t.run();
             }
             return t;
-        } catch (OrtException e) {
-            t.close();
-            throw new IOException("onnxruntime: " + e.getMessage(), e);
         } catch (IOException | RuntimeException e) {
             t.close();
             throw e;
         }
     }
 
-    /** The trunk's session and input held open for {@link #open}'s one-run-at-a-time use. */
+    /** The trunk's session (intra-op pool of {@code threads}, profiling into {@code profilePrefix} unless null) and x as its input. */
+    private OpenTrunk openTrunk(Network net, Tensor x, int threads, String profilePrefix) throws IOException {
+        OpenTrunk t = new OpenTrunk();
+        try {
+            t.opts.setIntraOpNumThreads(threads);
+            t.opts.setInterOpNumThreads(1);
+            if (profilePrefix != null) {
+                t.opts.enableProfiling(profilePrefix);
+            }
+            t.session = env.createSession(OnnxModel.network(net), t.opts);
+            t.in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x.data()), OnnxRuntimePeer.longs(x.shape()));
+            return t;
+        } catch (OrtException e) {
+            t.close();
+            throw new IOException("onnxruntime: " + e.getMessage(), e);
+        } catch (RuntimeException e) {
+            t.close();
+            throw e;
+        }
+    }
+
+    /** The trunk's session and input, held open: for {@link #open}'s runs one at a time, and for {@link #session}'s work. */
     private static final class OpenTrunk implements Session {
         final OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
         OrtSession session;
@@ -114,19 +128,10 @@ public final class OnnxRuntimeNetworkPeer implements NetworkPeer {
         T on(OrtSession session, OnnxTensor input) throws OrtException, IOException;
     }
 
-    /** The trunk's session (intra-op pool of {@code threads}, profiling into {@code profilePrefix} unless null) on x. */
+    /** work on the trunk's session and input ({@link #openTrunk}), closed after it. */
     private <T> T session(Network net, Tensor x, int threads, String profilePrefix, Work<T> work) throws IOException {
-        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-            opts.setIntraOpNumThreads(threads);
-            opts.setInterOpNumThreads(1);
-            if (profilePrefix != null) {
-                opts.enableProfiling(profilePrefix);
-            }
-            try (OrtSession session = env.createSession(OnnxModel.network(net), opts);
-                 OnnxTensor in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x.data()),
-                         OnnxRuntimePeer.longs(x.shape()))) {
-                return work.on(session, in);
-            }
+        try (OpenTrunk t = openTrunk(net, x, threads, profilePrefix)) {
+            return work.on(t.session, t.in);
         } catch (OrtException e) {
             throw new IOException("onnxruntime: " + e.getMessage(), e);
         }
