@@ -18,6 +18,12 @@
 //   shared memory, commit_group, wait_group N (all but the newest N committed groups are complete and visible to
 //   this thread; a __syncthreads() makes them visible to the block). The emulator poisons the destination until the
 //   wait, so a read before it gives NaN.
+// jconv_ldmatrix_x4<TRANS>(r, row): ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16, four 8 x 8 matrices of 16-bit
+//   elements from shared memory: lane l gives the address of row l % 8 of matrix l / 8 (16 bytes, 16-byte aligned) and
+//   receives in r[i] two elements of matrix i: without .trans row group = l / 4, columns 2t and 2t + 1 (t = l % 4),
+//   with .trans column group, rows 2t and 2t + 1 (the lower-numbered in the low half) -- an m16n8k16 A fragment from
+//   a row-major tile, or a B fragment from a tile stored with its reduction dimension contiguous (or, .trans, the other
+//   way). Every lane of the warp must call it; sm_75 and newer.
 #pragma once
 #include <type_traits>
 #include "jconv_common.cuh"
@@ -162,6 +168,30 @@ __device__ __forceinline__ void jconv_mma_m16n8k8_tf32(float (&d)[4], const unsi
     (void)a, (void)b, (void)c;
     for (int i = 0; i < 4; i++) d[i] = 0.0f;
     __trap();  // TF32 tensor cores need sm_80; callers check the architecture first
+#endif
+}
+
+template <bool TRANS>
+__device__ __forceinline__ void jconv_ldmatrix_x4(unsigned (&r)[4], const void* row) {
+#ifdef JCONV_EMU
+    jconv_emu::LaneSlot& slot = jconv_emu::lane_slot();
+    const std::uint64_t at = (std::uint64_t)(std::uintptr_t)row;
+    slot.in[0] = (std::uint32_t)at;
+    slot.in[1] = (std::uint32_t)(at >> 32);
+    jconv_emu::warp_collective(TRANS ? jconv_emu::Collective::LDMATRIX_X4_TRANS : jconv_emu::Collective::LDMATRIX_X4, 0xffffffffu);
+    std::memcpy(r, jconv_emu::lane_slot().out, sizeof r);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 750
+    const unsigned s = (unsigned)__cvta_generic_to_shared(row);
+    if constexpr (TRANS)
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+    else
+        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(s));
+#else
+    (void)row;
+    for (int i = 0; i < 4; i++) r[i] = 0u;
+    __trap();  // ldmatrix needs sm_75
 #endif
 }
 

@@ -99,6 +99,22 @@ extern "C" __global__ void jconv_selftest_cp_async(GemmParams g, const float* __
 }
 JCONV_KERNEL_REGISTER(jconv_selftest_cp_async)
 
+// ldmatrix x4: the 128 words of in (four 8 x 8 matrices of 16-bit elements, rows of 16 bytes) staged in shared memory;
+// each lane gives its row's address (row l % 8 of matrix l / 8) and writes its four registers to out[4 l .. 4 l + 3].
+// g.k: 0 plain, 1 .trans, 2 lane 5's address 8 bytes off its row (a misaligned row, which the hardware faults on).
+extern "C" __global__ void jconv_selftest_ldmatrix(GemmParams g, const float* __restrict__ in, float* __restrict__ out) {
+    __shared__ __align__(16) unsigned tile[128];
+    const int lane = threadIdx.x % 32;
+    for (int i = lane; i < 128; i += 32) tile[i] = (unsigned)__float_as_int(in[i]);
+    __syncwarp();
+    const unsigned* row = &tile[(lane / 8) * 32 + (lane % 8) * 4] + (g.k == 2 && lane == 5 ? 2 : 0);
+    unsigned r[4];
+    if (g.k == 1) jconv_ldmatrix_x4<true>(r, row);
+    else jconv_ldmatrix_x4<false>(r, row);
+    for (int i = 0; i < 4; i++) out[4 * lane + i] = __int_as_float((int)r[i]);
+}
+JCONV_KERNEL_REGISTER(jconv_selftest_ldmatrix)
+
 extern "C" __global__ void jconv_selftest_divergent(GemmParams g, const float* __restrict__ in, float* __restrict__ out) {
     const int lane = threadIdx.x % 32;
     if (lane == 0 && g.k == 1) return;

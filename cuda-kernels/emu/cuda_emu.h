@@ -51,7 +51,7 @@ void syncthreads();
 // The warp collectives: each lane writes its operands into its slot, waits until the whole warp has reached
 // the same collective, and reads its result back. The runtime combines the lanes' slots (emu_runtime.cpp).
 enum class Collective : int { SYNCWARP = 1, SHFL_IDX, SHFL_XOR, SHFL_UP, SHFL_DOWN, BALLOT, MMA_M16N8K8_TF32, MMA_M16N8K16_F16,
-                                MMA_M16N8K16_BF16 };
+                                MMA_M16N8K16_BF16, LDMATRIX_X4, LDMATRIX_X4_TRANS };
 struct LaneSlot {
     std::uint32_t in[16];
     std::uint32_t out[16];

@@ -323,6 +323,8 @@ const char* collective_name(Collective c) {
         case Collective::MMA_M16N8K8_TF32: return "mma.sync.m16n8k8.tf32";
         case Collective::MMA_M16N8K16_F16: return "mma.sync.m16n8k16.f16";
         case Collective::MMA_M16N8K16_BF16: return "mma.sync.m16n8k16.bf16";
+        case Collective::LDMATRIX_X4: return "ldmatrix.sync.m8n8.x4";
+        case Collective::LDMATRIX_X4_TRANS: return "ldmatrix.sync.m8n8.x4.trans";
     }
     return "a warp collective";
 }
@@ -412,8 +414,38 @@ void mma_m16n8k16_half(Fiber* const* lanes, bool bf16) {
     mma_result(lanes, A, B, C);
 }
 
+// ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16: lane l's slot holds the address of row l % 8 of matrix l / 8
+// (16 bytes of shared memory, 16-byte aligned: anything else is refused, as the hardware faults on it). Lane
+// (group = l / 4, t = l % 4) receives in out[i] matrix i's elements (group, 2t) and (group, 2t + 1), or with .trans
+// (2t, group) and (2t + 1, group), the first in the low half.
+void ldmatrix_x4(Fiber* const* lanes, bool trans) {
+    const unsigned char* rows[4][8];
+    for (unsigned l = 0; l < WARP; l++) {
+        const std::uint64_t at = (std::uint64_t)lanes[l]->slot.in[0] | (std::uint64_t)lanes[l]->slot.in[1] << 32;
+        if (at % 16 != 0)
+            throw std::runtime_error("ldmatrix: lane " + std::to_string(l) + "'s row address is not 16-byte aligned");
+        rows[l / 8][l % 8] = reinterpret_cast<const unsigned char*>((std::uintptr_t)at);
+    }
+    auto element = [&](int m, unsigned row, unsigned col) {
+        std::uint16_t h;
+        std::memcpy(&h, rows[m][row] + 2 * col, 2);
+        return (std::uint32_t)h;
+    };
+    for (unsigned l = 0; l < WARP; l++) {
+        const unsigned g = l / 4, t = l % 4;
+        for (int m = 0; m < 4; m++)
+            lanes[l]->slot.out[m] = trans ? element(m, 2 * t, g) | element(m, 2 * t + 1, g) << 16
+                                          : element(m, g, 2 * t) | element(m, g, 2 * t + 1) << 16;
+    }
+}
+
 // The lanes of one warp all wait at the same collective: combine their slots.
 void combine(Collective c, Fiber* const* lanes, unsigned n) {
+    if (c == Collective::LDMATRIX_X4 || c == Collective::LDMATRIX_X4_TRANS) {
+        if (n != WARP) throw std::runtime_error("ldmatrix needs a full warp of 32 lanes, this one has " + std::to_string(n));
+        ldmatrix_x4(lanes, c == Collective::LDMATRIX_X4_TRANS);
+        return;
+    }
     if (c == Collective::MMA_M16N8K8_TF32) {
         if (n != WARP) throw std::runtime_error("mma.sync needs a full warp of 32 lanes, this one has " + std::to_string(n));
         mma_m16n8k8_tf32(lanes);

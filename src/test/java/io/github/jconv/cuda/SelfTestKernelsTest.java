@@ -211,6 +211,44 @@ class SelfTestKernelsTest {
         }
     }
 
+    /**
+     * ldmatrix x4 gives each lane the PTX ISA's fragment: four 8 x 8 matrices of 16-bit elements, element (m, row, col)
+     * = 0x4000 + 64m + 8row + col (halves of normal floats, so the words survive the float buffers), lane (group, t)
+     * receiving matrix m's (group, 2t) and (group, 2t + 1), or with .trans (2t, group) and (2t + 1, group), low half first.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {"cuda-emu", "cuda"})
+    void ldmatrixGivesEachLaneItsFragment(String name) {
+        DeviceApi device = device(name);
+        Assumptions.assumeTrue(name.equals("cuda-emu") || JCudaDevice.get().computeCapability() >= 75, "ldmatrix needs sm_75");
+        float[] in = new float[128];
+        for (int w = 0; w < 128; w++) { // word w of matrix w / 32 holds row (w % 32) / 4, columns 2 (w % 4) and 2 (w % 4) + 1
+            in[w] = Float.intBitsToFloat(element(w / 32, w % 32 / 4, 2 * (w % 4)) | element(w / 32, w % 32 / 4, 2 * (w % 4) + 1) << 16);
+        }
+        for (boolean trans : new boolean[] {false, true}) {
+            float[] out = run(device, "jconv_selftest_ldmatrix", 1, 32, 0, trans ? 1 : 0, 128, in);
+            for (int lane = 0; lane < 32; lane++) {
+                int g = lane / 4, t = lane % 4;
+                for (int m = 0; m < 4; m++) {
+                    int want = trans ? element(m, 2 * t, g) | element(m, 2 * t + 1, g) << 16 : element(m, g, 2 * t) | element(m, g, 2 * t + 1) << 16;
+                    assertEquals(Integer.toHexString(want), Integer.toHexString(Float.floatToRawIntBits(out[4 * lane + m])),
+                            name + (trans ? " .trans" : "") + ": lane " + lane + ", register " + m);
+                }
+            }
+        }
+    }
+
+    private static int element(int matrix, int row, int col) {
+        return 0x4000 + 64 * matrix + 8 * row + col;
+    }
+
+    @Test
+    void aMisalignedLdmatrixRowFailsTheLaunchOnTheEmulator() {
+        DeviceException e = assertThrows(DeviceException.class,
+                () -> run(device("cuda-emu"), "jconv_selftest_ldmatrix", 1, 32, 0, 2, 128, new float[128]));
+        assertTrue(e.getMessage().contains("ldmatrix: lane 5's row address is not 16-byte aligned"), e.getMessage());
+    }
+
     @Test
     void aLaneThatSkipsAWarpCollectiveFailsTheLaunch() {
         DeviceException e = assertThrows(DeviceException.class,
