@@ -17,7 +17,8 @@
 // jconv_cp_async_16(smem, gmem), jconv_cp_async_commit(), jconv_cp_async_wait<N>(): cp.async.cg of 16 bytes into
 //   shared memory, commit_group, wait_group N (all but the newest N committed groups are complete and visible to
 //   this thread; a __syncthreads() makes them visible to the block). The emulator poisons the destination until the
-//   wait, so a read before it gives NaN.
+//   wait, so a read before it gives NaN. jconv_cp_async_16_zfill(smem, gmem, full): the same copy where full, else 16
+//   zero bytes and no read (src-size 0).
 // jconv_ldmatrix_x4<TRANS>(r, row): ldmatrix.sync.aligned.m8n8.x4[.trans].shared.b16, four 8 x 8 matrices of 16-bit
 //   elements from shared memory: lane l gives the address of row l % 8 of matrix l / 8 (16 bytes, 16-byte aligned) and
 //   receives in r[i] two elements of matrix i: without .trans row group = l / 4, columns 2t and 2t + 1 (t = l % 4),
@@ -197,12 +198,25 @@ __device__ __forceinline__ void jconv_ldmatrix_x4(unsigned (&r)[4], const void* 
 
 __device__ __forceinline__ void jconv_cp_async_16(void* smem, const void* gmem) {
 #ifdef JCONV_EMU
-    jconv_emu::cp_async(smem, gmem, 16);
+    jconv_emu::cp_async(smem, gmem, 16, 16);
 #elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(gmem));
 #else
     *static_cast<float4*>(smem) = *static_cast<const float4*>(gmem);
+#endif
+}
+
+// As jconv_cp_async_16 where `full`; otherwise the 16 bytes become zeros and nothing is read (cp.async's src-size 0:
+// a tile's rows in the padding). gmem should still point into the tensor.
+__device__ __forceinline__ void jconv_cp_async_16_zfill(void* smem, const void* gmem, bool full) {
+#ifdef JCONV_EMU
+    jconv_emu::cp_async(smem, gmem, 16, full ? 16 : 0);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    const unsigned s = (unsigned)__cvta_generic_to_shared(smem);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(gmem), "r"(full ? 16 : 0));
+#else
+    *static_cast<float4*>(smem) = full ? *static_cast<const float4*>(gmem) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #endif
 }
 

@@ -99,6 +99,19 @@ extern "C" __global__ void jconv_selftest_cp_async(GemmParams g, const float* __
 }
 JCONV_KERNEL_REGISTER(jconv_selftest_cp_async)
 
+// cp.async with zero fill: thread t's 16 bytes from src + 4t where t % 3 != 0, zeros elsewhere.
+extern "C" __global__ void jconv_selftest_cp_async_zfill(GemmParams g, const float* __restrict__ src, float* __restrict__ out) {
+    __shared__ __align__(16) float stage[512];
+    const int t = threadIdx.x;
+    jconv_cp_async_16_zfill(&stage[4 * t], src + 4 * t, t % 3 != 0);
+    jconv_cp_async_commit();
+    jconv_cp_async_wait<0>();
+    __syncthreads();
+    for (int i = 0; i < 4; i++) out[4 * t + i] = stage[4 * t + i];
+    (void)g;
+}
+JCONV_KERNEL_REGISTER(jconv_selftest_cp_async_zfill)
+
 // ldmatrix x4: the 128 words of in (four 8 x 8 matrices of 16-bit elements, rows of 16 bytes) staged in shared memory;
 // each lane gives its row's address (row l % 8 of matrix l / 8) and writes its four registers to out[4 l .. 4 l + 3].
 // g.k: 0 plain, 1 .trans, 2 lane 5's address 8 bytes off its row (a misaligned row, which the hardware faults on).

@@ -63,8 +63,9 @@ void warp_collective(Collective c, unsigned mask);
 int lane_id();
 
 // cp.async: the copy is recorded in the thread's open group (its destination is poisoned with NaN until then)
-// and carried out when a wait retires the group, so a kernel that reads before waiting reads NaN.
-void cp_async(void* dst, const void* src, std::size_t bytes);
+// and carried out when a wait retires the group, so a kernel that reads before waiting reads NaN; srcBytes of the
+// bytes come from src, the rest are zero (cp.async's src-size).
+void cp_async(void* dst, const void* src, std::size_t bytes, std::size_t srcBytes);
 void cp_async_commit();
 void cp_async_wait(int pending);
 

@@ -213,7 +213,7 @@ jconv_emu_switch:
 struct Copy {
     void* dst;
     const void* src;
-    std::size_t bytes;
+    std::size_t bytes, srcBytes;  // srcBytes read from src, the rest of the bytes zero
 };
 
 struct Fiber {
@@ -688,9 +688,10 @@ void warp_collective(Collective c, unsigned mask) {
     yield(Fiber::COLLECTIVE);
 }
 
-void cp_async(void* dst, const void* src, std::size_t bytes) {
+void cp_async(void* dst, const void* src, std::size_t bytes, std::size_t srcBytes) {
+    if (srcBytes > bytes) throw std::runtime_error("cp.async: src-size " + std::to_string(srcBytes) + " above the copy's " + std::to_string(bytes) + " bytes");
     std::memset(dst, 0xFF, bytes);  // nothing is there until a wait retires the copy
-    running->async_groups.back().push_back(Copy{dst, src, bytes});
+    running->async_groups.back().push_back(Copy{dst, src, bytes, srcBytes});
 }
 
 void cp_async_commit() { running->async_groups.emplace_back(); }
@@ -700,7 +701,10 @@ void cp_async_wait(int pending) {
     const std::size_t committed = groups.size() - 1;
     const std::size_t retire = committed > (std::size_t)pending ? committed - pending : 0;
     for (std::size_t g = 0; g < retire; g++)
-        for (const Copy& c : groups[g]) std::memcpy(c.dst, c.src, c.bytes);
+        for (const Copy& c : groups[g]) {
+            std::memcpy(c.dst, c.src, c.srcBytes);  // nothing read past src-size (src-size 0: no read at all)
+            std::memset(static_cast<unsigned char*>(c.dst) + c.srcBytes, 0, c.bytes - c.srcBytes);
+        }
     groups.erase(groups.begin(), groups.begin() + (long)retire);
 }
 

@@ -200,6 +200,19 @@ class SelfTestKernelsTest {
         }
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"cuda-emu", "cuda"})
+    void cpAsyncWithZeroFillCopiesOrWritesZeros(String name) {
+        float[] src = new float[512];
+        for (int i = 0; i < src.length; i++) {
+            src[i] = i + 1;
+        }
+        float[] out = run(device(name), "jconv_selftest_cp_async_zfill", 1, 128, 0, 0, 512, src);
+        for (int i = 0; i < 512; i++) {
+            assertEquals(i / 4 % 3 != 0 ? src[i] : 0f, out[i], name + ": element " + i + " (thread " + i / 4 + ")");
+        }
+    }
+
     @Test
     void aReadBeforeItsCpAsyncWaitGivesNaNOnTheEmulator() {
         float[] src = new float[1024];
