@@ -95,7 +95,7 @@ public final class MaxPool2d {
      */
     private static void pool(float[] x, int[] s, float[] y, int[] o, int k, int stride, int pad) {
         int h = s[2], w = s[3], p = o[2], q = o[3];
-        if (k == 3 && io.github.jconv.cpu.CpuBackend.maxPool3(x, s[0] * s[1], h, w, y, p, q, stride, pad)) {
+        if (io.github.jconv.cpu.CpuBackend.maxPool(x, s[0] * s[1], h, w, y, p, q, k, stride, pad)) {
             return;
         }
         boolean three = k == 3 && w <= PITCH;

@@ -51,6 +51,13 @@ final class NetworkBench {
     /** Rounds of {@link #paired}: this many, or 2 x runs + 1 where that is more. */
     static final int PAIRED_ROUNDS = 11;
 
+    /**
+     * Before each run of {@link #paired}: a pause long enough for the other side's idle threads to stop spinning (ONNX
+     * Runtime's intra-op workers spin after a run; back to back, jconv's trunk ran 51-52 ms beside ONNX Runtime's 38-40,
+     * against 40-42 ms on its own).
+     */
+    static final long PAIRED_PAUSE_MS = 30;
+
     static int run(String name, int batch, int size, long seed, String backend, boolean tune, boolean noPeers, int threads, int runs,
                    int warmup, long warmupMs, long warmupMaxMs, List<MathMode> maths, List<Dtype> dtypes, boolean layers, Path json,
                    PrintWriter out)
@@ -273,13 +280,6 @@ final class NetworkBench {
             return new Paired(label, rounds, median(mine), median(theirs), median(ratio), ratio[0], ratio[rounds - 1]);
         }
     }
-
-    /**
-     * Before each run of {@link #paired}: a pause long enough for the other side's idle threads to stop spinning (ONNX
-     * Runtime's intra-op workers spin after a run; back to back, jconv's trunk ran 51-52 ms beside ONNX Runtime's 38-40,
-     * against 40-42 ms on its own).
-     */
-    static final long PAIRED_PAUSE_MS = 30;
 
     private static void pause() {
         try {

@@ -12,11 +12,12 @@ import java.util.Map;
 /** The pure-Java backend: always available, multi-threaded. */
 public final class CpuBackend implements Backend {
     /**
-     * y = max_pool2d(x, 3, stride, pad) over {@code planes} planes of h x w -> p x q on the Vector API ({@link VectorPool})
-     * where it is loaded and the padding is at most 1; returns false (nothing done) otherwise, for the caller's own loops.
+     * y = max_pool2d(x, kernel, stride, pad) over {@code planes} planes of h x w -> p x q on the Vector API
+     * ({@link VectorPool}) where it is loaded and takes the window ({@link VectorPool#applies}); returns false (nothing
+     * done) otherwise, for the caller's own loops.
      */
-    public static boolean maxPool3(float[] x, int planes, int h, int w, float[] y, int p, int q, int stride, int pad) {
-        if (!Sgemm.VECTOR || !VectorPool.applies(3, pad)) {
+    public static boolean maxPool(float[] x, int planes, int h, int w, float[] y, int p, int q, int kernel, int stride, int pad) {
+        if (!Sgemm.VECTOR || !VectorPool.applies(kernel, pad)) {
             return false;
         }
         VectorPool.pool3(x, planes, h, w, y, p, q, stride, pad, Parallel.of(0));
