@@ -6,6 +6,7 @@
 #include "im2col.cu"
 #include "sgemm.cu"
 #include "implicit_gemm.cu"
+#include "implicit_gemm_nhwc.cu"
 #include "wgrad.cu"
 #include "pool.cu"
 #include "layout.cu"

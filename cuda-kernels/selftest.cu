@@ -99,16 +99,16 @@ extern "C" __global__ void jconv_selftest_cp_async(GemmParams g, const float* __
 }
 JCONV_KERNEL_REGISTER(jconv_selftest_cp_async)
 
-// cp.async with zero fill: thread t's 16 bytes from src + 4t where t % 3 != 0, zeros elsewhere.
+// cp.async with zero fill: thread t's 16 bytes from src + 4t where t % 3 != 0, zeros elsewhere. g.k = 1: thread 7's
+// source 4 bytes off (a misaligned copy, which the hardware faults on; emulator only).
 extern "C" __global__ void jconv_selftest_cp_async_zfill(GemmParams g, const float* __restrict__ src, float* __restrict__ out) {
     __shared__ __align__(16) float stage[512];
     const int t = threadIdx.x;
-    jconv_cp_async_16_zfill(&stage[4 * t], src + 4 * t, t % 3 != 0);
+    jconv_cp_async_16_zfill(&stage[4 * t], src + 4 * t + (g.k == 1 && t == 7 ? 1 : 0), t % 3 != 0);
     jconv_cp_async_commit();
     jconv_cp_async_wait<0>();
     __syncthreads();
     for (int i = 0; i < 4; i++) out[4 * t + i] = stage[4 * t + i];
-    (void)g;
 }
 JCONV_KERNEL_REGISTER(jconv_selftest_cp_async_zfill)
 

@@ -11,7 +11,11 @@ Rules, from the machine code nvcc ships for sm_90:
   - the tensor-core main loops (jconv_implicit_gemm_tf32_*, _3xtf32_*, _fp16_* and _bf16_*, and _fp16io_* / _bf16io_*
     on 16-bit tensors; fprop and dgrad, every tile): the hot loop issues MMA (16 per 8-deep step for tf32, 48 for
     3xtf32, 16 m16n8k16 per 16-deep step for the half-precision ones, at least) and only 128-bit shared loads (3xtf32:
-    plus the one 32-bit load of its step's non-finite flag); all thirty-six.
+    plus the one 32-bit load of its step's non-finite flag); all thirty-six;
+  - the channels-last main loops (jconv_implicit_gemm_nhwc_<fp16io|bf16io>_fprop_*, both tiles): per 32-deep step at
+    least 32 m16n8k16 MMA, 12 ldmatrix (LDSM) for the operands and cp.async (LDGSTS) copies from global memory; their
+    only other shared loads are nvcc's never-issued `@!PT LDS RZ, [RZ]` beside the zero-filling copies (at most one per
+    copy); all four.
 """
 import copy
 import json
@@ -25,11 +29,15 @@ MIN_FFMA_SHARE = 0.75
 MMA_PREFIXES = {"jconv_implicit_gemm_tf32_": 16, "jconv_implicit_gemm_3xtf32_": 48, "jconv_implicit_gemm_fp16_": 16,
                 "jconv_implicit_gemm_bf16_": 16, "jconv_implicit_gemm_fp16io_": 16, "jconv_implicit_gemm_bf16io_": 16}
 MMA_KERNELS = 36
+NHWC_PREFIX = "jconv_implicit_gemm_nhwc_"
+NHWC_KERNELS = 4
+NHWC_MMA = 32
+NHWC_LDSM = 12
 
 
 def check(rows):
     failures = []
-    gemm = mma = 0
+    gemm = mma = nhwc = 0
     for r in rows:
         name, loop = r["kernel"], r.get("hot_loop") or {}
         if r.get("spill_st", 0) or r.get("spill_ld", 0):
@@ -44,6 +52,17 @@ def check(rows):
             widths = loop.get("lds_widths", {})
             if not widths or set(widths) != {"128"}:
                 failures.append(f"{name}: shared loads not all 128-bit: {widths or 'none'}")
+        if name.startswith(NHWC_PREFIX):
+            nhwc += 1
+            ops = loop.get("opcodes", {})
+            if loop.get("mma", 0) < NHWC_MMA:
+                failures.append(f"{name}: {loop.get('mma', 0)} MMA in its hot loop, expected at least {NHWC_MMA}")
+            if ops.get("LDSM", 0) < NHWC_LDSM:
+                failures.append(f"{name}: {ops.get('LDSM', 0)} ldmatrix in its hot loop, expected at least {NHWC_LDSM}")
+            if not loop.get("ldgsts", 0):
+                failures.append(f"{name}: no cp.async in its hot loop")
+            if loop.get("lds", 0) > loop.get("ldgsts", 0):
+                failures.append(f"{name}: {loop.get('lds', 0)} shared loads besides ldmatrix in its hot loop")
         mma_min = next((n for p, n in MMA_PREFIXES.items() if name.startswith(p)), None)
         if mma_min is not None:
             mma += 1
@@ -58,6 +77,8 @@ def check(rows):
         failures.append(f"{gemm} implicit-GEMM fprop/dgrad/wgrad kernels in the report, expected {GEMM_KERNELS}")
     if mma != MMA_KERNELS:
         failures.append(f"{mma} tensor-core implicit-GEMM kernels in the report, expected {MMA_KERNELS}")
+    if nhwc != NHWC_KERNELS:
+        failures.append(f"{nhwc} channels-last kernels in the report, expected {NHWC_KERNELS}")
     return failures
 
 
@@ -84,6 +105,10 @@ def self_test():
                 rows.append(dict(copy.deepcopy(good), kernel=f"{p}{op}_{t}", ffma_share=0.0,
                                  hot_loop={"instructions": 300, "ffma": 0, "mma": n, "idiv_seq": 0, "div64_calls": 0,
                                            "lds_widths": {"128": 6} if n == 16 else {"128": 12, "32": 1}}))
+    for k in ("fp16io_fprop_128x64", "fp16io_fprop_64x64", "bf16io_fprop_128x64", "bf16io_fprop_64x64"):
+        rows.append(dict(copy.deepcopy(good), kernel=NHWC_PREFIX + k, ffma_share=0.0,
+                         hot_loop={"instructions": 185, "ffma": 0, "mma": 32, "idiv_seq": 0, "div64_calls": 0, "lds": 3,
+                                   "lds_widths": {"32": 3}, "ldgsts": 6, "opcodes": {"HMMA": 32, "LDSM": 12, "LDGSTS": 6}}))
     rows.append(dict(copy.deepcopy(good), kernel="jconv_implicit_gemm_wgrad_reduce", ffma_share=0.0,
                      hot_loop={"idiv_seq": 0, "div64_calls": 0, "lds_widths": {}}))
     assert check(rows) == [], check(rows)
@@ -111,6 +136,11 @@ def self_test():
         "bf16 with 64-bit shared loads": lambda b: b[27]["hot_loop"]["lds_widths"].update({"64": 2}),
         "fp16 tensors' loop with half its MMAs": lambda b: b[33]["hot_loop"].update(mma=8),
         "a bf16-tensor kernel missing": lambda b: b.pop(40),
+        "a channels-last loop with half its MMAs": lambda b: b[45]["hot_loop"].update(mma=16),
+        "a channels-last loop without ldmatrix": lambda b: b[46]["hot_loop"]["opcodes"].update(LDSM=0),
+        "a channels-last loop without cp.async": lambda b: b[47]["hot_loop"].update(ldgsts=0),
+        "a channels-last loop with more shared loads": lambda b: b[48]["hot_loop"].update(lds=12),
+        "a channels-last kernel missing": lambda b: b.pop(46),
     }
     for what, change in cases.items():
         assert broken(change), f"kernel_report_check: a report with {what} passed"
@@ -132,7 +162,7 @@ def main(argv):
     print(f"kernel report: {len(rows)} kernels, no spills, no division in any hot loop; implicit-GEMM main loops at "
           f"{min(100 * r['ffma_share'] for r in gemm):.1f}-{max(100 * r['ffma_share'] for r in gemm):.1f}% FFMA with 128-bit shared loads; "
           f"tensor-core main loops issue {'/'.join(str(n) for n in MMA_PREFIXES.values())} MMA (tf32/3xtf32/fp16/bf16/fp16io/bf16io) per step with "
-          f"128-bit shared loads")
+          f"128-bit shared loads; channels-last main loops issue {NHWC_MMA} MMA and {NHWC_LDSM} ldmatrix per 32-deep step, fed by cp.async")
 
 
 if __name__ == "__main__":

@@ -483,8 +483,11 @@ void combine(Collective c, Fiber* const* lanes, unsigned n) {
     }
 }
 
-// After a round in which no fiber could run: open what can be opened. Returns false when nothing could.
-bool open_barriers(std::vector<Fiber>& fibers, const std::string& name) {
+// After a round in which no fiber could run: open what can be opened. Returns false when nothing could. Warp `slow`
+// (none when negative) is held at its collectives while another warp can go on: it falls behind the rest of the block
+// up to their next barrier, as a warp the hardware does not schedule for a while, so a missing __syncthreads() between
+// warps that share memory shows (in lockstep, one collective each per round, the warps never drift that far apart).
+bool open_barriers(std::vector<Fiber>& fibers, const std::string& name, int slow) {
     unsigned finished = 0, barrier = 0, collective = 0;
     for (auto& f : fibers) {
         finished += f.done;
@@ -503,7 +506,7 @@ bool open_barriers(std::vector<Fiber>& fibers, const std::string& name) {
             done += lanes[l]->done;
             atBarrier += lanes[l]->wait == Fiber::BARRIER;
         }
-        if (waiting == 0) continue;
+        if (waiting == 0 || (int)(w0 / WARP) == slow) continue;
         if (waiting != n) {
             const Fiber* first = lanes[0];
             for (std::size_t l = 0; l < n && first->wait != Fiber::COLLECTIVE; l++) first = lanes[l];
@@ -526,6 +529,7 @@ bool open_barriers(std::vector<Fiber>& fibers, const std::string& name) {
         progress = true;
     }
     if (progress) return true;
+    if (slow >= 0 && (std::size_t)slow * WARP < fibers.size()) return open_barriers(fibers, name, -1);  // only the slow warp can go on
     if (barrier > 0 && barrier + finished == fibers.size()) {
         if (finished > 0)
             throw std::runtime_error(name + ": divergent __syncthreads() (" + std::to_string(finished) + " threads returned while " +
@@ -588,6 +592,9 @@ void run_launch(const std::string& name, dim3 grid, dim3 block, void** args, std
                     f.async_groups.assign(1, {});
                     init_fiber(f);
                 }
+        // half of the blocks of more than one warp hold one warp back (open_barriers)
+        const unsigned warps = (threads + WARP - 1) / WARP;
+        const int slow = FIXED_SCHEDULE || warps < 2 || splitmix(rng) % 2 ? -1 : (int)(splitmix(rng) % warps);
         for (;;) {
             bool ran = false;
             order(fiberOrder, threads, rng);
@@ -602,7 +609,7 @@ void run_launch(const std::string& name, dim3 grid, dim3 block, void** args, std
             bool all = true;
             for (auto& f : fibers) all &= f.done;
             if (all) break;
-            if (!open_barriers(fibers, name)) throw std::runtime_error(name + ": threads wait for each other for ever (a deadlock)");
+            if (!open_barriers(fibers, name, slow)) throw std::runtime_error(name + ": threads wait for each other for ever (a deadlock)");
         }
     }
 }
@@ -690,6 +697,8 @@ void warp_collective(Collective c, unsigned mask) {
 
 void cp_async(void* dst, const void* src, std::size_t bytes, std::size_t srcBytes) {
     if (srcBytes > bytes) throw std::runtime_error("cp.async: src-size " + std::to_string(srcBytes) + " above the copy's " + std::to_string(bytes) + " bytes");
+    if (((std::uintptr_t)dst | (std::uintptr_t)src) % bytes != 0)  // the PTX ISA: both addresses aligned to cp-size
+        throw std::runtime_error("cp.async: a " + std::to_string(bytes) + "-byte copy between addresses not aligned to " + std::to_string(bytes) + " bytes");
     std::memset(dst, 0xFF, bytes);  // nothing is there until a wait retires the copy
     running->async_groups.back().push_back(Copy{dst, src, bytes, srcBytes});
 }

@@ -509,6 +509,54 @@ void checkDtypes(const Problem& g, std::mt19937_64& rnd) {
     }
 }
 
+// The channels-last kernels (ImplicitGemmNhwcLauncher; one group, C a multiple of 8, K even) on g widened to what they
+// take (C rounded up to 8, K to 2): NHWC 16-bit input, residual and output, K x R x S x C weights, each tile and format,
+// against the float64 reference of the unrounded operands with the 16-bit kernels' bounds (as check's <fp16|bf16>io).
+void checkChannelsLast(const Problem& g0, std::mt19937_64& rnd) {
+    if (g0.transposed || g0.groups != 1) return;
+    Problem g = g0;
+    g.c = (g0.c + 7) / 8 * 8;
+    g.k = (g0.k + 1) / 2 * 2;
+    std::normal_distribution<float> gauss;
+    const int hw = g.h * g.w, pq = g.p * g.q, rs = g.r * g.s;
+    std::vector<float> in((std::size_t)g.n * g.c * hw), w((std::size_t)g.k * g.c * rs), bias(g.k), res((std::size_t)g.n * g.k * pq);
+    for (auto* v : {&in, &w, &bias, &res})
+        for (auto& x : *v) x = gauss(rnd);
+    std::vector<double> ref, mag;
+    reference(g, in, w, bias, ref, mag);
+    const Epi e{std::uniform_int_distribution<int>(0, 4)(rnd), std::uniform_int_distribution<int>(0, 2)(rnd)};
+    epilogue(e, res, ref, mag);
+    // NCHW -> NHWC of n planes of `ch` channels x `plane` pixels; KCRS -> KRSC is the same with n = K, ch = C, plane = R x S
+    auto last = [](const std::vector<float>& a, int n, int ch, int plane) {
+        std::vector<float> out(a.size());
+        for (int i = 0; i < n; i++)
+            for (int c = 0; c < ch; c++)
+                for (int j = 0; j < plane; j++) out[((std::size_t)i * plane + j) * ch + c] = a[((std::size_t)i * ch + c) * plane + j];
+        return out;
+    };
+    const std::vector<float> inL = last(in, g.n, g.c, hw), wL = last(w, g.k, g.c, rs), resL = last(res, g.n, g.k, pq);
+    const int terms = g.c * rs + 1;
+    const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
+    for (const char* kernel : {"fp16io_fprop_128x64", "fp16io_fprop_64x64", "bf16io_fprop_128x64", "bf16io_fprop_64x64"}) {
+        const bool bf16 = kernel[0] == 'b';
+        const int bm = std::atoi(std::strchr(kernel, '_') + 7), bn = 64;
+        Half16 in16(inL.data(), inL.size(), bf16), w16(wL.data(), wL.size(), bf16), res16(resL.data(), resL.size(), bf16),
+            out16(nullptr, resL.size(), bf16);
+        Buffer db(bias);
+        const ConvParams a = params(g, e);
+        where = std::string("implicit-gemm-nhwc ") + kernel + " epilogue " + std::to_string(e.activation) + "/" + std::to_string(e.residual) +
+                " on " + describe(g) + " (widened from c=" + std::to_string(g0.c) + " k=" + std::to_string(g0.k) + ")";
+        const dim3 grid{(unsigned)(((long long)g.n * pq + bm - 1) / bm), (unsigned)((g.k + bn - 1) / bn), 1};
+        run(std::string("jconv_implicit_gemm_nhwc_") + kernel, grid, dim3{(unsigned)bm, 1, 1}, &a, in16.p, w16.p,
+            g.bias ? (const float*)db.p : (const float*)out16.p, e.residual ? (const unsigned short*)res16.p : out16.p, out16.p);
+        std::vector<float> got(resL.size());
+        for (int n = 0; n < g.n; n++)
+            for (int k = 0; k < g.k; k++)
+                for (int j = 0; j < pq; j++) got[((std::size_t)n * g.k + k) * pq + j] = (float)out16.widen(((std::size_t)n * pq + j) * g.k + k);
+        compare(got.data(), ref, mag, bf16 ? factor + 7.8278e-3 + 2 * 3.90625e-3 : factor + 9.7658e-4 + 2 * 4.8828125e-4);
+    }
+}
+
 // tensorCores: also the tensor-core kernels (every shape-table problem and a third of the random ones: under the
 // sanitizers each emulated mma.sync is a warp collective, which makes them the slowest kernels here)
 void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
@@ -564,6 +612,7 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
                                      : mma ? tf32Factor + (io ? 2 * 4.8828125e-4 : 0.0) : factor);
         }
     }
+    if (tensorCores) checkChannelsLast(g, rnd);
     checkGradients(g, rnd);
     checkLayouts(g, rnd);
     checkDtypes(g, rnd);

@@ -46,6 +46,7 @@ public final class ConvPlan implements AutoCloseable {
     private final Layout layout;
     private final Dtype dtype;
     private final boolean stored; // GPU: the kernel loads and stores the tensors as they are (half precision in its own math)
+    private final boolean channelsLast; // and they are NHWC, on the channels-last kernels (weights K x R x S x C)
     private final io.github.jconv.cuda.CudnnPlan cudnn;  // the cudnn backend: descriptors, algorithm, workspace
     private volatile boolean closed;
 
@@ -81,7 +82,8 @@ public final class ConvPlan implements AutoCloseable {
             this.algorithm = b.algorithm;
             this.why = "requested";
         }
-        this.stored = backend instanceof CudaBackend && layout == Layout.NCHW && CudaBackend.loadsAsStored(algorithm, math, dtype);
+        this.channelsLast = backend instanceof CudaBackend && layout == Layout.NHWC && CudaBackend.takesChannelsLast(algorithm, math, dtype, g);
+        this.stored = channelsLast || backend instanceof CudaBackend && layout == Layout.NCHW && CudaBackend.loadsAsStored(algorithm, math, dtype);
         boolean copies = device.isCpu() || b.cached;
         float[] weight = dtype.round(b.weight.data()), bias = b.bias == null ? null : dtype.round(b.bias.data());
         boolean own = b.cached || dtype != Dtype.FP32; // the arrays are the plan's already: the cache's copies, or rounded ones
@@ -96,7 +98,8 @@ public final class ConvPlan implements AutoCloseable {
             }
         } else {
             synchronized (device) {
-                this.deviceWeight = stored ? uploadHalves(device.arena(), dtype, weight) : device.arena().upload(weight);
+                this.deviceWeight = !stored ? device.arena().upload(weight)
+                        : uploadHalves(device.arena(), dtype, channelsLast ? CudaBackend.channelsLastWeights(g, weight) : weight);
                 this.deviceBias = bias == null ? null : device.arena().upload(bias);
                 if (b.cached) { // its runs come on streams of their own: the upload must be complete first
                     device.arena().stream().synchronize();
@@ -182,16 +185,27 @@ public final class ConvPlan implements AutoCloseable {
 
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
-        String variant = cudnn != null ? cudnn.explain() : device.backend() instanceof CudaBackend cb ? cb.variant(algorithm, geometry, math, stored ? dtype : Dtype.FP32)
+        String variant = cudnn != null ? cudnn.explain() : channelsLast ? CudaBackend.channelsLastVariant(geometry, dtype)
+                : device.backend() instanceof CudaBackend cb ? cb.variant(algorithm, geometry, math, stored ? dtype : Dtype.FP32)
                 : device.backend().variant(algorithm, geometry);
         return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : cudnn != null ? ", " + variant : ", kernel " + variant)
-                + (layout == Layout.NCHW ? "" : ", layout " + layout.label() + " (converted to and from nchw around the kernel)")
+                + (layout == Layout.NCHW ? "" : ", layout " + layout.label() + (channelsLast ? " (read and written as it is by the kernel)"
+                : " (converted to and from nchw around the kernel" + (halfChannelsLastWhyNot() == null ? "" : ": " + halfChannelsLastWhyNot()) + ")"))
                 + (dtype == Dtype.FP32 ? "" : ", dtype " + dtype.label() + (stored ? " (loaded and stored as " + dtype.label() + " by the kernel)"
                 : " (widened to fp32 around the kernel, the result rounded)"))
                 + ", math " + math.label() + (math.tensorCores() && cudnn == null && algorithm != Algorithm.IMPLICIT_GEMM
                 ? " (allowed; " + algorithm + " computes in fp32)" : "") + ", epilogue " + epilogue + ", workspace "
                 + (cudnn != null ? "(cuDNN's, above)" : device.backend().workspaceBytes(algorithm, geometry) + " bytes")
                 + (hostWeight == null ? "" : ", packed weights " + hostWeight.packedBytes() + " bytes");
+    }
+
+    /**
+     * Why a GPU plan of half-precision NHWC tensors in their own math on the implicit GEMM converts instead of running on
+     * the channels-last kernels; null where it does not convert or is not such a plan.
+     */
+    private String halfChannelsLastWhyNot() {
+        return channelsLast || !(device.backend() instanceof CudaBackend) || !CudaBackend.loadsAsStored(algorithm, math, dtype) ? null
+                : "not on the channels-last kernels: " + CudaBackend.cannotTakeChannelsLast(geometry);
     }
 
     /** y = epilogue(op(x) + bias) on device tensors of the plan's device. */
@@ -238,7 +252,10 @@ public final class ConvPlan implements AutoCloseable {
 
     /** The GPU run on NCHW buffers, queued on the device's stream (the caller holds the device). */
     private void runOnDevice(DeviceBuffer x, DeviceBuffer residual, DeviceBuffer y) {
-        if (stored) {
+        if (channelsLast) {
+            ((CudaBackend) device.backend()).runChannelsLastOnDevice(geometry, math, dtype, device.arena(), x, deviceWeight, deviceBias, epilogue,
+                    residual, y);
+        } else if (stored) {
             ((CudaBackend) device.backend()).runStoredOnDevice(geometry, math, dtype, device.arena(), x, deviceWeight, deviceBias, epilogue,
                     residual, y);
         } else if (cudnn != null) {

@@ -101,6 +101,41 @@ public final class CudaBackend implements Backend {
     }
 
     /**
+     * Whether a plan of {@code algorithm} in {@code math} on channels-last tensors of {@code storage} runs on them as they are
+     * stored ({@link #runChannelsLastOnDevice}): {@link #loadsAsStored}, and the channels-last kernels take g (one group,
+     * C a multiple of 8, K even: cuda-kernels/implicit_gemm_nhwc.cu).
+     */
+    public static boolean takesChannelsLast(Algorithm algorithm, MathMode math, Dtype storage, ConvGeometry g) {
+        return loadsAsStored(algorithm, math, storage) && ImplicitGemmNhwcLauncher.cannotImplement(g) == null;
+    }
+
+    /** Why the channels-last kernels cannot take g, or null (for a plan's explain). */
+    public static String cannotTakeChannelsLast(ConvGeometry g) {
+        return ImplicitGemmNhwcLauncher.cannotImplement(g);
+    }
+
+    /** PyTorch's K x C x R x S weights as the channels-last kernels read them, K x R x S x C. */
+    public static float[] channelsLastWeights(ConvGeometry g, float[] kcrs) {
+        return ImplicitGemmNhwcLauncher.krsc(g, kcrs);
+    }
+
+    /**
+     * conv2d on channels-last tensors as they are stored ({@link #takesChannelsLast}): in, residual and out NHWC buffers of
+     * 16-bit {@code storage} elements, w K x R x S x C ({@link #channelsLastWeights}) of them, the bias float32.
+     */
+    public void runChannelsLastOnDevice(ConvGeometry g, MathMode math, Dtype storage, DeviceArena arena, DeviceBuffer in, DeviceBuffer w,
+                                        DeviceBuffer bias, Epilogue epilogue, DeviceBuffer residual, DeviceBuffer out) {
+        if (prepare(Algorithm.IMPLICIT_GEMM, g)) {
+            ImplicitGemmNhwcLauncher.run(arena, g, math, storage, in, w, bias, epilogue, residual, out);
+        }
+    }
+
+    /** The channels-last kernel, tile and pipeline for g (from the geometry alone). */
+    public static String channelsLastVariant(ConvGeometry g, Dtype storage) {
+        return ImplicitGemmNhwcLauncher.variant(g, storage);
+    }
+
+    /**
      * Null when plans on this backend can compute in {@code math}: FP32 always; the tensor-core modes on the emulator, and
      * on a GPU with TF32 and BF16 tensor cores (sm_80 or newer; GPU 0 is asked).
      */

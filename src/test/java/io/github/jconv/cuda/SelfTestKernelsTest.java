@@ -256,6 +256,13 @@ class SelfTestKernelsTest {
     }
 
     @Test
+    void aMisalignedCpAsyncFailsTheLaunchOnTheEmulator() {
+        DeviceException e = assertThrows(DeviceException.class,
+                () -> run(device("cuda-emu"), "jconv_selftest_cp_async_zfill", 1, 128, 0, 1, 512, new float[512]));
+        assertTrue(e.getMessage().contains("cp.async: a 16-byte copy between addresses not aligned to 16 bytes"), e.getMessage());
+    }
+
+    @Test
     void aMisalignedLdmatrixRowFailsTheLaunchOnTheEmulator() {
         DeviceException e = assertThrows(DeviceException.class,
                 () -> run(device("cuda-emu"), "jconv_selftest_ldmatrix", 1, 32, 0, 2, 128, new float[128]));

@@ -1,0 +1,115 @@
+package io.github.jconv.cuda;
+
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.Dtype;
+import io.github.jconv.Epilogue;
+import io.github.jconv.MathMode;
+
+import java.util.List;
+
+/**
+ * cuda-kernels/implicit_gemm_nhwc.cu: conv2d on channels-last (NHWC) fp16 or bf16 tensors in their own math, read as
+ * they are stored (16-byte cp.async rows of 8 channels, a 3-stage pipeline, ldmatrix fragments, mma.sync m16n8k16 with
+ * FP32 accumulation), with KRSC weights ({@link #krsc}, reordered once by the plan). It takes one group, C a multiple of
+ * 8 and K even ({@link #cannotImplement}); other NHWC plans convert to NCHW around the NCHW kernels. Grid: (pixel tiles,
+ * channel tiles); no split-K.
+ */
+final class ImplicitGemmNhwcLauncher {
+    /** Tile shapes (pixels x output channels), largest first; both have a kernel per format. Threads: bm. */
+    static final List<GemmTile> TILES = List.of(GemmTile.T128X64, GemmTile.T64X64);
+
+    /** Tests: every launch uses this tile instead of {@link #tile}'s choice. */
+    static volatile GemmTile forcedTile;
+
+    private ImplicitGemmNhwcLauncher() {
+    }
+
+    /** Whether a plan of this math on tensors of {@code storage} runs here: fp16 tensors in math fp16, or bf16 in bf16. */
+    static boolean takes(MathMode math, Dtype storage) {
+        return ImplicitGemmLauncher.loadsAsStored(math, storage);
+    }
+
+    /** Null when the kernels can compute g, otherwise why not. */
+    static String cannotImplement(ConvGeometry g) {
+        if (g.transposed()) {
+            return "conv_transpose2d (the channels-last kernels compute conv2d)";
+        }
+        if (g.groups != 1) {
+            return g.groups + " groups (the channels-last kernels take one)";
+        }
+        if (g.c % 8 != 0) {
+            return g.c + " input channels, not a multiple of 8 (the kernels copy 8 channels, 16 bytes, at a time)";
+        }
+        if (g.k % 2 != 0) {
+            return g.k + " output channels, an odd number (the kernels store two channels at a time)";
+        }
+        if ((long) g.n * g.p * g.q > Integer.MAX_VALUE - 128) {
+            return "more than 2^31 - 129 output pixels";
+        }
+        if ((long) g.h * g.w * g.c > Integer.MAX_VALUE || (long) g.r * g.s * g.c > Integer.MAX_VALUE) {
+            return "one sample of the input or one output channel's weights has more than 2^31 - 1 elements (32-bit offsets)";
+        }
+        return (g.k + 63) / 64 > Launcher.MAX_GRID_YZ ? "more than " + Launcher.MAX_GRID_YZ + " tiles of output channels (a GPU's largest grid.y)"
+                : null;
+    }
+
+    /** The tile: 128 x 64 where it gives at least {@link ImplicitGemmLauncher#MIN_BLOCKS} blocks, else 64 x 64. */
+    static GemmTile tile(ConvGeometry g) {
+        GemmTile forced = forcedTile;
+        if (forced != null) {
+            return forced;
+        }
+        return GemmTile.T128X64.blocks((long) g.n * g.p * g.q, g.k, 1) >= ImplicitGemmLauncher.MIN_BLOCKS ? GemmTile.T128X64 : GemmTile.T64X64;
+    }
+
+    /** jconv_implicit_gemm_nhwc_(fp16io|bf16io)_fprop_TILE. */
+    static String kernel(GemmTile t, Dtype storage) {
+        return "jconv_implicit_gemm_nhwc_" + storage.label() + "io_fprop_" + t;
+    }
+
+    /** What a plan's explain says: the kernel, its tile and why, the pipeline. */
+    static String variant(ConvGeometry g, Dtype storage) {
+        GemmTile t = tile(g);
+        long blocks = t.blocks((long) g.n * g.p * g.q, g.k, 1);
+        return kernel(t, storage) + ", tile " + t + " (" + (t.equals(GemmTile.T128X64) ? "at least " : "fewer than ")
+                + ImplicitGemmLauncher.MIN_BLOCKS + " blocks of 128 x 64), " + blocks + " blocks of " + t.threads() + " threads ("
+                + t.threads() / 32 + " warps on mma.sync m16n8k16 " + storage.label().toUpperCase(java.util.Locale.ROOT)
+                + ", 32-channel steps, 3-stage cp.async pipeline, ldmatrix fragments), no split-K";
+    }
+
+    /**
+     * PyTorch's K x C x R x S weights reordered to K x R x S x C, the layout the kernels read (each output channel's taps
+     * in turn, the channels of a tap contiguous).
+     */
+    static float[] krsc(ConvGeometry g, float[] kcrs) {
+        int c = g.c, rs = g.r * g.s;
+        float[] out = new float[kcrs.length];
+        for (int k = 0; k < g.k; k++) {
+            for (int ch = 0; ch < c; ch++) {
+                for (int t = 0; t < rs; t++) {
+                    out[(k * rs + t) * c + ch] = kcrs[(k * c + ch) * rs + t];
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * out = epilogue(conv2d(in, w) + bias, residual) on NHWC buffers of 16-bit {@code storage} elements (w KRSC, bias
+     * float32 or null, residual null unless the epilogue adds one), queued on {@code arena}'s stream.
+     */
+    static void run(DeviceArena arena, ConvGeometry g, MathMode math, Dtype storage, DeviceBuffer in, DeviceBuffer w, DeviceBuffer bias,
+                    Epilogue ep, DeviceBuffer residual, DeviceBuffer out) {
+        if (!takes(math, storage)) {
+            throw new IllegalArgumentException("the channels-last kernels take fp16 tensors in math fp16 or bf16 in bf16, not "
+                    + storage.label() + " in " + math.label());
+        }
+        String why = cannotImplement(g);
+        if (why != null) {
+            throw new IllegalArgumentException("the channels-last kernels cannot take " + g + ": " + why);
+        }
+        GemmTile t = tile(g);
+        int[] grid = {(int) (((long) g.n * g.p * g.q + t.bm() - 1) / t.bm()), (g.k + t.bn() - 1) / t.bn(), 1};
+        Launcher.launch(arena, kernel(t, storage), grid, t.block(), Launcher.params(g, ep), out, in, w, bias, residual, out);
+    }
+}
