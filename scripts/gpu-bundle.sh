@@ -93,7 +93,7 @@ elif [ "${1:-}" = check ]; then
   step tests gpu_tests "$OUT"
   step info jconv info
   step verify jconv verify
-  step "bench-$gpu" jconv bench --backend "$gpu" --no-peers --math tf32,3xtf32,fp16,bf16 --dtype fp16,bf16 "${bench_args[@]}" --json "$OUT/bench-$gpu.json"
+  step "bench-$gpu" jconv bench --backend "$gpu" --no-peers --math tf32,3xtf32,fp16,bf16 --dtype fp16,bf16 --layout nchw,nhwc "${bench_args[@]}" --json "$OUT/bench-$gpu.json"
   [ "$gpu" = cuda ] && step bench-cudnn jconv bench --backend cudnn --no-peers "${bench_args[@]}" --json "$OUT/bench-cudnn.json"
   step bench-cpu jconv bench --backend cpu --no-peers --threads "$(nproc)" "${bench_args[@]}" --json "$OUT/bench-cpu.json"
   sanitizer="$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2>/dev/null | head -1 || true)"

@@ -10,6 +10,7 @@ import io.github.jconv.ConvPlan;
 import io.github.jconv.Device;
 import io.github.jconv.DeviceTensor;
 import io.github.jconv.Dtype;
+import io.github.jconv.Layout;
 import io.github.jconv.InvalidConvolutionException;
 import io.github.jconv.MathMode;
 import io.github.jconv.Tensor;
@@ -130,6 +131,12 @@ final class BenchCommand implements Callable<Integer> {
                     + "reference; with --network: the whole trunk in each dtype; repeatable or comma-separated; fp32 rows are always there).")
     List<String> dtypes = new ArrayList<>();
 
+    @Option(names = "--layout", split = ",", defaultValue = "nchw", paramLabel = "nchw|nhwc",
+            description = "The layouts of the --dtype rows' tensors, a row each (default nchw; repeatable or comma-separated). On cuda "
+                    + "and cuda-emu an nhwc row of the implicit GEMM runs on the channels-last kernels where they take the layer "
+                    + "(one group, C a multiple of 8, K even), else converts to and from nchw around the kernel (`explain` says which).")
+    List<String> layouts = new ArrayList<>();
+
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
     boolean noTune;
 
@@ -190,6 +197,11 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (layers && network == null) {
             throw new InvalidConvolutionException("--layers profiles a --network trunk: give --network too");
+        }
+        boolean channelsLast = halfLayouts().contains(Layout.NHWC); // parsed here, so a bad name fails before any timing
+        if (channelsLast && (dtypes.isEmpty() || network != null)) {
+            throw new InvalidConvolutionException("--layout sets the layouts of the --dtype rows of --suite and --shape runs: "
+                    + (network != null ? "--network trunks run nchw" : "give --dtype too"));
         }
         if (network != null) {
             if (suite != null || !shapes.isEmpty() || !algorithms.isEmpty()) {
@@ -332,7 +344,7 @@ final class BenchCommand implements Callable<Integer> {
                 Row row = row(pr, wgrad ? WGRAD : pr.geometry.op.label(), be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak);
                 if (gpu != null) { // the kernels alone: a plan on device tensors, timed by device events
                     double[] kernel = wgrad ? wgradDeviceTimes(gpu, g, chosen, data, Math.max(1, warmup), runs)
-                            : planTimes(gpu, g, chosen, MathMode.FP32, Dtype.FP32, 0, data, null, null, null);
+                            : planTimes(gpu, g, chosen, MathMode.FP32, Dtype.FP32, Layout.NCHW, 0, data, null, null, null);
                     Row k = row(pr, row.op(), be.name(), label, threadCount, kernel, row.maxRelError(), peak);
                     row = new Row(k.shape(), k.op(), k.backend(), k.algorithm(), k.threads(), k.medianMs(), k.minMs(), k.maxMs(), k.gflops(),
                             k.pctPeak(), null, k.maxRelError(), false, row.medianMs());
@@ -347,22 +359,25 @@ final class BenchCommand implements Callable<Integer> {
                         }
                         progress.step(pr.label + " " + a + " math " + m.label());
                         float[] ym = new float[y.length];
-                        double[] kernel = planTimes(gpu, g, chosen, m, Dtype.FP32, 0, data, ym, null, null);
+                        double[] kernel = planTimes(gpu, g, chosen, m, Dtype.FP32, Layout.NCHW, 0, data, ym, null, null);
                         rows.add(row(pr, row.op(), be.name(), label + "/" + m.label(), threadCount, kernel, ReferenceConv.maxRelError(ym, ref), peak));
                     }
                 }
                 for (Dtype d : halves) { // a plan on half-precision tensors: device time on a GPU, wall time on the CPU
-                    progress.step(pr.label + " " + a + " dtype " + d.label());
-                    float[] yh = new float[y.length];
-                    double[] ms2;
-                    // the implicit GEMM on a GPU runs in the dtype's own math: its kernels that load the 16-bit tensors as they are
-                    MathMode own = gpu != null && chosen == Algorithm.IMPLICIT_GEMM ? MathMode.of(d) : MathMode.FP32;
-                    try (Device cpu = gpu != null ? null : Device.open("cpu")) {
-                        ms2 = planTimes(gpu != null ? gpu : cpu, g, chosen, own, d, threadCount, data, yh,
-                                pr.label + " " + a + " dtype " + d.label(), unsteady);
+                    for (Layout lay : halfLayouts()) {
+                        String tag = d.label() + (lay == Layout.NCHW ? "" : "/" + lay.label());
+                        progress.step(pr.label + " " + a + " dtype " + tag);
+                        float[] yh = new float[y.length];
+                        double[] ms2;
+                        // the implicit GEMM on a GPU runs in the dtype's own math: its kernels that load the 16-bit tensors as they are
+                        MathMode own = gpu != null && chosen == Algorithm.IMPLICIT_GEMM ? MathMode.of(d) : MathMode.FP32;
+                        try (Device cpu = gpu != null ? null : Device.open("cpu")) {
+                            ms2 = planTimes(gpu != null ? gpu : cpu, g, chosen, own, d, lay, threadCount, data, yh,
+                                    pr.label + " " + a + " dtype " + tag, unsteady);
+                        }
+                        rows.add(row(pr, row.op(), be.name(), label + (own.tensorCores() ? "/" + own.label() : "") + "@" + tag, threadCount, ms2,
+                                ReferenceConv.maxRelError(yh, ref), peak));
                     }
-                    rows.add(row(pr, row.op(), be.name(), label + (own.tensorCores() ? "/" + own.label() : "") + "@" + d.label(), threadCount, ms2,
-                            ReferenceConv.maxRelError(yh, ref), peak));
                 }
             }
         }
@@ -406,6 +421,10 @@ final class BenchCommand implements Callable<Integer> {
             out.println("(ALGORITHM@fp16, @bf16: a plan on half-precision tensors, widened to float32 and rounded back around the kernel,"
                     + " or on a GPU implicit-gemm/fp16@fp16 (bf16@bf16): the kernels that load and store them as they are; its max_rel_err"
                     + " against the float32 data's reference; ALGORITHM/MATH: a tensor-core math on float32 tensors)");
+            if (halfLayouts().contains(Layout.NHWC)) {
+                out.println("(@fp16/nhwc, @bf16/nhwc: the same on channels-last tensors; on a GPU implicit-gemm/fp16@fp16/nhwc runs on the"
+                        + " channels-last kernels where they take the layer (one group, C a multiple of 8, K even), else converts to nchw and back)");
+            }
         }
         if (skipped > 0) {
             out.printf("(%d layer/algorithm pairs not shown: the algorithm cannot take the layer; name it with --algorithm to see why)%n",
@@ -542,25 +561,26 @@ final class BenchCommand implements Callable<Integer> {
 
     /**
      * Times (ms) of a plan's runs of g with algorithm a on device tensors (device time on a GPU, after {@code warmup} runs;
-     * wall time on the CPU) in a math mode, on tensors of {@code dtype}, with {@code threads} CPU threads (0: all); the last run's output
-     * goes to {@code result} when it is not null. On the CPU device the warm-up runs to steady state, as the float32 rows'
+     * wall time on the CPU) in a math mode, on tensors of {@code dtype} in {@code layout}, with {@code threads} CPU threads (0: all); the
+     * last run's output goes to {@code result} (NCHW) when it is not null. On the CPU device the warm-up runs to steady state, as the float32 rows'
      * (a row that never settles is added to {@code unsteady} as {@code what}).
      */
-    private double[] planTimes(Device dev, ConvGeometry g, Algorithm a, MathMode math, Dtype dtype, int threads, float[][] data,
+    private double[] planTimes(Device dev, ConvGeometry g, Algorithm a, MathMode math, Dtype dtype, Layout layout, int threads, float[][] data,
                                float[] result, String what, List<String> unsteady) {
         Tensor w = Tensor.of(data[1], g.weightShape());
         Tensor b = g.hasBias ? Tensor.of(data[2], g.biasLength()) : null;
         ConvPlan.Builder pb = ConvPlan.of(dev, g, w, b);
-        try (ConvPlan plan = pb.algorithm(a).math(math).dtype(dtype).threads(threads).build();
-             DeviceTensor x = dev.upload(Tensor.of(data[0], g.inputShape()), dtype);
-             DeviceTensor y = dev.allocate(io.github.jconv.Layout.NCHW, dtype, g.outputShape())) {
+        try (ConvPlan plan = pb.algorithm(a).math(math).dtype(dtype).layout(layout).threads(threads).build();
+             DeviceTensor x = dev.upload(Tensor.of(data[0], g.inputShape()).to(layout), dtype);
+             DeviceTensor y = dev.allocate(layout, dtype, g.outputShape())) {
             Runnable run = () -> plan.run(x, y);
             if (dev.isCpu() && !io.github.jconv.Warmup.untilSteady(run, warmup, warmupMs, warmupMaxMs)) {
                 unsteady.add(what);
             }
             double[] ms = deviceTimes(dev, run, dev.isCpu() ? 0 : Math.max(1, warmup), runs);
             if (result != null) {
-                y.download(result);
+                float[] got = y.download().to(Layout.NCHW).data();
+                System.arraycopy(got, 0, result, 0, got.length);
             }
             return ms;
         }
@@ -574,6 +594,18 @@ final class BenchCommand implements Callable<Integer> {
                     + be.name());
         }
         return tc;
+    }
+
+    /** The --layout list parsed, each once, in order (NCHW when empty). */
+    private List<Layout> halfLayouts() {
+        List<Layout> out = new ArrayList<>();
+        for (String l : layouts) {
+            Layout t = Layout.parse(l);
+            if (!out.contains(t)) {
+                out.add(t);
+            }
+        }
+        return out.isEmpty() ? List.of(Layout.NCHW) : out;
     }
 
     /** The --dtype formats other than fp32, parsed; fails in one line when there are some and be has no device tensors to hold them. */

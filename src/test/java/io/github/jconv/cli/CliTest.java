@@ -222,6 +222,19 @@ class CliTest {
                 "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--op", "conv2d-backward-weight", "--dtype", "fp16", "--no-peers");
         bad(dir, "unknown dtype 'fp8' (fp32, fp16, bf16)", "bench", "--backend", "cpu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--dtype", "fp8",
                 "--no-peers");
+        // --layout: each dtype row in each layout (nhwc on the channels-last kernels on a GPU), the same results
+        Result l = cli("bench", "--backend", "cuda-emu", "--shape", "1,8,8,8,8,3,3,1,1,1,1", "--algorithm", "implicit-gemm", "--runs", "1",
+                "--warmup", "1", "--warmup-ms", "0", "--warmup-max-ms", "0", "--dtype", "fp16", "--layout", "nchw,nhwc", "--no-peers",
+                "--json", dir.resolve("layouts.json").toString());
+        assertEquals(0, l.code(), l.err());
+        assertTrue(l.out().contains("implicit-gemm/fp16@fp16 ") && l.out().contains("implicit-gemm/fp16@fp16/nhwc ")
+                && l.out().contains("channels-last kernels where they take the layer"), l.out());
+        bad(dir, "--layout sets the layouts of the --dtype rows of --suite and --shape runs: give --dtype too", "bench", "--backend", "cpu",
+                "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--layout", "nhwc", "--no-peers");
+        bad(dir, "--layout sets the layouts of the --dtype rows of --suite and --shape runs: --network trunks run nchw", "bench", "--network",
+                "mobilenetv2", "--dtype", "fp16", "--layout", "nhwc", "--no-peers");
+        bad(dir, "unknown layout 'nhcw' (nchw, nhwc)", "bench", "--backend", "cpu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--dtype", "fp16",
+                "--layout", "nhcw", "--no-peers");
     }
 
     private static double[] toDouble(float[] a) {
