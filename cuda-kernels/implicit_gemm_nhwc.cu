@@ -19,6 +19,11 @@
 // multistage): STAGES - 1 steps in flight; per step wait for the oldest, one barrier, issue the copies of the step
 // STAGES - 1 ahead into the stage the previous step read, then two 16-deep halves of ldmatrix.x4 (A: one per MMA row
 // tile, B: one per two column tiles) and 16 MMAs each. The reduction position advances by adds and compares only.
+//
+// Split-K (splits > 1, grids of few blocks): slice s of the steps (blockIdx.z) writes its raw float32 sums, without
+// bias or epilogue, to plane s of the workspace (each plane laid out as the output, pixel m's channels at m x K), and
+// jconv_implicit_gemm_nhwc_splitk_reduce_<fp16io|bf16io> adds the planes in slice order, then the bias and the
+// epilogue, and rounds: no atomics, the same bits every run.
 #include "jconv_warp.cuh"
 
 #define JCONV_NHWC_STAGES 3
@@ -38,7 +43,9 @@ struct NhwcLoader {
     bool aPix, bOk;
     int ih0, iw0, ih, iw, s, c0, tapOff, bRow, bChunk0;
 
-    __device__ NhwcLoader(const ConvParams& prm, const In* in, const In* w) : a(prm), x(in) {
+    // the loader of block (blockIdx.x, blockIdx.y), positioned at step `first` (tap first / cSteps, channel step
+    // first % cSteps)
+    __device__ NhwcLoader(const ConvParams& prm, const In* in, const In* w, int first) : a(prm), x(in) {
         const int t = (int)threadIdx.x, pq = a.p * a.q;
         const i64 m = (i64)blockIdx.x * BM + t;
         aPix = m < (i64)a.n * pq;
@@ -51,17 +58,18 @@ struct NhwcLoader {
         }
         ih0 = p * a.strideH - a.padTop;
         iw0 = q * a.strideW - a.padLeft;
-        ih = ih0;
-        iw = iw0;
+        const int cSteps = (a.c + JCONV_NHWC_DEPTH - 1) / JCONV_NHWC_DEPTH, tap = first / cSteps, r = tap / a.s;
+        s = tap - r * a.s;
+        c0 = (first - tap * cSteps) * JCONV_NHWC_DEPTH;
+        tapOff = tap * a.c;
+        ih = ih0 + r * a.dilationH;
+        iw = iw0 + s * a.dilationW;
         aBase = in + (i64)n * a.h * a.w * a.c;
         bRow = t * B_CHUNKS / 4;
         bChunk0 = t * B_CHUNKS % 4;
         const int k = (int)blockIdx.y * BN + bRow;
         bOk = k < a.k;
         bBase = w + (i64)(bOk ? k : 0) * a.r * a.s * a.c;
-        s = 0;
-        c0 = 0;
-        tapOff = 0;
     }
 
     // the copies of the current step into stage (as, bs)
@@ -100,14 +108,18 @@ struct NhwcLoader {
 };
 
 template <int BM, int BN, bool BF16, typename In>
-__device__ __forceinline__ void igemm_nhwc(const ConvParams& a, const In* __restrict__ in, const In* __restrict__ w,
-                                           const float* __restrict__ bias, const In* __restrict__ res, In* __restrict__ out) {
+__device__ __forceinline__ void igemm_nhwc(const NhwcParams& prm, const In* __restrict__ in, const In* __restrict__ w,
+                                           const float* __restrict__ bias, const In* __restrict__ res, In* __restrict__ out,
+                                           float* __restrict__ ws) {
+    const ConvParams& a = prm.conv;
     constexpr int STAGES = JCONV_NHWC_STAGES, WARPS_M = BM / 64;
     static_assert(BM % 64 == 0 && BN % 32 == 0 && (BM / 64) * (BN / 32) * 32 == BM, "warps of 64 x 32, one thread per A row");
     __shared__ __align__(16) unsigned As[STAGES][BM * 16];
     __shared__ __align__(16) unsigned Bs[STAGES][BN * 16];
-    NhwcLoader<BM, BN, In> ld(a, in, w);
-    const int steps = (a.c + JCONV_NHWC_DEPTH - 1) / JCONV_NHWC_DEPTH * a.r * a.s;
+    const int all = (a.c + JCONV_NHWC_DEPTH - 1) / JCONV_NHWC_DEPTH * a.r * a.s, slice = (int)blockIdx.z;
+    const int first = slice * prm.splitSteps;
+    const int steps = all - first < prm.splitSteps ? all - first : prm.splitSteps;  // this slice's (0 or less: none)
+    NhwcLoader<BM, BN, In> ld(a, in, w, steps > 0 ? first : 0);
     const int lane = (int)threadIdx.x % 32, warp = (int)threadIdx.x / 32;
     const int wm = warp % WARPS_M * 64, wn = warp / WARPS_M * 32;
     // ldmatrix rows: A tile i gives lane l row wm + 16 i + l % 16 at chunk l / 16 (of the 16-deep half); B pair h gives
@@ -167,8 +179,9 @@ __device__ __forceinline__ void igemm_nhwc(const ConvParams& a, const In* __rest
     jconv_cp_async_wait<0>();
 
     // lane (g, t) holds, of MMA tile (i, j), rows g and g + 8 at columns 2t and 2t + 1: two adjacent channels of one
-    // output pixel, stored as one 32-bit word (K is even: the launcher checks)
+    // output pixel, stored as one 32-bit word (K is even: the launcher checks), or as two raw floats in the slice's plane
     const i64 mTotal = (i64)a.n * a.p * a.q;
+    float* part = prm.splits > 1 ? ws + (i64)slice * mTotal * a.k : nullptr;
     const int g = lane / 4, t = lane % 4;
     JCONV_UNROLL
     for (int i = 0; i < 4; i++)
@@ -181,6 +194,11 @@ __device__ __forceinline__ void igemm_nhwc(const ConvParams& a, const In* __rest
                 const int col = (int)blockIdx.y * BN + wn + 8 * j + 2 * t;
                 if (col >= a.k) continue;
                 const i64 at = m * a.k + col;
+                if (part) {
+                    part[at] = q[i][j][2 * hr];
+                    part[at + 1] = q[i][j][2 * hr + 1];
+                    continue;
+                }
                 const float v0 = q[i][j][2 * hr] + (a.hasBias ? bias[col] : 0.0f);
                 const float v1 = q[i][j][2 * hr + 1] + (a.hasBias ? bias[col + 1] : 0.0f);
                 const unsigned lo = jconv_narrow<In>(jconv_epilogue(a.activation, a.residual, v0, res, at)).bits;
@@ -192,10 +210,10 @@ __device__ __forceinline__ void igemm_nhwc(const ConvParams& a, const In* __rest
 
 // One entry point per format and tile: jconv_implicit_gemm_nhwc_<fp16io|bf16io>_fprop_<BMxBN> (BM threads).
 #define JCONV_IGEMM_NHWC_ENTRY(name, bounds, bm, bn, bf16, In)                                                          \
-    extern "C" __global__ void __launch_bounds__ bounds name(ConvParams p, const In* __restrict__ in, const In* __restrict__ w, \
+    extern "C" __global__ void __launch_bounds__ bounds name(NhwcParams p, const In* __restrict__ in, const In* __restrict__ w, \
                                                             const float* __restrict__ bias, const In* __restrict__ res,        \
-                                                            In* __restrict__ out) {                                            \
-        igemm_nhwc<bm, bn, bf16, In>(p, in, w, bias, res, out);                                                         \
+                                                            In* __restrict__ out, float* __restrict__ ws) {                    \
+        igemm_nhwc<bm, bn, bf16, In>(p, in, w, bias, res, out, ws);                                                     \
     }                                                                                                                   \
     JCONV_KERNEL_REGISTER(name)
 #define JCONV_IGEMM_NHWC_TILES(prefix, bf16, In)                                 \
@@ -203,3 +221,29 @@ __device__ __forceinline__ void igemm_nhwc(const ConvParams& a, const In* __rest
     JCONV_IGEMM_NHWC_ENTRY(prefix##fprop_64x64, (64), 64, 64, bf16, In)
 JCONV_IGEMM_NHWC_TILES(jconv_implicit_gemm_nhwc_fp16io_, false, jconv_f16)
 JCONV_IGEMM_NHWC_TILES(jconv_implicit_gemm_nhwc_bf16io_, true, jconv_bf16)
+
+// Split-K's second pass: out[i] = epilogue(the sum of the `splits` workspace planes at i in slice order + bias[i % K])
+// over the whole NHWC output, rounded to Out.
+template <typename Out>
+__device__ __forceinline__ void igemm_nhwc_splitk_reduce(const NhwcParams& p, const float* __restrict__ ws, const float* __restrict__ bias,
+                                                         const Out* __restrict__ res, Out* __restrict__ out) {
+    const ConvParams& a = p.conv;
+    const i64 total = (i64)a.n * a.p * a.q * a.k;
+    const FastDiv dk(a.k);
+    JCONV_FOR_EACH(i, total) {
+        float sum = 0.0f;
+        for (int s = 0; s < p.splits; s++) sum += ws[(i64)s * total + i];
+        const int c = (int)(i - dk.div(i) * a.k);
+        out[i] = jconv_narrow<Out>(jconv_epilogue(a.activation, a.residual, sum + (a.hasBias ? bias[c] : 0.0f), res, i));
+    }
+}
+extern "C" __global__ void jconv_implicit_gemm_nhwc_splitk_reduce_fp16io(NhwcParams p, const float* __restrict__ ws, const float* __restrict__ bias,
+                                                                         const jconv_f16* __restrict__ res, jconv_f16* __restrict__ out) {
+    igemm_nhwc_splitk_reduce(p, ws, bias, res, out);
+}
+JCONV_KERNEL_REGISTER(jconv_implicit_gemm_nhwc_splitk_reduce_fp16io)
+extern "C" __global__ void jconv_implicit_gemm_nhwc_splitk_reduce_bf16io(NhwcParams p, const float* __restrict__ ws, const float* __restrict__ bias,
+                                                                         const jconv_bf16* __restrict__ res, jconv_bf16* __restrict__ out) {
+    igemm_nhwc_splitk_reduce(p, ws, bias, res, out);
+}
+JCONV_KERNEL_REGISTER(jconv_implicit_gemm_nhwc_splitk_reduce_bf16io)

@@ -105,6 +105,13 @@ struct IgemmParams {
     int splits, splitSteps;  // split-K: blockIdx.z = group-in-launch * splits + slice; slice s runs steps [s, s + 1) * splitSteps
 };
 static_assert(sizeof(IgemmParams) == 52 * sizeof(int), "IgemmParams is 52 ints (io.github.jconv.cuda.ImplicitGemmLauncher)");
+
+// implicit_gemm_nhwc.cu's launch (io.github.jconv.cuda.ImplicitGemmNhwcLauncher): the convolution and its split-K.
+struct NhwcParams {
+    ConvParams conv;
+    int splits, splitSteps;  // blockIdx.z = slice; slice s runs the 32-deep steps [s, s + 1) * splitSteps
+};
+static_assert(sizeof(NhwcParams) == 23 * sizeof(int), "NhwcParams is 23 ints (io.github.jconv.cuda.ImplicitGemmNhwcLauncher)");
 JCONV_FIELD_AT(IgemmParams, splits, 50); JCONV_FIELD_AT(IgemmParams, splitSteps, 51);
 JCONV_FIELD_AT(IgemmParams, inC, 21); JCONV_FIELD_AT(IgemmParams, outC, 24); JCONV_FIELD_AT(IgemmParams, redC, 27); JCONV_FIELD_AT(IgemmParams, mH, 29);
 JCONV_FIELD_AT(IgemmParams, inStrideH, 31); JCONV_FIELD_AT(IgemmParams, outStrideH, 35);

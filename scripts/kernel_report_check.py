@@ -52,7 +52,7 @@ def check(rows):
             widths = loop.get("lds_widths", {})
             if not widths or set(widths) != {"128"}:
                 failures.append(f"{name}: shared loads not all 128-bit: {widths or 'none'}")
-        if name.startswith(NHWC_PREFIX):
+        if name.startswith(NHWC_PREFIX) and "_fprop_" in name:  # not the split-K sums
             nhwc += 1
             ops = loop.get("opcodes", {})
             if loop.get("mma", 0) < NHWC_MMA:
@@ -109,6 +109,8 @@ def self_test():
         rows.append(dict(copy.deepcopy(good), kernel=NHWC_PREFIX + k, ffma_share=0.0,
                          hot_loop={"instructions": 185, "ffma": 0, "mma": 32, "idiv_seq": 0, "div64_calls": 0, "lds": 3,
                                    "lds_widths": {"32": 3}, "ldgsts": 6, "opcodes": {"HMMA": 32, "LDSM": 12, "LDGSTS": 6}}))
+    rows.append(dict(copy.deepcopy(good), kernel=NHWC_PREFIX + "splitk_reduce_fp16io", ffma_share=0.0,
+                     hot_loop={"idiv_seq": 0, "div64_calls": 0, "lds_widths": {}}))
     rows.append(dict(copy.deepcopy(good), kernel="jconv_implicit_gemm_wgrad_reduce", ffma_share=0.0,
                      hot_loop={"idiv_seq": 0, "div64_calls": 0, "lds_widths": {}}))
     assert check(rows) == [], check(rows)

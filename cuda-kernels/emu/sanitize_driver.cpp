@@ -537,18 +537,31 @@ void checkChannelsLast(const Problem& g0, std::mt19937_64& rnd) {
     const std::vector<float> inL = last(in, g.n, g.c, hw), wL = last(w, g.k, g.c, rs), resL = last(res, g.n, g.k, pq);
     const int terms = g.c * rs + 1;
     const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
-    for (const char* kernel : {"fp16io_fprop_128x64", "fp16io_fprop_64x64", "bf16io_fprop_128x64", "bf16io_fprop_64x64"}) {
+    const int steps = (g.c + 31) / 32 * rs;
+    struct Run {
+        const char* kernel;
+        int splits;  // split-K slices asked for (capped by the steps), as ImplicitGemmNhwcLauncher.forcedSplits
+    };
+    for (const Run run1 : {Run{"fp16io_fprop_128x64", 1}, Run{"fp16io_fprop_64x64", 3}, Run{"bf16io_fprop_128x64", 3}, Run{"bf16io_fprop_64x64", 1}}) {
+        const char* kernel = run1.kernel;
         const bool bf16 = kernel[0] == 'b';
         const int bm = std::atoi(std::strchr(kernel, '_') + 7), bn = 64;
+        const int splits = std::max(1, std::min(run1.splits, steps)), splitSteps = (steps + splits - 1) / splits;
         Half16 in16(inL.data(), inL.size(), bf16), w16(wL.data(), wL.size(), bf16), res16(resL.data(), resL.size(), bf16),
             out16(nullptr, resL.size(), bf16);
-        Buffer db(bias);
-        const ConvParams a = params(g, e);
-        where = std::string("implicit-gemm-nhwc ") + kernel + " epilogue " + std::to_string(e.activation) + "/" + std::to_string(e.residual) +
-                " on " + describe(g) + " (widened from c=" + std::to_string(g0.c) + " k=" + std::to_string(g0.k) + ")";
-        const dim3 grid{(unsigned)(((long long)g.n * pq + bm - 1) / bm), (unsigned)((g.k + bn - 1) / bn), 1};
-        run(std::string("jconv_implicit_gemm_nhwc_") + kernel, grid, dim3{(unsigned)bm, 1, 1}, &a, in16.p, w16.p,
-            g.bias ? (const float*)db.p : (const float*)out16.p, e.residual ? (const unsigned short*)res16.p : out16.p, out16.p);
+        Buffer db(bias), ws(splits > 1 ? (std::size_t)splits * resL.size() : 0);
+        const NhwcParams a{params(g, e), splits, splitSteps};
+        where = std::string("implicit-gemm-nhwc ") + kernel + (splits > 1 ? " split " + std::to_string(splits) : "") + " epilogue " +
+                std::to_string(e.activation) + "/" + std::to_string(e.residual) + " on " + describe(g) + " (widened from c=" +
+                std::to_string(g0.c) + " k=" + std::to_string(g0.k) + ")";
+        const dim3 grid{(unsigned)(((long long)g.n * pq + bm - 1) / bm), (unsigned)((g.k + bn - 1) / bn), (unsigned)splits};
+        const float* b = g.bias ? (const float*)db.p : (const float*)out16.p;
+        const unsigned short* r = e.residual ? res16.p : out16.p;
+        run(std::string("jconv_implicit_gemm_nhwc_") + kernel, grid, dim3{(unsigned)bm, 1, 1}, &a, in16.p, w16.p, b, r, out16.p,
+            splits > 1 ? ws.p : (float*)out16.p);
+        if (splits > 1)
+            run(std::string("jconv_implicit_gemm_nhwc_splitk_reduce_") + (bf16 ? "bf16io" : "fp16io"), grid1d((long long)resL.size()), BLOCK_1D,
+                &a, ws.p, b, r, out16.p);
         std::vector<float> got(resL.size());
         for (int n = 0; n < g.n; n++)
             for (int k = 0; k < g.k; k++)

@@ -195,7 +195,8 @@ public final class ConvPlan implements AutoCloseable {
                 : " (widened to fp32 around the kernel, the result rounded)"))
                 + ", math " + math.label() + (math.tensorCores() && cudnn == null && algorithm != Algorithm.IMPLICIT_GEMM
                 ? " (allowed; " + algorithm + " computes in fp32)" : "") + ", epilogue " + epilogue + ", workspace "
-                + (cudnn != null ? "(cuDNN's, above)" : device.backend().workspaceBytes(algorithm, geometry) + " bytes")
+                + (cudnn != null ? "(cuDNN's, above)" : (channelsLast ? CudaBackend.channelsLastWorkspaceBytes(geometry)
+                : device.backend().workspaceBytes(algorithm, geometry)) + " bytes")
                 + (hostWeight == null ? "" : ", packed weights " + hostWeight.packedBytes() + " bytes");
     }
 

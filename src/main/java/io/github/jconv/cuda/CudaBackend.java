@@ -130,6 +130,11 @@ public final class CudaBackend implements Backend {
         }
     }
 
+    /** Device memory the channels-last kernels take beyond the operands for g: split-K's partial outputs. */
+    public static long channelsLastWorkspaceBytes(ConvGeometry g) {
+        return ImplicitGemmNhwcLauncher.workspaceBytes(g);
+    }
+
     /** The channels-last kernel, tile and pipeline for g (from the geometry alone). */
     public static String channelsLastVariant(ConvGeometry g, Dtype storage) {
         return ImplicitGemmNhwcLauncher.variant(g, storage);

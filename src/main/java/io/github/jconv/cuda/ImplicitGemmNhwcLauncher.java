@@ -12,7 +12,8 @@ import java.util.List;
  * they are stored (16-byte cp.async rows of 8 channels, a 3-stage pipeline, ldmatrix fragments, mma.sync m16n8k16 with
  * FP32 accumulation), with KRSC weights ({@link #krsc}, reordered once by the plan). It takes one group, C a multiple of
  * 8 and K even ({@link #cannotImplement}); other NHWC plans convert to NCHW around the NCHW kernels. Grid: (pixel tiles,
- * channel tiles); no split-K.
+ * channel tiles, split-K slices); a grid of fewer than {@link ImplicitGemmLauncher#MIN_BLOCKS} blocks splits the
+ * reduction ({@link #splits}) and jconv_implicit_gemm_nhwc_splitk_reduce_* adds the slices in order.
  */
 final class ImplicitGemmNhwcLauncher {
     /** Tile shapes (pixels x output channels), largest first; both have a kernel per format. Threads: bm. */
@@ -20,6 +21,13 @@ final class ImplicitGemmNhwcLauncher {
 
     /** Tests: every launch uses this tile instead of {@link #tile}'s choice. */
     static volatile GemmTile forcedTile;
+    /** Tests: when > 0, this many split-K slices (capped by the steps) instead of {@link #splits}'s choice. */
+    static volatile int forcedSplits;
+
+    /** Channels per step of the reduction (one tap's 32 channels: four 16-byte copies per row). */
+    static final int DEPTH = 32;
+    /** Each split-K slice runs at least this many steps (128 reduction elements, as the NCHW kernels' slices). */
+    static final int MIN_SPLIT_STEPS = 4;
 
     private ImplicitGemmNhwcLauncher() {
     }
@@ -62,6 +70,35 @@ final class ImplicitGemmNhwcLauncher {
         return GemmTile.T128X64.blocks((long) g.n * g.p * g.q, g.k, 1) >= ImplicitGemmLauncher.MIN_BLOCKS ? GemmTile.T128X64 : GemmTile.T64X64;
     }
 
+    /** The steps of the reduction: 32-channel steps per tap, times the taps. */
+    static int steps(ConvGeometry g) {
+        return (g.c + DEPTH - 1) / DEPTH * g.r * g.s;
+    }
+
+    /**
+     * Split-K slices: 1 when the tile's grid has {@link ImplicitGemmLauncher#MIN_BLOCKS} blocks, else enough to reach
+     * that many, each slice at least {@link #MIN_SPLIT_STEPS} steps, at most {@link ImplicitGemmLauncher#MAX_SPLITS}
+     * (from the geometry alone, so every run sums in the same order).
+     */
+    static int splits(ConvGeometry g) {
+        int steps = steps(g), forced = forcedSplits;
+        if (forced > 0) {
+            return Math.max(1, Math.min(forced, steps));
+        }
+        long blocks = tile(g).blocks((long) g.n * g.p * g.q, g.k, 1);
+        if (blocks >= ImplicitGemmLauncher.MIN_BLOCKS || blocks == 0) {
+            return 1;
+        }
+        long want = (ImplicitGemmLauncher.MIN_BLOCKS + blocks - 1) / blocks;
+        return (int) Math.max(1, Math.min(Math.min(want, ImplicitGemmLauncher.MAX_SPLITS), steps / MIN_SPLIT_STEPS));
+    }
+
+    /** Device memory beyond the operands: split-K's float32 partial outputs, one per slice. */
+    static long workspaceBytes(ConvGeometry g) {
+        int s = splits(g);
+        return s > 1 ? 4L * s * g.n * g.k * g.p * g.q : 0;
+    }
+
     /** jconv_implicit_gemm_nhwc_(fp16io|bf16io)_fprop_TILE. */
     static String kernel(GemmTile t, Dtype storage) {
         return "jconv_implicit_gemm_nhwc_" + storage.label() + "io_fprop_" + t;
@@ -71,10 +108,14 @@ final class ImplicitGemmNhwcLauncher {
     static String variant(ConvGeometry g, Dtype storage) {
         GemmTile t = tile(g);
         long blocks = t.blocks((long) g.n * g.p * g.q, g.k, 1);
+        int splits = splits(g), steps = steps(g);
         return kernel(t, storage) + ", tile " + t + " (" + (t.equals(GemmTile.T128X64) ? "at least " : "fewer than ")
                 + ImplicitGemmLauncher.MIN_BLOCKS + " blocks of 128 x 64), " + blocks + " blocks of " + t.threads() + " threads ("
                 + t.threads() / 32 + " warps on mma.sync m16n8k16 " + storage.label().toUpperCase(java.util.Locale.ROOT)
-                + ", 32-channel steps, 3-stage cp.async pipeline, ldmatrix fragments), no split-K";
+                + ", 32-channel steps, 3-stage cp.async pipeline, ldmatrix fragments)"
+                + (splits > 1 ? ", split-K into " + splits + " slices of " + (steps + splits - 1) / splits + " of " + steps + " steps ("
+                + blocks * splits + " blocks; deterministic: jconv_implicit_gemm_nhwc_splitk_reduce_" + storage.label()
+                + "io adds them in order)" : ", no split-K");
     }
 
     /**
@@ -109,7 +150,18 @@ final class ImplicitGemmNhwcLauncher {
             throw new IllegalArgumentException("the channels-last kernels cannot take " + g + ": " + why);
         }
         GemmTile t = tile(g);
-        int[] grid = {(int) (((long) g.n * g.p * g.q + t.bm() - 1) / t.bm()), (g.k + t.bn() - 1) / t.bn(), 1};
-        Launcher.launch(arena, kernel(t, storage), grid, t.block(), Launcher.params(g, ep), out, in, w, bias, residual, out);
+        int splits = splits(g), splitSteps = (steps(g) + splits - 1) / splits;
+        int[] conv = Launcher.params(g, ep), p = java.util.Arrays.copyOf(conv, conv.length + 2);
+        p[conv.length] = splits;
+        p[conv.length + 1] = splitSteps;
+        int[] grid = {(int) (((long) g.n * g.p * g.q + t.bm() - 1) / t.bm()), (g.k + t.bn() - 1) / t.bn(), splits};
+        try (DeviceBuffer ws = splits > 1 ? arena.allocate((long) splits * g.n * g.k * g.p * g.q) : null) {
+            // (in, w, bias, res, out, ws): the workspace in use only when split (else out stands in, never written as floats)
+            Launcher.launch(arena, kernel(t, storage), grid, t.block(), p, out, in, w, bias, residual, out, ws == null ? out : ws);
+            if (ws != null) {
+                Launcher.launch(arena, "jconv_implicit_gemm_nhwc_splitk_reduce_" + storage.label() + "io",
+                        Launcher.grid1d((long) g.n * g.k * g.p * g.q), Launcher.BLOCK_1D, p, out, ws, bias, residual, out);
+            }
+        }
     }
 }

@@ -39,8 +39,9 @@ class ChannelsLastKernelTest {
     /**
      * Layers the kernels take, chosen for their edges: pixels past the last tile (N x P x Q not a multiple of 64 or 128),
      * output channels past the last tile and more than one channel tile (K = 10, 70), channel steps with zero-filled
-     * chunks (C = 48: 32 + 16; C = 8, 24, 40), padding on every side (asymmetric too), stride, dilation, 1 x 1 and
-     * non-square windows, no bias.
+     * chunks (C = 48: 32 + 16; C = 8, 24, 40, 72), padding on every side (asymmetric too), stride, dilation, 1 x 1 and
+     * non-square windows, no bias; split into 3, the last layer's slices start inside a tap (3 channel steps per tap, 2
+     * steps per slice).
      */
     static final List<ConvGeometry> LAYERS = List.of(
             conv(new int[] {2, 16, 9, 11}, new int[] {10, 16, 3, 3}, true, ConvSpec.builder().padding(1).build()),
@@ -49,15 +50,16 @@ class ChannelsLastKernelTest {
             conv(new int[] {1, 48, 6, 6}, new int[] {8, 48, 3, 3}, true, ConvSpec.builder().padding(2).dilation(2).build()),
             conv(new int[] {1, 8, 5, 5}, new int[] {4, 8, 3, 3}, true, ConvSpec.builder().padding(1).build()),
             conv(new int[] {3, 40, 6, 5}, new int[] {12, 40, 2, 3}, true, ConvSpec.builder().stride(1, 2).padding(1, 0).build()),
-            conv(new int[] {1, 24, 12, 12}, new int[] {66, 24, 5, 5}, true, ConvSpec.builder().stride(2).padding(2).build()));
+            conv(new int[] {1, 24, 12, 12}, new int[] {66, 24, 5, 5}, true, ConvSpec.builder().stride(2).padding(2).build()),
+            conv(new int[] {1, 72, 5, 6}, new int[] {14, 72, 1, 2}, true, ConvSpec.builder().build()));
 
     private static ConvGeometry conv(int[] x, int[] w, boolean bias, ConvSpec spec) {
         return ConvGeometry.of(ConvGeometry.Op.CONV2D, x, w, bias ? new int[] {w[0]} : null, spec);
     }
 
-    static Stream<Arguments> backendsHalvesAndTiles() {
+    static Stream<Arguments> backendsHalvesTilesAndSplits() {
         return Stream.of("cuda-emu", "cuda").flatMap(b -> Stream.of(MathMode.FP16, MathMode.BF16)
-                .flatMap(m -> ImplicitGemmNhwcLauncher.TILES.stream().map(t -> Arguments.of(b, m, t))));
+                .flatMap(m -> ImplicitGemmNhwcLauncher.TILES.stream().flatMap(t -> Stream.of(1, 3).map(k -> Arguments.of(b, m, t, k)))));
     }
 
     private static Device open(String name) {
@@ -68,16 +70,19 @@ class ChannelsLastKernelTest {
     }
 
     /**
-     * Every layer, tile and format with a residual epilogue: within one rounding of the result (and float32's sums) of the
-     * float64 reference on the rounded operands; and where C is a multiple of 16, bit for bit the NCHW tensors' run of the
-     * same math (the NCHW kernels of 16-bit tensors), whose 16-deep MMA steps then hold the same channels of the same tap.
+     * Every layer, tile and format with a residual epilogue, in one slice and split-K into 3 (as many as the layer has
+     * steps): within one rounding of the result (and float32's sums) of the float64 reference on the rounded operands;
+     * and in one slice where C is a multiple of 16, bit for bit the NCHW tensors' run of the same math (the NCHW kernels
+     * of 16-bit tensors, in one slice too), whose 16-deep MMA steps then hold the same channels of the same tap.
      */
-    @ParameterizedTest(name = "{0} {1} tile {2}")
-    @MethodSource("backendsHalvesAndTiles")
-    void nhwcHalfPlansRunOnTheChannelsLastKernels(String backend, MathMode math, GemmTile tile) {
+    @ParameterizedTest(name = "{0} {1} tile {2} splits {3}")
+    @MethodSource("backendsHalvesTilesAndSplits")
+    void nhwcHalfPlansRunOnTheChannelsLastKernels(String backend, MathMode math, GemmTile tile, int splits) {
         Dtype d = math.operandDtype();
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         ImplicitGemmNhwcLauncher.forcedTile = tile;
+        ImplicitGemmNhwcLauncher.forcedSplits = splits;
+        ImplicitGemmLauncher.forcedSplits = 1;
         try (Device dev = open(backend)) {
             int exact = 0;
             for (ConvGeometry g : LAYERS) {
@@ -92,6 +97,8 @@ class ChannelsLastKernelTest {
                     String why = plan.explain();
                     assertTrue(why.contains(ImplicitGemmNhwcLauncher.kernel(tile, d)) && why.contains("layout nhwc (read and written as it is by the kernel)")
                             && why.contains("loaded and stored as " + d.label()), why);
+                    int slices = Math.min(splits, ImplicitGemmNhwcLauncher.steps(g));
+                    assertTrue(why.contains(slices > 1 ? "split-K into " + slices + " slices" : "no split-K"), why);
                     y = plan.run(x.to(Layout.NHWC), r.to(Layout.NHWC));
                 }
                 assertEquals(Layout.NHWC, y.layout());
@@ -103,7 +110,7 @@ class ChannelsLastKernelTest {
                     assertTrue(Math.abs(got[i] - ref[i]) <= unit * Math.abs(ref[i]) + 1e-5 * max,
                             () -> what + ": element " + at + " is " + got[at] + ", reference " + ref[at] + TestSupport.scheduleNote(what));
                 }
-                if (g.c % 16 == 0) {
+                if (g.c % 16 == 0 && splits == 1) {
                     float[] want;
                     try (ConvPlan nchw = ConvPlan.of(dev, g, w, b).algorithm(Algorithm.IMPLICIT_GEMM).math(math).dtype(d).epilogue(ep).build()) {
                         want = nchw.run(x, r).data();
@@ -112,9 +119,11 @@ class ChannelsLastKernelTest {
                     exact++;
                 }
             }
-            assertEquals(4, exact);
+            assertEquals(splits == 1 ? 4 : 0, exact);
         } finally {
             ImplicitGemmNhwcLauncher.forcedTile = null;
+            ImplicitGemmNhwcLauncher.forcedSplits = 0;
+            ImplicitGemmLauncher.forcedSplits = 0;
         }
     }
 
@@ -153,6 +162,25 @@ class ChannelsLastKernelTest {
                 assertArrayEquals(nchw, nhwc, 0f, d.label());
             }
         }
+    }
+
+    /**
+     * Split-K from the geometry alone: none where the grid fills the GPU, else enough slices to reach its block count,
+     * each of at least 4 steps, at most 16; the workspace holds one float32 output per slice.
+     */
+    @Test
+    void splitKFillsSmallGridsOnly() {
+        ConvGeometry big = conv(new int[] {32, 64, 56, 56}, new int[] {64, 64, 3, 3}, true, ConvSpec.builder().padding(1).build());
+        ConvGeometry small = conv(new int[] {32, 512, 7, 7}, new int[] {512, 512, 3, 3}, true, ConvSpec.builder().padding(1).build());
+        ConvGeometry shallow = conv(new int[] {1, 8, 4, 4}, new int[] {8, 8, 1, 1}, true, ConvSpec.builder().build());
+        assertEquals(1, ImplicitGemmNhwcLauncher.splits(big));
+        assertEquals(0, ImplicitGemmNhwcLauncher.workspaceBytes(big));
+        // 32 x 7 x 7 = 1568 pixels: 25 x 8 = 200 blocks of 64 x 64, so 2 slices give 400 >= 264; 144 steps allow it
+        assertEquals(GemmTile.T64X64, ImplicitGemmNhwcLauncher.tile(small));
+        assertEquals(2, ImplicitGemmNhwcLauncher.splits(small));
+        assertEquals(4L * 2 * 32 * 512 * 7 * 7, ImplicitGemmNhwcLauncher.workspaceBytes(small));
+        assertEquals(1, ImplicitGemmNhwcLauncher.splits(shallow), "one step: nothing to split");
+        assertTrue(ImplicitGemmNhwcLauncher.variant(small, Dtype.FP16).contains("split-K into 2 slices of 72 of 144 steps (400 blocks"));
     }
 
     /** The weights in the order the kernels read them: w[k][r][s][c] from PyTorch's w[k][c][r][s]. */
