@@ -27,6 +27,7 @@
 // planes in slice order, then the bias and the epilogue: no atomics, the same bits every run.
 #include "jconv_gemm_mainloop.cuh"
 #include "jconv_mma_mainloop.cuh"
+#include "jconv_splitk.cuh"
 
 template <int BM, int BN, typename In = float>
 struct ConvLoader {
@@ -209,16 +210,14 @@ JCONV_IGEMM_IO_TILES(jconv_implicit_gemm_bf16io_, (int)MmaMath::BF16, jconv_bf16
 template <typename Out>
 __device__ __forceinline__ void igemm_splitk_reduce(const IgemmParams& p, const float* __restrict__ ws, const float* __restrict__ bias,
                                                     const Out* __restrict__ res, Out* __restrict__ out) {
-    const ConvParams& a = p.conv;
-    const i64 plane = (i64)p.outH * p.outW, total = (i64)a.n * p.outC * plane;
+    const i64 plane = (i64)p.outH * p.outW;
     const FastDiv dplane(plane), dc(p.outC);
-    JCONV_FOR_EACH(i, total) {
-        float sum = 0.0f;
-        for (int s = 0; s < p.splits; s++) sum += ws[(i64)s * total + i];
+    auto channel = [&](i64 i) {
         int c;
         dc.divmod(dplane.div(i), c);
-        out[i] = jconv_narrow<Out>(jconv_epilogue(a.activation, a.residual, sum + (a.hasBias ? bias[c] : 0.0f), res, i));
-    }
+        return c;
+    };
+    jconv_splitk_reduce(p.conv, p.splits, (i64)p.conv.n * p.outC * plane, channel, ws, bias, res, out);
 }
 extern "C" __global__ void jconv_implicit_gemm_splitk_reduce(IgemmParams p, const float* __restrict__ ws, const float* __restrict__ bias,
                                                              const float* __restrict__ res, float* __restrict__ out) {

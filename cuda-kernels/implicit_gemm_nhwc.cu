@@ -24,7 +24,8 @@
 // bias or epilogue, to plane s of the workspace (each plane laid out as the output, pixel m's channels at m x K), and
 // jconv_implicit_gemm_nhwc_splitk_reduce_<fp16io|bf16io> adds the planes in slice order, then the bias and the
 // epilogue, and rounds: no atomics, the same bits every run.
-#include "jconv_warp.cuh"
+#include "jconv_mma_mainloop.cuh"  // jconv_mma_zero
+#include "jconv_splitk.cuh"
 
 #define JCONV_NHWC_STAGES 3
 #define JCONV_NHWC_DEPTH 32  // channels per step: four 16-byte chunks of halfs
@@ -128,12 +129,7 @@ __device__ __forceinline__ void igemm_nhwc(const NhwcParams& prm, const In* __re
     const int bRow = wn + lane % 8 + 8 * (lane / 16), bHalf = lane / 8 % 2;
 
     float q[4][4][4];
-    JCONV_UNROLL
-    for (int i = 0; i < 4; i++)
-        JCONV_UNROLL
-        for (int j = 0; j < 4; j++)
-            JCONV_UNROLL
-            for (int e = 0; e < 4; e++) q[i][j][e] = 0.0f;
+    jconv_mma_zero(q);
 
     JCONV_UNROLL
     for (int st = 0; st < STAGES - 1; st++) {
@@ -228,14 +224,9 @@ template <typename Out>
 __device__ __forceinline__ void igemm_nhwc_splitk_reduce(const NhwcParams& p, const float* __restrict__ ws, const float* __restrict__ bias,
                                                          const Out* __restrict__ res, Out* __restrict__ out) {
     const ConvParams& a = p.conv;
-    const i64 total = (i64)a.n * a.p * a.q * a.k;
     const FastDiv dk(a.k);
-    JCONV_FOR_EACH(i, total) {
-        float sum = 0.0f;
-        for (int s = 0; s < p.splits; s++) sum += ws[(i64)s * total + i];
-        const int c = (int)(i - dk.div(i) * a.k);
-        out[i] = jconv_narrow<Out>(jconv_epilogue(a.activation, a.residual, sum + (a.hasBias ? bias[c] : 0.0f), res, i));
-    }
+    auto channel = [&](i64 i) { return (int)(i - dk.div(i) * a.k); };
+    jconv_splitk_reduce(a, p.splits, (i64)a.n * a.p * a.q * a.k, channel, ws, bias, res, out);
 }
 extern "C" __global__ void jconv_implicit_gemm_nhwc_splitk_reduce_fp16io(NhwcParams p, const float* __restrict__ ws, const float* __restrict__ bias,
                                                                          const jconv_f16* __restrict__ res, jconv_f16* __restrict__ out) {
