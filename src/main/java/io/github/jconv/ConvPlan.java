@@ -251,7 +251,7 @@ public final class ConvPlan implements AutoCloseable {
         }
     }
 
-    /** The GPU run on NCHW buffers, queued on the device's stream (the caller holds the device). */
+    /** The GPU run on the buffers the kernels take (NCHW, or NHWC on the channels-last kernels), queued on the device's stream (the caller holds the device). */
     private void runOnDevice(DeviceBuffer x, DeviceBuffer residual, DeviceBuffer y) {
         if (channelsLast) {
             ((CudaBackend) device.backend()).runChannelsLastOnDevice(geometry, math, dtype, device.arena(), x, deviceWeight, deviceBias, epilogue,
