@@ -185,12 +185,13 @@ public final class ConvPlan implements AutoCloseable {
 
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
+        String notChannelsLast = halfChannelsLastWhyNot();
         String variant = cudnn != null ? cudnn.explain() : channelsLast ? CudaBackend.channelsLastVariant(geometry, dtype)
                 : device.backend() instanceof CudaBackend cb ? cb.variant(algorithm, geometry, math, stored ? dtype : Dtype.FP32)
                 : device.backend().variant(algorithm, geometry);
         return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : cudnn != null ? ", " + variant : ", kernel " + variant)
                 + (layout == Layout.NCHW ? "" : ", layout " + layout.label() + (channelsLast ? " (read and written as it is by the kernel)"
-                : " (converted to and from nchw around the kernel" + (halfChannelsLastWhyNot() == null ? "" : ": " + halfChannelsLastWhyNot()) + ")"))
+                : " (converted to and from nchw around the kernel" + (notChannelsLast == null ? "" : ": " + notChannelsLast) + ")"))
                 + (dtype == Dtype.FP32 ? "" : ", dtype " + dtype.label() + (stored ? " (loaded and stored as " + dtype.label() + " by the kernel)"
                 : " (widened to fp32 around the kernel, the result rounded)"))
                 + ", math " + math.label() + (math.tensorCores() && cudnn == null && algorithm != Algorithm.IMPLICIT_GEMM

@@ -116,16 +116,30 @@ final class ImplicitGemmLauncher extends Launcher {
      * the same order).
      */
     static int splits(ConvGeometry g) {
-        int steps = steps(g), forced = forcedSplits;
+        return splitsFor(blocks(tile(g), outPixels(g), g.transposed() ? g.cPerGroup() : g.kPerGroup(), g.groups), steps(g), MIN_SPLIT_STEPS,
+                forcedSplits);
+    }
+
+    /**
+     * The split-K rule of both implicit-GEMM launchers: {@code forced} slices when > 0 (capped by the steps); else 1 when
+     * the grid has {@link #MIN_BLOCKS} blocks (or none: an empty batch, never launched), else enough to reach that many,
+     * each slice at least {@code minSplitSteps} steps, at most {@link #MAX_SPLITS}.
+     */
+    static int splitsFor(long blocks, int steps, int minSplitSteps, int forced) {
         if (forced > 0) {
             return Math.max(1, Math.min(forced, steps));
         }
-        long blocks = blocks(tile(g), outPixels(g), g.transposed() ? g.cPerGroup() : g.kPerGroup(), g.groups);
-        if (blocks >= MIN_BLOCKS || blocks == 0) { // no blocks: an empty batch, never launched
+        if (blocks >= MIN_BLOCKS || blocks == 0) {
             return 1;
         }
         long want = (MIN_BLOCKS + blocks - 1) / blocks;
-        return (int) Math.max(1, Math.min(Math.min(want, MAX_SPLITS), steps / MIN_SPLIT_STEPS));
+        return (int) Math.max(1, Math.min(Math.min(want, MAX_SPLITS), steps / minSplitSteps));
+    }
+
+    /** explain's split-K clause, shared by both launchers: the slices, their steps, the blocks and the in-order reduction. */
+    static String splitClause(int splits, int steps, long blocks, String reduceKernel) {
+        return splits > 1 ? ", split-K into " + splits + " slices of " + (steps + splits - 1) / splits + " of " + steps + " steps ("
+                + blocks * splits + " blocks; deterministic: " + reduceKernel + " adds them in order)" : ", no split-K";
     }
 
     /** Device memory beyond the operands: split-K's partial outputs, one per slice. */
@@ -147,12 +161,11 @@ final class ImplicitGemmLauncher extends Launcher {
         GemmTile t = tile(g);
         int cols = g.transposed() ? g.cPerGroup() : g.kPerGroup();
         long blocks = blocks(t, outPixels(g), cols, g.groups);
-        String why = t.equals(GemmTile.T64X64) && blocks < MIN_BLOCKS
+        String why = forcedTile != null ? "forced by a test"
+                : t.equals(GemmTile.T64X64) && blocks < MIN_BLOCKS
                 ? "the smallest tile: fewer than " + MIN_BLOCKS + " blocks with any"
                 : "the largest tile giving at least " + MIN_BLOCKS + " blocks" + (cols <= 64 ? " at most 64 columns wide (" + cols + " channels)" : "");
-        int splits = splits(g);
-        String split = splits > 1 ? ", split-K into " + splits + " slices of " + splitSteps(g, splits) + " of " + steps(g) + " steps ("
-                + blocks * splits + " blocks; deterministic: jconv_implicit_gemm_splitk_reduce adds them in order)" : ", no split-K";
+        String split = splitClause(splits(g), steps(g), blocks, "jconv_implicit_gemm_splitk_reduce");
         return kernel(t, g.transposed(), math, storage) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads"
                 + (math.tensorCores() ? " (" + t.threads() / 32 + " warps on " + (math.halfOperands() ? "mma.sync m16n8k16 " + math.label().toUpperCase(java.util.Locale.ROOT)
                         + ", two 8-deep steps per MMA" : "mma.sync m16n8k8 TF32" + (math == MathMode.TF32X3 ? ", 3 per product" : "")) + ")" : "")

@@ -81,16 +81,7 @@ final class ImplicitGemmNhwcLauncher {
      * (from the geometry alone, so every run sums in the same order).
      */
     static int splits(ConvGeometry g) {
-        int steps = steps(g), forced = forcedSplits;
-        if (forced > 0) {
-            return Math.max(1, Math.min(forced, steps));
-        }
-        long blocks = tile(g).blocks((long) g.n * g.p * g.q, g.k, 1);
-        if (blocks >= ImplicitGemmLauncher.MIN_BLOCKS || blocks == 0) {
-            return 1;
-        }
-        long want = (ImplicitGemmLauncher.MIN_BLOCKS + blocks - 1) / blocks;
-        return (int) Math.max(1, Math.min(Math.min(want, ImplicitGemmLauncher.MAX_SPLITS), steps / MIN_SPLIT_STEPS));
+        return ImplicitGemmLauncher.splitsFor(tile(g).blocks((long) g.n * g.p * g.q, g.k, 1), steps(g), MIN_SPLIT_STEPS, forcedSplits);
     }
 
     /** Device memory beyond the operands: split-K's float32 partial outputs, one per slice. */
@@ -108,14 +99,13 @@ final class ImplicitGemmNhwcLauncher {
     static String variant(ConvGeometry g, Dtype storage) {
         GemmTile t = tile(g);
         long blocks = t.blocks((long) g.n * g.p * g.q, g.k, 1);
-        int splits = splits(g), steps = steps(g);
-        return kernel(t, storage) + ", tile " + t + " (" + (t.equals(GemmTile.T128X64) ? "at least " : "fewer than ")
-                + ImplicitGemmLauncher.MIN_BLOCKS + " blocks of 128 x 64), " + blocks + " blocks of " + t.threads() + " threads ("
+        String why = forcedTile != null ? "forced by a test"
+                : (t.equals(GemmTile.T128X64) ? "at least " : "fewer than ") + ImplicitGemmLauncher.MIN_BLOCKS + " blocks of 128 x 64";
+        return kernel(t, storage) + ", tile " + t + " (" + why + "), " + blocks + " blocks of " + t.threads() + " threads ("
                 + t.threads() / 32 + " warps on mma.sync m16n8k16 " + storage.label().toUpperCase(java.util.Locale.ROOT)
                 + ", 32-channel steps, 3-stage cp.async pipeline, ldmatrix fragments)"
-                + (splits > 1 ? ", split-K into " + splits + " slices of " + (steps + splits - 1) / splits + " of " + steps + " steps ("
-                + blocks * splits + " blocks; deterministic: jconv_implicit_gemm_nhwc_splitk_reduce_" + storage.label()
-                + "io adds them in order)" : ", no split-K");
+                + ImplicitGemmLauncher.splitClause(splits(g), steps(g), blocks,
+                "jconv_implicit_gemm_nhwc_splitk_reduce_" + storage.label() + "io");
     }
 
     /**

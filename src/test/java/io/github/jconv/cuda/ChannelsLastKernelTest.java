@@ -96,7 +96,7 @@ class ChannelsLastKernelTest {
                         .layout(Layout.NHWC).build()) {
                     String why = plan.explain();
                     assertTrue(why.contains(ImplicitGemmNhwcLauncher.kernel(tile, d)) && why.contains("layout nhwc (read and written as it is by the kernel)")
-                            && why.contains("loaded and stored as " + d.label()), why);
+                            && why.contains("loaded and stored as " + d.label()) && why.contains("tile " + tile + " (forced by a test)"), why);
                     int slices = Math.min(splits, ImplicitGemmNhwcLauncher.steps(g));
                     assertTrue(why.contains(slices > 1 ? "split-K into " + slices + " slices" : "no split-K"), why);
                     y = plan.run(x.to(Layout.NHWC), r.to(Layout.NHWC));

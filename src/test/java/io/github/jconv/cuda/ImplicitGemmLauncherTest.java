@@ -115,6 +115,13 @@ class ImplicitGemmLauncherTest {
         assertEquals(0, CudaBackend.EMU.workspaceBytes(Algorithm.IMPLICIT_GEMM, big));
         String v = CudaBackend.EMU.variant(Algorithm.IMPLICIT_GEMM, small);
         assertTrue(v.contains("split-K into 16 slices of 36 of 576 steps (128 blocks"), v);
+        ImplicitGemmLauncher.forcedTile = GemmTile.T128X128;
+        try {
+            String forced = CudaBackend.EMU.variant(Algorithm.IMPLICIT_GEMM, big);
+            assertTrue(forced.contains("tile 128x128 (forced by a test)"), forced);
+        } finally {
+            ImplicitGemmLauncher.forcedTile = null;
+        }
     }
 
     /** A layer wider than one tile in every direction, with the fused epilogue, on the largest tile. */
