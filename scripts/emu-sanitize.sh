@@ -32,7 +32,8 @@ conv_kernels=(jconv_direct_fprop jconv_direct_dgrad jconv_depthwise_fprop jconv_
               jconv_implicit_gemm_fp16_fprop_128x128 jconv_implicit_gemm_bf16_dgrad_64x64
               jconv_implicit_gemm_fp16io_dgrad_128x128 jconv_implicit_gemm_bf16io_fprop_64x64
               jconv_implicit_gemm_nhwc_fp16io_fprop_128x64 jconv_implicit_gemm_nhwc_bf16io_fprop_64x64
-              jconv_implicit_gemm_nhwc_splitk_reduce_bf16io
+              jconv_implicit_gemm_nhwc_splitk_reduce_bf16io jconv_implicit_gemm_nhwc_tf32_fprop_128x64
+              jconv_implicit_gemm_nhwc_3xtf32_fprop_64x64 jconv_implicit_gemm_nhwc_splitk_reduce
               jconv_implicit_gemm_splitk_reduce jconv_implicit_gemm_wgrad_128x128
               jconv_implicit_gemm_wgrad_64x128 jconv_implicit_gemm_wgrad_64x64 jconv_implicit_gemm_wgrad_reduce
               jconv_bias_wgrad)

@@ -12,10 +12,10 @@ Rules, from the machine code nvcc ships for sm_90:
     on 16-bit tensors; fprop and dgrad, every tile): the hot loop issues MMA (16 per 8-deep step for tf32, 48 for
     3xtf32, 16 m16n8k16 per 16-deep step for the half-precision ones, at least) and only 128-bit shared loads (3xtf32:
     plus the one 32-bit load of its step's non-finite flag); all thirty-six;
-  - the channels-last main loops (jconv_implicit_gemm_nhwc_<fp16io|bf16io>_fprop_*, both tiles): per 32-deep step at
-    least 32 m16n8k16 MMA, 12 ldmatrix (LDSM) for the operands and cp.async (LDGSTS) copies from global memory; their
-    only other shared loads are nvcc's never-issued `@!PT LDS RZ, [RZ]` beside the zero-filling copies (at most one per
-    copy); all four.
+  - the channels-last main loops (jconv_implicit_gemm_nhwc_<fp16io|bf16io|tf32|3xtf32>_fprop_*, both tiles): per
+    64-byte step (32 halfs, 16 floats) at least 32 MMA (96 for 3xtf32), 12 ldmatrix (LDSM) for the operands and cp.async
+    (LDGSTS) copies from global memory; their only other shared loads are nvcc's never-issued `@!PT LDS RZ, [RZ]` beside
+    the zero-filling copies (at most one per copy); all eight.
 """
 import copy
 import json
@@ -30,8 +30,9 @@ MMA_PREFIXES = {"jconv_implicit_gemm_tf32_": 16, "jconv_implicit_gemm_3xtf32_": 
                 "jconv_implicit_gemm_bf16_": 16, "jconv_implicit_gemm_fp16io_": 16, "jconv_implicit_gemm_bf16io_": 16}
 MMA_KERNELS = 36
 NHWC_PREFIX = "jconv_implicit_gemm_nhwc_"
-NHWC_KERNELS = 4
-NHWC_MMA = 32
+NHWC_KERNELS = 8
+# MMAs per 64-byte step of the channels-last hot loops, at least, by format (math)
+NHWC_MMA = {"fp16io": 32, "bf16io": 32, "tf32": 32, "3xtf32": 96}
 NHWC_LDSM = 12
 
 
@@ -55,8 +56,11 @@ def check(rows):
         if name.startswith(NHWC_PREFIX) and "_fprop_" in name:  # not the split-K sums
             nhwc += 1
             ops = loop.get("opcodes", {})
-            if loop.get("mma", 0) < NHWC_MMA:
-                failures.append(f"{name}: {loop.get('mma', 0)} MMA in its hot loop, expected at least {NHWC_MMA}")
+            want = NHWC_MMA.get(name[len(NHWC_PREFIX):].split("_fprop_")[0])
+            if want is None:
+                failures.append(f"{name}: a channels-last kernel of no known format")
+            elif loop.get("mma", 0) < want:
+                failures.append(f"{name}: {loop.get('mma', 0)} MMA in its hot loop, expected at least {want}")
             if ops.get("LDSM", 0) < NHWC_LDSM:
                 failures.append(f"{name}: {ops.get('LDSM', 0)} ldmatrix in its hot loop, expected at least {NHWC_LDSM}")
             if not loop.get("ldgsts", 0):
@@ -105,10 +109,11 @@ def self_test():
                 rows.append(dict(copy.deepcopy(good), kernel=f"{p}{op}_{t}", ffma_share=0.0,
                                  hot_loop={"instructions": 300, "ffma": 0, "mma": n, "idiv_seq": 0, "div64_calls": 0,
                                            "lds_widths": {"128": 6} if n == 16 else {"128": 12, "32": 1}}))
-    for k in ("fp16io_fprop_128x64", "fp16io_fprop_64x64", "bf16io_fprop_128x64", "bf16io_fprop_64x64"):
-        rows.append(dict(copy.deepcopy(good), kernel=NHWC_PREFIX + k, ffma_share=0.0,
-                         hot_loop={"instructions": 185, "ffma": 0, "mma": 32, "idiv_seq": 0, "div64_calls": 0, "lds": 3,
-                                   "lds_widths": {"32": 3}, "ldgsts": 6, "opcodes": {"HMMA": 32, "LDSM": 12, "LDGSTS": 6}}))
+    for f, n in NHWC_MMA.items():
+        for t in ("128x64", "64x64"):
+            rows.append(dict(copy.deepcopy(good), kernel=f"{NHWC_PREFIX}{f}_fprop_{t}", ffma_share=0.0,
+                             hot_loop={"instructions": 185, "ffma": 0, "mma": n, "idiv_seq": 0, "div64_calls": 0, "lds": 3,
+                                       "lds_widths": {"32": 3}, "ldgsts": 6, "opcodes": {"HMMA": n, "LDSM": 12, "LDGSTS": 6}}))
     rows.append(dict(copy.deepcopy(good), kernel=NHWC_PREFIX + "splitk_reduce_fp16io", ffma_share=0.0,
                      hot_loop={"idiv_seq": 0, "div64_calls": 0, "lds_widths": {}}))
     rows.append(dict(copy.deepcopy(good), kernel="jconv_implicit_gemm_wgrad_reduce", ffma_share=0.0,
@@ -143,6 +148,9 @@ def self_test():
         "a channels-last loop without cp.async": lambda b: b[47]["hot_loop"].update(ldgsts=0),
         "a channels-last loop with more shared loads": lambda b: b[48]["hot_loop"].update(lds=12),
         "a channels-last kernel missing": lambda b: b.pop(46),
+        "a channels-last tf32 loop with half its MMAs": lambda b: b[49]["hot_loop"].update(mma=16),
+        "a channels-last 3xtf32 loop with a third of its MMAs": lambda b: b[51]["hot_loop"].update(mma=32),
+        "a channels-last kernel of an unknown format": lambda b: b[52].update(kernel=NHWC_PREFIX + "fp8_fprop_64x64"),
     }
     for what, change in cases.items():
         assert broken(change), f"kernel_report_check: a report with {what} passed"
@@ -164,7 +172,8 @@ def main(argv):
     print(f"kernel report: {len(rows)} kernels, no spills, no division in any hot loop; implicit-GEMM main loops at "
           f"{min(100 * r['ffma_share'] for r in gemm):.1f}-{max(100 * r['ffma_share'] for r in gemm):.1f}% FFMA with 128-bit shared loads; "
           f"tensor-core main loops issue {'/'.join(str(n) for n in MMA_PREFIXES.values())} MMA (tf32/3xtf32/fp16/bf16/fp16io/bf16io) per step with "
-          f"128-bit shared loads; channels-last main loops issue {NHWC_MMA} MMA and {NHWC_LDSM} ldmatrix per 32-deep step, fed by cp.async")
+          f"128-bit shared loads; channels-last main loops issue {'/'.join(str(n) for n in NHWC_MMA.values())} MMA "
+          f"({'/'.join(NHWC_MMA)}) and {NHWC_LDSM} ldmatrix per 64-byte step, fed by cp.async")
 
 
 if __name__ == "__main__":

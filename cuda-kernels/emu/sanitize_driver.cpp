@@ -512,61 +512,87 @@ void checkDtypes(const Problem& g, std::mt19937_64& rnd) {
 // The channels-last kernels (ImplicitGemmNhwcLauncher; one group, C a multiple of 8, K even) on g widened to what they
 // take (C rounded up to 8, K to 2): NHWC 16-bit input, residual and output, K x R x S x C weights, each tile and format,
 // against the float64 reference of the unrounded operands with the 16-bit kernels' bounds (as check's <fp16|bf16>io).
+// The channels-last kernels on g0 widened to what they take (one group, C whole 16-byte chunks: a multiple of 8 halfs
+// or 4 floats, K even), NHWC tensors and KRSC weights, split and not: fp16 / bf16 in their own math, float32 in tf32 and
+// 3xtf32.
 void checkChannelsLast(const Problem& g0, std::mt19937_64& rnd) {
     if (g0.transposed || g0.groups != 1) return;
-    Problem g = g0;
-    g.c = (g0.c + 7) / 8 * 8;
-    g.k = (g0.k + 1) / 2 * 2;
-    std::normal_distribution<float> gauss;
-    const int hw = g.h * g.w, pq = g.p * g.q, rs = g.r * g.s;
-    std::vector<float> in((std::size_t)g.n * g.c * hw), w((std::size_t)g.k * g.c * rs), bias(g.k), res((std::size_t)g.n * g.k * pq);
-    for (auto* v : {&in, &w, &bias, &res})
-        for (auto& x : *v) x = gauss(rnd);
-    std::vector<double> ref, mag;
-    reference(g, in, w, bias, ref, mag);
-    const Epi e{std::uniform_int_distribution<int>(0, 4)(rnd), std::uniform_int_distribution<int>(0, 2)(rnd)};
-    epilogue(e, res, ref, mag);
-    // NCHW -> NHWC of n planes of `ch` channels x `plane` pixels; KCRS -> KRSC is the same with n = K, ch = C, plane = R x S
-    auto last = [](const std::vector<float>& a, int n, int ch, int plane) {
-        std::vector<float> out(a.size());
-        for (int i = 0; i < n; i++)
-            for (int c = 0; c < ch; c++)
-                for (int j = 0; j < plane; j++) out[((std::size_t)i * plane + j) * ch + c] = a[((std::size_t)i * ch + c) * plane + j];
-        return out;
-    };
-    const std::vector<float> inL = last(in, g.n, g.c, hw), wL = last(w, g.k, g.c, rs), resL = last(res, g.n, g.k, pq);
-    const int terms = g.c * rs + 1;
-    const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
-    const int steps = (g.c + 31) / 32 * rs;
-    struct Run {
-        const char* kernel;
-        int splits;  // split-K slices asked for (capped by the steps), as ImplicitGemmNhwcLauncher.forcedSplits
-    };
-    for (const Run run1 : {Run{"fp16io_fprop_128x64", 1}, Run{"fp16io_fprop_64x64", 3}, Run{"bf16io_fprop_128x64", 3}, Run{"bf16io_fprop_64x64", 1}}) {
-        const char* kernel = run1.kernel;
-        const bool bf16 = kernel[0] == 'b';
-        const int bm = std::atoi(std::strchr(kernel, '_') + 7), bn = 64;
-        const int splits = std::max(1, std::min(run1.splits, steps)), splitSteps = (steps + splits - 1) / splits;
-        Half16 in16(inL.data(), inL.size(), bf16), w16(wL.data(), wL.size(), bf16), res16(resL.data(), resL.size(), bf16),
-            out16(nullptr, resL.size(), bf16);
-        Buffer db(bias), ws(splits > 1 ? (std::size_t)splits * resL.size() : 0);
-        const NhwcParams a{params(g, e), splits, splitSteps};
-        where = std::string("implicit-gemm-nhwc ") + kernel + (splits > 1 ? " split " + std::to_string(splits) : "") + " epilogue " +
-                std::to_string(e.activation) + "/" + std::to_string(e.residual) + " on " + describe(g) + " (widened from c=" +
-                std::to_string(g0.c) + " k=" + std::to_string(g0.k) + ")";
-        const dim3 grid{(unsigned)(((long long)g.n * pq + bm - 1) / bm), (unsigned)((g.k + bn - 1) / bn), (unsigned)splits};
-        const float* b = g.bias ? (const float*)db.p : (const float*)out16.p;
-        const unsigned short* r = e.residual ? res16.p : out16.p;
-        run(std::string("jconv_implicit_gemm_nhwc_") + kernel, grid, dim3{(unsigned)bm, 1, 1}, &a, in16.p, w16.p, b, r, out16.p,
-            splits > 1 ? ws.p : (float*)out16.p);
-        if (splits > 1)
-            run(std::string("jconv_implicit_gemm_nhwc_splitk_reduce_") + (bf16 ? "bf16io" : "fp16io"), grid1d((long long)resL.size()), BLOCK_1D,
-                &a, ws.p, b, r, out16.p);
-        std::vector<float> got(resL.size());
-        for (int n = 0; n < g.n; n++)
-            for (int k = 0; k < g.k; k++)
-                for (int j = 0; j < pq; j++) got[((std::size_t)n * g.k + k) * pq + j] = (float)out16.widen(((std::size_t)n * pq + j) * g.k + k);
-        compare(got.data(), ref, mag, bf16 ? factor + 7.8278e-3 + 2 * 3.90625e-3 : factor + 9.7658e-4 + 2 * 4.8828125e-4);
+    for (const int chunk : {8, 4}) {  // channels per 16-byte chunk: halfs, then floats
+        Problem g = g0;
+        g.c = (g0.c + chunk - 1) / chunk * chunk;
+        g.k = (g0.k + 1) / 2 * 2;
+        std::normal_distribution<float> gauss;
+        const int hw = g.h * g.w, pq = g.p * g.q, rs = g.r * g.s;
+        std::vector<float> in((std::size_t)g.n * g.c * hw), w((std::size_t)g.k * g.c * rs), bias(g.k), res((std::size_t)g.n * g.k * pq);
+        for (auto* v : {&in, &w, &bias, &res})
+            for (auto& x : *v) x = gauss(rnd);
+        std::vector<double> ref, mag;
+        reference(g, in, w, bias, ref, mag);
+        const Epi e{std::uniform_int_distribution<int>(0, 4)(rnd), std::uniform_int_distribution<int>(0, 2)(rnd)};
+        epilogue(e, res, ref, mag);
+        // NCHW -> NHWC of n planes of `ch` channels x `plane` pixels; KCRS -> KRSC is the same with n = K, ch = C, plane = R x S
+        auto last = [](const std::vector<float>& a, int n, int ch, int plane) {
+            std::vector<float> out(a.size());
+            for (int i = 0; i < n; i++)
+                for (int c = 0; c < ch; c++)
+                    for (int j = 0; j < plane; j++) out[((std::size_t)i * plane + j) * ch + c] = a[((std::size_t)i * ch + c) * plane + j];
+            return out;
+        };
+        const std::vector<float> inL = last(in, g.n, g.c, hw), wL = last(w, g.k, g.c, rs), resL = last(res, g.n, g.k, pq);
+        const int terms = g.c * rs + 1;
+        const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
+        const int steps = (g.c + 4 * chunk - 1) / (4 * chunk) * rs;  // four chunks a step
+        struct Run {
+            const char* kernel;
+            int splits;  // split-K slices asked for (capped by the steps), as ImplicitGemmNhwcLauncher.forcedSplits
+        };
+        const std::initializer_list<Run> halves{Run{"fp16io_fprop_128x64", 1}, Run{"fp16io_fprop_64x64", 3}, Run{"bf16io_fprop_128x64", 3},
+                                                Run{"bf16io_fprop_64x64", 1}};
+        const std::initializer_list<Run> floats{Run{"tf32_fprop_128x64", 1}, Run{"tf32_fprop_64x64", 3}, Run{"3xtf32_fprop_128x64", 3},
+                                                Run{"3xtf32_fprop_64x64", 1}};
+        for (const Run run1 : chunk == 8 ? halves : floats) {
+            const char* kernel = run1.kernel;
+            const bool bf16 = kernel[0] == 'b', x3 = kernel[0] == '3';
+            const int bm = std::atoi(std::strchr(kernel, '_') + 7), bn = 64;
+            const int splits = std::max(1, std::min(run1.splits, steps)), splitSteps = (steps + splits - 1) / splits;
+            Buffer db(bias), ws(splits > 1 ? (std::size_t)splits * resL.size() : 0);
+            const NhwcParams a{params(g, e), splits, splitSteps};
+            where = std::string("implicit-gemm-nhwc ") + kernel + (splits > 1 ? " split " + std::to_string(splits) : "") + " epilogue " +
+                    std::to_string(e.activation) + "/" + std::to_string(e.residual) + " on " + describe(g) + " (widened from c=" +
+                    std::to_string(g0.c) + " k=" + std::to_string(g0.k) + ")";
+            const dim3 grid{(unsigned)(((long long)g.n * pq + bm - 1) / bm), (unsigned)((g.k + bn - 1) / bn), (unsigned)splits};
+            std::vector<float> got(resL.size());
+            // got (NCHW) from the kernel's NHWC output element at(i)
+            auto gather = [&](auto at) {
+                for (int n = 0; n < g.n; n++)
+                    for (int k = 0; k < g.k; k++)
+                        for (int j = 0; j < pq; j++) got[((std::size_t)n * g.k + k) * pq + j] = (float)at(((std::size_t)n * pq + j) * g.k + k);
+            };
+            if (chunk == 8) {
+                Half16 in16(inL.data(), inL.size(), bf16), w16(wL.data(), wL.size(), bf16), res16(resL.data(), resL.size(), bf16),
+                    out16(nullptr, resL.size(), bf16);
+                const float* b = g.bias ? (const float*)db.p : (const float*)out16.p;
+                const unsigned short* r = e.residual ? res16.p : out16.p;
+                run(std::string("jconv_implicit_gemm_nhwc_") + kernel, grid, dim3{(unsigned)bm, 1, 1}, &a, in16.p, w16.p, b, r, out16.p,
+                    splits > 1 ? ws.p : (float*)out16.p);
+                if (splits > 1)
+                    run(std::string("jconv_implicit_gemm_nhwc_splitk_reduce_") + (bf16 ? "bf16io" : "fp16io"), grid1d((long long)resL.size()),
+                        BLOCK_1D, &a, ws.p, b, r, out16.p);
+                gather([&](std::size_t i) { return out16.widen(i); });
+                compare(got.data(), ref, mag, bf16 ? factor + 7.8278e-3 + 2 * 3.90625e-3 : factor + 9.7658e-4 + 2 * 4.8828125e-4);
+            } else {
+                Buffer din(inL), dw(wL), dres(resL), dout(resL.size());
+                const float* b = g.bias ? (const float*)db.p : (const float*)dout.p;
+                const float* r = e.residual ? dres.p : dout.p;
+                run(std::string("jconv_implicit_gemm_nhwc_") + kernel, grid, dim3{(unsigned)bm, 1, 1}, &a, din.p, dw.p, b, r, dout.p,
+                    splits > 1 ? ws.p : dout.p);
+                if (splits > 1)
+                    run("jconv_implicit_gemm_nhwc_splitk_reduce", grid1d((long long)resL.size()), BLOCK_1D, &a, ws.p, b, r, dout.p);
+                gather([&](std::size_t i) { return dout.p[i]; });
+                // check()'s bounds: tf32 adds the operands' rounding, 3xtf32 FP32's over three terms a product
+                compare(got.data(), ref, mag, x3 ? (4 * std::sqrt(3.0 * terms) + 8) * 1.1920928955078125e-7 : factor + 9.7658e-4);
+            }
+        }
     }
 }
 

@@ -45,8 +45,8 @@ public final class ConvPlan implements AutoCloseable {
     private final MathMode math;
     private final Layout layout;
     private final Dtype dtype;
-    private final boolean stored; // GPU: the kernel loads and stores the tensors as they are (half precision in its own math)
-    private final boolean channelsLast; // and they are NHWC, on the channels-last kernels (weights K x R x S x C)
+    private final boolean stored; // GPU: the kernel loads and stores the tensors as they are (half precision in its own math, or channelsLast)
+    private final boolean channelsLast; // NHWC tensors on the channels-last kernels, as they are (weights K x R x S x C)
     private final io.github.jconv.cuda.CudnnPlan cudnn;  // the cudnn backend: descriptors, algorithm, workspace
     private volatile boolean closed;
 
@@ -98,8 +98,8 @@ public final class ConvPlan implements AutoCloseable {
             }
         } else {
             synchronized (device) {
-                this.deviceWeight = !stored ? device.arena().upload(weight)
-                        : uploadHalves(device.arena(), dtype, channelsLast ? CudaBackend.channelsLastWeights(g, weight) : weight);
+                float[] w = channelsLast ? CudaBackend.channelsLastWeights(g, weight) : weight;
+                this.deviceWeight = stored && dtype != Dtype.FP32 ? uploadHalves(device.arena(), dtype, w) : device.arena().upload(w);
                 this.deviceBias = bias == null ? null : device.arena().upload(bias);
                 if (b.cached) { // its runs come on streams of their own: the upload must be complete first
                     device.arena().stream().synchronize();
@@ -185,8 +185,8 @@ public final class ConvPlan implements AutoCloseable {
 
     /** What the plan runs and why: the operation, the device, the algorithm and how it was chosen, the epilogue. */
     public String explain() {
-        String notChannelsLast = halfChannelsLastWhyNot();
-        String variant = cudnn != null ? cudnn.explain() : channelsLast ? CudaBackend.channelsLastVariant(geometry, dtype)
+        String notChannelsLast = channelsLastWhyNot();
+        String variant = cudnn != null ? cudnn.explain() : channelsLast ? CudaBackend.channelsLastVariant(geometry, math, dtype)
                 : device.backend() instanceof CudaBackend cb ? cb.variant(algorithm, geometry, math, stored ? dtype : Dtype.FP32)
                 : device.backend().variant(algorithm, geometry);
         return geometry + " on " + device.name() + ": " + algorithm + " (" + why + ")" + (variant == null ? "" : cudnn != null ? ", " + variant : ", kernel " + variant)
@@ -196,18 +196,18 @@ public final class ConvPlan implements AutoCloseable {
                 : " (widened to fp32 around the kernel, the result rounded)"))
                 + ", math " + math.label() + (math.tensorCores() && cudnn == null && algorithm != Algorithm.IMPLICIT_GEMM
                 ? " (allowed; " + algorithm + " computes in fp32)" : "") + ", epilogue " + epilogue + ", workspace "
-                + (cudnn != null ? "(cuDNN's, above)" : (channelsLast ? CudaBackend.channelsLastWorkspaceBytes(geometry)
+                + (cudnn != null ? "(cuDNN's, above)" : (channelsLast ? CudaBackend.channelsLastWorkspaceBytes(geometry, dtype)
                 : device.backend().workspaceBytes(algorithm, geometry)) + " bytes")
                 + (hostWeight == null ? "" : ", packed weights " + hostWeight.packedBytes() + " bytes");
     }
 
     /**
-     * Why a GPU plan of half-precision NHWC tensors in their own math on the implicit GEMM converts instead of running on
-     * the channels-last kernels; null where it does not convert or is not such a plan.
+     * Why a GPU plan of NHWC tensors in a math of the channels-last kernels ({@link CudaBackend#channelsLastMath}) converts
+     * instead of running on them; null where it does not convert or is not such a plan.
      */
-    private String halfChannelsLastWhyNot() {
-        return channelsLast || !(device.backend() instanceof CudaBackend) || !CudaBackend.loadsAsStored(algorithm, math, dtype) ? null
-                : "not on the channels-last kernels: " + CudaBackend.cannotTakeChannelsLast(geometry);
+    private String channelsLastWhyNot() {
+        return channelsLast || !(device.backend() instanceof CudaBackend) || !CudaBackend.channelsLastMath(algorithm, math, dtype) ? null
+                : "not on the channels-last kernels: " + CudaBackend.cannotTakeChannelsLast(geometry, dtype);
     }
 
     /** y = epilogue(op(x) + bias) on device tensors of the plan's device. */

@@ -132,9 +132,10 @@ final class BenchCommand implements Callable<Integer> {
     List<String> dtypes = new ArrayList<>();
 
     @Option(names = "--layout", split = ",", defaultValue = "nchw", paramLabel = "nchw|nhwc",
-            description = "The layouts of the --dtype rows' tensors, a row each (default nchw; repeatable or comma-separated). On cuda "
-                    + "and cuda-emu an nhwc row of the implicit GEMM runs on the channels-last kernels where they take the layer "
-                    + "(one group, C a multiple of 8, K even), else converts to and from nchw around the kernel (`explain` says which).")
+            description = "The layouts of the --dtype and --math rows' tensors, a row each (default nchw; repeatable or comma-separated). "
+                    + "On cuda and cuda-emu an nhwc row of the implicit GEMM in fp16 / bf16 on such tensors or in tf32 / 3xtf32 on "
+                    + "float32 runs on the channels-last kernels where they take the layer (one group, C whole 16-byte chunks, K even), "
+                    + "else converts to and from nchw around the kernel (`explain` says which).")
     List<String> layouts = new ArrayList<>();
 
     @Option(names = "--no-tune", description = "The auto algorithm uses the backend's heuristic instead of autotuning.")
@@ -198,10 +199,10 @@ final class BenchCommand implements Callable<Integer> {
         if (layers && network == null) {
             throw new InvalidConvolutionException("--layers profiles a --network trunk: give --network too");
         }
-        boolean channelsLast = halfLayouts().contains(Layout.NHWC); // parsed here, so a bad name fails before any timing
-        if (channelsLast && (dtypes.isEmpty() || network != null)) {
-            throw new InvalidConvolutionException("--layout sets the layouts of the --dtype rows of --suite and --shape runs: "
-                    + (network != null ? "--network trunks run nchw" : "give --dtype too"));
+        boolean channelsLast = rowLayouts().contains(Layout.NHWC); // parsed here, so a bad name fails before any timing
+        if (channelsLast && (dtypes.isEmpty() && maths.isEmpty() || network != null)) {
+            throw new InvalidConvolutionException("--layout sets the layouts of the --dtype and --math rows of --suite and --shape runs: "
+                    + (network != null ? "--network trunks run nchw" : "give --dtype or --math too"));
         }
         if (network != null) {
             if (suite != null || !shapes.isEmpty() || !algorithms.isEmpty()) {
@@ -357,14 +358,17 @@ final class BenchCommand implements Callable<Integer> {
                             out.printf("%-34s %-16s %-10s %-14s skipped: math %s: %s%n", pr.label, g.op, be.name(), a, m.label(), mathWhy);
                             continue;
                         }
-                        progress.step(pr.label + " " + a + " math " + m.label());
-                        float[] ym = new float[y.length];
-                        double[] kernel = planTimes(gpu, g, chosen, m, Dtype.FP32, Layout.NCHW, 0, data, ym, null, null);
-                        rows.add(row(pr, row.op(), be.name(), label + "/" + m.label(), threadCount, kernel, ReferenceConv.maxRelError(ym, ref), peak));
+                        for (Layout lay : rowLayouts()) {
+                            String tag = m.label() + (lay == Layout.NCHW ? "" : "/" + lay.label());
+                            progress.step(pr.label + " " + a + " math " + tag);
+                            float[] ym = new float[y.length];
+                            double[] kernel = planTimes(gpu, g, chosen, m, Dtype.FP32, lay, 0, data, ym, null, null);
+                            rows.add(row(pr, row.op(), be.name(), label + "/" + tag, threadCount, kernel, ReferenceConv.maxRelError(ym, ref), peak));
+                        }
                     }
                 }
                 for (Dtype d : halves) { // a plan on half-precision tensors: device time on a GPU, wall time on the CPU
-                    for (Layout lay : halfLayouts()) {
+                    for (Layout lay : rowLayouts()) {
                         String tag = d.label() + (lay == Layout.NCHW ? "" : "/" + lay.label());
                         progress.step(pr.label + " " + a + " dtype " + tag);
                         float[] yh = new float[y.length];
@@ -421,10 +425,11 @@ final class BenchCommand implements Callable<Integer> {
             out.println("(ALGORITHM@fp16, @bf16: a plan on half-precision tensors, widened to float32 and rounded back around the kernel,"
                     + " or on a GPU implicit-gemm/fp16@fp16 (bf16@bf16): the kernels that load and store them as they are; its max_rel_err"
                     + " against the float32 data's reference; ALGORITHM/MATH: a tensor-core math on float32 tensors)");
-            if (halfLayouts().contains(Layout.NHWC)) {
-                out.println("(@fp16/nhwc, @bf16/nhwc: the same on channels-last tensors; on a GPU implicit-gemm/fp16@fp16/nhwc runs on the"
-                        + " channels-last kernels where they take the layer (one group, C a multiple of 8, K even), else converts to nchw and back)");
-            }
+        }
+        if (rowLayouts().contains(Layout.NHWC) && !wgrad) {
+            out.println("(/nhwc: the same on channels-last tensors; on a GPU implicit-gemm/fp16@fp16/nhwc and implicit-gemm/tf32/nhwc (3xtf32)"
+                    + " run on the channels-last kernels where they take the layer (one group, C whole 16-byte chunks, K even), else convert"
+                    + " to nchw and back)");
         }
         if (skipped > 0) {
             out.printf("(%d layer/algorithm pairs not shown: the algorithm cannot take the layer; name it with --algorithm to see why)%n",
@@ -597,7 +602,7 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /** The --layout list parsed, each once, in order (NCHW when empty). */
-    private List<Layout> halfLayouts() {
+    private List<Layout> rowLayouts() {
         List<Layout> out = new ArrayList<>();
         for (String l : layouts) {
             Layout t = Layout.parse(l);

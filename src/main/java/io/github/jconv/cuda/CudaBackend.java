@@ -101,17 +101,25 @@ public final class CudaBackend implements Backend {
     }
 
     /**
-     * Whether a plan of {@code algorithm} in {@code math} on channels-last tensors of {@code storage} runs on them as they are
-     * stored ({@link #runChannelsLastOnDevice}): {@link #loadsAsStored}, and the channels-last kernels take g (one group,
-     * C a multiple of 8, K even: cuda-kernels/implicit_gemm_nhwc.cu).
+     * Whether the channels-last kernels compute plans of {@code algorithm} in {@code math} on tensors of {@code storage}: the
+     * implicit GEMM on fp16 tensors in fp16, bf16 in bf16, or float32 in tf32 / 3xtf32 (cuda-kernels/implicit_gemm_nhwc.cu).
      */
-    public static boolean takesChannelsLast(Algorithm algorithm, MathMode math, Dtype storage, ConvGeometry g) {
-        return loadsAsStored(algorithm, math, storage) && ImplicitGemmNhwcLauncher.cannotImplement(g) == null;
+    public static boolean channelsLastMath(Algorithm algorithm, MathMode math, Dtype storage) {
+        return algorithm == Algorithm.IMPLICIT_GEMM && ImplicitGemmNhwcLauncher.takes(math, storage);
     }
 
-    /** Why the channels-last kernels cannot take g, or null (for a plan's explain). */
-    public static String cannotTakeChannelsLast(ConvGeometry g) {
-        return ImplicitGemmNhwcLauncher.cannotImplement(g);
+    /**
+     * Whether a plan of {@code algorithm} in {@code math} on channels-last tensors of {@code storage} runs on them as they are
+     * stored ({@link #runChannelsLastOnDevice}): {@link #channelsLastMath}, and the channels-last kernels take g (one group,
+     * C whole 16-byte chunks, K even).
+     */
+    public static boolean takesChannelsLast(Algorithm algorithm, MathMode math, Dtype storage, ConvGeometry g) {
+        return channelsLastMath(algorithm, math, storage) && ImplicitGemmNhwcLauncher.cannotImplement(g, storage) == null;
+    }
+
+    /** Why the channels-last kernels cannot take g on tensors of {@code storage}, or null (for a plan's explain). */
+    public static String cannotTakeChannelsLast(ConvGeometry g, Dtype storage) {
+        return ImplicitGemmNhwcLauncher.cannotImplement(g, storage);
     }
 
     /** PyTorch's K x C x R x S weights as the channels-last kernels read them, K x R x S x C. */
@@ -121,7 +129,7 @@ public final class CudaBackend implements Backend {
 
     /**
      * conv2d on channels-last tensors as they are stored ({@link #takesChannelsLast}): in, residual and out NHWC buffers of
-     * 16-bit {@code storage} elements, w K x R x S x C ({@link #channelsLastWeights}) of them, the bias float32.
+     * {@code storage} elements, w K x R x S x C ({@link #channelsLastWeights}) of them, the bias float32.
      */
     public void runChannelsLastOnDevice(ConvGeometry g, MathMode math, Dtype storage, DeviceArena arena, DeviceBuffer in, DeviceBuffer w,
                                         DeviceBuffer bias, Epilogue epilogue, DeviceBuffer residual, DeviceBuffer out) {
@@ -131,13 +139,13 @@ public final class CudaBackend implements Backend {
     }
 
     /** Device memory the channels-last kernels take beyond the operands for g: split-K's partial outputs. */
-    public static long channelsLastWorkspaceBytes(ConvGeometry g) {
-        return ImplicitGemmNhwcLauncher.workspaceBytes(g);
+    public static long channelsLastWorkspaceBytes(ConvGeometry g, Dtype storage) {
+        return ImplicitGemmNhwcLauncher.workspaceBytes(g, storage);
     }
 
     /** The channels-last kernel, tile and pipeline for g (from the geometry alone). */
-    public static String channelsLastVariant(ConvGeometry g, Dtype storage) {
-        return ImplicitGemmNhwcLauncher.variant(g, storage);
+    public static String channelsLastVariant(ConvGeometry g, MathMode math, Dtype storage) {
+        return ImplicitGemmNhwcLauncher.variant(g, math, storage);
     }
 
     /**

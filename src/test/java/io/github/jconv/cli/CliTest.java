@@ -229,9 +229,14 @@ class CliTest {
         assertEquals(0, l.code(), l.err());
         assertTrue(l.out().contains("implicit-gemm/fp16@fp16 ") && l.out().contains("implicit-gemm/fp16@fp16/nhwc ")
                 && l.out().contains("channels-last kernels where they take the layer"), l.out());
-        bad(dir, "--layout sets the layouts of the --dtype rows of --suite and --shape runs: give --dtype too", "bench", "--backend", "cpu",
+        // and each --math row: tf32 on float32 NHWC tensors on the channels-last kernels
+        Result lm = cli("bench", "--backend", "cuda-emu", "--shape", "1,8,8,8,8,3,3,1,1,1,1", "--algorithm", "implicit-gemm", "--runs", "1",
+                "--warmup", "1", "--warmup-ms", "0", "--warmup-max-ms", "0", "--math", "tf32", "--layout", "nchw,nhwc", "--no-peers");
+        assertEquals(0, lm.code(), lm.err());
+        assertTrue(lm.out().contains("implicit-gemm/tf32 ") && lm.out().contains("implicit-gemm/tf32/nhwc "), lm.out());
+        bad(dir, "--layout sets the layouts of the --dtype and --math rows of --suite and --shape runs: give --dtype or --math too", "bench", "--backend", "cpu",
                 "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--layout", "nhwc", "--no-peers");
-        bad(dir, "--layout sets the layouts of the --dtype rows of --suite and --shape runs: --network trunks run nchw", "bench", "--network",
+        bad(dir, "--layout sets the layouts of the --dtype and --math rows of --suite and --shape runs: --network trunks run nchw", "bench", "--network",
                 "mobilenetv2", "--dtype", "fp16", "--layout", "nhwc", "--no-peers");
         bad(dir, "unknown layout 'nhcw' (nchw, nhwc)", "bench", "--backend", "cpu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--dtype", "fp16",
                 "--layout", "nhcw", "--no-peers");
