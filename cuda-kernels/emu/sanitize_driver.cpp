@@ -512,6 +512,17 @@ void checkDtypes(const Problem& g, std::mt19937_64& rnd) {
 // The channels-last kernels (ImplicitGemmNhwcLauncher; one group, C a multiple of 8, K even) on g widened to what they
 // take (C rounded up to 8, K to 2): NHWC 16-bit input, residual and output, K x R x S x C weights, each tile and format,
 // against the float64 reference of the unrounded operands with the 16-bit kernels' bounds (as check's <fp16|bf16>io).
+// The bounds (factors of the reference's magnitude) of a problem whose outputs sum `terms` products: FP32's; tf32 and
+// fp16 (operands rounded to 11 bits: 2^-10 + 2^-22 of |x w| more) and bf16 (8 bits: 2^-7 + 2^-16); 3xtf32 FP32's over
+// three terms a product plus 7 eps (TestSupport.oracle's derivation); and what a 16-bit output's rounding adds.
+struct Bounds {
+    double fp32, tf32, bf16, tf32x3;
+    static constexpr double F16_OUT = 2 * 4.8828125e-4, BF16_OUT = 2 * 3.90625e-3;
+    explicit Bounds(int terms)
+        : fp32((4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7), tf32(fp32 + 9.7658e-4), bf16(fp32 + 7.8278e-3),
+          tf32x3((4 * std::sqrt(3.0 * terms) + 8) * 1.1920928955078125e-7) {}
+};
+
 // The channels-last kernels on g0 widened to what they take (one group, C whole 16-byte chunks: a multiple of 8 halfs
 // or 4 floats, K even), NHWC tensors and KRSC weights, split and not: fp16 / bf16 in their own math, float32 in tf32 and
 // 3xtf32.
@@ -539,8 +550,7 @@ void checkChannelsLast(const Problem& g0, std::mt19937_64& rnd) {
             return out;
         };
         const std::vector<float> inL = last(in, g.n, g.c, hw), wL = last(w, g.k, g.c, rs), resL = last(res, g.n, g.k, pq);
-        const int terms = g.c * rs + 1;
-        const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
+        const Bounds bound(g.c * rs + 1);
         const int steps = (g.c + 4 * chunk - 1) / (4 * chunk) * rs;  // four chunks a step
         struct Run {
             const char* kernel;
@@ -579,7 +589,7 @@ void checkChannelsLast(const Problem& g0, std::mt19937_64& rnd) {
                     run(std::string("jconv_implicit_gemm_nhwc_splitk_reduce_") + (bf16 ? "bf16io" : "fp16io"), grid1d((long long)resL.size()),
                         BLOCK_1D, &a, ws.p, b, r, out16.p);
                 gather([&](std::size_t i) { return out16.widen(i); });
-                compare(got.data(), ref, mag, bf16 ? factor + 7.8278e-3 + 2 * 3.90625e-3 : factor + 9.7658e-4 + 2 * 4.8828125e-4);
+                compare(got.data(), ref, mag, bf16 ? bound.bf16 + Bounds::BF16_OUT : bound.tf32 + Bounds::F16_OUT);
             } else {
                 Buffer din(inL), dw(wL), dres(resL), dout(resL.size());
                 const float* b = g.bias ? (const float*)db.p : (const float*)dout.p;
@@ -589,8 +599,7 @@ void checkChannelsLast(const Problem& g0, std::mt19937_64& rnd) {
                 if (splits > 1)
                     run("jconv_implicit_gemm_nhwc_splitk_reduce", grid1d((long long)resL.size()), BLOCK_1D, &a, ws.p, b, r, dout.p);
                 gather([&](std::size_t i) { return dout.p[i]; });
-                // check()'s bounds: tf32 adds the operands' rounding, 3xtf32 FP32's over three terms a product
-                compare(got.data(), ref, mag, x3 ? (4 * std::sqrt(3.0 * terms) + 8) * 1.1920928955078125e-7 : factor + 9.7658e-4);
+                compare(got.data(), ref, mag, x3 ? bound.tf32x3 : bound.tf32);
             }
         }
     }
@@ -613,14 +622,9 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
     std::vector<float> res(ref.size());
     for (auto& v : res) v = gauss(rnd);
     epilogue(e, res, ref, mag);
-    const int terms = (g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1;
-    const double factor = (4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7;
+    // the tensor-core kernels (and those of 16-bit tensors) against the same float64 reference of the unrounded operands
+    const Bounds bound((g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1);
     const bool depthwise = g.c == g.groups;
-    // The tensor-core kernels (and those of 16-bit tensors): tf32 and fp16 against the same float64 reference of the unrounded operands, so their bound
-    // adds the operands' rounding (each at most 2^-11 relative, so 2^-10 + 2^-22 of |x w|), bf16 likewise with 2^-8
-    // (2^-7 + 2^-16); 3xtf32 FP32's bound over three terms per product plus 7 eps (TestSupport.oracle's derivation).
-    const double tf32Factor = factor + 9.7658e-4, bf16Factor = factor + 7.8278e-3,
-                 tf32x3Factor = (4 * std::sqrt(3.0 * terms) + 8) * 1.1920928955078125e-7;
     for (const char* alg : {"direct", "im2col", "implicit-gemm 128x128", "implicit-gemm 128x64", "implicit-gemm 64x64",
                             "implicit-gemm 64x64 split", "implicit-gemm tf32 128x128", "implicit-gemm tf32 128x64",
                             "implicit-gemm tf32 64x64 split", "implicit-gemm 3xtf32 128x64", "implicit-gemm 3xtf32 64x64",
@@ -646,9 +650,9 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
             }
             // 16-bit tensors also round the residual and the output (each at most one unit of |v| <= mag / 4 or |res| <= mag)
             const bool io = a.find("io ") != std::string::npos;
-            compare(out.p, ref, mag, a.find("3xtf32") != std::string::npos ? tf32x3Factor
-                                     : a.find("bf16") != std::string::npos ? bf16Factor + (io ? 2 * 3.90625e-3 : 0.0)
-                                     : mma ? tf32Factor + (io ? 2 * 4.8828125e-4 : 0.0) : factor);
+            compare(out.p, ref, mag, a.find("3xtf32") != std::string::npos ? bound.tf32x3
+                                     : a.find("bf16") != std::string::npos ? bound.bf16 + (io ? Bounds::BF16_OUT : 0.0)
+                                     : mma ? bound.tf32 + (io ? Bounds::F16_OUT : 0.0) : bound.fp32);
         }
     }
     if (tensorCores) checkChannelsLast(g, rnd);

@@ -42,7 +42,7 @@ class ChannelsLastKernelTest {
      * output channels past the last tile and more than one channel tile (K = 10, 70), channel steps with zero-filled
      * chunks (halfs: C = 48: 32 + 16; C = 8, 24, 40, 72; floats: 8, 24, 40, 72), padding on every side (asymmetric too), stride, dilation, 1 x 1 and
      * non-square windows, no bias; split into 3, the last layer's slices start inside a tap (3 channel steps per tap, 2
-     * steps per slice; floats: 5 steps per tap, 2 per slice).
+     * steps per slice; floats: 5 steps per tap, 4 per slice).
      */
     static final List<ConvGeometry> LAYERS = List.of(
             conv(new int[] {2, 16, 9, 11}, new int[] {10, 16, 3, 3}, true, ConvSpec.builder().padding(1).build()),
