@@ -373,12 +373,12 @@ void failed() {
     }
 }
 
-// Compares a kernel's result with the float64 reference within factor * mag per element; counts the run.
-void compare(const float* got, const std::vector<double>& ref, const std::vector<double>& mag, double factor) {
+// Compares a kernel's result with the float64 reference within factor * mag + floor per element; counts the run.
+void compare(const float* got, const std::vector<double>& ref, const std::vector<double>& mag, double factor, double floor = 0.0) {
     runs++;
     for (std::size_t i = 0; i < ref.size(); i++) {
         const double err = std::fabs(got[i] - ref[i]);
-        if (!(err <= factor * mag[i])) {
+        if (!(err <= factor * mag[i] + floor)) {
             std::fprintf(stderr, "emu-sanitize: FAIL %s: element %zu is %g, reference %g (schedule seed %llu)\n", where.c_str(), i,
                          (double)got[i], ref[i], (unsigned long long)jconv_emu::schedule_seed());
             failed();
@@ -515,13 +515,25 @@ void checkDtypes(const Problem& g, std::mt19937_64& rnd) {
 // The bounds (factors of the reference's magnitude) of a problem whose outputs sum `terms` products: FP32's; tf32 and
 // fp16 (operands rounded to 11 bits: 2^-10 + 2^-22 of |x w| more) and bf16 (8 bits: 2^-7 + 2^-16); 3xtf32 FP32's over
 // three terms a product plus 7 eps (TestSupport.oracle's derivation); and what a 16-bit output's rounding adds.
+// fp16 also has an absolute floor: below 2^-14 its values are subnormal, 2^-24 apart, so rounding a value to fp16 errs
+// by up to 2^-25 however small the value (bf16's subnormals start at 2^-126: no floor needed). Each product's two
+// rounded operands add 2^-25 (|x| + |w|) <= 2^-24 maxOperand, the residual and the output 2^-25 each (the activation
+// 1.1-Lipschitz): f16Floor, an absolute term added to the fp16 kernels' bounds.
 struct Bounds {
-    double fp32, tf32, bf16, tf32x3;
+    double fp32, tf32, bf16, tf32x3, f16Floor;
     static constexpr double F16_OUT = 2 * 4.8828125e-4, BF16_OUT = 2 * 3.90625e-3;
-    explicit Bounds(int terms)
+    Bounds(int terms, double maxOperand)
         : fp32((4 * std::sqrt((double)terms) + 1) * 1.1920928955078125e-7), tf32(fp32 + 9.7658e-4), bf16(fp32 + 7.8278e-3),
-          tf32x3((4 * std::sqrt(3.0 * terms) + 8) * 1.1920928955078125e-7) {}
+          tf32x3((4 * std::sqrt(3.0 * terms) + 8) * 1.1920928955078125e-7), f16Floor(0x1p-25 * (2 * terms * maxOperand + 3)) {}
 };
+
+// The largest |v| over the given arrays (the operands a 16-bit kernel rounds).
+double maxAbs(std::initializer_list<const std::vector<float>*> arrays) {
+    double m = 0;
+    for (const auto* a : arrays)
+        for (const float v : *a) m = std::max(m, (double)std::fabs(v));
+    return m;
+}
 
 // The channels-last kernels on g0 widened to what they take (one group, C whole 16-byte chunks: a multiple of 8 halfs
 // or 4 floats, K even), NHWC tensors and KRSC weights, split and not: fp16 / bf16 in their own math, float32 in tf32 and
@@ -550,7 +562,7 @@ void checkChannelsLast(const Problem& g0, std::mt19937_64& rnd) {
             return out;
         };
         const std::vector<float> inL = last(in, g.n, g.c, hw), wL = last(w, g.k, g.c, rs), resL = last(res, g.n, g.k, pq);
-        const Bounds bound(g.c * rs + 1);
+        const Bounds bound(g.c * rs + 1, maxAbs({&in, &w}));
         const int steps = (g.c + 4 * chunk - 1) / (4 * chunk) * rs;  // four chunks a step
         struct Run {
             const char* kernel;
@@ -589,7 +601,10 @@ void checkChannelsLast(const Problem& g0, std::mt19937_64& rnd) {
                     run(std::string("jconv_implicit_gemm_nhwc_splitk_reduce_") + (bf16 ? "bf16io" : "fp16io"), grid1d((long long)resL.size()),
                         BLOCK_1D, &a, ws.p, b, r, out16.p);
                 gather([&](std::size_t i) { return out16.widen(i); });
-                compare(got.data(), ref, mag, bf16 ? bound.bf16 + Bounds::BF16_OUT : bound.tf32 + Bounds::F16_OUT);
+                if (bf16)
+                    compare(got.data(), ref, mag, bound.bf16 + Bounds::BF16_OUT);
+                else
+                    compare(got.data(), ref, mag, bound.tf32 + Bounds::F16_OUT, bound.f16Floor);
             } else {
                 Buffer din(inL), dw(wL), dres(resL), dout(resL.size());
                 const float* b = g.bias ? (const float*)db.p : (const float*)dout.p;
@@ -623,7 +638,7 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
     for (auto& v : res) v = gauss(rnd);
     epilogue(e, res, ref, mag);
     // the tensor-core kernels (and those of 16-bit tensors) against the same float64 reference of the unrounded operands
-    const Bounds bound((g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1);
+    const Bounds bound((g.transposed ? g.k / g.groups : g.c / g.groups) * g.r * g.s + 1, maxAbs({&in, &w}));
     const bool depthwise = g.c == g.groups;
     for (const char* alg : {"direct", "im2col", "implicit-gemm 128x128", "implicit-gemm 128x64", "implicit-gemm 64x64",
                             "implicit-gemm 64x64 split", "implicit-gemm tf32 128x128", "implicit-gemm tf32 128x64",
@@ -652,7 +667,8 @@ void check(const Problem& g, std::mt19937_64& rnd, bool tensorCores) {
             const bool io = a.find("io ") != std::string::npos;
             compare(out.p, ref, mag, a.find("3xtf32") != std::string::npos ? bound.tf32x3
                                      : a.find("bf16") != std::string::npos ? bound.bf16 + (io ? Bounds::BF16_OUT : 0.0)
-                                     : mma ? bound.tf32 + (io ? Bounds::F16_OUT : 0.0) : bound.fp32);
+                                     : mma ? bound.tf32 + (io ? Bounds::F16_OUT : 0.0) : bound.fp32,
+                    a.find("fp16") != std::string::npos ? bound.f16Floor : 0.0);
         }
     }
     if (tensorCores) checkChannelsLast(g, rnd);
