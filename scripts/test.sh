@@ -6,26 +6,28 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+# each step's heading says when it began and how long CI has run (the whole run must stay well inside 90 minutes)
+section() { echo "== $*  [$(date -u +%H:%M:%S), ${SECONDS} s in]"; }
 
-echo "== the Docker build's steps, outside Docker"
+section "the Docker build's steps, outside Docker"
 docker/install-deps.sh build --dry-run
 docker/install-deps.sh runtime --dry-run
 scripts/fetch-dependencies.sh
 
-echo "== tests on the default JDK ($(java -version 2>&1 | head -1))"
+section "tests on the default JDK ($(java -version 2>&1 | head -1))"
 scripts/package.sh
 
 jdk25=/usr/lib/jvm/temurin-25-jdk-amd64
 if [ -x "$jdk25/bin/java" ]; then
-  echo "== tests on Temurin 25 ($jdk25)"
+  section "tests on Temurin 25 ($jdk25)"
   JAVA_HOME="$jdk25" mvn -B -ntp verify
   # leave target/ built by the default JDK for the smoke test below
   mvn -B -ntp -q -DskipTests package
 else
-  echo "== Temurin 25 not installed at $jdk25: skipped"
+  section "Temurin 25 not installed at $jdk25: skipped"
 fi
 
-echo "== the CPU kernels at 128- and 256-bit vector width (-XX:UseAVX=0 and 2): their blocks and tails follow the width"
+section "the CPU kernels at 128- and 256-bit vector width (-XX:UseAVX=0 and 2): their blocks and tails follow the width"
 if [ "$(uname -m)" = x86_64 ]; then
   for avx in 0 2; do
     mvn -B -ntp -q surefire:test -Dtest='PointwiseTest,VectorEpilogueTest,WinogradTest,ShapeTableTest' -Dsurefire.failIfNoSpecifiedTests=false \
@@ -35,32 +37,32 @@ else
   echo "not an x86-64 machine: skipped"
 fi
 
-echo "== every CUDA kernel compiled by nvcc for all target architectures, warnings as errors"
+section "every CUDA kernel compiled by nvcc for all target architectures, warnings as errors"
 kdir="$(mktemp -d)"
 scripts/build-kernels.sh "$kdir"
 ls -l "$kdir/io/github/jconv/cuda/jconv_kernels.fatbin"
 rm -rf "$kdir"
 
-echo "== the kernel report: sm_90 machine code, no spills, no division in any hot loop, implicit-GEMM main loops >= 75% FFMA"
+section "the kernel report: sm_90 machine code, no spills, no division in any hot loop, implicit-GEMM main loops >= 75% FFMA"
 scripts/kernel-report.sh
 
-echo "== the emulator at sanitizer grade: every kernel under ASan/UBSan without a JVM, planted reads caught, every barrier needed"
+section "the emulator at sanitizer grade: every kernel under ASan/UBSan without a JVM, planted reads caught, every barrier needed"
 scripts/emu-sanitize.sh all
 
-echo "== Dockerfile lint (dockerfilelint from npm)"
+section "Dockerfile lint (dockerfilelint from npm)"
 if command -v npm >/dev/null && npm install --no-audit --no-fund --silent --prefix target/lint dockerfilelint@1.8.0; then
   target/lint/node_modules/.bin/dockerfilelint docker/Dockerfile
 else
   echo "dockerfilelint could not be installed: lint skipped"
 fi
 
-echo "== bench peers: ONNX Runtime (Maven profile peers) and PyTorch when python3-torch is installed"
+section "bench peers: ONNX Runtime (Maven profile peers) and PyTorch when python3-torch is installed"
 scripts/jconv bench --shape 1,8,16,16,8,3,3,2,1,1,1 --algorithm im2col --runs 2 --warmup-ms 0 --warmup-max-ms 1000 \
   --json target/peers-bench.json | tee target/peers-bench.txt
 grep -q "peer onnxruntime: ran" target/peers-bench.txt
 grep -A1 '"backend" : "onnxruntime' target/peers-bench.json >/dev/null
 
-echo "== bench --network: a whole trunk on jconv's device beside both peers, outputs compared"
+section "bench --network: a whole trunk on jconv's device beside both peers, outputs compared"
 scripts/jconv bench --network mobilenetv2 --size 32 --runs 2 --warmup 1 --backend cpu --layers --json target/network-bench.json \
   | tee target/network-bench.txt
 grep -q "peer onnxruntime: ran" target/network-bench.txt
@@ -73,11 +75,11 @@ grep -q '"onnxruntime_ms" : [0-9]' target/network-bench.json
 grep -q "^paired, jconv cpu vs onnxruntime" target/network-bench.txt
 grep -A3 '"paired"' target/network-bench.json | grep -q '"peer" : "onnxruntime'
 
-echo "== JMH kernel benchmarks build and run (one short iteration)"
+section "JMH kernel benchmarks build and run (one short iteration)"
 scripts/jmh.sh KernelBenchmarks.sgemm -p gemm=64x3136x576 -p layer=8x64x56x56x64x3x3x1x1x1x1 -p algorithm=im2col \
   -f 1 -wi 1 -i 1 -w 1 -r 1 | tail -3
 
-echo "== CLI smoke test (scripts/jconv)"
+section "CLI smoke test (scripts/jconv)"
 scripts/jconv info
 scripts/jconv bench --shape 1,8,16,16,8,3,3,1,1,1,1 --runs 2 --warmup 1
 scripts/jconv verify --shape 2,4,9,9,8,3,3,1,1,1,2 --shape 1,6,8,8,6,3,3,2,1,1,6
@@ -87,7 +89,7 @@ if scripts/jconv conv2d --backend cuda --input x --weight w --output y 2>target/
 else
   echo "without a GPU, --backend cuda fails cleanly: $(grep -v "^WARNING" target/jconv-cuda.err)"
 fi
-echo "== stderr carries only jconv's own lines (the JVM's incubator warning and the CPU-fallback note are not there)"
+section "stderr carries only jconv's own lines (the JVM's incubator warning and the CPU-fallback note are not there)"
 g=../shared/golden/case000
 scripts/jconv conv2d --input "$g/x.npy" --weight "$g/w.npy" --output target/smoke-y.npy --stride 3,2 --padding 3,2 --groups 4 \
   2>target/smoke-ok.err
@@ -97,9 +99,9 @@ if scripts/jconv conv2d --input "$g/x.npy" --weight "$g/w.npy" --output target/s
 fi
 [ "$(wc -l <target/smoke-bad.err)" = 1 ] || { echo "a bad input printed more than one line:"; cat target/smoke-bad.err; exit 1; }
 cat target/smoke-bad.err
-echo "== the GPU bundle builds within the device tool's carry limit and its whole check runs, the GPU steps on cuda-emu"
+section "the GPU bundle builds within the device tool's carry limit and its whole check runs, the GPU steps on cuda-emu"
 scripts/gpu-bundle.sh
 JCONV_GPU_BACKEND=cuda-emu JCONV_GPU_BENCH="--shape 1,8,16,16,8,3,3,1,1,1,1 --runs 2 --warmup 1 --warmup-ms 0 --warmup-max-ms 0" \
   bash .gpu/run.sh check target/gpu-check
 grep -q "^  tests .* ok$" target/gpu-check/summary.txt && grep -q "^  cuda-emu " target/gpu-check/summary.txt
-echo "== all tests passed"
+section "all tests passed"
