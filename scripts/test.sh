@@ -57,10 +57,13 @@ else
 fi
 
 section "bench peers: ONNX Runtime (Maven profile peers) and PyTorch when python3-torch is installed"
-scripts/jconv bench --shape 1,8,16,16,8,3,3,2,1,1,1 --algorithm im2col --runs 2 --warmup-ms 0 --warmup-max-ms 1000 \
+scripts/jconv bench --shape 1,8,16,16,8,3,3,2,1,1,1 --algorithm im2col --runs 2 --warmup-ms 0 --warmup-max-ms 1000 --paired \
   --json target/peers-bench.json | tee target/peers-bench.txt
 grep -q "peer onnxruntime: ran" target/peers-bench.txt
 grep -A1 '"backend" : "onnxruntime' target/peers-bench.json >/dev/null
+# --paired: the layer's jconv row and ONNX Runtime's Conv in alternating slots, their ratio
+grep -q "^paired with onnxruntime" target/peers-bench.txt
+grep -A3 '"paired"' target/peers-bench.json | grep -q '"algorithm" : "im2col"'
 
 section "bench --network: a whole trunk on jconv's device beside both peers, outputs compared"
 scripts/jconv bench --network mobilenetv2 --size 32 --runs 2 --warmup 1 --backend cpu --layers --json target/network-bench.json \

@@ -119,6 +119,14 @@ final class BenchCommand implements Callable<Integer> {
             + "speedup of the --threads run over it (a run slower than 1 thread is flagged).")
     boolean threadScaling;
 
+    @Option(names = "--paired", description = "On the cpu backend with ONNX Runtime: also time each layer's fastest jconv row and ONNX "
+            + "Runtime's Conv in alternating slots of >= " + PAIRED_SLOT_MS + " ms (the order swapped each round) and list the rounds' median "
+            + "ratio per layer, its geometric mean and the lowest: ratios that a shared machine's slow stretches do not skew.")
+    boolean paired;
+
+    /** The shortest slot of --paired's rounds: a layer's calls run back to back for at least this long. */
+    static final long PAIRED_SLOT_MS = 20;
+
     @Option(names = "--math", split = ",", paramLabel = "tf32|3xtf32|fp16|bf16",
             description = "On cuda and cuda-emu: also time the implicit GEMM's tensor-core kernels in these math modes, a row each "
                     + "(with --network: the whole trunk in each mode, and on cuda cuDNN's default math beside tf32; repeatable or "
@@ -195,6 +203,11 @@ final class BenchCommand implements Callable<Integer> {
         }
         if (suite != null && !shapes.isEmpty()) {
             throw new InvalidConvolutionException("give --suite or --shape, not both");
+        }
+        if (paired && (network != null || noPeers || WGRAD.equals(op) || !Backends.get(backend).name().equals("cpu"))) {
+            throw new InvalidConvolutionException("--paired times jconv's cpu rows of --suite or --shape beside ONNX Runtime's Conv"
+                    + (network != null ? ": --network pairs its trunks already" : noPeers ? ": not with --no-peers"
+                    : WGRAD.equals(op) ? ": ONNX Runtime has no weight gradient" : ", not backend " + Backends.get(backend).name()));
         }
         if (layers && network == null) {
             throw new InvalidConvolutionException("--layers profiles a --network trunk: give --network too");
@@ -303,8 +316,13 @@ final class BenchCommand implements Callable<Integer> {
         List<Map<String, Object>> scaling = new ArrayList<>();
         List<float[][]> allData = new ArrayList<>();
         List<double[]> refs = new ArrayList<>();
+        Algorithm[] fastest = new Algorithm[problems.size()]; // each layer's fastest float32 jconv row, for --paired
+        String[] fastestLabel = new String[problems.size()];
+        double[] fastestMs = new double[problems.size()];
+        Arrays.fill(fastestMs, Double.POSITIVE_INFINITY);
         int skipped = 0;
-        for (Problem pr : problems) {
+        for (int pi = 0; pi < problems.size(); pi++) {
+            Problem pr = problems.get(pi);
             ConvGeometry g = pr.geometry;
             // the weight gradient reads x and dy ({x, w, b, dy}; w gives the peer its shape)
             float[][] data = wgrad ? io.github.jconv.SampleData.withOutputGradient(g, 42) : pr.randomData(42);
@@ -351,6 +369,11 @@ final class BenchCommand implements Callable<Integer> {
                             k.pctPeak(), null, k.maxRelError(), false, row.medianMs());
                 }
                 rows.add(row);
+                if (row.medianMs() < fastestMs[pi]) {
+                    fastestMs[pi] = row.medianMs();
+                    fastest[pi] = chosen;
+                    fastestLabel[pi] = label;
+                }
                 if (gpu != null && !wgrad && chosen == Algorithm.IMPLICIT_GEMM) {
                     for (MathMode m : tensorCoreMaths()) {
                         String mathWhy = be.cannotUseMath(m);
@@ -406,6 +429,10 @@ final class BenchCommand implements Callable<Integer> {
                 out.println("peer " + name + ": failed: " + e.getMessage());
             }
         }
+        List<Map<String, Object>> pairs = new ArrayList<>();
+        if (paired) {
+            pairs = paired(problems, allData, fastest, fastestLabel, threadCount, active, peers, unsteady, progress, out);
+        }
         progress.done();
         rows = withRatios(rows);
         out.printf("%-34s %-16s %-18s %-20s %3s %10s %19s %9s %7s %6s %11s%s%n", "shape", "op", "backend", "algorithm", "thr",
@@ -443,6 +470,9 @@ final class BenchCommand implements Callable<Integer> {
                         sc.get("median_ms_" + threadCount + "_threads"), speedup, speedup < 1 ? "  SLOWER with more threads" : "");
             }
         }
+        if (!pairs.isEmpty()) {
+            printPaired(pairs, out);
+        }
         if (!unsteady.isEmpty()) {
             out.printf("(not at steady state after --warmup-max-ms %d: %s; their times may include JIT compilation)%n", warmupMaxMs,
                     String.join(", ", unsteady));
@@ -458,6 +488,9 @@ final class BenchCommand implements Callable<Integer> {
         if (threadScaling) {
             doc.put("thread_scaling", scaling);
         }
+        if (paired) {
+            doc.put("paired", pairs);
+        }
         if (json != null) {
             AtomicFile.write(json, JSON.std.with(JSON.Feature.PRETTY_PRINT_OUTPUT, JSON.Feature.WRITE_NULL_PROPERTIES).asString(doc).getBytes(StandardCharsets.UTF_8));
         }
@@ -466,6 +499,70 @@ final class BenchCommand implements Callable<Integer> {
             out.println("report: " + report.resolve("index.html"));
         }
         return 0;
+    }
+
+    /**
+     * --paired: each layer's fastest float32 jconv row (a plan's run, or the stateless call with --stateless) and the ONNX Runtime
+     * peer's Conv, both warmed up, in {@link Alternating} rounds; a map per layer (shape, algorithm, peer, the rounds' figures).
+     * Without ONNX Runtime among the active peers, or when a pairing fails, a "peer paired: ..." line (and {@code peers}) says so
+     * and the list holds the layers paired before.
+     */
+    private List<Map<String, Object>> paired(List<Problem> problems, List<float[][]> allData, Algorithm[] fastest, String[] labels,
+                                             int threadCount, List<Peer> active, Map<String, Object> peers, List<String> unsteady,
+                                             Progress progress, PrintWriter text) {
+        List<Map<String, Object>> out = new ArrayList<>();
+        Peer ort = active.stream().filter(p -> p.label().startsWith("onnxruntime")).findFirst().orElse(null);
+        if (ort == null) {
+            peers.put("paired", "skipped: ONNX Runtime is not among the peers");
+            text.println("peer paired: " + peers.get("paired"));
+            return out;
+        }
+        int rounds = Math.max(NetworkBench.PAIRED_ROUNDS, 2 * runs + 1);
+        for (int i = 0; i < problems.size(); i++) {
+            Problem pr = problems.get(i);
+            if (fastest[i] == null) {
+                continue; // no jconv row for this layer
+            }
+            progress.step(pr.label + " paired");
+            try (HostCall call = new HostCall(Backends.get("cpu"), pr.geometry, fastest[i], allData.get(i), threadCount, stateless, false);
+                 PeerSession peer = ort.open(pr, allData.get(i), threadCount, Math.max(warmup, 3))) {
+                if (!io.github.jconv.Warmup.untilSteady(call::run, warmup, warmupMs, warmupMaxMs)) {
+                    unsteady.add(pr.label + " " + labels[i] + " (paired)");
+                }
+                Alternating.Result r = Alternating.run(call::run, peer, rounds, PAIRED_SLOT_MS);
+                Map<String, Object> m = new LinkedHashMap<>();
+                m.put("shape", pr.label);
+                m.put("algorithm", labels[i]);
+                m.put("peer", ort.label());
+                m.putAll(Alternating.toMap(r));
+                out.add(m);
+            } catch (IOException | RuntimeException e) {
+                peers.put("paired", "failed on " + pr.label + ": " + e.getMessage());
+                text.println("peer paired: " + peers.get("paired"));
+                return out;
+            }
+        }
+        return out;
+    }
+
+    /** --paired's table: per layer each side's median ms and the rounds' median ratio with its range; the geometric mean and lowest. */
+    private static void printPaired(List<Map<String, Object>> pairs, PrintWriter out) {
+        out.printf("paired with %s (alternating slots of >= %d ms, %d rounds, the order swapped each round; ratio: jconv's speed over the"
+                + " peer's, the median of the rounds):%n", pairs.get(0).get("peer"), PAIRED_SLOT_MS, (Integer) pairs.get(0).get("rounds"));
+        out.printf("  %-34s %-20s %10s %10s %6s %13s%n", "shape", "algorithm", "jconv_ms", "peer_ms", "ratio", "rounds");
+        double logSum = 0;
+        Map<String, Object> lowest = pairs.get(0);
+        for (Map<String, Object> p : pairs) {
+            double ratio = (Double) p.get("ratio");
+            logSum += Math.log(ratio);
+            if (ratio < (Double) lowest.get("ratio")) {
+                lowest = p;
+            }
+            out.printf("  %-34s %-20s %10.3f %10.3f %6.2f %13s%n", p.get("shape"), p.get("algorithm"), p.get("jconv_median_ms"),
+                    p.get("peer_median_ms"), ratio, String.format("%.2f-%.2f", p.get("ratio_min"), p.get("ratio_max")));
+        }
+        out.printf("  paired ratio over %d layer(s): geometric mean %.2f, lowest %.2f (%s)%n", pairs.size(), Math.exp(logSum / pairs.size()),
+                lowest.get("ratio"), lowest.get("shape"));
     }
 
     /**

@@ -41,22 +41,12 @@ final class NetworkBench {
     record Row(String who, double medianMs, double minMs, double maxMs, double imagesPerSecond, Double ratio, double maxRelDiff) {
     }
 
-    /**
-     * jconv's fp32 trunk and a peer's, timed in alternating rounds ({@link #paired}): each side's median and the median
-     * (and range) over the rounds of jconv's images/s over the peer's.
-     */
-    record Paired(String peer, int rounds, double jconvMs, double peerMs, double ratio, double ratioMin, double ratioMax) {
+    /** jconv's fp32 trunk and a peer's, timed in alternating rounds ({@link #paired}). */
+    record Paired(String peer, Alternating.Result result) {
     }
 
     /** Rounds of {@link #paired}: this many, or 2 x runs + 1 where that is more. */
     static final int PAIRED_ROUNDS = 11;
-
-    /**
-     * Before each run of {@link #paired}: a pause long enough for the other side's idle threads to stop spinning (ONNX
-     * Runtime's intra-op workers spin after a run; back to back, jconv's trunk ran 51-52 ms beside ONNX Runtime's 38-40,
-     * against 40-42 ms on its own).
-     */
-    static final long PAIRED_PAUSE_MS = 30;
 
     static int run(String name, int batch, int size, long seed, String backend, boolean tune, boolean noPeers, int threads, int runs,
                    int warmup, long warmupMs, long warmupMaxMs, List<MathMode> maths, List<Dtype> dtypes, boolean layers, Path json,
@@ -144,7 +134,7 @@ final class NetworkBench {
         }
         List<Paired> paired = new ArrayList<>();
         for (NetworkPeer peer : active) { // the first row's trunk and each peer's, alternating in the same process
-            try (NetworkPeer.Session session = peer.open(net, x, threads, Math.max(1, warmup))) {
+            try (PeerSession session = peer.open(net, x, threads, Math.max(1, warmup))) {
                 if (session != null) {
                     paired.add(paired(net, x, backend, tune, threads, Math.max(PAIRED_ROUNDS, 2 * runs + 1), warm, peer.label(), session));
                 }
@@ -170,9 +160,10 @@ final class NetworkBench {
         }
         out.println("(ratio: jconv's images/s over the best peer's; max_rel_diff: max|y - y_jconv| / max|y_jconv|)");
         for (Paired p : paired) {
+            Alternating.Result a = p.result();
             out.printf("paired, %s vs %s (alternating runs, %d rounds, the order swapped each round): medians %.2f / %.2f ms, ratio %.2f"
-                    + " (rounds %.2f-%.2f; jconv's images/s over the peer's, the median of the rounds)%n", rows.get(0).who(), p.peer(), p.rounds(),
-                    p.jconvMs(), p.peerMs(), p.ratio(), p.ratioMin(), p.ratioMax());
+                    + " (rounds %.2f-%.2f; jconv's images/s over the peer's, the median of the rounds)%n", rows.get(0).who(), p.peer(), a.rounds(),
+                    a.jconvMs(), a.peerMs(), a.ratio(), a.ratioMin(), a.ratioMax());
         }
         if (profile != null) {
             printProfile(profile, peerProfiles, out);
@@ -189,12 +180,7 @@ final class NetworkBench {
             for (Paired p : paired) {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("peer", p.peer());
-                m.put("rounds", p.rounds());
-                m.put("jconv_median_ms", p.jconvMs());
-                m.put("peer_median_ms", p.peerMs());
-                m.put("ratio", p.ratio());
-                m.put("ratio_min", p.ratioMin());
-                m.put("ratio_max", p.ratioMax());
+                m.putAll(Alternating.toMap(p.result()));
                 pairs.add(m);
             }
             doc.put("paired", pairs);
@@ -240,16 +226,12 @@ final class NetworkBench {
     }
 
     /**
-     * The first row's trunk (fp32, auto) and a peer's open session run alternately, one run each per round and the order
-     * swapped every round, so that a slow stretch of a shared machine slows both sides of a round alike: on a 2-vCPU VM
-     * (AMD EPYC Zen 4, 2026-12-05) one process's trunk moved between 39 and 49 ms for seconds at a time, so rows timed
-     * seconds apart could differ by that much where each round's ratio does not. The ratio is each round's peer time
-     * over jconv's (jconv's images/s over the peer's), the median over the rounds. Meant for trunks of tens of
-     * milliseconds: on a trunk of about 1 ms (mobilenetv2 at 32 x 32) waking the threads after each pause outweighs the
-     * work, and the rounds' ratios spread 0.13-0.82.
+     * The first row's trunk (fp32, auto) and a peer's open session run alternately ({@link Alternating}), one run a slot. Meant
+     * for trunks of tens of milliseconds: on a trunk of about 1 ms (mobilenetv2 at 32 x 32) waking the threads after each
+     * pause outweighs the work, and the rounds' ratios spread 0.13-0.82.
      */
     private static Paired paired(Network net, Tensor x, String backend, boolean tune, int threads, int rounds, Warm warm, String label,
-                                 NetworkPeer.Session peer) throws IOException {
+                                 PeerSession peer) throws IOException {
         try (Device dev = Device.open(backend);
              Network.Compiled trunk = net.compile(dev, Algorithm.AUTO, threads, tune);
              DeviceTensor in = dev.upload(x)) {
@@ -259,39 +241,8 @@ final class NetworkBench {
                 }
             };
             io.github.jconv.Warmup.untilSteady(once, warm.runs, warm.ms, warm.maxMs);
-            double[] mine = new double[rounds], theirs = new double[rounds], ratio = new double[rounds];
-            for (int r = 0; r < rounds; r++) {
-                for (int side = 0; side < 2; side++) {
-                    pause();
-                    long t0 = System.nanoTime();
-                    if ((side + r) % 2 == 0) {
-                        once.run();
-                        mine[r] = (System.nanoTime() - t0) / 1e6;
-                    } else {
-                        peer.run();
-                        theirs[r] = (System.nanoTime() - t0) / 1e6;
-                    }
-                }
-                ratio[r] = theirs[r] / mine[r];
-            }
-            Arrays.sort(mine);
-            Arrays.sort(theirs);
-            Arrays.sort(ratio);
-            return new Paired(label, rounds, median(mine), median(theirs), median(ratio), ratio[0], ratio[rounds - 1]);
+            return new Paired(label, Alternating.run(once, peer, rounds, 0));
         }
-    }
-
-    private static void pause() {
-        try {
-            Thread.sleep(PAIRED_PAUSE_MS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    private static double median(double[] sorted) {
-        int n = sorted.length;
-        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
     }
 
     /** Each layer's median over {@code runs} trunk runs timed layer by layer, with its shape, FLOPs and algorithm. */

@@ -25,15 +25,7 @@ public interface NetworkPeer {
      * The trunk ready to run on {@code x} one run at a time ({@code warmup} runs done), for {@code bench --network}'s rounds
      * that alternate jconv's runs with the peer's in one process; null when the peer cannot (a subprocess).
      */
-    default Session open(Network net, Tensor x, int threads, int warmup) throws IOException {
+    default PeerSession open(Network net, Tensor x, int threads, int warmup) throws IOException {
         return null;
-    }
-
-    /** One peer trunk held open: {@link #run} runs it once on the input it was opened with and waits for it. */
-    interface Session extends AutoCloseable {
-        void run() throws IOException;
-
-        @Override
-        void close() throws IOException;
     }
 }

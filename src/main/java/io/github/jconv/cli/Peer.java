@@ -23,4 +23,13 @@ public interface Peer {
 
     /** Times every problem ({@code data.get(i)} = {x, w, bias}); results in the same order. */
     List<Result> run(List<Problem> problems, List<float[][]> data, int threads, int runs, int warmup) throws IOException;
+
+    /**
+     * One layer ready to run on {@code data} ({x, w, bias}) one call at a time ({@code warmup} calls done), for {@code bench
+     * --paired}'s rounds that alternate jconv's calls with the peer's in one process; null when the peer cannot (a
+     * subprocess, a GPU).
+     */
+    default PeerSession open(Problem problem, float[][] data, int threads, int warmup) throws IOException {
+        return null;
+    }
 }

@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtSession;
 import io.github.jconv.Tensor;
 import com.fasterxml.jackson.jr.ob.JSON;
 import io.github.jconv.cli.NetworkPeer;
+import io.github.jconv.cli.PeerSession;
 import io.github.jconv.cli.Peer;
 import io.github.jconv.cli.PeerLayerProfile;
 import io.github.jconv.net.Network;
@@ -58,7 +59,7 @@ public final class OnnxRuntimeNetworkPeer implements NetworkPeer {
     }
 
     @Override
-    public Session open(Network net, Tensor x, int threads, int warmup) throws IOException {
+    public PeerSession open(Network net, Tensor x, int threads, int warmup) throws IOException {
         OpenTrunk t = openTrunk(net, x, threads, null);
         try {
             for (int i = 0; i < warmup; i++) {
@@ -93,7 +94,7 @@ public final class OnnxRuntimeNetworkPeer implements NetworkPeer {
     }
 
     /** The trunk's session and input, held open: for {@link #open}'s runs one at a time, and for {@link #session}'s work. */
-    private static final class OpenTrunk implements Session {
+    private static final class OpenTrunk implements PeerSession {
         final OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
         OrtSession session;
         OnnxTensor in;

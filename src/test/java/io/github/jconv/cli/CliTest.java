@@ -323,6 +323,30 @@ class CliTest {
         assertTrue(r.err().contains("\tat io.github.jconv"), r.err());
     }
 
+    /**
+     * --paired: refused in one line where it cannot pair (another backend, --no-peers, --network, the weight gradient); without
+     * ONNX Runtime (these tests' classpath) the run goes on and says so. The pairing itself runs in CI's peers step.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void benchPairedNeedsTheCpuBackendAndOnnxRuntime(@TempDir Path dir) throws Exception {
+        bad(dir, "--paired times jconv's cpu rows of --suite or --shape beside ONNX Runtime's Conv, not backend cuda-emu", "bench", "--backend",
+                "cuda-emu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--paired");
+        bad(dir, "--paired times jconv's cpu rows of --suite or --shape beside ONNX Runtime's Conv: not with --no-peers", "bench", "--backend",
+                "cpu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--paired", "--no-peers");
+        bad(dir, "--paired times jconv's cpu rows of --suite or --shape beside ONNX Runtime's Conv: --network pairs its trunks already", "bench",
+                "--network", "mobilenetv2", "--paired");
+        bad(dir, "--paired times jconv's cpu rows of --suite or --shape beside ONNX Runtime's Conv: ONNX Runtime has no weight gradient", "bench",
+                "--backend", "cpu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--op", "conv2d-backward-weight", "--paired");
+        Path json = dir.resolve("bench.json");
+        Result r = cli("bench", "--backend", "cpu", "--shape", "1,4,8,8,4,3,3,1,1,1,1", "--algorithm", "direct", "--runs", "1", "--warmup", "1",
+                "--warmup-ms", "0", "--warmup-max-ms", "0", "--paired", "--json", json.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.out().contains("peer paired: skipped: ONNX Runtime is not among the peers"), r.out());
+        Map<String, Object> doc = com.fasterxml.jackson.jr.ob.JSON.std.mapFrom(Files.readString(json));
+        assertEquals(List.of(), doc.get("paired"));
+    }
+
     /** --thread-scaling: each jconv row also timed with 1 thread, listed with its speedup, in the text and the JSON. */
     @Test
     @SuppressWarnings("unchecked")
