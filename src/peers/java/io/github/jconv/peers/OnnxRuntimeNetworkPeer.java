@@ -13,7 +13,6 @@ import io.github.jconv.cli.PeerLayerProfile;
 import io.github.jconv.net.Network;
 
 import java.io.IOException;
-import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
@@ -60,69 +59,12 @@ public final class OnnxRuntimeNetworkPeer implements NetworkPeer {
 
     @Override
     public PeerSession open(Network net, Tensor x, int threads, int warmup) throws IOException {
-        OpenTrunk t = openTrunk(net, x, threads, null);
-        try {
-            for (int i = 0; i < warmup; i++) {
-                t.run();
-            }
-            return t;
-        } catch (IOException | RuntimeException e) {
-            t.close();
-            throw e;
-        }
+        return openTrunk(net, x, threads, null).warm(warmup);
     }
 
     /** The trunk's session (intra-op pool of {@code threads}, profiling into {@code profilePrefix} unless null) and x as its input. */
-    private OpenTrunk openTrunk(Network net, Tensor x, int threads, String profilePrefix) throws IOException {
-        OpenTrunk t = new OpenTrunk();
-        try {
-            t.opts.setIntraOpNumThreads(threads);
-            t.opts.setInterOpNumThreads(1);
-            if (profilePrefix != null) {
-                t.opts.enableProfiling(profilePrefix);
-            }
-            t.session = env.createSession(OnnxModel.network(net), t.opts);
-            t.in = OnnxTensor.createTensor(env, FloatBuffer.wrap(x.data()), OnnxRuntimePeer.longs(x.shape()));
-            return t;
-        } catch (OrtException e) {
-            t.close();
-            throw new IOException("onnxruntime: " + e.getMessage(), e);
-        } catch (RuntimeException e) {
-            t.close();
-            throw e;
-        }
-    }
-
-    /** The trunk's session and input, held open: for {@link #open}'s runs one at a time, and for {@link #session}'s work. */
-    private static final class OpenTrunk implements PeerSession {
-        final OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
-        OrtSession session;
-        OnnxTensor in;
-
-        @Override
-        public void run() throws IOException {
-            try {
-                session.run(Map.of("X", in)).close();
-            } catch (OrtException e) {
-                throw new IOException("onnxruntime: " + e.getMessage(), e);
-            }
-        }
-
-        @Override
-        public void close() throws IOException {
-            try {
-                if (in != null) {
-                    in.close();
-                }
-                if (session != null) {
-                    session.close();
-                }
-            } catch (OrtException e) {
-                throw new IOException("onnxruntime: " + e.getMessage(), e);
-            } finally {
-                opts.close();
-            }
-        }
+    private OpenSession openTrunk(Network net, Tensor x, int threads, String profilePrefix) throws IOException {
+        return OpenSession.of(env, OnnxModel.network(net), threads, profilePrefix).input(env, "X", x.data(), OnnxRuntimePeer.longs(x.shape()));
     }
 
     private interface Work<T> {
@@ -131,8 +73,8 @@ public final class OnnxRuntimeNetworkPeer implements NetworkPeer {
 
     /** work on the trunk's session and input ({@link #openTrunk}), closed after it. */
     private <T> T session(Network net, Tensor x, int threads, String profilePrefix, Work<T> work) throws IOException {
-        try (OpenTrunk t = openTrunk(net, x, threads, profilePrefix)) {
-            return work.on(t.session, t.in);
+        try (OpenSession t = openTrunk(net, x, threads, profilePrefix)) {
+            return work.on(t.session, t.feed.get("X"));
         } catch (OrtException e) {
             throw new IOException("onnxruntime: " + e.getMessage(), e);
         }

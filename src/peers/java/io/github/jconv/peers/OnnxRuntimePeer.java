@@ -63,68 +63,8 @@ public final class OnnxRuntimePeer implements Peer {
     @Override
     public PeerSession open(Problem problem, float[][] d, int threads, int warmup) throws IOException {
         ConvGeometry g = problem.geometry();
-        OpenLayer layer = new OpenLayer();
-        try {
-            layer.opts.setIntraOpNumThreads(threads);
-            layer.opts.setInterOpNumThreads(1);
-            layer.session = env.createSession(OnnxModel.conv(g), layer.opts);
-            layer.x = OnnxTensor.createTensor(env, FloatBuffer.wrap(d[0]), longs(g.inputShape()));
-            layer.w = OnnxTensor.createTensor(env, FloatBuffer.wrap(d[1]), longs(g.weightShape()));
-            layer.b = OnnxTensor.createTensor(env, FloatBuffer.wrap(d[2]), new long[] {g.biasLength()});
-            for (int i = 0; i < warmup; i++) {
-                layer.run();
-            }
-            return layer;
-        } catch (OrtException e) {
-            throw closing(layer, new IOException("onnxruntime: " + e.getMessage(), e));
-        } catch (IOException e) {
-            throw closing(layer, e);
-        } catch (RuntimeException e) {
-            throw closing(layer, e);
-        }
-    }
-
-    /** Closes what {@link #open} had opened before {@code failure}, which it returns (a failure to close added to it). */
-    private static <E extends Exception> E closing(OpenLayer layer, E failure) {
-        try {
-            layer.close();
-        } catch (IOException | RuntimeException suppressed) {
-            failure.addSuppressed(suppressed);
-        }
-        return failure;
-    }
-
-    private static final class OpenLayer implements PeerSession {
-        final OrtSession.SessionOptions opts = new OrtSession.SessionOptions();
-        OrtSession session;
-        OnnxTensor x, w, b;
-
-        @Override
-        public void run() throws IOException {
-            try {
-                session.run(Map.of("X", x, "W", w, "B", b)).close();
-            } catch (OrtException e) {
-                throw new IOException("onnxruntime: " + e.getMessage(), e);
-            }
-        }
-
-        @Override
-        public void close() throws IOException {
-            try {
-                for (OnnxTensor t : new OnnxTensor[] {x, w, b}) {
-                    if (t != null) {
-                        t.close();
-                    }
-                }
-                if (session != null) {
-                    session.close();
-                }
-            } catch (OrtException e) {
-                throw new IOException("onnxruntime: " + e.getMessage(), e);
-            } finally {
-                opts.close();
-            }
-        }
+        return OpenSession.of(env, OnnxModel.conv(g), threads, null).input(env, "X", d[0], longs(g.inputShape()))
+                .input(env, "W", d[1], longs(g.weightShape())).input(env, "B", d[2], new long[] {g.biasLength()}).warm(warmup);
     }
 
     /** {@code warmup} untimed runs, then {@code runs} timed ones: median, min, max and the last run's output. */
