@@ -12,6 +12,7 @@ import io.github.jconv.MathMode;
 import io.github.jconv.Dtype;
 import io.github.jconv.MaxPool2d;
 import io.github.jconv.Tensor;
+import io.github.jconv.cpu.Parallel;
 
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -309,10 +310,13 @@ public final class Network {
          * tensors that were live at once in the runs so far; freed by {@link #close}.
          */
         private final Map<List<Integer>, ArrayDeque<DeviceTensor>> spare = new HashMap<>();
+        /** The CPU pool the plans run on, held through each run ({@link Parallel#hold}); serial (no hold) on a GPU. */
+        private final Parallel pool;
 
         private Compiled(Device device, Algorithm algorithm, MathMode math, Dtype dtype, int threads, boolean tune) {
             this.device = device;
             this.dtype = dtype;
+            this.pool = device.isCpu() ? Parallel.of(threads) : Parallel.SERIAL;
             try {
                 for (int i = 0; i < layers.size(); i++) {
                     if (layers.get(i) instanceof Conv) {
@@ -368,7 +372,7 @@ public final class Network {
             }
             DeviceTensor[] t = new DeviceTensor[shapes.size()];
             t[0] = input;
-            try {
+            try (Parallel.Held held = pool.hold()) { // the helpers stay awake between the layers' loops
                 for (int i = 0; i < layers.size(); i++) {
                     Layer l = layers.get(i);
                     long t0 = System.nanoTime();

@@ -17,7 +17,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Worker pools: every index runs once, nested loops work, idle pools die, thread counts are bounded; the crew passes
- * errors to the caller, keeps the caller's buffers from its tasks, and its idle helpers park.
+ * errors to the caller, keeps the caller's buffers from its tasks, and its idle helpers park unless held.
  */
 class ParallelTest {
     private static long workers() {
@@ -120,12 +120,54 @@ class ParallelTest {
     @Test
     void idleHelpersPark() throws Exception {
         Parallel.of(4).forEach(100, i -> { });
+        awaitParked(4);
+    }
+
+    /**
+     * {@link Parallel#hold}: while it is open the helpers spin between loops (a thread that parks is WAITING) and its pool is
+     * not shut down as idle; closed (twice: it counts once) they park again, and a later hold holds again.
+     */
+    @Test
+    void aHoldKeepsTheHelpersAwakeBetweenLoopsUntilItCloses() throws Exception {
+        Parallel par = Parallel.of(5);
+        par.forEach(100, i -> { });
+        awaitParked(5);
+        Parallel.Held held = par.hold();
+        try {
+            par.forEach(100, i -> { }); // wakes the helpers; they now spin, however long the gap to the next loop
+            assertAwake(5);
+            Parallel.releaseIdlePools(0);
+            assertEquals(4, helpers(5).size(), "a held pool is not shut down as idle");
+            assertAwake(5);
+        } finally {
+            held.close(); // even when an assertion failed: a hold left open would keep a core spinning for the other tests
+        }
+        held.close();
+        awaitParked(5);
+        try (Parallel.Held again = par.hold()) {
+            par.forEach(100, i -> { });
+            assertAwake(5);
+        }
+        awaitParked(5);
+        Parallel.SERIAL.hold().close(); // one thread: nothing to hold
+    }
+
+    /** Every helper of the pool of {@code threads} stays RUNNABLE (spinning) over 100 ms, far past the 50 us spin. */
+    private static void assertAwake(int threads) throws InterruptedException {
+        for (int i = 0; i < 10; i++) {
+            Thread.sleep(10);
+            assertTrue(helpers(threads).stream().allMatch(t -> t.getState() == Thread.State.RUNNABLE), "a helper parked while held");
+        }
+    }
+
+    /** Waits (at most 10 s) until every helper of the pool of {@code threads} is parked, and checks that they are. */
+    private static void awaitParked(int threads) throws InterruptedException {
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (System.nanoTime() < deadline && helpers(4).stream().anyMatch(t -> t.getState() != Thread.State.WAITING)) {
+        while (System.nanoTime() < deadline && helpers(threads).stream().anyMatch(t -> t.getState() != Thread.State.WAITING)) {
             Thread.sleep(5);
         }
-        assertFalse(helpers(4).isEmpty());
-        assertTrue(helpers(4).stream().allMatch(t -> t.getState() == Thread.State.WAITING), "a helper still spins");
+        assertFalse(helpers(threads).isEmpty());
+        assertTrue(helpers(threads).stream().allMatch(t -> t.getState() == Thread.State.WAITING), "a helper still spins");
     }
 
     private static List<Thread> helpers(int threads) {
