@@ -110,8 +110,8 @@ public final class Parallel {
      * Keeps this pool's helpers spinning between loops until the returned hold is closed, instead of parking after {@link
      * #SPIN_NANOS}: for a caller about to run many loops with serial work between them (a network's layers). A parked helper
      * has to be woken for the next loop, and on a shared VM a vCPU left idle can take milliseconds to get its core back:
-     * ResNet-50's trunk at batch 1 after 1 s idle, 2 threads, AMD EPYC Zen 4 2-vCPU VM, medians of 21 runs alternating in
-     * one process, 70.2 ms with helpers that park after 50 us against 54.8 with helpers that spin for 1 ms. A hold costs one
+     * ResNet-50's trunk at batch 1 after 1 s idle, 2 threads, AMD EPYC Zen 4 2-vCPU VM, medians of 21 runs alternating held
+     * and unheld in one process, 62.9 ms unheld against 51.2 held (after 30 ms idle 57.5 / 56.8, back to back 42.5 / 42.7). A hold costs one
      * core's spinning for as long as it is held (the caller is running loops meanwhile); nested and concurrent holds count.
      */
     public Held hold() {

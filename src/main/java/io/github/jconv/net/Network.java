@@ -311,12 +311,12 @@ public final class Network {
          */
         private final Map<List<Integer>, ArrayDeque<DeviceTensor>> spare = new HashMap<>();
         /** The CPU pool the plans run on, held through each run ({@link Parallel#hold}); serial (no hold) on a GPU. */
-        private final Parallel pool;
+        private final Parallel parallel;
 
         private Compiled(Device device, Algorithm algorithm, MathMode math, Dtype dtype, int threads, boolean tune) {
             this.device = device;
             this.dtype = dtype;
-            this.pool = device.isCpu() ? Parallel.of(threads) : Parallel.SERIAL;
+            this.parallel = device.isCpu() ? Parallel.of(threads) : Parallel.SERIAL;
             try {
                 for (int i = 0; i < layers.size(); i++) {
                     if (layers.get(i) instanceof Conv) {
@@ -372,7 +372,7 @@ public final class Network {
             }
             DeviceTensor[] t = new DeviceTensor[shapes.size()];
             t[0] = input;
-            try (Parallel.Held held = pool.hold()) { // the helpers stay awake between the layers' loops
+            try (Parallel.Held held = parallel.hold()) { // the helpers stay awake between the layers' loops
                 for (int i = 0; i < layers.size(); i++) {
                     Layer l = layers.get(i);
                     long t0 = System.nanoTime();

@@ -38,33 +38,26 @@ public final class OnnxRuntimePeer implements Peer {
     @Override
     public List<Result> run(List<Problem> problems, List<float[][]> data, int threads, int runs, int warmup) throws IOException {
         List<Result> out = new ArrayList<>();
-        try (OrtSession.SessionOptions opts = new OrtSession.SessionOptions()) {
-            opts.setIntraOpNumThreads(threads);
-            opts.setInterOpNumThreads(1);
-            for (int i = 0; i < problems.size(); i++) {
-                out.add(time(problems.get(i).geometry(), data.get(i), opts, runs, warmup));
+        for (int i = 0; i < problems.size(); i++) {
+            try (OpenSession layer = layer(problems.get(i).geometry(), data.get(i), threads)) {
+                out.add(time(layer.session, layer.feed, runs, warmup));
+            } catch (OrtException e) {
+                throw new IOException("onnxruntime: " + e.getMessage(), e);
             }
-        } catch (OrtException e) {
-            throw new IOException("onnxruntime: " + e.getMessage(), e);
         }
         return out;
-    }
-
-    private Result time(ConvGeometry g, float[][] d, OrtSession.SessionOptions opts, int runs, int warmup) throws OrtException {
-        try (OrtSession session = env.createSession(OnnxModel.conv(g), opts);
-             OnnxTensor x = OnnxTensor.createTensor(env, FloatBuffer.wrap(d[0]), longs(g.inputShape()));
-             OnnxTensor w = OnnxTensor.createTensor(env, FloatBuffer.wrap(d[1]), longs(g.weightShape()));
-             OnnxTensor b = OnnxTensor.createTensor(env, FloatBuffer.wrap(d[2]), new long[] {g.biasLength()})) {
-            return time(session, Map.of("X", x, "W", w, "B", b), runs, warmup);
-        }
     }
 
     /** The layer's session (the same one-node model and thread pool as {@link #run}) and its three inputs, held open. */
     @Override
     public PeerSession open(Problem problem, float[][] d, int threads, int warmup) throws IOException {
-        ConvGeometry g = problem.geometry();
+        return layer(problem.geometry(), d, threads).warm(warmup);
+    }
+
+    /** g's one-node model in a session with {@code threads} intra-op threads, and d = {x, w, bias} as its inputs X, W, B. */
+    private OpenSession layer(ConvGeometry g, float[][] d, int threads) throws IOException {
         return OpenSession.of(env, OnnxModel.conv(g), threads, null).input(env, "X", d[0], longs(g.inputShape()))
-                .input(env, "W", d[1], longs(g.weightShape())).input(env, "B", d[2], new long[] {g.biasLength()}).warm(warmup);
+                .input(env, "W", d[1], longs(g.weightShape())).input(env, "B", d[2], new long[] {g.biasLength()});
     }
 
     /** {@code warmup} untimed runs, then {@code runs} timed ones: median, min, max and the last run's output. */
