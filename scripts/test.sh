@@ -77,6 +77,13 @@ grep -q '"onnxruntime_ms" : [0-9]' target/network-bench.json
 # the trunk and ONNX Runtime's timed in alternating rounds, with their ratio
 grep -q "^paired, jconv cpu vs onnxruntime" target/network-bench.txt
 grep -A3 '"paired"' target/network-bench.json | grep -q '"peer" : "onnxruntime'
+# ResNet-50: each downsample projection runs inside its block's conv3 on the CPU; the profile says so, ONNX Runtime's two
+# layers summed on that row
+scripts/jconv bench --network resnet50 --size 32 --runs 2 --warmup 1 --backend cpu --layers --json target/network-bench-resnet.json \
+  | tee target/network-bench-resnet.txt
+grep -q "^layer2.0.downsample ran inside layer2.0.conv3" target/network-bench-resnet.txt
+grep -q '"fused_into" : "layer4.0.conv3"' target/network-bench-resnet.json
+grep -q '"onnxruntime_with_fused_ms" : [0-9]' target/network-bench-resnet.json
 
 section "JMH kernel benchmarks build and run (one short iteration)"
 scripts/jmh.sh KernelBenchmarks.sgemm -p gemm=64x3136x576 -p layer=8x64x56x56x64x3x3x1x1x1x1 -p algorithm=im2col \

@@ -125,6 +125,7 @@ final class NetworkBench {
                         for (int i = 0; i < profile.size(); i++) {
                             profile.get(i).put(key + "_ms", Double.isNaN(t.layerMs()[i]) ? null : t.layerMs()[i]);
                         }
+                        fusedPeerTimes(net, profile, key + "_ms");
                         peerProfiles.put(key, t);
                     }
                 } catch (IOException | RuntimeException e) {
@@ -265,16 +266,38 @@ final class NetworkBench {
             m.put("layer", l.name());
             double ms = ns[i][runs / 2] / 1e6;
             m.put("median_ms", ms);
-            if (l instanceof Network.Conv) {
-                io.github.jconv.ConvGeometry g = ((Network.Conv) l).geometry();
+            io.github.jconv.ConvGeometry g = trunk.geometry(i); // a fused layer's: both convolutions'
+            if (g != null) {
                 m.put("shape", g.n + "," + g.c + "," + g.h + "," + g.w + "," + g.k + "," + g.r + "," + g.s + "," + g.strideH + ","
                         + g.padTop + "," + g.dilationH + "," + g.groups);
                 m.put("gflops", g.flops() / ms / 1e6);
             } else {
                 m.put("shape", "");
             }
+            if (trunk.fusedInto(i) >= 0) {
+                m.put("fused_into", layers.get(trunk.fusedInto(i)).name());
+            }
             m.put("algorithm", trunk.algorithm(i));
             profile.add(m);
+        }
+    }
+
+    /**
+     * Where jconv ran a layer inside another ({@code fused_into}), the peer's time for the pair goes on the row that ran
+     * both ({@code <key>_with_fused}, the ratio's numerator) and the fused-away row keeps the peer's own time, without a ratio.
+     */
+    private static void fusedPeerTimes(Network net, List<Map<String, Object>> profile, String key) {
+        for (int i = 0; i < profile.size(); i++) {
+            Object into = profile.get(i).get("fused_into");
+            Object own = profile.get(i).get(key);
+            if (into == null || own == null) {
+                continue;
+            }
+            for (Map<String, Object> m : profile) {
+                if (into.equals(m.get("layer")) && m.get(key) != null) {
+                    m.put(key.replace("_ms", "_with_fused_ms"), (Double) m.get(key) + (Double) own);
+                }
+            }
         }
     }
 
@@ -291,11 +314,16 @@ final class NetworkBench {
             StringBuilder line = new StringBuilder(String.format("%-22s %-26s %-14s %9.3f %9s %6.1f%%", m.get("layer"), m.get("shape"),
                     m.get("algorithm"), ms, gf == null ? "" : String.format("%.1f", (Double) gf), 100 * ms / total));
             peerProfiles.keySet().forEach(k -> {
-                Object p = m.get(k + "_ms");
-                line.append(p == null ? String.format(" %14s %7s", "-", "") : String.format(" %14.3f %7.2f", (Double) p, (Double) p / ms));
+                Object p = m.getOrDefault(k + "_with_fused_ms", m.get(k + "_ms"));
+                line.append(p == null ? String.format(" %14s %7s", "-", "")
+                        : m.containsKey("fused_into") ? String.format(" %14.3f %7s", (Double) p, "")
+                        : String.format(" %14.3f %7.2f", (Double) p, (Double) p / ms));
             });
             out.println(line);
         });
+        profile.stream().filter(m -> m.containsKey("fused_into")).forEach(m -> out.printf("%s ran inside %s (one 1x1 convolution over"
+                + " both inputs, the shape shown there); the peers' times on %s's row are both layers'%n", m.get("layer"),
+                m.get("fused_into"), m.get("fused_into")));
         peerProfiles.forEach((k, t) -> out.printf("%s: its layers' kernels sum to %.2f ms, plus %.2f ms in nodes of no layer (layout"
                 + " reorders); ratio: its time over jconv's (above 1: jconv faster)%n", k,
                 Arrays.stream(t.layerMs()).filter(v -> !Double.isNaN(v)).sum(), t.otherMs()));

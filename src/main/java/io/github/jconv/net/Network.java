@@ -1,6 +1,7 @@
 package io.github.jconv.net;
 
 import io.github.jconv.Algorithm;
+import io.github.jconv.ChannelConcat;
 import io.github.jconv.ConvGeometry;
 import io.github.jconv.ConvPlan;
 import io.github.jconv.ConvSpec;
@@ -312,17 +313,34 @@ public final class Network {
         private final Map<List<Integer>, ArrayDeque<DeviceTensor>> spare = new HashMap<>();
         /** The CPU pool the plans run on, held through each run ({@link Parallel#hold}); serial (no hold) on a GPU. */
         private final Parallel parallel;
+        /**
+         * Downsample projections computed inside their block's last convolution ({@link #fuses}): {@code shortcut[j] = i}
+         * where layer j runs as one 1 x 1 convolution over {@code cat([j's input, i's input subsampled])} with j's and i's
+         * weights side by side and their biases summed, and layer i does not run; -1 elsewhere. {@code into[i] = j}.
+         */
+        private final int[] shortcut = new int[layers.size()], into = new int[layers.size()];
 
         private Compiled(Device device, Algorithm algorithm, MathMode math, Dtype dtype, int threads, boolean tune) {
             this.device = device;
             this.dtype = dtype;
             this.parallel = device.isCpu() ? Parallel.of(threads) : Parallel.SERIAL;
+            Arrays.fill(shortcut, -1);
+            Arrays.fill(into, -1);
+            boolean fuse = device.isCpu() && dtype == Dtype.FP32 && math == MathMode.FP32 && !Boolean.getBoolean("jconv.network.unfused");
+            for (int j = 0; fuse && j < layers.size(); j++) {
+                if (layers.get(j) instanceof Conv && fuses(j)) {
+                    shortcut[j] = ((Conv) layers.get(j)).residual - 1;
+                    into[shortcut[j]] = j;
+                }
+            }
             try {
                 for (int i = 0; i < layers.size(); i++) {
-                    if (layers.get(i) instanceof Conv) {
+                    if (layers.get(i) instanceof Conv && into[i] < 0) {
                         Conv c = (Conv) layers.get(i);
-                        plans[i] = ConvPlan.conv2d(device, shapes.get(c.input), c.weight, c.bias, c.spec).epilogue(c.epilogue)
-                                .algorithm(algorithm).math(math).dtype(dtype).threads(threads).tune(tune).build();
+                        ConvPlan.Builder b = shortcut[i] < 0
+                                ? ConvPlan.conv2d(device, shapes.get(c.input), c.weight, c.bias, c.spec).epilogue(c.epilogue)
+                                : fused(c, (Conv) layers.get(shortcut[i]));
+                        plans[i] = b.algorithm(algorithm).math(math).dtype(dtype).threads(threads).tune(tune).build();
                     }
                 }
             } catch (RuntimeException e) {
@@ -332,11 +350,61 @@ public final class Network {
             Arrays.fill(lastUse, -1);
             for (int i = 0; i < layers.size(); i++) {
                 Layer l = layers.get(i);
+                if (into[i] >= 0) {
+                    continue; // its input is read by the layer it is fused into
+                }
                 lastUse[l.input] = i;
-                if (l instanceof Conv && ((Conv) l).residual >= 0) {
+                if (shortcut[i] >= 0) {
+                    lastUse[layers.get(shortcut[i]).input] = i;
+                } else if (l instanceof Conv && ((Conv) l).residual >= 0) {
                     lastUse[((Conv) l).residual] = i;
                 }
             }
+        }
+
+        /**
+         * Whether layer j, a 1 x 1 stride-1 convolution with relu(conv + residual), takes its residual from a downsample
+         * projection it can compute itself: the layer before the residual is an unpadded 1 x 1 convolution of one group,
+         * one stride along H and W, no activation or residual of its own, whose output nothing else reads. Then
+         * {@code act(W x + b + (D s + d))} is {@code act([W | D] cat(x, s) + (b + d))}: one GEMM whose reduction runs
+         * over both inputs' channels, and the projection's output (N x 4C x P x Q) is neither written nor read back.
+         */
+        private boolean fuses(int j) {
+            Conv c = (Conv) layers.get(j);
+            if (c.residual < 1 || c.epilogue.residual() != Epilogue.Residual.BEFORE_ACTIVATION || !pointwise(c.geometry)
+                    || c.geometry.strideH != 1 || c.geometry.strideW != 1 || !(layers.get(c.residual - 1) instanceof Conv)) {
+                return false;
+            }
+            Conv d = (Conv) layers.get(c.residual - 1);
+            if (!pointwise(d.geometry) || d.geometry.strideH != d.geometry.strideW || !d.epilogue.isNone()) {
+                return false;
+            }
+            for (int i = 0; i < layers.size(); i++) {
+                Layer l = layers.get(i);
+                if (l.input == c.residual || i != j && l instanceof Conv && ((Conv) l).residual == c.residual) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        private static boolean pointwise(ConvGeometry g) {
+            return !g.transposed() && g.r == 1 && g.s == 1 && g.groups == 1 && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0
+                    && g.padRight == 0;
+        }
+
+        /** The plan of layer c with its downsample d inside ({@link #fuses}): weights [W | D] per output channel, bias b + d. */
+        private ConvPlan.Builder fused(Conv c, Conv d) {
+            int k = c.geometry.k, cc = c.geometry.c, cd = d.geometry.c;
+            float[] w = new float[k * (cc + cd)], b = new float[k], wc = c.weight.data(), wd = d.weight.data();
+            for (int o = 0; o < k; o++) {
+                System.arraycopy(wc, o * cc, w, o * (cc + cd), cc);
+                System.arraycopy(wd, o * cd, w, o * (cc + cd) + cc, cd);
+                b[o] = (c.bias == null ? 0f : c.bias.data()[o]) + (d.bias == null ? 0f : d.bias.data()[o]);
+            }
+            int[] in = ChannelConcat.outputShape(shapes.get(c.input), shapes.get(d.input), d.geometry.strideH);
+            return ConvPlan.conv2d(device, in, Tensor.of(w, k, cc + cd, 1, 1), Tensor.of(b, k), ConvSpec.builder().build())
+                    .epilogue(Epilogue.of(c.epilogue.activation()));
         }
 
         /** The algorithms the plans chose, in layer order ("name: algorithm"). */
@@ -348,9 +416,26 @@ public final class Network {
             return out;
         }
 
-        /** What layer i runs: its plan's algorithm, or max_pool2d. */
+        /** What layer i runs: its plan's algorithm, max_pool2d, or "in" the layer it is fused into ({@link #fusedInto}). */
         public String algorithm(int i) {
-            return plans[i] == null ? "max_pool2d" : plans[i].algorithm().label();
+            if (into[i] >= 0) {
+                return "in " + layers.get(into[i]).name;
+            }
+            return plans[i] == null ? "max_pool2d" : plans[i].algorithm().label() + (shortcut[i] >= 0 ? "+shortcut" : "");
+        }
+
+        /**
+         * The layer that computes layer i inside it, or -1: on the CPU in float32 each ResNet downsample projection runs
+         * inside its block's last convolution, as one 1 x 1 convolution over both inputs (set {@code
+         * -Djconv.network.unfused=true} to run them apart).
+         */
+        public int fusedInto(int i) {
+            return into[i];
+        }
+
+        /** The shape and FLOPs layer i's step runs: its convolution's, or with a fused downsample the combined one; null for a pool or a fused-away layer. */
+        public ConvGeometry geometry(int i) {
+            return plans[i] == null ? null : plans[i].geometry();
         }
 
         /**
@@ -376,8 +461,20 @@ public final class Network {
                 for (int i = 0; i < layers.size(); i++) {
                     Layer l = layers.get(i);
                     long t0 = System.nanoTime();
+                    if (into[i] >= 0) {
+                        continue; // computed by the layer it is fused into
+                    }
                     t[i + 1] = i + 1 == shapes.size() - 1 ? allocate(shapes.get(i + 1)) : take(shapes.get(i + 1));
-                    if (l instanceof Conv) {
+                    if (shortcut[i] >= 0) {
+                        Conv c = (Conv) l, d = (Conv) layers.get(shortcut[i]);
+                        DeviceTensor both = take(plans[i].geometry().inputShape());
+                        try {
+                            ChannelConcat.run(t[c.input], t[d.input], d.geometry.strideH, both, parallel);
+                            plans[i].run(both, t[i + 1]);
+                        } finally {
+                            give(both);
+                        }
+                    } else if (l instanceof Conv) {
                         Conv c = (Conv) l;
                         plans[i].run(t[c.input], c.residual >= 0 ? t[c.residual] : null, t[i + 1]);
                     } else {

@@ -83,8 +83,65 @@ class NetworkTest {
             }
             assertArrayEquals(first, second, 0f, "the second run, on reused intermediates");
             assertArrayEquals(first, third, 0f, "the third run");
-            assertTrue(java.util.Arrays.stream(nanos).allMatch(v -> v > 0), "every layer timed: " + java.util.Arrays.toString(nanos));
+            for (int i = 0; i < nanos.length; i++) {
+                boolean fused = n.layers().get(i).name().endsWith("downsample"); // run inside their block's conv3
+                assertTrue(fused ? nanos[i] == 0 : nanos[i] > 0, "every layer timed, fused ones not: " + java.util.Arrays.toString(nanos));
+            }
         } // Device.close throws DeviceLeakException if the trunk kept a tensor after its close
+    }
+
+    /**
+     * On the CPU in float32 each ResNet-50 downsample projection runs inside its block's last 1x1 convolution (one GEMM over
+     * both inputs' channels, the weights side by side, the biases summed): the four are reported fused, the trunk's output
+     * is the unfused trunk's to 1e-5 (a rounding order apart), batch 2 and a map whose stride-2 subsampling rounds up
+     * (size 96: 24 -> 12 -> 6 -> 3); MobileNetV2 has no projection shortcut, and half precision runs unfused.
+     */
+    @Test
+    void downsampleProjectionsRunInsideTheBlocksLastConvolution() {
+        Network n = Network.named("resnet50", 2, 96, 5);
+        Tensor x = n.randomInput(6);
+        Tensor fused, unfused;
+        try (Device dev = Device.open("cpu")) {
+            try (Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
+                for (int i = 0; i < n.layers().size(); i++) {
+                    String name = n.layers().get(i).name();
+                    if (name.endsWith("downsample")) {
+                        String block = name.substring(0, name.length() - "downsample".length());
+                        assertEquals(block + "conv3", n.layers().get(c.fusedInto(i)).name());
+                        assertEquals("in " + block + "conv3", c.algorithm(i));
+                        assertEquals(null, c.geometry(i));
+                        assertTrue(c.algorithm(c.fusedInto(i)).endsWith("+shortcut"), c.algorithm(c.fusedInto(i)));
+                        io.github.jconv.ConvGeometry both = c.geometry(c.fusedInto(i)), own = ((Network.Conv) n.layers().get(i)).geometry();
+                        assertEquals(own.k, both.k);
+                        assertEquals(own.c + ((Network.Conv) n.layers().get(c.fusedInto(i))).geometry().c, both.c, "both inputs' channels");
+                    } else {
+                        assertEquals(-1, c.fusedInto(i), name);
+                    }
+                }
+                fused = c.run(x);
+            }
+            String saved = System.setProperty("jconv.network.unfused", "true");
+            try (Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
+                assertTrue(java.util.stream.IntStream.range(0, n.layers().size()).allMatch(i -> c.fusedInto(i) < 0), "unfused on request");
+                unfused = c.run(x);
+            } finally {
+                if (saved == null) {
+                    System.clearProperty("jconv.network.unfused");
+                } else {
+                    System.setProperty("jconv.network.unfused", saved);
+                }
+            }
+            Network m = Network.named("mobilenetv2", 1, 64, 5);
+            try (Network.Compiled c = m.compile(dev, Algorithm.AUTO, 2, false)) {
+                assertTrue(java.util.stream.IntStream.range(0, m.layers().size()).allMatch(i -> c.fusedInto(i) < 0), "no projection shortcut");
+            }
+            try (Network.Compiled c = n.compile(dev, Algorithm.AUTO, io.github.jconv.MathMode.FP32, io.github.jconv.Dtype.FP16, 2, false)) {
+                assertTrue(java.util.stream.IntStream.range(0, n.layers().size()).allMatch(i -> c.fusedInto(i) < 0), "fp16: unfused");
+            }
+        }
+        double[] d = difference(unfused, fused);
+        assertTrue(d[1] > 0.1, "a live output");
+        assertTrue(d[0] / d[1] <= 1e-5, "fused against unfused: max relative difference " + d[0] / d[1]);
     }
 
     /** The whole trunk on the CPU and on cuda-emu, device-resident on each: the same output to 1e-4. */
