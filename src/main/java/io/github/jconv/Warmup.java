@@ -197,6 +197,47 @@ public final class Warmup {
         }
     }
 
+    /** The window {@link #untilJitSettles} looks at: 2 s. */
+    public static final long SETTLE_NANOS = 2_000_000_000L;
+    /** The share of one core the JIT may use over that window and count as settled: 2% (40 ms in 2 s). */
+    public static final double SETTLED_SHARE = 0.02;
+
+    /**
+     * Runs {@code call} (already {@link #untilSteady steady}) on until the JIT has settled: its compiler threads used at
+     * most {@link #SETTLED_SHARE} of a core over the last {@link #SETTLE_NANOS}; returns whether that happened within
+     * {@code maxMillis}. For calls made of many methods, as a network's trunk: after its kernels are compiled and its runs
+     * agree, the methods it calls once per layer or per run go on being compiled for seconds (in ResNet-50's trunk at
+     * batch 1 on a 2-vCPU AMD EPYC Zen 4, run back to back after its plans were built: 350 and 320 ms of compiler time in
+     * the 2nd and 3rd 2 s, 110 and 80 in the next two, then 0-20), and on two cores each compilation takes a core from
+     * the trunk's two threads: runs timed in that phase spread (per layer, mean over median 4-5 ms per run) and ran 6-10%
+     * slower than after it.
+     */
+    public static boolean untilJitSettles(Runnable call, long maxMillis) {
+        return untilJitSettles(call, maxMillis, Warmup::jitActivityMillis, SETTLE_NANOS);
+    }
+
+    /** As {@link #untilJitSettles(Runnable, long)} with the JIT's activity from {@code jitMillis} and a window of {@code windowNanos}. */
+    static boolean untilJitSettles(Runnable call, long maxMillis, LongSupplier jitMillis, long windowNanos) {
+        long start = System.nanoTime();
+        ArrayDeque<long[]> readings = new ArrayDeque<>(); // {time, JIT ms}, oldest first, from the last one at or before the window
+        readings.add(new long[] {start, jitMillis.getAsLong()});
+        while (true) {
+            call.run();
+            long now = System.nanoTime(), jit = jitMillis.getAsLong();
+            readings.add(new long[] {now, jit});
+            while (readings.size() > 1 && secondTime(readings) <= now - windowNanos) {
+                readings.removeFirst();
+            }
+            long[] first = readings.peekFirst();
+            if (now - start >= windowNanos && jit - first[1] <= SETTLED_SHARE * (now - first[0]) / 1e6) {
+                return true;
+            }
+            if (now - start > maxMillis * 1_000_000L) {
+                return false;
+            }
+        }
+    }
+
     private static long secondTime(ArrayDeque<long[]> readings) {
         java.util.Iterator<long[]> it = readings.iterator();
         it.next();

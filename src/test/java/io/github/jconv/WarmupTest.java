@@ -176,4 +176,34 @@ class WarmupTest {
             throw new java.io.UncheckedIOException(e);
         }
     }
+
+    /**
+     * After a call is steady, {@link Warmup#untilJitSettles} runs it on while the JIT works (here a compiler's CPU time that
+     * grows 5 ms per run for the first 60 runs, then stays: 5 ms per ~2 ms run is far above 2% of a core) and returns
+     * once a whole window has passed with at most 2% of it spent compiling; a JIT that never settles (1 ms per run)
+     * stops at the cap and says so; a quiet JIT still takes one whole window.
+     */
+    @Test
+    void aTrunkIsRunOnUntilTheJitHasSettled() {
+        AtomicInteger runs = new AtomicInteger();
+        long[] jit = {0};
+        long t0 = System.nanoTime();
+        assertTrue(Warmup.untilJitSettles(() -> {
+            if (runs.incrementAndGet() <= 60) {
+                jit[0] += 5;
+            }
+            sleep(2);
+        }, 5000, () -> jit[0], 100_000_000L));
+        long ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(runs.get() > 60 && ms >= 60 * 2 + 100, runs.get() + " runs in " + ms + " ms: the last compilation, then a quiet window");
+        t0 = System.nanoTime(); // a JIT quiet from the start: still one whole window of runs
+        assertTrue(Warmup.untilJitSettles(() -> sleep(2), 5000, () -> 7, 100_000_000L));
+        ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= 100, ms + " ms");
+        AtomicInteger busy = new AtomicInteger();
+        t0 = System.nanoTime();
+        assertFalse(Warmup.untilJitSettles(() -> sleep(2), 300, () -> busy.incrementAndGet(), 100_000_000L));
+        ms = (System.nanoTime() - t0) / 1_000_000;
+        assertTrue(ms >= 300 && ms < 3000, ms + " ms");
+    }
 }

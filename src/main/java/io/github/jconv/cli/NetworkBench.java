@@ -36,6 +36,15 @@ final class NetworkBench {
      * {@code maxMs}.
      */
     record Warm(int runs, long ms, long maxMs) {
+        /**
+         * Warms a trunk up: until steady, then on the CPU until the JIT has settled ({@link io.github.jconv.Warmup#untilJitSettles},
+         * at most {@code maxMs} again): the trunk's many methods go on being compiled for seconds after its runs agree,
+         * each compilation taking one of two cores from its threads. Whether both happened.
+         */
+        boolean untilSteady(Runnable once, Device dev) {
+            boolean steady = io.github.jconv.Warmup.untilSteady(once, runs, ms, maxMs);
+            return (!dev.isCpu() || io.github.jconv.Warmup.untilJitSettles(once, maxMs)) && steady;
+        }
     }
 
     record Row(String who, double medianMs, double minMs, double maxMs, double imagesPerSecond, Double ratio, double maxRelDiff) {
@@ -56,7 +65,7 @@ final class NetworkBench {
         Tensor x = net.randomInput(seed + 1);
         Path jsonTarget = json == null ? null : AtomicFile.target(json);
         out.printf("bench --network %s: %d convolutions, %.2f GFLOP per batch of %d, input %s, %d thread(s); jconv: >= %d warm-up runs and"
-                        + " >= %d ms, then until steady (at most %d ms), %d timed runs%n", net.name(), net.convolutions(), net.flops() / 1e9, batch,
+                        + " >= %d ms, then until steady (at most %d ms; on the cpu then until the JIT has settled, at most as long again), %d timed runs%n", net.name(), net.convolutions(), net.flops() / 1e9, batch,
                 Arrays.toString(net.inputShape()), threads, warmup, warmupMs, warmupMaxMs, runs);
         Warm warm = new Warm(warmup, warmupMs, warmupMaxMs);
         List<Row> rows = new ArrayList<>();
@@ -212,7 +221,7 @@ final class NetworkBench {
                     dev.synchronize();
                 }
             };
-            boolean steady = io.github.jconv.Warmup.untilSteady(once, warm.runs, warm.ms, warm.maxMs);
+            boolean steady = warm.untilSteady(once, dev);
             for (int i = 0; i < runs; i++) {
                 long t0 = System.nanoTime();
                 once.run();
@@ -241,7 +250,7 @@ final class NetworkBench {
                     dev.synchronize();
                 }
             };
-            io.github.jconv.Warmup.untilSteady(once, warm.runs, warm.ms, warm.maxMs);
+            warm.untilSteady(once, dev);
             return new Paired(label, Alternating.run(once, peer, rounds, 0));
         }
     }
