@@ -134,7 +134,7 @@ final class NetworkBench {
                         for (int i = 0; i < profile.size(); i++) {
                             profile.get(i).put(key + "_ms", Double.isNaN(t.layerMs()[i]) ? null : t.layerMs()[i]);
                         }
-                        fusedPeerTimes(net, profile, key + "_ms");
+                        fusedPeerTimes(profile, key + "_ms");
                         peerProfiles.put(key, t);
                     }
                 } catch (IOException | RuntimeException e) {
@@ -295,7 +295,7 @@ final class NetworkBench {
      * Where jconv ran a layer inside another ({@code fused_into}), the peer's time for the pair goes on the row that ran
      * both ({@code <key>_with_fused}, the ratio's numerator) and the fused-away row keeps the peer's own time, without a ratio.
      */
-    private static void fusedPeerTimes(Network net, List<Map<String, Object>> profile, String key) {
+    private static void fusedPeerTimes(List<Map<String, Object>> profile, String key) {
         for (int i = 0; i < profile.size(); i++) {
             Object into = profile.get(i).get("fused_into");
             Object own = profile.get(i).get(key);
