@@ -181,10 +181,7 @@ public final class Warmup {
             if (enough) {
                 double lo = Arrays.stream(last).min().getAsDouble(), hi = Arrays.stream(last).max().getAsDouble();
                 long since = Math.min(Arrays.stream(began).min().getAsLong(), now - QUIET_NANOS);
-                while (readings.size() > 1 && secondTime(readings) <= since) {
-                    readings.removeFirst();
-                }
-                boolean quiet = now - start >= QUIET_NANOS && jit - readings.peekFirst()[1] <= SLACK_MILLIS;
+                boolean quiet = now - start >= QUIET_NANOS && jit - from(readings, since)[1] <= SLACK_MILLIS;
                 long floor = allocationFree ? 0 : leastAlloc;
                 boolean compiled = Arrays.stream(allocs).allMatch(b -> b <= floor + ALLOC_SLACK);
                 if ((hi <= lo * SPREAD || hi < FLOOR_NANOS) && quiet && compiled) {
@@ -225,10 +222,7 @@ public final class Warmup {
             call.run();
             long now = System.nanoTime(), jit = jitMillis.getAsLong();
             readings.add(new long[] {now, jit});
-            while (readings.size() > 1 && secondTime(readings) <= now - windowNanos) {
-                readings.removeFirst();
-            }
-            long[] first = readings.peekFirst();
+            long[] first = from(readings, now - windowNanos);
             if (now - start >= windowNanos && jit - first[1] <= SETTLED_SHARE * (now - first[0]) / 1e6) {
                 return true;
             }
@@ -238,9 +232,19 @@ public final class Warmup {
         }
     }
 
-    private static long secondTime(ArrayDeque<long[]> readings) {
-        java.util.Iterator<long[]> it = readings.iterator();
-        it.next();
-        return it.next()[0];
+    /**
+     * Drops the {time, JIT ms} readings (oldest first) before the last one taken at or before {@code since}, and returns
+     * that one: the JIT's activity since then is the newest reading's ms less its ms.
+     */
+    private static long[] from(ArrayDeque<long[]> readings, long since) {
+        while (readings.size() > 1) {
+            java.util.Iterator<long[]> it = readings.iterator();
+            it.next();
+            if (it.next()[0] > since) {
+                break;
+            }
+            readings.removeFirst();
+        }
+        return readings.peekFirst();
     }
 }

@@ -371,12 +371,12 @@ public final class Network {
          */
         private boolean fuses(int j) {
             Conv c = (Conv) layers.get(j);
-            if (c.residual < 1 || c.epilogue.residual() != Epilogue.Residual.BEFORE_ACTIVATION || !pointwise(c.geometry)
-                    || c.geometry.strideH != 1 || c.geometry.strideW != 1 || !(layers.get(c.residual - 1) instanceof Conv)) {
+            if (c.residual < 1 || c.epilogue.residual() != Epilogue.Residual.BEFORE_ACTIVATION || c.geometry.transposed()
+                    || !c.geometry.isPointwise() || c.geometry.groups != 1 || !(layers.get(c.residual - 1) instanceof Conv)) {
                 return false;
             }
             Conv d = (Conv) layers.get(c.residual - 1);
-            if (!pointwise(d.geometry) || d.geometry.strideH != d.geometry.strideW || !d.epilogue.isNone()) {
+            if (!unpadded1x1(d.geometry) || d.geometry.strideH != d.geometry.strideW || !d.epilogue.isNone()) {
                 return false;
             }
             for (int i = 0; i < layers.size(); i++) {
@@ -388,7 +388,8 @@ public final class Network {
             return true;
         }
 
-        private static boolean pointwise(ConvGeometry g) {
+        /** A forward 1 x 1 convolution of one group without padding, at any stride ({@link ConvGeometry#isPointwise} is stride 1's). */
+        private static boolean unpadded1x1(ConvGeometry g) {
             return !g.transposed() && g.r == 1 && g.s == 1 && g.groups == 1 && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0
                     && g.padRight == 0;
         }
