@@ -210,12 +210,28 @@ public final class ConvPlan implements AutoCloseable {
                 : "not on the channels-last kernels: " + CudaBackend.cannotTakeChannelsLast(geometry, dtype);
     }
 
+    /**
+     * Whether {@link #run(DeviceTensor, DeviceTensor, DeviceTensor)} may be given y as the residual, adding it in place
+     * (as ResNet's blocks do: the block's input, read by nothing after, becomes its output): on the cpu backend, float32
+     * NCHW, where the algorithm reads each output element's residual just before writing that element
+     * ({@link CpuBackend#residualInPlace}: direct's 1 x 1 kernel with a ReLU, ReLU6 or no activation). In place the output
+     * takes no memory of its own, and its lines are in cache when written (ResNet-50's 1 x 1 layers at 56 x 56 and 28 x 28,
+     * batch 1, about 6% faster).
+     */
+    public boolean runsResidualInPlace() {
+        return device.isCpu() && epilogue.hasResidual() && layout == Layout.NCHW && dtype == Dtype.FP32
+                && CpuBackend.residualInPlace(algorithm, geometry, epilogue);
+    }
+
     /** y = epilogue(op(x) + bias) on device tensors of the plan's device. */
     public void run(DeviceTensor x, DeviceTensor y) {
         run(x, null, y);
     }
 
-    /** y = epilogue(op(x) + bias, residual): the residual has the output's shape, given exactly when the epilogue adds one. */
+    /**
+     * y = epilogue(op(x) + bias, residual): the residual has the output's shape, given exactly when the epilogue adds one.
+     * It may be y itself where {@link #runsResidualInPlace()}: then y = epilogue(op(x) + bias, y), in place. x is never y.
+     */
     public void run(DeviceTensor x, DeviceTensor residual, DeviceTensor y) {
         requireOpen();
         DeviceTensor.requirePlanOperand("input", x, device, geometry.inputShape(), layout, dtype);
@@ -227,8 +243,13 @@ public final class ConvPlan implements AutoCloseable {
             throw new InvalidConvolutionException(epilogue.hasResidual() ? "this plan's epilogue adds a residual: pass one"
                     : "a residual was given but this plan's epilogue adds none");
         }
-        if (x == y || residual == y) {
-            throw new InvalidConvolutionException("the output tensor must not be the input or the residual (no in-place runs)");
+        if (x == y) {
+            throw new InvalidConvolutionException("the output tensor must not be the input (no in-place convolution)");
+        }
+        if (residual == y && !runsResidualInPlace()) {
+            throw new InvalidConvolutionException("the output tensor must not be the residual here: " + algorithm.label() + " on "
+                    + device.backend().name() + " adds a residual in place only on the cpu backend's 1x1 kernel (direct, float32 nchw, "
+                    + "relu/relu6/no activation); pass a separate output");
         }
         if (geometry.isEmpty()) {
             return; // no output element: nothing to compute

@@ -194,6 +194,9 @@ public final class CpuBackend implements Backend {
      */
     public void run(Algorithm algorithm, ConvGeometry g, float[] input, Weights weight, float[] bias, Epilogue epilogue,
                     float[] residual, float[] output, int threads) {
+        if (residual != null && residual == output && !residualInPlace(algorithm, g, epilogue)) {
+            throw new IllegalArgumentException(algorithm.label() + " does not add a residual in place on " + g + " (residual == output)");
+        }
         if (!prepare(algorithm, g, epilogue, residual, output)) {
             return;
         }
@@ -207,5 +210,22 @@ public final class CpuBackend implements Backend {
         } else {
             impl.forward(g, input, weight, bias, output, done, par);
         }
+    }
+
+    /**
+     * Whether {@link #run} may be given the output array as the residual (y = act(conv + bias + y), in place): where every
+     * output element's residual is read just before that element is written, and by nothing else. {@link Pointwise}'s 1 x 1
+     * kernel ({@code direct} on an unpadded 1 x 1 forward layer) applies a ReLU, ReLU6 or no activation with the residual
+     * to each result in registers before its store ({@link VectorEpilogue#vector}, {@link VectorEpilogue#value}); the other
+     * kernels store their sums and add the residual over the stored run, which in place would add the sums to themselves.
+     * In place the output's lines are not fetched from memory before being written (they are the residual's, just read):
+     * ResNet-50's 64 -> 256 at 56 x 56 with relu(conv + residual), batch 1, 2 threads, 0.628 -> 0.587 ms, 128 -> 512 at
+     * 28 x 28 0.568 -> 0.536, 256 -> 1024 at 14 x 14 0.501 -> 0.497 (medians of 30-call slots alternating in one process,
+     * AMD EPYC Zen 4 VM).
+     */
+    public static boolean residualInPlace(Algorithm algorithm, ConvGeometry g, Epilogue epilogue) {
+        Epilogue.Activation a = epilogue.activation();
+        return algorithm == Algorithm.DIRECT && !g.transposed() && DirectConv.onPointwiseKernel(g) && epilogue.hasResidual()
+                && (a == Epilogue.Activation.NONE || a == Epilogue.Activation.RELU || a == Epilogue.Activation.RELU6);
     }
 }

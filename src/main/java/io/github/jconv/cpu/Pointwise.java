@@ -126,7 +126,7 @@ final class Pointwise {
                 }
             }
             if (pt1 == pTiles && hw % V != 0) {
-                leftovers(g, sz, x, wp, bias, y, done, part8, n, grp, kt0, kt1);
+                leftovers(g, sz, x, wp, bias, y, done, fused, part8, n, grp, kt0, kt1);
             }
         });
     }
@@ -271,7 +271,7 @@ final class Pointwise {
      * count, but not the tiles' single chain. Below 8 lanes: a scalar chain of {@link Math#fma}.
      */
     private static void leftovers(ConvGeometry g, Sizes sz, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done,
-                                  float[] part8, int n, int grp, int kt0, int kt1) {
+                                  VectorEpilogue fused, float[] part8, int n, int grp, int kt0, int kt1) {
         int cg = sz.cg, hw = sz.hw, px = hw - hw % V, xPlane = (n * g.c + grp * cg) * hw, out = KT * PT;
         if (V < KT) {
             for (; px < hw; px++) {
@@ -284,7 +284,7 @@ final class Pointwise {
                         }
                         part8[out + kk] = acc;
                     }
-                    store(g, bias, y, done, part8, out, 0, n, grp, kt, px, 1);
+                    store(g, bias, y, done, fused, part8, out, 0, n, grp, kt, px, 1);
                 }
             }
             return;
@@ -301,7 +301,7 @@ final class Pointwise {
                 lanes4x4(part8, out + LANES_SCRATCH, cg, wp, at0 + t * tile, at0 + Math.min(t + 1, last) * tile,
                         at0 + Math.min(t + 2, last) * tile, at0 + Math.min(t + 3, last) * tile, part8, out);
                 for (int j = 0; j < 4 && kt0 + t + j < kt1; j++) {
-                    store(g, bias, y, done, part8, out + j * 4 * V, V, n, grp, kt0 + t + j, px, 4);
+                    store(g, bias, y, done, fused, part8, out + j * 4 * V, V, n, grp, kt0 + t + j, px, 4);
                 }
             }
         }
@@ -310,7 +310,7 @@ final class Pointwise {
                 lanes4x1(x, xPlane + px, hw, cg, wp, at0 + t * tile, at0 + Math.min(t + 1, last) * tile,
                         at0 + Math.min(t + 2, last) * tile, at0 + Math.min(t + 3, last) * tile, part8, out);
                 for (int j = 0; j < 4 && kt0 + t + j < kt1; j++) {
-                    store(g, bias, y, done, part8, out + j * V, 0, n, grp, kt0 + t + j, px, 1);
+                    store(g, bias, y, done, fused, part8, out + j * V, 0, n, grp, kt0 + t + j, px, 1);
                 }
             }
         }
@@ -318,10 +318,11 @@ final class Pointwise {
 
     /**
      * Pixels px .. px + count of channel tile kt, channel kk from the sum over h < CPL of part[at + p * pStride + h * KT +
-     * kk]: biased, stored, the epilogue applied.
+     * kk]: biased, the epilogue applied (by {@code fused} to each value before its store, as the tiles do, or else over
+     * the stored run), stored.
      */
-    private static void store(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, float[] part, int at, int pStride, int n,
-                              int grp, int kt, int px, int count) {
+    private static void store(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, VectorEpilogue fused, float[] part,
+                              int at, int pStride, int n, int grp, int kt, int px, int count) {
         int kg = g.kPerGroup(), hw = g.h * g.w, k0 = grp * kg + kt * KT;
         for (int kk = 0; kk < Math.min(KT, kg - kt * KT); kk++) {
             int row = (n * g.k + k0 + kk) * hw + px;
@@ -331,9 +332,11 @@ final class Pointwise {
                 for (int h = 1; h < CPL; h++) {
                     sum += part[at + p * pStride + h * KT + kk];
                 }
-                y[row + p] = sum + bk;
+                y[row + p] = fused == null ? sum + bk : fused.value(sum + bk, row + p);
             }
-            done.region(row, row + count);
+            if (fused == null) {
+                done.region(row, row + count);
+            }
         }
     }
 

@@ -57,6 +57,11 @@ final class VectorEpilogue implements CpuConvolution.Finish {
         return v;
     }
 
+    /** The epilogue of one final value bound for out[i], as {@link #vector} computes it per lane; only where {@link #fuses}. */
+    float value(float v, int i) {
+        return epilogue.apply(v, res == null ? 0f : res[i]);
+    }
+
     @Override
     public void region(int from, int to) {
         if (!vectorised) {

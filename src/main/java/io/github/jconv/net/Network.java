@@ -319,6 +319,12 @@ public final class Network {
          * weights side by side and their biases summed, and layer i does not run; -1 elsewhere. {@code into[i] = j}.
          */
         private final int[] shortcut = new int[layers.size()], into = new int[layers.size()];
+        /**
+         * Layers that write their output into their residual's tensor ({@link ConvPlan#runsResidualInPlace}): the residual is
+         * an intermediate (not the caller's input) read by nothing after this layer. It was taken from the kept ones and is
+         * not given back, so as the trunk's output it goes to the caller like one allocated for it.
+         */
+        private final boolean[] inPlace = new boolean[layers.size()];
 
         private Compiled(Device device, Algorithm algorithm, MathMode math, Dtype dtype, int threads, boolean tune) {
             this.device = device;
@@ -358,6 +364,12 @@ public final class Network {
                     lastUse[layers.get(shortcut[i]).input] = i;
                 } else if (l instanceof Conv && ((Conv) l).residual >= 0) {
                     lastUse[((Conv) l).residual] = i;
+                }
+            }
+            for (int i = 0; fuse && i < layers.size(); i++) {
+                if (plans[i] != null && shortcut[i] < 0 && plans[i].runsResidualInPlace()) {
+                    Conv c = (Conv) layers.get(i);
+                    inPlace[i] = c.residual > 0 && c.residual != c.input && lastUse[c.residual] == i;
                 }
             }
         }
@@ -428,10 +440,20 @@ public final class Network {
         /**
          * The layer that computes layer i inside it, or -1: on the CPU in float32 each ResNet downsample projection runs
          * inside its block's last convolution, as one 1 x 1 convolution over both inputs (set {@code
-         * -Djconv.network.unfused=true} to run them apart).
+         * -Djconv.network.unfused=true} to run them apart, and every layer into its own output: {@link #addsResidualInPlace}).
          */
         public int fusedInto(int i) {
             return into[i];
+        }
+
+        /**
+         * Whether layer i writes its output into its residual's tensor, adding the residual in place ({@link
+         * ConvPlan#runsResidualInPlace}): on the CPU in float32, ResNet's identity blocks' last convolutions and MobileNetV2's
+         * residual projections, whose residual (the block's input) nothing reads after them. {@code
+         * -Djconv.network.unfused=true} turns this off with the fused projections.
+         */
+        public boolean addsResidualInPlace(int i) {
+            return inPlace[i];
         }
 
         /** The shape and FLOPs layer i's step runs: its convolution's, or with a fused downsample the combined one; null for a pool or a fused-away layer. */
@@ -465,7 +487,13 @@ public final class Network {
                     if (into[i] >= 0) {
                         continue; // computed by the layer it is fused into
                     }
-                    t[i + 1] = i + 1 == shapes.size() - 1 ? allocate(shapes.get(i + 1)) : take(shapes.get(i + 1));
+                    if (inPlace[i]) { // the residual's tensor becomes the output, the residual added in place
+                        int r = ((Conv) l).residual;
+                        t[i + 1] = t[r];
+                        t[r] = null;
+                    } else {
+                        t[i + 1] = i + 1 == shapes.size() - 1 ? allocate(shapes.get(i + 1)) : take(shapes.get(i + 1));
+                    }
                     if (shortcut[i] >= 0) {
                         Conv c = (Conv) l, d = (Conv) layers.get(shortcut[i]);
                         DeviceTensor both = take(plans[i].geometry().inputShape());
@@ -477,7 +505,7 @@ public final class Network {
                         }
                     } else if (l instanceof Conv) {
                         Conv c = (Conv) l;
-                        plans[i].run(t[c.input], c.residual >= 0 ? t[c.residual] : null, t[i + 1]);
+                        plans[i].run(t[c.input], inPlace[i] ? t[i + 1] : c.residual >= 0 ? t[c.residual] : null, t[i + 1]);
                     } else {
                         Pool p = (Pool) l;
                         MaxPool2d.run(t[p.input], t[i + 1], p.kernel, p.stride, p.padding);

@@ -97,7 +97,7 @@ class NetworkTest {
      * (size 96: 24 -> 12 -> 6 -> 3); MobileNetV2 has no projection shortcut, and half precision runs unfused.
      */
     @Test
-    void downsampleProjectionsRunInsideTheBlocksLastConvolution() {
+    void downsampleProjectionsRunInsideTheBlocksLastConvolutionAndIdentityResidualsAreAddedInPlace() {
         Network n = Network.named("resnet50", 2, 96, 5);
         Tensor x = n.randomInput(6);
         Tensor fused, unfused;
@@ -117,12 +117,23 @@ class NetworkTest {
                     } else {
                         assertEquals(-1, c.fusedInto(i), name);
                     }
+                    // the identity blocks' conv3 write into the block's input (the last one too: the output leaves the kept tensors)
+                    boolean identity = name.endsWith("conv3") && !name.endsWith(".0.conv3");
+                    assertEquals(identity, c.addsResidualInPlace(i), name);
                 }
+                assertEquals(12, java.util.stream.IntStream.range(0, n.layers().size()).filter(c::addsResidualInPlace).count());
                 fused = c.run(x);
+                try (io.github.jconv.DeviceTensor in = dev.upload(x); io.github.jconv.DeviceTensor first = c.run(in);
+                     io.github.jconv.DeviceTensor second = c.run(in)) {
+                    assertTrue(first != second, "each run hands out its own output");
+                    assertArrayEquals(fused.data(), first.download().data());
+                    assertArrayEquals(fused.data(), second.download().data(), "a later run, on the kept intermediates");
+                }
             }
             String saved = System.setProperty("jconv.network.unfused", "true");
             try (Network.Compiled c = n.compile(dev, Algorithm.AUTO, 2, false)) {
                 assertTrue(java.util.stream.IntStream.range(0, n.layers().size()).allMatch(i -> c.fusedInto(i) < 0), "unfused on request");
+                assertTrue(java.util.stream.IntStream.range(0, n.layers().size()).noneMatch(c::addsResidualInPlace), "apart on request");
                 unfused = c.run(x);
             } finally {
                 if (saved == null) {
@@ -134,9 +145,12 @@ class NetworkTest {
             Network m = Network.named("mobilenetv2", 1, 64, 5);
             try (Network.Compiled c = m.compile(dev, Algorithm.AUTO, 2, false)) {
                 assertTrue(java.util.stream.IntStream.range(0, m.layers().size()).allMatch(i -> c.fusedInto(i) < 0), "no projection shortcut");
+                assertEquals(10, java.util.stream.IntStream.range(0, m.layers().size()).filter(c::addsResidualInPlace).count(),
+                        "MobileNetV2's residual projections");
             }
             try (Network.Compiled c = n.compile(dev, Algorithm.AUTO, io.github.jconv.MathMode.FP32, io.github.jconv.Dtype.FP16, 2, false)) {
                 assertTrue(java.util.stream.IntStream.range(0, n.layers().size()).allMatch(i -> c.fusedInto(i) < 0), "fp16: unfused");
+                assertTrue(java.util.stream.IntStream.range(0, n.layers().size()).noneMatch(c::addsResidualInPlace), "fp16: apart");
             }
         }
         double[] d = difference(unfused, fused);
