@@ -148,7 +148,11 @@ public final class Jconv {
         return run(g, input, weight, bias, Epilogue.none(), null, output, options);
     }
 
-    /** {@link #run(ConvGeometry, float[], float[], float[], float[], ConvOptions)} with an epilogue (residual: null for none). */
+    /**
+     * {@link #run(ConvGeometry, float[], float[], float[], float[], ConvOptions)} with an epilogue (residual: null for none).
+     * The residual may be the output array (output = epilogue(conv + bias, output)); it is then copied first. For the
+     * in-place run without a copy, see {@link ConvPlan#runsResidualInPlace}.
+     */
     public static Algorithm run(ConvGeometry g, float[] input, float[] weight, float[] bias, Epilogue epilogue, float[] residual,
                                 float[] output, ConvOptions options) {
         requireLength("input", input, Tensor.elementCount(g.inputShape()));
@@ -158,6 +162,12 @@ public final class Jconv {
         }
         requireLength("output", output, Tensor.elementCount(g.outputShape()));
         epilogue.requireResidual(residual, output.length);
+        if (input == output) {
+            throw new InvalidConvolutionException("the output array must not be the input array (no in-place convolution)");
+        }
+        if (residual == output) { // most kernels store their sums before adding the residual: add a copy of it
+            residual = residual.clone();
+        }
         Backend backend = Backends.get(options.backend());
         boolean recheck = options.algorithm() == Algorithm.AUTO && options.tune();
         long t0 = recheck ? System.nanoTime() : 0;

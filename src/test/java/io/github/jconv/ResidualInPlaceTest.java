@@ -119,6 +119,26 @@ class ResidualInPlaceTest {
         }
     }
 
+    @Test
+    void theRawArrayCallTakesTheOutputAsItsResidualOnEveryAlgorithm() {
+        ConvGeometry g = layer(new int[] {2, 6, 9, 7}, new int[] {10, 6, 3, 3}, true, ConvSpec.builder().padding(1).build());
+        float[][] d = TestSupport.data(g, 13);
+        float[] res = TestSupport.gaussian(new Random(4), Tensor.elementCount(g.outputShape()));
+        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
+        for (Algorithm a : new Algorithm[] {Algorithm.DIRECT, Algorithm.IM2COL, Algorithm.REFERENCE}) {
+            ConvOptions o = ConvOptions.defaults().withAlgorithm(a).withThreads(2);
+            float[] apart = new float[res.length], inPlace = res.clone();
+            Jconv.run(g, d[0], d[1], d[2], ep, res, apart, o);
+            Jconv.run(g, d[0], d[1], d[2], ep, inPlace, inPlace, o);
+            assertArrayEquals(apart, inPlace, a.label());
+        }
+        ConvGeometry same = layer(new int[] {1, 2, 4, 4}, new int[] {2, 2, 1, 1}, false, ConvSpec.defaults());
+        float[] both = new float[32];
+        InvalidConvolutionException e = assertThrows(InvalidConvolutionException.class,
+                () -> Jconv.run(same, both, new float[4], null, Epilogue.none(), null, both, ConvOptions.defaults()));
+        assertEquals("the output array must not be the input array (no in-place convolution)", e.getMessage());
+    }
+
     private static ConvPlan plan(Device dev, ConvGeometry g, float[][] d, Epilogue ep, Algorithm a, int threads) {
         return ConvPlan.conv2d(dev, g.inputShape(), Tensor.of(d[1], g.weightShape()), d[2] == null ? null : Tensor.of(d[2], g.k),
                 SPECS.get(g)).epilogue(ep).algorithm(a).threads(threads).build();
