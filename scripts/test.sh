@@ -84,6 +84,9 @@ scripts/jconv bench --network resnet50 --size 32 --runs 2 --warmup 1 --backend c
 grep -q "^layer2.0.downsample ran inside layer2.0.conv3" target/network-bench-resnet.txt
 grep -q '"fused_into" : "layer4.0.conv3"' target/network-bench-resnet.json
 grep -q '"onnxruntime_with_fused_ms" : [0-9]' target/network-bench-resnet.json
+# the identity blocks' conv3 add their residual in place
+grep -q '^layer3.5.conv3 .* direct\* ' target/network-bench-resnet.txt
+grep -B8 '"residual_in_place" : true' target/network-bench-resnet.json | grep -q '"layer" : "layer4.2.conv3"'
 
 section "JMH kernel benchmarks build and run (one short iteration)"
 scripts/jmh.sh KernelBenchmarks.sgemm -p gemm=64x3136x576 -p layer=8x64x56x56x64x3x3x1x1x1x1 -p algorithm=im2col \

@@ -287,6 +287,9 @@ final class NetworkBench {
                 m.put("fused_into", layers.get(trunk.fusedInto(i)).name());
             }
             m.put("algorithm", trunk.algorithm(i));
+            if (trunk.addsResidualInPlace(i)) {
+                m.put("residual_in_place", true);
+            }
             profile.add(m);
         }
     }
@@ -321,7 +324,7 @@ final class NetworkBench {
             Object gf = m.get("gflops");
             double ms = (Double) m.get("median_ms");
             StringBuilder line = new StringBuilder(String.format("%-22s %-26s %-14s %9.3f %9s %6.1f%%", m.get("layer"), m.get("shape"),
-                    m.get("algorithm"), ms, gf == null ? "" : String.format("%.1f", (Double) gf), 100 * ms / total));
+                    m.get("algorithm") + (m.containsKey("residual_in_place") ? "*" : ""), ms, gf == null ? "" : String.format("%.1f", (Double) gf), 100 * ms / total));
             peerProfiles.keySet().forEach(k -> {
                 Object p = m.getOrDefault(k + "_with_fused_ms", m.get(k + "_ms"));
                 line.append(p == null ? String.format(" %14s %7s", "-", "")
@@ -333,6 +336,9 @@ final class NetworkBench {
         profile.stream().filter(m -> m.containsKey("fused_into")).forEach(m -> out.printf("%s ran inside %s (one 1x1 convolution over"
                 + " both inputs, the shape shown there); the peers' times on %s's row are both layers'%n", m.get("layer"),
                 m.get("fused_into"), m.get("fused_into")));
+        if (profile.stream().anyMatch(m -> m.containsKey("residual_in_place"))) {
+            out.printf("*: the residual added in place (the output written into the block's input, which nothing reads after it)%n");
+        }
         peerProfiles.forEach((k, t) -> out.printf("%s: its layers' kernels sum to %.2f ms, plus %.2f ms in nodes of no layer (layout"
                 + " reorders); ratio: its time over jconv's (above 1: jconv faster)%n", k,
                 Arrays.stream(t.layerMs()).filter(v -> !Double.isNaN(v)).sum(), t.otherMs()));
