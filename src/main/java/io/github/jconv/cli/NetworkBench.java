@@ -324,7 +324,8 @@ final class NetworkBench {
             Object gf = m.get("gflops");
             double ms = (Double) m.get("median_ms");
             StringBuilder line = new StringBuilder(String.format("%-22s %-26s %-14s %9.3f %9s %6.1f%%", m.get("layer"), m.get("shape"),
-                    m.get("algorithm") + (m.containsKey("residual_in_place") ? "*" : ""), ms, gf == null ? "" : String.format("%.1f", (Double) gf), 100 * ms / total));
+                    m.get("algorithm") + (m.containsKey("residual_in_place") ? "*" : ""), ms,
+                    gf == null ? "" : String.format("%.1f", (Double) gf), 100 * ms / total));
             peerProfiles.keySet().forEach(k -> {
                 Object p = m.getOrDefault(k + "_with_fused_ms", m.get(k + "_ms"));
                 line.append(p == null ? String.format(" %14s %7s", "-", "")

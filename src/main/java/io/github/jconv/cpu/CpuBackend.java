@@ -225,7 +225,7 @@ public final class CpuBackend implements Backend {
      */
     public static boolean residualInPlace(Algorithm algorithm, ConvGeometry g, Epilogue epilogue) {
         Epilogue.Activation a = epilogue.activation();
-        return algorithm == Algorithm.DIRECT && !g.transposed() && DirectConv.onPointwiseKernel(g) && epilogue.hasResidual()
+        return algorithm == Algorithm.DIRECT && DirectConv.onPointwiseKernel(g) && epilogue.hasResidual()
                 && (a == Epilogue.Activation.NONE || a == Epilogue.Activation.RELU || a == Epilogue.Activation.RELU6);
     }
 }
