@@ -394,6 +394,14 @@ public final class ConvGeometry {
                 && padRight == 0 && h == p && w == q;
     }
 
+    /**
+     * True for a forward 1x1 convolution without padding, at any stride (ResNet's projections): every output reads one
+     * input pixel per channel. At stride 1 it is {@link #isPointwise}'s plain GEMM.
+     */
+    public boolean isUnpadded1x1() {
+        return !transposed() && r == 1 && s == 1 && padTop == 0 && padBottom == 0 && padLeft == 0 && padRight == 0;
+    }
+
     /** Shape of the operation's input tensor (forward: N,C,H,W; transposed: N,K,P,Q). */
     public int[] inputShape() {
         return transposed() ? new int[] {n, k, p, q} : new int[] {n, c, h, w};

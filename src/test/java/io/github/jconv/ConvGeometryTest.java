@@ -130,5 +130,14 @@ class ConvGeometryTest {
                 ConvSpec.builder().dilation(2).outputPadding(1).build());
         assertEquals(6, t.h);
         assertFalse(t.isPointwise());
+        // unpadded 1x1 at any stride, forward only
+        assertTrue(pw.isUnpadded1x1());
+        ConvGeometry strided = ConvGeometry.conv2d(new int[] {1, 8, 9, 9}, new int[] {16, 8, 1, 1}, null, ConvSpec.builder().stride(2).build());
+        assertTrue(strided.isUnpadded1x1());
+        assertFalse(strided.isPointwise());
+        assertFalse(ConvGeometry.conv2d(new int[] {1, 8, 5, 5}, new int[] {16, 8, 1, 1}, null, ConvSpec.builder().padding(1).build())
+                .isUnpadded1x1());
+        assertFalse(dw.isUnpadded1x1());
+        assertFalse(ConvGeometry.convTranspose2d(new int[] {1, 8, 5, 5}, new int[] {8, 4, 1, 1}, null, ConvSpec.defaults()).isUnpadded1x1());
     }
 }

@@ -53,7 +53,7 @@ final class Pointwise {
 
     /** A 1 x 1 forward layer at stride 1 without padding (dilation does not matter for one tap). */
     static boolean applies(ConvGeometry g) {
-        return unpadded1x1(g) && g.strideH == 1 && g.strideW == 1;
+        return g.isUnpadded1x1() && g.strideH == 1 && g.strideW == 1;
     }
 
     /**
@@ -61,11 +61,7 @@ final class Pointwise {
      * pixel of each channel, so it is {@link #forward} on the input's strided pixels, copied once into a compact map.
      */
     static boolean appliesStrided(ConvGeometry g) {
-        return unpadded1x1(g) && (g.strideH > 1 || g.strideW > 1);
-    }
-
-    private static boolean unpadded1x1(ConvGeometry g) {
-        return !g.transposed() && g.r == 1 && g.s == 1 && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0 && g.padRight == 0;
+        return g.isUnpadded1x1() && (g.strideH > 1 || g.strideW > 1);
     }
 
     /** The stride-1 layer {@link #forwardStrided} runs on the compact map: the same sample, channel and group counts, H x W = P x Q. */

@@ -388,7 +388,7 @@ public final class Network {
                 return false;
             }
             Conv d = (Conv) layers.get(c.residual - 1);
-            if (!unpadded1x1(d.geometry) || d.geometry.strideH != d.geometry.strideW || !d.epilogue.isNone()) {
+            if (!d.geometry.isUnpadded1x1() || d.geometry.groups != 1 || d.geometry.strideH != d.geometry.strideW || !d.epilogue.isNone()) {
                 return false;
             }
             for (int i = 0; i < layers.size(); i++) {
@@ -398,12 +398,6 @@ public final class Network {
                 }
             }
             return true;
-        }
-
-        /** A forward 1 x 1 convolution of one group without padding, at any stride ({@link ConvGeometry#isPointwise} is stride 1's). */
-        private static boolean unpadded1x1(ConvGeometry g) {
-            return !g.transposed() && g.r == 1 && g.s == 1 && g.groups == 1 && g.padTop == 0 && g.padBottom == 0 && g.padLeft == 0
-                    && g.padRight == 0;
         }
 
         /** The plan of layer c with its downsample d inside ({@link #fuses}): weights [W | D] per output channel, bias b + d. */
