@@ -1,6 +1,7 @@
 package io.github.jconv.cpu;
 
 import io.github.jconv.ConvGeometry;
+import java.util.concurrent.atomic.AtomicLong;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 
@@ -10,9 +11,10 @@ import jdk.incubator.vector.VectorSpecies;
  * (stride 1, three taps per row, at least 2V output channels per group: the dense 3x3 layers) go there; this class
  * runs the rest.
  *
- * <p>A task takes one sample n, one group and a run of blocks of {@link #TK} output channels. It first
- * copies the group's input into a zero-padded, thread-confined buffer (C/G x (H+pt+pb) x (W+pl+pr), plus
- * slack), so every tap of every output lies inside it and the loops have no bounds tests. A block's outputs
+ * <p>A task takes one sample n, one group and a run of blocks of {@link #TK} output channels. It reads the
+ * group's input from a zero-padded, thread-confined copy (C/G x (H+pt+pb) x (W+pl+pr), plus slack; {@link #padOnce}:
+ * made once per call by each thread that runs a task of that pair), so every tap of every output lies inside it and
+ * the loops have no bounds tests. A block's outputs
  * are computed into a scratch plane per channel (bias first), then copied into y row by row:
  * <ul>
  *   <li>With stride 1 along H too, output (p, q) reads padded input (p + r*dH, q + s*dW), i.e. flat index
@@ -70,10 +72,12 @@ final class VectorDirect {
         int[] taps = taps(g);
         int pairs = g.n * g.groups;
         int chunks = Math.min(blocksPerGroup, Math.max(1, (4 * par.threads() + pairs - 1) / pairs));
+        int wp0 = g.w + g.padLeft + g.padRight;
+        long call = newCall();
         par.forEach(pairs * chunks, task -> {
             int pair = task / chunks, chunk = task % chunks;
             int n = pair / g.groups, grp = pair % g.groups;
-            float[] xp = pad(g, x, (n * g.c + grp * cg) * g.h * g.w);
+            float[] xp = padOnce(call, g, x, pair, wp0, (g.h + g.padTop + g.padBottom) * wp0);
             int b0 = blocksPerGroup * chunk / chunks, b1 = blocksPerGroup * (chunk + 1) / chunks;
             int full = Math.min(b1, kg / TK); // blocks [b0, full) have TK channels
             // at most ACC floats of scratch output per pass, so it stays in L2 beside the padded input
@@ -99,50 +103,57 @@ final class VectorDirect {
     }
 
     /**
-     * The group's C/G planes at x[xOff ..] copied into a zero-padded thread-local buffer, Wp = W + pl + pr wide rows,
-     * plus Wp + TV*V floats of zero slack: the vectors past the last real output (the wrapped columns, a run's last
-     * partial vector) read at most that far beyond the last plane.
+     * The group's C/G planes at x[xOff ..] copied into xp, {@code plane} floats apart: input (ih, iw) of a plane at
+     * (pt + ih) * ws + pl + iw, zeros elsewhere, then ws + TV*V floats of zero slack (the vectors past the last real
+     * output, the wrapped columns and a run's last partial vector, read at most that far beyond the last plane). Any
+     * ws >= W + max(pl, pr) works: the zeros after a row serve as its right padding and as the next row's left padding.
      */
-    static float[] pad(ConvGeometry g, float[] x, int xOff) {
-        int wp = g.w + g.padLeft + g.padRight;
-        return pad(g, x, xOff, wp, (g.h + g.padTop + g.padBottom) * wp);
-    }
-
-    /**
-     * The group's C/G planes copied into a thread-local zero buffer, {@code plane} floats apart: input (ih, iw) of a
-     * plane at (pt + ih) * ws + pl + iw, zeros elsewhere, then ws + TV*V floats of zero slack. Any ws >= W + max(pl,
-     * pr) works: the zeros after a row serve as its right padding and as the next row's left padding.
-     */
-    static float[] pad(ConvGeometry g, float[] x, int xOff, int ws, int plane) {
+    private static float[] padInto(float[] xp, ConvGeometry g, float[] x, int xOff, int ws, int plane) {
         int planes = g.cPerGroup();
-        long size = paddedSize(g, ws, plane);
-        float[] xp = Workspace.get(Workspace.COL, size);
         for (int c = 0; c < planes; c++) {
             padPlane(g, x, xOff + c * g.h * g.w, xp, c * plane, ws, plane);
         }
-        java.util.Arrays.fill(xp, planes * plane, (int) size, 0f);
+        java.util.Arrays.fill(xp, planes * plane, (int) paddedSize(g, ws, plane), 0f);
         return xp;
     }
 
+    private static final AtomicLong CALLS = new AtomicLong();
+
+    /** What a thread's {@link Workspace#PADDED} buffer holds: the pair of which call. */
+    private static final class Padded {
+        long call = -1;
+        int pair = -1;
+        float[] buffer;
+    }
+
+    private static final ThreadLocal<Padded> PADDED = ThreadLocal.withInitial(Padded::new);
+
+    /** A new number for one call of a kernel whose tasks take their input from {@link #padOnce}. */
+    static long newCall() {
+        return CALLS.incrementAndGet();
+    }
+
     /**
-     * Every (sample, group) pair's planes laid out as {@link #pad} lays out one pair's, pair after pair {@link #paddedSize}
-     * floats apart, in the calling thread's {@link Workspace#COL} buffer: filled once by the workers (each plane written
-     * once, zeros only where there is no input) and then shared, read-only, by a call's tasks, which use other slots.
-     * A task padding its own pair copied the whole group's input for each of its tasks: 8 copies of 846 KB per call
-     * of a 64-channel 56x56 layer.
+     * The (sample, group) pair's planes laid out as {@link #padInto} lays them out, in the thread's own
+     * {@link Workspace#PADDED} buffer, copied only when that buffer does not hold this pair of this call already: a
+     * thread pads a pair once for all its tasks on it (tasks are numbered pair after pair). Each thread reads its own
+     * copy, in its own caches; a copy made by all the threads together before the tasks and then shared (the way before)
+     * cost a second phase with its own wake-up and join, and its lines came from the other core's cache: 3x3 stride-2
+     * layers at batch 1 took 10-25% longer (AMD EPYC Zen 5, two threads).
      */
-    static float[] padAll(ConvGeometry g, float[] x, int ws, int plane, Parallel par) {
-        int cg = g.cPerGroup(), h = g.h, w = g.w;
-        long each = paddedSize(g, ws, plane);
-        float[] xp = Workspace.get(Workspace.COL, g.n * g.groups * each);
-        par.forEach(g.n * g.c, nc -> { // nc: sample nc / C, channel nc % C = (group, channel in group)
-            int pair = nc / cg, c = nc % cg;
-            int at = (int) (pair * each) + c * plane, src = nc * h * w;
-            padPlane(g, x, src, xp, at, ws, plane);
-            if (c == cg - 1) { // the slack after the pair's last plane
-                java.util.Arrays.fill(xp, at + plane, (int) ((pair + 1) * each), 0f);
-            }
-        });
+    static float[] padOnce(long call, ConvGeometry g, float[] x, int pair, int ws, int plane) {
+        long size = paddedSize(g, ws, plane);
+        float[] xp = Workspace.get(Workspace.PADDED, size);
+        Padded held = PADDED.get();
+        if (held.call == call && held.pair == pair && held.buffer == xp) {
+            return xp;
+        }
+        int n = pair / g.groups, grp = pair % g.groups;
+        padInto(xp, g, x, (n * g.c + grp * g.cPerGroup()) * g.h * g.w, ws, plane);
+        boolean kept = size <= Workspace.CACHE_LIMIT; // a larger buffer is a new one on every call: nothing to remember
+        held.call = kept ? call : -1;
+        held.pair = pair;
+        held.buffer = kept ? xp : null;
         return xp;
     }
 
@@ -161,7 +172,7 @@ final class VectorDirect {
         }
     }
 
-    /** Floats of {@link #pad}'s buffer: the group's planes and the slack. */
+    /** Floats of a padded pair's buffer ({@link #padInto}): the group's planes and the slack. */
     static long paddedSize(ConvGeometry g, int ws, int plane) {
         return (long) g.cPerGroup() * plane + ws + TV * V;
     }

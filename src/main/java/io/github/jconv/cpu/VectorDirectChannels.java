@@ -11,9 +11,9 @@ import jdk.incubator.vector.VectorSpecies;
  * 1 or 2 along W) and at least 2V output channels per group: the dense 3x3 layers (loaded only when the Vector API
  * module is present; {@link VectorDirect} calls it, and takes every other layer itself).
  *
- * <p>The input is copied into zero-padded planes ({@link VectorDirect#pad}; once per call for all the tasks of a
- * (sample, group) pair split over several, {@link VectorDirect#padAll}: each task padding its own copy cost 6-8% of
- * ResNet-50's 3x3 layers at batch 1, 0.77 -> 0.71 ms at 64 x 56 x 56, 0.66 -> 0.62 at 256 x 14 x 14) whose rows are Ws = W + max(pl, pr)
+ * <p>The input is copied into zero-padded planes ({@link VectorDirect#padOnce}: by each thread once per call for all
+ * its tasks on a (sample, group) pair; each task padding its own copy cost 6-8% of ResNet-50's 3x3 layers at batch 1,
+ * 0.77 -> 0.71 ms at 64 x 56 x 56, 0.66 -> 0.62 at 256 x 14 x 14) whose rows are Ws = W + max(pl, pr)
  * apart (one run of zeros is the right padding of a row and the left padding of the next; at least Q), and the
  * outputs are walked like {@link VectorDirect}'s: output (p, q) reads padded index p*Ws + q plus the tap's offset,
  * so the plane is one flat run of Ws-wide rows (the Ws - Q wrapped columns per row are computed and dropped: 1 of 15
@@ -102,10 +102,10 @@ final class VectorDirectChannels {
         return g.padLeft + (g.h + g.padTop + g.padBottom) * ws;
     }
 
-    /** Floats of workspace a call uses at most: the padded input of every pair, the accumulators of one task, and the packed weights. */
+    /** Floats of workspace a thread uses at most: one pair's padded input, the accumulators of one task, and the packed weights. */
     static long workspaceFloats(ConvGeometry g) {
         int ws = rowStride(g), kPad = (g.kPerGroup() + NB - 1) / NB * NB;
-        return (long) g.n * g.groups * VectorDirect.paddedSize(g, ws, paddedPlane(g, ws)) + ((long) g.p * ws + PX) * kPad
+        return VectorDirect.paddedSize(g, ws, paddedPlane(g, ws)) + ((long) g.p * ws + PX) * kPad
                 + (long) g.groups * kPad / NB * g.r * streams(g) * regionFloats(g.cPerGroup(), streams(g));
     }
 
@@ -125,18 +125,16 @@ final class VectorDirectChannels {
         int pairs = g.n * g.groups;
         int[] split = split(pairs, blocks, tiles, par.threads());
         int kParts = split[0], parts = split[1];
-        // a pair split over several tasks pads its input once for all of them; a pair with one task pads its own (all the
-        // pairs' padded inputs at once outgrow L2: 8 x 64 x 56 x 56 took 5.7 ms instead of 5.3)
-        long padded = VectorDirect.paddedSize(g, wpad, plane);
-        float[] shared = kParts * parts > 1 ? VectorDirect.padAll(g, x, wpad, plane, par) : null;
+        // each thread pads a pair once for its tasks on it, into a buffer of one pair (all the pairs' padded inputs at
+        // once outgrow L2: 8 x 64 x 56 x 56 took 5.7 ms instead of 5.3)
+        long call = VectorDirect.newCall();
         par.forEach(pairs * kParts * parts, task -> {
             int pair = task / (kParts * parts), kPart = task / parts % kParts, part = task % parts;
             int n = pair / g.groups, grp = pair % g.groups;
             int b0 = blocks * kPart / kParts, b1 = blocks * (kPart + 1) / kParts;
             int kLo = b0 * NB, kHi = Math.min(kg, b1 * NB), accK = (b1 - b0) * NB;
             int t0 = (int) ((long) tiles * part / parts), t1 = (int) ((long) tiles * (part + 1) / parts);
-            float[] xp = shared != null ? shared : VectorDirect.pad(g, x, (n * g.c + grp * cg) * g.h * g.w, wpad, plane);
-            int xBase = shared != null ? (int) (pair * padded) : 0;
+            float[] xp = VectorDirect.padOnce(call, g, x, pair, wpad, plane);
             // acc[f*accK + k - kLo]: output channel k of flat output t0*ts + f, bias first
             float[] acc = Workspace.get(Workspace.SCRATCH, (long) (t1 - t0) * ts * accK);
             for (int k = 0; k < accK; k++) {
@@ -152,7 +150,7 @@ final class VectorDirectChannels {
                     for (int b = b0; b < b1; b++) {
                         for (int r = 0; r < g.r; r++) {
                             int wOff = ((grp * blocks + b) * g.r + r) * slice + c0 / streams * 3 * NB;
-                            int xOff = xBase + c0 * plane + r * g.dilationH * wpad;
+                            int xOff = c0 * plane + r * g.dilationH * wpad;
                             for (int t = tg; t < tEnd; t++) {
                                 int a = (t - t0) * ts * accK + (b - b0) * NB;
                                 if (rows) {

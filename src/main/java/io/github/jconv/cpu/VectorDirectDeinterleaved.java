@@ -12,8 +12,10 @@ import jdk.incubator.vector.VectorSpecies;
  * quarter of the stem's time); here every vector is V consecutive outputs of one row, stored as it is.
  *
  * <p>An output at column ow reads, for tap column s, padded input column 2ow + s: among the input's columns of
- * parity s % 2 (deinterleaved), column ow + s / 2. So each (sample, channel) is first copied into two zero-padded planes, its
- * even and its odd padded columns (a scalar loop: see below), and a vector of outputs then reads V consecutive floats
+ * parity s % 2 (deinterleaved), column ow + s / 2. So each task first copies the padded rows its run of output rows reads,
+ * of each channel of its sample, into two zero-padded planes of its own, their even and their odd padded columns (a
+ * scalar loop: see below; a copy of all the rows shared by the tasks took a phase of its own, and the stem was 5-10%
+ * slower at batch 1 and 8 on an AMD EPYC Zen 5 with two threads), and a vector of outputs then reads V consecutive floats
  * of one of them per tap, as a stride-1 layer would. The register tile is {@link #KT} output channels x {@link #VT}
  * vectors of outputs (24 accumulators): per tap (input channel, row, column; one flat loop, two taps per iteration, an
  * odd count made even by a tap of weight 0 on a plane of zeros) three vector loads and eight broadcast weights (packed
@@ -53,9 +55,9 @@ final class VectorDirectDeinterleaved {
                 && g.q >= V && workspaceFloats(g) <= Integer.MAX_VALUE - 16;
     }
 
-    /** Padded input rows the outputs read. */
-    private static int rows(ConvGeometry g) {
-        return (g.p - 1) * g.strideH + (g.r - 1) * g.dilationH + 1;
+    /** Padded input rows that a run of {@code outputRows} output rows reads. */
+    private static int rows(ConvGeometry g, int outputRows) {
+        return (outputRows - 1) * g.strideH + (g.r - 1) * g.dilationH + 1;
     }
 
     /** Floats per row of a deinterleaved plane: the columns ow + s / 2 the outputs read. */
@@ -71,19 +73,19 @@ final class VectorDirectDeinterleaved {
         return g.c * 2 + g.c * g.r * g.s % 2;
     }
 
-    private static long sampleFloats(ConvGeometry g) {
-        return (long) samplePlanes(g) * rows(g) * half(g);
-    }
-
-    /** Floats of workspace a call uses: the deinterleaved input of every sample. */
+    /** Floats of workspace a thread uses at most: the deinterleaved input of one sample's output rows (a task's, at most). */
     static long workspaceFloats(ConvGeometry g) {
-        return g.n * sampleFloats(g);
+        return (long) samplePlanes(g) * rows(g, g.p) * half(g);
     }
 
     /** y = conv(x, w) + bias; {@link #applies} must hold. */
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         // the real taps, then one of weight 0 on the zero plane when their count is odd
-        int real = g.c * g.r * g.s, taps = real + real % 2, kTiles = (g.k + KT - 1) / KT, rows = rows(g), wh = half(g), plane = rows * wh;
+        int real = g.c * g.r * g.s, taps = real + real % 2, kTiles = (g.k + KT - 1) / KT, wh = half(g);
+        int perRow = (g.q + V - 1) / V, runs = Math.min(g.p, Math.max(1, (8 * par.threads() + g.n - 1) / g.n));
+        // each task deinterleaves the padded rows its run of output rows reads into a buffer of its own: planes of `rows`
+        // rows, enough for the longest run (ceil(P / runs) output rows)
+        int rows = rows(g, (g.p + runs - 1) / runs), plane = rows * wh, planes = samplePlanes(g);
         float[] w = weights.raw;
         float[] wp = weights.packed((long) kTiles * taps * KT, p -> par.forEach(kTiles, kt -> {
             for (int t = 0; t < taps; t++) {
@@ -93,17 +95,6 @@ final class VectorDirectDeinterleaved {
                 }
             }
         }));
-        // the caller's buffer, filled by the workers and then only read (the tasks below use another workspace slot)
-        float[] xd = Workspace.get(Workspace.COL, workspaceFloats(g));
-        int perSample = samplePlanes(g);
-        par.forEach(g.n * perSample, pl -> {
-            int n = pl / perSample, q = pl % perSample, dst = (int) (n * sampleFloats(g)) + q * plane;
-            if (q == g.c * 2) {
-                java.util.Arrays.fill(xd, dst, dst + plane, 0f);
-            } else {
-                deinterleave(g, x, (n * g.c + q / 2) * g.h * g.w, q % 2, xd, dst, wh, rows);
-            }
-        });
         int[] tapOff = new int[taps];
         tapOff[taps - 1] = g.c * 2 * plane; // the zero plane (when there is one; else a real tap takes this place below)
         for (int c = 0; c < g.c; c++) {
@@ -113,12 +104,18 @@ final class VectorDirectDeinterleaved {
                 }
             }
         }
-        int perRow = (g.q + V - 1) / V, runs = Math.min(g.p, Math.max(1, (8 * par.threads() + g.n - 1) / g.n));
         VectorEpilogue fused = done instanceof VectorEpilogue e && e.fuses() ? e : null;
         par.forEach(g.n * runs, task -> {
             int n = task / runs, run = task % runs, p0 = g.p * run / runs, p1 = g.p * (run + 1) / runs;
             float[] part = Workspace.get(Workspace.SCRATCH, (long) KT * VT * V + V);
-            int sampleAt = (int) (n * sampleFloats(g));
+            float[] xd = Workspace.get(Workspace.COL, (long) planes * plane);
+            for (int q = 0; q < planes; q++) { // padded rows from p0 * strideH on
+                if (q == g.c * 2) {
+                    java.util.Arrays.fill(xd, q * plane, (q + 1) * plane, 0f);
+                } else {
+                    deinterleave(g, x, (n * g.c + q / 2) * g.h * g.w, q % 2, p0 * g.strideH, xd, q * plane, wh, rows);
+                }
+            }
             int[] xAt = new int[VT], yAt = new int[VT], fresh = new int[VT];
             // the run's vectors in order: each row's first `full` (whole tiles of one row), then the rows' last ones
             int count = (p1 - p0) * perRow, full = perRow / VT * VT, inRows = (p1 - p0) * full;
@@ -127,7 +124,7 @@ final class VectorDirectDeinterleaved {
                     int v = Math.min(f + i, count - 1);
                     int op = p0 + (v < inRows ? v / full : (v - inRows) / (perRow - full));
                     int j = v < inRows ? v % full : full + (v - inRows) % (perRow - full), ow = Math.min(j * V, g.q - V);
-                    xAt[i] = sampleAt + op * g.strideH * wh + ow;
+                    xAt[i] = (op - p0) * g.strideH * wh + ow;
                     yAt[i] = op * g.q + ow;
                     fresh[i] = f + i < count ? j * V - ow : V; // lanes before it were stored with the row's previous vector
                 }
@@ -145,13 +142,13 @@ final class VectorDirectDeinterleaved {
 
     /**
      * Parity e's columns of one (sample, channel) of x (at src) into the zero-padded plane at dst: rows of wh floats,
-     * row i holding padded input row i's columns 2j + e.
+     * row i holding padded input row top + i's columns 2j + e.
      */
-    private static void deinterleave(ConvGeometry g, float[] x, int src, int e, float[] xd, int dst, int wh, int rows) {
+    private static void deinterleave(ConvGeometry g, float[] x, int src, int e, int top, float[] xd, int dst, int wh, int rows) {
         // the columns j whose padded column 2j + e is an input column: [j0, j1)
         int j0 = Math.max(0, Math.floorDiv(g.padLeft - e + 1, 2)), j1 = Math.max(j0, Math.min(wh, Math.floorDiv(g.w - 1 + g.padLeft - e, 2) + 1));
         for (int i = 0; i < rows; i++, dst += wh) {
-            int ih = i - g.padTop;
+            int ih = top + i - g.padTop;
             if (ih < 0 || ih >= g.h || j0 == j1) {
                 java.util.Arrays.fill(xd, dst, dst + wh, 0f);
                 continue;

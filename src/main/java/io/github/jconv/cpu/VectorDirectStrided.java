@@ -9,9 +9,8 @@ import jdk.incubator.vector.VectorSpecies;
  * API module is present; {@link DirectConv} calls it): ResNet's 7x7 stride-2 stem and its stride-2 3x3 layers, which
  * before ran either as im2col (an unfold of C*R*S rows, then a GEMM) or on the scalar per-plane loop at 2-4 GFLOP/s.
  *
- * <p>The input of every (sample, group) is first copied into zero-padded planes, Wp = W + pl + pr floats per row and
- * Hp = H + pt + pb rows, shared read-only by the
- * tasks. A task takes one sample, one group, one block of {@link #NB} output channels (four vectors) and a run of
+ * <p>A task reads its (sample, group)'s input from zero-padded planes, Wp = W + pl + pr floats per row and Hp = H + pt +
+ * pb rows, which each thread copies once per call for all its tasks on that pair ({@link VectorDirect#padOnce}). A task takes one sample, one group, one block of {@link #NB} output channels (four vectors) and a run of
  * output rows; the register tile is {@link #PX} consecutive outputs in flat (row-major) order, across row ends, x NB
  * channels (24 accumulators; with tiles per row a 7-wide row took 12 outputs' work, 58% kept, and 14-wide 78%). For every
  * input channel and tap it loads the block's four weight vectors (packed once per plan, tap after tap) and broadcasts
@@ -54,10 +53,10 @@ final class VectorDirectStrided {
         return (g.h + g.padTop + g.padBottom) * rowStride(g);
     }
 
-    /** Floats of workspace a call uses: the padded input of every sample and group, the packed weights, a task's outputs. */
+    /** Floats of workspace a thread uses: one pair's padded input, the packed weights, a task's outputs. */
     static long workspaceFloats(ConvGeometry g) {
         int blocks = (g.kPerGroup() + NB - 1) / NB;
-        return (long) g.n * g.c * paddedPlane(g) + (long) g.groups * blocks * NB * g.cPerGroup() * g.r * g.s
+        return VectorDirect.paddedSize(g, rowStride(g), paddedPlane(g)) + (long) g.groups * blocks * NB * g.cPerGroup() * g.r * g.s
                 + ((long) g.p * g.q + PX) * NB;
     }
 
@@ -65,12 +64,9 @@ final class VectorDirectStrided {
     static void forward(ConvGeometry g, float[] x, Weights w, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), taps = g.r * g.s;
         int blocks = (kg + NB - 1) / NB;
-        int ws = rowStride(g), plane = paddedPlane(g), hw = g.h * g.w, pq = g.p * g.q;
+        int ws = rowStride(g), plane = paddedPlane(g), pq = g.p * g.q;
         float[] wq = packWeights(g, w, blocks, par);
-        // the caller's buffer, filled by the workers and then only read (the caller waits for them, and the tasks below
-        // use other workspace slots)
-        float[] xp = Workspace.get(Workspace.COL, (long) g.n * g.c * plane);
-        par.forEach(g.n * g.c, nc -> VectorDirect.padPlane(g, x, nc * hw, xp, nc * plane, ws, plane));
+        long call = VectorDirect.newCall();
         int[] tapOff = new int[taps];
         for (int r = 0; r < g.r; r++) {
             for (int s = 0; s < g.s; s++) {
@@ -86,7 +82,8 @@ final class VectorDirectStrided {
             int n = unit / (g.groups * blocks), grp = unit / blocks % g.groups, b = unit % blocks;
             int p0 = (int) ((long) g.p * part / parts), p1 = (int) ((long) g.p * (part + 1) / parts);
             int k0 = b * NB, kn = Math.min(NB, kg - k0);
-            int xBase = (n * g.c + grp * cg) * plane, wBase = (grp * blocks + b) * cg * taps * NB;
+            float[] xp = VectorDirect.padOnce(call, g, x, n * g.groups + grp, ws, plane);
+            int wBase = (grp * blocks + b) * cg * taps * NB;
             int yBase = (n * g.k + grp * kg + k0) * pq;
             // the task's outputs p0*Q .. p1*Q in flat order, PX per tile across row ends (a 7-wide row is not 12 outputs)
             int f0 = p0 * g.q, outputs = (p1 - p0) * g.q, tiles = (outputs + PX - 1) / PX, tileSize = PX * NB;
@@ -107,7 +104,7 @@ final class VectorDirectStrided {
                 System.arraycopy(acc, 0, acc, f * NB, NB);
             }
             for (int c0 = 0; c0 < cg; c0 += cc) {
-                int cn = Math.min(cc, cg - c0), wi = wBase + c0 * taps * NB, xc = xBase + c0 * plane;
+                int cn = Math.min(cc, cg - c0), wi = wBase + c0 * taps * NB, xc = c0 * plane;
                 for (int tl = 0, o = 0; tl < tiles; tl++, o += PX) {
                     int x0 = at[o];
                     tile(cn, taps, tapOff, xp, xc + x0, plane, at[o + 1] - x0, at[o + 2] - x0, at[o + 3] - x0, at[o + 4] - x0,

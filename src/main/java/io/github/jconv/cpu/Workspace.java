@@ -13,6 +13,9 @@ final class Workspace {
     static final int WEIGHTS = 4;
     static final int ROW = 5;
     static final int SCRATCH = 6;
+    /** Only {@link VectorDirect#padOnce}'s: what it holds is known by the call that filled it. */
+    static final int PADDED = 7;
+    private static final int SLOTS = 8;
 
     /** 16 Mi floats (64 MiB) per slot and thread at most stay cached. */
     static final int CACHE_LIMIT = 1 << 24;
@@ -24,7 +27,7 @@ final class Workspace {
     private static final ThreadLocal<Sets> BUFFERS = ThreadLocal.withInitial(Sets::new);
 
     private static final class Sets {
-        float[][][] byDepth = {new float[7][]};
+        float[][][] byDepth = {new float[SLOTS][]};
         int depth;
         /** Bytes of the buffers above {@link #CACHE_LIMIT} this thread has allocated (each call allocates them again). */
         long uncachedBytes;
@@ -62,7 +65,7 @@ final class Workspace {
         Sets sets = BUFFERS.get();
         if (++sets.depth == sets.byDepth.length) {
             sets.byDepth = java.util.Arrays.copyOf(sets.byDepth, sets.depth + 1);
-            sets.byDepth[sets.depth] = new float[7][];
+            sets.byDepth[sets.depth] = new float[SLOTS][];
         }
     }
 

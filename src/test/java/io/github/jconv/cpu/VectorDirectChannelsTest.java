@@ -75,7 +75,7 @@ class VectorDirectChannelsTest {
     }
 
     /**
-     * A pair's input padded once for all its tasks ({@link VectorDirect#padAll}) from a scratch buffer full of NaN: rows
+     * A pair's input padded once per thread for all its tasks ({@link VectorDirect#padOnce}) from a scratch buffer full of NaN: rows
      * of 10 flat outputs, dilation 2, asymmetric and wide padding, groups, batches of 1 and 2.
      */
     @Test
