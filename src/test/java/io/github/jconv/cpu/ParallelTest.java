@@ -152,6 +152,43 @@ class ParallelTest {
         Parallel.SERIAL.hold().close(); // one thread: nothing to hold
     }
 
+    /**
+     * Each participant takes its own share of a loop's indices first (the caller the first third, helper i the (i+1)-th):
+     * loop after loop the same thread runs the same indices (see Parallel.Loop#work), and each index runs once. Every
+     * task takes 20 ms, so a participant is still in its own share when the others start.
+     */
+    @Test
+    void eachThreadTakesItsOwnShareFirst() {
+        Parallel par = Parallel.of(3);
+        try (Parallel.Held held = par.hold()) {
+            par.forEach(3, i -> { }); // wakes the helpers
+            for (int loop = 0; loop < 4; loop++) {
+                String[] ran = new String[9];
+                par.forEach(9, i -> {
+                    ran[i] = Thread.currentThread().getName();
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                });
+                String caller = Thread.currentThread().getName();
+                assertEquals(caller, ran[0], "the caller starts on the first share");
+                assertEquals("jconv-cpu-3-h1", ran[3], "helper 1 starts on the second share");
+                assertEquals("jconv-cpu-3-h2", ran[6], "helper 2 starts on the third share");
+            }
+        }
+        for (int threads = 2; threads <= 5; threads++) {
+            for (int count = 1; count <= 40; count++) {
+                AtomicIntegerArray seen = new AtomicIntegerArray(count);
+                Parallel.of(threads).forEach(count, seen::incrementAndGet);
+                for (int i = 0; i < count; i++) {
+                    assertEquals(1, seen.get(i), threads + " threads, " + count + " indices: index " + i);
+                }
+            }
+        }
+    }
+
     /** Every helper of the pool of {@code threads} stays RUNNABLE (spinning) over 100 ms, far past the 50 us spin. */
     private static void assertAwake(int threads) throws InterruptedException {
         for (int i = 0; i < 10; i++) {
