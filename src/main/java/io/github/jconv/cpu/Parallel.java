@@ -317,8 +317,9 @@ public final class Parallel {
          * the same way writes the same part of its output tensor from the same thread each time, and a next layer split
          * alike reads it there, from the cache of the core that wrote it. With one shared counter the claims fell
          * differently each time; on a VM whose two vCPUs are far apart (a cache line took 230 ns from one to the other,
-         * AMD EPYC Zen 5) a 3x3 layer's tasks ran 16-20% longer on two threads than on one. ResNet-50's trunk, runs alternating the shared counter and the shares in one process (AMD EPYC Zen 5, 2 threads,
-         * medians of the per-pair ratios): 1.021 and 1.014 faster at batch 1 (81 and 101 pairs), 1.048 at batch 8 (21).
+         * AMD EPYC Zen 5) a 3x3 layer's tasks ran 16-20% longer on two threads than on one. ResNet-50's trunk, runs
+         * alternating the shared counter and the shares in one process (AMD EPYC Zen 5, 2 threads, medians of the
+         * per-pair ratios): 1.021 and 1.014 faster at batch 1 (81 and 101 pairs), 1.048 at batch 8 (21).
          */
         void work(int who) {
             for (int j = 0; j < parts; j++) {

@@ -72,12 +72,12 @@ final class VectorDirect {
         int[] taps = taps(g);
         int pairs = g.n * g.groups;
         int chunks = Math.min(blocksPerGroup, Math.max(1, (4 * par.threads() + pairs - 1) / pairs));
-        int wp0 = g.w + g.padLeft + g.padRight;
+        int ws = g.w + g.padLeft + g.padRight, padded = (g.h + g.padTop + g.padBottom) * ws;
         long call = newCall();
         par.forEach(pairs * chunks, task -> {
             int pair = task / chunks, chunk = task % chunks;
             int n = pair / g.groups, grp = pair % g.groups;
-            float[] xp = padOnce(call, g, x, pair, wp0, (g.h + g.padTop + g.padBottom) * wp0);
+            float[] xp = padOnce(call, g, x, pair, ws, padded);
             int b0 = blocksPerGroup * chunk / chunks, b1 = blocksPerGroup * (chunk + 1) / chunks;
             int full = Math.min(b1, kg / TK); // blocks [b0, full) have TK channels
             // at most ACC floats of scratch output per pass, so it stays in L2 beside the padded input

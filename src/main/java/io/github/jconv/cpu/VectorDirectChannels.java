@@ -102,7 +102,7 @@ final class VectorDirectChannels {
         return g.padLeft + (g.h + g.padTop + g.padBottom) * ws;
     }
 
-    /** Floats of workspace a thread uses at most: one pair's padded input, the accumulators of one task, and the packed weights. */
+    /** Floats of workspace a thread uses at most: one pair's padded input, one task's accumulators, the packed weights. */
     static long workspaceFloats(ConvGeometry g) {
         int ws = rowStride(g), kPad = (g.kPerGroup() + NB - 1) / NB * NB;
         return VectorDirect.paddedSize(g, ws, paddedPlane(g, ws)) + ((long) g.p * ws + PX) * kPad

@@ -10,8 +10,8 @@ import jdk.incubator.vector.VectorSpecies;
  * before ran either as im2col (an unfold of C*R*S rows, then a GEMM) or on the scalar per-plane loop at 2-4 GFLOP/s.
  *
  * <p>A task reads its (sample, group)'s input from zero-padded planes, Wp = W + pl + pr floats per row and Hp = H + pt +
- * pb rows, which each thread copies once per call for all its tasks on that pair ({@link VectorDirect#padOnce}). A task takes one sample, one group, one block of {@link #NB} output channels (four vectors) and a run of
- * output rows; the register tile is {@link #PX} consecutive outputs in flat (row-major) order, across row ends, x NB
+ * pb rows, which each thread copies once per call for all its tasks on that pair ({@link VectorDirect#padOnce}). A task
+ * takes one sample, one group, one block of {@link #NB} output channels (four vectors) and a run of output rows; the register tile is {@link #PX} consecutive outputs in flat (row-major) order, across row ends, x NB
  * channels (24 accumulators; with tiles per row a 7-wide row took 12 outputs' work, 58% kept, and 14-wide 78%). For every
  * input channel and tap it loads the block's four weight vectors (packed once per plan, tap after tap) and broadcasts
  * the PX inputs the tile's outputs read there (their windows' offsets precomputed per tile), each for four FMAs: 24 FMAs per 4 loads and 6
@@ -56,8 +56,8 @@ final class VectorDirectStrided {
     /** Floats of workspace a thread uses: one pair's padded input, the packed weights, a task's outputs. */
     static long workspaceFloats(ConvGeometry g) {
         int blocks = (g.kPerGroup() + NB - 1) / NB;
-        return VectorDirect.paddedSize(g, rowStride(g), paddedPlane(g)) + (long) g.groups * blocks * NB * g.cPerGroup() * g.r * g.s
-                + ((long) g.p * g.q + PX) * NB;
+        return VectorDirect.paddedSize(g, rowStride(g), paddedPlane(g))
+                + (long) g.groups * blocks * NB * g.cPerGroup() * g.r * g.s + ((long) g.p * g.q + PX) * NB;
     }
 
     /** y = conv(x, w) + bias; {@link #applies} must hold. */

@@ -75,11 +75,11 @@ class VectorDirectChannelsTest {
     }
 
     /**
-     * A pair's input padded once per thread for all its tasks ({@link VectorDirect#padOnce}) from a scratch buffer full of NaN: rows
+     * A pair's input padded once per thread for its tasks ({@link VectorDirect#padOnce}) from a scratch buffer of NaN: rows
      * of 10 flat outputs, dilation 2, asymmetric and wide padding, groups, batches of 1 and 2.
      */
     @Test
-    void sharedPaddedInputAgainstFloat64AndAnyThreadCount() {
+    void aPairSplitOverTasksAgainstFloat64AndAnyThreadCount() {
         Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
         // {N, C, H, W, K, G, pad top, bottom, left, right, dilation}
         int[][] layers = {{1, 24, 13, 11, 64, 1, 1, 1, 1, 1, 1}, {2, 16, 10, 12, 96, 2, 0, 2, 3, 0, 1}, {1, 8, 9, 14, 32, 1, 2, 2, 2, 2, 2},
