@@ -3,12 +3,16 @@ package io.github.jconv.cpu;
 import io.github.jconv.InvalidConvolutionException;
 import org.junit.jupiter.api.Test;
 
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -154,29 +158,39 @@ class ParallelTest {
 
     /**
      * Each participant takes its own share of a loop's indices first (the caller the first third, helper i the (i+1)-th):
-     * loop after loop the same thread runs the same indices (see Parallel.Loop#work), and each index runs once. Every
-     * task takes 20 ms, so a participant is still in its own share when the others start.
+     * loop after loop the same thread runs the same indices (see Parallel.Loop#work), and each index runs once. The first
+     * index of each share waits until all three are running, so no participant can finish its share and take another's
+     * start, however late a helper wakes.
      */
     @Test
-    void eachThreadTakesItsOwnShareFirst() {
+    void eachThreadTakesItsOwnShareFirst() throws Exception {
         Parallel par = Parallel.of(3);
-        try (Parallel.Held held = par.hold()) {
-            par.forEach(3, i -> { }); // wakes the helpers
-            for (int loop = 0; loop < 4; loop++) {
-                String[] ran = new String[9];
+        for (int loop = 0; loop < 4; loop++) {
+            Map<String, Integer> first = null;
+            // a helper the machine does not run for 10 s (a starved CI VM) lets the caller take its share: then again
+            for (int attempt = 0; attempt < 3 && first == null; attempt++) {
+                CountDownLatch starts = new CountDownLatch(3);
+                Map<String, Integer> firsts = new ConcurrentHashMap<>();
+                boolean[] together = {true};
                 par.forEach(9, i -> {
-                    ran[i] = Thread.currentThread().getName();
-                    try {
-                        Thread.sleep(20);
-                    } catch (InterruptedException e) {
-                        Thread.currentThread().interrupt();
+                    firsts.putIfAbsent(Thread.currentThread().getName(), i);
+                    if (i % 3 == 0) {
+                        starts.countDown();
+                        try {
+                            if (!starts.await(10, TimeUnit.SECONDS)) {
+                                together[0] = false;
+                            }
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
                     }
                 });
-                String caller = Thread.currentThread().getName();
-                assertEquals(caller, ran[0], "the caller starts on the first share");
-                assertEquals("jconv-cpu-3-h1", ran[3], "helper 1 starts on the second share");
-                assertEquals("jconv-cpu-3-h2", ran[6], "helper 2 starts on the third share");
+                first = together[0] ? firsts : null;
             }
+            assertTrue(first != null, "the three shares' first indices never ran at the same time");
+            assertEquals(0, first.get(Thread.currentThread().getName()), "the caller starts on the first share");
+            assertEquals(3, first.get("jconv-cpu-3-h1"), "helper 1 starts on the second share");
+            assertEquals(6, first.get("jconv-cpu-3-h2"), "helper 2 starts on the third share");
         }
         for (int threads = 2; threads <= 5; threads++) {
             for (int count = 1; count <= 40; count++) {
