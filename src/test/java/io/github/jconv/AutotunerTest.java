@@ -443,16 +443,16 @@ class AutotunerTest {
     }
 
     /**
-     * The faster candidate's timed runs scattered (80 ms but one 25 ms run, im2col a steady 20 ms; each run also computes
-     * the layer, which a cold JVM's first runs, or a busy machine, can make a few ms: the sleeps keep the spread past 2x
-     * and the 25 ms run within 1.5x of im2col's with 5 ms to spare; at 10 ms against 8 a CI run beside other tests timed it
-     * out of reach and chose im2col): its fastest run is not its speed, so the candidates are timed again, and in the
-     * second rounds it runs at 1 ms and wins; the entry says so and is written to the file.
+     * The faster candidate's timed runs scattered (300 ms but one 65 ms run, im2col a steady 60 ms; each run also computes
+     * the layer, which a cold JVM's first runs, or a busy machine, can make several ms: the sleeps keep the spread past 2x
+     * and the 65 ms run within 1.5x of im2col's with 25 ms to spare; at 10 ms against 8, and later at 25 against 20, CI runs
+     * beside other tests timed it out of reach and chose im2col): its fastest run is not its speed, so the candidates are
+     * timed again, and in the second rounds it runs at 1 ms and wins; the entry says so and is written to the file.
      */
     @Test
     void scatteredTimedRunsAreTimedAgain(@TempDir Path dir) throws Exception {
         java.util.concurrent.atomic.AtomicInteger timedDirect = new java.util.concurrent.atomic.AtomicInteger();
-        Backend b = directTimed(20, i -> i >= 5 ? 1 : i == 1 ? 25 : 80, timedDirect);
+        Backend b = directTimed(60, i -> i >= 5 ? 1 : i == 1 ? 65 : 300, timedDirect);
         Path file = dir.resolve("a.json");
         Autotuner t = Autotuner.withCacheFile(file);
         assertEquals(Algorithm.DIRECT, t.choose(b, G, 1, true));
@@ -460,11 +460,14 @@ class AutotunerTest {
         assertEquals(10, timedDirect.get(), "two sets of timed rounds");
     }
 
-    /** Timed again once only: the second rounds decide even when they scatter as well (the same 80 ms runs and one of 25). */
+    /**
+     * Timed again once only: the second rounds decide even when they scatter as well (the same 300 ms runs and one of 70,
+     * within 1.5x of im2col's steady 60 ms with 20 ms to spare, so that a late wake-up does not skip the second rounds).
+     */
     @Test
     void scatteredTimedRunsAreTimedAgainOnce(@TempDir Path dir) {
         java.util.concurrent.atomic.AtomicInteger timedDirect = new java.util.concurrent.atomic.AtomicInteger();
-        Backend b = directTimed(20, i -> i % 5 == 1 ? 25 : 80, timedDirect);
+        Backend b = directTimed(60, i -> i % 5 == 1 ? 70 : 300, timedDirect);
         Autotuner t = Autotuner.withCacheFile(dir.resolve("a.json"));
         assertEquals(Algorithm.IM2COL, t.choose(b, G, 1, true));
         assertEquals(10, timedDirect.get(), "two sets of timed rounds, no third");
