@@ -372,6 +372,16 @@ public final class ConvGeometry {
         return k / groups;
     }
 
+    /** H + padTop + padBottom: the padded input's height (forward terms; checked to fit an int when built). */
+    public int paddedH() {
+        return h + padTop + padBottom;
+    }
+
+    /** W + padLeft + padRight: the padded input's width (forward terms; checked to fit an int when built). */
+    public int paddedW() {
+        return w + padLeft + padRight;
+    }
+
     public int effectiveR() {
         return (int) effectiveKernel(r, dilationH);
     }

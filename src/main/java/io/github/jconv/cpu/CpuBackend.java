@@ -75,7 +75,7 @@ public final class CpuBackend implements Backend {
     public long workspaceBytes(Algorithm algorithm, ConvGeometry g) {
         long col = (long) g.cPerGroup() * g.r * g.s * g.p * g.q;
         long weights = (long) g.k * g.cPerGroup() * g.r * g.s;
-        long padded = (long) g.cPerGroup() * (g.h + g.padTop + g.padBottom) * (g.w + g.padLeft + g.padRight);
+        long padded = (long) g.cPerGroup() * g.paddedH() * g.paddedW();
         switch (algorithm) {
             case REFERENCE: return 8L * (g.transposed() ? (long) g.n * g.c * g.h * g.w : (long) g.n * g.k * g.p * g.q);
             case IM2COL: return 4L * (col + weights);

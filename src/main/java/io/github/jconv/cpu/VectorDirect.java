@@ -72,7 +72,7 @@ final class VectorDirect {
         int[] taps = taps(g);
         int pairs = g.n * g.groups;
         int chunks = Math.min(blocksPerGroup, Math.max(1, (4 * par.threads() + pairs - 1) / pairs));
-        int ws = g.w + g.padLeft + g.padRight, padded = (g.h + g.padTop + g.padBottom) * ws;
+        int ws = g.paddedW(), padded = g.paddedH() * ws;
         long call = newCall();
         par.forEach(pairs * chunks, task -> {
             int pair = task / chunks, chunk = task % chunks;
@@ -179,7 +179,7 @@ final class VectorDirect {
 
     /** Floats of one channel's scratch output plane in {@link #blocks}: P rows of Wp (stride 1 along H) or of ceil(Q/V) vectors. */
     private static int plane(ConvGeometry g) {
-        int wpad = g.w + g.padLeft + g.padRight;
+        int wpad = g.paddedW();
         return g.strideH == 1 ? (g.p * wpad + V - 1) / V * V : g.p * ((g.q + V - 1) / V * V);
     }
 
@@ -191,7 +191,7 @@ final class VectorDirect {
      */
     private static void blocks(ConvGeometry g, int[] taps, float[] xp, float[] wp, int wOff, int k0, int nb, float[] bias,
                                float[] y, int n) {
-        int wpad = g.w + g.padLeft + g.padRight, rowVecs = (g.q + V - 1) / V;
+        int wpad = g.paddedW(), rowVecs = (g.q + V - 1) / V;
         boolean flat = g.strideH == 1;
         int accRow = flat ? wpad : rowVecs * V;
         int plane = plane(g);
@@ -244,7 +244,7 @@ final class VectorDirect {
         for (; v < vecs; v++) {
             block1(taps, xp, v * V, wp, wOff, acc, v * V);
         }
-        copyOut(g, acc, plane, g.w + g.padLeft + g.padRight, k, 1, y, n);
+        copyOut(g, acc, plane, g.paddedW(), k, 1, y, n);
     }
 
     /** One channel x 8 vectors: out[outOff + i*V ..] += sum over taps of wp[tap*TK] * xp[at + tap + i*V ..]. */
@@ -306,7 +306,7 @@ final class VectorDirect {
      */
     private static void rowsOfOneChannel(ConvGeometry g, int[] taps, float[] xp, float[] wp, int wOff, int k,
                                          float[] bias, float[] y, int n) {
-        int wpad = g.w + g.padLeft + g.padRight, rowStep = g.strideH * wpad;
+        int wpad = g.paddedW(), rowStep = g.strideH * wpad;
         int qFull = g.q - g.q % V;
         int yPlane = (n * g.k + k) * g.p * g.q;
         float[] tile = Workspace.get(Workspace.SCRATCH, 4 * V);
@@ -363,7 +363,7 @@ final class VectorDirect {
 
     /** Offset in the padded input of every tap (c, r, s), in weight order, relative to the output's first input. */
     private static int[] taps(ConvGeometry g) {
-        int hp = g.h + g.padTop + g.padBottom, wpad = g.w + g.padLeft + g.padRight;
+        int hp = g.paddedH(), wpad = g.paddedW();
         int[] taps = new int[g.cPerGroup() * g.r * g.s];
         for (int c = 0, i = 0; c < g.cPerGroup(); c++) {
             for (int r = 0; r < g.r; r++) {

@@ -99,7 +99,7 @@ final class VectorDirectChannels {
 
     /** Floats of one padded input plane with rows ws apart: the left padding of the first row, then H + pt + pb rows. */
     private static int paddedPlane(ConvGeometry g, int ws) {
-        return g.padLeft + (g.h + g.padTop + g.padBottom) * ws;
+        return g.padLeft + g.paddedH() * ws;
     }
 
     /** Floats of workspace a thread uses at most: one pair's padded input, one task's accumulators, the packed weights. */

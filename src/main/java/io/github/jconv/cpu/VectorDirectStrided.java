@@ -44,19 +44,15 @@ final class VectorDirectStrided {
         return !g.transposed() && g.strideW > 1 && g.kPerGroup() >= NB && workspaceFloats(g) <= Integer.MAX_VALUE - 16;
     }
 
-    /** Floats between padded rows: the padded width (every output's window lies within its rows). */
-    private static int rowStride(ConvGeometry g) {
-        return g.w + g.padLeft + g.padRight;
-    }
-
+    /** Floats of one padded input plane, rows the padded width apart (every output's window lies within its rows). */
     private static int paddedPlane(ConvGeometry g) {
-        return (g.h + g.padTop + g.padBottom) * rowStride(g);
+        return g.paddedH() * g.paddedW();
     }
 
     /** Floats of workspace a thread uses: one pair's padded input, the packed weights, a task's outputs. */
     static long workspaceFloats(ConvGeometry g) {
         int blocks = (g.kPerGroup() + NB - 1) / NB;
-        return VectorDirect.paddedSize(g, rowStride(g), paddedPlane(g))
+        return VectorDirect.paddedSize(g, g.paddedW(), paddedPlane(g))
                 + (long) g.groups * blocks * NB * g.cPerGroup() * g.r * g.s + ((long) g.p * g.q + PX) * NB;
     }
 
@@ -64,7 +60,7 @@ final class VectorDirectStrided {
     static void forward(ConvGeometry g, float[] x, Weights w, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), taps = g.r * g.s;
         int blocks = (kg + NB - 1) / NB;
-        int ws = rowStride(g), plane = paddedPlane(g), pq = g.p * g.q;
+        int ws = g.paddedW(), plane = paddedPlane(g), pq = g.p * g.q;
         float[] wq = packWeights(g, w, blocks, par);
         long call = VectorDirect.newCall();
         int[] tapOff = new int[taps];

@@ -60,13 +60,13 @@ final class VectorWgradBroadcast {
 
     /** Whether g is vectorised over input channels: enough of them, and the padded input is the smaller copy (or K/G < V). */
     static boolean overInputs(ConvGeometry g) {
-        int cg = g.cPerGroup(), kg = g.kPerGroup(), plane = (g.h + g.padTop + g.padBottom) * (g.w + g.padLeft + g.padRight);
+        int cg = g.cPerGroup(), kg = g.kPerGroup(), plane = g.paddedH() * g.paddedW();
         return cg >= V && (kg < V || (long) cg * plane < (long) kg * g.p * g.q);
     }
 
     private static void overOutputChannels(ConvGeometry g, float[] x, float[] dy, int grp, float[] dw, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), rs = g.r * g.s, crs = cg * rs, pq = g.p * g.q;
-        int wp = g.w + g.padLeft + g.padRight, plane = (g.h + g.padTop + g.padBottom) * wp;
+        int wp = g.paddedW(), plane = g.paddedH() * wp;
         int kBlocks = (kg + KB - 1) / KB, tBlocks = (crs + T - 1) / T;
         int batch = (int) Math.max(1, Math.min(g.n, batchFloats / ((long) cg * plane + (long) kBlocks * KB * pq)));
         double[] total = new double[kBlocks * tBlocks * T * KB]; // [kb][tb][t][KB]: each block's own region
@@ -118,7 +118,7 @@ final class VectorWgradBroadcast {
 
     private static void overInputChannels(ConvGeometry g, float[] x, float[] dy, int grp, float[] dw, Parallel par) {
         int cg = g.cPerGroup(), kg = g.kPerGroup(), rs = g.r * g.s, pq = g.p * g.q;
-        int wp = g.w + g.padLeft + g.padRight, plane = (g.h + g.padTop + g.padBottom) * wp;
+        int wp = g.paddedW(), plane = g.paddedH() * wp;
         int cBlocks = (cg + KB - 1) / KB, kTiles = (kg + T - 1) / T, tBlocks = rs * kTiles; // tile: one tap (r, s), T channels k
         int batch = (int) Math.max(1, Math.min(g.n, batchFloats / ((long) cBlocks * KB * plane)));
         double[] total = new double[cBlocks * tBlocks * T * KB]; // [cb][rs][kTile][t][KB]
