@@ -57,7 +57,7 @@ final class VectorWinograd {
 
     /** The tiling of one geometry: tile counts, the blocked input's sizes, task groups. */
     private static final class Plan {
-        final int tilesH, tilesW, cBlocks, cp, hp, wp, block, rowsPerGroup, groups, tilesPerGroup, kBlocks, all;
+        final int tilesH, tilesW, cBlocks, cp, hp, wp, block, groups, tilesPerGroup, kBlocks, all;
 
         Plan(ConvGeometry g, int threads) {
             tilesH = (g.p + 3) / 4;
@@ -78,9 +78,8 @@ final class VectorWinograd {
             // n groups of as even a share of the rows as whole rows allow (14 rows in 4: 3, 4, 3, 4), each computing only
             // its own tiles; the buffers are sized for the largest
             groups = n;
-            rowsPerGroup = (all + n - 1) / n;
-            tilesPerGroup = (rowsPerGroup * tilesW + PX - 1) / PX * PX;
             this.all = all;
+            tilesPerGroup = tiles(0, (all + n - 1) / n);
         }
 
         /** Group grp's first row of tiles (the rows in order, sample after sample); group grp + 1's first is its end. */
