@@ -23,6 +23,13 @@ import jdk.incubator.vector.VectorSpecies;
  * vector operand; the bias starts the sums of M[1][1], whose coefficient in every output is 1); then the output
  * transform with channels in the lanes, written to y and reported per channel and run of rows. The weights' transform
  * ({@code u[36][K/NB][C][NB]}, computed in float64, rounded once) is built once per plan.
+ *
+ * <p>Tried and left out: F(2x2, 3x3) for small maps (16 transformed positions, 4x4 patches two apart; its max relative
+ * error in {@code WinogradTest} 3-9e-7 against this one's 8e-6-1.4e-5). 2 threads, 12 weight copies cycling,
+ * alternating in one process (AMD EPYC Zen 5; ms, direct / F(4x4) / F(2x2)): batch 1, 256 @ 14 0.78 / 0.71 / 0.71,
+ * 512 @ 7 0.76 / 1.38 / 1.04, 128 @ 28 0.65 / 0.54 / 0.73, 64 @ 56 0.68 / 0.55 / 0.89; batch 8, 256 @ 14 5.7 / 4.5 /
+ * 4.6, 512 @ 7 5.9 / 7.0 / 7.2. At batch 1 on small maps its 1.8x direct's weights come from memory as this one's 4x
+ * do, and its GEMM does not run faster.
  */
 final class VectorWinograd {
     static final VectorSpecies<Float> S = VectorDirectStrided.S;
