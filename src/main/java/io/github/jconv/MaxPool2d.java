@@ -30,9 +30,19 @@ public final class MaxPool2d {
 
     /**
      * out = max_pool2d(in); both on the same device, NCHW and of one dtype, out of {@link #outputShape}. Half-precision
-     * tensors are widened to float32, pooled and rounded back, which is exact (the maximum is one of the values).
+     * tensors are widened to float32, pooled and rounded back, which is exact (the maximum is one of the values). On the
+     * CPU on all cores ({@link #run(DeviceTensor, DeviceTensor, int, int, int, int)} takes a thread count).
      */
     public static void run(DeviceTensor in, DeviceTensor out, int kernel, int stride, int padding) {
+        run(in, out, kernel, stride, padding, 0);
+    }
+
+    /**
+     * As {@link #run(DeviceTensor, DeviceTensor, int, int, int)}, on the CPU on {@code threads} threads (0: all cores; as
+     * a plan's {@code threads}, so a network's pool runs on its layers' threads); a GPU ignores it.
+     */
+    public static void run(DeviceTensor in, DeviceTensor out, int kernel, int stride, int padding, int threads) {
+        io.github.jconv.cpu.Parallel.requireValidThreads(threads);
         int[] s = in.shape(), o = outputShape(s, kernel, stride, padding);
         if (!Arrays.equals(o, out.shape()) || in.device() != out.device()) {
             throw new InvalidConvolutionException("max_pool2d output must be " + Arrays.toString(o) + " on " + in.device() + ", got "
@@ -50,7 +60,7 @@ public final class MaxPool2d {
                 synchronized (dev) {
                     in.widenInto(wide);
                 }
-                run(wide, pooled, kernel, stride, padding);
+                run(wide, pooled, kernel, stride, padding, threads);
                 synchronized (dev) {
                     out.roundFrom(pooled);
                 }
@@ -58,7 +68,7 @@ public final class MaxPool2d {
             return;
         }
         if (dev.isCpu()) {
-            pool(in.host(), s, out.host(), o, kernel, stride, padding);
+            pool(in.host(), s, out.host(), o, kernel, stride, padding, threads);
             return;
         }
         synchronized (dev) {
@@ -93,15 +103,15 @@ public final class MaxPool2d {
      * passes in vectors read straight from the rows, no copies): ResNet-50's pool 0.199-0.206 -> 0.127-0.128 ms (AMD EPYC
      * Zen 4 VM, JDK 17, 2 threads, medians of 41 slots of 50 calls, two processes each, 2026-12-05).
      */
-    private static void pool(float[] x, int[] s, float[] y, int[] o, int k, int stride, int pad) {
+    private static void pool(float[] x, int[] s, float[] y, int[] o, int k, int stride, int pad, int threads) {
         int h = s[2], w = s[3], p = o[2], q = o[3];
-        if (io.github.jconv.cpu.CpuBackend.maxPool(x, s[0] * s[1], h, w, y, p, q, k, stride, pad)) {
+        if (io.github.jconv.cpu.CpuBackend.maxPool(x, s[0] * s[1], h, w, y, p, q, k, stride, pad, threads)) {
             return;
         }
         boolean three = k == 3 && w <= PITCH;
         // the outputs whose window lies inside the row: [qa, qb)
         int qa = Math.min(q, (pad + stride - 1) / stride), qb = Math.max(qa, Math.min(q, Math.floorDiv(w - k + pad, stride) + 1));
-        io.github.jconv.cpu.Parallel.of(0).forEach(s[0] * s[1], plane -> {
+        io.github.jconv.cpu.Parallel.of(threads).forEach(s[0] * s[1], plane -> {
             float[][] b = buffers(w);
             float[] rows = b[0], col = b[1], win = b[2];
             int in = plane * h * w, out = plane * p * q;

@@ -1,5 +1,6 @@
 package io.github.jconv;
 
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -7,6 +8,7 @@ import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** max_pool2d as torch.nn.functional.max_pool2d: windows over the padding, NaN propagating, on the CPU and on cuda-emu. */
@@ -36,6 +38,27 @@ class MaxPool2dTest {
             }
         }
         assertArrayEquals(new int[] {2, 3, 5, 4}, MaxPool2d.outputShape(new int[] {2, 3, 9, 8}, 3, 2, 1), "torch: floor((9 + 2 - 3) / 2) + 1 = 5");
+    }
+
+    /**
+     * The thread count on the CPU: on 7 threads a crew of 7 runs it (the caller and helpers jconv-cpu-7-h1 to h6; all
+     * cores took it before, whatever a network's layers ran on), the same result as on 1; outside 0 to the maximum, the
+     * one-line error.
+     */
+    @Test
+    void runsOnTheThreadsAskedFor() {
+        int[] in = {1, 64, 20, 20}, out = MaxPool2d.outputShape(in, 3, 2, 1);
+        float[] x = TestSupport.gaussian(new Random(7), Tensor.elementCount(in));
+        try (Device dev = Device.open("cpu"); DeviceTensor dx = dev.upload(x, in); DeviceTensor one = dev.allocate(out);
+             DeviceTensor seven = dev.allocate(out)) {
+            MaxPool2d.run(dx, one, 3, 2, 1, 1);
+            MaxPool2d.run(dx, seven, 3, 2, 1, 7);
+            assertArrayEquals(one.download().data(), seven.download().data());
+            long helpers = Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("jconv-cpu-7-h") && t.isAlive()).count();
+            assertEquals(6, helpers, "a crew of 7: the caller and 6 helpers");
+            InvalidConvolutionException e = assertThrows(InvalidConvolutionException.class, () -> MaxPool2d.run(dx, one, 3, 2, 1, -1));
+            assertTrue(e.getMessage().startsWith("threads must be between 0"), e.getMessage());
+        }
     }
 
     private static void check(String name, int[] in, float[] x) {

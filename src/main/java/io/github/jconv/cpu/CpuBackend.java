@@ -12,15 +12,16 @@ import java.util.Map;
 /** The pure-Java backend: always available, multi-threaded. */
 public final class CpuBackend implements Backend {
     /**
-     * y = max_pool2d(x, kernel, stride, pad) over {@code planes} planes of h x w -> p x q on the Vector API
-     * ({@link VectorPool}) where it is loaded and takes the window ({@link VectorPool#applies}); returns false (nothing
-     * done) otherwise, for the caller's own loops.
+     * y = max_pool2d(x, kernel, stride, pad) over {@code planes} planes of h x w -> p x q on {@code threads} threads (0:
+     * all cores) on the Vector API ({@link VectorPool}) where it is loaded and takes the window ({@link
+     * VectorPool#applies}); returns false (nothing done) otherwise, for the caller's own loops.
      */
-    public static boolean maxPool(float[] x, int planes, int h, int w, float[] y, int p, int q, int kernel, int stride, int pad) {
+    public static boolean maxPool(float[] x, int planes, int h, int w, float[] y, int p, int q, int kernel, int stride, int pad,
+                                  int threads) {
         if (!Sgemm.VECTOR || !VectorPool.applies(kernel, pad)) {
             return false;
         }
-        VectorPool.pool3(x, planes, h, w, y, p, q, stride, pad, Parallel.of(0));
+        VectorPool.pool3(x, planes, h, w, y, p, q, stride, pad, Parallel.of(threads));
         return true;
     }
 

@@ -502,7 +502,7 @@ public final class Network {
                         plans[i].run(t[c.input], inPlace[i] ? t[i + 1] : c.residual >= 0 ? t[c.residual] : null, t[i + 1]);
                     } else {
                         Pool p = (Pool) l;
-                        MaxPool2d.run(t[p.input], t[i + 1], p.kernel, p.stride, p.padding);
+                        MaxPool2d.run(t[p.input], t[i + 1], p.kernel, p.stride, p.padding, parallel.threads());
                     }
                     if (layerNanos != null) {
                         device.synchronize();
