@@ -68,9 +68,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>Cold caches: where the backend says its candidates' weights outweigh the work ({@link Backend#timedCold}: Winograd's
  * transformed weights on 7x7 and 14x14 maps at batch 1), each timed run is preceded by a sweep through more memory than
- * the last-level cache holds ({@link #clearCaches}), as in a network, where the other layers' weights pass through the
- * caches between two calls of this one; timed on weights it had just used, Winograd won where it lost in the trunk
- * ({@code "timed"} in the entry says which).
+ * the last-level cache holds ({@link #clearCaches}), then by one run of the same candidate on a copy of the weights (its
+ * own arrays and packed forms), as in a network, where the other layers' weights pass through the caches between two
+ * calls of this one while its input and workspaces stay there; timed on weights it had just used, Winograd won where it
+ * lost in the trunk, and timed right after the sweep it lost where it won ({@code "timed"} in the entry says which).
  */
 public final class Autotuner {
     /** The cache file's format version. */
@@ -355,6 +356,9 @@ public final class Autotuner {
         Map<String, Boolean> steady = new TreeMap<>();
         Map<Algorithm, double[]> timed = new LinkedHashMap<>();
         Map<Algorithm, Runnable> onHost = new LinkedHashMap<>();
+        // timed cold: each timed run follows a sweep of the caches and a run of the same candidate on a copy of the weights
+        boolean cold = backend.timedCold(g);
+        Map<Algorithm, Runnable> primers = cold ? new LinkedHashMap<>() : null;
         // on a GPU backend the candidates are timed as plans on device tensors between device events: the kernels
         // alone, not the transfers, which are the same for every algorithm
         try (Device device = backend instanceof CudaBackend ? Device.open(backend.name()) : null) {
@@ -372,6 +376,9 @@ public final class Autotuner {
                         Runnable run = hostRun(backend, a, g, d, out, threads);
                         steady.put(a.label(), warmOnHost(run, backend instanceof CpuBackend));
                         onHost.put(a, run);
+                        if (cold) {
+                            primers.put(a, hostRun(backend, a, g, new float[][] {d[0], d[1].clone(), d[2]}, new float[out.length], threads));
+                        }
                     } else {
                         timed.put(a, deviceTimes(device, a, g, d, out));
                     }
@@ -382,12 +389,11 @@ public final class Autotuner {
                 errors.put(a.label(), ReferenceConv.maxRelError(out, ref));
             }
         }
-        boolean cold = backend.timedCold(g);
-        Map<Algorithm, double[]> host = hostTimes(backend, onHost, g, failed, cold);
+        Map<Algorithm, double[]> host = hostTimes(backend, onHost, primers, g, failed);
         boolean retimed = scattered(host, errors);
         if (retimed) {
             LOG.info("autotuning {}: the timed runs of a candidate near the fastest spread more than {}x; timing them again", g, TIMED_SPREAD);
-            host = hostTimes(backend, onHost, g, failed, cold);
+            host = hostTimes(backend, onHost, primers, g, failed);
         }
         Algorithm expected = backend.choose(g);
         boolean suspect = outrun(host, errors, expected);
@@ -395,7 +401,7 @@ public final class Autotuner {
             LOG.info("autotuning {}: {}, the backend's own pick, lost by more than {}x; warming it again and timing every candidate once more", g,
                     expected, SUSPECT_MARGIN);
             steady.put(expected.label(), warmOnHost(onHost.get(expected), backend instanceof CpuBackend, SUSPECT_WARMUP_MILLIS));
-            host = hostTimes(backend, onHost, g, failed, cold);
+            host = hostTimes(backend, onHost, primers, g, failed);
             retimed = true;
             suspect = outrun(host, errors, expected);
         }
@@ -428,7 +434,7 @@ public final class Autotuner {
         entry.put("median_ms", times);
         entry.put("max_rel_error", errors);
         entry.put("timed", backend instanceof CudaBackend ? "device events around plan runs"
-                : "whole calls at steady state" + (cold ? ", the caches cleared before each" : ""));
+                : "whole calls at steady state" + (cold ? ", the caches cleared before each, then a run on a copy of the weights" : ""));
         entry.put("spread", spreads);
         if (!steady.isEmpty()) {
             entry.put("steady", steady);
@@ -542,16 +548,17 @@ public final class Autotuner {
      * the other, a candidate's 3 runs on a noisy 2-core machine were up to 2x apart and the slower algorithm won).
      * A candidate that throws is dropped (recorded in failed).
      */
-    private static Map<Algorithm, double[]> hostTimes(Backend backend, Map<Algorithm, Runnable> candidates, ConvGeometry g,
-                                                      Map<String, Object> failed, boolean cold) {
+    private static Map<Algorithm, double[]> hostTimes(Backend backend, Map<Algorithm, Runnable> candidates, Map<Algorithm, Runnable> primers,
+                                                      ConvGeometry g, Map<String, Object> failed) {
         Map<Algorithm, double[]> ms = new LinkedHashMap<>();
         candidates.keySet().forEach(a -> ms.put(a, new double[TIMED_RUNS]));
         for (int round = 0; round < TIMED_RUNS; round++) {
             for (Iterator<Map.Entry<Algorithm, double[]>> it = ms.entrySet().iterator(); it.hasNext(); ) {
                 Map.Entry<Algorithm, double[]> e = it.next();
                 try {
-                    if (cold) {
+                    if (primers != null) {
                         clearCaches.run();
+                        primers.get(e.getKey()).run();
                     }
                     long s = System.nanoTime();
                     candidates.get(e.getKey()).run();

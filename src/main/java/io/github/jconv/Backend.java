@@ -78,10 +78,11 @@ public interface Backend {
     }
 
     /**
-     * Whether the tuner times the candidates for {@code geometry} with the caches cleared before each timed run (see
-     * {@link Autotuner}): where a candidate's weights outweigh the work, its speed on weights it has just used would not
-     * hold in a network, where the other layers' weights pass through the caches between two of its calls. By default
-     * not.
+     * Whether the tuner times the candidates for {@code geometry} with the caches cleared before each timed run, then one
+     * run of the same candidate on a copy of the weights, so only its weights come from memory (see {@link Autotuner}):
+     * where a candidate's weights outweigh the work, its speed on weights it has just used would not hold in a network,
+     * where the other layers' weights pass through the caches between two of its calls (its input and workspaces stay
+     * there). By default not.
      */
     default boolean timedCold(ConvGeometry geometry) {
         return false;

@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -360,21 +361,29 @@ class AutotunerTest {
 
     /**
      * Where the backend says its candidates' weights outweigh the work ({@link Backend#timedCold}), each timed run follows a
-     * sweep of the caches: a fake Winograd that is fast on weights it has just used (1 ms) and slow right after a sweep
-     * (12 ms, as on weights from memory) loses to a 4 ms direct there, and wins where the timing is warm; the entry says
-     * how it was timed. The sweep is the tuner's own (Autotuner.clearCaches), replaced here to see when it runs.
+     * sweep of the caches and then one run of the same candidate on a copy of the weights. A fake Winograd costs 1 ms on
+     * weights it has used since the last sweep, more on others (as from memory: {@code weightsMs}), and 8 ms more for the
+     * first call of any candidate after a sweep (its input and workspaces from memory, which stay cached in a network);
+     * direct costs 4. Timed cold, Winograd whose weights cost 12 ms loses, and one whose weights cost 2 wins (it would lose
+     * at 2 + 8 = 10 ms timed straight after the sweep, as before the run on the copy); timed warm (no sweeps) Winograd
+     * wins. The entry says how it was timed. The sweep is the tuner's own (Autotuner.clearCaches), replaced here to see
+     * when it runs.
      */
     @Test
-    void whereTheBackendSaysSoEachTimedRunFollowsASweepOfTheCaches(@TempDir Path dir) {
+    void whereTheBackendSaysSoEachTimedRunFollowsASweepOfTheCachesAndARunOnOtherWeights(@TempDir Path dir) {
         Runnable sweep = Autotuner.clearCaches;
         java.util.concurrent.atomic.AtomicBoolean swept = new java.util.concurrent.atomic.AtomicBoolean();
         java.util.concurrent.atomic.AtomicInteger sweeps = new java.util.concurrent.atomic.AtomicInteger();
+        Set<float[]> used = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
         Autotuner.clearCaches = () -> {
             swept.set(true);
+            used.clear();
             sweeps.incrementAndGet();
         };
         try {
-            for (boolean cold : new boolean[] {true, false}) {
+            for (int[] c : new int[][] {{1, 12}, {1, 2}, {0, 12}}) {
+                boolean cold = c[0] == 1;
+                int weightsMs = c[1];
                 Backend b = new Backend() {
                     @Override public String name() { return "fake"; }
                     @Override public String unavailableReason() { return null; }
@@ -385,15 +394,17 @@ class AutotunerTest {
 
                     @Override
                     public void run(Algorithm a, ConvGeometry g, float[] in, float[] w, float[] bias, float[] out, int threads) {
-                        sleep(a == Algorithm.DIRECT ? 4 : swept.getAndSet(false) ? 12 : 1);
+                        int rest = swept.getAndSet(false) ? 8 : 0;
+                        sleep(a == Algorithm.DIRECT ? 4 : rest + (used.add(w) ? weightsMs : 1));
                         CpuBackend.INSTANCE.run(Algorithm.DIRECT, g, in, w, bias, out, threads);
                     }
                 };
                 sweeps.set(0);
-                Autotuner t = Autotuner.withCacheFile(dir.resolve(cold + ".json"));
-                assertEquals(cold ? Algorithm.DIRECT : Algorithm.WINOGRAD, t.choose(b, G, 1, true), cold ? "timed cold" : "timed warm");
-                assertEquals(cold ? "whole calls at steady state, the caches cleared before each" : "whole calls at steady state",
-                        t.cached(b, G, 1).get("timed"));
+                Autotuner t = Autotuner.withCacheFile(dir.resolve(cold + "-" + weightsMs + ".json"));
+                Algorithm expected = cold && weightsMs == 12 ? Algorithm.DIRECT : Algorithm.WINOGRAD;
+                assertEquals(expected, t.choose(b, G, 1, true), (cold ? "timed cold" : "timed warm") + ", weights " + weightsMs + " ms");
+                assertEquals(cold ? "whole calls at steady state, the caches cleared before each, then a run on a copy of the weights"
+                        : "whole calls at steady state", t.cached(b, G, 1).get("timed"));
                 if (cold) {
                     assertTrue(sweeps.get() >= 10, sweeps + " sweeps for 5 rounds of 2 candidates");
                 } else {

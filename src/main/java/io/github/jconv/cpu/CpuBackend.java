@@ -111,7 +111,10 @@ public final class CpuBackend implements Backend {
      * 4 VM (2026-12-05) the same layer ran 0.61-0.86 ms with Winograd inside the trunk against direct's 1.31-1.33, and
      * the 512 one at 7x7 1.07-1.28 against 1.37-1.39 (ONNX Runtime 1.01-1.04 and 1.18): which wins depends on the machine,
      * so the tuner times it as the trunk runs it instead of leaving it out. At or below this (128 -> 128 at 28x28: 5.9,
-     * 64 -> 64 at 56x56: 0.7, batch 8 at 14x14: 5.9) the weights stay in the caches and the timing is warm.
+     * 64 -> 64 at 56x56: 0.7, batch 8 at 14x14: 5.9) the weights stay in the caches and the timing is warm. Swept caches
+     * alone also evicted the input and Winograd's workspaces, which stay in the caches inside a trunk: at one thread
+     * (Zen 5) the tuner saw Winograd 1.05-1.19x ahead on the 14x14 layer, inside the trunk 1.3-1.45x, and kept direct in
+     * one of two trunk tunings; with a run on a copy of the weights after the sweep, Winograd in 3 of 3.
      */
     static final int WINOGRAD_WEIGHTS_PER_OUTPUT = 16;
 
