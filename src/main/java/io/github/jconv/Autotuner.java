@@ -376,7 +376,7 @@ public final class Autotuner {
                         Runnable run = hostRun(backend, a, g, d, out, threads);
                         steady.put(a.label(), warmOnHost(run, backend instanceof CpuBackend));
                         onHost.put(a, run);
-                        if (cold) {
+                        if (cold) { // other weight arrays (on the CPU also its own packed forms), its own output
                             primers.put(a, hostRun(backend, a, g, new float[][] {d[0], d[1].clone(), d[2]}, new float[out.length], threads));
                         }
                     } else {
