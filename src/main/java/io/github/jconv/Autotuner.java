@@ -376,8 +376,9 @@ public final class Autotuner {
                         Runnable run = hostRun(backend, a, g, d, out, threads);
                         steady.put(a.label(), warmOnHost(run, backend instanceof CpuBackend));
                         onHost.put(a, run);
-                        if (cold) { // other weight arrays (on the CPU also its own packed forms), its own output
-                            primers.put(a, hostRun(backend, a, g, new float[][] {d[0], d[1].clone(), d[2]}, new float[out.length], threads));
+                        if (cold) { // other weight arrays (on the CPU hostRun copies them, and its packed forms are its own), its own output
+                            float[][] other = backend instanceof CpuBackend ? d : new float[][] {d[0], d[1].clone(), d[2]};
+                            primers.put(a, hostRun(backend, a, g, other, new float[out.length], threads));
                         }
                     } else {
                         timed.put(a, deviceTimes(device, a, g, d, out));

@@ -1,6 +1,7 @@
 package io.github.jconv.cpu;
 
 import io.github.jconv.InvalidConvolutionException;
+import io.github.jconv.TestSupport;
 import org.junit.jupiter.api.Test;
 
 import java.util.concurrent.ConcurrentHashMap;
@@ -141,7 +142,7 @@ class ParallelTest {
             par.forEach(100, i -> { }); // wakes the helpers; they now spin, however long the gap to the next loop
             assertAwake(5);
             Parallel.releaseIdlePools(0);
-            assertEquals(4, helpers(5).size(), "a held pool is not shut down as idle");
+            assertEquals(4, TestSupport.cpuHelpers(5).size(), "a held pool is not shut down as idle");
             assertAwake(5);
         } finally {
             held.close(); // even when an assertion failed: a hold left open would keep a core spinning for the other tests
@@ -207,22 +208,17 @@ class ParallelTest {
     private static void assertAwake(int threads) throws InterruptedException {
         for (int i = 0; i < 10; i++) {
             Thread.sleep(10);
-            assertTrue(helpers(threads).stream().allMatch(t -> t.getState() == Thread.State.RUNNABLE), "a helper parked while held");
+            assertTrue(TestSupport.cpuHelpers(threads).stream().allMatch(t -> t.getState() == Thread.State.RUNNABLE), "a helper parked while held");
         }
     }
 
     /** Waits (at most 10 s) until every helper of the pool of {@code threads} is parked, and checks that they are. */
     private static void awaitParked(int threads) throws InterruptedException {
         long deadline = System.nanoTime() + 10_000_000_000L;
-        while (System.nanoTime() < deadline && helpers(threads).stream().anyMatch(t -> t.getState() != Thread.State.WAITING)) {
+        while (System.nanoTime() < deadline && TestSupport.cpuHelpers(threads).stream().anyMatch(t -> t.getState() != Thread.State.WAITING)) {
             Thread.sleep(5);
         }
-        assertFalse(helpers(threads).isEmpty());
-        assertTrue(helpers(threads).stream().allMatch(t -> t.getState() == Thread.State.WAITING), "a helper still spins");
-    }
-
-    private static List<Thread> helpers(int threads) {
-        return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("jconv-cpu-" + threads + "-h") && t.isAlive())
-                .toList();
+        assertFalse(TestSupport.cpuHelpers(threads).isEmpty());
+        assertTrue(TestSupport.cpuHelpers(threads).stream().allMatch(t -> t.getState() == Thread.State.WAITING), "a helper still spins");
     }
 }
