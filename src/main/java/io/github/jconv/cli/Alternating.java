@@ -26,13 +26,28 @@ public final class Alternating {
     private Alternating() {
     }
 
+    /** One side's call, which may throw E. */
+    @FunctionalInterface
+    interface Call<E extends Exception> {
+        void run() throws E;
+    }
+
     /** {@code rounds} rounds of a slot of {@code mine} and one of {@code theirs}, each at least {@code slotMs} long (0: one run). */
     public static Result run(Runnable mine, PeerSession theirs, int rounds, long slotMs) throws IOException {
-        return run(mine, theirs, rounds, slotMs, System::nanoTime, Alternating::pause);
+        return Alternating.<IOException>run(mine::run, theirs::run, rounds, slotMs, System::nanoTime, Alternating::pause);
+    }
+
+    /**
+     * Two of jconv's own calls alternated (bench --thread-scaling: a layer on --threads threads as {@code mine}, on one
+     * thread as {@code theirs}); the ratio is then {@code theirs}' time over {@code mine}'s, the speedup.
+     */
+    static Result run(Runnable mine, Runnable theirs, int rounds, long slotMs) {
+        return Alternating.<RuntimeException>run(mine::run, theirs::run, rounds, slotMs, System::nanoTime, Alternating::pause);
     }
 
     /** {@link #run(Runnable, PeerSession, int, long)} on a clock (ns) and with a pause before each slot, both given (for tests). */
-    static Result run(Runnable mine, PeerSession theirs, int rounds, long slotMs, LongSupplier clock, Runnable pause) throws IOException {
+    static <E extends Exception> Result run(Call<E> mine, Call<E> theirs, int rounds, long slotMs, LongSupplier clock, Runnable pause)
+            throws E {
         double[] jconv = new double[rounds], peer = new double[rounds], ratio = new double[rounds];
         for (int r = 0; r < rounds; r++) {
             for (int side = 0; side < 2; side++) {

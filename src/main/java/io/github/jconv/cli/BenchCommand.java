@@ -115,8 +115,8 @@ final class BenchCommand implements Callable<Integer> {
             + "Runtime, its own kernel time per layer beside them (its profiler, in a run of its own).")
     boolean layers;
 
-    @Option(names = "--thread-scaling", description = "On the cpu backend, also time each row with 1 thread and list the "
-            + "speedup of the --threads run over it (a run slower than 1 thread is flagged).")
+    @Option(names = "--thread-scaling", description = "On the cpu backend, also time each row on 1 thread and on --threads in "
+            + "alternating slots (as --paired) and list the speedup, the median of the rounds' ratios (a row slower on more threads is flagged).")
     boolean threadScaling;
 
     @Option(names = "--paired", description = "On the cpu backend with ONNX Runtime: also time each layer's fastest jconv row and ONNX "
@@ -348,17 +348,7 @@ final class BenchCommand implements Callable<Integer> {
                 double[] ms = time(be, g, chosen, data, threadCount, !cpuPlan, wgrad, y, pr.label + " " + a, unsteady);
                 String label = a == Algorithm.AUTO ? "auto:" + chosen : chosen.label();
                 if (threadScaling && threadCount > 1 && be.name().equals("cpu")) {
-                    double[] one = time(be, g, chosen, data, 1, !cpuPlan, wgrad, new float[y.length], pr.label + " " + a + " (1 thread)", unsteady);
-                    Arrays.sort(one);
-                    double[] many = ms.clone();
-                    Arrays.sort(many);
-                    Map<String, Object> s = new LinkedHashMap<>();
-                    s.put("shape", pr.label);
-                    s.put("algorithm", label);
-                    s.put("median_ms_1_thread", median(one));
-                    s.put("median_ms_" + threadCount + "_threads", median(many));
-                    s.put("speedup", median(one) / median(many));
-                    scaling.add(s);
+                    scaling.add(threadScaling(be, g, chosen, data, threadCount, !cpuPlan, wgrad, pr.label, label, unsteady));
                 }
                 Row row = row(pr, wgrad ? WGRAD : pr.geometry.op.label(), be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak);
                 if (gpu != null) { // the kernels alone: a plan on device tensors, timed by device events
@@ -463,11 +453,14 @@ final class BenchCommand implements Callable<Integer> {
                     skipped);
         }
         if (!scaling.isEmpty()) {
-            out.printf("thread scaling (median ms with 1 thread, with %d, speedup):%n", threadCount);
+            out.printf("thread scaling (1 thread and %d in alternating slots of >= %d ms, %d rounds, the order swapped each round; median ms"
+                    + " of each, speedup: the median of the rounds' ratios, and their range):%n", threadCount, PAIRED_SLOT_MS,
+                    (Integer) scaling.get(0).get("rounds"));
             for (Map<String, Object> sc : scaling) {
                 double speedup = (Double) sc.get("speedup");
-                out.printf("  %-34s %-20s %10.3f %10.3f %6.2fx%s%n", sc.get("shape"), sc.get("algorithm"), sc.get("median_ms_1_thread"),
-                        sc.get("median_ms_" + threadCount + "_threads"), speedup, speedup < 1 ? "  SLOWER with more threads" : "");
+                out.printf("  %-34s %-20s %10.3f %10.3f %6.2fx %11s%s%n", sc.get("shape"), sc.get("algorithm"), sc.get("median_ms_1_thread"),
+                        sc.get("median_ms_" + threadCount + "_threads"), speedup,
+                        String.format("%.2f-%.2f", sc.get("speedup_min"), sc.get("speedup_max")), speedup < 1 ? "  SLOWER with more threads" : "");
             }
         }
         if (!pairs.isEmpty()) {
@@ -517,7 +510,7 @@ final class BenchCommand implements Callable<Integer> {
             text.println("peer paired: " + peers.get("paired"));
             return out;
         }
-        int rounds = Math.max(NetworkBench.PAIRED_ROUNDS, 2 * runs + 1);
+        int rounds = alternatingRounds();
         for (int i = 0; i < problems.size(); i++) {
             Problem pr = problems.get(i);
             if (fastest[i] == null) {
@@ -563,6 +556,40 @@ final class BenchCommand implements Callable<Integer> {
         }
         out.printf("  paired ratio over %d layer(s): geometric mean %.2f, lowest %.2f (%s)%n", pairs.size(), Math.exp(logSum / pairs.size()),
                 lowest.get("ratio"), lowest.get("shape"));
+    }
+
+    /** Rounds of --paired's and --thread-scaling's alternating slots: at least the network bench's, and 2 x --runs + 1. */
+    private int alternatingRounds() {
+        return Math.max(NetworkBench.PAIRED_ROUNDS, 2 * runs + 1);
+    }
+
+    /**
+     * --thread-scaling for one row: its call on threadCount threads and on 1, each warmed up, then in {@link Alternating}
+     * slots (as --paired's), so that a slow stretch of a shared machine slows both alike: timed one after the other, a
+     * memory-bound layer (64 -> 64 @ 56, batch 8) showed 2 threads 6% slower than 1 in one run and 1.67x faster in the next.
+     * The speedup is the median of the rounds' 1-thread time over their threadCount-thread time.
+     */
+    private Map<String, Object> threadScaling(Backend be, ConvGeometry g, Algorithm a, float[][] data, int threadCount, boolean statelessCall,
+                                              boolean wgrad, String shape, String label, List<String> unsteady) {
+        try (HostCall many = new HostCall(be, g, a, data, threadCount, statelessCall, wgrad);
+             HostCall one = new HostCall(be, g, a, data, 1, statelessCall, wgrad)) {
+            for (HostCall c : List.of(many, one)) {
+                if (!io.github.jconv.Warmup.untilSteady(c::run, warmup, warmupMs, warmupMaxMs)) {
+                    unsteady.add(shape + " " + label + (c == one ? " (1 thread)" : " (thread scaling)"));
+                }
+            }
+            Alternating.Result r = Alternating.run(many::run, one::run, alternatingRounds(), PAIRED_SLOT_MS);
+            Map<String, Object> s = new LinkedHashMap<>();
+            s.put("shape", shape);
+            s.put("algorithm", label);
+            s.put("rounds", r.rounds());
+            s.put("median_ms_1_thread", r.peerMs());
+            s.put("median_ms_" + threadCount + "_threads", r.jconvMs());
+            s.put("speedup", r.ratio());
+            s.put("speedup_min", r.ratioMin());
+            s.put("speedup_max", r.ratioMax());
+            return s;
+        }
     }
 
     /**

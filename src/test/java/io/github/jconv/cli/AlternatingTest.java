@@ -38,7 +38,7 @@ class AlternatingTest {
     }
 
     private Alternating.Result run(Runnable jconv, Runnable peer, int rounds, long slotMs) throws Exception {
-        return Alternating.run(jconv, peer(peer), rounds, slotMs, () -> now, () -> log.add("pause"));
+        return Alternating.<java.io.IOException>run(jconv::run, peer(peer)::run, rounds, slotMs, () -> now, () -> log.add("pause"));
     }
 
     @Test
