@@ -30,7 +30,10 @@ import jdk.incubator.vector.VectorSpecies;
  * alternating in one process (AMD EPYC Zen 5; ms, direct / F(4x4) / F(2x2)): batch 1, 256 @ 14 0.78 / 0.71 / 0.71,
  * 512 @ 7 0.76 / 1.38 / 1.04, 128 @ 28 0.65 / 0.54 / 0.73, 64 @ 56 0.68 / 0.55 / 0.89; batch 8, 256 @ 14 5.7 / 4.5 /
  * 4.6, 512 @ 7 5.9 / 7.0 / 7.2. At batch 1 on small maps its 1.8x direct's weights come from memory as this one's 4x
- * do, and its GEMM does not run faster.
+ * do, and its GEMM does not run faster. Also left out: each task transforming its block's raw weights chunk by chunk as
+ * the GEMM goes (in float32, so a call reads only the raw weights): its ~100 lane operations per (output, input channel)
+ * pair and group cost more than the memory saved (2 threads, weights from memory: 256 @ 14 0.85 -> 1.10 ms, 128 @ 28 0.72
+ * -> 0.81, 64 @ 56 0.68 -> 0.78; the README's performance section).
  */
 final class VectorWinograd {
     static final VectorSpecies<Float> S = VectorDirectStrided.S;
