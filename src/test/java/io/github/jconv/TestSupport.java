@@ -72,13 +72,13 @@ public final class TestSupport {
         }
     }
 
-    /** True on a host with a usable GPU (the cuda backend loads): tests that describe a CPU-only host check the other case. */
     /** The live helper threads of the CPU backend's crew of the given size (named jconv-cpu-N-h1 to h(N-1)). */
     public static java.util.List<Thread> cpuHelpers(int threads) {
         return Thread.getAllStackTraces().keySet().stream().filter(t -> t.getName().startsWith("jconv-cpu-" + threads + "-h") && t.isAlive())
                 .toList();
     }
 
+    /** True on a host with a usable GPU (the cuda backend loads): tests that describe a CPU-only host check the other case. */
     public static boolean gpuPresent() {
         return io.github.jconv.cuda.CudaBackend.CUDA.unavailableReason() == null;
     }

@@ -345,10 +345,13 @@ final class BenchCommand implements Callable<Integer> {
                 Algorithm chosen = a != Algorithm.AUTO ? a
                         : wgrad ? be.chooseBackwardWeight(g) : Autotuner.global().choose(be, g, threadCount, !noTune);
                 boolean cpuPlan = !stateless && be.name().equals("cpu");
-                double[] ms = time(be, g, chosen, data, threadCount, !cpuPlan, wgrad, y, pr.label + " " + a, unsteady);
                 String label = a == Algorithm.AUTO ? "auto:" + chosen : chosen.label();
-                if (threadScaling && threadCount > 1 && be.name().equals("cpu")) {
-                    scaling.add(threadScaling(be, g, chosen, data, threadCount, !cpuPlan, wgrad, pr.label, label, unsteady));
+                double[] ms;
+                try (HostCall call = new HostCall(be, g, chosen, data, threadCount, !cpuPlan, wgrad)) {
+                    ms = time(call, y, pr.label + " " + a, unsteady);
+                    if (threadScaling && threadCount > 1 && be.name().equals("cpu")) { // the row's warm call against 1 thread
+                        scaling.add(threadScaling(call, be, g, chosen, data, threadCount, !cpuPlan, wgrad, pr.label, label, unsteady));
+                    }
                 }
                 Row row = row(pr, wgrad ? WGRAD : pr.geometry.op.label(), be.name(), label, threadCount, ms, ReferenceConv.maxRelError(y, ref), peak);
                 if (gpu != null) { // the kernels alone: a plan on device tensors, timed by device events
@@ -564,19 +567,17 @@ final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * --thread-scaling for one row: its call on threadCount threads and on 1, each warmed up, then in {@link Alternating}
-     * slots (as --paired's), so that a slow stretch of a shared machine slows both alike: timed one after the other, a
-     * memory-bound layer (64 -> 64 @ 56, batch 8) showed 2 threads 6% slower than 1 in one run and 1.67x faster in the next.
-     * The speedup is the median of the rounds' 1-thread time over their threadCount-thread time.
+     * --thread-scaling for one row: its call on threadCount threads ({@code many}, the row's, already warm) and the same on
+     * 1 thread, warmed up, in {@link Alternating} slots (as --paired's), so that a slow stretch of a shared machine slows
+     * both alike: timed one after the other, a memory-bound layer (64 -> 64 @ 56, batch 8) showed 2 threads 6% slower than
+     * 1 in one run and 1.67x faster in the next. The speedup is the median of the rounds' 1-thread time over their
+     * threadCount-thread time.
      */
-    private Map<String, Object> threadScaling(Backend be, ConvGeometry g, Algorithm a, float[][] data, int threadCount, boolean statelessCall,
-                                              boolean wgrad, String shape, String label, List<String> unsteady) {
-        try (HostCall many = new HostCall(be, g, a, data, threadCount, statelessCall, wgrad);
-             HostCall one = new HostCall(be, g, a, data, 1, statelessCall, wgrad)) {
-            for (HostCall c : List.of(many, one)) {
-                if (!io.github.jconv.Warmup.untilSteady(c::run, warmup, warmupMs, warmupMaxMs)) {
-                    unsteady.add(shape + " " + label + (c == one ? " (1 thread)" : " (thread scaling)"));
-                }
+    private Map<String, Object> threadScaling(HostCall many, Backend be, ConvGeometry g, Algorithm a, float[][] data, int threadCount,
+                                              boolean statelessCall, boolean wgrad, String shape, String label, List<String> unsteady) {
+        try (HostCall one = new HostCall(be, g, a, data, 1, statelessCall, wgrad)) {
+            if (!io.github.jconv.Warmup.untilSteady(one::run, warmup, warmupMs, warmupMaxMs)) {
+                unsteady.add(shape + " " + label + " (1 thread)");
             }
             Alternating.Result r = Alternating.run(many::run, one::run, alternatingRounds(), PAIRED_SLOT_MS);
             Map<String, Object> s = new LinkedHashMap<>();
@@ -596,20 +597,17 @@ final class BenchCommand implements Callable<Integer> {
      * {@code runs} wall times (ms) of one row's call ({@link HostCall}) after its warm-up to steady state (a row that never
      * settles is added to {@code unsteady}); the result in y.
      */
-    private double[] time(Backend be, ConvGeometry g, Algorithm a, float[][] data, int threadCount, boolean statelessCall, boolean wgrad,
-                          float[] y, String what, List<String> unsteady) {
+    private double[] time(HostCall call, float[] y, String what, List<String> unsteady) {
         double[] ms = new double[runs];
-        try (HostCall call = new HostCall(be, g, a, data, threadCount, statelessCall, wgrad)) {
-            if (!io.github.jconv.Warmup.untilSteady(call::run, warmup, warmupMs, warmupMaxMs)) {
-                unsteady.add(what);
-            }
-            for (int i = 0; i < runs; i++) {
-                long t0 = System.nanoTime();
-                call.run();
-                ms[i] = (System.nanoTime() - t0) / 1e6;
-            }
-            call.result(y);
+        if (!io.github.jconv.Warmup.untilSteady(call::run, warmup, warmupMs, warmupMaxMs)) {
+            unsteady.add(what);
         }
+        for (int i = 0; i < runs; i++) {
+            long t0 = System.nanoTime();
+            call.run();
+            ms[i] = (System.nanoTime() - t0) / 1e6;
+        }
+        call.result(y);
         return ms;
     }
 
