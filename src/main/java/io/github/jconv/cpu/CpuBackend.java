@@ -95,7 +95,11 @@ public final class CpuBackend implements Backend {
                     return 4L * VectorDirectStrided.workspaceFloats(g);
                 }
                 return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
-            case DEPTHWISE: return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
+            case DEPTHWISE:
+                if (Sgemm.VECTOR && VectorDepthwise.applies(g)) {
+                    return 4L * VectorDepthwise.workspaceFloats(g);
+                }
+                return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
             case WINOGRAD:
                 return cannotImplement(algorithm, g) == null ? 4L * VectorWinograd.workspaceFloats(DirectConv.vectorForm(g)) : 0;
             default: return 0;

@@ -3,10 +3,11 @@ package io.github.jconv.cpu;
 import io.github.jconv.ConvGeometry;
 
 /**
- * Depthwise convolution: groups == C, one input channel per group, K = C * multiplier. One task per
- * output plane; the loops run output row by output row so a row stays in L1 while all R x S taps are
- * added into it (the dense {@link DirectConv} instead sweeps a whole plane per tap). Transposed: one
- * task per output plane (n, c) of conv_transpose2d, gathering the multiplier's planes row by row.
+ * Depthwise convolution: groups == C, one input channel per group, K = C * multiplier. With the Vector API, layers of
+ * stride 1 or 2 along W run on {@link VectorDepthwise} (at stride 1 on {@link VectorDirect} where that one's workspace
+ * would not fit in a Java array). Otherwise one task per output plane; the loops run output row by output row so a row
+ * stays in L1 while all R x S taps are added into it (the dense {@link DirectConv} instead sweeps a whole plane per
+ * tap). Transposed: one task per output plane (n, c) of conv_transpose2d, gathering the multiplier's planes row by row.
  */
 final class DepthwiseConv implements CpuConvolution {
     @Override
@@ -22,6 +23,10 @@ final class DepthwiseConv implements CpuConvolution {
     @Override
     public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Finish done, Parallel par) {
         float[] w = weights.raw;
+        if (Sgemm.VECTOR && VectorDepthwise.applies(g)) {
+            VectorDepthwise.forward(g, x, weights, bias, y, done, par);
+            return;
+        }
         if (Sgemm.VECTOR && g.strideW == 1) {
             VectorDirect.forward(g, x, weights, bias, y, done, par); // one channel per block: V outputs per FMA
             return;

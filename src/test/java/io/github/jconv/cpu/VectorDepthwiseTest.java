@@ -1,0 +1,78 @@
+package io.github.jconv.cpu;
+
+import io.github.jconv.Algorithm;
+import io.github.jconv.ConvGeometry;
+import io.github.jconv.ConvSpec;
+import io.github.jconv.Epilogue;
+import io.github.jconv.Padding;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The depthwise kernel ({@link VectorDepthwise}) behind {@code depthwise}: MobileNet's 3x3 layers at stride 1 and 2 at
+ * small sizes, maps narrower than a vector and wider than a loop step, odd sizes, a stride along H or W only, a
+ * multiplier above 1, dilation, asymmetric and wide padding, other kernel sizes (its loop for any kernel), batch above
+ * 1, bias or none, the epilogue with a residual; against the float64 oracle, and the same bits with 1 and 3 threads and
+ * through a plan (weights kept).
+ */
+class VectorDepthwiseTest {
+    @Test
+    void everyEdgeAgainstFloat64AndAnyThreadCount() {
+        Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
+        Object[][] layers = {
+                // {input N,C,H,W}, {K, C/G, R, S}, spec
+                {new int[] {1, 5, 14, 14}, new int[] {5, 1, 3, 3}, ConvSpec.builder().padding(1).groups(5).build()},
+                {new int[] {2, 4, 15, 13}, new int[] {4, 1, 3, 3}, ConvSpec.builder().stride(2).padding(1).groups(4).build()},
+                {new int[] {1, 3, 7, 7}, new int[] {3, 1, 3, 3}, ConvSpec.builder().padding(1).groups(3).build()},
+                {new int[] {1, 3, 7, 7}, new int[] {3, 1, 3, 3}, ConvSpec.builder().stride(2).padding(1).groups(3).build()},
+                // rows wide enough for the stride-2 bands (banded): P a multiple of the band and not, a multiplier, stride 2
+                // along H only with asymmetric padding
+                {new int[] {1, 2, 70, 67}, new int[] {2, 1, 3, 3}, ConvSpec.builder().stride(2).padding(1).groups(2).build()},
+                {new int[] {2, 3, 16, 40}, new int[] {6, 1, 3, 3}, ConvSpec.builder().stride(2).padding(1).groups(3).build()},
+                {new int[] {1, 2, 40, 37}, new int[] {2, 1, 3, 3}, ConvSpec.builder().stride(2, 1).padding(Padding.of(1, 0, 0, 2))
+                        .groups(2).build()},
+                {new int[] {1, 2, 41, 70}, new int[] {2, 1, 3, 3}, ConvSpec.builder().padding(1).groups(2).build()},
+                {new int[] {1, 3, 2, 3}, new int[] {3, 1, 3, 3}, ConvSpec.builder().padding(1).groups(3).build()},  // one row of 3
+                {new int[] {1, 2, 1, 1}, new int[] {2, 1, 3, 3}, ConvSpec.builder().stride(2).padding(1).groups(2).build()},
+                // a multiplier of 3: output channel k reads input channel k / 3
+                {new int[] {2, 2, 9, 11}, new int[] {6, 1, 3, 3}, ConvSpec.builder().stride(2).padding(1).groups(2).build()},
+                // stride along one axis only, unpadded, asymmetric and wide padding, dilation
+                {new int[] {1, 3, 12, 10}, new int[] {3, 1, 3, 3}, ConvSpec.builder().stride(2, 1).groups(3).build()},
+                {new int[] {1, 3, 10, 12}, new int[] {3, 1, 3, 3}, ConvSpec.builder().stride(1, 2).padding(Padding.of(0, 2, 1, 0))
+                        .groups(3).build()},
+                {new int[] {1, 4, 11, 9}, new int[] {4, 1, 3, 3}, ConvSpec.builder().dilation(2).padding(2).groups(4).build()},
+                {new int[] {1, 4, 13, 12}, new int[] {4, 1, 3, 3}, ConvSpec.builder().stride(2).dilation(2, 3).padding(3).groups(4).build()},
+                // other kernels: 5x5 (MobileNetV3, EfficientNet), 1x3, 3x1, 1x1, 7x7 wider than the map
+                {new int[] {1, 3, 17, 19}, new int[] {3, 1, 5, 5}, ConvSpec.builder().stride(2).padding(2).groups(3).build()},
+                {new int[] {1, 3, 9, 20}, new int[] {3, 1, 1, 3}, ConvSpec.builder().padding(Padding.of(0, 0, 1, 1)).groups(3).build()},
+                {new int[] {1, 3, 20, 9}, new int[] {3, 1, 3, 1}, ConvSpec.builder().stride(2).padding(Padding.of(1, 1, 0, 0)).groups(3).build()},
+                {new int[] {1, 3, 6, 5}, new int[] {3, 1, 1, 1}, ConvSpec.builder().groups(3).build()},
+                {new int[] {1, 2, 4, 5}, new int[] {2, 1, 7, 7}, ConvSpec.builder().padding(3).groups(2).build()},
+        };
+        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU6).withResidual(Epilogue.Residual.AFTER_ACTIVATION);
+        int seed = 100, banded = 0;
+        for (ConvGeometry g : KernelCheck.geometries(layers)) {
+            seed++;
+            assertTrue(VectorDepthwise.applies(g), g.toString());
+            banded += VectorDepthwise.banded(g) ? 1 : 0;
+            KernelCheck.againstFloat64AndThreads(Algorithm.DEPTHWISE, g, seed % 2 == 0 ? ep : Epilogue.none(), seed);
+        }
+        assertTrue(banded == 3, banded + " layers ran in bands");
+    }
+
+    @Test
+    void takesOnlyForwardDepthwiseLayersOfStrideAtMostTwoAlongW() {
+        ConvGeometry dense = ConvGeometry.conv2d(new int[] {1, 4, 8, 8}, new int[] {4, 2, 3, 3}, null,
+                ConvSpec.builder().padding(1).groups(2).build());
+        ConvGeometry stride3 = ConvGeometry.conv2d(new int[] {1, 4, 8, 8}, new int[] {4, 1, 3, 3}, null,
+                ConvSpec.builder().stride(3).padding(1).groups(4).build());
+        ConvGeometry transposed = ConvGeometry.convTranspose2d(new int[] {1, 4, 8, 8}, new int[] {4, 1, 3, 3}, null,
+                ConvSpec.builder().stride(2).padding(1).groups(4).build());
+        assertFalse(VectorDepthwise.applies(dense));
+        assertFalse(VectorDepthwise.applies(stride3));
+        assertFalse(VectorDepthwise.applies(transposed));
+    }
+}
