@@ -30,7 +30,7 @@ fi
 section "the CPU kernels at 128- and 256-bit vector width (-XX:UseAVX=0 and 2): their blocks and tails follow the width"
 if [ "$(uname -m)" = x86_64 ]; then
   for avx in 0 2; do
-    mvn -B -ntp -q surefire:test -Dtest='PointwiseTest,VectorEpilogueTest,WinogradTest,ShapeTableTest' -Dsurefire.failIfNoSpecifiedTests=false \
+    mvn -B -ntp -q surefire:test -Dtest='PointwiseTest,VectorDepthwiseTest,VectorEpilogueTest,WinogradTest,ShapeTableTest' -Dsurefire.failIfNoSpecifiedTests=false \
       -DargLine="--add-modules jdk.incubator.vector -XX:UseAVX=$avx -Xmx4g -Djconv.tune.cache=$root/target/test-autotune-avx$avx.json"
   done
 else

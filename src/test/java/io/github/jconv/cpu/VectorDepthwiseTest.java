@@ -65,6 +65,7 @@ class VectorDepthwiseTest {
 
     @Test
     void takesOnlyForwardDepthwiseLayersOfStrideAtMostTwoAlongW() {
+        Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
         ConvGeometry dense = ConvGeometry.conv2d(new int[] {1, 4, 8, 8}, new int[] {4, 2, 3, 3}, null,
                 ConvSpec.builder().padding(1).groups(2).build());
         ConvGeometry stride3 = ConvGeometry.conv2d(new int[] {1, 4, 8, 8}, new int[] {4, 1, 3, 3}, null,
