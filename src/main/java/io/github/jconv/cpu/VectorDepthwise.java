@@ -2,6 +2,8 @@ package io.github.jconv.cpu;
 
 import io.github.jconv.ConvGeometry;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -11,11 +13,14 @@ import jdk.incubator.vector.VectorSpecies;
  * both sides of a row), and computes, for every flat position f of that plane from 0 to the last output's,
  * {@code z[f] = bias + sum over taps of w[tap] * xp[f + tap's offset]}, four vectors per loop step; output (p, q) is
  * then z[p * strideH * Ws + q * strideW]. At stride 1 the flat positions past a row's Q outputs (the padding, 1 of 15
- * at 14 x 14) are computed and dropped; at stride 2 three of every four, and FMAs are what this kernel has to spare:
- * the scalar per-tap loop it replaced ran stride-2 layers at 2-5 GFLOP/s, and a gather of each row's even and odd
- * inputs would cost a scalar pass over every input (4x the outputs). Stride-2 3x3 layers with wide enough rows run in
- * bands of output rows instead ({@link #banded}), which skip the rows no output starts at and load each input vector
- * once for all the output rows of a band that read it.
+ * at 14 x 14) are computed and dropped. Layers of stride 2 along both axes split the padded plane into its four phases
+ * instead (even and odd rows x even and odd columns, {@link #phased}), where every tap of the outputs is again a fixed
+ * offset and the flat positions are the outputs: on the padded plane three of every four flat positions were dropped
+ * at stride 2 (a later form in bands of output rows, which loaded each input vector once for the rows that read it,
+ * still computed every column). Phases against bands (2 threads, alternating in one process, AMD EPYC Zen 4; us):
+ * 96 @ 112 417 / 661, 144 @ 56 160 / 217, 192 @ 28 71 / 105; 576 @ 14 (rows narrower than a vector, left on the padded
+ * plane) 79 / 74. Per 112 x 112 plane on one thread: copy in 2.1 / 1.5, compute 4.1 / 8.5, copy out (whole rows, not
+ * every other float) 0.4 / 2.4 us.
  *
  * <p>The loops, as JDK 17's C2 compiles them: counted, with the taps' offsets fixed for the loop, so the loads' bounds
  * are checked once before it (a base per (row, vector) pair left a check on every load: 2x slower); each vector's
@@ -31,8 +36,12 @@ final class VectorDepthwise {
     static final int V = S.length();
     /** Flat positions per loop step: four vectors. */
     private static final int STEP = 4 * V;
-    /** Output rows per step of {@link #band2}. */
-    private static final int BAND = 4;
+    /** Lanes 2i (EVEN) and 2i + 1 (ODD) of two vectors: the first one's in the low half (LO), the second one's in the high half (HI). */
+    private static final VectorShuffle<Float> EVEN_LO = VectorShuffle.fromOp(S, i -> i < V / 2 ? 2 * i : 0),
+            EVEN_HI = VectorShuffle.fromOp(S, i -> i < V / 2 ? 0 : 2 * i - V),
+            ODD_LO = VectorShuffle.fromOp(S, i -> i < V / 2 ? 2 * i + 1 : 0),
+            ODD_HI = VectorShuffle.fromOp(S, i -> i < V / 2 ? 0 : 2 * i + 1 - V);
+    private static final VectorMask<Float> HIGH = VectorMask.fromLong(S, -1L << (V / 2));
 
     private VectorDepthwise() {
     }
@@ -47,90 +56,92 @@ final class VectorDepthwise {
         return g.w + Math.max(g.padLeft, g.padRight);
     }
 
+    /**
+     * Whether g runs on the padded plane's four phases ({@link #phases}): stride 2 and dilation 1 along both axes, rows of
+     * at least two vectors (narrower ones take the padded plane: their rows would split in scalar code). Tap (r, s) of output (p, q)
+     * reads phase (r % 2, s % 2) at row p + r / 2, column q + s / 2, so the flat loop computes the outputs and one column
+     * of padding per row, 9 loads and FMAs per vector of a 3x3 layer's outputs.
+     */
+    static boolean phased(ConvGeometry g) {
+        return g.strideH == 2 && g.strideW == 2 && g.dilationH == 1 && g.dilationW == 1 && g.w >= 2 * V;
+    }
+
+    /** Columns of a phase: half the padded row, rounded up. */
+    private static int phaseCols(ConvGeometry g) {
+        return (g.paddedW() + 1) / 2;
+    }
+
+    /** Floats of one phase: half the padded rows, rounded up, of {@link #phaseCols}. */
+    private static long phaseFloats(ConvGeometry g) {
+        return (long) (g.paddedH() + 1) / 2 * phaseCols(g);
+    }
+
+    /** Floats of the padded input a task computes from: the padded plane (pl, then Hp rows of Ws), or the four phases. */
+    private static long inputFloats(ConvGeometry g) {
+        return phased(g) ? 4 * phaseFloats(g) : g.padLeft + (long) g.paddedH() * rowStride(g);
+    }
+
+    /** Floats between two output rows' flat positions: the phases' columns, or strideH padded rows. */
+    private static int pitch(ConvGeometry g) {
+        return phased(g) ? phaseCols(g) : g.strideH * rowStride(g);
+    }
+
     /** Flat positions computed: up to the last output's, rounded up to whole loop steps. */
     private static long flat(ConvGeometry g) {
-        long last = (long) (g.p - 1) * g.strideH * rowStride(g) + (long) (g.q - 1) * g.strideW;
+        long last = (long) (g.p - 1) * pitch(g) + (long) (g.q - 1) * (phased(g) ? 1 : g.strideW);
         return (last + STEP) / STEP * STEP;
     }
 
-    /** The padded columns a row's outputs start at, (Q - 1) * strideW + 1, rounded up to the bands' steps of two vectors. */
-    private static int bandColumns(ConvGeometry g) {
-        return ((g.q - 1) * g.strideW + 1 + 2 * V - 1) / (2 * V) * (2 * V);
+    /** Where each tap's input starts, relative to a flat position, in tap order (r * S + s). */
+    private static long[] tapOffsets(ConvGeometry g) {
+        long ws = rowStride(g), pp = phaseFloats(g), cols = phaseCols(g);
+        long[] off = new long[g.r * g.s];
+        for (int r = 0; r < g.r; r++) {
+            for (int s = 0; s < g.s; s++) {
+                off[r * g.s + s] = phased(g) ? (2 * (r % 2) + s % 2) * pp + r / 2 * cols + s / 2 : r * g.dilationH * ws + (long) s * g.dilationW;
+            }
+        }
+        return off;
     }
 
-    /**
-     * Whether g runs in bands ({@link #band2}): 3 x 3, dilation 1, stride 2 along H, rows whose band columns are at most
-     * twice the row stride. The flat loop computes every input row's positions there, twice the rows the outputs read,
-     * and loads each input vector once per tap that reads it; MobileNetV2's stride-2 depthwise layers ran 0.42 -> 0.35
-     * ms (96 @ 112), 0.164 -> 0.145 (144 @ 56) in bands, 28 x 28 and 14 x 14 within 4% (2 threads, AMD EPYC Zen 5,
-     * medians of alternating slots in one process). A stride-1 form of the bands (4 output rows from 6 input rows) ran
-     * 5-9% slower than the flat loop at 56 x 56 and 112 x 112.
-     */
-    static boolean banded(ConvGeometry g) {
-        return g.r == 3 && g.s == 3 && g.dilationH == 1 && g.dilationW == 1 && g.strideH == 2 && bandColumns(g) <= 2 * rowStride(g);
-    }
-
-    /** Output rows the bands compute: P rounded up to whole bands. */
-    private static long bandRows(ConvGeometry g) {
-        return (g.p + BAND - 1) / BAND * BAND;
-    }
-
-    /** Floats of the results a task keeps: per output row its band columns, or the flat positions. */
-    private static long results(ConvGeometry g) {
-        return banded(g) ? bandRows(g) * bandColumns(g) : flat(g);
-    }
-
-    /** Floats of the padded plane: pl, then Hp rows of Ws ({@link VectorDirect#padPlane}). */
-    private static long plane(ConvGeometry g) {
-        return g.padLeft + (long) g.paddedH() * rowStride(g);
-    }
-
-    /** Floats of padded input a task reads: the plane, or as far as the last loop step's loads reach (zeros). */
+    /** Floats of padded input a task reads: the input, or as far as the last loop step's loads reach (zeros). */
     private static long paddedFloats(ConvGeometry g) {
-        long ws = rowStride(g), reach = banded(g)
-                ? (bandRows(g) - BAND) * g.strideH * ws + (3L * g.strideH + 2) * ws + bandColumns(g) + 2
-                : flat(g) + (long) (g.r - 1) * g.dilationH * ws + (long) (g.s - 1) * g.dilationW;
-        return Math.max(plane(g), reach);
+        return Math.max(inputFloats(g), flat(g) + java.util.Arrays.stream(tapOffsets(g)).max().orElse(0));
     }
 
-    /** Floats of workspace a thread uses: the padded plane and its results. */
+    /** Floats of workspace a thread uses: the padded input and the results of its flat positions. */
     static long workspaceFloats(ConvGeometry g) {
-        return paddedFloats(g) + results(g);
+        return paddedFloats(g) + flat(g);
     }
 
     /** y = conv(x, w) + bias, then the epilogue per plane; {@link #applies} must hold. */
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         float[] w = weights.raw;
         int ws = rowStride(g), hw = g.h * g.w, pq = g.p * g.q, taps = g.r * g.s, mult = g.kPerGroup();
-        int plane = (int) plane(g), padded = (int) paddedFloats(g), flat = (int) flat(g), rowStep = g.strideH * ws;
-        boolean banded = banded(g);
-        int cols = bandColumns(g), pitch = banded ? cols : rowStep, results = (int) results(g);
-        int[] tapOff = new int[taps];
-        for (int r = 0; r < g.r; r++) {
-            for (int s = 0; s < g.s; s++) {
-                tapOff[r * g.s + s] = r * g.dilationH * ws + s * g.dilationW;
-            }
-        }
+        int input = (int) inputFloats(g), padded = (int) paddedFloats(g), flat = (int) flat(g), pitch = pitch(g);
+        int pp = (int) phaseFloats(g), cols = phaseCols(g);
+        boolean phased = phased(g), every = phased || g.strideW == 1; // every flat position of a row an output
+        int[] tapOff = java.util.Arrays.stream(tapOffsets(g)).mapToInt(Math::toIntExact).toArray();
         par.forEach(g.n * g.k, task -> {
-            int n = task / g.k, k = task % g.k;
+            int n = task / g.k, k = task % g.k, src = (n * g.c + k / mult) * hw;
             float[] xp = Workspace.get(Workspace.COL, padded);
-            float[] z = Workspace.get(Workspace.SCRATCH, results);
-            VectorDirect.padPlane(g, x, (n * g.c + k / mult) * hw, xp, 0, ws, plane);
-            java.util.Arrays.fill(xp, plane, padded, 0f);
+            float[] z = Workspace.get(Workspace.SCRATCH, flat);
+            if (phased) {
+                phases(g, x, src, xp, cols, pp);
+            } else {
+                VectorDirect.padPlane(g, x, src, xp, 0, ws, input);
+            }
+            java.util.Arrays.fill(xp, input, padded, 0f);
             float b = bias == null ? 0f : bias[k];
-            if (banded) {
-                for (int p = 0; p < g.p; p += BAND) {
-                    band2(xp, p * rowStep, ws, cols, w, k * taps, b, z, p * pitch, pitch);
-                }
-            } else if (taps == 9 && g.r == 3) {
-                flat3x3(xp, flat, g.dilationH * ws, g.dilationW, w, k * taps, b, z);
+            if (taps == 9) {
+                flat3x3(xp, flat, tapOff, w, k * taps, b, z);
             } else {
                 flatAny(xp, flat, tapOff, w, k * taps, b, z);
             }
             int out = task * pq;
             for (int p = 0; p < g.p; p++, out += g.q) {
                 int row = p * pitch;
-                if (g.strideW == 1) {
+                if (every) {
                     System.arraycopy(z, row, y, out, g.q);
                 } else {
                     for (int q = 0; q < g.q; q++) {
@@ -143,21 +154,83 @@ final class VectorDepthwise {
     }
 
     /**
+     * The four phases of input plane x[src ..] padded: padded (2i + a, 2j + b) at xp[(2a + b) * pp + i * cols + j], zeros
+     * where the padding is: each input row's even and odd columns split apart ({@link #deinterleave}) into the two phases
+     * of its padded row's parity.
+     */
+    private static void phases(ConvGeometry g, float[] x, int src, float[] xp, int cols, int pp) {
+        int w = g.w, pl = g.padLeft, evB = pl % 2, ev0 = pl / 2, od0 = (pl + 1) / 2, evN = (w + 1) / 2, odN = w / 2;
+        int rows = pp / cols;
+        for (int pr = 0; pr < 2 * rows; pr++) {
+            int a = pr % 2, ih = pr - g.padTop;
+            int ev = (2 * a + evB) * pp + pr / 2 * cols, od = (2 * a + 1 - evB) * pp + pr / 2 * cols;
+            if (ih < 0 || ih >= g.h) {
+                java.util.Arrays.fill(xp, ev, ev + cols, 0f);
+                java.util.Arrays.fill(xp, od, od + cols, 0f);
+                continue;
+            }
+            zero(xp, ev, ev + ev0);
+            zero(xp, ev + ev0 + evN, ev + cols);
+            zero(xp, od, od + od0);
+            zero(xp, od + od0 + odN, od + cols);
+            deinterleave(x, src + ih * w, w, xp, ev + ev0, od + od0);
+        }
+    }
+
+    /** Zeros xp[from, to): a few floats, without a call to Arrays.fill. */
+    private static void zero(float[] xp, int from, int to) {
+        for (int i = from; i < to; i++) {
+            xp[i] = 0f;
+        }
+    }
+
+    /**
+     * xp[ev + j] = x[at + 2j] for 2j < w, xp[od + j] = x[at + 2j + 1] for 2j + 1 < w: per two vectors of the row, its even
+     * lanes gathered by two permutes and a blend, the odd ones likewise; a row's last pairs in two more vectors overlapping
+     * the ones before (rows of fewer than a vector's pairs pair by pair). A narrowing of the pairs read as longs (one
+     * operation each) was 2x faster alone, but an operation that changes the vector shape sends JDK 17's C2 into its
+     * slow fallback in every kernel ({@code VectorShapeGuardTest}).
+     */
+    private static void deinterleave(float[] x, int at, int w, float[] xp, int ev, int od) {
+        int pairs = w / 2, j = 0;
+        if (pairs >= V) {
+            for (;; j += V) {
+                j = Math.min(j, pairs - V);
+                FloatVector v0 = FloatVector.fromArray(S, x, at + 2 * j), v1 = FloatVector.fromArray(S, x, at + 2 * j + V);
+                v0.rearrange(EVEN_LO).blend(v1.rearrange(EVEN_HI), HIGH).intoArray(xp, ev + j);
+                v0.rearrange(ODD_LO).blend(v1.rearrange(ODD_HI), HIGH).intoArray(xp, od + j);
+                if (j + V == pairs) {
+                    break;
+                }
+            }
+            j = pairs;
+        }
+        for (; j < pairs; j++) {
+            xp[ev + j] = x[at + 2 * j];
+            xp[od + j] = x[at + 2 * j + 1];
+        }
+        if (w % 2 == 1) {
+            xp[ev + pairs] = x[at + w - 1];
+        }
+    }
+
+    /**
      * z[f] = bias + sum over the 3 x 3 taps (r, s) of w[wk + 3r + s] * xp[f + r*dr + s*dc] for f < flat (a multiple of
      * {@link #STEP}): the taps written out, their weights broadcast once.
      */
-    private static void flat3x3(float[] xp, int flat, int dr, int dc, float[] w, int wk, float bias, float[] z) {
+    private static void flat3x3(float[] xp, int flat, int[] tapOff, float[] w, int wk, float bias, float[] z) {
         FloatVector w0 = FloatVector.broadcast(S, w[wk]), w1 = FloatVector.broadcast(S, w[wk + 1]), w2 = FloatVector.broadcast(S, w[wk + 2]);
         FloatVector w3 = FloatVector.broadcast(S, w[wk + 3]), w4 = FloatVector.broadcast(S, w[wk + 4]), w5 = FloatVector.broadcast(S, w[wk + 5]);
         FloatVector w6 = FloatVector.broadcast(S, w[wk + 6]), w7 = FloatVector.broadcast(S, w[wk + 7]), w8 = FloatVector.broadcast(S, w[wk + 8]);
-        int o1 = dc, o2 = 2 * dc, o3 = dr, o4 = dr + dc, o5 = dr + 2 * dc, o6 = 2 * dr, o7 = 2 * dr + dc, o8 = 2 * dr + 2 * dc;
+        int o0 = tapOff[0], o1 = tapOff[1], o2 = tapOff[2], o3 = tapOff[3], o4 = tapOff[4], o5 = tapOff[5], o6 = tapOff[6],
+                o7 = tapOff[7], o8 = tapOff[8];
         for (int f = 0; f < flat; f += STEP) {
             // a chain per kernel row (a: the bias and row 0, b: row 1, c: row 2), summed at the end (the class comment)
             FloatVector a0 = FloatVector.broadcast(S, bias), a1 = a0, a2 = a0, a3 = a0;
-            a0 = FloatVector.fromArray(S, xp, f).fma(w0, a0);
-            a1 = FloatVector.fromArray(S, xp, f + V).fma(w0, a1);
-            a2 = FloatVector.fromArray(S, xp, f + 2 * V).fma(w0, a2);
-            a3 = FloatVector.fromArray(S, xp, f + 3 * V).fma(w0, a3);
+            a0 = FloatVector.fromArray(S, xp, f + o0).fma(w0, a0);
+            a1 = FloatVector.fromArray(S, xp, f + o0 + V).fma(w0, a1);
+            a2 = FloatVector.fromArray(S, xp, f + o0 + 2 * V).fma(w0, a2);
+            a3 = FloatVector.fromArray(S, xp, f + o0 + 3 * V).fma(w0, a3);
             a0 = FloatVector.fromArray(S, xp, f + o1).fma(w1, a0);
             a1 = FloatVector.fromArray(S, xp, f + o1 + V).fma(w1, a1);
             a2 = FloatVector.fromArray(S, xp, f + o1 + 2 * V).fma(w1, a2);
@@ -194,161 +267,6 @@ final class VectorDepthwise {
             a1.add(b1).add(c1).intoArray(z, f + V);
             a2.add(b2).add(c2).intoArray(z, f + 2 * V);
             a3.add(b3).add(c3).intoArray(z, f + 3 * V);
-        }
-    }
-
-    /**
-     * {@link #BAND} output rows at stride 2 along H x two vectors: z[z0 + i*pitch + c + j*V + lane] = bias + sum over the 3 x 3
-     * taps (r, s) of w[wk + 3r + s] * xp[base + (2i + r)*ws + c + s + j*V + lane], for c from 0 to cols step 2V, in tap order per
-     * output; each of the 9 input rows' 3 shifted vectors of a step loaded once for every output row that reads it.
-     */
-    private static void band2(float[] xp, int base, int ws, int cols, float[] w, int wk, float bias, float[] z, int z0, int pitch) {
-        FloatVector w0 = FloatVector.broadcast(S, w[wk]);
-        FloatVector w1 = FloatVector.broadcast(S, w[wk + 1]);
-        FloatVector w2 = FloatVector.broadcast(S, w[wk + 2]);
-        FloatVector w3 = FloatVector.broadcast(S, w[wk + 3]);
-        FloatVector w4 = FloatVector.broadcast(S, w[wk + 4]);
-        FloatVector w5 = FloatVector.broadcast(S, w[wk + 5]);
-        FloatVector w6 = FloatVector.broadcast(S, w[wk + 6]);
-        FloatVector w7 = FloatVector.broadcast(S, w[wk + 7]);
-        FloatVector w8 = FloatVector.broadcast(S, w[wk + 8]);
-        for (int c = 0; c < cols; c += 2 * V) {
-            int f = base + c;
-            FloatVector a00 = FloatVector.broadcast(S, bias), a01 = a00, a10 = a00, a11 = a00, a20 = a00, a21 = a00, a30 = a00, a31 = a00;
-            FloatVector x0 = FloatVector.fromArray(S, xp, f);
-            a00 = x0.fma(w0, a00);
-            FloatVector x1 = FloatVector.fromArray(S, xp, f + V);
-            a01 = x1.fma(w0, a01);
-            x0 = FloatVector.fromArray(S, xp, f + 1);
-            a00 = x0.fma(w1, a00);
-            x1 = FloatVector.fromArray(S, xp, f + 1 + V);
-            a01 = x1.fma(w1, a01);
-            x0 = FloatVector.fromArray(S, xp, f + 2);
-            a00 = x0.fma(w2, a00);
-            x1 = FloatVector.fromArray(S, xp, f + 2 + V);
-            a01 = x1.fma(w2, a01);
-            x0 = FloatVector.fromArray(S, xp, f + ws);
-            a00 = x0.fma(w3, a00);
-            x1 = FloatVector.fromArray(S, xp, f + ws + V);
-            a01 = x1.fma(w3, a01);
-            x0 = FloatVector.fromArray(S, xp, f + ws + 1);
-            a00 = x0.fma(w4, a00);
-            x1 = FloatVector.fromArray(S, xp, f + ws + 1 + V);
-            a01 = x1.fma(w4, a01);
-            x0 = FloatVector.fromArray(S, xp, f + ws + 2);
-            a00 = x0.fma(w5, a00);
-            x1 = FloatVector.fromArray(S, xp, f + ws + 2 + V);
-            a01 = x1.fma(w5, a01);
-            x0 = FloatVector.fromArray(S, xp, f + 2 * ws);
-            a00 = x0.fma(w6, a00);
-            a10 = x0.fma(w0, a10);
-            x1 = FloatVector.fromArray(S, xp, f + 2 * ws + V);
-            a01 = x1.fma(w6, a01);
-            a11 = x1.fma(w0, a11);
-            x0 = FloatVector.fromArray(S, xp, f + 2 * ws + 1);
-            a00 = x0.fma(w7, a00);
-            a10 = x0.fma(w1, a10);
-            x1 = FloatVector.fromArray(S, xp, f + 2 * ws + 1 + V);
-            a01 = x1.fma(w7, a01);
-            a11 = x1.fma(w1, a11);
-            x0 = FloatVector.fromArray(S, xp, f + 2 * ws + 2);
-            a00 = x0.fma(w8, a00);
-            a10 = x0.fma(w2, a10);
-            x1 = FloatVector.fromArray(S, xp, f + 2 * ws + 2 + V);
-            a01 = x1.fma(w8, a01);
-            a11 = x1.fma(w2, a11);
-            x0 = FloatVector.fromArray(S, xp, f + 3 * ws);
-            a10 = x0.fma(w3, a10);
-            x1 = FloatVector.fromArray(S, xp, f + 3 * ws + V);
-            a11 = x1.fma(w3, a11);
-            x0 = FloatVector.fromArray(S, xp, f + 3 * ws + 1);
-            a10 = x0.fma(w4, a10);
-            x1 = FloatVector.fromArray(S, xp, f + 3 * ws + 1 + V);
-            a11 = x1.fma(w4, a11);
-            x0 = FloatVector.fromArray(S, xp, f + 3 * ws + 2);
-            a10 = x0.fma(w5, a10);
-            x1 = FloatVector.fromArray(S, xp, f + 3 * ws + 2 + V);
-            a11 = x1.fma(w5, a11);
-            x0 = FloatVector.fromArray(S, xp, f + 4 * ws);
-            a10 = x0.fma(w6, a10);
-            a20 = x0.fma(w0, a20);
-            x1 = FloatVector.fromArray(S, xp, f + 4 * ws + V);
-            a11 = x1.fma(w6, a11);
-            a21 = x1.fma(w0, a21);
-            x0 = FloatVector.fromArray(S, xp, f + 4 * ws + 1);
-            a10 = x0.fma(w7, a10);
-            a20 = x0.fma(w1, a20);
-            x1 = FloatVector.fromArray(S, xp, f + 4 * ws + 1 + V);
-            a11 = x1.fma(w7, a11);
-            a21 = x1.fma(w1, a21);
-            x0 = FloatVector.fromArray(S, xp, f + 4 * ws + 2);
-            a10 = x0.fma(w8, a10);
-            a20 = x0.fma(w2, a20);
-            x1 = FloatVector.fromArray(S, xp, f + 4 * ws + 2 + V);
-            a11 = x1.fma(w8, a11);
-            a21 = x1.fma(w2, a21);
-            x0 = FloatVector.fromArray(S, xp, f + 5 * ws);
-            a20 = x0.fma(w3, a20);
-            x1 = FloatVector.fromArray(S, xp, f + 5 * ws + V);
-            a21 = x1.fma(w3, a21);
-            x0 = FloatVector.fromArray(S, xp, f + 5 * ws + 1);
-            a20 = x0.fma(w4, a20);
-            x1 = FloatVector.fromArray(S, xp, f + 5 * ws + 1 + V);
-            a21 = x1.fma(w4, a21);
-            x0 = FloatVector.fromArray(S, xp, f + 5 * ws + 2);
-            a20 = x0.fma(w5, a20);
-            x1 = FloatVector.fromArray(S, xp, f + 5 * ws + 2 + V);
-            a21 = x1.fma(w5, a21);
-            x0 = FloatVector.fromArray(S, xp, f + 6 * ws);
-            a20 = x0.fma(w6, a20);
-            a30 = x0.fma(w0, a30);
-            x1 = FloatVector.fromArray(S, xp, f + 6 * ws + V);
-            a21 = x1.fma(w6, a21);
-            a31 = x1.fma(w0, a31);
-            x0 = FloatVector.fromArray(S, xp, f + 6 * ws + 1);
-            a20 = x0.fma(w7, a20);
-            a30 = x0.fma(w1, a30);
-            x1 = FloatVector.fromArray(S, xp, f + 6 * ws + 1 + V);
-            a21 = x1.fma(w7, a21);
-            a31 = x1.fma(w1, a31);
-            x0 = FloatVector.fromArray(S, xp, f + 6 * ws + 2);
-            a20 = x0.fma(w8, a20);
-            a30 = x0.fma(w2, a30);
-            x1 = FloatVector.fromArray(S, xp, f + 6 * ws + 2 + V);
-            a21 = x1.fma(w8, a21);
-            a31 = x1.fma(w2, a31);
-            x0 = FloatVector.fromArray(S, xp, f + 7 * ws);
-            a30 = x0.fma(w3, a30);
-            x1 = FloatVector.fromArray(S, xp, f + 7 * ws + V);
-            a31 = x1.fma(w3, a31);
-            x0 = FloatVector.fromArray(S, xp, f + 7 * ws + 1);
-            a30 = x0.fma(w4, a30);
-            x1 = FloatVector.fromArray(S, xp, f + 7 * ws + 1 + V);
-            a31 = x1.fma(w4, a31);
-            x0 = FloatVector.fromArray(S, xp, f + 7 * ws + 2);
-            a30 = x0.fma(w5, a30);
-            x1 = FloatVector.fromArray(S, xp, f + 7 * ws + 2 + V);
-            a31 = x1.fma(w5, a31);
-            x0 = FloatVector.fromArray(S, xp, f + 8 * ws);
-            a30 = x0.fma(w6, a30);
-            x1 = FloatVector.fromArray(S, xp, f + 8 * ws + V);
-            a31 = x1.fma(w6, a31);
-            x0 = FloatVector.fromArray(S, xp, f + 8 * ws + 1);
-            a30 = x0.fma(w7, a30);
-            x1 = FloatVector.fromArray(S, xp, f + 8 * ws + 1 + V);
-            a31 = x1.fma(w7, a31);
-            x0 = FloatVector.fromArray(S, xp, f + 8 * ws + 2);
-            a30 = x0.fma(w8, a30);
-            x1 = FloatVector.fromArray(S, xp, f + 8 * ws + 2 + V);
-            a31 = x1.fma(w8, a31);
-            a00.intoArray(z, z0 + c);
-            a01.intoArray(z, z0 + c + V);
-            a10.intoArray(z, z0 + c + pitch);
-            a11.intoArray(z, z0 + c + pitch + V);
-            a20.intoArray(z, z0 + c + 2 * pitch);
-            a21.intoArray(z, z0 + c + 2 * pitch + V);
-            a30.intoArray(z, z0 + c + 3 * pitch);
-            a31.intoArray(z, z0 + c + 3 * pitch + V);
         }
     }
 
