@@ -17,10 +17,11 @@ import jdk.incubator.vector.VectorSpecies;
  * instead (even and odd rows x even and odd columns, {@link #phased}), where every tap of the outputs is again a fixed
  * offset and the flat positions are the outputs: on the padded plane three of every four flat positions were dropped
  * at stride 2 (a later form in bands of output rows, which loaded each input vector once for the rows that read it,
- * still computed every column). Phases against bands (2 threads, alternating in one process, AMD EPYC Zen 4; us):
- * 96 @ 112 417 / 661, 144 @ 56 160 / 217, 192 @ 28 71 / 105; 576 @ 14 (rows narrower than a vector, left on the padded
- * plane) 79 / 74. Per 112 x 112 plane on one thread: copy in 2.1 / 1.5, compute 4.1 / 8.5, copy out (whole rows, not
- * every other float) 0.4 / 2.4 us.
+ * still computed every column). Phases against those bands (2 threads, alternating in one process, AMD EPYC Zen 4;
+ * us): 96 @ 112 388 / 495, 144 @ 56 112 / 144; rows narrower than two vectors stay on the padded plane (192 @ 28: the
+ * flat loop 67 against the bands' 75; with the rows split pair by pair in scalar code the phases ran 72 against the
+ * flat loop's 65). MobileNetV2's trunk at batch 1: 1.025x (its two stride-2 layers on the phases 0.443 -> 0.389 and
+ * 0.165 -> 0.137 ms).
  *
  * <p>The loops, as JDK 17's C2 compiles them: counted, with the taps' offsets fixed for the loop, so the loads' bounds
  * are checked once before it (a base per (row, vector) pair left a check on every load: 2x slower); each vector's
@@ -187,9 +188,9 @@ final class VectorDepthwise {
     /**
      * xp[ev + j] = x[at + 2j] for 2j < w, xp[od + j] = x[at + 2j + 1] for 2j + 1 < w: per two vectors of the row, its even
      * lanes gathered by two permutes and a blend, the odd ones likewise; a row's last pairs in two more vectors overlapping
-     * the ones before (rows of fewer than a vector's pairs pair by pair). A narrowing of the pairs read as longs (one
-     * operation each) was 2x faster alone, but an operation that changes the vector shape sends JDK 17's C2 into its
-     * slow fallback in every kernel ({@code VectorShapeGuardTest}).
+     * the ones before (rows of fewer than a vector's pairs pair by pair). Not a narrowing of the pairs read as longs: an
+     * operation that changes the vector shape sends JDK 17's C2 into its slow fallback in every kernel ({@code
+     * VectorShapeGuardTest}; seen again here: these layers and the trunk ran 2-2.7x slower in such processes).
      */
     private static void deinterleave(float[] x, int at, int w, float[] xp, int ev, int od) {
         int pairs = w / 2, j = 0;
