@@ -96,6 +96,9 @@ public final class CpuBackend implements Backend {
                 }
                 return Sgemm.VECTOR ? 4L * (padded + weights) : 0;
             case DEPTHWISE:
+                if (Sgemm.VECTOR && VectorDepthwiseChannels.applies(g)) {
+                    return 4L * (VectorDepthwiseChannels.workspaceFloats(g) + weights);
+                }
                 if (Sgemm.VECTOR && VectorDepthwise.applies(g)) {
                     return 4L * VectorDepthwise.workspaceFloats(g);
                 }

@@ -3,8 +3,9 @@ package io.github.jconv.cpu;
 import io.github.jconv.ConvGeometry;
 
 /**
- * Depthwise convolution: groups == C, one input channel per group, K = C * multiplier. With the Vector API, layers of
- * stride 1 or 2 along W run on {@link VectorDepthwise} (at stride 1 on {@link VectorDirect} where that one's workspace
+ * Depthwise convolution: groups == C, one input channel per group, K = C * multiplier. With the Vector API, stride-1
+ * layers on maps of at most 8 x 8 with channels in multiples of 16 run on {@link VectorDepthwiseChannels}, other layers
+ * of stride 1 or 2 along W on {@link VectorDepthwise} (at stride 1 on {@link VectorDirect} where that one's workspace
  * would not fit in a Java array). Otherwise one task per output plane; the loops run output row by output row so a row
  * stays in L1 while all R x S taps are added into it (the dense {@link DirectConv} instead sweeps a whole plane per
  * tap). Transposed: one task per output plane (n, c) of conv_transpose2d, gathering the multiplier's planes row by row.
@@ -23,6 +24,10 @@ final class DepthwiseConv implements CpuConvolution {
     @Override
     public void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, Finish done, Parallel par) {
         float[] w = weights.raw;
+        if (Sgemm.VECTOR && VectorDepthwiseChannels.applies(g)) {
+            VectorDepthwiseChannels.forward(g, x, weights, bias, y, done, par);
+            return;
+        }
         if (Sgemm.VECTOR && VectorDepthwise.applies(g)) {
             VectorDepthwise.forward(g, x, weights, bias, y, done, par);
             return;
