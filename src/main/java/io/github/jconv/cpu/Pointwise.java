@@ -91,6 +91,16 @@ final class Pointwise {
         forward(compact(g), xs, weights, bias, y, done, par);
     }
 
+    /**
+     * Bytes of input (pixel tiles x the group's channels) a task's loop over channel tiles sweeps at a time. A pixel tile at
+     * a time (as before) wrote 48 floats to each of the K output planes in turn; MobileNetV2's 16 -> 96 layer at 112 x 112
+     * (12 channel tiles over 16 input channels) ran 1.24-1.31x faster in blocks of 8-64 KiB (2 threads, alternating in one
+     * process, AMD EPYC Zen 4; us: 479 / 385 at 16 KiB, 394 / 306 at 32, 424 / 324 at 64), inside the trunk 0.590 ->
+     * 0.485 ms (the trunk 1.019x); 24 -> 144 @ 56, 32 -> 16 @ 112, 64 -> 64 and 64 -> 256 @ 56 and 96 -> 576 @ 14 within
+     * 2%, ResNet-50's trunk at batch 1 1.002x. Layers of more than 170 input channels keep one tile per block.
+     */
+    private static final int BLOCK_BYTES = 32 * 1024;
+
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         Sizes sz = new Sizes(g);
         int cg = sz.cg, kg = sz.kg, hw = sz.hw, kTiles = sz.kTiles;
@@ -116,9 +126,15 @@ final class Pointwise {
             int kt0 = kTiles * run / runs, kt1 = kTiles * (run + 1) / runs;
             int pt0 = pTiles * part / pParts, pt1 = pTiles * (part + 1) / pParts;
             float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT + LANES_SCRATCH + pixelFloats(cg, hw));
-            for (int pt = pt0; pt < pt1; pt++) { // the pixel tile stays in L1/L2 while the task's channel tiles read it
+            // blocks of pixel tiles whose input fits L1, each swept once per channel tile: a channel tile's 8 planes of y take
+            // runs of a block's pixels, not 8 x 48 floats of every plane in turn
+            int block = Math.max(1, BLOCK_BYTES / (PT * 4 * cg));
+            for (int b0 = pt0; b0 < pt1; b0 += block) {
+                int b1 = Math.min(pt1, b0 + block);
                 for (int kt = kt0; kt < kt1; kt++) {
-                    tile(g, sz, x, wp, bias, y, done, fused, part8, n, grp, pt, kt);
+                    for (int pt = b0; pt < b1; pt++) {
+                        tile(g, sz, x, wp, bias, y, done, fused, part8, n, grp, pt, kt);
+                    }
                 }
             }
             if (pt1 == pTiles && hw % V != 0) {
