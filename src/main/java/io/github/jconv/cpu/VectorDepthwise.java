@@ -37,7 +37,10 @@ final class VectorDepthwise {
     static final int V = S.length();
     /** Flat positions per loop step: four vectors. */
     private static final int STEP = 4 * V;
-    /** Lanes 2i (EVEN) and 2i + 1 (ODD) of two vectors: the first one's in the low half (LO), the second one's in the high half (HI). */
+    /**
+     * Lanes 2i (EVEN) and 2i + 1 (ODD) of two vectors: the first one's in the low half (LO), the second one's in the high
+     * half (HI, with {@link #HIGH}).
+     */
     private static final VectorShuffle<Float> EVEN_LO = VectorShuffle.fromOp(S, i -> i < V / 2 ? 2 * i : 0),
             EVEN_HI = VectorShuffle.fromOp(S, i -> i < V / 2 ? 0 : 2 * i - V),
             ODD_LO = VectorShuffle.fromOp(S, i -> i < V / 2 ? 2 * i + 1 : 0),
@@ -59,9 +62,9 @@ final class VectorDepthwise {
 
     /**
      * Whether g runs on the padded plane's four phases ({@link #phases}): stride 2 and dilation 1 along both axes, rows of
-     * at least two vectors (narrower ones take the padded plane: their rows would split in scalar code). Tap (r, s) of output (p, q)
-     * reads phase (r % 2, s % 2) at row p + r / 2, column q + s / 2, so the flat loop computes the outputs and one column
-     * of padding per row, 9 loads and FMAs per vector of a 3x3 layer's outputs.
+     * at least two vectors (narrower ones take the padded plane: their rows would split in scalar code). Tap (r, s) of
+     * output (p, q) reads phase (r % 2, s % 2) at row p + r / 2, column q + s / 2, so the flat loop computes the outputs
+     * and one column of padding per row, 9 loads and FMAs per vector of a 3x3 layer's outputs.
      */
     static boolean phased(ConvGeometry g) {
         return g.strideH == 2 && g.strideW == 2 && g.dilationH == 1 && g.dilationW == 1 && g.w >= 2 * V;
@@ -99,7 +102,8 @@ final class VectorDepthwise {
         long[] off = new long[g.r * g.s];
         for (int r = 0; r < g.r; r++) {
             for (int s = 0; s < g.s; s++) {
-                off[r * g.s + s] = phased(g) ? (2 * (r % 2) + s % 2) * pp + r / 2 * cols + s / 2 : r * g.dilationH * ws + (long) s * g.dilationW;
+                off[r * g.s + s] = phased(g) ? (2 * (r % 2) + s % 2) * pp + r / 2 * cols + s / 2
+                        : r * g.dilationH * ws + (long) s * g.dilationW;
             }
         }
         return off;
@@ -107,7 +111,11 @@ final class VectorDepthwise {
 
     /** Floats of padded input a task reads: the input, or as far as the last loop step's loads reach (zeros). */
     private static long paddedFloats(ConvGeometry g) {
-        return Math.max(inputFloats(g), flat(g) + java.util.Arrays.stream(tapOffsets(g)).max().orElse(0));
+        long reach = 0;
+        for (long off : tapOffsets(g)) {
+            reach = Math.max(reach, off);
+        }
+        return Math.max(inputFloats(g), flat(g) + reach);
     }
 
     /** Floats of workspace a thread uses: the padded input and the results of its flat positions. */
@@ -122,7 +130,11 @@ final class VectorDepthwise {
         int input = (int) inputFloats(g), padded = (int) paddedFloats(g), flat = (int) flat(g), pitch = pitch(g);
         int pp = (int) phaseFloats(g), cols = phaseCols(g);
         boolean phased = phased(g), every = phased || g.strideW == 1; // every flat position of a row an output
-        int[] tapOff = java.util.Arrays.stream(tapOffsets(g)).mapToInt(Math::toIntExact).toArray();
+        long[] offsets = tapOffsets(g);
+        int[] tapOff = new int[taps];
+        for (int t = 0; t < taps; t++) {
+            tapOff[t] = (int) offsets[t]; // within the workspace, which applies() keeps within a Java array
+        }
         par.forEach(g.n * g.k, task -> {
             int n = task / g.k, k = task % g.k, src = (n * g.c + k / mult) * hw;
             float[] xp = Workspace.get(Workspace.COL, padded);
@@ -216,8 +228,8 @@ final class VectorDepthwise {
     }
 
     /**
-     * z[f] = bias + sum over the 3 x 3 taps (r, s) of w[wk + 3r + s] * xp[f + r*dr + s*dc] for f < flat (a multiple of
-     * {@link #STEP}): the taps written out, their weights broadcast once.
+     * z[f] = bias + sum over the 9 taps t of w[wk + t] * xp[f + tapOff[t]] for f < flat (a multiple of {@link #STEP}): the
+     * taps written out, their weights broadcast once.
      */
     private static void flat3x3(float[] xp, int flat, int[] tapOff, float[] w, int wk, float bias, float[] z) {
         FloatVector w0 = FloatVector.broadcast(S, w[wk]), w1 = FloatVector.broadcast(S, w[wk + 1]), w2 = FloatVector.broadcast(S, w[wk + 2]);
@@ -226,7 +238,7 @@ final class VectorDepthwise {
         int o0 = tapOff[0], o1 = tapOff[1], o2 = tapOff[2], o3 = tapOff[3], o4 = tapOff[4], o5 = tapOff[5], o6 = tapOff[6],
                 o7 = tapOff[7], o8 = tapOff[8];
         for (int f = 0; f < flat; f += STEP) {
-            // a chain per kernel row (a: the bias and row 0, b: row 1, c: row 2), summed at the end (the class comment)
+            // a chain per three taps (a 3x3 kernel's rows; a: the bias and taps 0-2, b: 3-5, c: 6-8), summed at the end
             FloatVector a0 = FloatVector.broadcast(S, bias), a1 = a0, a2 = a0, a3 = a0;
             a0 = FloatVector.fromArray(S, xp, f + o0).fma(w0, a0);
             a1 = FloatVector.fromArray(S, xp, f + o0 + V).fma(w0, a1);
