@@ -8,11 +8,11 @@ import jdk.incubator.vector.VectorSpecies;
  * Depthwise convolution on small maps with 16 channels in the vector lanes (loaded only with the Vector API; {@link
  * DepthwiseConv} calls it where {@link #applies} holds). A task takes 16 channels of one sample: their input planes are
  * transposed in registers ({@link VectorDirectChannels#transpose16}, 16 pixels of 16 channels at a time) into a
- * zero-bordered grid of pixels of 16 channels, Wp = W + pl + pr pixels per row; each output pixel is then one vector,
- * bias + the sum over taps of the tap's 16 weights times the input pixel under it (one load and one FMA per tap, no
- * padded plane per channel, no rows to copy), computed for the grid's flat positions f = p * Wp + q (the grid columns
- * past a row's Q outputs are computed and dropped), four pixels per loop step with the taps' offsets fixed; the output
- * pixels are gathered in order and transposed back into the 16 output planes.
+ * zero-bordered grid of pixels of 16 channels, Wp = W + pl + pr ({@code paddedW}) pixels per row; each output pixel is
+ * then one vector, bias + the sum over taps of the tap's 16 weights times the input pixel under it (one load and one FMA
+ * per tap, no padded plane per channel, no rows to copy), computed for the grid's flat positions f = p * Wp + q (the
+ * grid columns past a row's Q outputs are computed and dropped), four pixels per loop step with the taps' offsets fixed;
+ * the output pixels are gathered in order and transposed back into the 16 output planes.
  *
  * <p>Why: on a 7 x 7 map a plane of {@link VectorDepthwise} is 4 vectors of work around a padded copy in and a copy out
  * per channel; here the copies are 16 x 16 transposes shared by 16 channels.
@@ -43,20 +43,15 @@ final class VectorDepthwiseChannels {
      */
     static final int MAX_MAP = 64;
 
-    /** Grid columns: W + pl + pr. */
-    private static int gridCols(ConvGeometry g) {
-        return g.w + g.padLeft + g.padRight;
-    }
-
     /** Flat positions computed: up to the last output's, rounded up to whole loop steps. */
     private static int flat(ConvGeometry g) {
-        return ((g.p - 1) * gridCols(g) + g.q + PIX - 1) / PIX * PIX;
+        return ((g.p - 1) * g.paddedW() + g.q + PIX - 1) / PIX * PIX;
     }
 
     /** Pixels of the grid a task reads: its rows, or as far as the last loop step's taps reach (zeros). */
     private static int gridPixels(ConvGeometry g) {
-        int reach = flat(g) + (g.r - 1) * g.dilationH * gridCols(g) + (g.s - 1) * g.dilationW;
-        return Math.max(g.paddedH() * gridCols(g), reach);
+        int reach = flat(g) + (g.r - 1) * g.dilationH * g.paddedW() + (g.s - 1) * g.dilationW;
+        return Math.max(g.paddedH() * g.paddedW(), reach);
     }
 
     /** Floats of workspace a thread uses: the grid, the flat outputs, a 16 x 16 block. */
@@ -66,19 +61,11 @@ final class VectorDepthwiseChannels {
 
     /** y = conv(x, w) + bias, then the epilogue per plane; {@link #applies} must hold. */
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
-        int taps = g.r * g.s, blocks = g.k / V, hw = g.h * g.w, pq = g.p * g.q, cols = gridCols(g);
+        int taps = g.r * g.s, blocks = g.k / V, hw = g.h * g.w, pq = g.p * g.q, cols = g.paddedW();
         int grid = gridPixels(g) * V, flat = flat(g), outs = flat * V, tmp = grid + outs;
         float[] w = weights.raw;
-        // per block, per tap: the 16 channels' weights
-        float[] wp = weights.packed((long) blocks * taps * V, p -> {
-            for (int b = 0; b < blocks; b++) {
-                for (int t = 0; t < taps; t++) {
-                    for (int l = 0; l < V; l++) {
-                        p[(b * taps + t) * V + l] = w[(b * V + l) * taps + t];
-                    }
-                }
-            }
-        });
+        // per block, per tap: the 16 channels' weights (each block's 16 x taps weights transposed)
+        float[] wp = weights.packed((long) blocks * taps * V, p -> Transpose.planes(w, p, blocks, V, taps, 1));
         int[] tapOff = new int[taps];
         for (int r = 0; r < g.r; r++) {
             for (int s = 0; s < g.s; s++) {
