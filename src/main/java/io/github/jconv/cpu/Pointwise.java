@@ -97,7 +97,8 @@ final class Pointwise {
      * (12 channel tiles over 16 input channels) ran 1.24-1.31x faster in blocks of 8-64 KiB (2 threads, alternating in one
      * process, AMD EPYC Zen 4; us: 479 / 385 at 16 KiB, 394 / 306 at 32, 424 / 324 at 64), inside the trunk 0.590 ->
      * 0.485 ms (the trunk 1.019x); 24 -> 144 @ 56, 32 -> 16 @ 112, 64 -> 64 and 64 -> 256 @ 56 and 96 -> 576 @ 14 within
-     * 2%, ResNet-50's trunk at batch 1 1.002x. Layers of more than 170 input channels keep one tile per block.
+     * 2%, ResNet-50's trunk at batch 1 1.002x. Layers of more than 170 input channels keep one tile per block, except
+     * where a layer writes at least twice what it reads ({@link #blockTiles}).
      */
     private static final int BLOCK_BYTES = 32 * 1024;
 
@@ -126,9 +127,9 @@ final class Pointwise {
             int kt0 = kTiles * run / runs, kt1 = kTiles * (run + 1) / runs;
             int pt0 = pTiles * part / pParts, pt1 = pTiles * (part + 1) / pParts;
             float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT + LANES_SCRATCH + pixelFloats(cg, hw));
-            // blocks of pixel tiles whose input fits L1, each swept once per channel tile: a channel tile's 8 planes of y take
-            // runs of a block's pixels, not 8 x 48 floats of every plane in turn
-            int block = Math.max(1, BLOCK_BYTES / (PT * 4 * cg));
+            // blocks of pixel tiles, each swept once per channel tile: a channel tile's 8 planes of y take runs of a block's
+            // pixels, not 8 x 48 floats of every plane in turn
+            int block = blockTiles(cg, kg, pt1 - pt0);
             for (int b0 = pt0; b0 < pt1; b0 += block) {
                 int b1 = Math.min(pt1, b0 + block);
                 for (int kt = kt0; kt < kt1; kt++) {
@@ -145,6 +146,20 @@ final class Pointwise {
                 }
             }
         });
+    }
+
+    /**
+     * Pixel tiles per block ({@link #BLOCK_BYTES}) of a task's run of {@code tiles}: where a layer writes at least twice the
+     * floats it reads per pixel (kg >= 2 cg: ResNet's expanding layers), the whole run, so each channel tile writes its 8
+     * output planes over the run's pixels, though a block's input no longer fits L1 (from 171 input channels a single
+     * tile's does not either). ResNet-50's trunk at batch 1, 2 threads, AMD EPYC Zen 4, alternating trunk runs in one
+     * process, two processes: 1.026x and 1.029x (64 -> 256 @ 56 0.739 -> 0.676 and 0.831 -> 0.799 ms, 128 -> 512 @ 28
+     * 0.622 -> 0.596 and 0.713 -> 0.661, and the reducing layers after them 4-9% faster, their input in the caches as the
+     * expanding layer left it); alone, with the residual added, 64 -> 256 @ 56 1.010 -> 0.932 ms, 128 -> 512 @ 28 0.726 ->
+     * 0.684, while the reducing layers ran 2-5% slower so (256 -> 64 @ 56 0.852 -> 0.892); MobileNetV2's trunk 1.010x.
+     */
+    static int blockTiles(int cg, int kg, int tiles) {
+        return kg >= 2 * cg ? Math.max(1, tiles) : Math.max(1, BLOCK_BYTES / (PT * 4 * cg));
     }
 
     /**
