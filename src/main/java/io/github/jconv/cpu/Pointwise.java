@@ -97,10 +97,13 @@ final class Pointwise {
      * (12 channel tiles over 16 input channels) ran 1.24-1.31x faster in blocks of 8-64 KiB (2 threads, alternating in one
      * process, AMD EPYC Zen 4; us: 479 / 385 at 16 KiB, 394 / 306 at 32, 424 / 324 at 64), inside the trunk 0.590 ->
      * 0.485 ms (the trunk 1.019x); 24 -> 144 @ 56, 32 -> 16 @ 112, 64 -> 64 and 64 -> 256 @ 56 and 96 -> 576 @ 14 within
-     * 2%, ResNet-50's trunk at batch 1 1.002x. Layers of more than 170 input channels keep one tile per block, except
-     * where a layer writes at least twice what it reads ({@link #blockTiles}).
+     * 2%, ResNet-50's trunk at batch 1 1.002x. Layers of more than 170 input channels keep one tile per block. Expanding
+     * layers with short runs take the whole run ({@link #blockTiles}).
      */
     private static final int BLOCK_BYTES = 32 * 1024;
+
+    /** Bytes of input of a task's run of pixel tiles that an expanding layer sweeps whole at most ({@link #blockTiles}). */
+    private static final int RUN_BYTES = 64 * 1024;
 
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         Sizes sz = new Sizes(g);
@@ -149,17 +152,18 @@ final class Pointwise {
     }
 
     /**
-     * Pixel tiles per block ({@link #BLOCK_BYTES}) of a task's run of {@code tiles}: where a layer writes at least twice the
-     * floats it reads per pixel (kg >= 2 cg: ResNet's expanding layers), the whole run, so each channel tile writes its 8
-     * output planes over the run's pixels, though a block's input no longer fits L1 (from 171 input channels a single
-     * tile's does not either). ResNet-50's trunk at batch 1, 2 threads, AMD EPYC Zen 4, alternating trunk runs in one
-     * process, two processes: 1.026x and 1.029x (64 -> 256 @ 56 0.739 -> 0.676 and 0.831 -> 0.799 ms, 128 -> 512 @ 28
-     * 0.622 -> 0.596 and 0.713 -> 0.661, and the reducing layers after them 4-9% faster, their input in the caches as the
-     * expanding layer left it); alone, with the residual added, 64 -> 256 @ 56 1.010 -> 0.932 ms, 128 -> 512 @ 28 0.726 ->
-     * 0.684, while the reducing layers ran 2-5% slower so (256 -> 64 @ 56 0.852 -> 0.892); MobileNetV2's trunk 1.010x.
+     * Pixel tiles per block ({@link #BLOCK_BYTES}) of a task's run of {@code tiles}: the whole run where a layer writes at
+     * least twice the floats it reads per pixel (kg >= 2 cg) and the run's input is at most {@link #RUN_BYTES}, so each
+     * channel tile writes its 8 output planes over the run's pixels. That is ResNet-50's 64 -> 256 @ 56 at batch 1 (runs
+     * of 4-5 tiles, 12 KiB of input each; 2 threads, AMD EPYC Zen 4, alternating in one process): alone with the residual
+     * 1.010 -> 0.932 and 0.773 -> 0.743 ms, inside the trunk 4-8% faster in two processes (0.709 -> 0.679, 0.702 -> 0.656,
+     * 0.762 -> 0.700, 0.732 -> 0.701 ms); MobileNetV2's 16 -> 96 @ 112 0.455 -> 0.441 ms alone. Longer runs were faster
+     * alone but not in the trunk: 128 -> 512 @ 28 (17 tiles, 408 KiB of input) 0.726 -> 0.684 ms alone and 0-6% slower in
+     * the trunk; 256 -> 1024 @ 14 5.7% slower alone; reducing layers 2-5% slower alone (256 -> 64 @ 56 0.852 -> 0.892 ms),
+     * the trunk 0.968x with every layer so.
      */
     static int blockTiles(int cg, int kg, int tiles) {
-        return kg >= 2 * cg ? Math.max(1, tiles) : Math.max(1, BLOCK_BYTES / (PT * 4 * cg));
+        return kg >= 2 * cg && (long) tiles * PT * 4 * cg <= RUN_BYTES ? Math.max(1, tiles) : Math.max(1, BLOCK_BYTES / (PT * 4 * cg));
     }
 
     /**

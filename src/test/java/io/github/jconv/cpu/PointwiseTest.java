@@ -79,18 +79,19 @@ class PointwiseTest {
 
     /**
      * Layers that write at least twice what they read sweep each channel tile over the task's whole run of pixel tiles
-     * ({@link Pointwise#blockTiles}), where wide inputs otherwise take one pixel tile at a time: several tiles per run,
-     * partial ones, groups, the residual fused.
+     * where its input is small ({@link Pointwise#blockTiles}): several tiles per run, partial ones, groups, the residual
+     * fused.
      */
     @Test
     void expandingLayersSweepTheWholeRun() {
         Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
-        assertEquals(7, Pointwise.blockTiles(192, 384, 7));
-        assertEquals(1, Pointwise.blockTiles(192, 383, 7), "under twice the input: blocks by bytes");
+        assertEquals(5, Pointwise.blockTiles(64, 256, 5), "64 x 5 x 48 floats: 60 KiB");
+        assertEquals(2, Pointwise.blockTiles(64, 256, 6), "72 KiB: blocks by bytes");
+        assertEquals(2, Pointwise.blockTiles(64, 127, 5), "under twice the input: blocks by bytes");
         assertEquals(1, Pointwise.blockTiles(256, 64, 7));
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
-        // {N, C, H, W, K, G}
-        int[][] layers = {{1, 192, 14, 14, 384, 1}, {2, 176, 9, 13, 360, 1}, {1, 400, 7, 9, 800, 2}};
+        // {N, C, H, W, K, G}: runs of several tiles, partial ones, two groups
+        int[][] layers = {{1, 64, 14, 14, 256, 1}, {2, 64, 9, 13, 136, 1}, {1, 160, 10, 10, 320, 2}};
         int seed = 300;
         for (int[] l : layers) {
             ConvGeometry g = ConvGeometry.conv2d(new int[] {l[0], l[1], l[2], l[3]}, new int[] {l[4], l[1] / l[5], 1, 1},
