@@ -27,7 +27,8 @@ import jdk.incubator.vector.VectorSpecies;
  * output planes in runs of the run's rows, and its weights stay in L1; every channel tile for each three vectors in
  * turn (as before) wrote 64 planes a few vectors each, and the stores cost 13-17% of the stem (ResNet-50's stem at batch
  * 1 alone, AMD EPYC Zen 4, alternating in one process: 1 thread 3.02 -> 2.83 ms, 2 threads 1.74 -> 1.59 ms, 1.37
- * without the stores; inside the trunk 1.73 -> 1.70). The bias and a
+ * without the stores; old and new class alternating: 2 threads 1.386 -> 1.337 ms, 1 thread 2.915 -> 2.710; inside the
+ * trunk within noise, 1.73 -> 1.70 in one process, +-2.5% in two more). The bias and a
  * ReLU/residual epilogue are applied to each vector on its way to y ({@link VectorEpilogue#vector}); others per stored
  * run.
  *
