@@ -85,10 +85,12 @@ class PointwiseTest {
     @Test
     void expandingLayersSweepTheWholeRun() {
         Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
-        assertEquals(5, Pointwise.blockTiles(64, 256, 5), "64 x 5 x 48 floats: 60 KiB");
-        assertEquals(2, Pointwise.blockTiles(64, 256, 6), "72 KiB: blocks by bytes");
-        assertEquals(2, Pointwise.blockTiles(64, 127, 5), "under twice the input: blocks by bytes");
-        assertEquals(1, Pointwise.blockTiles(256, 64, 7));
+        // at 512 bits (48-pixel tiles): runs of 5 tiles of 64 channels (60 KiB) whole, of 6 (72 KiB) in blocks of 2
+        int whole = 64 * 1024 / (Pointwise.PT * 4 * 64), byBytes = Math.max(1, 32 * 1024 / (Pointwise.PT * 4 * 64));
+        assertEquals(whole, Pointwise.blockTiles(64, 256, whole), "at most 64 KiB of input: the whole run");
+        assertEquals(byBytes, Pointwise.blockTiles(64, 256, whole + 1), "more: blocks by bytes");
+        assertEquals(byBytes, Pointwise.blockTiles(64, 127, whole), "under twice the input: blocks by bytes");
+        assertEquals(Math.max(1, 32 * 1024 / (Pointwise.PT * 4 * 256)), Pointwise.blockTiles(256, 64, 2));
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         // {N, C, H, W, K, G}: runs of several tiles, partial ones, two groups
         int[][] layers = {{1, 64, 14, 14, 256, 1}, {2, 64, 9, 13, 136, 1}, {1, 160, 10, 10, 320, 2}};
