@@ -30,7 +30,7 @@ fi
 section "the CPU kernels at 128- and 256-bit vector width (-XX:UseAVX=1 and 2; 1, not 0, keeps FMA): their blocks and tails follow the width"
 if [ "$(uname -m)" = x86_64 ]; then
   for avx in 1 2; do
-    mvn -B -ntp -q surefire:test -Dtest='PointwiseTest,VectorDepthwiseTest,VectorEpilogueTest,WinogradTest,ShapeTableTest' -Dsurefire.failIfNoSpecifiedTests=false \
+    mvn -B -ntp -q surefire:test -Dtest='io.github.jconv.cpu.*Test,ShapeTableTest' -Dsurefire.failIfNoSpecifiedTests=false \
       -Djconv.test.jvm="-XX:UseAVX=$avx -Djconv.tune.cache=$root/target/test-autotune-avx$avx.json"
   done
 else

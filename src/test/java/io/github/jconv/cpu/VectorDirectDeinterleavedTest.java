@@ -78,8 +78,8 @@ class VectorDirectDeinterleavedTest {
         ConvSpec s2 = ConvSpec.builder().stride(2).padding(3).build();
         ConvGeometry stem = ConvGeometry.conv2d(new int[] {1, 3, 224, 224}, new int[] {64, 3, 7, 7}, null, s2);
         assertTrue(DirectConv.onDeinterleavedKernel(stem), "ResNet-50's stem");
-        // rows shorter than a vector, more input channels, fewer output channels than a tile, stride 3, dilation along W, groups
-        assertFalse(VectorDirectDeinterleaved.applies(ConvGeometry.conv2d(new int[] {1, 3, 30, 2 * v - 8}, new int[] {64, 3, 7, 7}, null, s2)));
+        // rows shorter than a vector (V - 1 outputs), more input channels, fewer output channels than a tile, stride 3, dilation along W, groups
+        assertFalse(VectorDirectDeinterleaved.applies(ConvGeometry.conv2d(new int[] {1, 3, 30, 2 * v - 3}, new int[] {64, 3, 7, 7}, null, s2)));
         assertFalse(VectorDirectDeinterleaved.applies(ConvGeometry.conv2d(new int[] {1, 5, 224, 224}, new int[] {64, 5, 7, 7}, null, s2)));
         assertFalse(VectorDirectDeinterleaved.applies(ConvGeometry.conv2d(new int[] {1, 3, 224, 224}, new int[] {7, 3, 7, 7}, null, s2)));
         assertFalse(VectorDirectDeinterleaved.applies(ConvGeometry.conv2d(new int[] {1, 3, 224, 224}, new int[] {64, 3, 7, 7}, null,

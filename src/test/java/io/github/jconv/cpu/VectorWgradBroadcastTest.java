@@ -52,8 +52,12 @@ class VectorWgradBroadcastTest {
     @Test
     void everyPathMatchesFloat64WithTheSameBitsOnAnyThreadCount() {
         Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
-        assertEquals(VectorWgradBroadcast.V == 16 ? 3 : 0, (int) LAYERS.stream().filter(VectorWgradBroadcast::overInputs).count(),
-                "at 16 lanes the last three layers are vectorised over input channels");
+        long over = LAYERS.stream().filter(VectorWgradBroadcast::overInputs).count();
+        if (VectorWgradBroadcast.V == 16) {
+            assertEquals(3, over, "at 16 lanes the last three layers are vectorised over input channels");
+        } else { // narrower vectors move the line between the two ways; both are still taken
+            assertTrue(over > 0 && over < LAYERS.size(), over + " of " + LAYERS.size() + " layers over input channels at " + VectorWgradBroadcast.V + " lanes");
+        }
         long saved = VectorWgradBroadcast.batchFloats;
         try {
             for (ConvGeometry g : layers()) {
