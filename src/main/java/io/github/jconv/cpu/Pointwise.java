@@ -163,7 +163,8 @@ final class Pointwise {
      * the trunk 0.968x with every layer so.
      */
     static int blockTiles(int cg, int kg, int tiles) {
-        return kg >= 2 * cg && (long) tiles * PT * 4 * cg <= RUN_BYTES ? Math.max(1, tiles) : Math.max(1, BLOCK_BYTES / (PT * 4 * cg));
+        boolean whole = kg >= 2 * cg && (long) tiles * PT * 4 * cg <= RUN_BYTES;
+        return whole ? Math.max(1, tiles) : Math.max(1, BLOCK_BYTES / (PT * 4 * cg));
     }
 
     /**
@@ -301,15 +302,15 @@ final class Pointwise {
      * whole. Groups of 4 pixels x 4 tiles ({@link #lanes4x4}; the 4 pixels' lane vectors are built once per task into
      * the scratch, so its loop has no broadcasts and blends: with them in the loop 256 -> 1024 @ 14 ran 3% slower than
      * with blocks as wide as a vector in the trunk, 1% built once, one process each), then single pixels x 4 tiles
-     * ({@link #lanes4x1}); the last group of a share repeats its last tile (computed, not stored). Each task takes an even share
-     * of its plane's groups of four channel tiles, whatever its runs ({@link #forward}): when the tasks of the last run of
-     * pixel tiles took them all, at two threads one thread ran them while the other waited (where a layer splits over
-     * pixels: ResNet-50's 1024 -> 256 @ 14 at batch 1, 2 threads, alternating in one process, AMD EPYC Zen 4: 579 -> 557
-     * us, 523 without these pixels at all; 2048 -> 512 @ 7 572 -> 554 / 502; the trunk 43.5 -> 43.0 ms, its 1x1 layers
-     * 27.0 -> 26.5, in one process, inside this VM's noise; the same bits). Folding a 7x7 map's one last pixel into the whole tile's loop instead (a vector of
-     * two channels' weights and a broadcast input per channel: 4% more FMAs, no second read of the weights) gained 3-7%
-     * alone and nothing in the trunk. Each output is CPL chains over
-     * its input channels c = h mod CPL, in order, summed at the store ({@link #store}): deterministic, whatever the thread
+     * ({@link #lanes4x1}); the last group of a share repeats its last tile (computed, not stored). Each task takes an even
+     * share of its plane's groups of four channel tiles, whatever its runs ({@link #forward}): when the tasks of the last
+     * run of pixel tiles took them all, at two threads one thread ran them while the other waited (where a layer splits
+     * over pixels: ResNet-50's 1024 -> 256 @ 14 at batch 1, 2 threads, alternating in one process, AMD EPYC Zen 4: 579 ->
+     * 557 us, 523 without these pixels at all; 2048 -> 512 @ 7 572 -> 554 / 502; the trunk 43.5 -> 43.0 ms, its 1x1
+     * layers 27.0 -> 26.5, in one process, inside this VM's noise; the same bits). Folding a 7x7 map's one last pixel
+     * into the whole tile's loop instead (a vector of two channels' weights and a broadcast input per channel: 4% more
+     * FMAs, no second read of the weights) gained 3-7% alone and nothing in the trunk. Each output is CPL chains over its
+     * input channels c = h mod CPL, in order, summed at the store ({@link #store}): deterministic, whatever the thread
      * count, but not the tiles' single chain. Below 8 lanes: a scalar chain of {@link Math#fma}.
      */
     private static void leftovers(ConvGeometry g, Sizes sz, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done,
