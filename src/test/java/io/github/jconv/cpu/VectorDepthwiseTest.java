@@ -72,6 +72,34 @@ class VectorDepthwiseTest {
         assertTrue(phased >= 7, phased + " layers ran on the phases"); // more with narrower vectors
     }
 
+    /**
+     * Stride-1 3x3 layers with padding 1 run as one flat plane without zero columns ({@link VectorDepthwise#unpaddedApplies}):
+     * rows of 1 and 2 (every output an edge), a plane of exactly 16 outputs, 65 (a whole loop step and a last vector ending
+     * at the plane's end, over outputs already stored), odd sizes with a multiplier of 2 and batch 2, MobileNet's 14 x 14
+     * and 7 x 7; each row's first and last outputs read zeros for the padding, not the neighbouring rows' inputs.
+     */
+    @Test
+    void strideOneLayersRunAsOneFlatPlane() {
+        Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
+        Object[][] layers = {
+                {new int[] {1, 2, 9, 2}, new int[] {2, 1, 3, 3}, ConvSpec.builder().padding(1).groups(2).build()},
+                {new int[] {1, 2, 20, 1}, new int[] {2, 1, 3, 3}, ConvSpec.builder().padding(1).groups(2).build()},
+                {new int[] {1, 3, 4, 4}, new int[] {3, 1, 3, 3}, ConvSpec.builder().padding(1).groups(3).build()},
+                {new int[] {1, 2, 5, 13}, new int[] {2, 1, 3, 3}, ConvSpec.builder().padding(1).groups(2).build()},
+                {new int[] {2, 3, 11, 17}, new int[] {6, 1, 3, 3}, ConvSpec.builder().padding(1).groups(3).build()},
+                {new int[] {1, 2, 30, 31}, new int[] {2, 1, 3, 3}, ConvSpec.builder().padding(1).groups(2).build()},
+                {new int[] {1, 4, 14, 14}, new int[] {4, 1, 3, 3}, ConvSpec.builder().padding(1).groups(4).build()},
+                {new int[] {1, 5, 7, 7}, new int[] {5, 1, 3, 3}, ConvSpec.builder().padding(1).groups(5).build()},
+        };
+        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU6).withResidual(Epilogue.Residual.AFTER_ACTIVATION);
+        int seed = 300;
+        for (ConvGeometry g : KernelCheck.geometries(layers)) {
+            seed++;
+            assertTrue(VectorDepthwise.applies(g) && VectorDepthwise.unpaddedApplies(g), g.toString());
+            KernelCheck.againstFloat64AndThreads(Algorithm.DEPTHWISE, g, seed % 2 == 0 ? ep : Epilogue.none(), seed);
+        }
+    }
+
     @Test
     void takesOnlyForwardDepthwiseLayersOfStrideAtMostTwoAlongW() {
         Assumptions.assumeTrue(Sgemm.VECTOR, "the Vector API is not loaded");
