@@ -23,6 +23,12 @@ import jdk.incubator.vector.VectorSpecies;
  * flat loop's 65). MobileNetV2's trunk at batch 1: 1.025x (its two stride-2 layers on the phases 0.443 -> 0.389 and
  * 0.165 -> 0.137 ms).
  *
+ * <p>MobileNet's own layers, 3x3 with padding 1, take two paths without zero columns that store straight into y: at
+ * stride 1 the plane as one flat run ({@link #unpadded}), at stride 2 along both axes the even columns of stride-1 sums
+ * over copies of the input's odd and even rows ({@link #evenColumns}); the same bits as the paths above. That takes
+ * the stride-2 layers with rows narrower than two vectors too (576 @ 14), which the padded plane ran computing four
+ * flat positions per output.
+ *
  * <p>The loops, as JDK 17's C2 compiles them: counted, with the taps' offsets fixed for the loop, so the loads' bounds
  * are checked once before it (a base per (row, vector) pair left a check on every load: 2x slower); each vector's
  * accumulation split into one chain per kernel row (a chain of 9 FMAs per vector waited on their latency), each chain in
@@ -120,7 +126,7 @@ final class VectorDepthwise {
 
     /** Floats of workspace a thread uses: the padded input and the results of its flat positions. */
     static long workspaceFloats(ConvGeometry g) {
-        return unpaddedApplies(g) ? 3 * unpaddedFloats(g) : paddedFloats(g) + flat(g);
+        return unpaddedApplies(g) ? 3 * unpaddedFloats(g) : evenColumnsApplies(g) ? 4 * evenColumnsFloats(g) : paddedFloats(g) + flat(g);
     }
 
     /**
@@ -137,10 +143,28 @@ final class VectorDepthwise {
         return (long) g.h * g.w + 2L * (g.w + 1);
     }
 
+    /**
+     * Whether g takes {@link #evenColumns}: a 3 x 3 kernel at stride 2 along both axes, dilation 1, padding 1 on every side
+     * (MobileNet's stride-2 depthwise layers), planes of at least a vector of outputs.
+     */
+    static boolean evenColumnsApplies(ConvGeometry g) {
+        return g.r == 3 && g.s == 3 && g.strideH == 2 && g.strideW == 2 && g.dilationH == 1 && g.dilationW == 1 && g.padTop == 1
+                && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1 && g.p * g.q >= V;
+    }
+
+    /** Floats of one of {@link #evenColumns}' four copies of rows: a float, P + 1 rows of 2Q floats, a vector of slack. */
+    private static long evenColumnsFloats(ConvGeometry g) {
+        return 1 + (long) (g.p + 1) * 2 * g.q + V;
+    }
+
     /** y = conv(x, w) + bias, then the epilogue per plane; {@link #applies} must hold. */
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         if (unpaddedApplies(g)) {
             unpadded(g, x, weights, bias, y, done, par);
+            return;
+        }
+        if (evenColumnsApplies(g)) {
+            evenColumns(g, x, weights, bias, y, done, par);
             return;
         }
         float[] w = weights.raw;
@@ -231,6 +255,100 @@ final class VectorDepthwise {
             }
             done.region(out, out + hw);
         });
+    }
+
+    /**
+     * {@link #forward} for a layer {@link #evenColumnsApplies} takes, its outputs computed in flat order straight into y's
+     * plane: output row p is the even columns of row p's stride-1 sums along W over input rows 2p - 1, 2p and 2p + 1. A
+     * task copies its input plane's odd rows (from row -1, a zero row) and its even rows into two copies of rows 2Q floats
+     * apart (W and a zero column when W is odd) after one zero float, so output f = p * Q + q, whose stride-1 sum sits at
+     * z = 2f, reads tap (r, s) at z + s - 1 of the odd rows (r = 0), the even rows (r = 1), or the odd rows one row on (r =
+     * 2): loads at twice the loop's index plus a constant, one counted loop over the plane. Each output vector is two
+     * vectors of stride-1 sums (z = 2f and 2f + V, twice the FMAs) whose even lanes are kept (two permutes and a blend).
+     * A row's first output would read the row before's last input for its left taps (s = 0): they read a third and fourth
+     * copy whose last column is zero, a column those taps read for no kept output. The right taps wrap only at odd z, whose
+     * sums are dropped. Every tap reads what the padded plane holds, in the same order of operations ({@link #flat3x3}):
+     * the same bits as the four phases ({@link #phases}), whose split of every input row into its even and odd columns
+     * took four permutes and two blends per two input vectors (on JDK 17 each permute costs about as much as the loads
+     * and FMAs of a tap). MobileNetV2 at batch 1, 2 threads, the former and these classes alternating in one process
+     * (AMD EPYC Zen 4; ms): 96 @ 112 0.404 -> 0.338, 144 @ 56 0.144 -> 0.117, 192 @ 28 0.070 -> 0.051, 576 @ 14 0.084 ->
+     * 0.075; alone on one thread (us) 144 @ 56 239 -> 187, 192 @ 28 191 -> 123, 576 @ 14 175 -> 145, 96 @ 112 within 5%
+     * (its copies and the left taps' copies took half its time).
+     */
+    private static void evenColumns(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done,
+                                    Parallel par) {
+        float[] w = weights.raw;
+        int hw = g.h * g.w, pq = g.p * g.q, pitch = 2 * g.q, size = (int) evenColumnsFloats(g), mult = g.kPerGroup();
+        int main = pq / V * V;
+        // copies: 0 the odd rows, 1 the even rows, 2 and 3 the same with their last column zero (the left taps')
+        int[] tapOff = new int[9];
+        for (int r = 0; r < 3; r++) {
+            for (int s = 0; s < 3; s++) {
+                tapOff[r * 3 + s] = ((r == 1 ? 1 : 0) + (s == 0 ? 2 : 0)) * size + 1 + (r == 2 ? pitch : 0) + s - 1;
+            }
+        }
+        par.forEach(g.n * g.k, task -> {
+            int n = task / g.k, k = task % g.k, src = (n * g.c + k / mult) * hw, out = task * pq;
+            float[] xp = Workspace.get(Workspace.COL, 4L * size);
+            for (int copy = 0; copy < 2; copy++) {
+                int at = copy * size;
+                xp[at] = 0f;
+                for (int j = 0; j <= g.p; j++) { // row j of the odd rows is input row 2j - 1, of the even rows 2j
+                    int ih = 2 * j - 1 + copy, row = at + 1 + j * pitch;
+                    if (ih < 0 || ih >= g.h) {
+                        java.util.Arrays.fill(xp, row, row + pitch, 0f);
+                    } else {
+                        System.arraycopy(x, src + ih * g.w, xp, row, g.w);
+                        for (int c = row + g.w; c < row + pitch; c++) {
+                            xp[c] = 0f;
+                        }
+                    }
+                }
+                java.util.Arrays.fill(xp, at + 1 + (g.p + 1) * pitch, at + size, 0f);
+                System.arraycopy(xp, at, xp, at + 2 * size, size);
+                for (int c = at + 2 * size + pitch, end = at + 3 * size; c < end; c += pitch) { // the copy's last column
+                    xp[c] = 0f;
+                }
+            }
+            float b = bias == null ? 0f : bias[k];
+            stride2(xp, 0, main, tapOff, w, k * 9, b, y, out);
+            if (main < pq) { // one vector ending at the plane's end, over outputs already stored
+                stride2(xp, pq - V, pq - V + 1, tapOff, w, k * 9, b, y, out);
+            }
+            done.region(out, out + pq);
+        });
+    }
+
+    /**
+     * y[out + f ..] for output vectors f = from, from + V, ... below to: the even lanes of the stride-1 sums at xp[2f +
+     * tapOff[t]] and xp[2f + V + tapOff[t]] (bias and taps summed as {@link #flat3x3} sums them).
+     */
+    private static void stride2(float[] xp, int from, int to, int[] tapOff, float[] w, int wk, float bias, float[] y, int out) {
+        FloatVector b = FloatVector.broadcast(S, bias);
+        FloatVector w0 = FloatVector.broadcast(S, w[wk]), w1 = FloatVector.broadcast(S, w[wk + 1]), w2 = FloatVector.broadcast(S, w[wk + 2]);
+        FloatVector w3 = FloatVector.broadcast(S, w[wk + 3]), w4 = FloatVector.broadcast(S, w[wk + 4]), w5 = FloatVector.broadcast(S, w[wk + 5]);
+        FloatVector w6 = FloatVector.broadcast(S, w[wk + 6]), w7 = FloatVector.broadcast(S, w[wk + 7]), w8 = FloatVector.broadcast(S, w[wk + 8]);
+        int o0 = tapOff[0], o1 = tapOff[1], o2 = tapOff[2], o3 = tapOff[3], o4 = tapOff[4], o5 = tapOff[5], o6 = tapOff[6],
+                o7 = tapOff[7], o8 = tapOff[8];
+        for (int f = from; f < to; f += V) {
+            int z = 2 * f, u = z + V;
+            FloatVector a = FloatVector.fromArray(S, xp, z + o0).fma(w0, b), e = FloatVector.fromArray(S, xp, u + o0).fma(w0, b);
+            a = FloatVector.fromArray(S, xp, z + o1).fma(w1, a);
+            e = FloatVector.fromArray(S, xp, u + o1).fma(w1, e);
+            a = FloatVector.fromArray(S, xp, z + o2).fma(w2, a);
+            e = FloatVector.fromArray(S, xp, u + o2).fma(w2, e);
+            FloatVector m = FloatVector.fromArray(S, xp, z + o3).mul(w3), n = FloatVector.fromArray(S, xp, u + o3).mul(w3);
+            m = FloatVector.fromArray(S, xp, z + o4).fma(w4, m);
+            n = FloatVector.fromArray(S, xp, u + o4).fma(w4, n);
+            m = FloatVector.fromArray(S, xp, z + o5).fma(w5, m);
+            n = FloatVector.fromArray(S, xp, u + o5).fma(w5, n);
+            FloatVector c = FloatVector.fromArray(S, xp, z + o6).mul(w6), d = FloatVector.fromArray(S, xp, u + o6).mul(w6);
+            c = FloatVector.fromArray(S, xp, z + o7).fma(w7, c);
+            d = FloatVector.fromArray(S, xp, u + o7).fma(w7, d);
+            c = FloatVector.fromArray(S, xp, z + o8).fma(w8, c);
+            d = FloatVector.fromArray(S, xp, u + o8).fma(w8, d);
+            a.add(m).add(c).rearrange(EVEN_LO).blend(e.add(n).add(d).rearrange(EVEN_HI), HIGH).intoArray(y, out + f);
+        }
     }
 
     /** {@link #flat3x3}'s sum for one vector of flat positions at f, stored at y[at ..]. */
