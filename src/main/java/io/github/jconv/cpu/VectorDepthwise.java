@@ -124,9 +124,15 @@ final class VectorDepthwise {
         return Math.max(inputFloats(g), flat(g) + reach);
     }
 
-    /** Floats of workspace a thread uses: the padded input and the results of its flat positions. */
+    /**
+     * Floats of workspace a thread uses: the copies of the input that {@link #unpadded} or {@link #evenColumns} read, or the
+     * padded input and the results of its flat positions.
+     */
     static long workspaceFloats(ConvGeometry g) {
-        return unpaddedApplies(g) ? 3 * unpaddedFloats(g) : evenColumnsApplies(g) ? 4 * evenColumnsFloats(g) : paddedFloats(g) + flat(g);
+        if (unpaddedApplies(g)) {
+            return 3 * unpaddedFloats(g);
+        }
+        return evenColumnsApplies(g) ? 4 * evenColumnsFloats(g) : paddedFloats(g) + flat(g);
     }
 
     /**
@@ -138,7 +144,7 @@ final class VectorDepthwise {
                 && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1 && g.h * g.w >= V;
     }
 
-    /** Floats of one of {@link #unpadded}'s three input copies: a zero row and a float before the plane, a zero row and a float after it. */
+    /** Floats of one of {@link #unpadded}'s three copies of the input: a zero row and a float, the plane, a float and a zero row. */
     private static long unpaddedFloats(ConvGeometry g) {
         return (long) g.h * g.w + 2L * (g.w + 1);
     }
@@ -275,8 +281,8 @@ final class VectorDepthwise {
      * 0.075; alone on one thread (us) 144 @ 56 239 -> 187, 192 @ 28 191 -> 123, 576 @ 14 175 -> 145, 96 @ 112 within 5%
      * (its copies and the left taps' copies took half its time).
      */
-    private static void evenColumns(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done,
-                                    Parallel par) {
+    private static void evenColumns(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y,
+                                    CpuConvolution.Finish done, Parallel par) {
         float[] w = weights.raw;
         int hw = g.h * g.w, pq = g.p * g.q, pitch = 2 * g.q, size = (int) evenColumnsFloats(g), mult = g.kPerGroup();
         int main = pq / V * V;
@@ -353,7 +359,8 @@ final class VectorDepthwise {
 
     /** {@link #flat3x3}'s sum for one vector of flat positions at f, stored at y[at ..]. */
     private static void one3x3(float[] xp, int f, int[] tapOff, float[] w, int wk, float bias, float[] y, int at) {
-        FloatVector a = FloatVector.fromArray(S, xp, f + tapOff[0]).fma(FloatVector.broadcast(S, w[wk]), FloatVector.broadcast(S, bias));
+        FloatVector a = FloatVector.fromArray(S, xp, f + tapOff[0]).fma(FloatVector.broadcast(S, w[wk]),
+                FloatVector.broadcast(S, bias));
         a = FloatVector.fromArray(S, xp, f + tapOff[1]).fma(FloatVector.broadcast(S, w[wk + 1]), a);
         a = FloatVector.fromArray(S, xp, f + tapOff[2]).fma(FloatVector.broadcast(S, w[wk + 2]), a);
         FloatVector m = FloatVector.fromArray(S, xp, f + tapOff[3]).mul(FloatVector.broadcast(S, w[wk + 3]));

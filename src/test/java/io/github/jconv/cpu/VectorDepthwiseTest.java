@@ -93,11 +93,18 @@ class VectorDepthwiseTest {
                 {new int[] {1, 2, 57, 40}, new int[] {2, 1, 3, 3}, ConvSpec.builder().stride(2).padding(1).groups(2).build()},
                 {new int[] {1, 2, 8, 33}, new int[] {2, 1, 3, 3}, ConvSpec.builder().stride(2).padding(1).groups(2).build()},
         };
+        onPath(layers, VectorDepthwise::evenColumnsApplies, 400);
+    }
+
+    /**
+     * Each layer (rows as {@link KernelCheck#geometries} takes them) on the path {@code path} selects, against float64 and
+     * across thread counts, every other one with a ReLU6 and a residual.
+     */
+    private static void onPath(Object[][] layers, java.util.function.Predicate<ConvGeometry> path, int seed) {
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU6).withResidual(Epilogue.Residual.AFTER_ACTIVATION);
-        int seed = 400;
         for (ConvGeometry g : KernelCheck.geometries(layers)) {
             seed++;
-            assertTrue(VectorDepthwise.applies(g) && VectorDepthwise.evenColumnsApplies(g), g.toString());
+            assertTrue(VectorDepthwise.applies(g) && path.test(g), g.toString());
             KernelCheck.againstFloat64AndThreads(Algorithm.DEPTHWISE, g, seed % 2 == 0 ? ep : Epilogue.none(), seed);
         }
     }
@@ -121,13 +128,7 @@ class VectorDepthwiseTest {
                 {new int[] {1, 4, 14, 14}, new int[] {4, 1, 3, 3}, ConvSpec.builder().padding(1).groups(4).build()},
                 {new int[] {1, 5, 7, 7}, new int[] {5, 1, 3, 3}, ConvSpec.builder().padding(1).groups(5).build()},
         };
-        Epilogue ep = Epilogue.of(Epilogue.Activation.RELU6).withResidual(Epilogue.Residual.AFTER_ACTIVATION);
-        int seed = 300;
-        for (ConvGeometry g : KernelCheck.geometries(layers)) {
-            seed++;
-            assertTrue(VectorDepthwise.applies(g) && VectorDepthwise.unpaddedApplies(g), g.toString());
-            KernelCheck.againstFloat64AndThreads(Algorithm.DEPTHWISE, g, seed % 2 == 0 ? ep : Epilogue.none(), seed);
-        }
+        onPath(layers, VectorDepthwise::unpaddedApplies, 300);
     }
 
     @Test
