@@ -144,7 +144,7 @@ final class VectorDepthwise {
                 && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1 && g.h * g.w >= V;
     }
 
-    /** Floats of one of {@link #unpadded}'s three copies of the input: a zero row and a float, the plane, a float and a zero row. */
+    /** Floats of one of {@link #unpadded}'s three copies of the input: W + 1 zeros, the plane, W + 1 zeros. */
     private static long unpaddedFloats(ConvGeometry g) {
         return (long) g.h * g.w + 2L * (g.w + 1);
     }
