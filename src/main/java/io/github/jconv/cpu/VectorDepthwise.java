@@ -135,13 +135,18 @@ final class VectorDepthwise {
         return evenColumnsApplies(g) ? 4 * evenColumnsFloats(g) : paddedFloats(g) + flat(g);
     }
 
+    /** A 3 x 3 kernel at dilation 1 with padding 1 on every side and stride {@code stride} along both axes (MobileNet's). */
+    private static boolean mobileNet3x3(ConvGeometry g, int stride) {
+        return g.r == 3 && g.s == 3 && g.strideH == stride && g.strideW == stride && g.dilationH == 1 && g.dilationW == 1
+                && g.padTop == 1 && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1;
+    }
+
     /**
-     * Whether g takes {@link #unpadded}: a 3 x 3 kernel at stride 1 and dilation 1 with padding 1 on every side (MobileNet's
-     * stride-1 depthwise layers), planes of at least a vector of outputs.
+     * Whether g takes {@link #unpadded}: {@link #mobileNet3x3} at stride 1 (MobileNet's stride-1 depthwise layers), planes
+     * of at least a vector of outputs.
      */
     static boolean unpaddedApplies(ConvGeometry g) {
-        return g.r == 3 && g.s == 3 && g.strideH == 1 && g.strideW == 1 && g.dilationH == 1 && g.dilationW == 1 && g.padTop == 1
-                && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1 && g.h * g.w >= V;
+        return mobileNet3x3(g, 1) && g.h * g.w >= V;
     }
 
     /** Floats of one of {@link #unpadded}'s three copies of the input: W + 1 zeros, the plane, W + 1 zeros. */
@@ -150,12 +155,11 @@ final class VectorDepthwise {
     }
 
     /**
-     * Whether g takes {@link #evenColumns}: a 3 x 3 kernel at stride 2 along both axes, dilation 1, padding 1 on every side
-     * (MobileNet's stride-2 depthwise layers), planes of at least a vector of outputs.
+     * Whether g takes {@link #evenColumns}: {@link #mobileNet3x3} at stride 2 (MobileNet's stride-2 depthwise layers),
+     * planes of at least a vector of outputs.
      */
     static boolean evenColumnsApplies(ConvGeometry g) {
-        return g.r == 3 && g.s == 3 && g.strideH == 2 && g.strideW == 2 && g.dilationH == 1 && g.dilationW == 1 && g.padTop == 1
-                && g.padBottom == 1 && g.padLeft == 1 && g.padRight == 1 && g.p * g.q >= V;
+        return mobileNet3x3(g, 2) && g.p * g.q >= V;
     }
 
     /** Floats of one of {@link #evenColumns}' four copies of rows: a float, P + 1 rows of 2Q floats, a vector of slack. */
