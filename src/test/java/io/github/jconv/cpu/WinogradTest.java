@@ -49,6 +49,13 @@ class WinogradTest {
                 // one group (two with 3 threads), its input transformed once for the tasks of its 4 channel blocks, in
                 // loops over its 10 channel vectors (the last one partial): 16 tiles padded to 18
                 {new int[] {1, 150, 14, 13}, new int[] {3 * nb + 5, 150, 3, 3}, ConvSpec.builder().padding(1).build()},
+                // rows of at least 16 outputs, which leave the output transform's row buffer 16 columns x 16 channels at a
+                // time (the last 16 overlapping the ones before unless 16 divides the row): rows of exactly 16 in two
+                // samples with a last row of tiles 2 rows high and a block of 20 channels (its second vector of 4 takes
+                // the per-tile copy), rows of 37 (blocks at 0, 16 and 21), rows of 56 (ResNet-50's first stage)
+                {new int[] {2, 8, 18, 16}, new int[] {nb + 20, 8, 3, 3}, ConvSpec.builder().padding(1).build()},
+                {new int[] {1, 24, 9, 37}, new int[] {32, 24, 3, 3}, ConvSpec.builder().padding(1).build()},
+                {new int[] {1, 16, 12, 56}, new int[] {16, 16, 3, 3}, ConvSpec.builder().padding(1).build()},
         };
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         int seed = 0;
