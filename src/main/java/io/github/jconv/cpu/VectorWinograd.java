@@ -203,12 +203,20 @@ final class VectorWinograd {
         int rows = Math.min(g.h, t.hp - g.padTop), cols = Math.min(g.w, t.wp - g.padLeft); // the rest is never read
         par.forEach(g.n * t.cBlocks, nb -> {
             int n = nb / t.cBlocks, c0 = nb % t.cBlocks * V, o = nb * t.block;
-            java.util.Arrays.fill(xb, o, o + t.block, 0f);
             int ln = Math.min(V, g.c - c0), src = (n * g.c + c0) * hw;
             int bits = 0; // finiteBits of every input
             if (V == 16 && ln == V && hw >= V) {
+                // zeros only where no input lands: the rows above, each row's columns beside it, the rows below (the whole
+                // block zeroed first wrote its 215 KB twice at 64 @ 56)
+                int first = (g.padTop * t.wp + g.padLeft) * V;
+                java.util.Arrays.fill(xb, o, o + first, 0f);
+                for (int ih = 0; ih < rows; ih++) {
+                    int end = first + ih * t.wp * V + cols * V;
+                    java.util.Arrays.fill(xb, o + end, ih + 1 < rows ? o + end - cols * V + t.wp * V : o + t.block, 0f);
+                }
                 bits = blockTransposed(g, t, x, src, xb, o, rows, cols);
             } else {
+                java.util.Arrays.fill(xb, o, o + t.block, 0f);
                 for (int l = 0; l < ln; l++) {
                     for (int ih = 0; ih < rows; ih++) {
                         int s = src + l * hw + ih * g.w, d = o + ((ih + g.padTop) * t.wp + g.padLeft) * V + l;
@@ -304,14 +312,17 @@ final class VectorWinograd {
         float[] sc = Workspace.get(Workspace.PACK, (long) V * V);
         FloatVector big = FloatVector.zero(S);
         for (int f0 = 0; f0 < hw; f0 += V) {
-            int f = Math.min(f0, hw - V);
+            int f = Math.min(f0, hw - V), ih = f / g.w, iw = f - ih * g.w; // one division per 16 positions, not per position
             VectorDirectChannels.transpose16(x, src + f, hw, sc, 0, V);
             for (int j = 0; j < V; j++) {
-                int ih = (f + j) / g.w, iw = f + j - ih * g.w;
                 if (ih < rows && iw < cols) {
                     FloatVector v = FloatVector.fromArray(S, sc, j * V);
                     big = big.max(v.abs());
                     v.intoArray(xb, o + ((ih + g.padTop) * t.wp + g.padLeft + iw) * V);
+                }
+                if (++iw == g.w) {
+                    iw = 0;
+                    ih++;
                 }
             }
         }

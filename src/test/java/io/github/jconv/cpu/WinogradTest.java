@@ -56,6 +56,9 @@ class WinogradTest {
                 {new int[] {2, 8, 18, 16}, new int[] {nb + 20, 8, 3, 3}, ConvSpec.builder().padding(1).build()},
                 {new int[] {1, 24, 9, 37}, new int[] {32, 24, 3, 3}, ConvSpec.builder().padding(1).build()},
                 {new int[] {1, 16, 12, 56}, new int[] {16, 16, 3, 3}, ConvSpec.builder().padding(1).build()},
+                // whole blocks of 16 channels copied in by register transposes, only the border zeroed: padding on some
+                // sides only, 2 rows above, none below, in two samples
+                {new int[] {2, 32, 13, 18}, new int[] {20, 32, 3, 3}, ConvSpec.builder().padding(Padding.of(2, 0, 1, 2)).build()},
         };
         Epilogue ep = Epilogue.of(Epilogue.Activation.RELU).withResidual(Epilogue.Residual.BEFORE_ACTIVATION);
         int seed = 0;
