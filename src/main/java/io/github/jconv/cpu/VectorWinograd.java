@@ -419,8 +419,9 @@ final class VectorWinograd {
             if (kn <= 0) {
                 break;
             }
-            // rows of 8 to 15 outputs: each row but a tile row's last is stored 16 wide, its last 16 - q lanes landing on the
-            // next row's first outputs, which that row's store then overwrites (the rows go in order)
+            // whole vectors of 16 channels on rows of at least 8 outputs leave through the row buffer; rows of 8 to 15: each
+            // row but a tile row's last is stored 16 wide, its last 16 - q lanes landing on the next row's first outputs,
+            // which that row's store then overwrites (the rows go in order)
             boolean rows16 = V == 16 && kn == V && g.q >= V / 2;
             for (int row = row0; row < row1; row++) {
                 int n = row / t.tilesH, tr = row % t.tilesH, tile0 = (row - row0) * t.tilesW;

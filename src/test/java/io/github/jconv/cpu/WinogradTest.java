@@ -52,7 +52,8 @@ class WinogradTest {
                 // rows of at least 16 outputs, which leave the output transform's row buffer 16 columns x 16 channels at a
                 // time (the last 16 overlapping the ones before unless 16 divides the row): rows of exactly 16 in two
                 // samples with a last row of tiles 2 rows high and a block of 20 channels (its second vector of 4 takes
-                // the per-tile copy), rows of 37 (blocks at 0, 16 and 21), rows of 56 (ResNet-50's first stage)
+                // the per-tile copy), rows of 37 (blocks at 0, 16 and 21), rows of 56 (ResNet-50's first stage); rows of 8 to
+                // 15 (stored 16 wide over the next row's first outputs): the layers of 11, 13 and 14 above
                 {new int[] {2, 8, 18, 16}, new int[] {nb + 20, 8, 3, 3}, ConvSpec.builder().padding(1).build()},
                 {new int[] {1, 24, 9, 37}, new int[] {32, 24, 3, 3}, ConvSpec.builder().padding(1).build()},
                 {new int[] {1, 16, 12, 56}, new int[] {16, 16, 3, 3}, ConvSpec.builder().padding(1).build()},
