@@ -111,7 +111,7 @@ final class VectorWinograd {
     static long workspaceFloats(ConvGeometry g) {
         Plan t = new Plan(g, 0);
         return (long) g.n * t.cBlocks * t.block + 2L * GROUP_FLOATS + weightFloats(g, t.kBlocks)
-                + (long) XI * t.tilesPerGroup * t.cp + (long) XI * t.tilesPerGroup * NB + SCRATCH_VECTORS * (long) V + rowFloats(t);
+                + (long) XI * t.tilesPerGroup * t.cp + taskFloats(t);
     }
 
     private static long weightFloats(ConvGeometry g, int kBlocks) {
@@ -151,7 +151,7 @@ final class VectorWinograd {
             par.forEach(t.groups * t.cBlocks, task -> {
                 int grp = task % t.groups, cb = task / t.groups; // a thread's share: channel blocks of every group
                 int row0 = t.row0(grp), row1 = t.row0(grp + 1);
-                float[] m = Workspace.get(Workspace.PACK, out + SCRATCH_VECTORS * (long) V + rowFloats(t));
+                float[] m = Workspace.get(Workspace.PACK, taskFloats(t));
                 transformInput(g, t, xb, row0, row1, cb, cb + 1, xb, (int) (xbFloats + grp * vFloats), m, out);
             });
         }
@@ -166,7 +166,7 @@ final class VectorWinograd {
             int row0 = t.row0(grp), row1 = t.row0(grp + 1);
             float[] v = shared ? xb : Workspace.get(Workspace.SCRATCH, vFloats);
             int v0 = shared ? (int) (xbFloats + grp * vFloats) : 0;
-            float[] m = Workspace.get(Workspace.PACK, out + SCRATCH_VECTORS * (long) V + rowFloats(t));
+            float[] m = Workspace.get(Workspace.PACK, taskFloats(t));
             if (!shared) {
                 transformInput(g, t, xb, row0, row1, 0, t.cBlocks, v, 0, m, out);
             }
@@ -208,11 +208,11 @@ final class VectorWinograd {
             if (V == 16 && ln == V && hw >= V) {
                 // zeros only where no input lands: the rows above, each row's columns beside it, the rows below (the whole
                 // block zeroed first wrote its 215 KB twice at 64 @ 56)
-                int first = (g.padTop * t.wp + g.padLeft) * V;
-                java.util.Arrays.fill(xb, o, o + first, 0f);
-                for (int ih = 0; ih < rows; ih++) {
-                    int end = first + ih * t.wp * V + cols * V;
-                    java.util.Arrays.fill(xb, o + end, ih + 1 < rows ? o + end - cols * V + t.wp * V : o + t.block, 0f);
+                int first = o + (g.padTop * t.wp + g.padLeft) * V;
+                java.util.Arrays.fill(xb, o, first, 0f);
+                for (int ih = 0; ih < rows; ih++) { // after row ih: its right border and the next row's left, or the rest
+                    int row = first + ih * t.wp * V;
+                    java.util.Arrays.fill(xb, row + cols * V, ih + 1 < rows ? row + t.wp * V : o + t.block, 0f);
                 }
                 bits = blockTransposed(g, t, x, src, xb, o, rows, cols);
             } else {
@@ -399,7 +399,7 @@ final class VectorWinograd {
     /**
      * y for block kb's channels over the group's tiles: A^T M A per tile and vector of channels (M at
      * m[(xi*tilesPerGroup + t)*NB + j], bias already in M[1][1]), copied into y's planes; each channel's rows reported to done.
-     * m[out...] is scratch: A^T M (24 vectors), then the 16 results, then a row of tiles' results ({@link #rowFloats}).
+     * m[out...] is scratch: A^T M (24 vectors), then the 16 results, then a row of tiles' results ({@link #taskFloats}).
      *
      * <p>Where a vector holds 16 channels (and rows are at least 8 wide), a row of tiles' results go to that row buffer,
      * 4 output rows of columns of 16 channels, and each output row leaves it 16 columns x 16 channels at a time through a
@@ -486,9 +486,13 @@ final class VectorWinograd {
         }
     }
 
-    /** Floats of {@link #transformOutput}'s row buffer: 4 output rows of a row of tiles, a vector of channels per column. */
-    private static long rowFloats(Plan t) {
-        return 16L * t.tilesW * V;
+    /**
+     * Floats of a task's {@code m}: its GEMMs' results (36 positions x the group's tiles x NB channels), then the
+     * transforms' scratch vectors, then {@link #transformOutput}'s row buffer (4 output rows of a row of tiles, a vector of
+     * channels per column).
+     */
+    private static long taskFloats(Plan t) {
+        return (long) XI * t.tilesPerGroup * NB + SCRATCH_VECTORS * (long) V + 16L * t.tilesW * V;
     }
 
     /** y[d + i*q + l] = m[r + (i*4 + l)*V]: one channel's full 4x4 tile from the transposed results. */
