@@ -406,7 +406,8 @@ final class VectorWinograd {
      * register transpose ({@link VectorDirectChannels#transpose16}; the last 16 columns overlapping the ones before where
      * 16 does not divide the row; rows narrower than 16 stored 16 wide over the next row's first outputs, except a tile
      * row's last, which goes float by float), one vector store per channel and 16 columns. Before, each tile's 16 x 16
-     * results were copied out one float at a time, a quarter of the call at 64 @ 56. Alone, 2 threads, batch 1, the two
+     * results were copied out one float at a time (the output transform as a whole took a quarter of the call at 64 @ 56,
+     * 2 threads, its parts switched off one at a time). Alone, 2 threads, batch 1, the two
      * builds alternating in one process (AMD EPYC Zen 4): 64 @ 56 540 -> 513 us, 128 @ 28 470 -> 447; 256 @ 14 (rows of
      * 14) on one thread 1.4-4.3% faster.
      */
