@@ -223,6 +223,45 @@ public final class ConvPlan implements AutoCloseable {
                 && CpuBackend.residualInPlace(algorithm, geometry, epilogue);
     }
 
+    /**
+     * Null where this plan (a 1 x 1 expansion) and {@code next} (a depthwise layer reading this plan's output) run as one pass
+     * ({@link #runWith}), else why not: both on one cpu device, float32 nchw, this plan on direct's 1 x 1 kernel and {@code
+     * next} on depthwise's kernel for MobileNet's 3 x 3 layers, no residual in either ({@link
+     * CpuBackend#cannotFuseExpandDepthwise}). MobileNetV2's inverted residual blocks: the expanded tensor is never written.
+     */
+    public String cannotRunWith(ConvPlan next) {
+        if (!device.isCpu() || next.device != device) {
+            return "the two plans are not on one cpu device";
+        }
+        if (layout != Layout.NCHW || dtype != Dtype.FP32 || next.layout != Layout.NCHW || next.dtype != Dtype.FP32) {
+            return "the two plans do not both run on float32 nchw tensors";
+        }
+        return CpuBackend.cannotFuseExpandDepthwise(algorithm, geometry, epilogue, next.algorithm, next.geometry, next.epilogue);
+    }
+
+    /**
+     * y = next(this(x)) in one pass, where {@link #cannotRunWith} is null: the same values as {@code run(x, t); next.run(t,
+     * y)} without the intermediate t, on this plan's threads.
+     */
+    public void runWith(ConvPlan next, DeviceTensor x, DeviceTensor y) {
+        requireOpen();
+        next.requireOpen();
+        String why = cannotRunWith(next);
+        if (why != null) {
+            throw new InvalidConvolutionException("these two plans do not run as one pass: " + why);
+        }
+        DeviceTensor.requirePlanOperand("input", x, device, geometry.inputShape(), layout, dtype);
+        DeviceTensor.requirePlanOperand("output", y, device, next.geometry.outputShape(), layout, dtype);
+        if (x == y) {
+            throw new InvalidConvolutionException("the output tensor must not be the input (no in-place convolution)");
+        }
+        if (geometry.isEmpty() || next.geometry.isEmpty()) {
+            return;
+        }
+        cpu().runExpandDepthwise(geometry, x.host(), hostWeight, hostBias, epilogue, next.geometry, next.hostWeight, next.hostBias,
+                next.epilogue, y.host(), threads);
+    }
+
     /** y = epilogue(op(x) + bias) on device tensors of the plan's device. */
     public void run(DeviceTensor x, DeviceTensor y) {
         run(x, null, y);

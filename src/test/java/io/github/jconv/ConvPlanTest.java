@@ -14,6 +14,7 @@ import java.util.concurrent.Future;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -150,6 +151,47 @@ class ConvPlanTest {
                 scale = Math.max(scale, Math.abs(cpu.data()[i]));
             }
             assertTrue(worst / scale < 1e-5, "max relative difference " + worst / scale);
+        }
+    }
+
+    /**
+     * A 1 x 1 expansion's plan and the depthwise plan after it run as one pass ({@link ConvPlan#runWith}) with the bits of
+     * the two runs; plans it does not take (im2col, channels-last tensors, a device that is not the cpu's) say why, and
+     * runWith refuses them with that reason.
+     */
+    @Test
+    void anExpansionAndItsDepthwisePlanRunAsOnePassOrSayWhyNot() {
+        Assumptions.assumeTrue(io.github.jconv.cpu.Sgemm.VECTOR, "the Vector API is not loaded");
+        Tensor input = random(41, 2, 16, 32, 32), w1 = random(42, 40, 16, 1, 1), b1 = random(43, 40), w2 = random(44, 40, 1, 3, 3);
+        ConvSpec dw = ConvSpec.builder().padding(1).stride(2).groups(40).build();
+        Epilogue relu6 = Epilogue.of(Epilogue.Activation.RELU6);
+        try (Device dev = Device.open("cpu");
+             ConvPlan expand = ConvPlan.conv2d(dev, input.shape(), w1, b1, ConvSpec.defaults()).epilogue(relu6).algorithm(Algorithm.DIRECT).build();
+             ConvPlan depthwise = ConvPlan.conv2d(dev, expand.outputShape(), w2, null, dw).epilogue(relu6).algorithm(Algorithm.DEPTHWISE).build();
+             ConvPlan im2col = ConvPlan.conv2d(dev, input.shape(), w1, b1, ConvSpec.defaults()).epilogue(relu6).algorithm(Algorithm.IM2COL).build();
+             ConvPlan nhwc = ConvPlan.conv2d(dev, input.shape(), w1, b1, ConvSpec.defaults()).epilogue(relu6).algorithm(Algorithm.DIRECT)
+                     .layout(Layout.NHWC).build();
+             DeviceTensor x = dev.upload(input);
+             DeviceTensor t = dev.allocate(expand.outputShape());
+             DeviceTensor apart = dev.allocate(depthwise.outputShape());
+             DeviceTensor onePass = dev.allocate(depthwise.outputShape())) {
+            assertNull(expand.cannotRunWith(depthwise));
+            expand.run(x, t);
+            depthwise.run(t, apart);
+            expand.runWith(depthwise, x, onePass);
+            assertArrayEquals(apart.download().data(), onePass.download().data(), 0f, "one pass against the two runs");
+            assertTrue(im2col.cannotRunWith(depthwise).contains("direct and depthwise"), im2col.cannotRunWith(depthwise));
+            assertTrue(nhwc.cannotRunWith(depthwise).contains("float32 nchw"), nhwc.cannotRunWith(depthwise));
+            assertTrue(depthwise.cannotRunWith(expand) != null, "the depthwise layer first");
+            InvalidConvolutionException e = assertThrows(InvalidConvolutionException.class, () -> im2col.runWith(depthwise, x, onePass));
+            assertTrue(e.getMessage().contains("do not run as one pass"), e.getMessage());
+            assertThrows(InvalidConvolutionException.class, () -> expand.runWith(depthwise, x, t), "the wrong output shape");
+            if (Backends.all().stream().anyMatch(b -> b.name().equals("cuda-emu") && b.unavailableReason() == null)) {
+                try (Device emu = Device.open("cuda-emu");
+                     ConvPlan onEmu = ConvPlan.conv2d(emu, input.shape(), w1, b1, ConvSpec.defaults()).epilogue(relu6).build()) {
+                    assertTrue(onEmu.cannotRunWith(depthwise).contains("cpu device"), onEmu.cannotRunWith(depthwise));
+                }
+            }
         }
     }
 

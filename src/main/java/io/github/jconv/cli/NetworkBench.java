@@ -285,6 +285,9 @@ final class NetworkBench {
             }
             if (trunk.fusedInto(i) >= 0) {
                 m.put("fused_into", layers.get(trunk.fusedInto(i)).name());
+                if (trunk.fusedInto(i) < i) {
+                    m.put("fused_with_previous", true);
+                }
             }
             m.put("algorithm", trunk.algorithm(i));
             if (trunk.addsResidualInPlace(i)) {
@@ -334,9 +337,10 @@ final class NetworkBench {
             });
             out.println(line);
         });
-        profile.stream().filter(m -> m.containsKey("fused_into")).forEach(m -> out.printf("%s ran inside %s (one 1x1 convolution over"
-                + " both inputs, the shape shown there); the peers' times on %s's row are both layers'%n", m.get("layer"),
-                m.get("fused_into"), m.get("fused_into")));
+        profile.stream().filter(m -> m.containsKey("fused_into")).forEach(m -> out.printf("%s ran inside %s (%s); the peers' times on"
+                + " %s's row are both layers'%n", m.get("layer"), m.get("fused_into"), m.containsKey("fused_with_previous")
+                ? "in one pass with it, the expanded tensor never written; the shape and GFLOP/s shown there are its own"
+                : "one 1x1 convolution over both inputs, the shape shown there", m.get("fused_into")));
         if (profile.stream().anyMatch(m -> m.containsKey("residual_in_place"))) {
             out.printf("*: the residual added in place (the output written into the block's input, which nothing reads after it)%n");
         }

@@ -224,6 +224,28 @@ public final class CpuBackend implements Backend {
     }
 
     /**
+     * Null where {@link #runExpandDepthwise} runs a 1 x 1 expansion on {@code a1} and the depthwise layer after it on
+     * {@code a2} as one pass ({@link ExpandDepthwise}, the same bits as the two calls), else why not: direct's 1 x 1
+     * kernel and the depthwise algorithm's plane kernel for MobileNet's 3 x 3 layers ({@link ExpandDepthwise#cannotFuse}).
+     */
+    public static String cannotFuseExpandDepthwise(Algorithm a1, ConvGeometry g1, Epilogue e1, Algorithm a2, ConvGeometry g2, Epilogue e2) {
+        if (a1 != Algorithm.DIRECT || a2 != Algorithm.DEPTHWISE) {
+            return "the pair runs as one pass on the direct and depthwise algorithms, not " + a1.label() + " and " + a2.label();
+        }
+        return ExpandDepthwise.cannotFuse(g1, e1, g2, e2);
+    }
+
+    /**
+     * y = e2(conv(e1(conv(x, w1) + b1), w2) + b2) for a pair {@link #cannotFuseExpandDepthwise} takes, without the
+     * intermediate tensor; the weights held by the two plans ({@link Weights#kept}).
+     */
+    public void runExpandDepthwise(ConvGeometry g1, float[] x, Weights w1, float[] b1, Epilogue e1, ConvGeometry g2, Weights w2, float[] b2,
+                                   Epilogue e2, float[] y, int threads) {
+        CpuConvolution.Finish done = e2.isNone() ? CpuConvolution.Finish.NONE : new VectorEpilogue(e2, y, null);
+        ExpandDepthwise.forward(g1, x, w1, b1, e1, g2, w2, b2, y, done, Parallel.of(threads));
+    }
+
+    /**
      * Whether {@link #run} may be given the output array as the residual (y = act(conv + bias + y), in place): where every
      * output element's residual is read just before that element is written, and by nothing else. {@link Pointwise}'s 1 x 1
      * kernel ({@code direct} on an unpadded 1 x 1 forward layer) applies a ReLU, ReLU6 or no activation with the residual

@@ -108,17 +108,7 @@ final class Pointwise {
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
         Sizes sz = new Sizes(g);
         int cg = sz.cg, kg = sz.kg, hw = sz.hw, kTiles = sz.kTiles;
-        float[] w = weights.raw;
-        int cp = paddedChannels(cg);
-        float[] wp = weights.packed((long) g.groups * kTiles * cp * KT, p -> par.forEach(g.groups * kTiles, gt -> {
-            int grp = gt / kTiles, kt = gt % kTiles;
-            for (int c = 0; c < cp; c++) {
-                for (int kk = 0; kk < KT; kk++) {
-                    int k = kt * KT + kk;
-                    p[(gt * cp + c) * KT + kk] = k < kg && c < cg ? w[(grp * kg + k) * cg + c] : 0f;
-                }
-            }
-        }));
+        float[] wp = packed(g, weights, par);
         int pTiles = (hw + PT - 1) / PT, planes = g.n * g.groups;
         int[] split = split((long) kg * cg, (long) cg * hw, kTiles, pTiles, (8 * par.threads() + planes - 1) / planes);
         int runs = split[0], pParts = split[1];
@@ -137,7 +127,7 @@ final class Pointwise {
                 int b1 = Math.min(pt1, b0 + block);
                 for (int kt = kt0; kt < kt1; kt++) {
                     for (int pt = b0; pt < b1; pt++) {
-                        tile(g, sz, x, wp, bias, y, done, fused, part8, n, grp, pt, kt);
+                        tile(g, sz, x, wp, bias, y, 0, done, fused, part8, n, grp, pt, kt);
                     }
                 }
             }
@@ -149,6 +139,37 @@ final class Pointwise {
                 }
             }
         });
+    }
+
+    /** The weights packed tile by tile (once per plan; see the class comment): tile kt of group grp at {@link Sizes#tileAt}. */
+    static float[] packed(ConvGeometry g, Weights weights, Parallel par) {
+        Sizes sz = new Sizes(g);
+        int cg = sz.cg, kg = sz.kg, kTiles = sz.kTiles, cp = paddedChannels(cg);
+        float[] w = weights.raw;
+        return weights.packed((long) g.groups * kTiles * cp * KT, p -> par.forEach(g.groups * kTiles, gt -> {
+            int grp = gt / kTiles, kt = gt % kTiles;
+            for (int c = 0; c < cp; c++) {
+                for (int kk = 0; kk < KT; kk++) {
+                    int k = kt * KT + kk;
+                    p[(gt * cp + c) * KT + kk] = k < kg && c < cg ? w[(grp * kg + k) * cg + c] : 0f;
+                }
+            }
+        }));
+    }
+
+    /**
+     * Channel tile kt of sample n (one group; wp from {@link #packed}) over the whole map into {@code planes}: output channel
+     * kt * KT + kk at planes[kk * hw ..], biased and the epilogue applied by {@code fused} (ReLU, ReLU6 or none, no residual;
+     * null: none), each value computed as {@link #forward} computes it ({@link ExpandDepthwise}, which reads the planes
+     * while they are in cache). Maps of whole vectors only (hw % V == 0: no {@link #leftovers}).
+     */
+    static void channelTile(ConvGeometry g, float[] x, float[] wp, float[] bias, VectorEpilogue fused, float[] planes, int n, int kt) {
+        Sizes sz = new Sizes(g);
+        int pTiles = (sz.hw + PT - 1) / PT, shift = (n * g.k + kt * KT) * sz.hw;
+        float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT);
+        for (int pt = 0; pt < pTiles; pt++) {
+            tile(g, sz, x, wp, bias, planes, shift, CpuConvolution.Finish.NONE, fused, part8, n, 0, pt, kt);
+        }
     }
 
     /**
@@ -194,9 +215,10 @@ final class Pointwise {
 
     /**
      * Channel tile kt times the whole vectors of pixel tile pt (sample n, group grp): computed, biased, the epilogue
-     * applied, stored. The pixels past the last whole vector are {@link #leftovers}.
+     * applied, stored at y's index minus {@code shift} (0 for y itself). The pixels past the last whole vector are {@link
+     * #leftovers}.
      */
-    private static void tile(ConvGeometry g, Sizes sz, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done,
+    private static void tile(ConvGeometry g, Sizes sz, float[] x, float[] wp, float[] bias, float[] y, int shift, CpuConvolution.Finish done,
                              VectorEpilogue fused, float[] part8, int n, int grp, int pt, int kt) {
         int cg = sz.cg, kg = sz.kg, hw = sz.hw;
         int p0 = pt * PT, width = Math.min(PT, hw - p0) / V * V;
@@ -204,7 +226,7 @@ final class Pointwise {
             return;
         }
         int wBase = sz.tileAt(grp, kt), xBase = (n * g.c + grp * cg) * hw + p0;
-        int k0 = grp * kg + kt * KT, kn = Math.min(KT, kg - kt * KT), row0 = (n * g.k + k0) * hw + p0;
+        int k0 = grp * kg + kt * KT, kn = Math.min(KT, kg - kt * KT), row0 = (n * g.k + k0) * hw + p0 - shift;
         if (width == PT) {
             if (sz.streamed) {
                 tile3Streams(x, xBase, hw, cg, wp, wBase, part8);

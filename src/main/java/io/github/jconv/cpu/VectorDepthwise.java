@@ -238,33 +238,45 @@ final class VectorDepthwise {
     private static void unpadded(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done,
                                  Parallel par) {
         float[] w = weights.raw;
-        int hw = g.h * g.w, lead = g.w + 1, size = (int) unpaddedFloats(g), mult = g.kPerGroup(), main = hw / STEP * STEP;
-        int[] tapOff = new int[9]; // the left taps in the second copy, the right ones in the third
+        int hw = g.h * g.w, mult = g.kPerGroup();
+        int[] tapOff = unpaddedTaps(g);
+        par.forEach(g.n * g.k, task -> {
+            int n = task / g.k, k = task % g.k, out = task * hw;
+            unpaddedPlane(g, tapOff, x, (n * g.c + k / mult) * hw, w, k, bias == null ? 0f : bias[k], y, out);
+            done.region(out, out + hw);
+        });
+    }
+
+    /** Where {@link #unpaddedPlane}'s taps read, relative to a flat position: the left taps in the second copy, the right ones in the third. */
+    private static int[] unpaddedTaps(ConvGeometry g) {
+        int size = (int) unpaddedFloats(g);
+        int[] tapOff = new int[9];
         for (int t = 0; t < 9; t++) {
             tapOff[t] = t / 3 * g.w + t % 3 + (t % 3 == 0 ? size : t % 3 == 2 ? 2 * size : 0);
         }
-        par.forEach(g.n * g.k, task -> {
-            int n = task / g.k, k = task % g.k, src = (n * g.c + k / mult) * hw, out = task * hw;
-            float[] xp = Workspace.get(Workspace.COL, 3L * size);
-            java.util.Arrays.fill(xp, 0, lead, 0f);
-            System.arraycopy(x, src, xp, lead, hw);
-            java.util.Arrays.fill(xp, lead + hw, size, 0f);
-            System.arraycopy(xp, 0, xp, size, size);
-            System.arraycopy(xp, 0, xp, 2 * size, size);
-            for (int at = size + lead + g.w - 1, end = 2 * size; at < end; at += g.w) { // the second copy's last column
-                xp[at] = 0f;
-            }
-            for (int at = 2 * size + lead, end = 3 * size - lead; at < end; at += g.w) { // the third copy's first column
-                xp[at] = 0f;
-            }
-            float b = bias == null ? 0f : bias[k];
-            flat3x3(xp, main, tapOff, w, k * 9, b, y, out);
-            for (int f = main; f < hw; f += V) { // the vectors past the last whole step; the last one ends at the plane's end
-                int at = Math.min(f, hw - V);
-                one3x3(xp, at, tapOff, w, k * 9, b, y, out + at);
-            }
-            done.region(out, out + hw);
-        });
+        return tapOff;
+    }
+
+    /** {@link #unpadded}'s work on one plane: input plane x[src ..], output channel k's weights and bias, outputs y[out ..]. */
+    private static void unpaddedPlane(ConvGeometry g, int[] tapOff, float[] x, int src, float[] w, int k, float b, float[] y, int out) {
+        int hw = g.h * g.w, lead = g.w + 1, size = (int) unpaddedFloats(g), main = hw / STEP * STEP;
+        float[] xp = Workspace.get(Workspace.COL, 3L * size);
+        java.util.Arrays.fill(xp, 0, lead, 0f);
+        System.arraycopy(x, src, xp, lead, hw);
+        java.util.Arrays.fill(xp, lead + hw, size, 0f);
+        System.arraycopy(xp, 0, xp, size, size);
+        System.arraycopy(xp, 0, xp, 2 * size, size);
+        for (int at = size + lead + g.w - 1, end = 2 * size; at < end; at += g.w) { // the second copy's last column
+            xp[at] = 0f;
+        }
+        for (int at = 2 * size + lead, end = 3 * size - lead; at < end; at += g.w) { // the third copy's first column
+            xp[at] = 0f;
+        }
+        flat3x3(xp, main, tapOff, w, k * 9, b, y, out);
+        for (int f = main; f < hw; f += V) { // the vectors past the last whole step; the last one ends at the plane's end
+            int at = Math.min(f, hw - V);
+            one3x3(xp, at, tapOff, w, k * 9, b, y, out + at);
+        }
     }
 
     /**
@@ -288,45 +300,81 @@ final class VectorDepthwise {
     private static void evenColumns(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y,
                                     CpuConvolution.Finish done, Parallel par) {
         float[] w = weights.raw;
-        int hw = g.h * g.w, pq = g.p * g.q, pitch = 2 * g.q, size = (int) evenColumnsFloats(g), mult = g.kPerGroup();
-        int main = pq / V * V;
-        // copies: 0 the odd rows, 1 the even rows, 2 and 3 the same with their last column zero (the left taps')
+        int hw = g.h * g.w, pq = g.p * g.q, mult = g.kPerGroup();
+        int[] tapOff = evenColumnsTaps(g);
+        par.forEach(g.n * g.k, task -> {
+            int n = task / g.k, k = task % g.k, out = task * pq;
+            evenColumnsPlane(g, tapOff, x, (n * g.c + k / mult) * hw, w, k, bias == null ? 0f : bias[k], y, out);
+            done.region(out, out + pq);
+        });
+    }
+
+    /**
+     * Where {@link #evenColumnsPlane}'s taps read, relative to twice a flat output position. Copies: 0 the odd rows, 1 the
+     * even rows, 2 and 3 the same with their last column zero (the left taps').
+     */
+    private static int[] evenColumnsTaps(ConvGeometry g) {
+        int size = (int) evenColumnsFloats(g), pitch = 2 * g.q;
         int[] tapOff = new int[9];
         for (int r = 0; r < 3; r++) {
             for (int s = 0; s < 3; s++) {
                 tapOff[r * 3 + s] = ((r == 1 ? 1 : 0) + (s == 0 ? 2 : 0)) * size + 1 + (r == 2 ? pitch : 0) + s - 1;
             }
         }
-        par.forEach(g.n * g.k, task -> {
-            int n = task / g.k, k = task % g.k, src = (n * g.c + k / mult) * hw, out = task * pq;
-            float[] xp = Workspace.get(Workspace.COL, 4L * size);
-            for (int copy = 0; copy < 2; copy++) {
-                int at = copy * size;
-                xp[at] = 0f;
-                for (int j = 0; j <= g.p; j++) { // row j of the odd rows is input row 2j - 1, of the even rows 2j
-                    int ih = 2 * j - 1 + copy, row = at + 1 + j * pitch;
-                    if (ih < 0 || ih >= g.h) {
-                        java.util.Arrays.fill(xp, row, row + pitch, 0f);
-                    } else {
-                        System.arraycopy(x, src + ih * g.w, xp, row, g.w);
-                        for (int c = row + g.w; c < row + pitch; c++) {
-                            xp[c] = 0f;
-                        }
+        return tapOff;
+    }
+
+    /** {@link #evenColumns}' work on one plane: input plane x[src ..], output channel k's weights and bias, outputs y[out ..]. */
+    private static void evenColumnsPlane(ConvGeometry g, int[] tapOff, float[] x, int src, float[] w, int k, float b, float[] y, int out) {
+        int pq = g.p * g.q, pitch = 2 * g.q, size = (int) evenColumnsFloats(g), main = pq / V * V;
+        float[] xp = Workspace.get(Workspace.COL, 4L * size);
+        for (int copy = 0; copy < 2; copy++) {
+            int at = copy * size;
+            xp[at] = 0f;
+            for (int j = 0; j <= g.p; j++) { // row j of the odd rows is input row 2j - 1, of the even rows 2j
+                int ih = 2 * j - 1 + copy, row = at + 1 + j * pitch;
+                if (ih < 0 || ih >= g.h) {
+                    java.util.Arrays.fill(xp, row, row + pitch, 0f);
+                } else {
+                    System.arraycopy(x, src + ih * g.w, xp, row, g.w);
+                    for (int c = row + g.w; c < row + pitch; c++) {
+                        xp[c] = 0f;
                     }
                 }
-                java.util.Arrays.fill(xp, at + 1 + (g.p + 1) * pitch, at + size, 0f);
-                System.arraycopy(xp, at, xp, at + 2 * size, size);
-                for (int c = at + 2 * size + pitch, end = at + 3 * size; c < end; c += pitch) { // the copy's last column
-                    xp[c] = 0f;
-                }
             }
-            float b = bias == null ? 0f : bias[k];
-            stride2(xp, 0, main, tapOff, w, k * 9, b, y, out);
-            if (main < pq) { // one vector ending at the plane's end, over outputs already stored
-                stride2(xp, pq - V, pq - V + 1, tapOff, w, k * 9, b, y, out);
+            java.util.Arrays.fill(xp, at + 1 + (g.p + 1) * pitch, at + size, 0f);
+            System.arraycopy(xp, at, xp, at + 2 * size, size);
+            for (int c = at + 2 * size + pitch, end = at + 3 * size; c < end; c += pitch) { // the copy's last column
+                xp[c] = 0f;
             }
-            done.region(out, out + pq);
-        });
+        }
+        stride2(xp, 0, main, tapOff, w, k * 9, b, y, out);
+        if (main < pq) { // one vector ending at the plane's end, over outputs already stored
+            stride2(xp, pq - V, pq - V + 1, tapOff, w, k * 9, b, y, out);
+        }
+    }
+
+    /** Whether {@link #plane} takes g: a layer {@link #unpaddedApplies} or {@link #evenColumnsApplies} takes. */
+    static boolean planeApplies(ConvGeometry g) {
+        return unpaddedApplies(g) || evenColumnsApplies(g);
+    }
+
+    /** Where {@link #plane}'s taps read for g (found once per call). */
+    static int[] planeTaps(ConvGeometry g) {
+        return unpaddedApplies(g) ? unpaddedTaps(g) : evenColumnsTaps(g);
+    }
+
+    /**
+     * Output plane y[out ..] of channel k (raw weights w, bias b) from input plane x[src ..], without the epilogue, as
+     * {@link #forward} computes it for a layer {@link #planeApplies} takes (so {@link ExpandDepthwise} can give it a plane
+     * in cache).
+     */
+    static void plane(ConvGeometry g, int[] taps, float[] x, int src, float[] w, int k, float b, float[] y, int out) {
+        if (unpaddedApplies(g)) {
+            unpaddedPlane(g, taps, x, src, w, k, b, y, out);
+        } else {
+            evenColumnsPlane(g, taps, x, src, w, k, b, y, out);
+        }
     }
 
     /**

@@ -15,7 +15,9 @@ final class Workspace {
     static final int SCRATCH = 6;
     /** Only {@link VectorDirect#padOnce}'s: what it holds is known by the call that filled it. */
     static final int PADDED = 7;
-    private static final int SLOTS = 8;
+    /** {@link ExpandDepthwise}'s planes of one channel tile, read by the depthwise kernel (which holds {@link #COL}). */
+    static final int FUSED = 8;
+    private static final int SLOTS = 9;
 
     /** 16 Mi floats (64 MiB) per slot and thread at most stay cached. */
     static final int CACHE_LIMIT = 1 << 24;

@@ -325,6 +325,12 @@ public final class Network {
          * not given back, so as the trunk's output it goes to the caller like one allocated for it.
          */
         private final boolean[] inPlace = new boolean[layers.size()];
+        /**
+         * Layers that run with the layer after them in one pass ({@link ConvPlan#runWith}): a 1 x 1 expansion and the depthwise
+         * layer that alone reads its output (MobileNetV2's inverted residual blocks), whose intermediate tensor is then never
+         * written; {@code into[i + 1] = i}.
+         */
+        private final boolean[] withNext = new boolean[layers.size()];
 
         private Compiled(Device device, Algorithm algorithm, MathMode math, Dtype dtype, int threads, boolean tune) {
             this.device = device;
@@ -352,6 +358,12 @@ public final class Network {
             } catch (RuntimeException e) {
                 close();
                 throw e;
+            }
+            for (int i = 0; fuse && i + 1 < layers.size(); i++) {
+                withNext[i] = runsWithNext(i);
+                if (withNext[i]) {
+                    into[i + 1] = i;
+                }
             }
             Arrays.fill(lastUse, -1);
             for (int i = 0; i < layers.size(); i++) {
@@ -400,6 +412,27 @@ public final class Network {
             return true;
         }
 
+        /**
+         * Whether layer i and the layer after it run as one pass: two convolutions (neither fused otherwise), the second reading
+         * the first's output, which nothing else reads and which is not the trunk's output, on plans that {@link
+         * ConvPlan#cannotRunWith} takes.
+         */
+        private boolean runsWithNext(int i) {
+            int t = i + 1; // the first layer's output tensor
+            if (!(layers.get(i) instanceof Conv) || !(layers.get(t) instanceof Conv) || plans[i] == null || plans[t] == null
+                    || shortcut[i] >= 0 || shortcut[t] >= 0 || into[i] >= 0 || into[t] >= 0 || layers.get(t).input != t
+                    || t == shapes.size() - 1) {
+                return false;
+            }
+            for (int j = 0; j < layers.size(); j++) {
+                Layer l = layers.get(j);
+                if (j != t && l.input == t || l instanceof Conv && ((Conv) l).residual == t) {
+                    return false;
+                }
+            }
+            return plans[i].cannotRunWith(plans[t]) == null;
+        }
+
         /** The plan of layer c with its downsample d inside ({@link #fuses}): weights [W | D] per output channel, bias b + d. */
         private ConvPlan.Builder fused(Conv c, Conv d) {
             int k = c.geometry.k, cc = c.geometry.c, cd = d.geometry.c;
@@ -428,13 +461,16 @@ public final class Network {
             if (into[i] >= 0) {
                 return "in " + layers.get(into[i]).name;
             }
-            return plans[i] == null ? "max_pool2d" : plans[i].algorithm().label() + (shortcut[i] >= 0 ? "+shortcut" : "");
+            return plans[i] == null ? "max_pool2d" : plans[i].algorithm().label() + (shortcut[i] >= 0 ? "+shortcut" : "")
+                    + (withNext[i] ? "+" + plans[i + 1].algorithm().label() : "");
         }
 
         /**
          * The layer that computes layer i inside it, or -1: on the CPU in float32 each ResNet downsample projection runs
-         * inside its block's last convolution, as one 1 x 1 convolution over both inputs (set {@code
-         * -Djconv.network.unfused=true} to run them apart, and every layer into its own output: {@link #addsResidualInPlace}).
+         * inside its block's last convolution, as one 1 x 1 convolution over both inputs (a layer after i), and each
+         * MobileNetV2 depthwise layer with the 1 x 1 expansion before it, in one pass ({@link ConvPlan#runWith}; the layer
+         * before i) where their plans take it (set {@code -Djconv.network.unfused=true} to run them apart, and every layer
+         * into its own output: {@link #addsResidualInPlace}).
          */
         public int fusedInto(int i) {
             return into[i];
@@ -486,9 +522,12 @@ public final class Network {
                         t[i + 1] = t[r];
                         t[r] = null;
                     } else {
-                        t[i + 1] = i + 1 == shapes.size() - 1 ? allocate(shapes.get(i + 1)) : take(shapes.get(i + 1));
+                        int o = withNext[i] ? i + 2 : i + 1; // with the next layer: its output, the first one's never exists
+                        t[o] = o == shapes.size() - 1 ? allocate(shapes.get(o)) : take(shapes.get(o));
                     }
-                    if (shortcut[i] >= 0) {
+                    if (withNext[i]) {
+                        plans[i].runWith(plans[i + 1], t[l.input], t[i + 2]);
+                    } else if (shortcut[i] >= 0) {
                         Conv c = (Conv) l, d = (Conv) layers.get(shortcut[i]);
                         DeviceTensor both = take(plans[i].geometry().inputShape());
                         try {

@@ -50,7 +50,7 @@ final class KernelCheck {
     /** The calling thread's scratch buffers (as a one-thread call uses them) filled with NaN. */
     static void poisonWorkspace() {
         for (int slot : new int[] {Workspace.COL, Workspace.PACK, Workspace.MATRIX, Workspace.PACK_B, Workspace.WEIGHTS, Workspace.ROW,
-                Workspace.SCRATCH, Workspace.PADDED}) {
+                Workspace.SCRATCH, Workspace.PADDED, Workspace.FUSED}) {
             java.util.Arrays.fill(Workspace.get(slot, 1 << 18), Float.NaN);
         }
     }

@@ -12,6 +12,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.util.Arrays;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
@@ -144,7 +145,8 @@ class NetworkTest {
             }
             Network m = Network.named("mobilenetv2", 1, 64, 5);
             try (Network.Compiled c = m.compile(dev, Algorithm.AUTO, 2, false)) {
-                assertTrue(java.util.stream.IntStream.range(0, m.layers().size()).allMatch(i -> c.fusedInto(i) < 0), "no projection shortcut");
+                assertTrue(java.util.stream.IntStream.range(0, m.layers().size()).allMatch(i -> c.fusedInto(i) < i),
+                        "no projection shortcut (a layer computed inside a later one)");
                 assertEquals(10, java.util.stream.IntStream.range(0, m.layers().size()).filter(c::addsResidualInPlace).count(),
                         "MobileNetV2's residual projections");
             }
@@ -156,6 +158,60 @@ class NetworkTest {
         double[] d = difference(unfused, fused);
         assertTrue(d[1] > 0.1, "a live output");
         assertTrue(d[0] / d[1] <= 1e-5, "fused against unfused: max relative difference " + d[0] / d[1]);
+    }
+
+    /**
+     * On the CPU in float32 each MobileNetV2 expansion runs with the depthwise layer after it in one pass ({@link
+     * io.github.jconv.ConvPlan#runWith}) where the two plans take it: at 64 x 64, batch 2, the 32 x 32 stride-2 pair and
+     * the 16 x 16 stride-1 pair at least (the 8 x 8 stride-1 depthwise layers run on their channels-in-lanes kernel and stay
+     * apart), each reported inside its expansion, timed there; the trunk's output has the unfused trunk's bits, run after
+     * run, and with everything apart on request.
+     */
+    @Test
+    void mobilenetV2RunsEachExpansionWithItsDepthwiseLayerInOnePassWithTheSameBits() {
+        Network m = Network.named("mobilenetv2", 2, 64, 5);
+        Tensor x = m.randomInput(6);
+        float[] fused, again, unfused;
+        try (Device dev = Device.open("cpu")) {
+            long[] nanos = new long[m.layers().size()];
+            try (Network.Compiled c = m.compile(dev, Algorithm.AUTO, 2, false)) {
+                List<String> pairs = new java.util.ArrayList<>();
+                for (int i = 0; i < m.layers().size(); i++) {
+                    if (c.fusedInto(i) < 0) {
+                        continue;
+                    }
+                    String name = m.layers().get(i).name(), expand = m.layers().get(c.fusedInto(i)).name();
+                    assertEquals(i - 1, c.fusedInto(i), name + ": inside the layer before it");
+                    assertTrue(name.endsWith(".depthwise") && expand.equals(name.replace(".depthwise", ".expand")), name + " in " + expand);
+                    assertEquals("in " + expand, c.algorithm(i));
+                    assertEquals("direct+depthwise", c.algorithm(i - 1));
+                    pairs.add(name);
+                }
+                assertTrue(pairs.containsAll(List.of("features.2.depthwise", "features.3.depthwise")), pairs.toString());
+                fused = c.run(x).data();
+                try (io.github.jconv.DeviceTensor in = dev.upload(x); io.github.jconv.DeviceTensor y = c.run(in, nanos)) {
+                    again = y.download().data();
+                }
+                for (int i = 0; i < nanos.length; i++) {
+                    assertTrue(c.fusedInto(i) >= 0 ? nanos[i] == 0 : nanos[i] > 0, "every layer timed, fused ones not: " + Arrays.toString(nanos));
+                }
+            }
+            String saved = System.setProperty("jconv.network.unfused", "true");
+            try (Network.Compiled c = m.compile(dev, Algorithm.AUTO, 2, false)) {
+                assertTrue(java.util.stream.IntStream.range(0, m.layers().size()).allMatch(i -> c.fusedInto(i) < 0), "unfused on request");
+                unfused = c.run(x).data();
+            } finally {
+                if (saved == null) {
+                    System.clearProperty("jconv.network.unfused");
+                } else {
+                    System.setProperty("jconv.network.unfused", saved);
+                }
+            }
+        } // Device.close throws DeviceLeakException if the trunk kept a tensor after its close
+        assertArrayEquals(unfused, fused, 0f, "one pass against the two layers apart");
+        assertArrayEquals(fused, again, 0f, "a second run, on the kept intermediates");
+        double[] d = difference(Tensor.of(unfused, m.outputShape()), Tensor.of(fused, m.outputShape()));
+        assertTrue(d[1] > 0.1, "a live output");
     }
 
     /** The whole trunk on the CPU and on cuda-emu, device-resident on each: the same output to 1e-4. */
