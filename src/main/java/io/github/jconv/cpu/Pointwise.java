@@ -135,7 +135,7 @@ final class Pointwise {
                 int units = (kTiles + 3) / 4, tasks = pParts * runs, t = part * runs + run;
                 int u0 = (int) ((long) units * t / tasks), u1 = (int) ((long) units * (t + 1) / tasks);
                 if (u1 > u0) {
-                    leftovers(g, sz, x, wp, bias, y, done, fused, part8, n, grp, 4 * u0, Math.min(kTiles, 4 * u1));
+                    leftovers(g, sz, x, wp, bias, y, 0, done, fused, part8, n, grp, 4 * u0, Math.min(kTiles, 4 * u1));
                 }
             }
         });
@@ -158,17 +158,24 @@ final class Pointwise {
     }
 
     /**
-     * Channel tile kt of sample n (one group; wp from {@link #packed}) over the whole map into {@code planes}: output channel
-     * kt * KT + kk at planes[kk * hw ..], biased and the epilogue applied by {@code fused} (ReLU, ReLU6 or none, no residual;
-     * null: none), each value computed as {@link #forward} computes it ({@link ExpandDepthwise}, which reads the planes
-     * while they are in cache). Maps of whole vectors only (hw % V == 0: no {@link #leftovers}).
+     * Channel tiles [kt0, kt1) of sample n (one group; wp from {@link #packed}) over the whole map into {@code planes}: output
+     * channel kt0 * KT + j at planes[j * hw ..], biased and the epilogue applied by {@code fused} (ReLU, ReLU6 or none, no
+     * residual; null: none), each value computed as {@link #forward} computes it ({@link ExpandDepthwise}, which reads the
+     * planes while they are in cache). Pixel tiles outer, so each tile's input is read once for all the channel tiles;
+     * the map's last pixels, fewer than a vector, by {@link #leftovers} in its groups of four channel tiles.
      */
-    static void channelTile(ConvGeometry g, float[] x, float[] wp, float[] bias, VectorEpilogue fused, float[] planes, int n, int kt) {
+    static void channelTiles(ConvGeometry g, float[] x, float[] wp, float[] bias, VectorEpilogue fused, float[] planes, int n, int kt0,
+                             int kt1) {
         Sizes sz = new Sizes(g);
-        int pTiles = (sz.hw + PT - 1) / PT, shift = (n * g.k + kt * KT) * sz.hw;
-        float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT);
+        int hw = sz.hw, pTiles = (hw + PT - 1) / PT, shift = (n * g.k + kt0 * KT) * hw;
+        float[] part8 = Workspace.get(Workspace.SCRATCH, (long) KT * PT + LANES_SCRATCH + pixelFloats(sz.cg, hw));
         for (int pt = 0; pt < pTiles; pt++) {
-            tile(g, sz, x, wp, bias, planes, shift, CpuConvolution.Finish.NONE, fused, part8, n, 0, pt, kt);
+            for (int kt = kt0; kt < kt1; kt++) {
+                tile(g, sz, x, wp, bias, planes, shift, CpuConvolution.Finish.NONE, fused, part8, n, 0, pt, kt);
+            }
+        }
+        if (hw % V != 0) {
+            leftovers(g, sz, x, wp, bias, planes, shift, CpuConvolution.Finish.NONE, fused, part8, n, 0, kt0, kt1);
         }
     }
 
@@ -335,8 +342,8 @@ final class Pointwise {
      * input channels c = h mod CPL, in order, summed at the store ({@link #store}): deterministic, whatever the thread
      * count, but not the tiles' single chain. Below 8 lanes: a scalar chain of {@link Math#fma}.
      */
-    private static void leftovers(ConvGeometry g, Sizes sz, float[] x, float[] wp, float[] bias, float[] y, CpuConvolution.Finish done,
-                                  VectorEpilogue fused, float[] part8, int n, int grp, int kt0, int kt1) {
+    private static void leftovers(ConvGeometry g, Sizes sz, float[] x, float[] wp, float[] bias, float[] y, int shift,
+                                  CpuConvolution.Finish done, VectorEpilogue fused, float[] part8, int n, int grp, int kt0, int kt1) {
         int cg = sz.cg, hw = sz.hw, px = hw - hw % V, xPlane = (n * g.c + grp * cg) * hw, out = KT * PT;
         if (V < KT) {
             for (; px < hw; px++) {
@@ -349,7 +356,7 @@ final class Pointwise {
                         }
                         part8[out + kk] = acc;
                     }
-                    store(g, bias, y, done, fused, part8, out, 0, n, grp, kt, px, 1);
+                    store(g, bias, y, shift, done, fused, part8, out, 0, n, grp, kt, px, 1);
                 }
             }
             return;
@@ -366,7 +373,7 @@ final class Pointwise {
                 lanes4x4(part8, out + LANES_SCRATCH, cg, wp, at0 + t * tile, at0 + Math.min(t + 1, last) * tile,
                         at0 + Math.min(t + 2, last) * tile, at0 + Math.min(t + 3, last) * tile, part8, out);
                 for (int j = 0; j < 4 && kt0 + t + j < kt1; j++) {
-                    store(g, bias, y, done, fused, part8, out + j * 4 * V, V, n, grp, kt0 + t + j, px, 4);
+                    store(g, bias, y, shift, done, fused, part8, out + j * 4 * V, V, n, grp, kt0 + t + j, px, 4);
                 }
             }
         }
@@ -375,7 +382,7 @@ final class Pointwise {
                 lanes4x1(x, xPlane + px, hw, cg, wp, at0 + t * tile, at0 + Math.min(t + 1, last) * tile,
                         at0 + Math.min(t + 2, last) * tile, at0 + Math.min(t + 3, last) * tile, part8, out);
                 for (int j = 0; j < 4 && kt0 + t + j < kt1; j++) {
-                    store(g, bias, y, done, fused, part8, out + j * V, 0, n, grp, kt0 + t + j, px, 1);
+                    store(g, bias, y, shift, done, fused, part8, out + j * V, 0, n, grp, kt0 + t + j, px, 1);
                 }
             }
         }
@@ -386,11 +393,11 @@ final class Pointwise {
      * kk]: biased, the epilogue applied (by {@code fused} to each value before its store, as the tiles do, or else over
      * the stored run), stored.
      */
-    private static void store(ConvGeometry g, float[] bias, float[] y, CpuConvolution.Finish done, VectorEpilogue fused, float[] part,
-                              int at, int pStride, int n, int grp, int kt, int px, int count) {
+    private static void store(ConvGeometry g, float[] bias, float[] y, int shift, CpuConvolution.Finish done, VectorEpilogue fused,
+                              float[] part, int at, int pStride, int n, int grp, int kt, int px, int count) {
         int kg = g.kPerGroup(), hw = g.h * g.w, k0 = grp * kg + kt * KT;
         for (int kk = 0; kk < Math.min(KT, kg - kt * KT); kk++) {
-            int row = (n * g.k + k0 + kk) * hw + px;
+            int row = (n * g.k + k0 + kk) * hw + px - shift;
             float bk = bias == null ? 0f : bias[k0 + kk];
             for (int p = 0; p < count; p++) {
                 float sum = part[at + p * pStride + kk];

@@ -23,8 +23,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * run one after the other (direct, then depthwise), with 1 and 3 threads, every output written and no stale scratch read;
  * the pass's result against the float64 oracle of the depthwise layer on the expansion's output, which is itself checked
  * against its oracle. Stride 1 and 2, a last channel tile of fewer than 8 channels, maps whose pixels end in a partial
- * register tile (not a multiple of 48) and in whole ones, an odd input channel count, batch 2, ReLU6 / ReLU / no
- * activation on either layer, bias or none. And the pairs it refuses, with the reason.
+ * register tile (not a multiple of 48), in whole ones and in pixels short of a vector (runs of four channel tiles, the
+ * last one shorter), an odd input channel count, batch 2, ReLU6 / ReLU / no activation on either layer, bias or none. And
+ * the pairs it refuses, with the reason.
  */
 class ExpandDepthwiseTest {
     private static final Epilogue RELU6 = Epilogue.of(Epilogue.Activation.RELU6), RELU = Epilogue.of(Epilogue.Activation.RELU),
@@ -41,6 +42,12 @@ class ExpandDepthwiseTest {
                 {2, 3, 28, 28, 17, 1, NONE, RELU6, true},    // 784 pixels, 3 input channels, a last tile of one channel
                 {1, 32, 24, 40, 64, 1, RELU6, RELU, false},  // rows of 40 (not a vector multiple), 960 pixels
                 {1, 16, 56, 56, 24, 2, RELU6, RELU6, true},  // MobileNetV2's 56 x 56 stride-2 pair's map
+                // maps ending in pixels short of a vector (four channel tiles per task): 196 pixels (MobileNetV2's 14 x 14
+                // pairs) with 5 tiles (a run of one), 225 and 49 pixels with 9 and 3 tiles, batch 2, stride 1 and 2
+                {1, 16, 14, 14, 40, 1, RELU6, RELU6, true},
+                {2, 24, 14, 14, 72, 2, RELU6, NONE, false},
+                {2, 5, 15, 15, 20, 2, RELU, RELU6, true},
+                {1, 9, 7, 7, 24, 2, NONE, RELU, true},
         };
         int fused = 0;
         for (Object[] t : cases) {
@@ -52,7 +59,7 @@ class ExpandDepthwiseTest {
             ConvGeometry g2 = ConvGeometry.conv2d(g1.outputShape(), new int[] {k, 1, 3, 3}, biases ? new int[] {k} : null,
                     ConvSpec.builder().stride(stride).padding(1).groups(k).build());
             String why = ExpandDepthwise.cannotFuse(g1, e1, g2, e2);
-            if (h * w % Pointwise.V != 0 || VectorDepthwiseChannels.applies(g2)) {
+            if (VectorDepthwiseChannels.applies(g2) || !VectorDepthwise.planeApplies(g2)) {
                 assertNotNull(why, "refused at " + Pointwise.V + " lanes: " + g2);
                 continue;
             }
@@ -60,7 +67,7 @@ class ExpandDepthwiseTest {
             fused++;
             check(g1, e1, g2, e2, n * 1000 + c * 10 + k);
         }
-        assertTrue(fused >= 5, "most cases run as one pass at " + Pointwise.V + " lanes: " + fused);
+        assertTrue(fused >= 9, "most cases run as one pass at " + Pointwise.V + " lanes: " + fused);
     }
 
     private static void check(ConvGeometry g1, Epilogue e1, ConvGeometry g2, Epilogue e2, int seed) {
@@ -106,9 +113,11 @@ class ExpandDepthwiseTest {
         ConvGeometry other = ConvGeometry.conv2d(new int[] {1, 32, 16, 20}, new int[] {32, 1, 3, 3}, null,
                 ConvSpec.builder().stride(2).padding(1).groups(32).build());
         assertTrue(ExpandDepthwise.cannotFuse(g1, RELU6, other, RELU6).contains("does not read"));
-        ConvGeometry map = ConvGeometry.conv2d(new int[] {1, 16, 15, 15}, new int[] {32, 16, 1, 1}, null, ConvSpec.builder().build());
-        ConvGeometry mapDw = ConvGeometry.conv2d(map.outputShape(), new int[] {32, 1, 3, 3}, null,
-                ConvSpec.builder().stride(2).padding(1).groups(32).build());
-        assertTrue(ExpandDepthwise.cannotFuse(map, RELU6, mapDw, RELU6).contains("whole vectors"), "225 pixels");
+        ConvGeometry small = ConvGeometry.conv2d(new int[] {1, 16, 8, 8}, new int[] {32, 16, 1, 1}, null, ConvSpec.builder().build());
+        ConvGeometry smallDw = ConvGeometry.conv2d(small.outputShape(), new int[] {32, 1, 3, 3}, null,
+                ConvSpec.builder().padding(1).groups(32).build());
+        if (VectorDepthwiseChannels.applies(smallDw)) {
+            assertTrue(ExpandDepthwise.cannotFuse(small, RELU6, smallDw, RELU6).contains("3x3 depthwise"), "8 x 8: channels in the lanes");
+        }
     }
 }
