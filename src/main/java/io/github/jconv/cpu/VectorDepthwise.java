@@ -24,8 +24,8 @@ import jdk.incubator.vector.VectorSpecies;
  * 0.165 -> 0.137 ms).
  *
  * <p>MobileNet's own layers, 3x3 with padding 1, take two paths without zero columns that store straight into y: at
- * stride 1 the plane as one flat run ({@link #unpadded}), at stride 2 along both axes the even columns of stride-1 sums
- * over copies of the input's odd and even rows ({@link #evenColumns}); the same bits as the paths above. That takes
+ * stride 1 the plane as one flat run ({@link #unpaddedPlane}), at stride 2 along both axes the even columns of stride-1 sums
+ * over copies of the input's odd and even rows ({@link #evenColumnsPlane}); the same bits as the paths above. That takes
  * the stride-2 layers with rows narrower than two vectors too (576 @ 14), which the padded plane ran computing four
  * flat positions per output.
  *
@@ -125,7 +125,7 @@ final class VectorDepthwise {
     }
 
     /**
-     * Floats of workspace a thread uses: the copies of the input that {@link #unpadded} or {@link #evenColumns} read, or the
+     * Floats of workspace a thread uses: the copies of the input that {@link #unpaddedPlane} or {@link #evenColumnsPlane} read, or the
      * padded input and the results of its flat positions.
      */
     static long workspaceFloats(ConvGeometry g) {
@@ -142,42 +142,44 @@ final class VectorDepthwise {
     }
 
     /**
-     * Whether g takes {@link #unpadded}: {@link #mobileNet3x3} at stride 1 (MobileNet's stride-1 depthwise layers), planes
+     * Whether g takes {@link #unpaddedPlane}: {@link #mobileNet3x3} at stride 1 (MobileNet's stride-1 depthwise layers), planes
      * of at least a vector of outputs.
      */
     static boolean unpaddedApplies(ConvGeometry g) {
         return mobileNet3x3(g, 1) && g.h * g.w >= V;
     }
 
-    /** Floats of one of {@link #unpadded}'s three copies of the input: W + 1 zeros, the plane, W + 1 zeros. */
+    /** Floats of one of {@link #unpaddedPlane}'s three copies of the input: W + 1 zeros, the plane, W + 1 zeros. */
     private static long unpaddedFloats(ConvGeometry g) {
         return (long) g.h * g.w + 2L * (g.w + 1);
     }
 
     /**
-     * Whether g takes {@link #evenColumns}: {@link #mobileNet3x3} at stride 2 (MobileNet's stride-2 depthwise layers),
+     * Whether g takes {@link #evenColumnsPlane}: {@link #mobileNet3x3} at stride 2 (MobileNet's stride-2 depthwise layers),
      * planes of at least a vector of outputs.
      */
     static boolean evenColumnsApplies(ConvGeometry g) {
         return mobileNet3x3(g, 2) && g.p * g.q >= V;
     }
 
-    /** Floats of one of {@link #evenColumns}' four copies of rows: a float, P + 1 rows of 2Q floats, a vector of slack. */
+    /** Floats of one of {@link #evenColumnsPlane}' four copies of rows: a float, P + 1 rows of 2Q floats, a vector of slack. */
     private static long evenColumnsFloats(ConvGeometry g) {
         return 1 + (long) (g.p + 1) * 2 * g.q + V;
     }
 
     /** y = conv(x, w) + bias, then the epilogue per plane; {@link #applies} must hold. */
     static void forward(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done, Parallel par) {
-        if (unpaddedApplies(g)) {
-            unpadded(g, x, weights, bias, y, done, par);
-            return;
-        }
-        if (evenColumnsApplies(g)) {
-            evenColumns(g, x, weights, bias, y, done, par);
-            return;
-        }
         float[] w = weights.raw;
+        if (planeApplies(g)) { // MobileNet's layers: a plane per task, the epilogue after it
+            int hw = g.h * g.w, pq = g.p * g.q, mult = g.kPerGroup();
+            int[] taps = planeTaps(g);
+            par.forEach(g.n * g.k, task -> {
+                int n = task / g.k, k = task % g.k, out = task * pq;
+                plane(g, taps, x, (n * g.c + k / mult) * hw, w, k, bias == null ? 0f : bias[k], y, out);
+                done.region(out, out + pq);
+            });
+            return;
+        }
         int ws = rowStride(g), hw = g.h * g.w, pq = g.p * g.q, taps = g.r * g.s, mult = g.kPerGroup();
         int input = (int) inputFloats(g), padded = (int) paddedFloats(g), flat = (int) flat(g), pitch = pitch(g);
         int pp = (int) phaseFloats(g), cols = phaseCols(g);
@@ -218,8 +220,19 @@ final class VectorDepthwise {
         });
     }
 
+    /** Where {@link #unpaddedPlane}'s taps read, relative to a flat position: the left taps in the second copy, the right ones in the third. */
+    private static int[] unpaddedTaps(ConvGeometry g) {
+        int size = (int) unpaddedFloats(g);
+        int[] tapOff = new int[9];
+        for (int t = 0; t < 9; t++) {
+            tapOff[t] = t / 3 * g.w + t % 3 + (t % 3 == 0 ? size : t % 3 == 2 ? 2 * size : 0);
+        }
+        return tapOff;
+    }
+
     /**
-     * {@link #forward} for a layer {@link #unpaddedApplies} takes, its outputs computed as one flat run straight into y's
+     * {@link #forward}'s work on one plane (input plane x[src ..], output channel k's weights and bias, outputs y[out ..])
+     * for a layer {@link #unpaddedApplies} takes, its outputs computed as one flat run straight into y's
      * plane: output f = p * W + q reads tap (r, s) at f + r * W + s of a copy of its input plane (rows W apart, no zero
      * columns; copied whole, not row by row) between a zero row and a float before it and a zero row and a float after
      * it; no scratch plane and no copy of its rows into y; the epilogue then in one pass over the plane. Without zero
@@ -235,29 +248,6 @@ final class VectorDepthwise {
      * computed one by one straight from the padded plane (a row's few vectors a loop: 1.3x slower, C2 keeping the loads'
      * bounds checks).
      */
-    private static void unpadded(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y, CpuConvolution.Finish done,
-                                 Parallel par) {
-        float[] w = weights.raw;
-        int hw = g.h * g.w, mult = g.kPerGroup();
-        int[] tapOff = unpaddedTaps(g);
-        par.forEach(g.n * g.k, task -> {
-            int n = task / g.k, k = task % g.k, out = task * hw;
-            unpaddedPlane(g, tapOff, x, (n * g.c + k / mult) * hw, w, k, bias == null ? 0f : bias[k], y, out);
-            done.region(out, out + hw);
-        });
-    }
-
-    /** Where {@link #unpaddedPlane}'s taps read, relative to a flat position: the left taps in the second copy, the right ones in the third. */
-    private static int[] unpaddedTaps(ConvGeometry g) {
-        int size = (int) unpaddedFloats(g);
-        int[] tapOff = new int[9];
-        for (int t = 0; t < 9; t++) {
-            tapOff[t] = t / 3 * g.w + t % 3 + (t % 3 == 0 ? size : t % 3 == 2 ? 2 * size : 0);
-        }
-        return tapOff;
-    }
-
-    /** {@link #unpadded}'s work on one plane: input plane x[src ..], output channel k's weights and bias, outputs y[out ..]. */
     private static void unpaddedPlane(ConvGeometry g, int[] tapOff, float[] x, int src, float[] w, int k, float b, float[] y, int out) {
         int hw = g.h * g.w, lead = g.w + 1, size = (int) unpaddedFloats(g), main = hw / STEP * STEP;
         float[] xp = Workspace.get(Workspace.COL, 3L * size);
@@ -280,7 +270,23 @@ final class VectorDepthwise {
     }
 
     /**
-     * {@link #forward} for a layer {@link #evenColumnsApplies} takes, its outputs computed in flat order straight into y's
+     * Where {@link #evenColumnsPlane}'s taps read, relative to twice a flat output position. Copies: 0 the odd rows, 1 the
+     * even rows, 2 and 3 the same with their last column zero (the left taps').
+     */
+    private static int[] evenColumnsTaps(ConvGeometry g) {
+        int size = (int) evenColumnsFloats(g), pitch = 2 * g.q;
+        int[] tapOff = new int[9];
+        for (int r = 0; r < 3; r++) {
+            for (int s = 0; s < 3; s++) {
+                tapOff[r * 3 + s] = ((r == 1 ? 1 : 0) + (s == 0 ? 2 : 0)) * size + 1 + (r == 2 ? pitch : 0) + s - 1;
+            }
+        }
+        return tapOff;
+    }
+
+    /**
+     * {@link #forward}'s work on one plane (input plane x[src ..], output channel k's weights and bias, outputs y[out ..])
+     * for a layer {@link #evenColumnsApplies} takes, its outputs computed in flat order straight into y's
      * plane: output row p is the even columns of row p's stride-1 sums along W over input rows 2p - 1, 2p and 2p + 1. A
      * task copies its input plane's odd rows (from row -1, a zero row) and its even rows into two copies of rows 2Q floats
      * apart (W and a zero column when W is odd) after one zero float, so output f = p * Q + q, whose stride-1 sum sits at
@@ -297,34 +303,6 @@ final class VectorDepthwise {
      * 0.075; alone on one thread (us) 144 @ 56 239 -> 187, 192 @ 28 191 -> 123, 576 @ 14 175 -> 145, 96 @ 112 within 5%
      * (its copies and the left taps' copies took half its time).
      */
-    private static void evenColumns(ConvGeometry g, float[] x, Weights weights, float[] bias, float[] y,
-                                    CpuConvolution.Finish done, Parallel par) {
-        float[] w = weights.raw;
-        int hw = g.h * g.w, pq = g.p * g.q, mult = g.kPerGroup();
-        int[] tapOff = evenColumnsTaps(g);
-        par.forEach(g.n * g.k, task -> {
-            int n = task / g.k, k = task % g.k, out = task * pq;
-            evenColumnsPlane(g, tapOff, x, (n * g.c + k / mult) * hw, w, k, bias == null ? 0f : bias[k], y, out);
-            done.region(out, out + pq);
-        });
-    }
-
-    /**
-     * Where {@link #evenColumnsPlane}'s taps read, relative to twice a flat output position. Copies: 0 the odd rows, 1 the
-     * even rows, 2 and 3 the same with their last column zero (the left taps').
-     */
-    private static int[] evenColumnsTaps(ConvGeometry g) {
-        int size = (int) evenColumnsFloats(g), pitch = 2 * g.q;
-        int[] tapOff = new int[9];
-        for (int r = 0; r < 3; r++) {
-            for (int s = 0; s < 3; s++) {
-                tapOff[r * 3 + s] = ((r == 1 ? 1 : 0) + (s == 0 ? 2 : 0)) * size + 1 + (r == 2 ? pitch : 0) + s - 1;
-            }
-        }
-        return tapOff;
-    }
-
-    /** {@link #evenColumns}' work on one plane: input plane x[src ..], output channel k's weights and bias, outputs y[out ..]. */
     private static void evenColumnsPlane(ConvGeometry g, int[] tapOff, float[] x, int src, float[] w, int k, float b, float[] y, int out) {
         int pq = g.p * g.q, pitch = 2 * g.q, size = (int) evenColumnsFloats(g), main = pq / V * V;
         float[] xp = Workspace.get(Workspace.COL, 4L * size);
