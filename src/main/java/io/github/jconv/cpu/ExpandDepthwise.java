@@ -15,8 +15,9 @@ import io.github.jconv.Epilogue;
  * <p>MobileNetV2 at batch 1, 2 threads, the former and these classes alternating in one process (trunk runs, both
  * orders; AMD EPYC Zen 4 VM; ms, the two layers apart -> one pass): 16 -> 96 @ 112 with its stride-2 depthwise layer
  * 1.015 -> 0.860 and 0.897 -> 0.763, 24 -> 144 @ 56 (stride 1) 0.550 -> 0.413 and 0.442 -> 0.364, 24 -> 144 @ 56
- * (stride 2) 0.329 -> 0.314 and 0.294 -> 0.278; at 28 x 28 one pair 13-16% faster, one 6-8% slower, one within 4%; the 14 x 14 pairs 0-10%
- * faster; the layer after each pair (the projection, reading the depthwise output) 5-15% slower. Of a 112 x 112 pass,
+ * (stride 2) 0.329 -> 0.314 and 0.294 -> 0.278; at 28 x 28 one pair 13-16% faster, one 6-8% slower, one within 4%; the
+ * 14 x 14 pairs 0-10% faster; the layer after each pair (the projection, reading the depthwise output) 5-15% slower; the
+ * trunk 1.027x and 1.028x (per-round medians, both orders). Of a 112 x 112 pass,
  * the expansion alone (the depthwise part skipped) took 0.39 ms and the depthwise part alone 0.32: the depthwise kernel's
  * own work (its copies, twice the stride-1 sums at stride 2, the permutes that keep the even ones), not the expanded
  * tensor's trip through memory, is now most of it. Tried and not kept: its copies in bands of rows held in L1 (within
@@ -30,9 +31,9 @@ final class ExpandDepthwise {
 
     /**
      * Null where the pair runs as one pass, else why not: the expansion is {@link Pointwise}'s layer (1 x 1, stride 1, no
-     * padding) of one group, with a ReLU, ReLU6 or no activation and no residual; the depthwise
-     * layer one channel per group (multiplier 1) on the expansion's output, one {@link VectorDepthwise#planeApplies} takes
-     * (3 x 3, padding 1, stride 1 or 2), with no residual.
+     * padding) of one group, with a ReLU, ReLU6 or no activation and no residual; the depthwise layer one channel per group
+     * (multiplier 1) on the expansion's output, one {@link VectorDepthwise#planeApplies} takes (3 x 3, padding 1, stride 1
+     * or 2) and not {@link VectorDepthwiseChannels} (maps of at most 8 x 8), with no residual.
      */
     static String cannotFuse(ConvGeometry expand, Epilogue e1, ConvGeometry dw, Epilogue e2) {
         if (!Sgemm.VECTOR) {
