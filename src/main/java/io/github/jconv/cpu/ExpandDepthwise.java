@@ -18,9 +18,11 @@ import io.github.jconv.Epilogue;
  * (stride 2) 0.329 -> 0.314 and 0.294 -> 0.278; at 28 x 28 one pair 13-16% faster, one 6-8% slower, one within 4%; the
  * 14 x 14 pairs 0-10% faster; the layer after each pair (the projection, reading the depthwise output) 5-15% slower; the
  * trunk 1.027x and 1.028x (per-round medians, both orders). Of a 112 x 112 pass,
- * the expansion alone (the depthwise part skipped) took 0.39 ms and the depthwise part alone 0.32: the depthwise kernel's
- * own work (its copies, twice the stride-1 sums at stride 2, the permutes that keep the even ones), not the expanded
- * tensor's trip through memory, is now most of it. Tried and not kept: its copies in bands of rows held in L1 (within
+ * the expansion alone (the depthwise part skipped) took 0.39 ms and the depthwise part alone 0.32; of the pass, building
+ * the depthwise layer's row copies (reading the expanded planes back) 25%, its stride-2 loop 2%: a task's 8 planes (400
+ * KB) and the expansion's input (800 KB) exceed the 1 MB L2, so the planes come back from L3 (the next lever: the pass in
+ * bands of rows, each band's expanded rows read back right after they are written; see the README's "Performance
+ * work", 2026-12-07/08). Tried and not kept: the depthwise copies alone in bands of rows held in L1 (within
  * noise at 112 x 112); the expansion's input split into even and odd columns once per pass, so the expanded planes come
  * out split (a 1x1 layer commutes with any order of the pixels) and the stride-2 layer runs on its four phases by row
  * copies with half the loads and FMAs and no permutes (112 x 112 5% faster, 56 x 56 7-10% slower, the trunk within noise).
