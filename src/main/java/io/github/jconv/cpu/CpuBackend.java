@@ -213,9 +213,7 @@ public final class CpuBackend implements Backend {
         }
         CpuConvolution impl = algorithms.get(algorithm);
         Parallel par = Parallel.of(threads);
-        CpuConvolution.Finish done = epilogue.isNone() ? CpuConvolution.Finish.NONE
-                : Sgemm.VECTOR ? new VectorEpilogue(epilogue, output, residual)
-                : (from, to) -> epilogue.applyInPlace(output, residual, from, to);
+        CpuConvolution.Finish done = finish(epilogue, output, residual);
         if (g.transposed()) {
             impl.transposed(g, input, weight, bias, output, done, par);
         } else {
@@ -241,8 +239,14 @@ public final class CpuBackend implements Backend {
      */
     public void runExpandDepthwise(ConvGeometry g1, float[] x, Weights w1, float[] b1, Epilogue e1, ConvGeometry g2, Weights w2, float[] b2,
                                    Epilogue e2, float[] y, int threads) {
-        CpuConvolution.Finish done = e2.isNone() ? CpuConvolution.Finish.NONE : new VectorEpilogue(e2, y, null);
-        ExpandDepthwise.forward(g1, x, w1, b1, e1, g2, w2, b2, y, done, Parallel.of(threads));
+        ExpandDepthwise.forward(g1, x, w1, b1, e1, g2, w2, b2, y, finish(e2, y, null), Parallel.of(threads));
+    }
+
+    /** The epilogue on output's finished runs: nothing, the vector epilogue, or the scalar one without the Vector API. */
+    private static CpuConvolution.Finish finish(Epilogue epilogue, float[] output, float[] residual) {
+        return epilogue.isNone() ? CpuConvolution.Finish.NONE
+                : Sgemm.VECTOR ? new VectorEpilogue(epilogue, output, residual)
+                : (from, to) -> epilogue.applyInPlace(output, residual, from, to);
     }
 
     /**
@@ -257,8 +261,7 @@ public final class CpuBackend implements Backend {
      * AMD EPYC Zen 4 VM).
      */
     public static boolean residualInPlace(Algorithm algorithm, ConvGeometry g, Epilogue epilogue) {
-        Epilogue.Activation a = epilogue.activation();
         return algorithm == Algorithm.DIRECT && DirectConv.onPointwiseKernel(g) && epilogue.hasResidual()
-                && (a == Epilogue.Activation.NONE || a == Epilogue.Activation.RELU || a == Epilogue.Activation.RELU6);
+                && VectorEpilogue.vectorises(epilogue.activation());
     }
 }

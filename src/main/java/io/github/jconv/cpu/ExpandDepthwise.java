@@ -44,7 +44,7 @@ final class ExpandDepthwise {
         if (expand.transposed() || !Pointwise.applies(expand) || expand.groups != 1) {
             return "the first layer is not a 1x1 convolution of one group at stride 1 without padding";
         }
-        if (e1.hasResidual() || !new VectorEpilogue(e1, null, null).fuses()) {
+        if (e1.hasResidual() || !VectorEpilogue.vectorises(e1.activation())) {
             return "the first layer's epilogue is not a ReLU, ReLU6 or none without a residual";
         }
         if (dw.transposed() || !dw.isDepthwise() || dw.kPerGroup() != 1 || !VectorDepthwise.planeApplies(dw)

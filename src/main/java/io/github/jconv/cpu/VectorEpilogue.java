@@ -32,7 +32,15 @@ final class VectorEpilogue implements CpuConvolution.Finish {
         after = epilogue.residual() == Epilogue.Residual.AFTER_ACTIVATION;
         relu = a == Epilogue.Activation.RELU || a == Epilogue.Activation.RELU6;
         relu6 = a == Epilogue.Activation.RELU6;
-        vectorised = a == Epilogue.Activation.NONE || relu;
+        vectorised = vectorises(a);
+    }
+
+    /**
+     * Whether {@link #vector} computes an epilogue of activation a (ReLU, ReLU6, none; any residual). Loads this class and
+     * so the Vector API: callers ask only where {@link Sgemm#VECTOR} holds.
+     */
+    static boolean vectorises(Epilogue.Activation a) {
+        return a == Epilogue.Activation.NONE || a == Epilogue.Activation.RELU || a == Epilogue.Activation.RELU6;
     }
 
     /** Whether {@link #vector} computes this epilogue (ReLU, ReLU6, none; any residual); otherwise only {@link #region} does. */

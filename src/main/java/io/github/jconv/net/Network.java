@@ -403,13 +403,16 @@ public final class Network {
             if (!d.geometry.isUnpadded1x1() || d.geometry.groups != 1 || d.geometry.strideH != d.geometry.strideW || !d.epilogue.isNone()) {
                 return false;
             }
-            for (int i = 0; i < layers.size(); i++) {
-                Layer l = layers.get(i);
-                if (l.input == c.residual || i != j && l instanceof Conv && ((Conv) l).residual == c.residual) {
-                    return false;
-                }
+            return reads(c.residual) == 1; // j's, as its residual
+        }
+
+        /** How many times the layers read tensor t, as an input or as a residual. */
+        private int reads(int t) {
+            int n = 0;
+            for (Layer l : layers) {
+                n += (l.input == t ? 1 : 0) + (l instanceof Conv && ((Conv) l).residual == t ? 1 : 0);
             }
-            return true;
+            return n;
         }
 
         /**
@@ -421,14 +424,8 @@ public final class Network {
             int t = i + 1; // the first layer's output tensor
             if (!(layers.get(i) instanceof Conv) || !(layers.get(t) instanceof Conv) || plans[i] == null || plans[t] == null
                     || shortcut[i] >= 0 || shortcut[t] >= 0 || into[i] >= 0 || into[t] >= 0 || layers.get(t).input != t
-                    || t == shapes.size() - 1) {
+                    || t == shapes.size() - 1 || reads(t) != 1) { // read by layer t alone, as its input
                 return false;
-            }
-            for (int j = 0; j < layers.size(); j++) {
-                Layer l = layers.get(j);
-                if (j != t && l.input == t || l instanceof Conv && ((Conv) l).residual == t) {
-                    return false;
-                }
             }
             return plans[i].cannotRunWith(plans[t]) == null;
         }
